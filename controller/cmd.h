@@ -1,0 +1,30 @@
+/*
+ * cmd.h - the subcommands of envctl(8).  One cmd_<verb>.c per verb; main.c
+ * dispatches from its table (libgit2 src/cli/main.c).
+ *
+ * Each takes argc/argv starting at the verb itself and returns the
+ * process exit code (DESIGN.md §11: 0 ok / nothing to do, 2 changes or
+ * drift, 1 error).
+ */
+#ifndef ENVCTL_CMD_H
+#define ENVCTL_CMD_H
+
+enum {
+	EXIT_OK		= 0,
+	EXIT_ERROR	= 1,
+	EXIT_CHANGES	= 2,
+};
+
+struct cmd {
+	const char	*name;
+	int		(*fn)(int argc, char **argv);
+	const char	*summary;
+};
+
+int	cmd_help(int, char **);
+int	cmd_version(int, char **);
+
+/* Print "envctl: <what>: <why>" on stderr. */
+void	cmd_error(const char *what, const char *why);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * envctl - keep a fleet of EC2 development environments equal to the
+ * YAML specs kept in git.  See envctl(8) and docs/.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "log.h"
+
+static const struct cmd commands[] = {
+	{ "version",	cmd_version,	"print the version" },
+	{ "help",	cmd_help,	"show this help" },
+};
+
+void
+cmd_error(const char *what, const char *why)
+{
+	fprintf(stderr, "envctl: %s: %s\n", what, why);
+}
+
+int
+cmd_help(int argc, char **argv)
+{
+	size_t i;
+
+	(void)argc;
+	(void)argv;
+	printf("usage: envctl <command> [options]\n\ncommands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		printf("  %-12s %s\n", commands[i].name, commands[i].summary);
+	printf("\nRun 'envctl <command> -h' for a command's options.\n");
+	return EXIT_OK;
+}
+
+int
+cmd_version(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("envctl %s\n", ENVCTL_VERSION);
+	return EXIT_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *verb;
+	size_t i;
+
+	log_init("envctl", LOG_LEVEL_INFO, LOG_FORMAT_TEXT);
+	if (argc < 2) {
+		cmd_help(0, NULL);
+		return EXIT_ERROR;
+	}
+	verb = argv[1];
+	if (strcmp(verb, "-h") == 0 || strcmp(verb, "--help") == 0)
+		return cmd_help(argc - 1, argv + 1);
+	if (strcmp(verb, "--version") == 0)
+		return cmd_version(argc - 1, argv + 1);
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(verb, commands[i].name) == 0)
+			return commands[i].fn(argc - 1, argv + 1);
+	cmd_error(verb, "unknown command (try 'envctl help')");
+	return EXIT_ERROR;
+}

@@ -1,0 +1,51 @@
+/*
+ * log.h - one line per fact, relayd style.
+ *
+ * log_warn() adds strerror(errno); log_warnx() does not.  The level is
+ * checked before anything is formatted.  Lines go to stderr (journald
+ * takes them from there) as plain text or, with LOG_FORMAT_JSON, as one
+ * JSON object per line.  Put the object on every line ("env=web-1 run=42")
+ * and pass untrusted strings through log_escape().
+ */
+#ifndef ENVCTL_LOG_H
+#define ENVCTL_LOG_H
+
+#include <stddef.h>
+
+enum log_level {
+	LOG_LEVEL_ERROR = 0,
+	LOG_LEVEL_WARN,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_DEBUG,
+};
+
+enum log_format {
+	LOG_FORMAT_TEXT = 0,
+	LOG_FORMAT_JSON,
+};
+
+/* Where finished lines go; the default writes them to stderr. */
+typedef void log_sink_fn(enum log_level, const char *line, void *arg);
+
+void	 log_init(const char *progname, enum log_level, enum log_format);
+void	 log_set_level(enum log_level);
+int	 log_level_parse(enum log_level *out, const char *name);
+int	 log_enabled(enum log_level);
+/* Replace the sink (tests capture lines with it); NULL restores stderr. */
+void	 log_set_sink(log_sink_fn *, void *arg);
+
+void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+void	 fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/*
+ * Copy untrusted s into out (size outsz, always NUL-terminated) with
+ * control characters, quotes and backslashes escaped and the result cut
+ * at outsz-4 bytes with "..." appended.  Returns out.
+ */
+char	*log_escape(char *out, size_t outsz, const char *s);
+
+#endif

@@ -1,0 +1,176 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "buf.h"
+#include "err.h"
+#include "failpoint.h"
+#include "log.h"
+#include "mem.h"
+
+static void
+test_base__buf_limit(void **state)
+{
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 8);
+	assert_int_equal(buf_addstr(&b, "abcd"), 0);
+	assert_int_equal(buf_addstr(&b, "efgh"), 0);
+	assert_int_equal(buf_addch(&b, 'i'), ERR_LIMIT);
+	/* a failed append leaves the contents alone */
+	assert_string_equal(buf_cstr(&b), "abcdefgh");
+	assert_int_equal(b.len, 8);
+	assert_int_equal(buf_printf(&b, "%d", 1), ERR_LIMIT);
+	buf_reset(&b);
+	assert_string_equal(buf_cstr(&b), "");
+	assert_int_equal(buf_printf(&b, "%s-%03d", "x", 7), 0);
+	assert_string_equal(buf_cstr(&b), "x-007");
+	buf_dispose(&b);
+}
+
+static void
+test_base__buf_grow_and_detach(void **state)
+{
+	struct buf b;
+	char *s;
+	size_t len, i;
+
+	(void)state;
+	buf_init_secret(&b, 1 << 20);
+	for (i = 0; i < 10000; i++)
+		assert_int_equal(buf_addch(&b, (char)('a' + i % 26)), 0);
+	s = buf_detach(&b, &len);
+	assert_int_equal(len, 10000);
+	assert_int_equal(s[25], 'z');
+	assert_int_equal(s[10000], '\0');
+	assert_null(b.ptr);
+	free(s);
+	buf_dispose(&b);
+}
+
+static void
+test_base__err_prefix(void **state)
+{
+	(void)state;
+	err_clear();
+	assert_string_equal(err_get(), "unknown error");
+	err_set("connection refused");
+	err_prefix("database %s", "main");
+	assert_string_equal(err_get(), "database main: connection refused");
+	assert_string_equal(err_code_str(ERR_NOTFOUND), "not found");
+}
+
+static void
+test_base__log_escape(void **state)
+{
+	char out[16];
+
+	(void)state;
+	assert_string_equal(log_escape(out, sizeof(out), "a\"b\n"), "a\\\"b\\x0a");
+	/* truncated with an ellipsis, never past the buffer */
+	log_escape(out, sizeof(out), "0123456789abcdefghij");
+	assert_string_equal(out, "0123456789ab...");
+	assert_string_equal(log_escape(out, sizeof(out), NULL), "(null)");
+}
+
+struct captured {
+	char	line[512];
+	int	count;
+};
+
+static void
+capture_sink(enum log_level level, const char *line, void *arg)
+{
+	struct captured *c = arg;
+
+	(void)level;
+	snprintf(c->line, sizeof(c->line), "%s", line);
+	c->count++;
+}
+
+static void
+test_base__log_levels_and_json(void **state)
+{
+	struct captured c = { .count = 0 };
+	enum log_level lvl;
+
+	(void)state;
+	log_init("t", LOG_LEVEL_INFO, LOG_FORMAT_TEXT);
+	log_set_sink(capture_sink, &c);
+	log_debug("hidden %d", 1);
+	assert_int_equal(c.count, 0);
+	log_info("env=%s run=%d", "web-1", 42);
+	assert_int_equal(c.count, 1);
+	assert_string_equal(c.line, "t: env=web-1 run=42");
+	log_init("t", LOG_LEVEL_DEBUG, LOG_FORMAT_JSON);
+	log_warnx("say \"hi\"\n");
+	assert_non_null(strstr(c.line, "\"level\":\"warn\""));
+	assert_non_null(strstr(c.line, "\"msg\":\"say \\\"hi\\\"\\u000a\"}"));
+	log_set_sink(NULL, NULL);
+	log_init("t", LOG_LEVEL_INFO, LOG_FORMAT_TEXT);
+	assert_int_equal(log_level_parse(&lvl, "debug"), 0);
+	assert_int_equal(lvl, LOG_LEVEL_DEBUG);
+	assert_int_equal(log_level_parse(&lvl, "loud"), -1);
+}
+
+static void
+test_base__failpoints(void **state)
+{
+	(void)state;
+#ifdef ENVCTL_FAILPOINTS
+	assert_int_equal(failpoint_configure("a=error,b=2*error"), 0);
+	assert_int_equal(FAILPOINT("a"), ERR_FAILPOINT);
+	assert_non_null(strstr(err_get(), "failpoint a fired"));
+	assert_int_equal(FAILPOINT("b"), 0);
+	assert_int_equal(FAILPOINT("b"), ERR_FAILPOINT);
+	assert_int_equal(FAILPOINT("b"), 0);
+	assert_int_equal(FAILPOINT("c"), 0);
+	assert_int_equal(failpoint_configure("a=explode"), ERR_INVALID);
+	assert_int_equal(FAILPOINT("a"), 0);
+	assert_int_equal(failpoint_configure(""), 0);
+#else
+	assert_int_equal(FAILPOINT("a"), 0);
+#endif
+}
+
+static void
+test_base__mem(void **state)
+{
+	char *s = xstrdup("secret");
+	char buf[4] = { 1, 2, 3, 4 };
+	char *f;
+
+	(void)state;
+	mem_wipe(buf, sizeof(buf));
+	assert_int_equal(buf[0] | buf[1] | buf[2] | buf[3], 0);
+	mem_free_secret(s);
+	mem_free_secret(NULL);
+	f = xasprintf("%s=%d", "n", 5);
+	assert_string_equal(f, "n=5");
+	free(f);
+	f = xstrndup("abcdef", 3);
+	assert_string_equal(f, "abc");
+	free(f);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_base__buf_limit),
+		cmocka_unit_test(test_base__buf_grow_and_detach),
+		cmocka_unit_test(test_base__err_prefix),
+		cmocka_unit_test(test_base__log_escape),
+		cmocka_unit_test(test_base__log_levels_and_json),
+		cmocka_unit_test(test_base__failpoints),
+		cmocka_unit_test(test_base__mem),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
