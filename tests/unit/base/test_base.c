@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "buf.h"
+#include "duration.h"
 #include "err.h"
 #include "failpoint.h"
 #include "log.h"
@@ -159,6 +160,38 @@ test_base__mem(void **state)
 	free(f);
 }
 
+static void
+test_base__duration(void **state)
+{
+	static const struct { const char *in; long long secs; int err; } cases[] = {
+		{ "30s", 30, 0 }, { "5m", 300, 0 }, { "8h", 28800, 0 },
+		{ "1h30m", 5400, 0 }, { "2d", 172800, 0 }, { "0", 0, 0 },
+		{ "1d2h3m4s", 93784, 0 },
+		{ "", 0, ERR_INVALID }, { "5", 0, ERR_INVALID }, { "m", 0, ERR_INVALID },
+		{ "5x", 0, ERR_INVALID }, { "30m1h", 0, ERR_INVALID },
+		{ "1h1h", 0, ERR_INVALID }, { "-5m", 0, ERR_INVALID },
+		{ "99999999999d", 0, ERR_LIMIT },
+	};
+	char out[32];
+	long long v;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		v = -1;
+		assert_int_equal(duration_parse(&v, cases[i].in), cases[i].err);
+		if (cases[i].err == 0) {
+			assert_int_equal(v, cases[i].secs);
+			/* format and parse again: the same number */
+			duration_format(out, sizeof(out), v);
+			assert_int_equal(duration_parse(&v, out), 0);
+			assert_int_equal(v, cases[i].secs);
+		}
+	}
+	assert_string_equal(duration_format(out, sizeof(out), 5400), "1h30m");
+	assert_string_equal(duration_format(out, sizeof(out), 0), "0s");
+}
+
 int
 main(void)
 {
@@ -170,6 +203,7 @@ main(void)
 		cmocka_unit_test(test_base__log_levels_and_json),
 		cmocka_unit_test(test_base__failpoints),
 		cmocka_unit_test(test_base__mem),
+		cmocka_unit_test(test_base__duration),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
