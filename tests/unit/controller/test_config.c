@@ -1,0 +1,149 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "err.h"
+
+static void
+test_config__defaults(void **state)
+{
+	struct config *c = config_new();
+
+	(void)state;
+	assert_string_equal(config_str(c, "cluster_id"), "default");
+	assert_int_equal(config_int(c, "max_terminations_per_pass"), 10);
+	assert_int_equal(config_int(c, "orphan_grace"), 600);
+	assert_int_equal(config_bool(c, "allow_empty"), 0);
+	assert_string_equal(config_origin(c, "listen"), "default");
+	assert_null(config_str(c, "no_such_option"));
+	config_free(c);
+}
+
+static void
+test_config__file_env_flag_precedence(void **state)
+{
+	char path[] = "/tmp/envctl-test-conf-XXXXXX";
+	char a0[] = "envctl", a1[] = "plan", a2[] = "--cluster-id", a3[] = "fromflag",
+	    a4[] = "--config", a6[] = "-v", a7[] = "--max_parallel=3";
+	char *argv[9];
+	struct config *c = config_new();
+	int fd, argc = 8;
+	const char *text =
+	    "# comment\n"
+	    "cluster_id = fromfile\n"
+	    "max_parallel = 4\n"
+	    "region = \"eu-west-1\"\n"
+	    "allow_empty = yes\n";
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	argv[0] = a0; argv[1] = a1; argv[2] = a2; argv[3] = a3;
+	argv[4] = a4; argv[5] = path; argv[6] = a6; argv[7] = a7; argv[8] = NULL;
+	setenv("ENVCTL_REGION", "ap-south-1", 1);
+	setenv("ENVCTL_CLUSTER_ID", "fromenv", 1);
+	assert_int_equal(config_load(c, &argc, argv), 0);
+	unsetenv("ENVCTL_REGION");
+	unsetenv("ENVCTL_CLUSTER_ID");
+	/* flag > env > file > default */
+	assert_string_equal(config_str(c, "cluster_id"), "fromflag");
+	assert_string_equal(config_origin(c, "cluster_id"), "flag");
+	assert_string_equal(config_str(c, "region"), "ap-south-1");
+	assert_string_equal(config_origin(c, "region"), "ENVCTL_REGION");
+	assert_int_equal(config_int(c, "max_parallel"), 3);
+	assert_int_equal(config_bool(c, "allow_empty"), 1);
+	assert_non_null(strstr(config_origin(c, "allow_empty"), ":5"));
+	/* what the table knows is consumed; the rest stays, in order */
+	assert_int_equal(argc, 3);
+	assert_string_equal(argv[1], "plan");
+	assert_string_equal(argv[2], "-v");
+	assert_null(argv[3]);
+	unlink(path);
+	config_free(c);
+}
+
+static void
+test_config__errors_name_the_source(void **state)
+{
+	struct config *c = config_new();
+	char a0[] = "envctl", a1[] = "--config", a2[] = "/nonexistent/envctl.conf";
+	char *argv[] = { a0, a1, a2, NULL };
+	int argc = 3;
+
+	(void)state;
+	assert_int_equal(config_load_text(c, "max_parallel = lots\n", "x.conf"), ERR_INVALID);
+	assert_non_null(strstr(err_get(), "x.conf:1"));
+	assert_non_null(strstr(err_get(), "whole number"));
+	assert_int_equal(config_load_text(c, "\n\nmax_parallel = 0\n", "x.conf"), ERR_INVALID);
+	assert_non_null(strstr(err_get(), "x.conf:3"));
+	assert_int_equal(config_load_text(c, "colour = blue\n", "y.conf"), ERR_INVALID);
+	assert_non_null(strstr(err_get(), "unknown option 'colour'"));
+	assert_int_equal(config_load_text(c, "just words\n", "z.conf"), ERR_INVALID);
+	assert_int_equal(config_load_text(c, "log_level = loud\n", "z.conf"), ERR_INVALID);
+	assert_non_null(strstr(err_get(), "error|warn|info|debug"));
+	assert_int_equal(config_load_text(c, "orphan_grace = 10 minutes\n", "z.conf"), ERR_INVALID);
+	/* an explicit --config that does not exist is an error */
+	assert_true(config_load(c, &argc, argv) < 0);
+	assert_non_null(strstr(err_get(), "/nonexistent/envctl.conf"));
+	/* nothing was changed by the failures */
+	assert_int_equal(config_int(c, "max_parallel"), 8);
+	config_free(c);
+}
+
+static void
+test_config__secret_not_echoed(void **state)
+{
+	struct config *c = config_new();
+
+	(void)state;
+	assert_int_equal(config_set(c, "database_url",
+	    "postgresql://u:CANARY-PW@h/db", "flag"), 0);
+	assert_int_equal(config_set(c, "nope", "CANARY-PW", "flag"), ERR_INVALID);
+	assert_null(strstr(err_get(), "CANARY-PW"));
+	config_free(c);
+}
+
+static void
+test_config__example_lists_every_option(void **state)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&text, &len);
+	struct config *c = config_new();
+
+	(void)state;
+	config_write_example(fp);
+	fclose(fp);
+	assert_non_null(strstr(text, "#max_terminations_per_pass = 10\n"));
+	assert_non_null(strstr(text, "#listen = 127.0.0.1:9464\n"));
+	/* the example, uncommented, is itself a valid config */
+	for (char *p = text; (p = strstr(p, "\n#")) != NULL; p++)
+		if (p[2] != ' ' && p[2] != '\n')
+			p[1] = ' ';
+	assert_int_equal(config_load_text(c, text, "example"), 0);
+	free(text);
+	config_free(c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config__defaults),
+		cmocka_unit_test(test_config__file_env_flag_precedence),
+		cmocka_unit_test(test_config__errors_name_the_source),
+		cmocka_unit_test(test_config__secret_not_echoed),
+		cmocka_unit_test(test_config__example_lists_every_option),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
