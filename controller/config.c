@@ -357,6 +357,14 @@ config_load_env(struct config *c)
 	return 0;
 }
 
+static int
+is_bool_option(const char *key)
+{
+	const struct config_option *opt = option_find(key, NULL);
+
+	return opt != NULL && opt->type == CONFIG_BOOL;
+}
+
 /*
  * Consume --key value / --key=value for known keys and --config; keep the
  * rest in order.  Returns the config path given (or NULL).
@@ -402,7 +410,16 @@ config_take_flags(struct config *c, int *argcp, char **argv,
 		}
 		if (a[klen] == '=')
 			val = a + klen + 1;
-		else if (i + 1 < *argcp) {
+		else if (is_bool_option(key)) {
+			/* --allow-empty alone means true; a following true/false is its value */
+			int b;
+
+			val = "true";
+			if (i + 1 < *argcp && parse_bool(&b, argv[i + 1]) == 0) {
+				val = argv[i + 1];
+				consumed_next = 1;
+			}
+		} else if (i + 1 < *argcp) {
 			val = argv[i + 1];
 			consumed_next = 1;
 		} else {

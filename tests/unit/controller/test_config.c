@@ -100,6 +100,22 @@ test_config__errors_name_the_source(void **state)
 }
 
 static void
+test_config__bare_bool_flag(void **state)
+{
+	char a0[] = "envctl", a1[] = "plan", a2[] = "--allow-empty", a3[] = "-v";
+	char *argv[] = { a0, a1, a2, a3, NULL };
+	struct config *c = config_new();
+	int argc = 4;
+
+	(void)state;
+	assert_int_equal(config_load(c, &argc, argv), 0);
+	assert_int_equal(config_bool(c, "allow_empty"), 1);
+	assert_int_equal(argc, 3);
+	assert_string_equal(argv[2], "-v");
+	config_free(c);
+}
+
+static void
 test_config__secret_not_echoed(void **state)
 {
 	struct config *c = config_new();
@@ -141,6 +157,7 @@ main(void)
 		cmocka_unit_test(test_config__defaults),
 		cmocka_unit_test(test_config__file_env_flag_precedence),
 		cmocka_unit_test(test_config__errors_name_the_source),
+		cmocka_unit_test(test_config__bare_bool_flag),
 		cmocka_unit_test(test_config__secret_not_echoed),
 		cmocka_unit_test(test_config__example_lists_every_option),
 	};
