@@ -1,0 +1,571 @@
+/*
+ * env.c - rows of environments: insert, update by field mask, load.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+#include "store_int.h"
+
+static const char *const status_names[] = {
+	"pending", "provisioning", "ready", "error", "terminating", "terminated",
+};
+static const char *const stage_names[] = {
+	"INIT", "KEYS_GENERATED", "KEYS_UPLOADED", "SG_READY",
+	"INSTANCE_LAUNCHED", "TAGGED", "DONE",
+};
+#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+
+const char *
+store_status_str(enum store_status s)
+{
+	return (unsigned)s < NELEM(status_names) ? status_names[s] : "?";
+}
+
+const char *
+store_stage_str(enum store_stage s)
+{
+	return (unsigned)s < NELEM(stage_names) ? stage_names[s] : "?";
+}
+
+int
+store_status_parse(enum store_status *out, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < NELEM(status_names); i++)
+		if (strcmp(s, status_names[i]) == 0) {
+			*out = (enum store_status)i;
+			return 0;
+		}
+	err_set("unknown environment status");
+	return ERR_INVALID;
+}
+
+int
+store_stage_parse(enum store_stage *out, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < NELEM(stage_names); i++)
+		if (strcmp(s, stage_names[i]) == 0) {
+			*out = (enum store_stage)i;
+			return 0;
+		}
+	err_set("unknown environment stage");
+	return ERR_INVALID;
+}
+
+/* How store_env_update() writes each field. */
+enum field_kind { F_TEXT, F_STATUS, F_STAGE, F_MONEY, F_INT, F_TIME, F_ERROR };
+
+struct env_field {
+	unsigned	 bit;
+	const char	*column;
+	enum field_kind	 kind;
+	size_t		 off;
+};
+
+#define OFF(m)	offsetof(struct store_env, m)
+static const struct env_field env_fields[] = {
+	{ STORE_ENV_WORKSPACE, "workspace", F_TEXT, OFF(workspace) },
+	{ STORE_ENV_SPEC_HASH, "spec_hash", F_TEXT, OFF(spec_hash) },
+	{ STORE_ENV_SPEC_REVISION, "spec_revision", F_TEXT, OFF(spec_revision) },
+	{ STORE_ENV_STATUS, "status", F_STATUS, OFF(status) },
+	{ STORE_ENV_STAGE, "stage", F_STAGE, OFF(stage) },
+	{ STORE_ENV_INSTANCE_ID, "instance_id", F_TEXT, OFF(instance_id) },
+	{ STORE_ENV_PUBLIC_IP, "public_ip", F_TEXT, OFF(public_ip) },
+	{ STORE_ENV_SSH_KEY_S3_KEY, "ssh_key_s3_key", F_TEXT, OFF(ssh_key_s3_key) },
+	{ STORE_ENV_SECURITY_GROUP_ID, "security_group_id", F_TEXT,
+	  OFF(security_group_id) },
+	{ STORE_ENV_AMI_ID, "ami_id", F_TEXT, OFF(ami_id) },
+	{ STORE_ENV_MARKET, "market", F_TEXT, OFF(market) },
+	{ STORE_ENV_SUBNET_ID, "subnet_id", F_TEXT, OFF(subnet_id) },
+	{ STORE_ENV_REGION, "region", F_TEXT, OFF(region) },
+	{ STORE_ENV_COST_PER_HOUR, "cost_per_hour_usd", F_MONEY,
+	  OFF(cost_per_hour_usd) },
+	{ STORE_ENV_ATTEMPTS, "attempts", F_INT, OFF(attempts) },
+	{ STORE_ENV_NEXT_ATTEMPT_AT, "next_attempt_at", F_TIME, OFF(next_attempt_at) },
+	{ STORE_ENV_LAUNCHED_AT, "launched_at", F_TIME, OFF(launched_at) },
+	{ STORE_ENV_READY_AT, "ready_at", F_TIME, OFF(ready_at) },
+	{ STORE_ENV_TERMINATED_AT, "terminated_at", F_TIME, OFF(terminated_at) },
+	{ STORE_ENV_TERMINATION_REASON, "termination_reason", F_TEXT,
+	  OFF(termination_reason) },
+	{ STORE_ENV_TOTAL_COST, "total_cost_usd", F_MONEY, OFF(total_cost_usd) },
+	{ STORE_ENV_ERROR, "metadata", F_ERROR, OFF(error) },
+	/* the text fields that are not updatable, for store_env_set_text() */
+	{ STORE_ENV_NAME, "name", F_TEXT, OFF(name) },
+	{ STORE_ENV_FAILED_AT_STAGE, "failed_at_stage", F_TEXT,
+	  OFF(failed_at_stage) },
+};
+#undef OFF
+
+#define FIELD(env, f, type)	((type *)(void *)((char *)(env) + (f)->off))
+
+static const struct env_field *
+env_field_find(unsigned bit)
+{
+	size_t i;
+
+	for (i = 0; i < NELEM(env_fields); i++)
+		if (env_fields[i].bit == bit)
+			return &env_fields[i];
+	return NULL;
+}
+
+/* The columns every read returns, in the order env_row_parse() expects. */
+#define EPOCH(c)	"floor(extract(epoch FROM " c "))::bigint"
+#define ENV_COLUMNS							\
+	"id::text, name, workspace, spec_hash, spec_revision, status, stage,"	\
+	" instance_id, public_ip, ssh_key_s3_key, security_group_id, ami_id,"	\
+	" market, subnet_id, region, cost_per_hour_usd::text, attempts, "	\
+	EPOCH("next_attempt_at") ", " EPOCH("launched_at") ", "		\
+	EPOCH("ready_at") ", " EPOCH("terminated_at") ","			\
+	" termination_reason, total_cost_usd::text, metadata->>'error',"	\
+	" metadata->>'failed_at_stage', metadata::text, "			\
+	EPOCH("created_at") ", " EPOCH("updated_at") ", row_version"
+enum {
+	C_ID, C_NAME, C_WORKSPACE, C_SPEC_HASH, C_SPEC_REVISION, C_STATUS,
+	C_STAGE, C_INSTANCE_ID, C_PUBLIC_IP, C_SSH_KEY, C_SG_ID, C_AMI_ID,
+	C_MARKET, C_SUBNET_ID, C_REGION, C_COST, C_ATTEMPTS, C_NEXT_ATTEMPT,
+	C_LAUNCHED, C_READY, C_TERMINATED, C_REASON, C_TOTAL_COST, C_ERROR,
+	C_FAILED_AT, C_METADATA, C_CREATED, C_UPDATED, C_ROW_VERSION,
+	C_NCOLS
+};
+
+void
+store_env_dispose(struct store_env *env)
+{
+	if (env == NULL)
+		return;
+	free(env->name);
+	free(env->workspace);
+	free(env->spec_hash);
+	free(env->spec_revision);
+	free(env->instance_id);
+	free(env->public_ip);
+	free(env->ssh_key_s3_key);
+	free(env->security_group_id);
+	free(env->ami_id);
+	free(env->market);
+	free(env->subnet_id);
+	free(env->region);
+	free(env->termination_reason);
+	free(env->error);
+	free(env->failed_at_stage);
+	free(env->metadata);
+	memset(env, 0, sizeof(*env));
+}
+
+void
+store_envs_free(struct store_env *envs, size_t n)
+{
+	size_t i;
+
+	if (envs == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		store_env_dispose(&envs[i]);
+	free(envs);
+}
+
+int
+store_env_set_text(struct store_env *env, unsigned field, const char *p,
+    size_t len)
+{
+	const struct env_field *f = env_field_find(field);
+	char **slot;
+	int error;
+
+	if (f == NULL || (f->kind != F_TEXT && f->kind != F_ERROR)) {
+		err_set("store_env_set_text: field %#x is not text", field);
+		return ERR_INVALID;
+	}
+	if ((error = store_text_check(p, len, f->column)) != 0)
+		return error;
+	slot = FIELD(env, f, char *);
+	free(*slot);
+	*slot = p != NULL ? xstrndup(p, len) : NULL;
+	return 0;
+}
+
+static char *
+fmt_time(char *b, size_t sz, time_t t)
+{
+	if (t == 0)
+		return NULL;
+	snprintf(b, sz, "%lld", (long long)t);
+	return b;
+}
+
+static int
+fmt_money(char *b, size_t sz, double v, const char *what)
+{
+	if (!isfinite(v) || fabs(v) >= 1e8) {
+		err_set("%s out of range", what);
+		return ERR_INVALID;
+	}
+	snprintf(b, sz, "%.6f", v);
+	return 0;
+}
+
+static int
+env_row_parse(struct store_env *env, const PGresult *res, int row)
+{
+	int error = -1;
+
+	memset(env, 0, sizeof(*env));
+	snprintf(env->id, sizeof(env->id), "%s", PQgetvalue(res, row, C_ID));
+	env->name = store_col_strdup(res, row, C_NAME);
+	env->workspace = store_col_strdup(res, row, C_WORKSPACE);
+	env->spec_hash = store_col_strdup(res, row, C_SPEC_HASH);
+	env->spec_revision = store_col_strdup(res, row, C_SPEC_REVISION);
+	if ((error = store_status_parse(&env->status,
+	    PQgetvalue(res, row, C_STATUS))) != 0 ||
+	    (error = store_stage_parse(&env->stage,
+	    PQgetvalue(res, row, C_STAGE))) != 0) {
+		err_prefix("row %s", env->id);
+		goto done;
+	}
+	env->instance_id = store_col_strdup(res, row, C_INSTANCE_ID);
+	env->public_ip = store_col_strdup(res, row, C_PUBLIC_IP);
+	env->ssh_key_s3_key = store_col_strdup(res, row, C_SSH_KEY);
+	env->security_group_id = store_col_strdup(res, row, C_SG_ID);
+	env->ami_id = store_col_strdup(res, row, C_AMI_ID);
+	env->market = store_col_strdup(res, row, C_MARKET);
+	env->subnet_id = store_col_strdup(res, row, C_SUBNET_ID);
+	env->region = store_col_strdup(res, row, C_REGION);
+	env->cost_per_hour_usd = PQgetisnull(res, row, C_COST) ? 0.0 :
+	    strtod(PQgetvalue(res, row, C_COST), NULL);
+	env->attempts = (int)store_col_int64(res, row, C_ATTEMPTS);
+	env->next_attempt_at = (time_t)store_col_int64(res, row, C_NEXT_ATTEMPT);
+	env->launched_at = (time_t)store_col_int64(res, row, C_LAUNCHED);
+	env->ready_at = (time_t)store_col_int64(res, row, C_READY);
+	env->terminated_at = (time_t)store_col_int64(res, row, C_TERMINATED);
+	env->termination_reason = store_col_strdup(res, row, C_REASON);
+	env->total_cost_usd = PQgetisnull(res, row, C_TOTAL_COST) ? 0.0 :
+	    strtod(PQgetvalue(res, row, C_TOTAL_COST), NULL);
+	env->error = store_col_strdup(res, row, C_ERROR);
+	env->failed_at_stage = store_col_strdup(res, row, C_FAILED_AT);
+	env->metadata = store_col_strdup(res, row, C_METADATA);
+	env->created_at = (time_t)store_col_int64(res, row, C_CREATED);
+	env->updated_at = (time_t)store_col_int64(res, row, C_UPDATED);
+	env->row_version = store_col_int64(res, row, C_ROW_VERSION);
+	error = 0;
+done:
+	if (error != 0)
+		store_env_dispose(env);
+	return error;
+}
+
+/* Parse every row of res into a new array *out of *n records. */
+static int
+env_rows_parse(struct store_env **out, size_t *n, const PGresult *res)
+{
+	struct store_env *envs = NULL;
+	size_t i, rows = (size_t)PQntuples(res);
+	int error = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (PQnfields(res) != C_NCOLS) {
+		err_set("environments: unexpected column count %d", PQnfields(res));
+		return ERR_GENERIC;
+	}
+	if (rows > 0)
+		envs = xcalloc(rows, sizeof(*envs));
+	for (i = 0; i < rows; i++)
+		if ((error = env_row_parse(&envs[i], res, (int)i)) != 0) {
+			store_envs_free(envs, i);
+			return error;
+		}
+	*out = envs;
+	*n = rows;
+	return 0;
+}
+
+int
+store_env_insert(char id_out[STORE_ID_LEN], struct store *st,
+    const struct store_env *env)
+{
+	const char *params[8];
+	char cost[64], name[80];
+	PGresult *res = NULL;
+	int error = -1;
+
+	if (env->name == NULL || *env->name == '\0') {
+		err_set("insert environment: the name is empty");
+		return ERR_INVALID;
+	}
+	log_escape(name, sizeof(name), env->name);
+	if ((error = store_failpoint("store.env_insert", "insert environment")) != 0)
+		goto done;
+	if ((error = fmt_money(cost, sizeof(cost), env->cost_per_hour_usd,
+	    "cost_per_hour_usd")) != 0)
+		goto done;
+	params[0] = env->id[0] != '\0' ? env->id : NULL;
+	params[1] = env->name;
+	params[2] = env->workspace;
+	params[3] = env->spec_hash;
+	params[4] = env->spec_revision;
+	params[5] = env->region;
+	params[6] = env->market;
+	params[7] = cost;
+	error = store_exec(&res, st, "insert environment",
+	    "INSERT INTO environments (id, name, workspace, spec_hash,"
+	    " spec_revision, region, market, cost_per_hour_usd)"
+	    " VALUES (coalesce($1::uuid, gen_random_uuid()), $2, $3, $4, $5,"
+	    " $6, $7, $8::numeric) RETURNING id::text",
+	    8, params, PGRES_TUPLES_OK);
+	if (error == ERR_EXISTS &&
+	    strstr(err_get(), "environments_one_live_per_name") != NULL)
+		err_set("insert environment '%s': it already has a live row "
+		    "(at most one live row per name)", name);
+	else if (error == ERR_EXISTS)
+		err_set("insert environment '%s': id %s is taken", name, env->id);
+	else if (error != 0)
+		err_prefix("environment '%s'", name);
+	if (error != 0)
+		goto done;
+	if (id_out != NULL)
+		snprintf(id_out, STORE_ID_LEN, "%s", PQgetvalue(res, 0, 0));
+done:
+	PQclear(res);
+	return error;
+}
+
+int
+store_env_update(struct store *st, struct store_env *env, unsigned mask)
+{
+	const char *params[64];
+	char tbuf[64][32], vbuf[32];
+	struct buf sql;
+	PGresult *res = NULL;
+	size_t i;
+	int np = 0, error = -1;
+
+	buf_init(&sql, 8192);
+	if (env->id[0] == '\0') {
+		err_set("update environment: the record has no id");
+		error = ERR_INVALID;
+		goto done;
+	}
+	if ((error = store_failpoint("store.env_update", "update environment")) != 0)
+		goto done;
+	params[np++] = env->id;
+	buf_addstr(&sql, "UPDATE environments SET updated_at = now(),"
+	    " row_version = row_version + 1");
+	/* Column names come from the constant table, values are parameters. */
+	for (i = 0; i < NELEM(env_fields); i++) {
+		const struct env_field *f = &env_fields[i];
+
+		if ((mask & f->bit) == 0 || f->bit == STORE_ENV_NAME ||
+		    f->bit == STORE_ENV_FAILED_AT_STAGE)
+			continue;
+		switch (f->kind) {
+		case F_TEXT:
+			params[np] = *FIELD(env, f, char *);
+			buf_printf(&sql, ", %s = $%d", f->column, np + 1);
+			break;
+		case F_STATUS:
+			params[np] = store_status_str(*FIELD(env, f, enum store_status));
+			buf_printf(&sql, ", %s = $%d", f->column, np + 1);
+			break;
+		case F_STAGE:
+			params[np] = store_stage_str(*FIELD(env, f, enum store_stage));
+			buf_printf(&sql, ", %s = $%d", f->column, np + 1);
+			break;
+		case F_MONEY:
+			if ((error = fmt_money(tbuf[np], sizeof(tbuf[np]),
+			    *FIELD(env, f, double), f->column)) != 0)
+				goto done;
+			params[np] = tbuf[np];
+			buf_printf(&sql, ", %s = $%d::numeric", f->column, np + 1);
+			break;
+		case F_INT:
+			snprintf(tbuf[np], sizeof(tbuf[np]), "%d", *FIELD(env, f, int));
+			params[np] = tbuf[np];
+			buf_printf(&sql, ", %s = $%d::integer", f->column, np + 1);
+			break;
+		case F_TIME:
+			params[np] = fmt_time(tbuf[np], sizeof(tbuf[np]),
+			    *FIELD(env, f, time_t));
+			buf_printf(&sql, ", %s = to_timestamp($%d::bigint)",
+			    f->column, np + 1);
+			break;
+		case F_ERROR:
+			params[np] = env->error;
+			params[np + 1] = env->error != NULL ? env->failed_at_stage : NULL;
+			buf_printf(&sql, ", metadata = (metadata - 'error' -"
+			    " 'failed_at_stage') || jsonb_strip_nulls("
+			    "jsonb_build_object('error', $%d::text,"
+			    " 'failed_at_stage', $%d::text))", np + 1, np + 2);
+			np++;
+			break;
+		}
+		np++;
+	}
+	buf_addstr(&sql, " WHERE id = $1::uuid");
+	if (mask & STORE_ENV_GUARD) {
+		snprintf(vbuf, sizeof(vbuf), "%" PRId64, env->row_version);
+		params[np++] = vbuf;
+		buf_printf(&sql, " AND row_version = $%d::bigint", np);
+	}
+	buf_addstr(&sql, " RETURNING row_version, " EPOCH("updated_at"));
+	if ((error = store_exec(&res, st, "update environment", buf_cstr(&sql),
+	    np, params, PGRES_TUPLES_OK)) != 0) {
+		err_prefix("environment %s", env->id);
+		goto done;
+	}
+	if (PQntuples(res) == 0) {
+		struct store_env cur;
+
+		if ((error = store_env_get(&cur, st, env->id)) == 0) {
+			err_set("update environment %s: row version %" PRId64
+			    " is stale (now %" PRId64 "): changed concurrently",
+			    env->id, env->row_version, cur.row_version);
+			store_env_dispose(&cur);
+			error = ERR_CONFLICT;
+		}
+		goto done;
+	}
+	env->row_version = store_col_int64(res, 0, 0);
+	env->updated_at = (time_t)store_col_int64(res, 0, 1);
+	error = 0;
+done:
+	PQclear(res);
+	buf_dispose(&sql);
+	return error;
+}
+
+static int
+env_query(struct store_env **out, size_t *n, struct store *st, const char *what,
+    const char *sql, int nparams, const char *const *params)
+{
+	PGresult *res = NULL;
+	int error;
+
+	*out = NULL;
+	*n = 0;
+	if ((error = store_exec(&res, st, what, sql, nparams, params,
+	    PGRES_TUPLES_OK)) == 0)
+		error = env_rows_parse(out, n, res);
+	PQclear(res);
+	return error;
+}
+
+#define LIVE_SQL \
+	"SELECT " ENV_COLUMNS " FROM environments" \
+	" WHERE status <> 'terminated' ORDER BY name"
+
+int
+store_envs_load_live(struct store_env **out, size_t *n, struct store *st)
+{
+	return env_query(out, n, st, "load live environments", LIVE_SQL, 0, NULL);
+}
+
+/* The one row sql selects into *out; ERR_NOTFOUND when none. */
+static int
+env_query_one(struct store_env *out, struct store *st, const char *what,
+    const char *sql, const char *param)
+{
+	struct store_env *envs = NULL;
+	size_t n = 0;
+	char esc[80];
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	if ((error = env_query(&envs, &n, st, what, sql, 1, &param)) != 0)
+		return error;
+	if (n == 0) {
+		log_escape(esc, sizeof(esc), param);
+		err_set("%s: no environment '%s'", what, esc);
+		error = ERR_NOTFOUND;
+	} else {
+		*out = envs[0];
+		memset(&envs[0], 0, sizeof(envs[0]));
+	}
+	store_envs_free(envs, n);
+	return error;
+}
+
+int
+store_env_get_by_name(struct store_env *out, struct store *st, const char *name)
+{
+	return env_query_one(out, st, "get environment",
+	    "SELECT " ENV_COLUMNS " FROM environments"
+	    " WHERE name = $1 AND status <> 'terminated'", name);
+}
+
+int
+store_env_get(struct store_env *out, struct store *st, const char *id)
+{
+	return env_query_one(out, st, "get environment",
+	    "SELECT " ENV_COLUMNS " FROM environments WHERE id = $1::uuid", id);
+}
+
+int
+store_env_history(struct store_env **out, size_t *n, struct store *st,
+    const char *name, size_t limit)
+{
+	const char *params[2];
+	char lim[32];
+
+	snprintf(lim, sizeof(lim), "%zu", limit);
+	params[0] = name;
+	params[1] = lim;
+	return env_query(out, n, st, "environment history",
+	    "SELECT " ENV_COLUMNS " FROM environments WHERE name = $1"
+	    " ORDER BY created_at DESC, id LIMIT $2::bigint", 2, params);
+}
+
+int
+store_pass_load(struct store_pass *out, struct store *st, time_t ended_since)
+{
+	char tb[32];
+	const char *param;
+	int error = -1;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(tb, sizeof(tb), "%lld", (long long)ended_since);
+	param = tb;
+	if ((error = store_failpoint("store.pass_load", "load pass")) != 0)
+		goto done;
+	if ((error = store_tx_begin(st,
+	    "ISOLATION LEVEL REPEATABLE READ READ ONLY")) != 0)
+		goto done;
+	if ((error = store_check_version(st)) != 0)
+		goto done;
+	if ((error = env_query(&out->live, &out->nlive, st,
+	    "load live environments", LIVE_SQL, 0, NULL)) != 0)
+		goto done;
+	if ((error = env_query(&out->ended, &out->nended, st,
+	    "load ended environments",
+	    "SELECT " ENV_COLUMNS " FROM environments"
+	    " WHERE status = 'terminated' AND terminated_at >= to_timestamp($1::bigint)"
+	    " ORDER BY terminated_at, name", 1, &param)) != 0)
+		goto done;
+	error = store_tx_commit(st);
+done:
+	store_tx_rollback(st);
+	if (error != 0)
+		store_pass_dispose(out);
+	return error;
+}
+
+void
+store_pass_dispose(struct store_pass *p)
+{
+	if (p == NULL)
+		return;
+	store_envs_free(p->live, p->nlive);
+	store_envs_free(p->ended, p->nended);
+	memset(p, 0, sizeof(*p));
+}

@@ -1,0 +1,231 @@
+/*
+ * event.c - the events table and reconcile_runs.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+#include "store_int.h"
+
+#define EPOCH(c)	"floor(extract(epoch FROM " c "))::bigint"
+
+int
+store_event_add(int64_t *id_out, struct store *st, const char *env_id,
+    const char *type, const char *payload, size_t len)
+{
+	const char *params[3];
+	char *copy = NULL;
+	PGresult *res = NULL;
+	int error = -1;
+
+	if (type == NULL || *type == '\0') {
+		err_set("add event: the type is empty");
+		error = ERR_INVALID;
+		goto done;
+	}
+	if ((error = store_text_check(payload, len, "event payload")) != 0)
+		goto done;
+	if ((error = store_failpoint("store.event_add", "add event")) != 0)
+		goto done;
+	if (payload != NULL)
+		copy = xstrndup(payload, len);
+	params[0] = env_id != NULL && *env_id != '\0' ? env_id : NULL;
+	params[1] = type;
+	params[2] = copy;
+	if ((error = store_exec(&res, st, "add event",
+	    "INSERT INTO events (env_id, type, payload)"
+	    " VALUES ($1::uuid, $2, coalesce($3::jsonb, '{}'::jsonb)) RETURNING id",
+	    3, params, PGRES_TUPLES_OK)) != 0)
+		goto done;
+	if (id_out != NULL)
+		*id_out = store_col_int64(res, 0, 0);
+done:
+	PQclear(res);
+	free(copy);
+	return error;
+}
+
+int
+store_events_recent(struct store_event **out, size_t *n, struct store *st,
+    const char *env_id, size_t limit)
+{
+	const char *params[2];
+	char lim[32];
+	struct store_event *evs = NULL;
+	PGresult *res = NULL;
+	size_t i, rows = 0;
+	int error = -1;
+
+	*out = NULL;
+	*n = 0;
+	snprintf(lim, sizeof(lim), "%zu", limit);
+	params[0] = lim;
+	params[1] = env_id;
+	if ((error = store_exec(&res, st, "read events",
+	    "SELECT id, coalesce(env_id::text, ''), type, payload::text, "
+	    EPOCH("created_at") " FROM events"
+	    " WHERE $2::uuid IS NULL OR env_id = $2::uuid"
+	    " ORDER BY id DESC LIMIT $1::bigint", 2, params,
+	    PGRES_TUPLES_OK)) != 0)
+		goto done;
+	rows = (size_t)PQntuples(res);
+	if (rows > 0)
+		evs = xcalloc(rows, sizeof(*evs));
+	for (i = 0; i < rows; i++) {
+		evs[i].id = store_col_int64(res, (int)i, 0);
+		snprintf(evs[i].env_id, sizeof(evs[i].env_id), "%s",
+		    PQgetvalue(res, (int)i, 1));
+		evs[i].type = store_col_strdup(res, (int)i, 2);
+		evs[i].payload = store_col_strdup(res, (int)i, 3);
+		evs[i].created_at = (time_t)store_col_int64(res, (int)i, 4);
+	}
+	*out = evs;
+	*n = rows;
+	error = 0;
+done:
+	PQclear(res);
+	return error;
+}
+
+void
+store_events_free(struct store_event *evs, size_t n)
+{
+	size_t i;
+
+	if (evs == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		free(evs[i].type);
+		free(evs[i].payload);
+	}
+	free(evs);
+}
+
+int
+store_run_begin(int64_t *id_out, struct store *st, const char *revision)
+{
+	PGresult *res = NULL;
+	int error;
+
+	if ((error = store_exec(&res, st, "record reconcile run",
+	    "INSERT INTO reconcile_runs (revision) VALUES ($1) RETURNING id",
+	    1, &revision, PGRES_TUPLES_OK)) == 0)
+		*id_out = store_col_int64(res, 0, 0);
+	PQclear(res);
+	return error;
+}
+
+int
+store_run_finish(struct store *st, int64_t id, const struct store_count *counts,
+    size_t ncounts, int drift_found, int errors, const char *error_text)
+{
+	const char *params[5];
+	char idb[32], driftb[16], errb[16];
+	json_t *obj = NULL;
+	char *json = NULL;
+	PGresult *res = NULL;
+	size_t i;
+	int error = -1;
+
+	obj = json_object();
+	for (i = 0; i < ncounts; i++)
+		if (counts[i].action == NULL || json_object_set_new(obj,
+		    counts[i].action, json_integer(counts[i].n)) != 0) {
+			err_set("finish reconcile run: bad action name in counts");
+			error = ERR_INVALID;
+			goto done;
+		}
+	if ((json = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+		fatalx("json_dumps: out of memory");
+	snprintf(idb, sizeof(idb), "%" PRId64, id);
+	snprintf(driftb, sizeof(driftb), "%d", drift_found);
+	snprintf(errb, sizeof(errb), "%d", errors);
+	params[0] = idb;
+	params[1] = json;
+	params[2] = driftb;
+	params[3] = errb;
+	params[4] = error_text;
+	if ((error = store_failpoint("store.run_finish", "finish reconcile run")) != 0)
+		goto done;
+	if ((error = store_exec(&res, st, "finish reconcile run",
+	    "UPDATE reconcile_runs SET finished_at = clock_timestamp(),"
+	    " counts = $2::jsonb, drift_found = $3::integer, errors = $4::integer,"
+	    " error = $5 WHERE id = $1::bigint RETURNING id", 5, params,
+	    PGRES_TUPLES_OK)) != 0)
+		goto done;
+	if (PQntuples(res) == 0) {
+		err_set("finish reconcile run: no run %" PRId64, id);
+		error = ERR_NOTFOUND;
+		goto done;
+	}
+	error = 0;
+done:
+	PQclear(res);
+	free(json);
+	json_decref(obj);
+	return error;
+}
+
+int
+store_runs_recent(struct store_run **out, size_t *n, struct store *st,
+    size_t limit)
+{
+	char lim[32];
+	const char *param = lim;
+	struct store_run *runs = NULL;
+	PGresult *res = NULL;
+	size_t i, rows = 0;
+	int error = -1;
+
+	*out = NULL;
+	*n = 0;
+	snprintf(lim, sizeof(lim), "%zu", limit);
+	if ((error = store_exec(&res, st, "read reconcile runs",
+	    "SELECT id, revision, " EPOCH("started_at") ", "
+	    EPOCH("finished_at") ", counts::text, drift_found, errors, error"
+	    " FROM reconcile_runs ORDER BY id DESC LIMIT $1::bigint", 1, &param,
+	    PGRES_TUPLES_OK)) != 0)
+		goto done;
+	rows = (size_t)PQntuples(res);
+	if (rows > 0)
+		runs = xcalloc(rows, sizeof(*runs));
+	for (i = 0; i < rows; i++) {
+		int r = (int)i;
+
+		runs[i].id = store_col_int64(res, r, 0);
+		runs[i].revision = store_col_strdup(res, r, 1);
+		runs[i].started_at = (time_t)store_col_int64(res, r, 2);
+		runs[i].finished_at = (time_t)store_col_int64(res, r, 3);
+		runs[i].counts = store_col_strdup(res, r, 4);
+		runs[i].drift_found = (int)store_col_int64(res, r, 5);
+		runs[i].errors = (int)store_col_int64(res, r, 6);
+		runs[i].error = store_col_strdup(res, r, 7);
+	}
+	*out = runs;
+	*n = rows;
+	error = 0;
+done:
+	PQclear(res);
+	return error;
+}
+
+void
+store_runs_free(struct store_run *runs, size_t n)
+{
+	size_t i;
+
+	if (runs == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		free(runs[i].revision);
+		free(runs[i].counts);
+		free(runs[i].error);
+	}
+	free(runs);
+}

@@ -1,0 +1,267 @@
+/*
+ * migrate.c - the schema, made and versioned by envctl itself.
+ *
+ * migrations[i] takes the schema from version i to i+1.  Each is applied
+ * in one transaction together with its schema_version row, after taking
+ * an advisory lock that serializes concurrent migrators; a migrator that
+ * waited finds the work done and does nothing.  Never edit a migration
+ * that has shipped: add a new one.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+#include "store_int.h"
+
+/* pg_advisory_xact_lock(STORE_LOCK_CLASS, STORE_LOCK_MIGRATE) */
+#define STORE_LOCK_SQL	"SELECT pg_advisory_xact_lock(1701738100, 1)"
+
+struct migration {
+	const char	*name;
+	const char	*sql;
+};
+
+static const struct migration migrations[] = {
+	/* 1 */
+	{ "environments and events",
+	"CREATE TABLE environments ("
+	"  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),"
+	"  name text NOT NULL CHECK (name <> ''),"
+	"  workspace text,"
+	"  spec_hash text,"
+	"  spec_revision text,"
+	"  status text NOT NULL DEFAULT 'pending' CHECK (status IN"
+	"    ('pending', 'provisioning', 'ready', 'error', 'terminating',"
+	"     'terminated')),"
+	"  stage text NOT NULL DEFAULT 'INIT' CHECK (stage IN"
+	"    ('INIT', 'KEYS_GENERATED', 'KEYS_UPLOADED', 'SG_READY',"
+	"     'INSTANCE_LAUNCHED', 'TAGGED', 'DONE')),"
+	"  instance_id text,"
+	"  public_ip text,"
+	"  ssh_key_s3_key text,"
+	"  security_group_id text,"
+	"  ami_id text,"
+	"  market text,"
+	"  subnet_id text,"
+	"  region text,"
+	"  cost_per_hour_usd numeric(14,6),"
+	"  attempts integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),"
+	"  next_attempt_at timestamptz,"
+	"  launched_at timestamptz,"
+	"  ready_at timestamptz,"
+	"  terminated_at timestamptz,"
+	"  termination_reason text,"
+	"  total_cost_usd numeric(14,6),"
+	"  metadata jsonb NOT NULL DEFAULT '{}',"
+	"  created_at timestamptz NOT NULL DEFAULT now(),"
+	"  updated_at timestamptz NOT NULL DEFAULT now()"
+	");"
+	/* At most one live row per name, enforced by the database. */
+	"CREATE UNIQUE INDEX environments_one_live_per_name"
+	"  ON environments (name) WHERE status <> 'terminated';"
+	/* env_id is deliberately not a foreign key: events outlive rows. */
+	"CREATE TABLE events ("
+	"  id bigserial PRIMARY KEY,"
+	"  env_id uuid,"
+	"  type text NOT NULL CHECK (type <> ''),"
+	"  payload jsonb NOT NULL DEFAULT '{}',"
+	"  created_at timestamptz NOT NULL DEFAULT now()"
+	");" },
+	/* 2 */
+	{ "reconcile_runs, row versions, indexes",
+	"ALTER TABLE environments"
+	"  ADD COLUMN row_version bigint NOT NULL DEFAULT 1;"
+	"CREATE TABLE reconcile_runs ("
+	"  id bigserial PRIMARY KEY,"
+	"  revision text,"
+	"  started_at timestamptz NOT NULL DEFAULT now(),"
+	"  finished_at timestamptz,"
+	"  counts jsonb NOT NULL DEFAULT '{}',"
+	"  drift_found integer NOT NULL DEFAULT 0,"
+	"  errors integer NOT NULL DEFAULT 0,"
+	"  error text"
+	");"
+	"CREATE INDEX reconcile_runs_started ON reconcile_runs (started_at DESC);"
+	"CREATE INDEX events_env_id ON events (env_id, id DESC);"
+	"CREATE INDEX environments_name_history ON environments (name, created_at DESC);"
+	"CREATE INDEX environments_terminated_at ON environments (terminated_at)"
+	"  WHERE status = 'terminated';" },
+};
+
+#define NMIGRATIONS	((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+int
+store_schema_latest(void)
+{
+	return NMIGRATIONS;
+}
+
+/* The schema_version table is made outside the numbered migrations. */
+static const char schema_version_sql[] =
+	"CREATE TABLE IF NOT EXISTS schema_version ("
+	"  version integer PRIMARY KEY CHECK (version > 0),"
+	"  name text NOT NULL,"
+	"  applied_at timestamptz NOT NULL DEFAULT now()"
+	")";
+
+int
+store_schema_version(int *out, struct store *st)
+{
+	PGresult *res = NULL;
+	int error = -1;
+
+	*out = 0;
+	if ((error = store_exec(&res, st, "read schema version",
+	    "SELECT CASE WHEN to_regclass('schema_version') IS NULL THEN NULL"
+	    " ELSE 1 END", 0, NULL, PGRES_TUPLES_OK)) != 0)
+		goto done;
+	if (PQgetisnull(res, 0, 0))
+		goto done;
+	PQclear(res);
+	res = NULL;
+	if ((error = store_exec(&res, st, "read schema version",
+	    "SELECT coalesce(max(version), 0) FROM schema_version", 0, NULL,
+	    PGRES_TUPLES_OK)) != 0)
+		goto done;
+	*out = (int)store_col_int64(res, 0, 0);
+done:
+	PQclear(res);
+	return error;
+}
+
+static int
+store_newer_error(int version)
+{
+	err_set("the database schema is at version %d, newer than this envctl "
+	    "knows (%d): refusing to use it; upgrade envctl", version,
+	    NMIGRATIONS);
+	return ERR_INVALID;
+}
+
+/*
+ * Apply migration number v (1-based) if the database is below it, all in
+ * one transaction.  *now gets the version after.
+ */
+static int
+store_migrate_one(struct store *st, int v, int *now)
+{
+	char vbuf[16];
+	const char *params[2];
+	int error = -1, cur = 0;
+
+	if ((error = store_tx_begin(st, NULL)) != 0)
+		goto done;
+	if ((error = store_exec(NULL, st, "lock for migration", STORE_LOCK_SQL,
+	    0, NULL, PGRES_TUPLES_OK)) != 0)
+		goto done;
+	if ((error = store_exec(NULL, st, "create schema_version",
+	    schema_version_sql, 0, NULL, PGRES_COMMAND_OK)) != 0)
+		goto done;
+	if ((error = store_schema_version(&cur, st)) != 0)
+		goto done;
+	if (cur > NMIGRATIONS) {
+		error = store_newer_error(cur);
+		goto done;
+	}
+	if (cur >= v) {
+		/* Someone else got there first. */
+		*now = cur;
+		store_tx_rollback(st);
+		error = 0;
+		goto done;
+	}
+	if (cur != v - 1) {
+		err_set("schema version %d cannot take migration %d", cur, v);
+		error = ERR_INVALID;
+		goto done;
+	}
+	/* A constant script of several statements: nparams -1. */
+	if ((error = store_exec(NULL, st, "apply migration", migrations[v - 1].sql,
+	    -1, NULL, PGRES_COMMAND_OK)) != 0) {
+		err_prefix("migration %d (%s)", v, migrations[v - 1].name);
+		goto done;
+	}
+	snprintf(vbuf, sizeof(vbuf), "%d", v);
+	params[0] = vbuf;
+	params[1] = migrations[v - 1].name;
+	if ((error = store_exec(NULL, st, "record schema version",
+	    "INSERT INTO schema_version (version, name) VALUES ($1, $2)",
+	    2, params, PGRES_COMMAND_OK)) != 0)
+		goto done;
+	if ((error = store_failpoint("store.migrate.before_commit",
+	    "apply migration")) != 0)
+		goto done;
+	if ((error = store_tx_commit(st)) != 0)
+		goto done;
+	log_info("store: applied migration %d (%s)", v, migrations[v - 1].name);
+	*now = v;
+done:
+	store_tx_rollback(st);
+	return error;
+}
+
+int
+store_migrate_to(struct store *st, int target, int *from, int *to)
+{
+	int error = -1, cur = 0, v;
+
+	if ((error = store_schema_version(&cur, st)) != 0)
+		goto done;
+	if (from != NULL)
+		*from = cur;
+	if (to != NULL)
+		*to = cur;
+	if (cur > NMIGRATIONS) {
+		error = store_newer_error(cur);
+		goto done;
+	}
+	if (target < 0 || target > NMIGRATIONS) {
+		err_set("no schema version %d (this envctl knows 1..%d)",
+		    target, NMIGRATIONS);
+		error = ERR_INVALID;
+		goto done;
+	}
+	for (v = cur + 1; v <= target; v++) {
+		if ((error = store_migrate_one(st, v, &cur)) != 0)
+			goto done;
+		if (to != NULL)
+			*to = cur;
+		if (cur >= target)
+			break;
+		v = cur;	/* another migrator may have gone further */
+	}
+	error = 0;
+done:
+	return error;
+}
+
+int
+store_migrate(struct store *st, int *from, int *to)
+{
+	return store_migrate_to(st, NMIGRATIONS, from, to);
+}
+
+int
+store_check_version(struct store *st)
+{
+	int error, cur = 0;
+
+	if ((error = store_schema_version(&cur, st)) != 0)
+		return error;
+	if (cur > NMIGRATIONS)
+		return store_newer_error(cur);
+	if (cur < NMIGRATIONS) {
+		if (cur == 0)
+			err_set("the database has no envctl schema (this envctl "
+			    "needs version %d): run 'envctl migrate'", NMIGRATIONS);
+		else
+			err_set("the database schema is at version %d, this "
+			    "envctl needs %d: run 'envctl migrate'", cur,
+			    NMIGRATIONS);
+		return ERR_INVALID;
+	}
+	return 0;
+}

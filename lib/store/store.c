@@ -1,0 +1,435 @@
+/*
+ * store.c - the connection: open, close, run a query, map errors.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "failpoint.h"
+#include "log.h"
+#include "mem.h"
+#include "store_int.h"
+
+/* Defaults so that a dead peer is noticed; a URL may override them. */
+#define STORE_CONNECT_TIMEOUT	"5"	/* seconds */
+#define STORE_KEEPALIVES_IDLE	"30"	/* seconds before the first probe */
+#define STORE_KEEPALIVES_INTVL	"10"	/* seconds between probes */
+#define STORE_KEEPALIVES_COUNT	"3"	/* probes before giving up */
+#define STORE_TCP_USER_TIMEOUT	"60000"	/* ms unacknowledged data may wait */
+/* No statement (or lock wait, advisory ones included) hangs a pass forever. */
+#define STORE_SERVER_OPTIONS	"-c statement_timeout=60000 -c lock_timeout=60000" \
+				" -c idle_in_transaction_session_timeout=60000"
+
+#define STORE_MSG_MAX		300	/* of a server message in our errors */
+
+/*
+ * Copy msg into out with every occurrence of secret replaced by "***",
+ * quoted "..." fragments replaced by "..." when strip_quoted (libpq's
+ * parse errors quote pieces of the conninfo), runs of line breaks, tabs
+ * and spaces made one space, trailing space cut.
+ */
+static void
+store_msg_clean(char *out, size_t outsz, const char *msg, const char *secret,
+    int strip_quoted)
+{
+	size_t o = 0, slen = secret != NULL ? strlen(secret) : 0;
+	int inq = 0;
+
+	while (*msg != '\0' && o + 4 < outsz) {
+		if (slen > 0 && strncmp(msg, secret, slen) == 0) {
+			memcpy(out + o, "***", 3);
+			o += 3;
+			msg += slen;
+			continue;
+		}
+		if (strip_quoted && *msg == '"') {
+			inq = !inq;
+			if (inq) {
+				memcpy(out + o, "\"...", 4);
+				o += 4;
+			} else
+				out[o++] = '"';
+			msg++;
+			continue;
+		}
+		if (!inq) {
+			char c = (*msg == '\n' || *msg == '\t') ? ' ' : *msg;
+
+			if (c != ' ' || (o > 0 && out[o - 1] != ' '))
+				out[o++] = c;
+		}
+		msg++;
+	}
+	while (o > 0 && out[o - 1] == ' ')
+		o--;
+	out[o] = '\0';
+}
+
+static void
+store_describe_conn(struct store *st)
+{
+	const char *host = PQhost(st->conn), *port = PQport(st->conn);
+	const char *db = PQdb(st->conn), *user = PQuser(st->conn);
+
+	snprintf(st->desc, sizeof(st->desc), "host=%s port=%s dbname=%s user=%s",
+	    host != NULL && *host != '\0' ? host : "(default)",
+	    port != NULL && *port != '\0' ? port : "(default)",
+	    db != NULL ? db : "?", user != NULL ? user : "?");
+}
+
+/*
+ * libpq takes a conninfo string ("host=... dbname=..."), a URI, or else a
+ * bare database name; only the first two can be parsed (and carry a
+ * password).
+ */
+static int
+store_url_parsable(const char *url)
+{
+	return url != NULL && (strchr(url, '=') != NULL ||
+	    strncmp(url, "postgresql://", 13) == 0 ||
+	    strncmp(url, "postgres://", 11) == 0);
+}
+
+/* The password a conninfo/URL carries, or NULL; the caller wipes it. */
+static char *
+store_url_password(const char *url)
+{
+	PQconninfoOption *opts, *o;
+	char *pw = NULL;
+
+	if (!store_url_parsable(url))
+		return NULL;
+	if ((opts = PQconninfoParse(url, NULL)) == NULL)
+		return NULL;
+	for (o = opts; o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "password") == 0 && o->val != NULL &&
+		    *o->val != '\0')
+			pw = xstrdup(o->val);
+	PQconninfoFree(opts);
+	return pw;
+}
+
+/* Server notices ("relation ... already exists, skipping") are debug lines. */
+static void
+store_notice(void *arg, const char *msg)
+{
+	char esc[STORE_MSG_MAX];
+
+	(void)arg;
+	if (log_enabled(LOG_LEVEL_DEBUG)) {
+		store_msg_clean(esc, sizeof(esc), msg, NULL, 0);
+		log_debug("store: server notice: %s", esc);
+	}
+}
+
+int
+store_open(struct store **out, const char *database_url)
+{
+	const char *keys[16], *vals[16];
+	struct store *st = NULL;
+	char *pw = NULL, *perr = NULL, msg[STORE_MSG_MAX];
+	PQconninfoOption *parsed = NULL;
+	int n = 0, error = -1;
+
+	*out = NULL;
+	if (store_url_parsable(database_url) &&
+	    (parsed = PQconninfoParse(database_url, &perr)) == NULL) {
+		store_msg_clean(msg, sizeof(msg), perr != NULL ? perr : "", NULL, 1);
+		err_set("database URL is not a valid conninfo string or "
+		    "postgresql:// URI: %s", msg);
+		error = ERR_INVALID;
+		goto done;
+	}
+	pw = store_url_password(database_url);
+
+#define KV(k, v) do { keys[n] = (k); vals[n] = (v); n++; } while (0)
+	if (getenv("PGCONNECT_TIMEOUT") == NULL)
+		KV("connect_timeout", STORE_CONNECT_TIMEOUT);
+	KV("keepalives", "1");
+	KV("keepalives_idle", STORE_KEEPALIVES_IDLE);
+	KV("keepalives_interval", STORE_KEEPALIVES_INTVL);
+	KV("keepalives_count", STORE_KEEPALIVES_COUNT);
+	KV("tcp_user_timeout", STORE_TCP_USER_TIMEOUT);
+	if (getenv("PGOPTIONS") == NULL)
+		KV("options", STORE_SERVER_OPTIONS);
+	KV("fallback_application_name", "envctl");
+	KV("client_encoding", "UTF8");
+	/* Last, so that what the URL says wins over the defaults above. */
+	if (database_url != NULL && *database_url != '\0')
+		KV("dbname", database_url);
+	KV(NULL, NULL);
+#undef KV
+
+	st = xcalloc(1, sizeof(*st));
+	st->conn = PQconnectdbParams(keys, vals, 1);
+	if (st->conn == NULL) {
+		err_set("cannot connect to PostgreSQL: out of memory in libpq");
+		goto done;
+	}
+	store_describe_conn(st);
+	PQsetNoticeProcessor(st->conn, store_notice, NULL);
+	if (PQstatus(st->conn) != CONNECTION_OK) {
+		store_msg_clean(msg, sizeof(msg), PQerrorMessage(st->conn), pw, 0);
+		err_set("cannot connect to PostgreSQL (%s): %s", st->desc, msg);
+		error = ERR_UNAVAILABLE;
+		goto done;
+	}
+	*out = st;
+	st = NULL;
+	error = 0;
+done:
+	if (perr != NULL)
+		PQfreemem(perr);
+	if (parsed != NULL)
+		PQconninfoFree(parsed);
+	mem_free_secret(pw);
+	store_free(st);
+	return error;
+}
+
+void
+store_free(struct store *st)
+{
+	if (st == NULL)
+		return;
+	if (st->conn != NULL)
+		PQfinish(st->conn);
+	free(st->leader);
+	free(st);
+}
+
+const char *
+store_describe(const struct store *st)
+{
+	return st->desc;
+}
+
+/* Map a failed result to an ERR_* code and set "what: reason". */
+static int
+store_result_error(struct store *st, const PGresult *res, const char *what)
+{
+	const char *state = NULL, *primary = NULL, *hint = "";
+	char msg[STORE_MSG_MAX];
+	int code = ERR_GENERIC;
+
+	if (res != NULL) {
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	}
+	if (primary == NULL)
+		primary = PQerrorMessage(st->conn);
+	log_escape(msg, sizeof(msg), primary);
+
+	if (PQstatus(st->conn) == CONNECTION_BAD)
+		code = ERR_UNAVAILABLE;
+	else if (state == NULL)
+		code = ERR_GENERIC;
+	else if (strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0 ||
+	    strncmp(state, "57P", 3) == 0)
+		code = ERR_UNAVAILABLE;
+	else if (strcmp(state, "23505") == 0)
+		code = ERR_EXISTS;
+	else if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0)
+		code = ERR_INVALID;
+	else if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+		code = ERR_CONFLICT;
+	else if (strcmp(state, "57014") == 0)
+		code = ERR_TIMEOUT;
+	else if (strcmp(state, "42P01") == 0 || strcmp(state, "42703") == 0) {
+		code = ERR_INVALID;
+		hint = " (is the schema migrated? run 'envctl migrate')";
+	}
+	if (code == ERR_UNAVAILABLE)
+		err_set("%s: lost the connection to PostgreSQL (%s): %s", what,
+		    st->desc, msg);
+	else
+		err_set("%s: %s [%s]%s", what, msg,
+		    state != NULL ? state : "client", hint);
+	return code;
+}
+
+int
+store_exec(PGresult **out, struct store *st, const char *what,
+    const char *sql, int nparams, const char *const *params,
+    ExecStatusType status)
+{
+	PGresult *res = NULL;
+	int error = -1;
+
+	if (out != NULL)
+		*out = NULL;
+	if (PQstatus(st->conn) == CONNECTION_BAD && !st->in_tx) {
+		st->resets++;	/* session locks (leadership) are gone */
+		PQreset(st->conn);
+		if (PQstatus(st->conn) != CONNECTION_OK) {
+			char msg[STORE_MSG_MAX];
+
+			store_msg_clean(msg, sizeof(msg),
+			    PQerrorMessage(st->conn), NULL, 0);
+			err_set("%s: cannot reconnect to PostgreSQL (%s): %s",
+			    what, st->desc, msg);
+			error = ERR_UNAVAILABLE;
+			goto done;
+		}
+	}
+	if (nparams < 0)
+		res = PQexec(st->conn, sql);	/* a constant script */
+	else
+		res = PQexecParams(st->conn, sql, nparams, NULL, params, NULL,
+		    NULL, 0);
+	if (res == NULL || PQresultStatus(res) != status) {
+		error = store_result_error(st, res, what);
+		goto done;
+	}
+	if (out != NULL) {
+		*out = res;
+		res = NULL;
+	}
+	error = 0;
+done:
+	PQclear(res);
+	return error;
+}
+
+int
+store_tx_begin(struct store *st, const char *mode)
+{
+	char sql[128];
+	int error;
+
+	snprintf(sql, sizeof(sql), "BEGIN%s%s", mode != NULL ? " " : "",
+	    mode != NULL ? mode : "");
+	if ((error = store_exec(NULL, st, "begin transaction", sql, 0, NULL,
+	    PGRES_COMMAND_OK)) == 0)
+		st->in_tx = 1;
+	return error;
+}
+
+int
+store_tx_commit(struct store *st)
+{
+	int error;
+
+	error = store_exec(NULL, st, "commit", "COMMIT", 0, NULL,
+	    PGRES_COMMAND_OK);
+	st->in_tx = 0;
+	return error;
+}
+
+void
+store_tx_rollback(struct store *st)
+{
+	PGresult *res;
+
+	if (!st->in_tx)
+		return;
+	st->in_tx = 0;
+	if (PQstatus(st->conn) != CONNECTION_OK)
+		return;
+	res = PQexec(st->conn, "ROLLBACK");
+	PQclear(res);
+}
+
+int
+store_text_check(const char *p, size_t len, const char *what)
+{
+	const char *nul;
+
+	if (p == NULL)
+		return 0;
+	if ((nul = memchr(p, '\0', len)) != NULL) {
+		err_set("%s contains a NUL byte at offset %zu: PostgreSQL text "
+		    "cannot store it", what, (size_t)(nul - p));
+		return ERR_INVALID;
+	}
+	return 0;
+}
+
+int
+store_failpoint(const char *name, const char *what)
+{
+	int error;
+
+	if ((error = FAILPOINT(name)) != 0)
+		err_set("%s: failpoint %s", what, name);
+	return error;
+}
+
+char *
+store_col_strdup(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return NULL;
+	return xstrndup(PQgetvalue(res, row, col),
+	    (size_t)PQgetlength(res, row, col));
+}
+
+int64_t
+store_col_int64(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return 0;
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+/* Leadership: a session advisory lock keyed by the cluster id. */
+#define STORE_LEADER_LOCK	"1701738101, hashtext($1)"
+
+int
+store_leader_try(int *leader, struct store *st, const char *cluster)
+{
+	PGresult *res = NULL;
+	int error = -1;
+
+	*leader = 0;
+	if (st->leader != NULL && strcmp(st->leader, cluster) == 0) {
+		/* Held, unless the session it belonged to is gone. */
+		error = store_exec(NULL, st, "check leadership", "SELECT 1", 0,
+		    NULL, PGRES_TUPLES_OK);
+		if (error != 0 || st->leader_resets != st->resets) {
+			log_warnx("store: leadership of cluster %s lost with the"
+			    " database session", cluster);
+			free(st->leader);
+			st->leader = NULL;
+		}
+		if (error != 0)
+			goto done;
+		if (st->leader != NULL) {
+			*leader = 1;
+			goto done;
+		}
+	}
+	if ((error = store_exec(&res, st, "try leadership",
+	    "SELECT pg_try_advisory_lock(" STORE_LEADER_LOCK ")", 1, &cluster,
+	    PGRES_TUPLES_OK)) != 0)
+		goto done;
+	if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+		free(st->leader);
+		st->leader = xstrdup(cluster);
+		st->leader_resets = st->resets;
+		*leader = 1;
+	}
+	error = 0;
+done:
+	PQclear(res);
+	return error;
+}
+
+int
+store_leader_release(struct store *st, const char *cluster)
+{
+	int error = 0;
+
+	if (st->leader == NULL || strcmp(st->leader, cluster) != 0)
+		goto done;
+	free(st->leader);
+	st->leader = NULL;
+	if (st->leader_resets != st->resets)
+		goto done;	/* went with the old session */
+	error = store_exec(NULL, st, "release leadership",
+	    "SELECT pg_advisory_unlock(" STORE_LEADER_LOCK ")", 1, &cluster,
+	    PGRES_TUPLES_OK);
+done:
+	return error;
+}

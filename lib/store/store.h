@@ -1,0 +1,323 @@
+/*
+ * store.h - envctl's records in PostgreSQL (DESIGN.md §4).
+ *
+ * One struct store is one libpq connection; it is not shared between
+ * threads (open one per worker).  Every query is sent with PQexecParams
+ * and parameters (only the constant migration scripts go with PQexec): no
+ * SQL text is ever built from input.
+ *
+ * Conventions of the records below:
+ *  - strings are NUL-terminated and owned by the record; NULL is SQL NULL.
+ *    PostgreSQL text cannot hold a NUL byte and a C string cannot carry
+ *    one, so bytes from outside (specs, payloads) go in through the
+ *    functions that take a pointer and a length (store_env_set_text(),
+ *    store_event_add()), which refuse a NUL byte with ERR_INVALID instead
+ *    of truncating.  Text must be valid UTF-8 (ERR_INVALID otherwise).
+ *  - times are time_t seconds since the epoch, UTC; 0 is SQL NULL.
+ *    Stored times are read back truncated to the second.
+ *  - money (cost_per_hour_usd, total_cost_usd) is numeric(14,6) in the
+ *    database and double in C: written rounded to 6 decimals, read back as
+ *    the nearest double.  So a value with at most 6 decimals and 8
+ *    integer digits comes back as the same double (a double carries 15
+ *    significant digits); NaN, infinities and |v| >= 1e8 are ERR_INVALID.
+ *    NULL reads as 0.0.
+ *
+ * Errors: ERR_UNAVAILABLE when the database cannot be reached (the
+ * message names host and port, never a password), ERR_EXISTS for a
+ * uniqueness violation (a second live row for a name), ERR_INVALID for
+ * input the database refuses or a schema that does not match this binary,
+ * ERR_CONFLICT when a guarded update lost to a concurrent one,
+ * ERR_NOTFOUND when the row asked for is not there.
+ *
+ * Failpoints (test builds, ENVCTL_FAILPOINTS): store.env_insert,
+ * store.env_update, store.event_add, store.run_finish, store.pass_load
+ * fail the call before it reaches the database; store.migrate.before_commit
+ * fails a migration after its statements, before its COMMIT.
+ */
+#ifndef ENVCTL_STORE_H
+#define ENVCTL_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct store;
+
+/* A uuid in its canonical text form, NUL-terminated. */
+#define STORE_ID_LEN	37
+
+enum store_status {
+	STORE_STATUS_PENDING = 0,
+	STORE_STATUS_PROVISIONING,
+	STORE_STATUS_READY,
+	STORE_STATUS_ERROR,
+	STORE_STATUS_TERMINATING,
+	STORE_STATUS_TERMINATED,
+};
+
+enum store_stage {
+	STORE_STAGE_INIT = 0,
+	STORE_STAGE_KEYS_GENERATED,
+	STORE_STAGE_KEYS_UPLOADED,
+	STORE_STAGE_SG_READY,
+	STORE_STAGE_INSTANCE_LAUNCHED,
+	STORE_STAGE_TAGGED,
+	STORE_STAGE_DONE,
+};
+
+/* "pending", "INIT", ...; "?" for a value out of range. */
+const char	*store_status_str(enum store_status);
+const char	*store_stage_str(enum store_stage);
+/* Parse the database spelling; ERR_INVALID for anything else. */
+int		 store_status_parse(enum store_status *out, const char *s);
+int		 store_stage_parse(enum store_stage *out, const char *s);
+
+/*
+ * One row of environments (one incarnation of an environment).  Embedded
+ * by value; store_env_dispose() frees the strings.
+ */
+struct store_env {
+	char			 id[STORE_ID_LEN];	/* "" until inserted */
+	char			*name;
+	char			*workspace;
+	char			*spec_hash;
+	char			*spec_revision;
+	enum store_status	 status;
+	enum store_stage	 stage;
+	char			*instance_id;
+	char			*public_ip;
+	char			*ssh_key_s3_key;
+	char			*security_group_id;
+	char			*ami_id;
+	char			*market;
+	char			*subnet_id;
+	char			*region;
+	double			 cost_per_hour_usd;
+	int			 attempts;
+	time_t			 next_attempt_at;
+	time_t			 launched_at;
+	time_t			 ready_at;
+	time_t			 terminated_at;
+	char			*termination_reason;
+	double			 total_cost_usd;
+	char			*error;			/* metadata->error */
+	char			*failed_at_stage;	/* metadata->failed_at_stage */
+	char			*metadata;		/* the whole jsonb, as text (read only) */
+	time_t			 created_at;		/* read only */
+	time_t			 updated_at;		/* read only */
+	int64_t			 row_version;		/* bumped by every update */
+};
+
+/*
+ * The fields store_env_update() can write, as a mask.  Identity fields
+ * (id, name, created_at) never change: a new incarnation is a new row.
+ */
+enum store_env_field {
+	STORE_ENV_WORKSPACE		= 1u << 0,
+	STORE_ENV_SPEC_HASH		= 1u << 1,
+	STORE_ENV_SPEC_REVISION		= 1u << 2,
+	STORE_ENV_STATUS		= 1u << 3,
+	STORE_ENV_STAGE			= 1u << 4,
+	STORE_ENV_INSTANCE_ID		= 1u << 5,
+	STORE_ENV_PUBLIC_IP		= 1u << 6,
+	STORE_ENV_SSH_KEY_S3_KEY	= 1u << 7,
+	STORE_ENV_SECURITY_GROUP_ID	= 1u << 8,
+	STORE_ENV_AMI_ID		= 1u << 9,
+	STORE_ENV_MARKET		= 1u << 10,
+	STORE_ENV_SUBNET_ID		= 1u << 11,
+	STORE_ENV_REGION		= 1u << 12,
+	STORE_ENV_COST_PER_HOUR		= 1u << 13,
+	STORE_ENV_ATTEMPTS		= 1u << 14,
+	STORE_ENV_NEXT_ATTEMPT_AT	= 1u << 15,
+	STORE_ENV_LAUNCHED_AT		= 1u << 16,
+	STORE_ENV_READY_AT		= 1u << 17,
+	STORE_ENV_TERMINATED_AT		= 1u << 18,
+	STORE_ENV_TERMINATION_REASON	= 1u << 19,
+	STORE_ENV_TOTAL_COST		= 1u << 20,
+	/* metadata error and failed_at_stage together (NULL error clears both) */
+	STORE_ENV_ERROR			= 1u << 21,
+	/* for store_env_set_text() only: the name (never updated) and
+	 * failed_at_stage (written together with STORE_ENV_ERROR) */
+	STORE_ENV_NAME			= 1u << 22,
+	STORE_ENV_FAILED_AT_STAGE	= 1u << 23,
+	/* only check row_version, see store_env_update() */
+	STORE_ENV_GUARD			= 1u << 30,
+};
+
+void	 store_env_dispose(struct store_env *);
+/* Dispose n records and free the array; NULL does nothing. */
+void	 store_envs_free(struct store_env *, size_t n);
+
+/*
+ * Set the text field of env named by field (the STORE_ENV_* bit of a
+ * string field, including STORE_ENV_NAME, STORE_ENV_ERROR and
+ * STORE_ENV_FAILED_AT_STAGE) to a copy of the len bytes at p,
+ * replacing and freeing the old value; p NULL sets NULL.  ERR_INVALID
+ * (and env unchanged) when the bytes hold a NUL, which PostgreSQL text
+ * cannot store, or field is not a text field.
+ */
+int	 store_env_set_text(struct store_env *env, unsigned field,
+	    const char *p, size_t len);
+
+/*
+ * Connect to database_url, a conninfo string or postgresql:// URI; NULL
+ * or "" means libpq's own PG* environment variables.  connect_timeout
+ * (5 s), TCP keepalives and tcp_user_timeout are set so that a dead peer
+ * is noticed in about a minute, and statement_timeout, lock_timeout and
+ * idle_in_transaction_session_timeout (60 s each, as server options) so
+ * that nothing waits forever; the URL (or PGCONNECT_TIMEOUT, PGOPTIONS)
+ * overrides them.  The caller
+ * frees *out with store_free().  ERR_UNAVAILABLE when the server cannot
+ * be reached, with host and port (never the password) in the message.
+ */
+int	 store_open(struct store **out, const char *database_url);
+void	 store_free(struct store *);
+
+/* "host=... port=... dbname=... user=..." of the connection, no password. */
+const char	*store_describe(const struct store *);
+
+/*
+ * Leader election between controllers of one cluster (DESIGN.md §9): a
+ * PostgreSQL session advisory lock keyed by the cluster id, held while
+ * this connection lives.  *leader is 1 when this store holds it (taken
+ * now or earlier), 0 when another session does.  Call it every pass: the
+ * lock goes with the session, so after a lost connection this reports
+ * the loss (and tries again on the new session); a standby takes over as
+ * soon as the leader's session ends.  Calling it again never stacks the
+ * lock.  ERR_UNAVAILABLE when the database cannot be reached (then this
+ * store is not the leader).
+ */
+int	 store_leader_try(int *leader, struct store *, const char *cluster);
+/* Give leadership up (nothing when not held). */
+int	 store_leader_release(struct store *, const char *cluster);
+
+/* The newest schema version this binary knows. */
+int	 store_schema_latest(void);
+/* The version the database is at; 0 when envctl's schema is not there. */
+int	 store_schema_version(int *out, struct store *);
+/*
+ * Apply the migrations the database is missing, each in its own
+ * transaction together with its schema_version row, serialized against
+ * concurrent migrators by an advisory lock.  *from and *to (either may be
+ * NULL) get the version before and after.  ERR_INVALID, changing
+ * nothing, when the database is newer than this binary.
+ */
+int	 store_migrate(struct store *, int *from, int *to);
+/*
+ * 0 when the schema is exactly the one this binary knows; ERR_INVALID
+ * with "run 'envctl migrate'" when it is older, or a refusal when newer.
+ */
+int	 store_check_version(struct store *);
+
+/*
+ * Insert a new incarnation of env->name: status pending, stage INIT,
+ * attempts 0, with workspace, spec_hash, spec_revision, region, market
+ * and cost_per_hour_usd taken from env.  If env->id is set it is used (an
+ * adopted instance keeps the id of its tag), else one is generated.
+ * The new id goes to id_out (may be NULL).  ERR_EXISTS when a live row
+ * for that name exists: the database's partial unique index refuses it.
+ */
+int	 store_env_insert(char id_out[STORE_ID_LEN], struct store *,
+	    const struct store_env *env);
+
+/*
+ * Write the fields of env in mask (STORE_ENV_*) to row env->id and set
+ * updated_at.  With STORE_ENV_GUARD the write happens only if the row's
+ * row_version still equals env->row_version (ERR_CONFLICT otherwise).
+ * On success env->row_version and env->updated_at are refreshed.
+ * ERR_NOTFOUND when there is no such row.
+ */
+int	 store_env_update(struct store *, struct store_env *env, unsigned mask);
+
+/*
+ * All live rows (status other than terminated), ordered by name, in one
+ * query.  The caller frees *out with store_envs_free(*out, *n).
+ */
+int	 store_envs_load_live(struct store_env **out, size_t *n, struct store *);
+
+/* The live row of name into *out (caller disposes); ERR_NOTFOUND if none. */
+int	 store_env_get_by_name(struct store_env *out, struct store *,
+	    const char *name);
+/* The row with id into *out, live or not (caller disposes). */
+int	 store_env_get(struct store_env *out, struct store *, const char *id);
+/*
+ * The limit newest incarnations of name, live or ended, newest first
+ * (for status and cost history).  Free with store_envs_free(*out, *n).
+ */
+int	 store_env_history(struct store_env **out, size_t *n, struct store *,
+	    const char *name, size_t limit);
+
+/*
+ * Everything a reconcile pass reads from the database, read in one
+ * read-only repeatable-read transaction (one consistent snapshot): the
+ * schema check, the live rows, and the incarnations that ended at or
+ * after ended_since (their leftovers may need garbage collection).
+ */
+struct store_pass {
+	struct store_env	*live;
+	size_t			 nlive;
+	struct store_env	*ended;
+	size_t			 nended;
+};
+int	 store_pass_load(struct store_pass *out, struct store *,
+	    time_t ended_since);
+void	 store_pass_dispose(struct store_pass *);
+
+/* One row of events. */
+struct store_event {
+	int64_t	 id;
+	char	 env_id[STORE_ID_LEN];	/* "" for an event of no environment */
+	char	*type;
+	char	*payload;		/* jsonb as text */
+	time_t	 created_at;
+};
+
+/*
+ * Record an event.  env_id NULL or "" for none (an orphan, an invalid
+ * spec); env_id is not a foreign key, so events about lost rows keep it.
+ * payload is len bytes of JSON (NULL means {}); a NUL byte or invalid
+ * JSON is ERR_INVALID.  The new id goes to *id_out (may be NULL).
+ */
+int	 store_event_add(int64_t *id_out, struct store *, const char *env_id,
+	    const char *type, const char *payload, size_t len);
+/*
+ * The limit newest events, newest first; of env_id only unless it is
+ * NULL.  The caller frees *out with store_events_free(*out, *n).
+ */
+int	 store_events_recent(struct store_event **out, size_t *n,
+	    struct store *, const char *env_id, size_t limit);
+void	 store_events_free(struct store_event *, size_t n);
+
+/* A count by action name, for store_run_finish(). */
+struct store_count {
+	const char	*action;
+	long		 n;
+};
+
+/* One row of reconcile_runs. */
+struct store_run {
+	int64_t	 id;
+	char	*revision;
+	time_t	 started_at;
+	time_t	 finished_at;	/* 0 while running */
+	char	*counts;	/* jsonb {"provision": 2, ...} as text */
+	int	 drift_found;
+	int	 errors;
+	char	*error;
+};
+
+/* Record the start of a pass at revision (may be NULL); id to *id_out. */
+int	 store_run_begin(int64_t *id_out, struct store *, const char *revision);
+/*
+ * Record the end of pass id: ncounts counts by action, drift found,
+ * errors, and error (NULL when the pass ran to its end).
+ */
+int	 store_run_finish(struct store *, int64_t id,
+	    const struct store_count *counts, size_t ncounts,
+	    int drift_found, int errors, const char *error);
+/* The limit newest runs, newest first; free with store_runs_free(). */
+int	 store_runs_recent(struct store_run **out, size_t *n, struct store *,
+	    size_t limit);
+void	 store_runs_free(struct store_run *, size_t n);
+
+#endif

@@ -1,0 +1,1198 @@
+/*
+ * test_store.c - lib/store against a real PostgreSQL.
+ *
+ * Run under tests/harness/with-pg.sh, which exports PGHOST/PGPORT/PGUSER
+ * and ENVCTL_DATABASE_URL.  Every test gets a database of its own
+ * (created and dropped here), and what the store wrote is checked with
+ * psql as an independent client where it matters.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "buf.h"
+#include "err.h"
+#include "failpoint.h"
+#include "mem.h"
+#include "store.h"
+#include "store_int.h"
+
+extern char **environ;
+
+static PGconn	*admin;		/* to the harness's database, for CREATE DATABASE */
+static int	 dbseq;
+
+struct fx {
+	char		 db[64];	/* this test's database */
+	char		 conninfo[96];	/* "dbname=..." (host etc. from PG*) */
+	struct store	*st;
+};
+
+static void
+admin_exec(const char *sql)
+{
+	PGresult *res = PQexec(admin, sql);
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(admin));
+	PQclear(res);
+}
+
+/* Create a fresh empty database; fills f->db and f->conninfo. */
+static void
+db_create(struct fx *f)
+{
+	char sql[160];
+
+	snprintf(f->db, sizeof(f->db), "t_%d_%d", (int)getpid(), ++dbseq);
+	snprintf(f->conninfo, sizeof(f->conninfo), "dbname=%s", f->db);
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", f->db);
+	admin_exec(sql);
+}
+
+static void
+db_drop(struct fx *f)
+{
+	char sql[160];
+
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->db);
+	admin_exec(sql);
+}
+
+static int
+group_setup(void **state)
+{
+	const char *url = getenv("ENVCTL_DATABASE_URL");
+
+	(void)state;
+	if (url == NULL || getenv("PGHOST") == NULL) {
+		fprintf(stderr, "test_store: run me under tests/harness/with-pg.sh\n");
+		return -1;
+	}
+	admin = PQconnectdb(url);
+	if (PQstatus(admin) != CONNECTION_OK) {
+		fprintf(stderr, "test_store: %s", PQerrorMessage(admin));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	PQfinish(admin);
+	return 0;
+}
+
+/* Per test: a new database and a store connected to it (not migrated). */
+static int
+setup(void **state)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+
+	db_create(f);
+	if (store_open(&f->st, f->conninfo) != 0) {
+		fprintf(stderr, "store_open: %s\n", err_get());
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	store_free(f->st);
+	db_drop(f);
+	free(f);
+	return 0;
+}
+
+static void
+migrate_ok(struct store *st)
+{
+	int from = -1, to = -1;
+
+	if (store_migrate(st, &from, &to) != 0)
+		fail_msg("store_migrate: %s", err_get());
+	assert_int_equal(to, store_schema_latest());
+}
+
+/*
+ * Run psql (an independent client) on database db with sql; return its
+ * unaligned, tuples-only output without the final newline (caller frees).
+ * Fails the test if psql fails.
+ */
+static char *
+psql(const char *db, const char *sql)
+{
+	char *argv[] = { "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+	    "-d", (char *)db, "-c", (char *)sql, NULL };
+	posix_spawn_file_actions_t fa;
+	struct buf out;
+	char chunk[65536];
+	ssize_t r;
+	pid_t pid;
+	int fds[2], status;
+
+	assert_int_equal(pipe(fds), 0);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+	posix_spawn_file_actions_addclose(&fa, fds[0]);
+	posix_spawn_file_actions_addclose(&fa, fds[1]);
+	assert_int_equal(posix_spawnp(&pid, "psql", &fa, NULL, argv, environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fds[1]);
+	buf_init(&out, 64u << 20);
+	while ((r = read(fds[0], chunk, sizeof(chunk))) > 0)
+		assert_int_equal(buf_add(&out, chunk, (size_t)r), 0);
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("psql -c '%s' failed", sql);
+	if (out.len > 0 && out.ptr[out.len - 1] == '\n')
+		out.ptr[--out.len] = '\0';
+	return buf_detach(&out, NULL) ?: xstrdup("");
+}
+
+static void
+assert_psql(const char *db, const char *sql, const char *want)
+{
+	char *got = psql(db, sql);
+
+	if (strcmp(got, want) != 0)
+		fail_msg("psql '%s': got '%s', want '%s'", sql, got, want);
+	free(got);
+}
+
+static void
+assert_err_contains(const char *needle)
+{
+	if (strstr(err_get(), needle) == NULL)
+		fail_msg("error '%s' does not contain '%s'", err_get(), needle);
+}
+
+static void
+env_fill(struct store_env *e, const char *name)
+{
+	memset(e, 0, sizeof(*e));
+	e->name = xstrdup(name);
+	e->workspace = xstrdup("web");
+	e->spec_hash = xstrdup("sha256:0123");
+	e->spec_revision = xstrdup("c0ffee");
+	e->region = xstrdup("us-east-1");
+	e->market = xstrdup("on-demand");
+	e->cost_per_hour_usd = 0.0416;
+}
+
+/* Insert a new incarnation of name; returns its id in id. */
+static void
+env_insert_ok(struct store *st, const char *name, char id[STORE_ID_LEN])
+{
+	struct store_env e;
+
+	env_fill(&e, name);
+	if (store_env_insert(id, st, &e) != 0)
+		fail_msg("insert %s: %s", name, err_get());
+	store_env_dispose(&e);
+}
+
+static void
+env_set_status(struct store *st, const char *id, enum store_status s)
+{
+	struct store_env e;
+
+	assert_int_equal(store_env_get(&e, st, id), 0);
+	e.status = s;
+	e.terminated_at = s == STORE_STATUS_TERMINATED ? time(NULL) : 0;
+	assert_int_equal(store_env_update(st, &e,
+	    STORE_ENV_STATUS | STORE_ENV_TERMINATED_AT), 0);
+	store_env_dispose(&e);
+}
+
+/* ---- migrations ------------------------------------------------------ */
+
+static void
+test_store__migrate_from_empty(void **state)
+{
+	struct fx *f = *state;
+	int v = -1, from = -1, to = -1;
+	char want[16];
+
+	assert_int_equal(store_schema_version(&v, f->st), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(store_check_version(f->st), ERR_INVALID);
+	assert_err_contains("run 'envctl migrate'");
+
+	assert_int_equal(store_migrate(f->st, &from, &to), 0);
+	assert_int_equal(from, 0);
+	assert_int_equal(to, store_schema_latest());
+	assert_true(store_schema_latest() >= 2);
+	assert_int_equal(store_check_version(f->st), 0);
+
+	assert_psql(f->db, "SELECT string_agg(tablename, ',' ORDER BY tablename)"
+	    " FROM pg_tables WHERE schemaname = 'public'",
+	    "environments,events,reconcile_runs,schema_version");
+	snprintf(want, sizeof(want), "%d", store_schema_latest());
+	assert_psql(f->db, "SELECT max(version) FROM schema_version", want);
+	assert_psql(f->db, "SELECT count(*) FROM pg_indexes WHERE indexname ="
+	    " 'environments_one_live_per_name'", "1");
+}
+
+static void
+test_store__migrate_from_each_version(void **state)
+{
+	struct fx *f = *state;
+	int v, from, to, cur;
+
+	(void)f;
+	for (v = 1; v < store_schema_latest(); v++) {
+		struct fx g;
+		struct store_env e;
+		struct store_event *evs = NULL;
+		size_t nev = 0;
+		char msg[64];
+
+		memset(&g, 0, sizeof(g));
+		db_create(&g);
+		assert_int_equal(store_open(&g.st, g.conninfo), 0);
+		assert_int_equal(store_migrate_to(g.st, v, &from, &to), 0);
+		assert_int_equal(from, 0);
+		assert_int_equal(to, v);
+		assert_int_equal(store_schema_version(&cur, g.st), 0);
+		assert_int_equal(cur, v);
+		assert_int_equal(store_check_version(g.st), ERR_INVALID);
+		snprintf(msg, sizeof(msg), "at version %d", v);
+		assert_err_contains(msg);
+		assert_err_contains("run 'envctl migrate'");
+
+		/* data written at version v, with plain SQL (as that version had it) */
+		free(psql(g.db, "INSERT INTO environments (name, status, stage,"
+		    " instance_id, cost_per_hour_usd, metadata) VALUES ('kept',"
+		    " 'ready', 'DONE', 'i-0abc', 0.0416, '{\"note\": \"v1\"}')"));
+		free(psql(g.db, "INSERT INTO events (type, payload) VALUES"
+		    " ('remote.provision.ready', '{\"n\": 1}')"));
+
+		assert_int_equal(store_migrate(g.st, &from, &to), 0);
+		assert_int_equal(from, v);
+		assert_int_equal(to, store_schema_latest());
+		assert_int_equal(store_check_version(g.st), 0);
+
+		if (store_env_get_by_name(&e, g.st, "kept") != 0)
+			fail_msg("kept row lost: %s", err_get());
+		assert_int_equal(e.status, STORE_STATUS_READY);
+		assert_int_equal(e.stage, STORE_STAGE_DONE);
+		assert_string_equal(e.instance_id, "i-0abc");
+		assert_true(e.cost_per_hour_usd == 0.0416);
+		assert_string_equal(e.metadata, "{\"note\": \"v1\"}");
+		assert_int_equal(e.row_version, 1);
+		store_env_dispose(&e);
+		assert_int_equal(store_events_recent(&evs, &nev, g.st, NULL, 10), 0);
+		assert_int_equal(nev, 1);
+		assert_string_equal(evs[0].type, "remote.provision.ready");
+		store_events_free(evs, nev);
+
+		store_free(g.st);
+		db_drop(&g);
+	}
+}
+
+static void
+test_store__migrate_twice_is_noop(void **state)
+{
+	struct fx *f = *state;
+	char id[STORE_ID_LEN], want[16];
+	int from = -1, to = -1;
+
+	migrate_ok(f->st);
+	env_insert_ok(f->st, "survivor", id);
+	free(psql(f->db, "UPDATE schema_version SET applied_at = '2001-01-01'"));
+	assert_int_equal(store_migrate(f->st, &from, &to), 0);
+	assert_int_equal(from, store_schema_latest());
+	assert_int_equal(to, store_schema_latest());
+	snprintf(want, sizeof(want), "%d", store_schema_latest());
+	assert_psql(f->db, "SELECT count(*) FROM schema_version", want);
+	/* nothing was re-applied */
+	assert_psql(f->db, "SELECT count(*) FROM schema_version"
+	    " WHERE applied_at <> '2001-01-01'", "0");
+	assert_psql(f->db, "SELECT name FROM environments", "survivor");
+}
+
+static void
+test_store__newer_schema_refused(void **state)
+{
+	struct fx *f = *state;
+	char sql[128], want[16];
+	int v = 0, from = -1, to = -1;
+
+	migrate_ok(f->st);
+	snprintf(sql, sizeof(sql), "INSERT INTO schema_version (version, name)"
+	    " VALUES (%d, 'from the future')", store_schema_latest() + 1);
+	free(psql(f->db, sql));
+
+	assert_int_equal(store_schema_version(&v, f->st), 0);
+	assert_int_equal(v, store_schema_latest() + 1);
+	assert_int_equal(store_check_version(f->st), ERR_INVALID);
+	assert_err_contains("newer than this envctl knows");
+	assert_int_equal(store_migrate(f->st, &from, &to), ERR_INVALID);
+	assert_err_contains("newer than this envctl knows");
+	assert_int_equal(from, store_schema_latest() + 1);
+	snprintf(want, sizeof(want), "%d", store_schema_latest() + 1);
+	assert_psql(f->db, "SELECT count(*) FROM schema_version", want);
+	{
+		struct store_pass p;
+
+		assert_int_equal(store_pass_load(&p, f->st, 0), ERR_INVALID);
+		assert_err_contains("newer");
+	}
+}
+
+#ifdef ENVCTL_FAILPOINTS
+/* A migration and its version bump commit together or not at all. */
+static void
+test_store__migration_is_atomic(void **state)
+{
+	struct fx *f = *state;
+	int from = -1, to = -1, v = -1;
+
+	/* the second migration fails just before its COMMIT */
+	assert_int_equal(failpoint_configure("store.migrate.before_commit=2*error"), 0);
+	assert_int_equal(store_migrate(f->st, &from, &to), ERR_FAILPOINT);
+	assert_int_equal(failpoint_configure(""), 0);
+	assert_int_equal(from, 0);
+	assert_int_equal(to, 1);
+	assert_int_equal(store_schema_version(&v, f->st), 0);
+	assert_int_equal(v, 1);
+	/* nothing of migration 2 is there */
+	assert_psql(f->db, "SELECT count(*) FROM pg_tables WHERE tablename ="
+	    " 'reconcile_runs'", "0");
+	assert_psql(f->db, "SELECT count(*) FROM information_schema.columns"
+	    " WHERE table_name = 'environments' AND column_name = 'row_version'",
+	    "0");
+	assert_psql(f->db, "SELECT max(version) FROM schema_version", "1");
+	/* and the next run finishes the job */
+	assert_int_equal(store_migrate(f->st, &from, &to), 0);
+	assert_int_equal(from, 1);
+	assert_int_equal(to, store_schema_latest());
+	assert_int_equal(store_check_version(f->st), 0);
+}
+#endif
+
+struct migrator {
+	const char		*conninfo;
+	pthread_barrier_t	*barrier;
+	int			 rc, to;
+	char			 err[256];
+};
+
+static void *
+migrator_run(void *arg)
+{
+	struct migrator *m = arg;
+	struct store *st = NULL;
+	int from;
+
+	m->rc = store_open(&st, m->conninfo);
+	pthread_barrier_wait(m->barrier);
+	if (m->rc == 0)
+		m->rc = store_migrate(st, &from, &m->to);
+	if (m->rc != 0)
+		snprintf(m->err, sizeof(m->err), "%s", err_get());
+	store_free(st);
+	return NULL;
+}
+
+static void
+test_store__migrate_concurrent(void **state)
+{
+	enum { NTHREADS = 4, ROUNDS = 3 };
+	struct fx *f = *state;
+	int round, i;
+	char want[16];
+
+	(void)f;
+	snprintf(want, sizeof(want), "%d", store_schema_latest());
+	for (round = 0; round < ROUNDS; round++) {
+		struct migrator m[NTHREADS];
+		pthread_t th[NTHREADS];
+		pthread_barrier_t barrier;
+		struct fx g;
+
+		memset(&g, 0, sizeof(g));
+		db_create(&g);
+		pthread_barrier_init(&barrier, NULL, NTHREADS);
+		for (i = 0; i < NTHREADS; i++) {
+			memset(&m[i], 0, sizeof(m[i]));
+			m[i].conninfo = g.conninfo;
+			m[i].barrier = &barrier;
+			assert_int_equal(pthread_create(&th[i], NULL,
+			    migrator_run, &m[i]), 0);
+		}
+		for (i = 0; i < NTHREADS; i++)
+			pthread_join(th[i], NULL);
+		pthread_barrier_destroy(&barrier);
+		for (i = 0; i < NTHREADS; i++) {
+			if (m[i].rc != 0)
+				fail_msg("migrator %d: %s", i, m[i].err);
+			assert_int_equal(m[i].to, store_schema_latest());
+		}
+		assert_psql(g.db, "SELECT count(*) FROM schema_version", want);
+		assert_psql(g.db, "SELECT count(*) FROM pg_tables WHERE"
+		    " schemaname = 'public'", "4");
+		db_drop(&g);
+	}
+}
+
+/* ---- the one-live-row rule ---------------------------------------------- */
+
+static void
+test_store__one_live_row_per_name(void **state)
+{
+	struct fx *f = *state;
+	char id1[STORE_ID_LEN], id2[STORE_ID_LEN], id3[STORE_ID_LEN];
+	char sql[256];
+	struct store_env e;
+	PGconn *raw;
+	PGresult *res;
+
+	migrate_ok(f->st);
+	env_insert_ok(f->st, "web-alice", id1);
+
+	/* through the API */
+	env_fill(&e, "web-alice");
+	assert_int_equal(store_env_insert(NULL, f->st, &e), ERR_EXISTS);
+	assert_err_contains("already has a live row");
+	assert_err_contains("web-alice");
+
+	/* and directly: the database itself refuses it */
+	raw = PQconnectdb(f->conninfo);
+	assert_int_equal(PQstatus(raw), CONNECTION_OK);
+	res = PQexec(raw, "INSERT INTO environments (name, status)"
+	    " VALUES ('web-alice', 'provisioning')");
+	assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+	assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE), "23505");
+	PQclear(res);
+
+	/* every status but terminated is live */
+	env_set_status(f->st, id1, STORE_STATUS_ERROR);
+	assert_int_equal(store_env_insert(NULL, f->st, &e), ERR_EXISTS);
+	env_set_status(f->st, id1, STORE_STATUS_TERMINATING);
+	assert_int_equal(store_env_insert(NULL, f->st, &e), ERR_EXISTS);
+
+	/* terminated rows may repeat */
+	env_set_status(f->st, id1, STORE_STATUS_TERMINATED);
+	assert_int_equal(store_env_insert(id2, f->st, &e), 0);
+	assert_string_not_equal(id1, id2);
+	env_set_status(f->st, id2, STORE_STATUS_TERMINATED);
+	res = PQexec(raw, "INSERT INTO environments (name, status)"
+	    " VALUES ('web-alice', 'terminated')");
+	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	assert_int_equal(store_env_insert(id3, f->st, &e), 0);
+	store_env_dispose(&e);
+
+	/* a terminated row cannot be brought back to life beside a live one */
+	snprintf(sql, sizeof(sql), "UPDATE environments SET status = 'ready'"
+	    " WHERE id = '%s'", id1);
+	res = PQexec(raw, sql);
+	assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE), "23505");
+	PQclear(res);
+	PQfinish(raw);
+
+	assert_psql(f->db, "SELECT count(*) FROM environments"
+	    " WHERE name = 'web-alice'", "4");
+	assert_psql(f->db, "SELECT count(*) FROM environments"
+	    " WHERE name = 'web-alice' AND status <> 'terminated'", "1");
+	assert_int_equal(store_env_get_by_name(&e, f->st, "web-alice"), 0);
+	assert_string_equal(e.id, id3);
+	store_env_dispose(&e);
+	{
+		struct store_env *h = NULL;
+		size_t nh = 0;
+
+		assert_int_equal(store_env_history(&h, &nh, f->st, "web-alice", 10), 0);
+		assert_int_equal(nh, 4);
+		assert_string_equal(h[0].id, id3);	/* newest first */
+		assert_int_equal(h[0].status, STORE_STATUS_PENDING);
+		assert_int_equal(h[1].status, STORE_STATUS_TERMINATED);
+		assert_string_equal(h[3].id, id1);
+		store_envs_free(h, nh);
+		assert_int_equal(store_env_history(&h, &nh, f->st, "web-alice", 2), 0);
+		assert_int_equal(nh, 2);
+		store_envs_free(h, nh);
+	}
+
+	/* an adopted instance keeps its id; the same id twice is refused */
+	env_fill(&e, "adopted");
+	snprintf(e.id, sizeof(e.id), "%s", "7d4f2f0e-3c1a-4b8e-9a4e-2b1c0d9e8f70");
+	assert_int_equal(store_env_insert(id1, f->st, &e), 0);
+	assert_string_equal(id1, e.id);
+	free(e.name);
+	e.name = xstrdup("adopted-2");
+	assert_int_equal(store_env_insert(NULL, f->st, &e), ERR_EXISTS);
+	assert_err_contains("is taken");
+	store_env_dispose(&e);
+}
+
+/* ---- hostile values ------------------------------------------------------ */
+
+static const char *const hostile[] = {
+	"o'brien",
+	"'; DROP TABLE environments; --",
+	"\"; DROP TABLE events; --",
+	"back\\slash\\\\ and \\' and \\x00",
+	"ünïcødé-名前-🚀",
+	"$1 $$ %s %n %%",
+	"tab\tnew\nline\r",
+	"E'\\\\' || chr(0)",
+};
+
+static void
+test_store__hostile_values(void **state)
+{
+	struct fx *f = *state;
+	size_t i, big_len = 1u << 20;
+	char id[STORE_ID_LEN], *big, *got, sql[256];
+	struct store_env e;
+	struct store_event *evs = NULL;
+	size_t nev = 0;
+
+	migrate_ok(f->st);
+	for (i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+		struct store_env r;
+
+		env_fill(&e, hostile[i]);
+		free(e.workspace);
+		e.workspace = xstrdup(hostile[i]);
+		if (store_env_insert(id, f->st, &e) != 0)
+			fail_msg("insert '%s': %s", hostile[i], err_get());
+		snprintf(e.id, sizeof(e.id), "%s", id);
+		assert_int_equal(store_env_set_text(&e, STORE_ENV_TERMINATION_REASON,
+		    hostile[i], strlen(hostile[i])), 0);
+		assert_int_equal(store_env_set_text(&e, STORE_ENV_ERROR,
+		    hostile[i], strlen(hostile[i])), 0);
+		e.failed_at_stage = xstrdup(hostile[i]);
+		assert_int_equal(store_env_update(f->st, &e,
+		    STORE_ENV_TERMINATION_REASON | STORE_ENV_ERROR), 0);
+		assert_int_equal(store_env_get_by_name(&r, f->st, hostile[i]), 0);
+		assert_string_equal(r.id, id);
+		assert_string_equal(r.name, hostile[i]);
+		assert_string_equal(r.workspace, hostile[i]);
+		assert_string_equal(r.termination_reason, hostile[i]);
+		assert_string_equal(r.error, hostile[i]);
+		assert_string_equal(r.failed_at_stage, hostile[i]);
+		store_env_dispose(&r);
+		assert_int_equal(store_event_add(NULL, f->st, id, hostile[i],
+		    "{\"x\": \"'; DROP TABLE reconcile_runs; --\"}", 41), 0);
+		store_env_dispose(&e);
+	}
+
+	/* 1 MiB of every printable byte, quotes and backslashes included */
+	big = xmalloc(big_len + 1);
+	for (i = 0; i < big_len; i++)
+		big[i] = (char)(33 + (i * 7 + i / 94) % 94);
+	big[big_len] = '\0';
+	env_fill(&e, "big");
+	assert_int_equal(store_env_set_text(&e, STORE_ENV_WORKSPACE, big, big_len), 0);
+	assert_int_equal(store_env_insert(id, f->st, &e), 0);
+	store_env_dispose(&e);
+	assert_int_equal(store_env_get_by_name(&e, f->st, "big"), 0);
+	assert_int_equal(strlen(e.workspace), big_len);
+	assert_memory_equal(e.workspace, big, big_len);
+	store_env_dispose(&e);
+	got = psql(f->db, "SELECT workspace FROM environments WHERE name = 'big'");
+	assert_int_equal(strlen(got), big_len);
+	assert_memory_equal(got, big, big_len);
+	free(got);
+	assert_psql(f->db, "SELECT octet_length(workspace) FROM environments"
+	    " WHERE name = 'big'", "1048576");
+
+	/* a NUL byte is refused, never truncated */
+	env_fill(&e, "clean");
+	assert_int_equal(store_env_set_text(&e, STORE_ENV_NAME, "evil\0tail", 9),
+	    ERR_INVALID);
+	assert_err_contains("NUL byte at offset 4");
+	assert_string_equal(e.name, "clean");
+	assert_int_equal(store_env_set_text(&e, STORE_ENV_SPEC_HASH, big, big_len),
+	    0);
+	big[big_len / 2] = '\0';
+	assert_int_equal(store_env_set_text(&e, STORE_ENV_SPEC_HASH, big, big_len),
+	    ERR_INVALID);
+	assert_int_equal(strlen(e.spec_hash), big_len);
+	store_env_dispose(&e);
+	assert_int_equal(store_event_add(NULL, f->st, NULL, "spec.invalid",
+	    "{\"a\": \"x\0y\"}", 12), ERR_INVALID);
+	assert_err_contains("NUL byte");
+	free(big);
+
+	/* bytes that are not UTF-8 are refused by the database */
+	env_fill(&e, "bad-\xff\xfe-utf8");
+	assert_int_equal(store_env_insert(NULL, f->st, &e), ERR_INVALID);
+	assert_err_contains("UTF8");
+	store_env_dispose(&e);
+	/* so is a payload that is not JSON */
+	assert_int_equal(store_event_add(NULL, f->st, NULL, "spec.invalid",
+	    "'; DROP TABLE events; --", 24), ERR_INVALID);
+
+	/* after all that, everything is still there (seen by psql) */
+	assert_psql(f->db, "SELECT count(*) FROM pg_tables WHERE schemaname ="
+	    " 'public' AND tablename IN ('environments', 'events',"
+	    " 'reconcile_runs', 'schema_version')", "4");
+	snprintf(sql, sizeof(sql), "%zu", sizeof(hostile) / sizeof(hostile[0]) + 1);
+	assert_psql(f->db, "SELECT count(*) FROM environments", sql);
+	assert_psql(f->db, "SELECT count(*) FROM environments WHERE name ="
+	    " '''; DROP TABLE environments; --'", "1");
+	assert_int_equal(store_events_recent(&evs, &nev, f->st, NULL, 100), 0);
+	assert_int_equal(nev, sizeof(hostile) / sizeof(hostile[0]));
+	assert_string_equal(evs[nev - 1].type, hostile[0]);
+	assert_string_equal(evs[0].payload,
+	    "{\"x\": \"'; DROP TABLE reconcile_runs; --\"}");
+	store_events_free(evs, nev);
+}
+
+/* ---- records round trip ------------------------------------------------ */
+
+static void
+test_store__load_live_round_trip(void **state)
+{
+	struct fx *f = *state;
+	const char *names[] = { "a", "b", "c", "d", "e" };
+	char ids[5][STORE_ID_LEN], *got;
+	struct store_env e, *live = NULL;
+	struct store_pass pass;
+	size_t i, n = 0;
+	time_t now = time(NULL);
+
+	migrate_ok(f->st);
+	for (i = 0; i < 5; i++)
+		env_insert_ok(f->st, names[i], ids[i]);
+
+	/* b: every field a pipeline step writes */
+	assert_int_equal(store_env_get(&e, f->st, ids[1]), 0);
+	assert_int_equal(e.status, STORE_STATUS_PENDING);
+	assert_int_equal(e.stage, STORE_STAGE_INIT);
+	assert_int_equal(e.attempts, 0);
+	assert_true(e.created_at >= now - 60 && e.created_at <= now + 60);
+	assert_int_equal(store_env_set_text(&e, STORE_ENV_INSTANCE_ID,
+	    "i-0123456789abcdef0", 19), 0);
+	free(e.workspace);
+	e.workspace = xstrdup("ws-2");
+	free(e.spec_hash);
+	e.spec_hash = xstrdup("sha256:ffff");
+	free(e.spec_revision);
+	e.spec_revision = xstrdup("deadbeef");
+	e.status = STORE_STATUS_READY;
+	e.stage = STORE_STAGE_DONE;
+	e.public_ip = xstrdup("198.51.100.7");
+	e.ssh_key_s3_key = xstrdup("envctl/keys/b/id_ed25519");
+	e.security_group_id = xstrdup("sg-0abc");
+	e.ami_id = xstrdup("ami-0def");
+	free(e.market);
+	e.market = xstrdup("spot");
+	e.subnet_id = xstrdup("subnet-0b");
+	free(e.region);
+	e.region = xstrdup("eu-west-1");
+	e.cost_per_hour_usd = 0.123456;
+	e.attempts = 3;
+	e.next_attempt_at = 1900000000;
+	e.launched_at = 1800000000;
+	e.ready_at = 1800000123;
+	e.terminated_at = 0;
+	e.termination_reason = xstrdup("not yet");
+	e.total_cost_usd = 12345678.5;
+	e.error = xstrdup("InsufficientInstanceCapacity");
+	e.failed_at_stage = xstrdup("SG_READY");
+	assert_int_equal(store_env_update(f->st, &e, 0x3fffffu | STORE_ENV_GUARD), 0);
+	assert_int_equal(e.row_version, 2);
+	store_env_dispose(&e);
+
+	/* c: terminated, so not live; d: error */
+	env_set_status(f->st, ids[2], STORE_STATUS_TERMINATED);
+	assert_int_equal(store_env_get(&e, f->st, ids[3]), 0);
+	e.status = STORE_STATUS_ERROR;
+	e.error = xstrdup("boom");
+	e.failed_at_stage = xstrdup("KEYS_UPLOADED");
+	assert_int_equal(store_env_update(f->st, &e,
+	    STORE_ENV_STATUS | STORE_ENV_ERROR), 0);
+	store_env_dispose(&e);
+
+	assert_int_equal(store_envs_load_live(&live, &n, f->st), 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(live[0].name, "a");
+	assert_string_equal(live[1].name, "b");
+	assert_string_equal(live[2].name, "d");
+	assert_string_equal(live[3].name, "e");
+
+	/* a: as inserted */
+	assert_string_equal(live[0].id, ids[0]);
+	assert_string_equal(live[0].workspace, "web");
+	assert_string_equal(live[0].market, "on-demand");
+	assert_true(live[0].cost_per_hour_usd == 0.0416);
+	assert_null(live[0].instance_id);
+	assert_null(live[0].error);
+	assert_int_equal(live[0].launched_at, 0);
+	assert_string_equal(live[0].metadata, "{}");
+	assert_int_equal(live[0].row_version, 1);
+
+	/* b: every column */
+	e = live[1];
+	assert_string_equal(e.id, ids[1]);
+	assert_string_equal(e.workspace, "ws-2");
+	assert_string_equal(e.spec_hash, "sha256:ffff");
+	assert_string_equal(e.spec_revision, "deadbeef");
+	assert_int_equal(e.status, STORE_STATUS_READY);
+	assert_int_equal(e.stage, STORE_STAGE_DONE);
+	assert_string_equal(e.instance_id, "i-0123456789abcdef0");
+	assert_string_equal(e.public_ip, "198.51.100.7");
+	assert_string_equal(e.ssh_key_s3_key, "envctl/keys/b/id_ed25519");
+	assert_string_equal(e.security_group_id, "sg-0abc");
+	assert_string_equal(e.ami_id, "ami-0def");
+	assert_string_equal(e.market, "spot");
+	assert_string_equal(e.subnet_id, "subnet-0b");
+	assert_string_equal(e.region, "eu-west-1");
+	assert_true(e.cost_per_hour_usd == 0.123456);
+	assert_int_equal(e.attempts, 3);
+	assert_int_equal(e.next_attempt_at, 1900000000);
+	assert_int_equal(e.launched_at, 1800000000);
+	assert_int_equal(e.ready_at, 1800000123);
+	assert_int_equal(e.terminated_at, 0);
+	assert_string_equal(e.termination_reason, "not yet");
+	assert_true(e.total_cost_usd == 12345678.5);
+	assert_string_equal(e.error, "InsufficientInstanceCapacity");
+	assert_string_equal(e.failed_at_stage, "SG_READY");
+	assert_int_equal(e.row_version, 2);
+	assert_true(e.updated_at >= e.created_at);
+
+	/* d */
+	assert_int_equal(live[2].status, STORE_STATUS_ERROR);
+	assert_string_equal(live[2].error, "boom");
+	assert_string_equal(live[2].failed_at_stage, "KEYS_UPLOADED");
+	store_envs_free(live, n);
+
+	/* the same seen by psql */
+	assert_psql(f->db, "SELECT string_agg(name, ',' ORDER BY name) FROM"
+	    " environments WHERE status <> 'terminated'", "a,b,d,e");
+	assert_psql(f->db, "SELECT cost_per_hour_usd || '|' || total_cost_usd ||"
+	    " '|' || to_char(launched_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
+	    " || '|' || (metadata->>'failed_at_stage') FROM environments"
+	    " WHERE name = 'b'",
+	    "0.123456|12345678.500000|2027-01-15 08:00:00|SG_READY");
+
+	/* clearing the error removes it from metadata */
+	assert_int_equal(store_env_get(&e, f->st, ids[3]), 0);
+	free(e.error);
+	e.error = NULL;
+	assert_int_equal(store_env_update(f->st, &e, STORE_ENV_ERROR), 0);
+	store_env_dispose(&e);
+	got = psql(f->db, "SELECT metadata FROM environments WHERE name = 'd'");
+	assert_string_equal(got, "{}");
+	free(got);
+
+	/* the per-pass read */
+	assert_int_equal(store_pass_load(&pass, f->st, now - 3600), 0);
+	assert_int_equal(pass.nlive, 4);
+	assert_int_equal(pass.nended, 1);
+	assert_string_equal(pass.ended[0].name, "c");
+	assert_int_equal(pass.ended[0].status, STORE_STATUS_TERMINATED);
+	assert_true(pass.ended[0].terminated_at >= now - 5);
+	store_pass_dispose(&pass);
+	assert_int_equal(store_pass_load(&pass, f->st, now + 3600), 0);
+	assert_int_equal(pass.nended, 0);
+	store_pass_dispose(&pass);
+
+	/* get_by_name of a name with only ended rows */
+	assert_int_equal(store_env_get_by_name(&e, f->st, "c"), ERR_NOTFOUND);
+	assert_int_equal(store_env_get_by_name(&e, f->st, "zz"), ERR_NOTFOUND);
+}
+
+static void
+test_store__update_guard(void **state)
+{
+	struct fx *f = *state;
+	char id[STORE_ID_LEN];
+	struct store_env a, b;
+
+	migrate_ok(f->st);
+	env_insert_ok(f->st, "guarded", id);
+	assert_int_equal(store_env_get(&a, f->st, id), 0);
+	assert_int_equal(store_env_get(&b, f->st, id), 0);
+	a.stage = STORE_STAGE_KEYS_GENERATED;
+	assert_int_equal(store_env_update(f->st, &a,
+	    STORE_ENV_STAGE | STORE_ENV_GUARD), 0);
+	assert_int_equal(a.row_version, 2);
+	/* b is stale now */
+	b.stage = STORE_STAGE_SG_READY;
+	assert_int_equal(store_env_update(f->st, &b,
+	    STORE_ENV_STAGE | STORE_ENV_GUARD), ERR_CONFLICT);
+	assert_err_contains("stale");
+	assert_psql(f->db, "SELECT stage FROM environments", "KEYS_GENERATED");
+	/* unguarded, the last writer wins */
+	assert_int_equal(store_env_update(f->st, &b, STORE_ENV_STAGE), 0);
+	assert_int_equal(b.row_version, 3);
+	assert_psql(f->db, "SELECT stage || row_version FROM environments",
+	    "SG_READY3");
+	/* a row that is not there */
+	snprintf(b.id, sizeof(b.id), "%s", "00000000-0000-4000-8000-000000000000");
+	assert_int_equal(store_env_update(f->st, &b, STORE_ENV_STAGE), ERR_NOTFOUND);
+	snprintf(b.id, sizeof(b.id), "%s", "not-a-uuid");
+	assert_int_equal(store_env_update(f->st, &b, STORE_ENV_STAGE), ERR_INVALID);
+#ifdef ENVCTL_FAILPOINTS
+	/* a failpoint stops the update before it reaches the database */
+	assert_int_equal(failpoint_configure("store.env_update=error"), 0);
+	b.stage = STORE_STAGE_DONE;
+	snprintf(b.id, sizeof(b.id), "%s", id);
+	assert_int_equal(store_env_update(f->st, &b, STORE_ENV_STAGE), ERR_FAILPOINT);
+	assert_int_equal(failpoint_configure(""), 0);
+	assert_err_contains("failpoint store.env_update");
+	assert_psql(f->db, "SELECT stage FROM environments", "SG_READY");
+#endif
+	/* a value the CHECK constraint refuses */
+	snprintf(b.id, sizeof(b.id), "%s", id);
+	b.attempts = -1;
+	assert_int_equal(store_env_update(f->st, &b, STORE_ENV_ATTEMPTS), ERR_INVALID);
+	store_env_dispose(&a);
+	store_env_dispose(&b);
+}
+
+static void
+test_store__events_and_runs(void **state)
+{
+	struct fx *f = *state;
+	char id[STORE_ID_LEN];
+	struct store_event *evs = NULL;
+	struct store_run *runs = NULL;
+	struct store_count counts[] = { { "terminate", 1 }, { "provision", 2 } };
+	int64_t eid = 0, rid = 0, rid2 = 0;
+	size_t n = 0;
+	char *got;
+
+	migrate_ok(f->st);
+	env_insert_ok(f->st, "ev", id);
+	assert_int_equal(store_event_add(&eid, f->st, id, "remote.provision.start",
+	    "{\"attempt\": 1}", 14), 0);
+	assert_true(eid > 0);
+	assert_int_equal(store_event_add(NULL, f->st, NULL, "orphan.terminated",
+	    NULL, 0), 0);
+	assert_int_equal(store_event_add(NULL, f->st, id, "remote.provision.error",
+	    "{\"error\":\"x\",  \"stage\" : \"SG_READY\"}", 36), 0);
+	assert_int_equal(store_event_add(NULL, f->st, id, "remote.provision.ready",
+	    "{}", 2), 0);
+	assert_int_equal(store_event_add(NULL, f->st, id, "", "{}", 2), ERR_INVALID);
+	assert_int_equal(store_event_add(NULL, f->st, id, "x", "{", 1), ERR_INVALID);
+
+	assert_int_equal(store_events_recent(&evs, &n, f->st, NULL, 10), 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(evs[0].type, "remote.provision.ready");
+	assert_string_equal(evs[2].type, "orphan.terminated");
+	assert_string_equal(evs[2].env_id, "");
+	assert_string_equal(evs[2].payload, "{}");
+	assert_string_equal(evs[3].env_id, id);
+	assert_int_equal(evs[3].id, eid);
+	assert_true(evs[3].created_at > 0);
+	store_events_free(evs, n);
+	assert_int_equal(store_events_recent(&evs, &n, f->st, id, 2), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(evs[1].type, "remote.provision.error");
+	assert_string_equal(evs[1].payload, "{\"error\": \"x\", \"stage\": \"SG_READY\"}");
+	store_events_free(evs, n);
+	assert_psql(f->db, "SELECT count(*) FILTER (WHERE env_id IS NULL) || '/'"
+	    " || count(*) FROM events", "1/4");
+
+	assert_int_equal(store_run_begin(&rid, f->st, "c0ffee"), 0);
+	assert_int_equal(store_run_begin(&rid2, f->st, NULL), 0);
+	assert_int_equal(store_run_finish(f->st, rid, counts, 2, 1, 0, NULL), 0);
+	assert_int_equal(store_run_finish(f->st, rid2, NULL, 0, 0, 3,
+	    "spec source unreadable"), 0);
+	assert_int_equal(store_run_finish(f->st, rid2 + 100, NULL, 0, 0, 0, NULL),
+	    ERR_NOTFOUND);
+	assert_int_equal(store_runs_recent(&runs, &n, f->st, 10), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(runs[1].id, rid);
+	assert_string_equal(runs[1].revision, "c0ffee");
+	assert_string_equal(runs[1].counts, "{\"provision\": 2, \"terminate\": 1}");
+	assert_int_equal(runs[1].drift_found, 1);
+	assert_int_equal(runs[1].errors, 0);
+	assert_null(runs[1].error);
+	assert_true(runs[1].finished_at >= runs[1].started_at);
+	assert_null(runs[0].revision);
+	assert_int_equal(runs[0].errors, 3);
+	assert_string_equal(runs[0].error, "spec source unreadable");
+	assert_string_equal(runs[0].counts, "{}");
+	store_runs_free(runs, n);
+	got = psql(f->db, "SELECT (counts->>'provision') || '|' || drift_found ||"
+	    " '|' || (finished_at IS NOT NULL) FROM reconcile_runs"
+	    " WHERE revision = 'c0ffee'");
+	assert_string_equal(got, "2|1|true");
+	free(got);
+}
+
+/* ---- connections ------------------------------------------------------- */
+
+static int
+dead_port(void)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	close(fd);	/* nothing listens there now */
+	return ntohs(sa.sin_port);
+}
+
+static double
+elapsed(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) +
+	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void
+test_store__unreachable(void **state)
+{
+	struct store *st = NULL;
+	struct timespec t0;
+	char url[256], portstr[16];
+	int port = dead_port();
+
+	(void)state;
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	snprintf(url, sizeof(url),
+	    "postgresql://envctl:s3cr3t-pw@127.0.0.1:%d/envctl", port);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(store_open(&st, url), ERR_UNAVAILABLE);
+	assert_true(elapsed(&t0) < 3.0);
+	assert_null(st);
+	assert_err_contains("cannot connect to PostgreSQL");
+	assert_err_contains("127.0.0.1");
+	assert_err_contains(portstr);
+	assert_null(strstr(err_get(), "s3cr3t"));
+
+	snprintf(url, sizeof(url), "host=127.0.0.1 port=%d password=s3cr3t-pw"
+	    " dbname=x", port);
+	assert_int_equal(store_open(&st, url), ERR_UNAVAILABLE);
+	assert_err_contains(portstr);
+	assert_null(strstr(err_get(), "s3cr3t"));
+
+	/* a URL libpq cannot parse: refused, and the secret not echoed */
+	assert_int_equal(store_open(&st, "postgresql://u:s3cr3t@h/db?bogus=1"),
+	    ERR_INVALID);
+	assert_null(strstr(err_get(), "s3cr3t"));
+	assert_int_equal(store_open(&st, "host=x password='s3cr3t"), ERR_INVALID);
+	assert_null(strstr(err_get(), "s3cr3t"));
+}
+
+/* A server that accepts the connection but never answers. */
+static void
+test_store__server_never_answers(void **state)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	struct store *st = NULL;
+	struct timespec t0;
+	char url[256];
+	double took;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	(void)state;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 4), 0);	/* the kernel completes handshakes */
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	/* the URL's connect_timeout overrides the store's default (5 s) */
+	snprintf(url, sizeof(url), "postgresql://u@127.0.0.1:%d/db?connect_timeout=2",
+	    ntohs(sa.sin_port));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(store_open(&st, url), ERR_UNAVAILABLE);
+	took = elapsed(&t0);
+	close(fd);
+	assert_true(took >= 1.5 && took < 4.5);
+	assert_err_contains("timeout");
+}
+
+static const char *
+conn_option(PQconninfoOption *opts, const char *key)
+{
+	for (; opts->keyword != NULL; opts++)
+		if (strcmp(opts->keyword, key) == 0)
+			return opts->val != NULL ? opts->val : "";
+	return "";
+}
+
+/*
+ * The connection is set up to notice a dead peer and never to wait
+ * forever; these are defaults, and the URL's own settings win.
+ */
+static void
+test_store__connection_settings(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = NULL;
+	PGresult *res = NULL;
+	PQconninfoOption *opts;
+	char url[160];
+
+	opts = PQconninfo(f->st->conn);
+	assert_string_equal(conn_option(opts, "keepalives"), "1");
+	assert_string_equal(conn_option(opts, "keepalives_idle"), "30");
+	assert_string_equal(conn_option(opts, "keepalives_interval"), "10");
+	assert_string_equal(conn_option(opts, "keepalives_count"), "3");
+	assert_string_equal(conn_option(opts, "tcp_user_timeout"), "60000");
+	assert_string_equal(conn_option(opts, "connect_timeout"), "5");
+	assert_string_equal(conn_option(opts, "client_encoding"), "UTF8");
+	PQconninfoFree(opts);
+
+	assert_int_equal(store_exec(&res, f->st, "show", "SHOW statement_timeout",
+	    0, NULL, PGRES_TUPLES_OK), 0);
+	assert_string_equal(PQgetvalue(res, 0, 0), "1min");
+	PQclear(res);
+	snprintf(url, sizeof(url), "dbname=%s options='-c statement_timeout=200'",
+	    f->db);
+	assert_int_equal(store_open(&st, url), 0);
+	assert_int_equal(store_exec(NULL, st, "sleep", "SELECT pg_sleep(3)", 0,
+	    NULL, PGRES_TUPLES_OK), ERR_TIMEOUT);
+	assert_err_contains("statement timeout");
+	store_free(st);
+}
+
+static void
+test_store__reconnects(void **state)
+{
+	struct fx *f = *state;
+	char sql[256];
+	int v = 0, rc;
+
+	migrate_ok(f->st);
+	/* a bare database name is a valid database_url too (host etc. from PG*) */
+	{
+		struct store *st2 = NULL;
+
+		if (store_open(&st2, f->db) != 0)
+			fail_msg("open by bare name: %s", err_get());
+		assert_int_equal(store_check_version(st2), 0);
+		assert_non_null(strstr(store_describe(st2), f->db));
+		store_free(st2);
+	}
+	snprintf(sql, sizeof(sql), "SELECT count(pg_terminate_backend(pid)) FROM"
+	    " pg_stat_activity WHERE datname = '%s' AND application_name ="
+	    " 'envctl'", f->db);
+	assert_psql("postgres", sql, "1");
+	/* the first use notices the loss; the next one reconnects */
+	rc = store_schema_version(&v, f->st);
+	if (rc != 0) {
+		assert_int_equal(rc, ERR_UNAVAILABLE);
+		assert_err_contains("lost the connection");
+		rc = store_schema_version(&v, f->st);
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(v, store_schema_latest());
+}
+
+static void
+test_store__leader_election(void **state)
+{
+	struct fx *f = *state;
+	struct store *b = NULL;
+	char sql[160];
+	int la = -1, lb = -1, rc;
+
+	assert_int_equal(store_open(&b, f->conninfo), 0);
+	assert_int_equal(store_leader_try(&la, f->st, "cluster-1"), 0);
+	assert_int_equal(la, 1);
+	assert_int_equal(store_leader_try(&lb, b, "cluster-1"), 0);
+	assert_int_equal(lb, 0);
+	/* another cluster is another lock */
+	assert_int_equal(store_leader_try(&lb, b, "cluster-2"), 0);
+	assert_int_equal(lb, 1);
+	assert_int_equal(store_leader_release(b, "cluster-2"), 0);
+	/* asking again does not stack the lock: one release frees it */
+	assert_int_equal(store_leader_try(&la, f->st, "cluster-1"), 0);
+	assert_int_equal(store_leader_try(&la, f->st, "cluster-1"), 0);
+	assert_int_equal(la, 1);
+	assert_psql(f->db, "SELECT count(*) FROM pg_locks WHERE locktype ="
+	    " 'advisory' AND granted", "1");
+	assert_int_equal(store_leader_release(f->st, "cluster-1"), 0);
+	assert_psql(f->db, "SELECT count(*) FROM pg_locks WHERE locktype ="
+	    " 'advisory'", "0");
+	assert_int_equal(store_leader_try(&lb, b, "cluster-1"), 0);
+	assert_int_equal(lb, 1);
+	assert_int_equal(store_leader_try(&la, f->st, "cluster-1"), 0);
+	assert_int_equal(la, 0);
+
+	/* the leader's session ends: the standby takes over */
+	snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)",
+	    PQbackendPID(b->conn));
+	assert_psql("postgres", sql, "t");
+	for (rc = 0; rc < 50 && la == 0; rc++) {
+		assert_int_equal(store_leader_try(&la, f->st, "cluster-1"), 0);
+		if (la == 0)
+			usleep(20000);	/* the backend may take a moment to go */
+	}
+	assert_int_equal(la, 1);
+	/* and the old leader learns it lost, then finds it taken */
+	rc = store_leader_try(&lb, b, "cluster-1");
+	assert_int_equal(lb, 0);
+	if (rc != 0) {
+		assert_int_equal(rc, ERR_UNAVAILABLE);
+		assert_int_equal(store_leader_try(&lb, b, "cluster-1"), 0);
+		assert_int_equal(lb, 0);
+	}
+	store_free(b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+		T(test_store__migrate_from_empty),
+		T(test_store__migrate_from_each_version),
+		T(test_store__migrate_twice_is_noop),
+		T(test_store__newer_schema_refused),
+		T(test_store__migrate_concurrent),
+#ifdef ENVCTL_FAILPOINTS
+		T(test_store__migration_is_atomic),
+#endif
+		T(test_store__one_live_row_per_name),
+		T(test_store__hostile_values),
+		T(test_store__load_live_round_trip),
+		T(test_store__update_guard),
+		T(test_store__events_and_runs),
+		T(test_store__connection_settings),
+		T(test_store__reconnects),
+		T(test_store__leader_election),
+		cmocka_unit_test(test_store__unreachable),
+		cmocka_unit_test(test_store__server_never_answers),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
