@@ -1,0 +1,249 @@
+/*
+ * fsutil.c - small file-system helpers for lib/source.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "mem.h"
+#include "source_int.h"
+
+int
+fs_mkdir_p(const char *path, mode_t mode)
+{
+	char *p = NULL, *s;
+	int error = ERR_GENERIC;
+
+	p = xstrdup(path);
+	for (s = p + 1; ; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, mode) == -1 && errno != EEXIST) {
+			err_set("mkdir %s: %s", p, strerror(errno));
+			goto out;
+		}
+		*s = c;
+		if (c == '\0')
+			break;
+	}
+	error = 0;
+out:
+	free(p);
+	return error;
+}
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	if (remove(path) == -1 && errno != ENOENT) {
+		err_set("remove %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+fs_remove_tree(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		err_set("%s: %s", path, strerror(errno));
+		return ERR_GENERIC;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlink(path) == -1 && errno != ENOENT) {
+			err_set("unlink %s: %s", path, strerror(errno));
+			return ERR_GENERIC;
+		}
+		return 0;
+	}
+	if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
+		return ERR_GENERIC;
+	return 0;
+}
+
+int
+fs_read_small(char **out, size_t *lenp, const char *path, size_t max)
+{
+	char *data = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int fd = -1, error = ERR_GENERIC;
+
+	*out = NULL;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		error = errno == ENOENT ? ERR_NOTFOUND : ERR_GENERIC;
+		err_set("open %s: %s", path, strerror(errno));
+		goto out;
+	}
+	data = xmalloc(max + 1);
+	for (;;) {
+		n = read(fd, data + len, max + 1 - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			err_set("read %s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > max) {
+			err_set("%s: larger than %zu bytes", path, max);
+			error = ERR_LIMIT;
+			goto out;
+		}
+	}
+	data[len] = '\0';
+	*out = data;
+	data = NULL;
+	if (lenp != NULL)
+		*lenp = len;
+	error = 0;
+out:
+	if (data != NULL) {
+		mem_wipe(data, max + 1);
+		free(data);
+	}
+	if (fd != -1)
+		close(fd);
+	return error;
+}
+
+void
+fs_sync_dir(const char *path)
+{
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return;
+	(void)fsync(fd);
+	close(fd);
+}
+
+uint64_t
+fnv1a(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= UINT64_C(0x100000001b3);
+	}
+	return h;
+}
+
+static int
+b64_value(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+ssize_t
+b64_decode(unsigned char *out, size_t outsz, const char *in, size_t inlen)
+{
+	uint32_t acc = 0;
+	size_t i, o = 0;
+	int bits = 0, v;
+
+	while (inlen > 0 && in[inlen - 1] == '=')
+		inlen--;
+	for (i = 0; i < inlen; i++) {
+		if ((v = b64_value((unsigned char)in[i])) < 0)
+			return -1;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o >= outsz)
+				return -1;
+			out[o++] = (unsigned char)(acc >> bits);
+		}
+	}
+	return (ssize_t)o;
+}
+
+/* Does the comma-separated host field hosts name host[:port]? */
+static int
+hosts_field_has(const char *hosts, size_t len, const char *want)
+{
+	size_t wl = strlen(want), i = 0, j;
+
+	while (i < len) {
+		for (j = i; j < len && hosts[j] != ','; j++)
+			;
+		if (j - i == wl && strncmp(hosts + i, want, wl) == 0)
+			return 1;
+		i = j + 1;
+	}
+	return 0;
+}
+
+int
+known_hosts_match(const char *kh, const char *host, int port,
+    const unsigned char *key, size_t keylen)
+{
+	unsigned char dec[4096];
+	char want[300];
+	const char *line, *end, *f[3], *fe[3], *p;
+	ssize_t n;
+	int i, r;
+
+	if (port == 22 || port <= 0)
+		r = snprintf(want, sizeof(want), "%s", host);
+	else
+		r = snprintf(want, sizeof(want), "[%s]:%d", host, port);
+	if (r < 0 || (size_t)r >= sizeof(want))
+		return 0;
+	for (line = kh; *line != '\0'; line = *end ? end + 1 : end) {
+		end = strchr(line, '\n');
+		if (end == NULL)
+			end = line + strlen(line);
+		p = line;
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		if (p == end || *p == '#' || *p == '@' || *p == '|')
+			continue;	/* markers and hashed entries: not understood */
+		for (i = 0; i < 3; i++) {
+			while (p < end && (*p == ' ' || *p == '\t'))
+				p++;
+			f[i] = p;
+			while (p < end && *p != ' ' && *p != '\t' && *p != '\r')
+				p++;
+			fe[i] = p;
+		}
+		if (fe[2] == f[2])
+			continue;
+		if (!hosts_field_has(f[0], (size_t)(fe[0] - f[0]), want))
+			continue;
+		n = b64_decode(dec, sizeof(dec), f[2], (size_t)(fe[2] - f[2]));
+		if (n > 0 && (size_t)n == keylen && memcmp(dec, key, keylen) == 0)
+			return 1;
+	}
+	return 0;
+}

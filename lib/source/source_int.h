@@ -1,0 +1,66 @@
+/*
+ * source_int.h - what only lib/source and its tests use.
+ */
+#ifndef ENVCTL_SOURCE_INT_H
+#define ENVCTL_SOURCE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <git2.h>
+
+/* Limits for writing a git tree out to disk. */
+struct checkout_caps {
+	size_t	max_file_size;
+	size_t	max_tree_size;
+	size_t	max_files;
+	int	max_depth;
+};
+
+/*
+ * Write the regular files of tree (recursively) under dir, which must
+ * exist and be empty.  Only blobs become files (mode 0644, or 0755 when
+ * executable); symlinks and submodules are skipped with a log line, names
+ * that are not a single path component are refused, and nothing is ever
+ * opened through a symlink (openat with O_NOFOLLOW|O_EXCL below a
+ * directory fd we created).  Passing a cap fails with ERR_LIMIT; an
+ * object that cannot be read fails with ERR_GENERIC ("corrupt").
+ * base_tree/base_dir (both may be NULL) are the published tree and its
+ * directory: a file whose blob id and mode are unchanged is hard-linked
+ * from there instead of read and written again.
+ */
+int	 checkout_tree_write(git_repository *repo, const git_tree *tree,
+	    const char *dir, const struct checkout_caps *caps,
+	    const git_tree *base_tree, const char *base_dir);
+
+/* mkdir -p with mode for the created components. */
+int	 fs_mkdir_p(const char *path, mode_t mode);
+/* rm -rf path without following symlinks; a missing path is success. */
+int	 fs_remove_tree(const char *path);
+/* Read a whole small file (at most max bytes) into a NUL-terminated buffer. */
+int	 fs_read_small(char **out, size_t *lenp, const char *path, size_t max);
+/* fsync the directory at path (after a rename in it). */
+void	 fs_sync_dir(const char *path);
+
+/*
+ * Decode standard base64 (padding optional, no whitespace) into out.
+ * Returns the decoded length or -1 when the input is not base64 or out
+ * is too small.
+ */
+ssize_t	 b64_decode(unsigned char *out, size_t outsz, const char *in, size_t inlen);
+
+/*
+ * Whether known_hosts (the text of a known_hosts file) has an entry for
+ * host (and port; 22 means the plain "host" form, otherwise "[host]:port")
+ * whose key equals key/keylen (the raw SSH wire-format host key).
+ * Returns 1 match, 0 host known with another key or not known at all.
+ */
+int	 known_hosts_match(const char *known_hosts, const char *host, int port,
+	    const unsigned char *key, size_t keylen);
+
+/* A 64-bit FNV-1a over data, chainable through h (start with FNV_OFFSET). */
+#define FNV_OFFSET	UINT64_C(0xcbf29ce484222325)
+uint64_t fnv1a(uint64_t h, const void *data, size_t len);
+
+#endif
