@@ -3,7 +3,8 @@
 
 ENVCTL_APT_PACKAGES="build-essential cmake pkg-config git clang libclang-rt-14-dev
  libyaml-dev libssl-dev libcurl4-openssl-dev libxml2-dev libjansson-dev libpq-dev
- libgit2-dev libcmocka-dev postgresql postgresql-client valgrind curl procps"
+ libgit2-dev libcmocka-dev postgresql postgresql-client valgrind curl procps
+ openssh-client chromium prometheus"
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'envctl: %s\n' "$*" >&2; exit 1; }

@@ -1,0 +1,324 @@
+/*
+ * statuspage.c - the read-only HTML status page served at "/".
+ *
+ * One self-contained document: inline CSS, no scripts, no external
+ * assets, refreshed by a meta tag.  Every string shown comes from specs,
+ * AWS or the database and goes through httpd_html_escape(); status
+ * colours come from a fixed mapping, never from the status text itself.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+#include "err.h"
+#include "httpd.h"
+
+#define ERROR_SHOWN_MAX	300	/* bytes of last_error shown */
+
+static const char page_css[] =
+    "*{box-sizing:border-box}"
+    "body{margin:0;font:14px/1.45 system-ui,-apple-system,\"Segoe UI\",Roboto,sans-serif;"
+    "color:#1f2328;background:#f6f8fa}"
+    "header{background:#24292f;color:#fff;padding:14px 24px;display:flex;"
+    "flex-wrap:wrap;align-items:baseline;gap:8px 28px}"
+    "header h1{font-size:20px;margin:0 12px 0 0;letter-spacing:.5px}"
+    ".fact{font-size:13px;color:#d0d7de}.fact b{color:#fff;font-weight:600}"
+    "main{padding:16px 24px}"
+    "h2{font-size:16px;margin:18px 0 8px}"
+    ".counts span{display:inline-block;margin:0 6px 6px 0}"
+    "table{border-collapse:collapse;width:100%;background:#fff;"
+    "border:1px solid #d0d7de;border-radius:6px}"
+    "th,td{padding:6px 10px;text-align:left;border-bottom:1px solid #eaeef2;"
+    "vertical-align:top}"
+    "th{background:#f0f3f6;font-weight:600;font-size:12px;text-transform:uppercase;"
+    "letter-spacing:.4px;color:#57606a}"
+    "tr:last-child td{border-bottom:none}"
+    "td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
+    "td.mono,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.5px}"
+    "td.mono{white-space:nowrap}"
+    "td.name{font-weight:600}"
+    "td.err{color:#a40e26;max-width:28em;overflow-wrap:anywhere}"
+    ".st{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;"
+    "font-weight:600;border:1px solid transparent;white-space:nowrap}"
+    ".st-ok{background:#dafbe1;color:#116329;border-color:#aceebb}"
+    ".st-busy{background:#ddf4ff;color:#0550ae;border-color:#b6e3ff}"
+    ".st-warn{background:#fff8c5;color:#7d4e00;border-color:#f2cc60}"
+    ".st-bad{background:#ffebe9;color:#a40e26;border-color:#ffcecb}"
+    ".st-off{background:#eaeef2;color:#57606a;border-color:#d0d7de}"
+    ".st-other{background:#fbefff;color:#6639ba;border-color:#e6d2fb}"
+    ".fact b.role-leader{color:#4ac26b}.fact b.role-standby{color:#f2cc60}"
+    "tr.ev-bad td{background:#fff5f5}"
+    ".empty{color:#57606a;font-style:italic}"
+    "footer{color:#57606a;font-size:12px;padding:12px 24px 24px}";
+
+struct status_class {
+	const char	*status;
+	const char	*cls;
+};
+
+static const struct status_class status_classes[] = {
+	{ "ready",		"st-ok" },
+	{ "running",		"st-ok" },
+	{ "converged",		"st-ok" },
+	{ "provisioning",	"st-busy" },
+	{ "pending",		"st-busy" },
+	{ "creating",		"st-busy" },
+	{ "starting",		"st-busy" },
+	{ "replacing",		"st-busy" },
+	{ "drift",		"st-warn" },
+	{ "drifted",		"st-warn" },
+	{ "stopping",		"st-warn" },
+	{ "error",		"st-bad" },
+	{ "failed",		"st-bad" },
+	{ "terminating",	"st-off" },
+	{ "terminated",		"st-off" },
+	{ "stopped",		"st-off" },
+	{ "closed",		"st-off" },
+	{ "shutting-down",	"st-off" },
+};
+
+static const char *
+status_class(const char *status)
+{
+	size_t i;
+
+	if (status == NULL)
+		return "st-other";
+	for (i = 0; i < sizeof(status_classes) / sizeof(status_classes[0]); i++)
+		if (strcmp(status, status_classes[i].status) == 0)
+			return status_classes[i].cls;
+	return "st-other";
+}
+
+void
+httpd_duration_format(char *out, size_t outsz, int64_t s)
+{
+	if (s < 0)
+		snprintf(out, outsz, "-");
+	else if (s < 60)
+		snprintf(out, outsz, "%" PRId64 "s", s);
+	else if (s < 3600)
+		snprintf(out, outsz, "%" PRId64 "m %" PRId64 "s", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(out, outsz, "%" PRId64 "h %" PRId64 "m", s / 3600,
+		    s % 3600 / 60);
+	else
+		snprintf(out, outsz, "%" PRId64 "d %" PRId64 "h", s / 86400,
+		    s % 86400 / 3600);
+}
+
+/* Escape s, or "-" when NULL or empty. */
+static int
+text(struct buf *out, const char *s)
+{
+	if (s == NULL || *s == '\0')
+		return buf_addch(out, '-');
+	return httpd_html_escape(out, s);
+}
+
+/* Escape at most max bytes of s, cut on a UTF-8 boundary, with an ellipsis. */
+static int
+text_cut(struct buf *out, const char *s, size_t max)
+{
+	struct buf tmp;
+	size_t len;
+	int error;
+
+	if (s == NULL || strlen(s) <= max)
+		return text(out, s);
+	len = max;
+	while (len > 0 && ((unsigned char)s[len] & 0xc0) == 0x80)
+		len--;
+	buf_init(&tmp, max + 1);
+	buf_add(&tmp, s, len);
+	error = httpd_html_escape(out, buf_cstr(&tmp));
+	buf_dispose(&tmp);
+	if (error == 0)
+		error = buf_addstr(out, "\xe2\x80\xa6");
+	return error;
+}
+
+static int
+cell(struct buf *out, const char *cls, const char *s)
+{
+	int error = 0;
+
+	if (cls != NULL)
+		error |= buf_printf(out, "<td class=\"%s\">", cls);
+	else
+		error |= buf_addstr(out, "<td>");
+	error |= text(out, s);
+	error |= buf_addstr(out, "</td>");
+	return error;
+}
+
+static int
+render_header(struct buf *out, const struct httpd_status_facts *f,
+    size_t nenvs)
+{
+	char age[32];
+	int error = 0;
+
+	error |= buf_addstr(out, "<header><h1>envctl</h1>");
+	error |= buf_addstr(out, "<span class=\"fact\">cluster <b>");
+	error |= text(out, f->cluster_id);
+	error |= buf_printf(out, "</b></span><span class=\"fact\">role <b class=\"%s\">%s</b></span>",
+	    f->leader ? "role-leader" : "role-standby",
+	    f->leader ? "leader" : "standby");
+	error |= buf_addstr(out, "<span class=\"fact\">revision <b class=\"mono\">");
+	error |= text_cut(out, f->revision, 12);
+	httpd_duration_format(age, sizeof(age), f->last_pass_age);
+	error |= buf_printf(out, "</b></span><span class=\"fact\">last pass <b>%s%s</b></span>",
+	    f->last_pass_age < 0 ? "never" : age, f->last_pass_age < 0 ? "" : " ago");
+	error |= buf_printf(out, "<span class=\"fact\">environments <b>%zu</b></span>",
+	    nenvs);
+	error |= buf_addstr(out, "</header>\n");
+	return error;
+}
+
+/* "ready 3 · error 1" chips, in the order statuses first appear. */
+static int
+render_counts(struct buf *out, const struct httpd_status_env *envs, size_t n)
+{
+	size_t i, j, count;
+	int error = 0;
+
+	error |= buf_addstr(out, "<p class=\"counts\">");
+	for (i = 0; i < n; i++) {
+		const char *st = envs[i].status ? envs[i].status : "";
+
+		for (j = 0; j < i; j++)
+			if (strcmp(envs[j].status ? envs[j].status : "", st) == 0)
+				break;
+		if (j < i)
+			continue;
+		for (count = 0, j = i; j < n; j++)
+			if (strcmp(envs[j].status ? envs[j].status : "", st) == 0)
+				count++;
+		error |= buf_printf(out, "<span class=\"st %s\">", status_class(st));
+		error |= text(out, st);
+		error |= buf_printf(out, " %zu</span>", count);
+	}
+	error |= buf_addstr(out, "</p>\n");
+	return error;
+}
+
+static int
+render_envs(struct buf *out, const struct httpd_status_env *envs, size_t n)
+{
+	char age[32];
+	size_t i;
+	int error = 0;
+
+	error |= buf_printf(out, "<h2>Environments (%zu)</h2>\n", n);
+	if (n == 0)
+		return error | buf_addstr(out, "<p class=\"empty\">No environments.</p>\n");
+	error |= render_counts(out, envs, n);
+	error |= buf_addstr(out, "<table id=\"environments\"><thead><tr>"
+	    "<th>Name</th><th>Workspace</th><th>Status</th><th>Stage</th>"
+	    "<th>Instance</th><th>State</th><th>IP</th><th>Age</th>"
+	    "<th>Cost</th><th>Last error</th></tr></thead><tbody>\n");
+	for (i = 0; i < n && error == 0; i++) {
+		const struct httpd_status_env *e = &envs[i];
+
+		error |= buf_addstr(out, "<tr>");
+		error |= cell(out, "name", e->name);
+		error |= cell(out, NULL, e->workspace);
+		error |= buf_printf(out, "<td><span class=\"st %s\">",
+		    status_class(e->status));
+		error |= text(out, e->status);
+		error |= buf_addstr(out, "</span></td>");
+		error |= cell(out, NULL, e->stage);
+		error |= cell(out, "mono", e->instance_id);
+		error |= cell(out, NULL, e->state);
+		error |= cell(out, "mono", e->ip);
+		httpd_duration_format(age, sizeof(age), e->age_seconds);
+		error |= buf_printf(out, "<td class=\"num\">%s</td>", age);
+		if (e->cost < 0)
+			error |= buf_addstr(out, "<td class=\"num\">-</td>");
+		else
+			error |= buf_printf(out, "<td class=\"num\">$%.2f</td>", e->cost);
+		error |= buf_addstr(out, "<td class=\"err\">");
+		if (e->last_error != NULL && *e->last_error != '\0')
+			error |= text_cut(out, e->last_error, ERROR_SHOWN_MAX);
+		error |= buf_addstr(out, "</td></tr>\n");
+	}
+	error |= buf_addstr(out, "</tbody></table>\n");
+	return error;
+}
+
+static int
+bad_event(const char *type)
+{
+	return type != NULL && (strstr(type, "error") != NULL ||
+	    strstr(type, "fail") != NULL);
+}
+
+static int
+render_events(struct buf *out, const struct httpd_status_event *ev, size_t n,
+    int64_t now)
+{
+	char when[32], ago[32];
+	struct tm tm;
+	time_t t;
+	size_t i;
+	int error = 0;
+
+	error |= buf_addstr(out, "<h2>Recent events</h2>\n");
+	if (n == 0)
+		return error | buf_addstr(out, "<p class=\"empty\">No events.</p>\n");
+	error |= buf_addstr(out, "<table id=\"events\"><thead><tr><th>Time (UTC)</th>"
+	    "<th>Ago</th><th>Environment</th><th>Type</th><th>Summary</th>"
+	    "</tr></thead><tbody>\n");
+	for (i = 0; i < n && error == 0; i++) {
+		t = (time_t)ev[i].time;
+		if (gmtime_r(&t, &tm) == NULL ||
+		    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm) == 0)
+			snprintf(when, sizeof(when), "-");
+		httpd_duration_format(ago, sizeof(ago),
+		    now > 0 ? now - ev[i].time : -1);
+		error |= buf_printf(out, "<tr%s><td class=\"mono\">%s</td>"
+		    "<td class=\"num\">%s</td>",
+		    bad_event(ev[i].type) ? " class=\"ev-bad\"" : "", when, ago);
+		error |= cell(out, "name", ev[i].env);
+		error |= cell(out, "mono", ev[i].type);
+		error |= buf_addstr(out, "<td>");
+		error |= text_cut(out, ev[i].summary, ERROR_SHOWN_MAX);
+		error |= buf_addstr(out, "</td></tr>\n");
+	}
+	error |= buf_addstr(out, "</tbody></table>\n");
+	return error;
+}
+
+int
+httpd_status_page_render(struct buf *out, const struct httpd_status_facts *facts,
+    const struct httpd_status_env *envs, size_t nenvs,
+    const struct httpd_status_event *events, size_t nevents)
+{
+	int error = 0;
+
+	error |= buf_addstr(out, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
+	    "<meta charset=\"utf-8\">"
+	    "<meta http-equiv=\"refresh\" content=\"10\">"
+	    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+	    "<title>envctl: ");
+	error |= text(out, facts->cluster_id);
+	error |= buf_addstr(out, "</title>\n<style>");
+	error |= buf_addstr(out, page_css);
+	error |= buf_addstr(out, "</style></head>\n<body>\n");
+	error |= render_header(out, facts, nenvs);
+	error |= buf_addstr(out, "<main>\n");
+	error |= render_envs(out, envs, nenvs);
+	error |= render_events(out, events, nevents, facts->now);
+	error |= buf_addstr(out, "</main>\n<footer>Read-only view; refreshes every 10 s. "
+	    "Also: <a href=\"/metrics\">/metrics</a> <a href=\"/healthz\">/healthz</a> "
+	    "<a href=\"/api/environments\">/api/environments</a> "
+	    "<a href=\"/api/events\">/api/events</a></footer>\n</body></html>\n");
+	if (error) {
+		err_set("status page larger than %zu bytes", out->max);
+		return ERR_LIMIT;
+	}
+	return 0;
+}

@@ -1,0 +1,858 @@
+/*
+ * test_httpd.c - the parser on its own, then a real server on 127.0.0.1
+ * (port 0) run by a thread and driven over real sockets.
+ */
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "buf.h"
+#include "err.h"
+#include "httpd.h"
+#include "httpd_int.h"
+
+/* Parsing. */
+
+static void
+test_httpd__parse_table(void **state)
+{
+	static const struct { const char *head; int want; } cases[] = {
+		{ "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 0 },
+		{ "GET /a?b=c HTTP/1.0\r\n\r\n", 0 },
+		{ "GET / HTTP/1.1\nHost: x\n\n", 0 },		/* bare LF */
+		{ "POST / HTTP/1.1\r\nHost: x\r\n\r\n", 0 },	/* 405 is later */
+		{ "GET / HTTP/1.1\r\n\r\n", 400 },		/* no Host */
+		{ "GET /  HTTP/1.1\r\nHost: x\r\n\r\n", 400 },	/* two spaces */
+		{ "GET / HTTP/1.1 x\r\nHost: x\r\n\r\n", 400 },
+		{ "GET HTTP/1.1\r\nHost: x\r\n\r\n", 400 },
+		{ "GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n", 400 },
+		{ "G(T / HTTP/1.1\r\nHost: x\r\n\r\n", 400 },
+		{ "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 0 },
+		{ "GET /\x01 HTTP/1.1\r\nHost: x\r\n\r\n", 400 },
+		{ "GET /\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n", 400 },
+		{ "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505 },
+		{ "GET / HTTP/1.x\r\nHost: x\r\n\r\n", 400 },
+		{ "GET / FTP/1.1\r\nHost: x\r\n\r\n", 400 },
+		{ "GET / HTTP/1.1\r\nHost x\r\n\r\n", 400 },	/* no colon */
+		{ "GET / HTTP/1.1\r\nHo st: x\r\n\r\n", 400 },
+		{ "GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400 },
+		{ "GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", 400 },
+		{ "GET / HTTP/1.1\r\nHost: x\ry\r\n\r\n", 400 },
+		{ "GET / HTTP/1.1\r\nHost: a\x7f\x01\r\n\r\n", 400 },
+		{ "\r\n\r\n", 400 },
+	};
+	struct httpd_request req;
+	char *head;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc;
+
+		head = strdup(cases[i].head);
+		rc = httpd_request_parse(&req, head);
+		if (rc != cases[i].want)
+			fail_msg("case %zu: got %d want %d", i, rc, cases[i].want);
+		free(head);
+	}
+}
+
+static void
+test_httpd__parse_fields(void **state)
+{
+	char head[] = "GET /api/events?limit=50&name=a%20b+c&bad=%zz&nul=%00&flag "
+	    "HTTP/1.1\r\nHost: localhost\r\nX-Thing:   spaced out  \r\n\r\n";
+	struct httpd_request req;
+	long n;
+
+	(void)state;
+	assert_int_equal(httpd_request_parse(&req, head), 0);
+	assert_string_equal(httpd_request_method(&req), "GET");
+	assert_string_equal(httpd_request_path(&req), "/api/events");
+	assert_string_equal(httpd_request_query(&req),
+	    "limit=50&name=a%20b+c&bad=%zz&nul=%00&flag");
+	assert_string_equal(httpd_request_header(&req, "x-thing"), "spaced out");
+	assert_string_equal(httpd_request_header(&req, "HOST"), "localhost");
+	assert_null(httpd_request_header(&req, "Cookie"));
+	assert_string_equal(httpd_request_param(&req, "name"), "a b c");
+	assert_string_equal(httpd_request_param(&req, "bad"), "%zz");
+	assert_string_equal(httpd_request_param(&req, "flag"), "");
+	assert_null(httpd_request_param(&req, "nul"));
+	assert_null(httpd_request_param(&req, "absent"));
+	assert_int_equal(httpd_request_param_int(&n, &req, "limit", 10, 1, 1000), 0);
+	assert_int_equal(n, 50);
+	assert_int_equal(httpd_request_param_int(&n, &req, "absent", 10, 1, 1000), 0);
+	assert_int_equal(n, 10);
+	assert_int_equal(httpd_request_param_int(&n, &req, "limit", 10, 1, 49),
+	    ERR_INVALID);
+	assert_int_equal(httpd_request_param_int(&n, &req, "name", 10, 1, 49),
+	    ERR_INVALID);
+	httpd_request_dispose(&req);
+}
+
+static void
+test_httpd__addresses(void **state)
+{
+	static const struct { const char *addr; int want; } cases[] = {
+		{ "127.0.0.1:0", 0 },
+		{ "127.1.2.3:0", 0 },
+		{ "localhost:0", 0 },
+		{ "0.0.0.0:0", ERR_INVALID },
+		{ ":0", ERR_INVALID },
+		{ "192.0.2.1:0", ERR_INVALID },
+		{ "127.0.0.1", ERR_INVALID },
+		{ "127.0.0.1:", ERR_INVALID },
+		{ "127.0.0.1:65536", ERR_INVALID },
+		{ "127.0.0.1:-1", ERR_INVALID },
+		{ "127.0.0.1:80x", ERR_INVALID },
+		{ "[::1:0", ERR_INVALID },
+		{ "not a host:0", ERR_INVALID },
+	};
+	struct httpd_options opts = { .allow_nonloopback = 1 };
+	struct httpd *h;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = httpd_new(&h, cases[i].addr, NULL);
+
+		if (rc != cases[i].want)
+			fail_msg("case %s: got %d want %d (%s)", cases[i].addr, rc,
+			    cases[i].want, err_get());
+		if (rc == 0)
+			assert_true(httpd_port(h) > 0);
+		else
+			assert_null(h);
+		httpd_free(h);
+	}
+	/* the explicit flag lets a wildcard address through */
+	assert_int_equal(httpd_new(&h, "0.0.0.0:0", &opts), 0);
+	httpd_free(h);
+}
+
+static void
+test_httpd__html_escape(void **state)
+{
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 1024);
+	assert_int_equal(httpd_html_escape(&b,
+	    "<script>alert('x')</script> & \"q\"\x01\x7f\tok\n\xc3\xa9"), 0);
+	assert_string_equal(buf_cstr(&b),
+	    "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+	    "\xef\xbf\xbd\xef\xbf\xbd\tok\n\xc3\xa9");
+	buf_dispose(&b);
+}
+
+static void
+test_httpd__duration_format(void **state)
+{
+	static const struct { int64_t s; const char *want; } cases[] = {
+		{ -1, "-" }, { 0, "0s" }, { 59, "59s" }, { 60, "1m 0s" },
+		{ 3599, "59m 59s" }, { 3600, "1h 0m" }, { 86399, "23h 59m" },
+		{ 86400 * 3 + 3600 * 4 + 5, "3d 4h" },
+	};
+	char out[32];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		httpd_duration_format(out, sizeof(out), cases[i].s);
+		assert_string_equal(out, cases[i].want);
+	}
+}
+
+static void
+test_httpd__status_page(void **state)
+{
+	const struct httpd_status_facts facts = {
+		.cluster_id = "prod<b>", .revision = "0123456789abcdef0123",
+		.leader = 1, .last_pass_age = 12, .now = 1795000000,
+	};
+	const struct httpd_status_env envs[] = {
+		{ "web-1", "team-a", "ready", "done", "i-0abc", "running",
+		  "10.0.0.5", 3600, 12.345, NULL },
+		{ "<script>alert(1)</script>", "\"><img src=x onerror=alert(2)>",
+		  "error", "launch", NULL, NULL, NULL, -1, -1,
+		  "boom <iframe src=//evil>" },
+		{ "db-2", "team-b", "weird\"status", NULL, NULL, NULL, NULL, 5, 0, NULL },
+	};
+	const struct httpd_status_event events[] = {
+		{ 1795000000 - 90, "web-1", "remote.provision.ready", "ready after 88s" },
+		{ 1795000000 - 30, "<script>x</script>", "provision.error",
+		  "</td></tr></table><script>alert(3)</script>" },
+	};
+	struct buf b;
+	const char *s;
+
+	(void)state;
+	buf_init(&b, 1 << 20);
+	assert_int_equal(httpd_status_page_render(&b, &facts, envs, 3, events, 2), 0);
+	s = buf_cstr(&b);
+	assert_non_null(strstr(s, "<meta http-equiv=\"refresh\" content=\"10\">"));
+	assert_null(strstr(s, "<script"));
+	assert_null(strstr(s, "<img"));
+	assert_null(strstr(s, "<iframe"));
+	assert_null(strstr(s, "prod<b>"));
+	assert_non_null(strstr(s, "<title>envctl: prod&lt;b&gt;</title>"));
+	/* no external assets at all */
+	assert_null(strstr(s, "src=\""));
+	assert_null(strstr(s, "<link"));
+	assert_null(strstr(s, "http://"));
+	assert_null(strstr(s, "https://"));
+	assert_non_null(strstr(s, "<td class=\"name\">&lt;script&gt;alert(1)&lt;/script&gt;</td>"));
+	assert_non_null(strstr(s, "<td>&quot;&gt;&lt;img src=x onerror=alert(2)&gt;</td>"));
+	assert_non_null(strstr(s, "<span class=\"st st-ok\">ready</span>"));
+	assert_non_null(strstr(s, "<span class=\"st st-bad\">error</span>"));
+	assert_non_null(strstr(s, "<span class=\"st st-other\">weird&quot;status</span>"));
+	assert_non_null(strstr(s, "<td class=\"num\">$12.35</td>"));
+	assert_non_null(strstr(s, "<td class=\"num\">1h 0m</td>"));
+	assert_non_null(strstr(s, "<b class=\"mono\">0123456789ab\xe2\x80\xa6</b>"));
+	assert_non_null(strstr(s, "role <b class=\"role-leader\">leader</b>"));
+	assert_non_null(strstr(s, "last pass <b>12s ago</b>"));
+	assert_non_null(strstr(s, "<tr class=\"ev-bad\"><td class=\"mono\">2026-11-18 11:06:10</td>"));
+	assert_non_null(strstr(s, "<td class=\"num\">1m 30s</td>"));
+	assert_non_null(strstr(s, "Environments (3)"));
+	assert_non_null(strstr(s, "<span class=\"st st-bad\">error 1</span>"));
+
+	/* empty lists say so; a small buffer fails cleanly */
+	buf_reset(&b);
+	assert_int_equal(httpd_status_page_render(&b, &facts, NULL, 0, NULL, 0), 0);
+	assert_non_null(strstr(buf_cstr(&b), "No environments."));
+	assert_non_null(strstr(buf_cstr(&b), "No events."));
+	buf_dispose(&b);
+	buf_init(&b, 512);
+	assert_int_equal(httpd_status_page_render(&b, &facts, envs, 3, events, 2),
+	    ERR_LIMIT);
+	buf_dispose(&b);
+}
+
+static void
+test_httpd__status_json(void **state)
+{
+	const struct httpd_status_facts facts = {
+		.cluster_id = "c1", .revision = NULL, .leader = 0,
+		.last_pass_age = -1,
+	};
+	const struct httpd_status_env envs[] = {
+		{ "web-1", "team-a", "ready", "done", "i-0abc", "running",
+		  "10.0.0.5", 3600, 12.5, NULL },
+		{ "bad\xff\xc3utf8\"</script>", NULL, "error", NULL, NULL, NULL,
+		  NULL, -1, -1, "line1\nline2" },
+	};
+	const struct httpd_status_event ev[] = {
+		{ 1795000000, "web-1", "provision.ready", "ok \x01 ctl" },
+	};
+	json_t *doc, *e;
+	json_error_t jerr;
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 1 << 16);
+	assert_int_equal(httpd_status_envs_json(&b, &facts, envs, 2), 0);
+	doc = json_loads(buf_cstr(&b), 0, &jerr);
+	if (doc == NULL)
+		fail_msg("bad JSON: %s: %s", jerr.text, buf_cstr(&b));
+	assert_string_equal(json_string_value(json_object_get(doc, "role")), "standby");
+	assert_true(json_is_null(json_object_get(doc, "revision")));
+	assert_true(json_is_null(json_object_get(doc, "last_pass_age_seconds")));
+	e = json_array_get(json_object_get(doc, "environments"), 0);
+	assert_string_equal(json_string_value(json_object_get(e, "ip")), "10.0.0.5");
+	assert_int_equal(json_integer_value(json_object_get(e, "age_seconds")), 3600);
+	assert_true(json_real_value(json_object_get(e, "cost_usd")) == 12.5);
+	assert_true(json_is_null(json_object_get(e, "last_error")));
+	e = json_array_get(json_object_get(doc, "environments"), 1);
+	assert_string_equal(json_string_value(json_object_get(e, "name")),
+	    "bad\xef\xbf\xbd\xef\xbf\xbdutf8\"</script>");
+	assert_true(json_is_null(json_object_get(e, "cost_usd")));
+	assert_true(json_is_null(json_object_get(e, "age_seconds")));
+	assert_string_equal(json_string_value(json_object_get(e, "last_error")),
+	    "line1\nline2");
+	json_decref(doc);
+
+	buf_reset(&b);
+	assert_int_equal(httpd_status_events_json(&b, ev, 1), 0);
+	doc = json_loads(buf_cstr(&b), 0, &jerr);
+	assert_non_null(doc);
+	e = json_array_get(json_object_get(doc, "events"), 0);
+	assert_string_equal(json_string_value(json_object_get(e, "time")),
+	    "2026-11-18T11:06:40Z");
+	assert_string_equal(json_string_value(json_object_get(e, "summary")),
+	    "ok \x01 ctl");
+	json_decref(doc);
+	buf_dispose(&b);
+
+	buf_init(&b, 16);
+	assert_int_equal(httpd_status_events_json(&b, ev, 1), ERR_LIMIT);
+	buf_dispose(&b);
+}
+
+static void
+test_httpd__fds_room(void **state)
+{
+	struct httpd *h;
+	struct pollfd fds[2];
+
+	(void)state;
+	assert_int_equal(httpd_new(&h, "127.0.0.1:0", NULL), 0);
+	assert_int_equal(httpd_fds(h, NULL, 0), 1);
+	assert_int_equal(httpd_fds(h, fds, 2), 1);
+	assert_int_equal(fds[0].events, POLLIN);
+	assert_int_equal(httpd_timeout_ms(h), -1);
+	/* fds it does not own are ignored */
+	fds[1] = (struct pollfd){ .fd = 0, .events = POLLIN, .revents = POLLIN };
+	fds[0].revents = 0;
+	assert_int_equal(httpd_handle(h, fds, 2), 0);
+	assert_int_equal(httpd_clients(h), 0);
+	httpd_free(h);
+}
+
+/* A live server. */
+
+struct server {
+	struct httpd	*h;
+	pthread_t	 thread;
+	atomic_int	 stop;
+	atomic_int	 max_seen;	/* most connections open at once */
+	int		 port;
+};
+
+static int
+h_hello(struct httpd_response *resp, const struct httpd_request *req, void *arg)
+{
+	(void)req;
+	httpd_response_type(resp, "text/plain; charset=utf-8");
+	return buf_printf(httpd_response_body(resp), "hello %s\n", (const char *)arg);
+}
+
+static int
+h_echo(struct httpd_response *resp, const struct httpd_request *req, void *arg)
+{
+	long limit;
+	const char *name = httpd_request_param(req, "name");
+
+	(void)arg;
+	if (httpd_request_param_int(&limit, req, "limit", 10, 1, 500) < 0) {
+		httpd_response_status(resp, 400);
+		return buf_printf(httpd_response_body(resp), "%s\n", err_get());
+	}
+	httpd_response_type(resp, "application/json");
+	httpd_response_header(resp, "X-Test", "yes");
+	return buf_printf(httpd_response_body(resp),
+	    "{\"path\":\"%s\",\"limit\":%ld,\"name\":\"%s\"}",
+	    httpd_request_path(req), limit, name ? name : "");
+}
+
+static int
+h_fail(struct httpd_response *resp, const struct httpd_request *req, void *arg)
+{
+	(void)resp;
+	(void)req;
+	(void)arg;
+	err_set("deliberate");
+	return ERR_GENERIC;
+}
+
+static int
+h_unhealthy(struct httpd_response *resp, const struct httpd_request *req,
+    void *arg)
+{
+	(void)req;
+	(void)arg;
+	httpd_response_status(resp, 503);
+	return buf_addstr(httpd_response_body(resp), "standby\n");
+}
+
+static int
+h_health(struct httpd_response *resp, const struct httpd_request *req,
+    void *arg)
+{
+	struct httpd_status_facts f = { .cluster_id = "c", .leader = 1 };
+	const char *q = httpd_request_query(req);
+
+	(void)arg;
+	f.leader = strstr(q, "standby") == NULL;
+	f.last_pass_age = strstr(q, "never") ? -1 : strstr(q, "old") ? 601 : 600;
+	return httpd_health_respond(resp, &f, 600);
+}
+
+static const struct httpd_route routes[] = {
+	{ "/health", h_health, NULL },
+	{ "/", h_hello, "root" },
+	{ "/api/echo", h_echo, NULL },
+	{ "/fail", h_fail, NULL },
+	{ "/healthz", h_unhealthy, NULL },
+	{ "/static/*", h_hello, "static" },
+};
+
+static void *
+server_main(void *arg)
+{
+	struct server *s = arg;
+	int i;
+
+	while (!atomic_load(&s->stop)) {
+		int n;
+
+		httpd_poll_once(s->h, 20);
+		n = (int)httpd_clients(s->h);
+		if (n > atomic_load(&s->max_seen))
+			atomic_store(&s->max_seen, n);
+	}
+	/* let clients that already have their answer finish closing */
+	for (i = 0; i < 100 && httpd_clients(s->h) > 0; i++)
+		httpd_poll_once(s->h, 20);
+	return NULL;
+}
+
+static struct server *
+server_start(const struct httpd_options *opts)
+{
+	struct server *s = calloc(1, sizeof(*s));
+
+	assert_int_equal(httpd_new(&s->h, "127.0.0.1:0", opts), 0);
+	httpd_routes_set(s->h, routes, sizeof(routes) / sizeof(routes[0]));
+	s->port = httpd_port(s->h);
+	assert_int_equal(pthread_create(&s->thread, NULL, server_main, s), 0);
+	return s;
+}
+
+static size_t
+server_stop(struct server *s)
+{
+	size_t left;
+
+	atomic_store(&s->stop, 1);
+	pthread_join(s->thread, NULL);
+	left = httpd_clients(s->h);
+	httpd_free(s->h);
+	free(s);
+	return left;
+}
+
+static int
+client_connect(int port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct timeval tv = { .tv_sec = 10 };
+	int fd;
+
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	return fd;
+}
+
+static void
+send_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0)
+			return;		/* the server may have closed already */
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Read until EOF; the caller frees.  NULL on a receive timeout. */
+static char *
+recv_all(int fd)
+{
+	struct buf b;
+	char tmp[4096];
+	ssize_t n;
+
+	buf_init(&b, 1 << 24);
+	while ((n = recv(fd, tmp, sizeof(tmp), 0)) > 0)
+		buf_add(&b, tmp, (size_t)n);
+	if (n < 0 && errno != ECONNRESET) {
+		buf_dispose(&b);
+		return NULL;
+	}
+	return buf_detach(&b, NULL);
+}
+
+static char *
+request(int port, const char *raw)
+{
+	int fd = client_connect(port);
+	char *resp;
+
+	send_all(fd, raw, strlen(raw));
+	resp = recv_all(fd);
+	close(fd);
+	assert_non_null(resp);
+	return resp;
+}
+
+static int
+status_of(const char *resp)
+{
+	int status = 0;
+
+	if (sscanf(resp, "HTTP/1.1 %d ", &status) != 1)
+		return -1;
+	return status;
+}
+
+static const char *
+body_of(const char *resp)
+{
+	const char *p = strstr(resp, "\r\n\r\n");
+
+	return p ? p + 4 : "";
+}
+
+static void
+test_httpd__routes(void **state)
+{
+	struct server *s;
+	char *r;
+
+	(void)state;
+	s = server_start(NULL);
+
+	r = request(s->port, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+	assert_int_equal(status_of(r), 200);
+	assert_non_null(strstr(r, "\r\nContent-Type: text/plain; charset=utf-8\r\n"));
+	assert_non_null(strstr(r, "\r\nContent-Length: 11\r\n"));
+	assert_non_null(strstr(r, "\r\nConnection: close\r\n"));
+	assert_string_equal(body_of(r), "hello root\n");
+	free(r);
+
+	r = request(s->port, "GET /api/echo?limit=50&name=a%3Cb HTTP/1.0\r\n\r\n");
+	assert_int_equal(status_of(r), 200);
+	assert_non_null(strstr(r, "\r\nX-Test: yes\r\n"));
+	assert_non_null(strstr(r, "\r\nContent-Type: application/json\r\n"));
+	assert_string_equal(body_of(r),
+	    "{\"path\":\"/api/echo\",\"limit\":50,\"name\":\"a<b\"}");
+	free(r);
+
+	r = request(s->port, "GET /api/echo?limit=5000 HTTP/1.1\r\nHost: t\r\n\r\n");
+	assert_int_equal(status_of(r), 400);
+	free(r);
+
+	r = request(s->port, "GET /static/app.css HTTP/1.1\r\nHost: t\r\n\r\n");
+	assert_int_equal(status_of(r), 200);
+	assert_string_equal(body_of(r), "hello static\n");
+	free(r);
+
+	r = request(s->port, "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n");
+	assert_int_equal(status_of(r), 404);
+	free(r);
+
+	r = request(s->port, "GET /fail HTTP/1.1\r\nHost: t\r\n\r\n");
+	assert_int_equal(status_of(r), 500);
+	assert_null(strstr(r, "deliberate"));	/* internals stay in the log */
+	free(r);
+
+	r = request(s->port, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+	assert_int_equal(status_of(r), 503);
+	assert_string_equal(body_of(r), "standby\n");
+	free(r);
+
+	r = request(s->port, "GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
+	assert_int_equal(status_of(r), 200);
+	assert_string_equal(body_of(r), "{\"cluster_id\":\"c\",\"role\":\"leader\","
+	    "\"revision\":null,\"last_pass_age_seconds\":600,\"status\":\"ok\","
+	    "\"max_pass_age_seconds\":600}");
+	free(r);
+	r = request(s->port, "GET /health?old HTTP/1.1\r\nHost: t\r\n\r\n");
+	assert_int_equal(status_of(r), 503);
+	assert_non_null(strstr(body_of(r), "\"status\":\"stale\""));
+	free(r);
+	r = request(s->port, "GET /health?never HTTP/1.1\r\nHost: t\r\n\r\n");
+	assert_int_equal(status_of(r), 503);
+	assert_non_null(strstr(body_of(r), "\"status\":\"starting\""));
+	free(r);
+	r = request(s->port, "GET /health?standby,never HTTP/1.1\r\nHost: t\r\n\r\n");
+	assert_int_equal(status_of(r), 200);
+	assert_non_null(strstr(body_of(r), "\"role\":\"standby\""));
+	free(r);
+
+	r = request(s->port, "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
+	assert_int_equal(status_of(r), 405);
+	assert_non_null(strstr(r, "\r\nAllow: GET, HEAD\r\n"));
+	free(r);
+
+	r = request(s->port, "DELETE /api/echo HTTP/1.1\r\nHost: t\r\n\r\n");
+	assert_int_equal(status_of(r), 405);
+	free(r);
+
+	r = request(s->port, "GARBAGE\r\n\r\n");
+	assert_int_equal(status_of(r), 400);
+	free(r);
+
+	r = request(s->port, "GET / HTTP/1.1\r\n\r\n");	/* no Host */
+	assert_int_equal(status_of(r), 400);
+	free(r);
+
+	r = request(s->port, "GET / HTTP/3.0\r\nHost: t\r\n\r\n");
+	assert_int_equal(status_of(r), 505);
+	free(r);
+
+	{
+		static const char nul[] = "GET /\0x HTTP/1.1\r\nHost: t\r\n\r\n";
+		int fd = client_connect(s->port);
+
+		send_all(fd, nul, sizeof(nul) - 1);
+		r = recv_all(fd);
+		close(fd);
+		assert_non_null(r);
+		assert_int_equal(status_of(r), 400);
+		free(r);
+	}
+
+	/* HEAD: same headers (Content-Length of the GET body), no body */
+	r = request(s->port, "HEAD / HTTP/1.1\r\nHost: t\r\n\r\n");
+	assert_int_equal(status_of(r), 200);
+	assert_non_null(strstr(r, "\r\nContent-Length: 11\r\n"));
+	assert_string_equal(body_of(r), "");
+	free(r);
+
+	assert_int_equal(server_stop(s), 0);
+}
+
+static void
+test_httpd__oversized(void **state)
+{
+	struct server *s;
+	struct buf b;
+	char *r;
+	int i;
+
+	(void)state;
+	s = server_start(NULL);
+
+	/* 9 KiB of headers: 431, and the client gets the answer, not a reset */
+	buf_init(&b, 1 << 20);
+	buf_addstr(&b, "GET / HTTP/1.1\r\nHost: t\r\n");
+	for (i = 0; i < 300; i++)
+		buf_printf(&b, "X-Filler-%03d: %s\r\n", i, "abcdefghijklmnop");
+	buf_addstr(&b, "\r\n");
+	assert_true(b.len > 8192);
+	r = request(s->port, buf_cstr(&b));
+	assert_int_equal(status_of(r), 431);
+	free(r);
+
+	/* a 9 KiB request line: 414 */
+	buf_reset(&b);
+	buf_addstr(&b, "GET /");
+	for (i = 0; i < 9000; i++)
+		buf_addch(&b, 'a');
+	buf_addstr(&b, " HTTP/1.1\r\nHost: t\r\n\r\n");
+	r = request(s->port, buf_cstr(&b));
+	assert_int_equal(status_of(r), 414);
+	free(r);
+
+	/* just under the limit is fine */
+	buf_reset(&b);
+	buf_addstr(&b, "GET / HTTP/1.1\r\nHost: t\r\nX-Pad: ");
+	while (b.len < 8192 - 4)
+		buf_addch(&b, 'p');
+	buf_addstr(&b, "\r\n\r\n");
+	assert_int_equal(b.len, 8192);
+	r = request(s->port, buf_cstr(&b));
+	assert_int_equal(status_of(r), 200);
+	free(r);
+	buf_dispose(&b);
+
+	assert_int_equal(server_stop(s), 0);
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+test_httpd__slowloris(void **state)
+{
+	const struct httpd_options opts = { .request_timeout_ms = 300 };
+	struct server *s;
+	int64_t t0, took;
+	char *r;
+	int fd, fd2, i;
+
+	(void)state;
+	s = server_start(&opts);
+	t0 = now_ms();
+	fd = client_connect(s->port);
+	/* dribble a header byte every 50 ms: never finishes in 300 ms */
+	send_all(fd, "GET / HTTP/1.1\r\n", 16);
+	fd2 = client_connect(s->port);	/* connects and says nothing */
+	for (i = 0; i < 10; i++) {
+		if (send(fd, "X", 1, MSG_NOSIGNAL) < 0)
+			break;
+		usleep(50 * 1000);
+	}
+	r = recv_all(fd);
+	took = now_ms() - t0;
+	assert_non_null(r);
+	assert_string_equal(r, "");		/* dropped without a response */
+	free(r);
+	assert_true(took >= 250);
+	assert_true(took < 3000);
+	r = recv_all(fd2);
+	assert_non_null(r);
+	assert_string_equal(r, "");
+	free(r);
+	close(fd);
+	close(fd2);
+
+	/* the server still answers afterwards */
+	r = request(s->port, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+	assert_int_equal(status_of(r), 200);
+	free(r);
+	assert_int_equal(server_stop(s), 0);
+}
+
+static int64_t
+fake_clock(void *arg)
+{
+	return *(int64_t *)arg;
+}
+
+/* The default 5 s request timeout, on an injected clock, without sleeping. */
+static void
+test_httpd__timeout_clock(void **state)
+{
+	int64_t now = 1000000;
+	const struct httpd_options opts = { .clock = fake_clock, .clock_arg = &now };
+	struct httpd *h;
+	char *r;
+	int fd, fd2;
+
+	(void)state;
+	assert_int_equal(httpd_new(&h, "127.0.0.1:0", &opts), 0);
+	fd = client_connect(httpd_port(h));	/* the kernel completes it */
+	assert_int_equal(httpd_poll_once(h, 1000), 0);
+	assert_int_equal(httpd_clients(h), 1);
+	assert_int_equal(httpd_timeout_ms(h), 5000);
+	now += 4999;
+	assert_int_equal(httpd_timeout_ms(h), 1);
+	assert_int_equal(httpd_handle(h, NULL, 0), 0);
+	assert_int_equal(httpd_clients(h), 1);	/* not yet */
+	fd2 = client_connect(httpd_port(h));
+	assert_int_equal(httpd_poll_once(h, 1000), 0);
+	assert_int_equal(httpd_clients(h), 2);
+	now += 1;
+	assert_int_equal(httpd_timeout_ms(h), 0);
+	assert_int_equal(httpd_handle(h, NULL, 0), 0);
+	assert_int_equal(httpd_clients(h), 1);	/* the first one went */
+	r = recv_all(fd);
+	assert_non_null(r);
+	assert_string_equal(r, "");
+	free(r);
+	assert_int_equal(httpd_timeout_ms(h), 4999);
+	close(fd);
+	close(fd2);
+	httpd_free(h);
+}
+
+#define NCLIENTS	64
+
+struct client {
+	int	port;
+	int	id;
+	int	ok;
+};
+
+static void *
+client_main(void *arg)
+{
+	struct client *c = arg;
+	char req[128], want[64], *r;
+	int fd;
+
+	snprintf(req, sizeof(req),
+	    "GET /api/echo?name=c%d HTTP/1.1\r\nHost: t\r\n\r\n", c->id);
+	snprintf(want, sizeof(want), "\"name\":\"c%d\"}", c->id);
+	fd = client_connect(c->port);
+	send_all(fd, req, strlen(req));
+	r = recv_all(fd);
+	close(fd);
+	c->ok = r != NULL && status_of(r) == 200 && strstr(r, want) != NULL;
+	free(r);
+	return NULL;
+}
+
+static void
+test_httpd__concurrent_clients(void **state)
+{
+	const struct httpd_options opts = { .max_clients = 8 };
+	struct client c[NCLIENTS];
+	pthread_t t[NCLIENTS];
+	struct server *s;
+	int i, fds[8];
+
+	(void)state;
+	s = server_start(&opts);
+	/* hold all 8 slots open, idle, while 64 clients queue up */
+	for (i = 0; i < 8; i++)
+		fds[i] = client_connect(s->port);
+	usleep(100 * 1000);
+	for (i = 0; i < NCLIENTS; i++) {
+		c[i] = (struct client){ s->port, i, 0 };
+		assert_int_equal(pthread_create(&t[i], NULL, client_main, &c[i]), 0);
+	}
+	usleep(200 * 1000);
+	/* free the slots: the queued clients are now served */
+	for (i = 0; i < 8; i++)
+		close(fds[i]);
+	for (i = 0; i < NCLIENTS; i++) {
+		pthread_join(t[i], NULL);
+		if (!c[i].ok)
+			fail_msg("client %d failed", i);
+	}
+	assert_true(atomic_load(&s->max_seen) <= 8);
+	assert_int_equal(atomic_load(&s->max_seen), 8);
+	assert_int_equal(server_stop(s), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_httpd__parse_table),
+		cmocka_unit_test(test_httpd__parse_fields),
+		cmocka_unit_test(test_httpd__addresses),
+		cmocka_unit_test(test_httpd__html_escape),
+		cmocka_unit_test(test_httpd__duration_format),
+		cmocka_unit_test(test_httpd__status_page),
+		cmocka_unit_test(test_httpd__status_json),
+		cmocka_unit_test(test_httpd__fds_room),
+		cmocka_unit_test(test_httpd__routes),
+		cmocka_unit_test(test_httpd__oversized),
+		cmocka_unit_test(test_httpd__slowloris),
+		cmocka_unit_test(test_httpd__timeout_clock),
+		cmocka_unit_test(test_httpd__concurrent_clients),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
