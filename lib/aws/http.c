@@ -1,0 +1,1024 @@
+/*
+ * http.c - the AWS client: build a request, sign it, send it through the
+ * transport (libcurl unless a test injects another), retry it in the
+ * SDKs' "standard" mode, and turn a failure into a struct aws_error.
+ *
+ * A client owns one libcurl easy handle, reset (not recreated) between
+ * requests so connections are reused; a client is therefore not
+ * thread-safe.  Nothing here logs a URL query, a header value or a body.
+ */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "aws_int.h"
+#include "creds.h"
+#include "err.h"
+#include "failpoint.h"
+#include "log.h"
+#include "mem.h"
+#include "sigv4.h"
+
+/* ---- headers ---- */
+
+void
+aws_headers_init(struct aws_headers *h)
+{
+	memset(h, 0, sizeof(*h));
+}
+
+void
+aws_headers_dispose(struct aws_headers *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->n; i++) {
+		free(h->v[i].name);
+		mem_free_secret(h->v[i].value);
+	}
+	free(h->v);
+	memset(h, 0, sizeof(*h));
+}
+
+void
+aws_headers_add(struct aws_headers *h, const char *name, const char *value)
+{
+	if (h->n == h->cap) {
+		h->cap = h->cap ? h->cap * 2 : 8;
+		h->v = xreallocarray(h->v, h->cap, sizeof(h->v[0]));
+	}
+	h->v[h->n].name = xstrdup(name);
+	h->v[h->n].value = xstrdup(value);
+	h->n++;
+}
+
+void
+aws_headers_set(struct aws_headers *h, const char *name, const char *value)
+{
+	size_t i;
+
+	for (i = 0; i < h->n; i++)
+		if (strcasecmp(h->v[i].name, name) == 0) {
+			mem_free_secret(h->v[i].value);
+			h->v[i].value = xstrdup(value);
+			return;
+		}
+	aws_headers_add(h, name, value);
+}
+
+const char *
+aws_headers_get(const struct aws_headers *h, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < h->n; i++)
+		if (strcasecmp(h->v[i].name, name) == 0)
+			return h->v[i].value;
+	return NULL;
+}
+
+/* ---- query parameters ---- */
+
+struct aws_query {
+	struct aws_headers	 p;	/* same shape: ordered name/value pairs */
+};
+
+struct aws_query *
+aws_query_new(const char *action, const char *version)
+{
+	struct aws_query *q = xcalloc(1, sizeof(*q));
+
+	aws_headers_init(&q->p);
+	aws_headers_add(&q->p, "Action", action);
+	aws_headers_add(&q->p, "Version", version);
+	return q;
+}
+
+void
+aws_query_free(struct aws_query *q)
+{
+	if (q == NULL)
+		return;
+	aws_headers_dispose(&q->p);
+	free(q);
+}
+
+void
+aws_query_add(struct aws_query *q, const char *name, const char *value)
+{
+	aws_headers_add(&q->p, name, value);
+}
+
+void
+aws_query_addf(struct aws_query *q, const char *value, const char *namefmt, ...)
+{
+	va_list ap;
+	char *name;
+
+	va_start(ap, namefmt);
+	name = xvasprintf(namefmt, ap);
+	va_end(ap);
+	aws_headers_add(&q->p, name, value);
+	free(name);
+}
+
+const char *
+aws_query_get(const struct aws_query *q, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < q->p.n; i++)
+		if (strcmp(q->p.v[i].name, name) == 0)
+			return q->p.v[i].value;
+	return NULL;
+}
+
+int
+aws_uri_escape(struct buf *out, const char *s, int keep_slash)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char enc[3] = { '%', 0, 0 };
+	unsigned char c;
+	int error = 0;
+
+	for (; *s != '\0' && error == 0; s++) {
+		c = (unsigned char)*s;
+		if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
+		    (keep_slash && c == '/'))
+			error = buf_addch(out, (char)c);
+		else {
+			enc[1] = hex[c >> 4];
+			enc[2] = hex[c & 15];
+			error = buf_add(out, enc, 3);
+		}
+	}
+	return error;
+}
+
+int
+aws_query_encode(struct buf *out, const struct aws_query *q)
+{
+	size_t i;
+	int error = 0;
+
+	for (i = 0; i < q->p.n && error == 0; i++) {
+		if (i > 0)
+			error = buf_addch(out, '&');
+		if (error == 0)
+			error = aws_uri_escape(out, q->p.v[i].name, 0);
+		if (error == 0)
+			error = buf_addch(out, '=');
+		if (error == 0)
+			error = aws_uri_escape(out, q->p.v[i].value, 0);
+	}
+	return error;
+}
+
+/* ---- responses ---- */
+
+void
+aws_response_init(struct aws_response *r)
+{
+	memset(r, 0, sizeof(*r));
+	aws_headers_init(&r->headers);
+	buf_init(&r->body, AWS_DEFAULT_MAX_BODY);
+}
+
+void
+aws_response_dispose(struct aws_response *r)
+{
+	aws_headers_dispose(&r->headers);
+	buf_dispose(&r->body);
+	r->status = 0;
+}
+
+const char *
+aws_response_header(const struct aws_response *r, const char *name)
+{
+	return aws_headers_get(&r->headers, name);
+}
+
+/* Forget the previous attempt's answer, keep the buffer's limits. */
+static void
+response_reset(struct aws_response *r)
+{
+	aws_headers_dispose(&r->headers);
+	buf_reset(&r->body);
+	r->status = 0;
+}
+
+/* ---- libcurl transport ---- */
+
+struct aws_curl {
+	CURL		*h;
+	char		 errbuf[CURL_ERROR_SIZE];
+	int		 over_limit;
+	struct aws_response *resp;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_code;
+
+static void
+curl_init_once(void)
+{
+	curl_init_code = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int
+aws_curl_new(struct aws_curl **out)
+{
+	struct aws_curl *c;
+
+	*out = NULL;
+	pthread_once(&curl_once, curl_init_once);
+	if (curl_init_code != CURLE_OK) {
+		err_set("libcurl initialisation failed: %s",
+		    curl_easy_strerror(curl_init_code));
+		return ERR_GENERIC;
+	}
+	c = xcalloc(1, sizeof(*c));
+	if ((c->h = curl_easy_init()) == NULL) {
+		free(c);
+		err_set("libcurl: cannot create a handle");
+		return ERR_GENERIC;
+	}
+	*out = c;
+	return 0;
+}
+
+void
+aws_curl_free(struct aws_curl *c)
+{
+	if (c == NULL)
+		return;
+	curl_easy_cleanup(c->h);
+	free(c);
+}
+
+static size_t
+curl_write_cb(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct aws_curl *c = arg;
+	size_t n = size * nmemb;
+
+	if (buf_add(&c->resp->body, data, n) < 0) {
+		c->over_limit = 1;
+		return 0;	/* makes curl fail with CURLE_WRITE_ERROR */
+	}
+	return n;
+}
+
+static size_t
+curl_header_cb(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct aws_curl *c = arg;
+	size_t n = size * nmemb, len = n, nlen;
+	char *line, *colon, *v;
+
+	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+		/* A new status line (after 100 Continue): start over. */
+		aws_headers_dispose(&c->resp->headers);
+		return n;
+	}
+	while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+		len--;
+	if (len == 0 || len > 8192)
+		return n;
+	line = xstrndup(data, len);
+	if ((colon = strchr(line, ':')) != NULL) {
+		nlen = (size_t)(colon - line);
+		line[nlen] = '\0';
+		for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+			;
+		if (nlen > 0 && c->resp->headers.n < 256)
+			aws_headers_add(&c->resp->headers, line, v);
+	}
+	mem_free_secret(line);
+	return n;
+}
+
+/* Map a curl failure to our codes; the message names no URL or header. */
+static int
+curl_fail(struct aws_curl *c, CURLcode rc, const char *host)
+{
+	const char *why = c->errbuf[0] != '\0' ? c->errbuf : curl_easy_strerror(rc);
+
+	/* curl's text may quote the URL; never repeat a query string. */
+	if (strchr(why, '?') != NULL || strcasestr(why, "amz") != NULL)
+		why = curl_easy_strerror(rc);
+	switch (rc) {
+	case CURLE_WRITE_ERROR:
+		if (c->over_limit) {
+			err_set("response from %s larger than %zu bytes", host,
+			    c->resp->body.max);
+			return ERR_LIMIT;
+		}
+		break;
+	case CURLE_OPERATION_TIMEDOUT:
+		err_set("%s: %s", host, why);
+		return ERR_TIMEOUT;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		err_set("%s: %s", host, why);
+		return ERR_UNAVAILABLE;
+	default:
+		break;
+	}
+	err_set("%s: %s", host, why);
+	return ERR_GENERIC;
+}
+
+/* The host part of url, for messages (no path, no query). */
+static void
+url_host(char *out, size_t outsz, const char *url)
+{
+	const char *p = strstr(url, "://");
+	size_t n;
+
+	p = p != NULL ? p + 3 : url;
+	n = strcspn(p, "/?#");
+	if (n >= outsz)
+		n = outsz - 1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+}
+
+int
+aws_curl_send(void *arg, struct aws_response *resp,
+    const struct aws_http_request *req)
+{
+	struct aws_curl *c = arg;
+	struct curl_slist *hl = NULL, *tmp;
+	struct buf line;
+	char host[256];
+	long status = 0;
+	size_t i;
+	CURLcode rc;
+	int error = ERR_GENERIC, have_ct = 0;
+
+	buf_init_secret(&line, 16384);
+	url_host(host, sizeof(host), req->url);
+	curl_easy_reset(c->h);
+	c->errbuf[0] = '\0';
+	c->over_limit = 0;
+	c->resp = resp;
+	resp->body.max = req->max_body;
+
+	for (i = 0; req->headers != NULL && i < req->headers->n; i++) {
+		const struct aws_header *h = &req->headers->v[i];
+
+		if (strcasecmp(h->name, "Content-Type") == 0)
+			have_ct = 1;
+		buf_reset(&line);
+		if (*h->value == '\0')
+			error = buf_printf(&line, "%s;", h->name);
+		else
+			error = buf_printf(&line, "%s: %s", h->name, h->value);
+		if (error < 0)
+			goto done;
+		if ((tmp = curl_slist_append(hl, buf_cstr(&line))) == NULL) {
+			err_set("out of memory building headers");
+			error = ERR_GENERIC;
+			goto done;
+		}
+		hl = tmp;
+	}
+	/* No headers of curl's own that the signature did not cover. */
+	if (!have_ct && (tmp = curl_slist_append(hl, "Content-Type:")) != NULL)
+		hl = tmp;
+	if ((tmp = curl_slist_append(hl, "Expect:")) != NULL)
+		hl = tmp;
+
+	curl_easy_setopt(c->h, CURLOPT_URL, req->url);
+	curl_easy_setopt(c->h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c->h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, c->errbuf);
+	curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
+	curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, req->timeout_ms);
+	curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, curl_write_cb);
+	curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(c->h, CURLOPT_HEADERFUNCTION, curl_header_cb);
+	curl_easy_setopt(c->h, CURLOPT_HEADERDATA, c);
+	curl_easy_setopt(c->h, CURLOPT_SSL_VERIFYPEER, req->insecure_tls ? 0L : 1L);
+	curl_easy_setopt(c->h, CURLOPT_SSL_VERIFYHOST, req->insecure_tls ? 0L : 2L);
+	if (req->max_body > 0)
+		curl_easy_setopt(c->h, CURLOPT_MAXFILESIZE_LARGE,
+		    (curl_off_t)req->max_body);
+	if (strcmp(req->method, "HEAD") == 0)
+		curl_easy_setopt(c->h, CURLOPT_NOBODY, 1L);
+	else if (strcmp(req->method, "GET") == 0 && req->body_len == 0)
+		curl_easy_setopt(c->h, CURLOPT_HTTPGET, 1L);
+	else {
+		curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, req->method);
+		if (req->body_len > 0 || strcmp(req->method, "DELETE") != 0) {
+			curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE_LARGE,
+			    (curl_off_t)req->body_len);
+			curl_easy_setopt(c->h, CURLOPT_POSTFIELDS,
+			    req->body != NULL ? req->body : "");
+		}
+	}
+
+	rc = curl_easy_perform(c->h);
+	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
+	resp->status = status;
+	if (rc == CURLE_FILESIZE_EXCEEDED) {
+		c->over_limit = 1;
+		rc = CURLE_WRITE_ERROR;
+	}
+	if (rc != CURLE_OK) {
+		error = curl_fail(c, rc, host);
+		goto done;
+	}
+	error = 0;
+done:
+	curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(hl);	/* held signatures and the token */
+	buf_dispose(&line);
+	c->resp = NULL;
+	return error;
+}
+
+/* ---- the client ---- */
+
+struct aws_client {
+	char			*region;
+	struct aws_endpoint	 ep[AWS_SERVICE_COUNT];
+	char			*base[AWS_SERVICE_COUNT];
+	struct aws_creds_provider *creds;
+	const struct aws_creds	*static_creds;
+	int			 anonymous;
+	int			 max_attempts;
+	long			 connect_timeout_ms;
+	long			 timeout_ms;
+	size_t			 max_body;
+	int			 insecure_tls;
+	char			*user_agent;
+	const struct aws_transport *transport;
+	void			*transport_arg;
+	struct aws_curl		*curl;
+	time_t			(*clock)(void *);
+	void			*clock_arg;
+	double			(*rand)(void *);
+	void			(*sleep_ms)(void *, long);
+	void			*retry_arg;
+	struct aws_retry_quota	*quota;
+	struct aws_error	 last;
+	struct aws_client_stats	 stats;
+};
+
+static const struct aws_transport curl_transport = { aws_curl_send };
+
+static double
+default_rand(void *arg)
+{
+	/* Jitter only, not security-relevant; per-thread state, no lock. */
+	static __thread unsigned int state;
+
+	(void)arg;
+	if (state == 0)
+		state = (unsigned int)time(NULL) ^ (unsigned int)(uintptr_t)&state;
+	return (double)rand_r(&state) / ((double)RAND_MAX + 1.0);
+}
+
+static void
+default_sleep(void *arg, long ms)
+{
+	struct timespec ts;
+
+	(void)arg;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1)
+		;
+}
+
+const char *
+aws_region_from_env(void)
+{
+	const char *r;
+
+	if ((r = getenv("AWS_REGION")) != NULL && *r != '\0')
+		return r;
+	if ((r = getenv("AWS_DEFAULT_REGION")) != NULL && *r != '\0')
+		return r;
+	return NULL;
+}
+
+static int
+client_endpoints(struct aws_client *c, const struct aws_client_opts *o)
+{
+	const char *svc_url, *all_url;
+	struct buf b;
+	int s, error = 0;
+
+	for (s = 0; s < AWS_SERVICE_COUNT && error == 0; s++) {
+		svc_url = o->endpoint_url;
+		all_url = NULL;
+		if (svc_url == NULL && !o->ignore_env_endpoints) {
+			svc_url = getenv(aws_endpoint_env_name((enum aws_service)s));
+			all_url = getenv("AWS_ENDPOINT_URL");
+		}
+		if ((error = aws_endpoint_resolve(&c->ep[s], (enum aws_service)s,
+		    c->region, svc_url, all_url)) < 0) {
+			err_prefix("%s endpoint", aws_service_name((enum aws_service)s));
+			break;
+		}
+		if (!aws_endpoint_is_loopback(&c->ep[s])) {
+			if (strcmp(c->ep[s].scheme, "http") == 0) {
+				err_set("%s endpoint %s: plain http is only allowed to "
+				    "a loopback address", aws_service_name((enum aws_service)s),
+				    c->ep[s].host);
+				error = ERR_INVALID;
+				break;
+			}
+			if (o->insecure_tls) {
+				err_set("%s endpoint %s: TLS verification can only be "
+				    "turned off for a loopback address",
+				    aws_service_name((enum aws_service)s), c->ep[s].host);
+				error = ERR_INVALID;
+				break;
+			}
+		}
+		buf_init(&b, 1024);
+		if ((error = aws_endpoint_base(&b, &c->ep[s])) == 0)
+			c->base[s] = buf_detach(&b, NULL);
+		buf_dispose(&b);
+	}
+	return error;
+}
+
+int
+aws_client_new(struct aws_client **out, const struct aws_client_opts *o)
+{
+	struct aws_client *c;
+	const char *region;
+	int error = ERR_INVALID;
+
+	*out = NULL;
+	c = xcalloc(1, sizeof(*c));
+	if ((region = o->region) == NULL)
+		region = aws_region_from_env();
+	if (region == NULL || *region == '\0') {
+		err_set("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)");
+		goto done;
+	}
+	c->region = xstrdup(region);
+	if (!o->anonymous && o->creds == NULL && o->static_creds == NULL) {
+		err_set("no AWS credentials provider");
+		goto done;
+	}
+	if ((error = client_endpoints(c, o)) < 0)
+		goto done;
+	if (o->insecure_tls)
+		log_warnx("aws: TLS verification is off for loopback endpoints "
+		    "(test option)");
+	c->creds = o->creds;
+	c->static_creds = o->static_creds;
+	c->anonymous = o->anonymous;
+	c->max_attempts = o->max_attempts > 0 ? o->max_attempts :
+	    AWS_DEFAULT_MAX_ATTEMPTS;
+	c->connect_timeout_ms = o->connect_timeout_ms > 0 ?
+	    o->connect_timeout_ms : AWS_DEFAULT_CONNECT_TIMEOUT_MS;
+	c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : AWS_DEFAULT_TIMEOUT_MS;
+	c->max_body = o->max_body > 0 ? o->max_body : AWS_DEFAULT_MAX_BODY;
+	c->insecure_tls = o->insecure_tls;
+	c->user_agent = o->user_agent != NULL ? xstrdup(o->user_agent) :
+	    xstrdup("envctl/" ENVCTL_VERSION);
+	c->clock = o->clock;
+	c->clock_arg = o->clock_arg;
+	c->rand = o->rand != NULL ? o->rand : default_rand;
+	c->sleep_ms = o->sleep_ms != NULL ? o->sleep_ms : default_sleep;
+	c->retry_arg = o->retry_arg;
+	c->quota = o->quota != NULL ? o->quota : aws_retry_quota_default();
+	if (o->transport != NULL) {
+		c->transport = o->transport;
+		c->transport_arg = o->transport_arg;
+	} else {
+		if ((error = aws_curl_new(&c->curl)) < 0)
+			goto done;
+		c->transport = &curl_transport;
+		c->transport_arg = c->curl;
+	}
+	*out = c;
+	c = NULL;
+	error = 0;
+done:
+	aws_client_free(c);
+	return error;
+}
+
+void
+aws_client_free(struct aws_client *c)
+{
+	int s;
+
+	if (c == NULL)
+		return;
+	for (s = 0; s < AWS_SERVICE_COUNT; s++)
+		free(c->base[s]);
+	aws_curl_free(c->curl);
+	free(c->region);
+	free(c->user_agent);
+	free(c);
+}
+
+const char *
+aws_client_region(const struct aws_client *c)
+{
+	return c->region;
+}
+
+const char *
+aws_client_endpoint(const struct aws_client *c, enum aws_service s)
+{
+	if ((unsigned)s >= AWS_SERVICE_COUNT)
+		return NULL;
+	return c->base[s];
+}
+
+void
+aws_client_stats(struct aws_client_stats *out, const struct aws_client *c)
+{
+	*out = c->stats;
+}
+
+const struct aws_error *
+aws_client_last_error(const struct aws_client *c)
+{
+	return &c->last;
+}
+
+struct aws_creds_provider *
+aws_client_creds(const struct aws_client *c)
+{
+	return c->creds;
+}
+
+time_t
+aws_client_now(const struct aws_client *c)
+{
+	return c->clock != NULL ? c->clock(c->clock_arg) : time(NULL);
+}
+
+/* Scheme, host, encoded path: everything of the URL but the query. */
+static int
+client_url_base(struct buf *out, const struct aws_client *c,
+    const struct aws_request *req, char *host, size_t hostsz)
+{
+	const struct aws_endpoint *ep = &c->ep[req->service];
+	const char *bucket = req->service == AWS_SERVICE_S3 ? req->bucket : NULL;
+	int error;
+
+	if ((error = aws_endpoint_host(host, hostsz, ep, bucket)) < 0)
+		return error;
+	if ((error = buf_printf(out, "%s://%s", ep->scheme, host)) < 0)
+		return error;
+	return aws_endpoint_path(out, ep, bucket, req->path);
+}
+
+int
+aws_client_url(struct buf *out, const struct aws_client *c,
+    const struct aws_request *req)
+{
+	char host[512];
+	int error;
+
+	if ((unsigned)req->service >= AWS_SERVICE_COUNT) {
+		err_set("unknown AWS service");
+		return ERR_INVALID;
+	}
+	if ((error = client_url_base(out, c, req, host, sizeof(host))) < 0)
+		return error;
+	if (req->query != NULL && *req->query != '\0')
+		error = buf_printf(out, "?%s", req->query);
+	return error;
+}
+
+/* Everything one call needs, prepared once for all its attempts. */
+struct call {
+	struct buf		 url;		/* full URL, query included */
+	struct buf		 path;		/* encoded path as sent */
+	struct buf		 form;		/* Query protocol body */
+	char			 host[512];
+	const void		*body;
+	size_t			 body_len;
+	char			 payload_hash[SIGV4_SHA256_HEX_LEN + 1];
+	struct aws_creds	*creds;		/* owned copy, or NULL */
+	const struct aws_creds	*sign_creds;
+};
+
+static int
+call_prepare(struct call *k, struct aws_client *c, const struct aws_request *req)
+{
+	const struct aws_endpoint *ep = &c->ep[req->service];
+	const char *bucket = req->service == AWS_SERVICE_S3 ? req->bucket : NULL;
+	int error;
+
+	if ((error = aws_endpoint_host(k->host, sizeof(k->host), ep, bucket)) < 0)
+		return error;
+	if ((error = aws_endpoint_path(&k->path, ep, bucket, req->path)) < 0)
+		return error;
+	if ((error = buf_printf(&k->url, "%s://%s%s", ep->scheme, k->host,
+	    buf_cstr(&k->path))) < 0)
+		return error;
+	if (req->query != NULL && *req->query != '\0' &&
+	    (error = buf_printf(&k->url, "?%s", req->query)) < 0)
+		return error;
+	if (req->params != NULL) {
+		if ((error = aws_query_encode(&k->form, req->params)) < 0)
+			return error;
+		k->body = k->form.ptr;
+		k->body_len = k->form.len;
+	} else {
+		k->body = req->body;
+		k->body_len = req->body != NULL ? req->body_len : 0;
+	}
+	if (req->unsigned_payload)
+		snprintf(k->payload_hash, sizeof(k->payload_hash), "%s",
+		    SIGV4_UNSIGNED_PAYLOAD);
+	else
+		sigv4_sha256_hex(k->payload_hash, k->body != NULL ? k->body : "",
+		    k->body_len);
+	if (c->anonymous)
+		return 0;
+	if (c->static_creds != NULL) {
+		k->sign_creds = c->static_creds;
+		return 0;
+	}
+	if ((error = aws_creds_provider_get(&k->creds, c->creds)) < 0) {
+		err_prefix("credentials");
+		return error;
+	}
+	k->sign_creds = k->creds;
+	return 0;
+}
+
+static void
+call_dispose(struct call *k)
+{
+	buf_dispose(&k->url);
+	buf_dispose(&k->path);
+	buf_dispose(&k->form);
+	aws_creds_free(k->creds);
+}
+
+/* Build the headers of one attempt, signed at the client's clock now. */
+static int
+call_sign(struct aws_headers *out, struct aws_client *c,
+    const struct aws_request *req, const struct call *k)
+{
+	struct sigv4_header *sh = NULL;
+	struct sigv4_result *r = NULL;
+	struct sigv4_request sreq;
+	struct sigv4_params p;
+	const struct sigv4_header *h;
+	size_t i, n;
+	int error = -1;
+
+	aws_headers_add(out, "Host", k->host);
+	if (req->params != NULL)
+		aws_headers_add(out, "Content-Type",
+		    "application/x-www-form-urlencoded; charset=utf-8");
+	aws_headers_add(out, "User-Agent", c->user_agent);
+	for (i = 0; req->headers != NULL && i < req->headers->n; i++)
+		aws_headers_set(out, req->headers->v[i].name,
+		    req->headers->v[i].value);
+	if (c->anonymous) {
+		error = 0;
+		goto done;
+	}
+	n = out->n;
+	sh = xcalloc(n, sizeof(*sh));
+	for (i = 0; i < n; i++) {
+		sh[i].name = out->v[i].name;
+		sh[i].value = out->v[i].value;
+	}
+	memset(&sreq, 0, sizeof(sreq));
+	sreq.method = req->method;
+	sreq.path = buf_cstr(&k->path);
+	sreq.query = req->query;
+	sreq.headers = sh;
+	sreq.nheaders = n;
+	sreq.payload_hash = k->payload_hash;
+	memset(&p, 0, sizeof(p));
+	p.creds = k->sign_creds;
+	p.region = c->region;
+	p.service = aws_service_name(req->service);
+	p.time = aws_client_now(c);
+	p.form = SIGV4_FORM_HEADER;
+	p.flags = req->service == AWS_SERVICE_S3 ? SIGV4_FLAGS_S3 :
+	    SIGV4_FLAGS_DEFAULT;
+	if ((error = sigv4_sign(&r, &sreq, &p)) < 0) {
+		err_prefix("signing");
+		goto done;
+	}
+	for (i = 0; i < sigv4_result_header_count(r); i++) {
+		h = sigv4_result_header(r, i);
+		aws_headers_set(out, h->name, h->value);
+	}
+	error = 0;
+done:
+	free(sh);
+	sigv4_result_free(r);
+	return error;
+}
+
+/* Fill e for a failed attempt: transport failure or error answer. */
+static void
+call_error(struct aws_error *e, int tcode, const struct aws_response *resp)
+{
+	if (tcode < 0) {
+		e->http_status = 0;
+		e->code[0] = '\0';
+		e->request_id[0] = '\0';
+		log_escape(e->message, sizeof(e->message), err_get());
+		e->err = tcode;
+		e->guidance = NULL;
+		return;
+	}
+	aws_error_parse(e, resp->status, &resp->headers, resp->body.ptr,
+	    resp->body.len);
+}
+
+static void
+call_redact(struct aws_error *e, const struct call *k)
+{
+	if (k->sign_creds == NULL)
+		return;
+	aws_error_redact(e, aws_creds_secret_access_key(k->sign_creds));
+	aws_error_redact(e, aws_creds_session_token(k->sign_creds));
+}
+
+/* Start resp afresh for req: empty headers, a body capped at max_body. */
+static void
+response_start(struct aws_response *resp, const struct aws_client *c,
+    const struct aws_request *req)
+{
+	aws_headers_dispose(&resp->headers);
+	buf_dispose(&resp->body);
+	if (req->secret_response)
+		buf_init_secret(&resp->body, c->max_body);
+	else
+		buf_init(&resp->body, c->max_body);
+	resp->status = 0;
+	memset(&resp->error, 0, sizeof(resp->error));
+	resp->error.service = req->service;
+	snprintf(resp->error.action, sizeof(resp->error.action), "%s",
+	    req->action != NULL ? req->action : "");
+}
+
+/*
+ * One attempt: sign at the clock's now and send.  Returns a negative code
+ * only when the request could not be signed; otherwise 0 with *tcode set
+ * to what the transport returned.
+ */
+static int
+call_attempt(int *tcode, struct aws_client *c, const struct aws_request *req,
+    const struct call *k, struct aws_response *resp)
+{
+	struct aws_http_request hreq;
+	struct aws_headers hdrs;
+	int error;
+
+	aws_headers_init(&hdrs);
+	response_reset(resp);
+	if ((error = call_sign(&hdrs, c, req, k)) < 0)
+		goto done;
+	memset(&hreq, 0, sizeof(hreq));
+	hreq.method = req->method;
+	hreq.url = buf_cstr(&k->url);
+	hreq.headers = &hdrs;
+	hreq.body = k->body;
+	hreq.body_len = k->body_len;
+	hreq.connect_timeout_ms = c->connect_timeout_ms;
+	hreq.timeout_ms = c->timeout_ms;
+	hreq.max_body = c->max_body;
+	hreq.insecure_tls = c->insecure_tls;
+	resp->body.max = c->max_body;
+	*tcode = c->transport->send(c->transport_arg, resp, &hreq);
+done:
+	aws_headers_dispose(&hdrs);	/* wipes the signature and token */
+	return error;
+}
+
+/*
+ * After a failed attempt of kind: 0 when another attempt may follow (the
+ * quota paid, the backoff slept), -1 when the call stops here.
+ */
+static int
+call_backoff(struct aws_client *c, const struct aws_error *e,
+    enum aws_retry_kind kind, int attempt, int *taken)
+{
+	int cost;
+
+	if (kind == AWS_RETRY_NONE || attempt >= c->max_attempts)
+		return -1;
+	cost = kind == AWS_RETRY_TIMEOUT ? AWS_RETRY_TIMEOUT_COST : AWS_RETRY_COST;
+	if (aws_retry_quota_acquire(c->quota, cost) < 0) {
+		c->stats.quota_exhausted++;
+		log_debug("aws: %s %s: retry quota exhausted, not retrying",
+		    aws_service_name(e->service), e->action);
+		return -1;
+	}
+	*taken += cost;
+	c->stats.retries++;
+	c->sleep_ms(c->retry_arg, aws_retry_delay_ms(attempt,
+	    c->rand(c->retry_arg)));
+	return 0;
+}
+
+int
+aws_client_send(struct aws_response *resp, struct aws_client *c,
+    const struct aws_request *req)
+{
+	struct call k;
+	struct aws_error *e = &resp->error;
+	enum aws_retry_kind kind = AWS_RETRY_NONE;
+	int attempt, tcode = 0, taken = 0, error = -1;
+	char line[1024];
+
+	memset(&k, 0, sizeof(k));
+	buf_init(&k.url, 64 * 1024);
+	buf_init(&k.path, 16 * 1024);
+	buf_init(&k.form, 1024 * 1024);
+	response_start(resp, c, req);
+	c->stats.calls++;
+	if ((unsigned)req->service >= AWS_SERVICE_COUNT || req->method == NULL ||
+	    (req->params != NULL && req->body != NULL)) {
+		err_set("invalid AWS request");
+		error = ERR_INVALID;
+		goto fail;
+	}
+	if ((error = FAILPOINT("aws.send")) < 0) {
+		err_set("failpoint aws.send");
+		goto fail;
+	}
+	if ((error = call_prepare(&k, c, req)) < 0)
+		goto fail;
+
+	for (attempt = 1;; attempt++) {
+		if ((error = call_attempt(&tcode, c, req, &k, resp)) < 0)
+			goto fail;
+		e->attempts = attempt;
+		c->stats.attempts++;
+		if (tcode == 0 && resp->status >= 200 && resp->status < 300) {
+			aws_retry_quota_release(c->quota,
+			    taken > 0 ? taken : AWS_RETRY_SUCCESS_REFUND);
+			log_debug("aws: %s %s host=%s status=%ld attempt=%d",
+			    aws_service_name(req->service), e->action, k.host,
+			    resp->status, attempt);
+			error = 0;
+			goto done;
+		}
+		call_error(e, tcode, resp);
+		call_redact(e, &k);
+		kind = aws_retry_classify(tcode, e);
+		if (kind == AWS_RETRY_THROTTLE)
+			c->stats.throttled++;
+		log_debug("aws: %s %s host=%s status=%ld code=%s attempt=%d "
+		    "retryable=%d%s%s", aws_service_name(req->service), e->action,
+		    k.host, resp->status, e->code, attempt, kind != AWS_RETRY_NONE,
+		    tcode < 0 ? " error=" : "", tcode < 0 ? e->message : "");
+		if (call_backoff(c, e, kind, attempt, &taken) < 0)
+			break;
+	}
+	/* Expired session credentials: make the provider fetch new ones. */
+	if (c->creds != NULL && (strcmp(e->code, "ExpiredToken") == 0 ||
+	    strcmp(e->code, "ExpiredTokenException") == 0))
+		aws_creds_provider_invalidate(c->creds);
+	error = kind == AWS_RETRY_THROTTLE ? ERR_THROTTLED :
+	    e->err != 0 ? e->err : ERR_GENERIC;
+	goto done;
+fail:
+	/* Nothing was answered: the reason is the current message. */
+	log_escape(e->message, sizeof(e->message), err_get());
+done:
+	if (error < 0) {
+		c->stats.failures++;
+		e->err = error;
+		call_redact(e, &k);
+		err_set("%s", aws_error_format(line, sizeof(line), e));
+		c->last = *e;
+	} else
+		memset(&c->last, 0, sizeof(c->last));
+	call_dispose(&k);
+	return error;
+}
