@@ -1,0 +1,1060 @@
+/*
+ * ec2.c - typed EC2 calls over the request API of aws_int.h.
+ *
+ * Each call builds a struct aws_query, sends it with aws_client_send()
+ * (signing, retries, error mapping are the core's job) and parses the
+ * XML answer with the aws_xml_* helpers into the caller's structs.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "aws_int.h"
+#include "ec2.h"
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+
+struct ec2_client {
+	struct aws_client	*aws;
+};
+
+int
+ec2_client_new(struct ec2_client **out, struct aws_client *aws)
+{
+	struct ec2_client *c;
+
+	c = xcalloc(1, sizeof(*c));
+	c->aws = aws;
+	*out = c;
+	return 0;
+}
+
+void
+ec2_client_free(struct ec2_client *c)
+{
+	free(c);
+}
+
+/* ---- small helpers ---- */
+
+/* Copy src into dst (size sz), truncating; NULL src gives "". */
+static void
+scopy(char *dst, size_t sz, const char *src)
+{
+	size_t n;
+
+	if (sz == 0)
+		return;
+	if (src == NULL)
+		src = "";
+	n = strlen(src);
+	if (n >= sz)
+		n = sz - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* Copy the text of child name of node into dst ("" when missing). */
+static void
+child_copy(char *dst, size_t sz, const struct aws_xml_node *node,
+    const char *name)
+{
+	char *t;
+
+	t = node != NULL ? aws_xml_child_text(node, name) : NULL;
+	scopy(dst, sz, t);
+	free(t);
+}
+
+static const struct aws_xml_node *
+path_node(const struct aws_xml_node *node, const char *path)
+{
+	return node != NULL ? aws_xml_path(node, path) : NULL;
+}
+
+/* "2026-01-02T03:04:05.000Z" to UTC seconds; 0 when it does not parse. */
+static time_t
+parse_time(const char *s)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (s == NULL || strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) == NULL)
+		return 0;
+	return timegm(&tm);
+}
+
+static void
+tags_free(struct ec2_tag *tags, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(tags[i].key);
+		free(tags[i].value);
+	}
+	free(tags);
+}
+
+/* Parse <tagSet><item><key/><value/></item>... under parent. */
+static void
+tags_parse(struct ec2_tag **out, size_t *nout, const struct aws_xml_node *parent)
+{
+	const struct aws_xml_node *set, *it;
+	struct ec2_tag *v = NULL;
+	size_t n = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if ((set = aws_xml_child(parent, "tagSet")) == NULL)
+		return;
+	AWS_XML_FOREACH(it, set, "item") {
+		char *k = aws_xml_child_text(it, "key");
+		char *val = aws_xml_child_text(it, "value");
+
+		if (k == NULL) {
+			free(val);
+			continue;
+		}
+		v = xreallocarray(v, n + 1, sizeof(*v));
+		v[n].key = k;
+		v[n].value = val != NULL ? val : xstrdup("");
+		n++;
+	}
+	*out = v;
+	*nout = n;
+}
+
+static void
+add_list(struct aws_query *q, const char *prefix, const char *const *v,
+    size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		aws_query_addf(q, v[i], "%s.%zu", prefix, i + 1);
+}
+
+static void
+add_filters(struct aws_query *q, const struct ec2_filter *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		aws_query_addf(q, f[i].name, "Filter.%zu.Name", i + 1);
+		for (size_t j = 0; j < f[i].nvalues; j++)
+			aws_query_addf(q, f[i].values[j], "Filter.%zu.Value.%zu",
+			    i + 1, j + 1);
+	}
+}
+
+static void
+add_tag_spec(struct aws_query *q, int idx, const char *type,
+    const struct ec2_kv *tags, size_t n)
+{
+	if (n == 0)
+		return;
+	aws_query_addf(q, type, "TagSpecification.%d.ResourceType", idx);
+	for (size_t i = 0; i < n; i++) {
+		aws_query_addf(q, tags[i].key, "TagSpecification.%d.Tag.%zu.Key",
+		    idx, i + 1);
+		aws_query_addf(q, tags[i].value != NULL ? tags[i].value : "",
+		    "TagSpecification.%d.Tag.%zu.Value", idx, i + 1);
+	}
+}
+
+static void
+add_int(struct aws_query *q, const char *name, long v)
+{
+	char num[32];
+
+	snprintf(num, sizeof(num), "%ld", v);
+	aws_query_add(q, name, num);
+}
+
+/*
+ * Send q as action; on success *doc (may be NULL when the caller wants
+ * no body) holds the parsed answer.  resp_code (may be NULL) receives
+ * the AWS error code of a failure.
+ */
+static int
+ec2_call(struct aws_xml **doc, char *resp_code, size_t resp_codesz,
+    struct ec2_client *c, const char *action, const struct aws_query *q)
+{
+	struct aws_request req;
+	struct aws_response resp;
+	int error;
+
+	if (doc != NULL)
+		*doc = NULL;
+	if (resp_code != NULL && resp_codesz > 0)
+		resp_code[0] = '\0';
+	memset(&req, 0, sizeof(req));
+	req.service = AWS_SERVICE_EC2;
+	req.action = action;
+	req.method = "POST";
+	req.path = "/";
+	req.params = q;
+	aws_response_init(&resp);
+	error = aws_client_send(&resp, c->aws, &req);
+	if (error < 0) {
+		if (resp_code != NULL)
+			scopy(resp_code, resp_codesz, resp.error.code);
+		goto done;
+	}
+	if (doc != NULL &&
+	    (error = aws_xml_parse(doc, resp.body.ptr, resp.body.len)) < 0)
+		err_prefix("ec2 %s: answer", action);
+done:
+	aws_response_dispose(&resp);
+	return error;
+}
+
+/* ---- base64 (OpenSSL) ---- */
+
+static char *
+b64_encode(const void *data, size_t len)
+{
+	char *out;
+
+	out = xmalloc(4 * ((len + 2) / 3) + 1);
+	EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+	return out;
+}
+
+/* Decode s (whitespace ignored).  ERR_INVALID when it is not base64. */
+static int
+b64_decode(char **out, size_t *outlen, const char *s)
+{
+	char *clean = NULL, *dec = NULL;
+	size_t n = 0, pad = 0;
+	int len, error = ERR_INVALID;
+
+	*out = NULL;
+	*outlen = 0;
+	clean = xmalloc(strlen(s) + 1);
+	for (const char *p = s; *p != '\0'; p++)
+		if (*p != '\n' && *p != '\r' && *p != ' ' && *p != '\t')
+			clean[n++] = *p;
+	clean[n] = '\0';
+	if (n % 4 != 0 || n > INT32_MAX) {
+		err_set("base64: bad length %zu", n);
+		goto done;
+	}
+	if (n > 0 && clean[n - 1] == '=')
+		pad++;
+	if (n > 1 && clean[n - 2] == '=')
+		pad++;
+	dec = xmalloc(n / 4 * 3 + 1);
+	if ((len = EVP_DecodeBlock((unsigned char *)dec,
+	    (unsigned char *)clean, (int)n)) < 0) {
+		err_set("base64: invalid data");
+		goto done;
+	}
+	len -= (int)pad;
+	dec[len] = '\0';
+	*out = dec;
+	*outlen = (size_t)len;
+	dec = NULL;
+	error = 0;
+done:
+	free(clean);
+	free(dec);
+	return error;
+}
+
+/* ---- instances ---- */
+
+void
+ec2_instance_dispose(struct ec2_instance *inst)
+{
+	if (inst == NULL)
+		return;
+	tags_free(inst->tags, inst->ntags);
+	for (size_t i = 0; i < inst->nsecurity_groups; i++)
+		free(inst->security_groups[i]);
+	free(inst->security_groups);
+	memset(inst, 0, sizeof(*inst));
+}
+
+const char *
+ec2_instance_tag(const struct ec2_instance *inst, const char *key)
+{
+	for (size_t i = 0; i < inst->ntags; i++)
+		if (strcmp(inst->tags[i].key, key) == 0)
+			return inst->tags[i].value;
+	return NULL;
+}
+
+/* Fill out from an <instancesSet><item>. */
+static void
+instance_parse(struct ec2_instance *out, const struct aws_xml_node *it)
+{
+	const struct aws_xml_node *set, *g;
+	char code[16], life[16];
+
+	memset(out, 0, sizeof(*out));
+	child_copy(out->id, sizeof(out->id), it, "instanceId");
+	child_copy(out->state, sizeof(out->state), path_node(it, "instanceState"),
+	    "name");
+	child_copy(code, sizeof(code), path_node(it, "instanceState"), "code");
+	out->state_code = (int)strtol(code, NULL, 10) & 0xff;
+	child_copy(out->type, sizeof(out->type), it, "instanceType");
+	child_copy(out->image_id, sizeof(out->image_id), it, "imageId");
+	child_copy(out->launch_time, sizeof(out->launch_time), it, "launchTime");
+	out->launched = parse_time(out->launch_time);
+	child_copy(out->private_ip, sizeof(out->private_ip), it, "privateIpAddress");
+	child_copy(out->public_ip, sizeof(out->public_ip), it, "ipAddress");
+	child_copy(out->subnet_id, sizeof(out->subnet_id), it, "subnetId");
+	child_copy(out->vpc_id, sizeof(out->vpc_id), it, "vpcId");
+	child_copy(out->az, sizeof(out->az), path_node(it, "placement"),
+	    "availabilityZone");
+	child_copy(life, sizeof(life), it, "instanceLifecycle");
+	out->market = strcmp(life, "spot") == 0 ? EC2_MARKET_SPOT :
+	    EC2_MARKET_ON_DEMAND;
+	child_copy(out->key_name, sizeof(out->key_name), it, "keyName");
+	child_copy(out->client_token, sizeof(out->client_token), it, "clientToken");
+	child_copy(out->state_reason, sizeof(out->state_reason),
+	    path_node(it, "stateReason"), "message");
+	tags_parse(&out->tags, &out->ntags, it);
+	if ((set = aws_xml_child(it, "groupSet")) != NULL) {
+		AWS_XML_FOREACH(g, set, "item") {
+			char *id = aws_xml_child_text(g, "groupId");
+
+			if (id == NULL)
+				continue;
+			out->security_groups = xreallocarray(out->security_groups,
+			    out->nsecurity_groups + 1, sizeof(char *));
+			out->security_groups[out->nsecurity_groups++] = id;
+		}
+	}
+}
+
+void
+ec2_instance_page_dispose(struct ec2_instance_page *page)
+{
+	if (page == NULL)
+		return;
+	for (size_t i = 0; i < page->n; i++)
+		ec2_instance_dispose(&page->v[i]);
+	free(page->v);
+	free(page->next_token);
+	memset(page, 0, sizeof(*page));
+}
+
+/* Append the instances of every <instancesSet> under set's items. */
+static void
+page_add_instances(struct ec2_instance_page *page,
+    const struct aws_xml_node *iset)
+{
+	const struct aws_xml_node *it;
+
+	AWS_XML_FOREACH(it, iset, "item") {
+		page->v = xreallocarray(page->v, page->n + 1, sizeof(*page->v));
+		instance_parse(&page->v[page->n++], it);
+	}
+}
+
+int
+ec2_instances_describe_page(struct ec2_instance_page *out,
+    struct ec2_client *c, const struct ec2_describe_instances_input *in,
+    const char *next_token)
+{
+	struct aws_query *q;
+	struct aws_xml *doc = NULL;
+	const struct aws_xml_node *root, *rset, *res, *iset;
+	char *tok;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	q = aws_query_new("DescribeInstances", EC2_API_VERSION);
+	if (in != NULL) {
+		add_filters(q, in->filters, in->nfilters);
+		add_list(q, "InstanceId", in->instance_ids, in->ninstance_ids);
+	}
+	if (in == NULL || in->ninstance_ids == 0) {
+		int max = in != NULL && in->max_results > 0 ? in->max_results :
+		    EC2_DESCRIBE_MAX_RESULTS;
+
+		/* EC2 accepts 5..1000. */
+		add_int(q, "MaxResults", max < 5 ? 5 : max > 1000 ? 1000 : max);
+	}
+	if (next_token != NULL)
+		aws_query_add(q, "NextToken", next_token);
+	if ((error = ec2_call(&doc, NULL, 0, c, "DescribeInstances", q)) < 0)
+		goto done;
+	root = aws_xml_root(doc);
+	if ((rset = aws_xml_child(root, "reservationSet")) != NULL) {
+		AWS_XML_FOREACH(res, rset, "item") {
+			if ((iset = aws_xml_child(res, "instancesSet")) != NULL)
+				page_add_instances(out, iset);
+		}
+	}
+	tok = aws_xml_child_text(root, "nextToken");
+	if (tok != NULL && *tok == '\0') {
+		free(tok);
+		tok = NULL;
+	}
+	out->next_token = tok;
+done:
+	aws_xml_free(doc);
+	aws_query_free(q);
+	return error;
+}
+
+int
+ec2_instances_describe(struct ec2_client *c,
+    const struct ec2_describe_instances_input *in,
+    ec2_instance_page_fn *fn, void *arg, int *npages)
+{
+	struct ec2_instance_page page;
+	char *token = NULL;
+	int error = 0, pages = 0;
+
+	memset(&page, 0, sizeof(page));
+	do {
+		error = ec2_instances_describe_page(&page, c, in, token);
+		free(token);
+		token = NULL;
+		if (error < 0)
+			break;
+		pages++;
+		if ((error = fn(page.v, page.n, arg)) < 0)
+			break;
+		token = page.next_token;
+		page.next_token = NULL;
+		ec2_instance_page_dispose(&page);
+	} while (token != NULL);
+	ec2_instance_page_dispose(&page);
+	free(token);
+	if (npages != NULL)
+		*npages = pages;
+	return error < 0 ? error : 0;
+}
+
+int
+ec2_instance_run(struct ec2_instance *out, struct ec2_client *c,
+    const struct ec2_run_input *in)
+{
+	struct aws_query *q = NULL;
+	struct aws_xml *doc = NULL;
+	const struct aws_xml_node *iset, *it;
+	char *ud = NULL;
+	int error = ERR_INVALID;
+
+	memset(out, 0, sizeof(*out));
+	if (in->image_id == NULL || in->instance_type == NULL ||
+	    in->client_token == NULL || *in->client_token == '\0') {
+		err_set("ec2 RunInstances: image, instance type and client token "
+		    "are required");
+		goto done;
+	}
+	if (strlen(in->client_token) > 64) {
+		err_set("ec2 RunInstances: client token longer than 64 characters");
+		goto done;
+	}
+	if (in->user_data_len > EC2_USER_DATA_MAX) {
+		err_set("ec2 RunInstances: user data is %zu bytes, limit %d",
+		    in->user_data_len, EC2_USER_DATA_MAX);
+		error = ERR_LIMIT;
+		goto done;
+	}
+	q = aws_query_new("RunInstances", EC2_API_VERSION);
+	aws_query_add(q, "ImageId", in->image_id);
+	aws_query_add(q, "InstanceType", in->instance_type);
+	aws_query_add(q, "MinCount", "1");
+	aws_query_add(q, "MaxCount", "1");
+	aws_query_add(q, "ClientToken", in->client_token);
+	if (in->subnet_id != NULL)
+		aws_query_add(q, "SubnetId", in->subnet_id);
+	add_list(q, "SecurityGroupId", in->security_group_ids,
+	    in->nsecurity_group_ids);
+	if (in->key_name != NULL)
+		aws_query_add(q, "KeyName", in->key_name);
+	if (in->iam_profile_arn != NULL)
+		aws_query_add(q, "IamInstanceProfile.Arn", in->iam_profile_arn);
+	else if (in->iam_profile_name != NULL)
+		aws_query_add(q, "IamInstanceProfile.Name", in->iam_profile_name);
+	if (in->user_data != NULL && in->user_data_len > 0) {
+		ud = b64_encode(in->user_data, in->user_data_len);
+		aws_query_add(q, "UserData", ud);
+	}
+	add_tag_spec(q, 1, "instance", in->tags, in->ntags);
+	add_tag_spec(q, 2, "volume", in->tags, in->ntags);
+	aws_query_add(q, "BlockDeviceMapping.1.DeviceName",
+	    in->root_device_name != NULL ? in->root_device_name : "/dev/xvda");
+	aws_query_add(q, "BlockDeviceMapping.1.Ebs.VolumeType", "gp3");
+	aws_query_add(q, "BlockDeviceMapping.1.Ebs.Encrypted", "true");
+	aws_query_add(q, "BlockDeviceMapping.1.Ebs.DeleteOnTermination", "true");
+	if (in->root_size_gb > 0)
+		add_int(q, "BlockDeviceMapping.1.Ebs.VolumeSize", in->root_size_gb);
+	aws_query_add(q, "MetadataOptions.HttpTokens", "required");
+	aws_query_add(q, "MetadataOptions.HttpEndpoint", "enabled");
+	add_int(q, "MetadataOptions.HttpPutResponseHopLimit",
+	    in->metadata_hop_limit > 0 ? in->metadata_hop_limit : 2);
+	if (in->spot) {
+		aws_query_add(q, "InstanceMarketOptions.MarketType", "spot");
+		if (in->spot_max_price != NULL)
+			aws_query_add(q, "InstanceMarketOptions.SpotOptions.MaxPrice",
+			    in->spot_max_price);
+		aws_query_add(q, "InstanceMarketOptions.SpotOptions.SpotInstanceType",
+		    "one-time");
+		aws_query_add(q,
+		    "InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior",
+		    "terminate");
+	}
+	if (in->disable_api_termination)
+		aws_query_add(q, "DisableApiTermination", "true");
+	if ((error = ec2_call(&doc, NULL, 0, c, "RunInstances", q)) < 0)
+		goto done;
+	iset = aws_xml_child(aws_xml_root(doc), "instancesSet");
+	it = iset != NULL ? aws_xml_child(iset, "item") : NULL;
+	if (it == NULL) {
+		err_set("ec2 RunInstances: answer names no instance");
+		error = ERR_GENERIC;
+		goto done;
+	}
+	instance_parse(out, it);
+	error = 0;
+done:
+	free(ud);
+	aws_xml_free(doc);
+	aws_query_free(q);
+	return error;
+}
+
+int
+ec2_instances_terminate(struct ec2_client *c, const char *const *ids,
+    size_t nids)
+{
+	struct aws_query *q;
+	int error;
+
+	q = aws_query_new("TerminateInstances", EC2_API_VERSION);
+	add_list(q, "InstanceId", ids, nids);
+	error = ec2_call(NULL, NULL, 0, c, "TerminateInstances", q);
+	aws_query_free(q);
+	return error;
+}
+
+void
+ec2_instance_status_list_dispose(struct ec2_instance_status_list *l)
+{
+	if (l == NULL)
+		return;
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+int
+ec2_instance_status_describe(struct ec2_instance_status_list *out,
+    struct ec2_client *c, const char *const *ids, size_t nids)
+{
+	struct aws_query *q;
+	struct aws_xml *doc = NULL;
+	const struct aws_xml_node *set, *it;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	q = aws_query_new("DescribeInstanceStatus", EC2_API_VERSION);
+	add_list(q, "InstanceId", ids, nids);
+	aws_query_add(q, "IncludeAllInstances", "true");
+	if ((error = ec2_call(&doc, NULL, 0, c, "DescribeInstanceStatus", q)) < 0)
+		goto done;
+	if ((set = aws_xml_child(aws_xml_root(doc), "instanceStatusSet")) != NULL) {
+		AWS_XML_FOREACH(it, set, "item") {
+			struct ec2_instance_status *s;
+
+			out->v = xreallocarray(out->v, out->n + 1, sizeof(*out->v));
+			s = &out->v[out->n++];
+			memset(s, 0, sizeof(*s));
+			child_copy(s->id, sizeof(s->id), it, "instanceId");
+			child_copy(s->az, sizeof(s->az), it, "availabilityZone");
+			child_copy(s->state, sizeof(s->state),
+			    path_node(it, "instanceState"), "name");
+			child_copy(s->instance_status, sizeof(s->instance_status),
+			    path_node(it, "instanceStatus"), "status");
+			child_copy(s->system_status, sizeof(s->system_status),
+			    path_node(it, "systemStatus"), "status");
+		}
+	}
+done:
+	aws_xml_free(doc);
+	aws_query_free(q);
+	return error;
+}
+
+int
+ec2_instance_termination_protection(int *out, struct ec2_client *c,
+    const char *id)
+{
+	struct aws_query *q;
+	struct aws_xml *doc = NULL;
+	char v[16];
+	int error;
+
+	*out = 0;
+	q = aws_query_new("DescribeInstanceAttribute", EC2_API_VERSION);
+	aws_query_add(q, "InstanceId", id);
+	aws_query_add(q, "Attribute", "disableApiTermination");
+	if ((error = ec2_call(&doc, NULL, 0, c, "DescribeInstanceAttribute", q)) < 0)
+		goto done;
+	child_copy(v, sizeof(v), path_node(aws_xml_root(doc),
+	    "disableApiTermination"), "value");
+	*out = strcmp(v, "true") == 0;
+done:
+	aws_xml_free(doc);
+	aws_query_free(q);
+	return error;
+}
+
+int
+ec2_console_output_get(char **out, size_t *outlen, struct ec2_client *c,
+    const char *id)
+{
+	struct aws_query *q;
+	struct aws_xml *doc = NULL;
+	char *b64 = NULL;
+	int error;
+
+	*out = NULL;
+	*outlen = 0;
+	q = aws_query_new("GetConsoleOutput", EC2_API_VERSION);
+	aws_query_add(q, "InstanceId", id);
+	if ((error = ec2_call(&doc, NULL, 0, c, "GetConsoleOutput", q)) < 0)
+		goto done;
+	b64 = aws_xml_child_text(aws_xml_root(doc), "output");
+	if (b64 == NULL || *b64 == '\0') {
+		*out = xstrdup("");
+		goto done;
+	}
+	if ((error = b64_decode(out, outlen, b64)) < 0)
+		err_prefix("ec2 GetConsoleOutput");
+done:
+	free(b64);
+	aws_xml_free(doc);
+	aws_query_free(q);
+	return error;
+}
+
+/* ---- images ---- */
+
+void
+ec2_image_list_dispose(struct ec2_image_list *l)
+{
+	if (l == NULL)
+		return;
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+int
+ec2_images_describe(struct ec2_image_list *out, struct ec2_client *c,
+    const struct ec2_describe_images_input *in)
+{
+	struct aws_query *q;
+	struct aws_xml *doc = NULL;
+	const struct aws_xml_node *set, *it;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	q = aws_query_new("DescribeImages", EC2_API_VERSION);
+	add_list(q, "Owner", in->owners, in->nowners);
+	add_list(q, "ImageId", in->image_ids, in->nimage_ids);
+	add_filters(q, in->filters, in->nfilters);
+	if ((error = ec2_call(&doc, NULL, 0, c, "DescribeImages", q)) < 0)
+		goto done;
+	if ((set = aws_xml_child(aws_xml_root(doc), "imagesSet")) != NULL) {
+		AWS_XML_FOREACH(it, set, "item") {
+			struct ec2_image *im;
+
+			out->v = xreallocarray(out->v, out->n + 1, sizeof(*out->v));
+			im = &out->v[out->n++];
+			memset(im, 0, sizeof(*im));
+			child_copy(im->id, sizeof(im->id), it, "imageId");
+			child_copy(im->name, sizeof(im->name), it, "name");
+			child_copy(im->owner_id, sizeof(im->owner_id), it, "imageOwnerId");
+			child_copy(im->state, sizeof(im->state), it, "imageState");
+			child_copy(im->architecture, sizeof(im->architecture), it,
+			    "architecture");
+			child_copy(im->root_device_name, sizeof(im->root_device_name),
+			    it, "rootDeviceName");
+			child_copy(im->creation_date, sizeof(im->creation_date), it,
+			    "creationDate");
+			im->created = parse_time(im->creation_date);
+		}
+	}
+done:
+	aws_xml_free(doc);
+	aws_query_free(q);
+	return error;
+}
+
+/* ---- security groups ---- */
+
+void
+ec2_security_group_list_dispose(struct ec2_security_group_list *l)
+{
+	if (l == NULL)
+		return;
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].ingress);
+		tags_free(l->v[i].tags, l->v[i].ntags);
+	}
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+int
+ec2_security_group_create(char *id_out, size_t id_outsz, struct ec2_client *c,
+    const char *name, const char *description, const char *vpc_id,
+    const struct ec2_kv *tags, size_t ntags)
+{
+	struct aws_query *q;
+	struct aws_xml *doc = NULL;
+	int error;
+
+	if (id_outsz > 0)
+		id_out[0] = '\0';
+	q = aws_query_new("CreateSecurityGroup", EC2_API_VERSION);
+	aws_query_add(q, "GroupName", name);
+	aws_query_add(q, "GroupDescription", description);
+	if (vpc_id != NULL)
+		aws_query_add(q, "VpcId", vpc_id);
+	add_tag_spec(q, 1, "security-group", tags, ntags);
+	if ((error = ec2_call(&doc, NULL, 0, c, "CreateSecurityGroup", q)) < 0)
+		goto done;
+	child_copy(id_out, id_outsz, aws_xml_root(doc), "groupId");
+	if (id_outsz > 0 && id_out[0] == '\0') {
+		err_set("ec2 CreateSecurityGroup: answer has no groupId");
+		error = ERR_GENERIC;
+	}
+done:
+	aws_xml_free(doc);
+	aws_query_free(q);
+	return error;
+}
+
+static void
+sg_parse(struct ec2_security_group *g, const struct aws_xml_node *it)
+{
+	const struct aws_xml_node *perms, *p, *ranges, *r;
+
+	memset(g, 0, sizeof(*g));
+	child_copy(g->id, sizeof(g->id), it, "groupId");
+	child_copy(g->name, sizeof(g->name), it, "groupName");
+	child_copy(g->description, sizeof(g->description), it, "groupDescription");
+	child_copy(g->vpc_id, sizeof(g->vpc_id), it, "vpcId");
+	tags_parse(&g->tags, &g->ntags, it);
+	if ((perms = aws_xml_child(it, "ipPermissions")) == NULL)
+		return;
+	AWS_XML_FOREACH(p, perms, "item") {
+		char proto[8], from[16], to[16];
+
+		child_copy(proto, sizeof(proto), p, "ipProtocol");
+		child_copy(from, sizeof(from), p, "fromPort");
+		child_copy(to, sizeof(to), p, "toPort");
+		if ((ranges = aws_xml_child(p, "ipRanges")) == NULL)
+			continue;
+		AWS_XML_FOREACH(r, ranges, "item") {
+			struct ec2_sg_rule *rule;
+
+			g->ingress = xreallocarray(g->ingress, g->ningress + 1,
+			    sizeof(*g->ingress));
+			rule = &g->ingress[g->ningress++];
+			scopy(rule->protocol, sizeof(rule->protocol), proto);
+			rule->from_port = from[0] ? (int)strtol(from, NULL, 10) : -1;
+			rule->to_port = to[0] ? (int)strtol(to, NULL, 10) : -1;
+			child_copy(rule->cidr, sizeof(rule->cidr), r, "cidrIp");
+		}
+	}
+}
+
+int
+ec2_security_groups_describe(struct ec2_security_group_list *out,
+    struct ec2_client *c, const char *const *ids, size_t nids,
+    const struct ec2_filter *filters, size_t nfilters)
+{
+	struct aws_query *q;
+	struct aws_xml *doc = NULL;
+	const struct aws_xml_node *set, *it;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	q = aws_query_new("DescribeSecurityGroups", EC2_API_VERSION);
+	add_list(q, "GroupId", ids, nids);
+	add_filters(q, filters, nfilters);
+	if ((error = ec2_call(&doc, NULL, 0, c, "DescribeSecurityGroups", q)) < 0)
+		goto done;
+	if ((set = aws_xml_child(aws_xml_root(doc), "securityGroupInfo")) != NULL) {
+		AWS_XML_FOREACH(it, set, "item") {
+			out->v = xreallocarray(out->v, out->n + 1, sizeof(*out->v));
+			sg_parse(&out->v[out->n++], it);
+		}
+	}
+done:
+	aws_xml_free(doc);
+	aws_query_free(q);
+	return error;
+}
+
+int
+ec2_security_group_delete(struct ec2_client *c, const char *group_id)
+{
+	struct aws_query *q;
+	int error;
+
+	q = aws_query_new("DeleteSecurityGroup", EC2_API_VERSION);
+	aws_query_add(q, "GroupId", group_id);
+	error = ec2_call(NULL, NULL, 0, c, "DeleteSecurityGroup", q);
+	aws_query_free(q);
+	return error;
+}
+
+/* One Authorize/Revoke call for rules[0..n); *code gets the AWS code. */
+static int
+ingress_call(char *code, size_t codesz, struct ec2_client *c,
+    const char *action, const char *group_id,
+    const struct ec2_ingress_rule *rules, size_t n)
+{
+	struct aws_query *q;
+	int error;
+
+	q = aws_query_new(action, EC2_API_VERSION);
+	aws_query_add(q, "GroupId", group_id);
+	for (size_t i = 0; i < n; i++) {
+		char num[16];
+
+		aws_query_addf(q, rules[i].protocol, "IpPermissions.%zu.IpProtocol",
+		    i + 1);
+		snprintf(num, sizeof(num), "%d", rules[i].from_port);
+		aws_query_addf(q, num, "IpPermissions.%zu.FromPort", i + 1);
+		snprintf(num, sizeof(num), "%d", rules[i].to_port);
+		aws_query_addf(q, num, "IpPermissions.%zu.ToPort", i + 1);
+		aws_query_addf(q, rules[i].cidr,
+		    "IpPermissions.%zu.IpRanges.1.CidrIp", i + 1);
+		if (rules[i].description != NULL)
+			aws_query_addf(q, rules[i].description,
+			    "IpPermissions.%zu.IpRanges.1.Description", i + 1);
+	}
+	error = ec2_call(NULL, code, codesz, c, action, q);
+	aws_query_free(q);
+	return error;
+}
+
+/*
+ * Send rules together; when EC2 refuses the batch with the benign code
+ * (duplicate / not found), send them one by one so the others still
+ * apply, each benign answer counting as success.
+ */
+static int
+ingress_change(struct ec2_client *c, const char *action, const char *benign,
+    const char *group_id, const struct ec2_ingress_rule *rules, size_t n)
+{
+	char code[AWS_ERROR_CODE_MAX];
+	int error;
+
+	if (n == 0)
+		return 0;
+	error = ingress_call(code, sizeof(code), c, action, group_id, rules, n);
+	if (error == 0 || strcmp(code, benign) != 0)
+		return error;
+	if (n == 1) {
+		log_debug("ec2 %s %s: %s, already as wanted", action, group_id, code);
+		err_clear();
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		error = ingress_call(code, sizeof(code), c, action, group_id,
+		    &rules[i], 1);
+		if (error < 0 && strcmp(code, benign) != 0)
+			return error;
+	}
+	err_clear();
+	return 0;
+}
+
+int
+ec2_security_group_ingress_authorize(struct ec2_client *c,
+    const char *group_id, const struct ec2_ingress_rule *rules, size_t nrules)
+{
+	return ingress_change(c, "AuthorizeSecurityGroupIngress",
+	    "InvalidPermission.Duplicate", group_id, rules, nrules);
+}
+
+int
+ec2_security_group_ingress_revoke(struct ec2_client *c,
+    const char *group_id, const struct ec2_ingress_rule *rules, size_t nrules)
+{
+	return ingress_change(c, "RevokeSecurityGroupIngress",
+	    "InvalidPermission.NotFound", group_id, rules, nrules);
+}
+
+/* ---- tags ---- */
+
+int
+ec2_tags_create(struct ec2_client *c, const char *const *resource_ids,
+    size_t nids, const struct ec2_kv *tags, size_t ntags)
+{
+	struct aws_query *q;
+	int error;
+
+	q = aws_query_new("CreateTags", EC2_API_VERSION);
+	add_list(q, "ResourceId", resource_ids, nids);
+	for (size_t i = 0; i < ntags; i++) {
+		aws_query_addf(q, tags[i].key, "Tag.%zu.Key", i + 1);
+		aws_query_addf(q, tags[i].value != NULL ? tags[i].value : "",
+		    "Tag.%zu.Value", i + 1);
+	}
+	error = ec2_call(NULL, NULL, 0, c, "CreateTags", q);
+	aws_query_free(q);
+	return error;
+}
+
+/* ---- key pairs ---- */
+
+void
+ec2_key_pair_list_dispose(struct ec2_key_pair_list *l)
+{
+	if (l == NULL)
+		return;
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+static void
+key_pair_parse(struct ec2_key_pair *k, const struct aws_xml_node *n)
+{
+	memset(k, 0, sizeof(*k));
+	child_copy(k->name, sizeof(k->name), n, "keyName");
+	child_copy(k->id, sizeof(k->id), n, "keyPairId");
+	child_copy(k->fingerprint, sizeof(k->fingerprint), n, "keyFingerprint");
+}
+
+int
+ec2_key_pair_import(struct ec2_key_pair *out, struct ec2_client *c,
+    const char *name, const char *public_key, const struct ec2_kv *tags,
+    size_t ntags)
+{
+	struct aws_query *q;
+	struct aws_xml *doc = NULL;
+	char *b64;
+	int error;
+
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	q = aws_query_new("ImportKeyPair", EC2_API_VERSION);
+	aws_query_add(q, "KeyName", name);
+	b64 = b64_encode(public_key, strlen(public_key));
+	aws_query_add(q, "PublicKeyMaterial", b64);
+	free(b64);
+	add_tag_spec(q, 1, "key-pair", tags, ntags);
+	if ((error = ec2_call(&doc, NULL, 0, c, "ImportKeyPair", q)) < 0)
+		goto done;
+	if (out != NULL)
+		key_pair_parse(out, aws_xml_root(doc));
+done:
+	aws_xml_free(doc);
+	aws_query_free(q);
+	return error;
+}
+
+int
+ec2_key_pair_delete(struct ec2_client *c, const char *name)
+{
+	struct aws_query *q;
+	int error;
+
+	q = aws_query_new("DeleteKeyPair", EC2_API_VERSION);
+	aws_query_add(q, "KeyName", name);
+	error = ec2_call(NULL, NULL, 0, c, "DeleteKeyPair", q);
+	if (error == ERR_NOTFOUND) {
+		err_clear();
+		error = 0;
+	}
+	aws_query_free(q);
+	return error;
+}
+
+int
+ec2_key_pairs_describe(struct ec2_key_pair_list *out, struct ec2_client *c,
+    const char *const *names, size_t nnames)
+{
+	struct aws_query *q;
+	struct aws_xml *doc = NULL;
+	const struct aws_xml_node *set, *it;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	q = aws_query_new("DescribeKeyPairs", EC2_API_VERSION);
+	add_list(q, "KeyName", names, nnames);
+	if ((error = ec2_call(&doc, NULL, 0, c, "DescribeKeyPairs", q)) < 0)
+		goto done;
+	if ((set = aws_xml_child(aws_xml_root(doc), "keySet")) != NULL) {
+		AWS_XML_FOREACH(it, set, "item") {
+			out->v = xreallocarray(out->v, out->n + 1, sizeof(*out->v));
+			key_pair_parse(&out->v[out->n++], it);
+		}
+	}
+done:
+	aws_xml_free(doc);
+	aws_query_free(q);
+	return error;
+}
+
+/* ---- spot prices ---- */
+
+void
+ec2_spot_price_list_dispose(struct ec2_spot_price_list *l)
+{
+	if (l == NULL)
+		return;
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+int
+ec2_spot_price_history(struct ec2_spot_price_list *out, struct ec2_client *c,
+    const char *instance_type, const char *product, time_t start,
+    int max_results)
+{
+	struct aws_query *q;
+	struct aws_xml *doc = NULL;
+	const struct aws_xml_node *set, *it;
+	char ts[32];
+	struct tm tm;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	q = aws_query_new("DescribeSpotPriceHistory", EC2_API_VERSION);
+	aws_query_add(q, "InstanceType.1", instance_type);
+	aws_query_add(q, "ProductDescription.1",
+	    product != NULL ? product : "Linux/UNIX");
+	if (start > 0 && gmtime_r(&start, &tm) != NULL) {
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		aws_query_add(q, "StartTime", ts);
+	}
+	add_int(q, "MaxResults", max_results > 0 ? max_results : 100);
+	if ((error = ec2_call(&doc, NULL, 0, c, "DescribeSpotPriceHistory", q)) < 0)
+		goto done;
+	if ((set = aws_xml_child(aws_xml_root(doc), "spotPriceHistorySet")) != NULL) {
+		AWS_XML_FOREACH(it, set, "item") {
+			struct ec2_spot_price *p;
+
+			out->v = xreallocarray(out->v, out->n + 1, sizeof(*out->v));
+			p = &out->v[out->n++];
+			memset(p, 0, sizeof(*p));
+			child_copy(p->instance_type, sizeof(p->instance_type), it,
+			    "instanceType");
+			child_copy(p->az, sizeof(p->az), it, "availabilityZone");
+			child_copy(p->product, sizeof(p->product), it,
+			    "productDescription");
+			child_copy(p->price, sizeof(p->price), it, "spotPrice");
+			child_copy(p->timestamp, sizeof(p->timestamp), it, "timestamp");
+			p->when = parse_time(p->timestamp);
+		}
+	}
+done:
+	aws_xml_free(doc);
+	aws_query_free(q);
+	return error;
+}

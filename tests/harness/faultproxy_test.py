@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""faultproxy_test.py - checks of the fault proxy itself, run under
+with-aws.sh.  Raw HTTP (no SDK, no retries), so every answer the proxy
+gives is seen as it is.  Exit 0 when every check passed."""
+
+import http.client
+import json
+import os
+import sys
+import time
+import urllib.parse
+
+PROXY = urllib.parse.urlsplit(os.environ["ENVCTL_PROXY_URL"])
+CHECKS = 0
+
+
+def check(cond, what):
+    global CHECKS
+    CHECKS += 1
+    if not cond:
+        raise AssertionError(what)
+
+
+def auth(service):
+    return ("AWS4-HMAC-SHA256 Credential=AKIDTEST/20260101/us-east-1/%s/aws4_request, "
+            "SignedHeaders=host, Signature=00" % service)
+
+
+def request(method, path, body=b"", headers=None):
+    c = http.client.HTTPConnection(PROXY.hostname, PROXY.port, timeout=30)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        return r.status, r.read()
+    except (http.client.RemoteDisconnected, ConnectionResetError):
+        return None, b""
+    finally:
+        c.close()
+
+
+def control(path, doc=None):
+    st, body = request("GET" if doc is None else "POST", "/__proxy/" + path,
+                       b"" if doc is None else json.dumps(doc).encode())
+    check(st == 200, "control %s: %s" % (path, st))
+    return json.loads(body)
+
+
+def ec2(action, **params):
+    params.update({"Action": action, "Version": "2016-11-15"})
+    return request("POST", "/", urllib.parse.urlencode(params).encode(), {
+        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+        "Authorization": auth("ec2")})
+
+
+def log(action=None):
+    return control("log" + ("" if action is None else "?action=" + action))["entries"]
+
+
+def test_nth_times_and_bodies():
+    control("reset", {})
+    control("config", {"faults": [
+        {"action": "DescribeKeyPairs", "nth": 2, "status": 500, "code": "InternalError"},
+        {"action": "DescribeVpcs", "every": True, "times": 2, "status": 400,
+         "code": "UnauthorizedOperation", "message": "no"}]})
+    codes = [ec2("DescribeKeyPairs")[0] for _ in range(3)]
+    check(codes == [200, 500, 200], "nth=2 only: %r" % codes)
+    st, body = ec2("DescribeVpcs")
+    check(st == 400 and b"<Code>UnauthorizedOperation</Code>" in body and
+          b"<Response><Errors><Error>" in body, "EC2 error body %r" % body)
+    codes = [ec2("DescribeVpcs")[0] for _ in range(2)]
+    check(codes == [400, 200], "times=2: %r" % codes)
+    entries = log("DescribeVpcs")
+    check([e["forwarded"] for e in entries] == [False, False, True], "forwarded flags")
+
+
+def test_probability_is_seeded():
+    def run():
+        control("reset", {"moto": False})
+        control("config", {"seed": 7, "faults": [
+            {"action": "DescribeRegions", "probability": 0.5, "status": 503,
+             "code": "Unavailable"}]})
+        return [ec2("DescribeRegions")[0] for _ in range(12)]
+    a, b = run(), run()
+    check(a == b, "same seed, same faults: %r %r" % (a, b))
+    check(503 in a and 200 in a, "p=0.5 gives both: %r" % a)
+
+
+def test_rate_limit_and_scale():
+    control("reset", {"moto": False})
+    control("config", {"rate_limits": {"Describe*": {"burst": 3, "rate": 0}}})
+    codes = [ec2("DescribeKeyPairs" if i % 2 else "DescribeRegions")[0]
+             for i in range(5)]
+    check(codes == [200, 200, 200, 503, 503], "shared class bucket: %r" % codes)
+    st, body = ec2("DescribeRegions")
+    check(b"<Code>RequestLimitExceeded</Code>" in body, "throttle body %r" % body)
+    check(ec2("CreateKeyPair", KeyName="k1")[0] == 200, "other actions unlimited")
+    # Refill 2/s scaled by 5 = 10/s: after 0.35 s about 3 tokens are back.
+    control("config", {"rate_limits": {"DescribeRegions": {"burst": 1, "rate": 2}},
+                       "rate_scale": 5})
+    check(ec2("DescribeRegions")[0] == 200, "fresh bucket")
+    check(ec2("DescribeRegions")[0] == 503, "empty bucket")
+    time.sleep(0.35)
+    check(ec2("DescribeRegions")[0] == 200, "scaled refill")
+
+
+def test_latency_and_drops():
+    control("reset", {"moto": False})
+    control("config", {"latency": {"DescribeRegions": 0.3},
+                       "faults": [{"action": "DescribeAvailabilityZones", "nth": 1,
+                                   "drop": "before"}]})
+    t = time.monotonic()
+    check(ec2("DescribeRegions")[0] == 200, "slow call answers")
+    check(time.monotonic() - t >= 0.3, "latency applied")
+    st, _ = ec2("DescribeAvailabilityZones")
+    check(st is None, "connection dropped, no answer")
+    check(ec2("DescribeAvailabilityZones")[0] == 200, "next call goes through")
+    e = log("DescribeAvailabilityZones")
+    check(e[0]["fault"] == "drop-before" and not e[0]["forwarded"], "logged drop")
+
+
+def test_s3_names_and_errors():
+    control("reset", {})
+    h = {"Authorization": auth("s3")}
+    check(request("PUT", "/pbucket", b"", h)[0] == 200, "create bucket")
+    check(request("PUT", "/pbucket/a/b.txt", b"hello",
+                  dict(h, **{"Content-Type": "application/octet-stream"}))[0] == 200, "put")
+    control("config", {"faults": [{"action": "GetObject", "nth": 1, "status": 503,
+                                   "code": "SlowDown"}]})
+    st, body = request("GET", "/pbucket/a/b.txt", b"", h)
+    check(st == 503 and body.startswith(b"<?xml") and b"<Error><Code>SlowDown</Code>" in body,
+          "S3 error body %r" % body)
+    st, body = request("GET", "/pbucket/a/b.txt", b"", h)
+    check(st == 200 and body == b"hello", "get")
+    request("HEAD", "/pbucket/a/b.txt", b"", h)
+    request("GET", "/pbucket?list-type=2&prefix=a%2F", b"", h)
+    request("DELETE", "/pbucket/a/b.txt", b"", h)
+    names = [e["action"] for e in log()]
+    check(names == ["CreateBucket", "PutObject", "GetObject", "GetObject", "HeadObject",
+                    "ListObjectsV2", "DeleteObject"], "S3 action names %r" % names)
+
+
+def test_reset_clears_moto():
+    control("reset", {})
+    check(ec2("CreateKeyPair", KeyName="gone-after-reset")[0] == 200, "create")
+    control("reset", {})
+    st, body = ec2("DescribeKeyPairs")
+    check(st == 200 and b"gone-after-reset" not in body, "moto reset")
+    check(log() == [e for e in log() if e["action"] == "DescribeKeyPairs"], "log reset")
+
+
+def main():
+    t = time.time()
+    for name, fn in sorted(globals().items()):
+        if name.startswith("test_") and callable(fn):
+            try:
+                fn()
+            except AssertionError as e:
+                print("FAIL faultproxy %s: %s" % (name, e), file=sys.stderr)
+                return 1
+    print("ok faultproxy: %d checks in %.1f s" % (CHECKS, time.time() - t))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

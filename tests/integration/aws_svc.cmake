@@ -1,0 +1,18 @@
+# EC2 and S3 clients against moto_server behind tests/harness/faultproxy.py.
+# aws_svc_it (C) makes the calls; aws_svc_it.py scripts the proxy and reads
+# results back with the aws CLI.  Each test starts its own servers.
+if(TARGET envctl_aws_svc)
+	add_executable(aws_svc_it ${CMAKE_CURRENT_LIST_DIR}/aws_svc/aws_svc_it.c)
+	target_link_libraries(aws_svc_it PRIVATE envctl_aws_svc envctl_aws_core
+		envctl_aws_sign envctl_base)
+	foreach(scenario calls throttle storm drop_after idempotency consistency pagination)
+		envctl_integration_test(aws_svc_${scenario}
+			${CMAKE_SOURCE_DIR}/tests/harness/with-aws.sh
+			python3 ${CMAKE_CURRENT_LIST_DIR}/aws_svc/aws_svc_it.py
+			${scenario} $<TARGET_FILE:aws_svc_it>)
+	endforeach()
+endif()
+# The fault proxy's own behaviour (raw HTTP, no SDK).
+envctl_integration_test(aws_faultproxy
+	${CMAKE_SOURCE_DIR}/tests/harness/with-aws.sh
+	python3 ${CMAKE_SOURCE_DIR}/tests/harness/faultproxy_test.py)
