@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "base64.h"
 #include "buf.h"
 #include "duration.h"
 #include "err.h"
@@ -192,6 +193,57 @@ test_base__duration(void **state)
 	assert_string_equal(duration_format(out, sizeof(out), 0), "0s");
 }
 
+static void
+test_base__base64(void **state)
+{
+	static const struct { const char *plain, *enc; } rfc4648[] = {
+		{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" },
+		{ "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
+	};
+	static const char *const bad[] = {
+		"Zg=", "Zg", "Zh==", "Zm9=", "Zg==Zg==", "Zg===", "Z===", "Zm9v!A==",
+		"Zm 9v", "====",
+	};
+	uint8_t bin[256], *dec;
+	size_t i, n, len;
+	char *enc;
+
+	(void)state;
+	for (i = 0; i < sizeof(rfc4648) / sizeof(rfc4648[0]); i++) {
+		enc = base64_encode(rfc4648[i].plain, strlen(rfc4648[i].plain), &n);
+		assert_string_equal(enc, rfc4648[i].enc);
+		assert_int_equal(n, base64_encoded_len(strlen(rfc4648[i].plain)));
+		free(enc);
+		assert_int_equal(base64_decode(&dec, &len, rfc4648[i].enc,
+		    strlen(rfc4648[i].enc), BASE64_STRICT), 0);
+		assert_int_equal(len, strlen(rfc4648[i].plain));
+		assert_memory_equal(dec, rfc4648[i].plain, len);
+		free(dec);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(base64_decode(&dec, &len, bad[i], strlen(bad[i]),
+		    BASE64_STRICT), ERR_INVALID);
+		assert_null(dec);
+	}
+	/* console output comes wrapped: whitespace allowed only when asked */
+	assert_int_equal(base64_decode(&dec, &len, "Zm9v\r\nYmFy\n", 11,
+	    BASE64_SKIP_SPACE), 0);
+	assert_int_equal(len, 6);
+	assert_memory_equal(dec, "foobar", 6);
+	free(dec);
+	/* every length and byte value round-trips */
+	for (i = 0; i < sizeof(bin); i++)
+		bin[i] = (uint8_t)(i * 37 + 11);
+	for (n = 0; n <= sizeof(bin); n++) {
+		enc = base64_encode(bin, n, &len);
+		assert_int_equal(base64_decode(&dec, &len, enc, len, BASE64_STRICT), 0);
+		assert_int_equal(len, n);
+		assert_memory_equal(dec, bin, n);
+		free(dec);
+		free(enc);
+	}
+}
+
 int
 main(void)
 {
@@ -204,6 +256,7 @@ main(void)
 		cmocka_unit_test(test_base__failpoints),
 		cmocka_unit_test(test_base__mem),
 		cmocka_unit_test(test_base__duration),
+		cmocka_unit_test(test_base__base64),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
