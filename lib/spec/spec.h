@@ -1,0 +1,255 @@
+/*
+ * spec.h - environment specs: parse, validate, hash, load a directory.
+ *
+ * A spec file (docs/spec.md, DESIGN.md §3) is parsed with libyaml into a
+ * typed struct spec with every default applied.  Every problem of a file
+ * is collected as a diagnostic "file:line:col: message" (1-based line and
+ * column, columns counted in characters).  A valid spec has a canonical
+ * hash "v1:<64 hex>" (SHA-256 over the canonical form in docs/spec.md).
+ *
+ * A directory of specs is loaded into one immutable snapshot, struct
+ * spec_tree, sorted by name.  Invalid files are kept as invalid entries;
+ * they are never dropped.  A loaded tree never changes, so several
+ * threads may read it at once; loading and freeing are the caller's to
+ * order.
+ *
+ * struct spec and its parts are plain read-only data owned by the entry
+ * (or tree) they come from: they live until spec_entry_free() /
+ * spec_tree_free() and must not be modified.
+ */
+#ifndef ENVCTL_SPEC_H
+#define ENVCTL_SPEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The canonical form's version; a stored hash of another form is not drift. */
+#define SPEC_HASH_FORM_VERSION	1
+#define SPEC_HASH_PREFIX	"v1:"
+/* "v1:" + 64 hex digits + NUL */
+#define SPEC_HASH_SIZE		(3 + 64 + 1)
+
+/* Hostile-input limits (docs/spec.md "Limits"). */
+#define SPEC_FILE_MAX		(1024 * 1024)	/* bytes, checked before parsing */
+#define SPEC_DEPTH_MAX		32		/* nested mappings/sequences */
+#define SPEC_SCALAR_MAX		16384		/* bytes in any one scalar */
+#define SPEC_DIAG_MAX		100		/* diagnostics kept per file */
+/* Tags the controller puts on every instance (envctl:managed, ..., Name). */
+#define SPEC_TAGS_RESERVED	8
+#define SPEC_TAGS_AWS_MAX	50
+
+enum spec_market {
+	SPEC_MARKET_ON_DEMAND = 0,
+	SPEC_MARKET_SPOT,
+};
+
+enum spec_spot_fallback {
+	SPEC_SPOT_FALLBACK_ON_DEMAND = 0,
+	SPEC_SPOT_FALLBACK_NONE,
+};
+
+enum spec_key_mode {
+	SPEC_KEY_AUTO = 0,	/* envctl generates a key pair */
+	SPEC_KEY_NAME,		/* an existing EC2 key pair, by name */
+	SPEC_KEY_PUBLIC,	/* the user's own public key */
+};
+
+enum spec_key_type {
+	SPEC_KEY_ED25519 = 0,
+	SPEC_KEY_RSA,
+};
+
+enum spec_protocol {
+	SPEC_PROTO_TCP = 0,
+	SPEC_PROTO_UDP,
+};
+
+enum spec_on_drift {
+	SPEC_DRIFT_REPLACE = 0,
+	SPEC_DRIFT_REPORT,
+};
+
+/* A key/value pair; the maps of a spec are sorted by key (bytewise). */
+struct spec_kv {
+	const char	*key;
+	const char	*value;
+};
+
+/* A CIDR block; text is normalized ("2001:db8::/32"). */
+struct spec_cidr {
+	const char	*text;
+	int		 family;	/* AF_INET or AF_INET6 */
+	uint8_t		 addr[16];	/* network byte order, host bits zero */
+	unsigned	 prefix;
+};
+
+struct spec_port {
+	unsigned		 port;
+	enum spec_protocol	 protocol;
+	size_t			 nallow;
+	const struct spec_cidr	*allow_from;
+};
+
+/* A secret is a reference: NAME is set from the controller's $env. */
+struct spec_secret {
+	const char	*name;
+	const char	*env;
+};
+
+struct spec {
+	const char	*api_version;		/* "envctl/v1" */
+	const char	*kind;			/* "Environment" */
+	const char	*name;
+	const char	*workspace;		/* default "default" */
+	size_t		 nlabels;
+	const struct spec_kv *labels;
+	const char	*region;		/* default from spec_options */
+
+	struct {
+		const char	*type;		/* default "t3.medium" */
+		const char	*image;		/* alias or ami id; default "al2023" */
+		int		 image_is_ami;
+		unsigned	 disk_size_gb;	/* default 20 */
+		size_t		 nsubnets;
+		const char *const *subnets;
+		const char	*iam_instance_profile;	/* NULL: none */
+		enum spec_market market;
+		struct {
+			const char		*max_price;	/* NULL: on-demand price */
+			enum spec_spot_fallback	 fallback;
+			long long		 timeout_s;	/* default 300 */
+		} spot;
+	} instance;
+
+	struct {
+		struct {
+			enum spec_key_mode	 key;
+			const char		*key_name;	/* SPEC_KEY_NAME */
+			const char		*public_key;	/* SPEC_KEY_PUBLIC */
+			enum spec_key_type	 key_type;	/* SPEC_KEY_AUTO */
+			size_t			 nallow;
+			const struct spec_cidr	*allow_from;
+			int			 allow_world;
+		} ssh;
+		size_t			 nports;
+		const struct spec_port	*ports;
+	} access;
+
+	struct {
+		const char	*docker_image;		/* NULL: none */
+		const char	*repo_url;		/* NULL: none */
+		const char	*repo_branch;		/* NULL: the remote's HEAD */
+		size_t		 npackages;
+		const char *const *system_packages;
+		size_t		 nsetup;
+		const char *const *setup;
+		size_t		 nenvironment;
+		const struct spec_kv *environment;
+		size_t		 nsecrets;
+		const struct spec_secret *secrets;
+	} bootstrap;
+
+	struct {
+		long long	 ttl_s;			/* 0: no ttl */
+		long long	 ready_timeout_s;	/* default 300 */
+		enum spec_on_drift on_drift;		/* default replace */
+	} lifecycle;
+
+	size_t		 ntags;
+	const struct spec_kv *tags;
+};
+
+/* One problem in one file.  line/col are 1-based; 0 when not known. */
+struct spec_diag {
+	unsigned	 line;
+	unsigned	 col;
+	const char	*message;
+};
+
+struct spec_options {
+	const char	*default_region;	/* NULL: "us-east-1" */
+	const char	*tag_prefix;		/* NULL: "envctl:" */
+};
+
+struct spec_entry;
+struct spec_tree;
+
+/* Fill opts with the defaults (both fields NULL). */
+void	 spec_options_init(struct spec_options *opts);
+
+/*
+ * Parse and validate len bytes at data as the spec file at path (used in
+ * diagnostics and for the name's file stem; NULL means "<input>" and no
+ * stem, so metadata.name is required).  opts may be NULL.  Returns 0 and
+ * a new entry in *out, valid or not (the caller frees it with
+ * spec_entry_free()); data need not be NUL-terminated and is not kept.
+ */
+int	 spec_entry_parse(struct spec_entry **out, const char *path,
+	    const void *data, size_t len, const struct spec_options *opts);
+
+/*
+ * Read and parse the file at path.  A file that is too big, not a regular
+ * file or a symbolic link gives an invalid entry (0 is returned); a file
+ * that cannot be opened or read gives ERR_NOTFOUND / ERR_GENERIC and no
+ * entry.
+ */
+int	 spec_entry_load(struct spec_entry **out, const char *path,
+	    const struct spec_options *opts);
+/* Free an entry from parse/load (never one owned by a tree); NULL does nothing. */
+void	 spec_entry_free(struct spec_entry *);
+
+/* The name: metadata.name when valid, else the file stem ("" if none). */
+const char	*spec_entry_name(const struct spec_entry *);
+/* The path given to parse/load ("<input>" when none). */
+const char	*spec_entry_path(const struct spec_entry *);
+/* 1 when the file is a valid spec (no diagnostics), else 0. */
+int		 spec_entry_valid(const struct spec_entry *);
+/* The parsed spec, or NULL when the entry is invalid. */
+const struct spec *spec_entry_spec(const struct spec_entry *);
+/* "v1:<64 hex>", or NULL when the entry is invalid. */
+const char	*spec_entry_hash(const struct spec_entry *);
+/* Number of diagnostics (0 exactly when valid); at most SPEC_DIAG_MAX. */
+size_t		 spec_entry_diag_count(const struct spec_entry *);
+/*
+ * Diagnostic i in position order, or NULL past the end.  The message is
+ * owned by the entry; print it as "<path>:<line>:<col>: <message>".
+ */
+const struct spec_diag *spec_entry_diag(const struct spec_entry *, size_t i);
+
+/*
+ * Load every *.yaml and *.yml file directly in dir (not recursive;
+ * dotfiles and subdirectories are ignored) into a new tree sorted by name.
+ * Two files with the same name are both invalid.  A missing or unreadable
+ * directory, or a spec file that cannot be read, fails the whole load
+ * (ERR_NOTFOUND / ERR_GENERIC, message in err_get()) and *out is NULL; an
+ * empty directory gives an empty tree.  The caller frees the tree.
+ */
+int	 spec_tree_load(struct spec_tree **out, const char *dir,
+	    const struct spec_options *opts);
+/* Like spec_tree_load() for an explicit list of files (any extension). */
+int	 spec_tree_load_files(struct spec_tree **out, const char *const *paths,
+	    size_t npaths, const struct spec_options *opts);
+/* Free the tree, its entries and their specs; NULL does nothing. */
+void	 spec_tree_free(struct spec_tree *);
+
+/* Entries in the tree, valid or not: a broken file still counts. */
+size_t	 spec_tree_count(const struct spec_tree *);
+/* How many of them are invalid. */
+size_t	 spec_tree_invalid_count(const struct spec_tree *);
+/* Entry i (0 <= i < count) in name order; owned by the tree. */
+const struct spec_entry *spec_tree_entry(const struct spec_tree *, size_t i);
+/* The first entry called name, or NULL. */
+const struct spec_entry *spec_tree_find(const struct spec_tree *, const char *name);
+
+/*
+ * Write the hash of spec into out ("v1:" + 64 lowercase hex digits).
+ * Returns 0, or ERR_LIMIT if the canonical form does not fit in memory
+ * limits (it always does for a spec that passed validation).
+ */
+int	 spec_hash(char out[SPEC_HASH_SIZE], const struct spec *spec);
+/* 1 if s is a hash of the current canonical form, else 0. */
+int	 spec_hash_is_current(const char *s);
+/* The form version of a stored hash ("v1:..." -> 1), or -1 if malformed. */
+int	 spec_hash_form_version(const char *s);
+
+#endif
