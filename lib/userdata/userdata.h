@@ -1,0 +1,127 @@
+/*
+ * userdata.h - the instance's bootstrap script (EC2 user-data) and the
+ * marker it leaves when it is done.
+ *
+ * userdata_render() turns a spec plus what the pipeline knows at launch
+ * into a bash script that cloud-init runs once as root: it installs
+ * Docker and the spec's packages, installs the public key for the image's
+ * default user, fetches the secrets (if any) through a presigned GET into
+ * a root-only file used as docker's --env-file and removed after use,
+ * pulls the image, clones the repo, runs each setup command in the
+ * container with the spec's environment, and finally PUTs a marker JSON
+ * (env id, status, SSH host key fingerprints) to a presigned URL.  On any
+ * failure it PUTs a marker with status "error" and the failing line.
+ *
+ * Every value from the spec is shell-quoted; secrets never appear in the
+ * script, only the expiring presigned URL does.  The script logs to
+ * /var/log/envctl-bootstrap.log.  One variable at its top may be set in
+ * its environment by tests (never on an instance, where cloud-init starts
+ * it without it): ENVCTL_ROOT, a prefix for every file path it writes or
+ * reads (log, state, /etc/ssh host keys, the user's home).  Commands are
+ * found on PATH, so a test can put stand-ins in front.
+ *
+ * The marker PUT sends "Content-Type: application/json", so its presigned
+ * URL must sign only the host header (or that content type).  The secrets
+ * object is docker --env-file text as userdata_secrets_render() makes it.
+ *
+ * Marker JSON, the body of the PUT:
+ *   {"version":1,"env_id":"<id>","env":"<name>","status":"ready"|"error",
+ *    "line":<failing line or 0>,"exit_code":<n>,
+ *    "host_keys":[{"type":"ED25519","fingerprint":"SHA256:..."},...]}
+ */
+#ifndef ENVCTL_USERDATA_H
+#define ENVCTL_USERDATA_H
+
+#include <stddef.h>
+
+struct spec;
+
+/* EC2 limits the base64-encoded user data to this many bytes. */
+#define USERDATA_BASE64_MAX	16384
+/* A marker body longer than this is refused by the parser. */
+#define USERDATA_MARKER_MAX	65536
+
+enum userdata_family {
+	USERDATA_FAMILY_UNKNOWN = 0,	/* an ami-... id: detect at boot */
+	USERDATA_FAMILY_AL2023,		/* dnf, ec2-user */
+	USERDATA_FAMILY_AL2,		/* yum, ec2-user */
+	USERDATA_FAMILY_UBUNTU,		/* apt-get, ubuntu */
+	USERDATA_FAMILY_DEBIAN,		/* apt-get, admin */
+};
+
+/* What the pipeline knows at launch; all strings are borrowed. */
+struct userdata_params {
+	const char	*env_id;	/* the incarnation's id: [A-Za-z0-9-], 1..64 */
+	const char	*public_key;	/* one authorized_keys line (checked by sshkey) */
+	const char	*marker_url;	/* presigned https PUT for the marker */
+	const char	*secrets_url;	/* presigned GET of the secrets env file, or NULL */
+	const char	*default_user;	/* NULL: the image family's user */
+};
+
+/* The family of an image alias ("al2023", "ubuntu-24.04"...); UNKNOWN otherwise. */
+enum userdata_family userdata_image_family(const char *image);
+
+/*
+ * The default login user of a family ("ec2-user", "ubuntu", "admin"), or
+ * NULL for USERDATA_FAMILY_UNKNOWN.
+ */
+const char	*userdata_family_user(enum userdata_family family);
+
+/*
+ * Render the bootstrap script of spec with params.  Returns 0 with the
+ * script in *script and its base64 form (no newlines) in *base64, both new
+ * strings the caller frees (either pointer may be NULL if not wanted).
+ * ERR_INVALID if a value cannot be used safely (a bad env id, URL, user
+ * name, environment variable name or package name, a public key line with
+ * a newline), ERR_LIMIT if the base64 form is over USERDATA_BASE64_MAX
+ * bytes, with a message naming the spec; on error nothing is returned.
+ */
+int	 userdata_render(char **script, char **base64, const struct spec *spec,
+	    const struct userdata_params *params);
+
+/*
+ * Render the secrets file the script fetches (docker --env-file format:
+ * one NAME=value line each) from n names and values.  Returns 0 with a new
+ * string in *out that the caller releases with mem_free_secret(), or
+ * ERR_INVALID for a bad name or a value with a newline or NUL (the message
+ * names the variable, never the value).
+ */
+int	 userdata_secrets_render(char **out, const char *const *names,
+	    const char *const *values, size_t n);
+
+/*
+ * The marker an instance PUT when its bootstrap ended.
+ */
+enum userdata_status {
+	USERDATA_STATUS_READY = 0,
+	USERDATA_STATUS_ERROR,
+};
+
+struct userdata_marker;
+
+/*
+ * Parse len bytes of marker JSON.  Returns 0 and a new marker in *out
+ * (the caller frees it with userdata_marker_free()), or ERR_INVALID with
+ * the reason in err_get() for malformed JSON, a missing or mistyped field,
+ * an unknown status or a bad fingerprint; ERR_LIMIT when over
+ * USERDATA_MARKER_MAX bytes.
+ */
+int	 userdata_marker_parse(struct userdata_marker **out, const char *json,
+	    size_t len);
+void	 userdata_marker_free(struct userdata_marker *);
+
+/* The marker's fields; strings are owned by the marker. */
+const char	*userdata_marker_env_id(const struct userdata_marker *);
+enum userdata_status userdata_marker_status(const struct userdata_marker *);
+/* The failing script line for status error (0 when not known). */
+long		 userdata_marker_line(const struct userdata_marker *);
+int		 userdata_marker_exit_code(const struct userdata_marker *);
+size_t		 userdata_marker_host_key_count(const struct userdata_marker *);
+/* Host key i: its type ("ED25519") and fingerprint ("SHA256:..."). */
+void		 userdata_marker_host_key(const struct userdata_marker *, size_t i,
+		    const char **type, const char **fingerprint);
+/* 1 if fingerprint is one of the marker's host keys, else 0. */
+int		 userdata_marker_has_fingerprint(const struct userdata_marker *,
+		    const char *fingerprint);
+
+#endif
