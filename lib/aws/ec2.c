@@ -11,9 +11,9 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/evp.h>
 
 #include "aws_int.h"
+#include "base64.h"
 #include "ec2.h"
 #include "err.h"
 #include "log.h"
@@ -206,59 +206,6 @@ ec2_call(struct aws_xml **doc, char *resp_code, size_t resp_codesz,
 		err_prefix("ec2 %s: answer", action);
 done:
 	aws_response_dispose(&resp);
-	return error;
-}
-
-/* ---- base64 (OpenSSL) ---- */
-
-static char *
-b64_encode(const void *data, size_t len)
-{
-	char *out;
-
-	out = xmalloc(4 * ((len + 2) / 3) + 1);
-	EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-	return out;
-}
-
-/* Decode s (whitespace ignored).  ERR_INVALID when it is not base64. */
-static int
-b64_decode(char **out, size_t *outlen, const char *s)
-{
-	char *clean = NULL, *dec = NULL;
-	size_t n = 0, pad = 0;
-	int len, error = ERR_INVALID;
-
-	*out = NULL;
-	*outlen = 0;
-	clean = xmalloc(strlen(s) + 1);
-	for (const char *p = s; *p != '\0'; p++)
-		if (*p != '\n' && *p != '\r' && *p != ' ' && *p != '\t')
-			clean[n++] = *p;
-	clean[n] = '\0';
-	if (n % 4 != 0 || n > INT32_MAX) {
-		err_set("base64: bad length %zu", n);
-		goto done;
-	}
-	if (n > 0 && clean[n - 1] == '=')
-		pad++;
-	if (n > 1 && clean[n - 2] == '=')
-		pad++;
-	dec = xmalloc(n / 4 * 3 + 1);
-	if ((len = EVP_DecodeBlock((unsigned char *)dec,
-	    (unsigned char *)clean, (int)n)) < 0) {
-		err_set("base64: invalid data");
-		goto done;
-	}
-	len -= (int)pad;
-	dec[len] = '\0';
-	*out = dec;
-	*outlen = (size_t)len;
-	dec = NULL;
-	error = 0;
-done:
-	free(clean);
-	free(dec);
 	return error;
 }
 
@@ -475,7 +422,7 @@ ec2_instance_run(struct ec2_instance *out, struct ec2_client *c,
 	else if (in->iam_profile_name != NULL)
 		aws_query_add(q, "IamInstanceProfile.Name", in->iam_profile_name);
 	if (in->user_data != NULL && in->user_data_len > 0) {
-		ud = b64_encode(in->user_data, in->user_data_len);
+		ud = base64_encode(in->user_data, in->user_data_len, NULL);
 		aws_query_add(q, "UserData", ud);
 	}
 	add_tag_spec(q, 1, "instance", in->tags, in->ntags);
@@ -627,7 +574,8 @@ ec2_console_output_get(char **out, size_t *outlen, struct ec2_client *c,
 		*out = xstrdup("");
 		goto done;
 	}
-	if ((error = b64_decode(out, outlen, b64)) < 0)
+	if ((error = base64_decode((uint8_t **)out, outlen, b64, strlen(b64),
+	    BASE64_SKIP_SPACE)) < 0)
 		err_prefix("ec2 GetConsoleOutput");
 done:
 	free(b64);
@@ -944,7 +892,7 @@ ec2_key_pair_import(struct ec2_key_pair *out, struct ec2_client *c,
 		memset(out, 0, sizeof(*out));
 	q = aws_query_new("ImportKeyPair", EC2_API_VERSION);
 	aws_query_add(q, "KeyName", name);
-	b64 = b64_encode(public_key, strlen(public_key));
+	b64 = base64_encode(public_key, strlen(public_key), NULL);
 	aws_query_add(q, "PublicKeyMaterial", b64);
 	free(b64);
 	add_tag_spec(q, 1, "key-pair", tags, ntags);

@@ -12,6 +12,7 @@
 
 #include "err.h"
 #include "mem.h"
+#include "base64.h"
 #include "source_int.h"
 
 int
@@ -148,46 +149,6 @@ fnv1a(uint64_t h, const void *data, size_t len)
 	return h;
 }
 
-static int
-b64_value(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-ssize_t
-b64_decode(unsigned char *out, size_t outsz, const char *in, size_t inlen)
-{
-	uint32_t acc = 0;
-	size_t i, o = 0;
-	int bits = 0, v;
-
-	while (inlen > 0 && in[inlen - 1] == '=')
-		inlen--;
-	for (i = 0; i < inlen; i++) {
-		if ((v = b64_value((unsigned char)in[i])) < 0)
-			return -1;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o >= outsz)
-				return -1;
-			out[o++] = (unsigned char)(acc >> bits);
-		}
-	}
-	return (ssize_t)o;
-}
-
 /* Does the comma-separated host field hosts name host[:port]? */
 static int
 hosts_field_has(const char *hosts, size_t len, const char *want)
@@ -208,11 +169,11 @@ int
 known_hosts_match(const char *kh, const char *host, int port,
     const unsigned char *key, size_t keylen)
 {
-	unsigned char dec[4096];
+	uint8_t *dec;
 	char want[300];
 	const char *line, *end, *f[3], *fe[3], *p;
-	ssize_t n;
-	int i, r;
+	size_t n;
+	int i, r, match;
 
 	if (port == 22 || port <= 0)
 		r = snprintf(want, sizeof(want), "%s", host);
@@ -241,8 +202,12 @@ known_hosts_match(const char *kh, const char *host, int port,
 			continue;
 		if (!hosts_field_has(f[0], (size_t)(fe[0] - f[0]), want))
 			continue;
-		n = b64_decode(dec, sizeof(dec), f[2], (size_t)(fe[2] - f[2]));
-		if (n > 0 && (size_t)n == keylen && memcmp(dec, key, keylen) == 0)
+		if (base64_decode(&dec, &n, f[2], (size_t)(fe[2] - f[2]),
+		    BASE64_STRICT) < 0)
+			continue;
+		match = n == keylen && memcmp(dec, key, keylen) == 0;
+		free(dec);
+		if (match)
 			return 1;
 	}
 	return 0;

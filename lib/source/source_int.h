@@ -48,7 +48,6 @@ void	 fs_sync_dir(const char *path);
  * Returns the decoded length or -1 when the input is not base64 or out
  * is too small.
  */
-ssize_t	 b64_decode(unsigned char *out, size_t outsz, const char *in, size_t inlen);
 
 /*
  * Whether known_hosts (the text of a known_hosts file) has an entry for

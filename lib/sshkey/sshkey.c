@@ -14,6 +14,7 @@
 #include <openssl/param_build.h>
 #include <openssl/rand.h>
 
+#include "base64.h"
 #include "buf.h"
 #include "err.h"
 #include "mem.h"
@@ -206,75 +207,17 @@ rd_string_eq(struct rd *r, const char *s)
 }
 
 /*
- * Base64.
+ * Base64 (lib/base): a key blob must be canonical base64, and not empty.
  */
-static char *
-base64_encode(const uint8_t *p, size_t n)
-{
-	char *out;
-
-	/* EVP_EncodeBlock takes an int. */
-	if (n > BLOB_MAX * 4)
-		abort();
-	out = xmalloc(4 * ((n + 2) / 3) + 1);
-	EVP_EncodeBlock((unsigned char *)out, p, (int)n);
-	return out;
-}
-
-static int
-base64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 int
 sshkey_base64_decode(uint8_t **out, size_t *lenp, const char *s, size_t n)
 {
-	uint8_t *res = NULL;
-	size_t i, o = 0, pad = 0;
-	int error = ERR_INVALID, v[4], k;
-
-	*out = NULL;
-	*lenp = 0;
-	if (n == 0 || n % 4 != 0)
-		goto out;
-	if (s[n - 1] == '=')
-		pad++;
-	if (s[n - 2] == '=')
-		pad++;
-	res = xmalloc(n / 4 * 3);
-	for (i = 0; i < n; i += 4) {
-		for (k = 0; k < 4; k++) {
-			if (i + (size_t)k >= n - pad)
-				v[k] = 0;
-			else if ((v[k] = base64_value((unsigned char)s[i + k])) < 0)
-				goto out;
-		}
-		res[o++] = (uint8_t)(v[0] << 2 | v[1] >> 4);
-		res[o++] = (uint8_t)((v[1] & 0xf) << 4 | v[2] >> 2);
-		res[o++] = (uint8_t)((v[2] & 0x3) << 6 | v[3]);
+	if (n == 0) {
+		*out = NULL;
+		*lenp = 0;
+		return ERR_INVALID;
 	}
-	/* Pad bits must be zero (a canonical encoding). */
-	if ((pad == 1 && res[o - 1] != 0) || (pad == 2 && res[o - 2] != 0))
-		goto out;
-	o -= pad;
-	*out = res;
-	*lenp = o;
-	res = NULL;
-	error = 0;
-out:
-	free(res);
-	return error;
+	return base64_decode(out, lenp, s, n, BASE64_STRICT) < 0 ? ERR_INVALID : 0;
 }
 
 /*
@@ -650,7 +593,7 @@ sshkey_public_line(const struct sshkey *key)
 {
 	char *b64, *line;
 
-	b64 = base64_encode(key->blob, key->bloblen);
+	b64 = base64_encode(key->blob, key->bloblen, NULL);
 	if (key->comment[0] != '\0')
 		line = xasprintf("%s %s %s", sshkey_type_name(key->type), b64,
 		    key->comment);
@@ -670,7 +613,7 @@ sshkey_fingerprint(char out[SSHKEY_FINGERPRINT_SIZE], const struct sshkey *key)
 
 	if (EVP_Digest(key->blob, key->bloblen, md, &mdlen, EVP_sha256(), NULL) != 1)
 		abort();	/* SHA-256 of memory cannot fail short of OOM */
-	b64 = base64_encode(md, mdlen);
+	b64 = base64_encode(md, mdlen, NULL);
 	n = strlen(b64);
 	while (n > 0 && b64[n - 1] == '=')
 		b64[--n] = '\0';
@@ -783,7 +726,7 @@ sshkey_private_openssh(char **out, size_t *lenp, const struct sshkey *key)
 		err_set("cannot encode the %s private key", sshkey_type_name(key->type));
 		goto out;
 	}
-	b64 = base64_encode((const uint8_t *)all.b.ptr, all.b.len);
+	b64 = base64_encode(all.b.ptr, all.b.len, NULL);
 	n = strlen(b64);
 	error = buf_addstr(&pem, PEM_BEGIN);
 	for (i = 0; error == 0 && i < n; i += PEM_COLUMNS) {

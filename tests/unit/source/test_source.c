@@ -908,8 +908,6 @@ test_source__known_hosts(void **state)
 	    "[git.example]:2222 ssh-rsa AAAAB3NzaC1yc2E=\n";
 	const unsigned char key[] = "\0\0\0\vssh-ed25519";
 	const unsigned char rsa[] = "\0\0\0\7ssh-rsa";
-	unsigned char out[8];
-
 	(void)state;
 	assert_int_equal(known_hosts_match(kh, "git.example", 22, key, 15), 1);
 	assert_int_equal(known_hosts_match(kh, "10.0.0.1", 22, key, 15), 1);
@@ -918,10 +916,9 @@ test_source__known_hosts(void **state)
 	assert_int_equal(known_hosts_match(kh, "git.exampl", 22, key, 15), 0);
 	assert_int_equal(known_hosts_match(kh, "evil.example", 22, key, 15), 0);
 	assert_int_equal(known_hosts_match(kh, "git.example", 22, key, 14), 0);
-	assert_int_equal(b64_decode(out, sizeof(out), "aGVsbG8=", 8), 5);
-	assert_memory_equal(out, "hello", 5);
-	assert_int_equal(b64_decode(out, 2, "aGVsbG8=", 8), -1);
-	assert_int_equal(b64_decode(out, sizeof(out), "a*==", 4), -1);
+	/* a key field that is not base64 matches nothing */
+	assert_int_equal(known_hosts_match("git.example ssh-ed25519 AAAA*3NzaC1lZDI1NTE5\n",
+	    "git.example", 22, key, 15), 0);
 }
 
 static size_t
