@@ -507,6 +507,26 @@ config_origin(const struct config *c, const char *key)
 	return c->v[i].origin;
 }
 
+size_t
+config_count(void)
+{
+	return NOPTIONS;
+}
+
+const char *
+config_key(size_t i)
+{
+	return i < NOPTIONS ? options[i].name : NULL;
+}
+
+int
+config_is_secret(const char *key)
+{
+	const struct config_option *opt = option_find(key, NULL);
+
+	return opt != NULL && opt->secret;
+}
+
 void
 config_write_example(FILE *fp)
 {

@@ -50,6 +50,12 @@ int		 config_bool(const struct config *, const char *key);
 /* Where a value came from: "default", "env", "flag" or "file:line". */
 const char	*config_origin(const struct config *, const char *key);
 
+/* The number of options, and the name of option i (table order). */
+size_t		 config_count(void);
+const char	*config_key(size_t i);
+/* Whether key holds a secret (never printed back). */
+int		 config_is_secret(const char *key);
+
 /* Write every option with its default and help as a commented example file. */
 void		 config_write_example(FILE *);
 
