@@ -23,6 +23,12 @@ struct cmd {
 
 int	cmd_help(int, char **);
 int	cmd_version(int, char **);
+int	cmd_plan(int, char **);
+int	cmd_status(int, char **);
+int	cmd_config(int, char **);
+int	cmd_aws(int, char **);
+int	cmd_migrate(int, char **);
+int	cmd_validate(int, char **);
 
 /* Print "envctl: <what>: <why>" on stderr. */
 void	cmd_error(const char *what, const char *why);

@@ -9,7 +9,13 @@
 #include "log.h"
 
 static const struct cmd commands[] = {
+	{ "plan",	cmd_plan,	"what a pass would do, and why; exit 0 nothing, 2 changes, 1 error" },
+	{ "status",	cmd_status,	"environments as the records and EC2 see them" },
 	{ "version",	cmd_version,	"print the version" },
+	{ "migrate",	cmd_migrate,	"apply database schema migrations (--check to compare)" },
+	{ "validate",	cmd_validate,	"check spec files: file:line:col: message per problem" },
+	{ "config",	cmd_config,	"show the settings in force and their origin, or an example file" },
+	{ "aws",	cmd_aws,	"AWS helpers: whoami (identity, region, endpoint, credential source)" },
 	{ "help",	cmd_help,	"show this help" },
 };
 

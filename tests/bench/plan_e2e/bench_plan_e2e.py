@@ -21,10 +21,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+import urllib.parse
 import uuid
 
 import boto3
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "harness"))
+from itlib import proxy  # noqa: E402
 
 ENVCTL = os.path.abspath(sys.argv[1])
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
@@ -42,14 +45,6 @@ spec:
   bootstrap: {{docker_image: "node:20-bookworm", setup: ["npm ci"], environment: {{NODE_ENV: development}}}}
   lifecycle: {{ttl: 8h}}
 """
-
-
-def proxy(path, body=None):
-    req = urllib.request.Request(PROXY + path, method="POST" if body is not None else "GET",
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read() or b"{}")
 
 
 def run(cmd, **kw):
@@ -98,7 +93,7 @@ def main():
     def raw():
         token, pages = None, 0
         while True:
-            b = body + ("&NextToken=" + urllib.request.quote(token, safe="") if token else "")
+            b = body + ("&NextToken=" + urllib.parse.quote(token, safe="") if token else "")
             out = run(["curl", "-sS", "-X", "POST", "-H", "Authorization: " + auth,
                        "-H", "Content-Type: application/x-www-form-urlencoded",
                        "--data-binary", b, PROXY + "/"]).stdout

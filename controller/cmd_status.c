@@ -1,0 +1,251 @@
+/*
+ * envctl status [NAME] [-o json] - environments as the records and EC2
+ * see them: status, stage, instance, its state, IP, age, cost so far,
+ * last error, and whether the two agree.
+ *
+ * Reads the live rows (one query) and the cluster's instances (one
+ * paginated DescribeInstances per region the rows and the default
+ * region name); changes nothing.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmd.h"
+#include "config.h"
+#include "ctl.h"
+#include "duration.h"
+#include "ec2.h"
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+#include "observe.h"
+#include "store.h"
+
+struct status_row {
+	const struct store_env		*env;	/* NULL: an instance without a row */
+	const struct ec2_instance	*inst;	/* NULL: no instance found */
+	const char			*name;
+	const char			*agreement;
+	double				 cost;
+};
+
+static const char *
+agreement_of(const struct store_env *e, const struct ec2_instance *inst)
+{
+	if (e == NULL)
+		return "no record (lost row or orphan)";
+	if (inst == NULL) {
+		if (e->instance_id == NULL)
+			return e->status == STORE_STATUS_READY ?
+			    "instance missing" : "ok (no instance yet)";
+		return "instance missing";
+	}
+	if (e->instance_id == NULL)
+		return "instance not recorded yet";
+	if (strcmp(e->instance_id, inst->id) != 0)
+		return "different instance";
+	if (e->status == STORE_STATUS_READY && strcmp(inst->state, "running") != 0)
+		return "ready but not running";
+	return "ok";
+}
+
+static double
+cost_so_far(const struct store_env *e, time_t now)
+{
+	if (e == NULL || e->ready_at == 0 || now <= e->ready_at)
+		return e != NULL ? e->total_cost_usd : 0.0;
+	return e->total_cost_usd +
+	    (double)(now - e->ready_at) / 3600.0 * e->cost_per_hour_usd;
+}
+
+static const struct ec2_instance *
+instance_for(const struct observe_instances *in, const struct observe_tags *tags,
+    const struct store_env *e, unsigned char *used)
+{
+	size_t i;
+
+	for (i = 0; i < in->n; i++) {
+		const char *id = ec2_instance_tag(&in->v[i], tags->env_id);
+
+		if ((e->instance_id != NULL && strcmp(in->v[i].id, e->instance_id) == 0) ||
+		    (id != NULL && strcmp(id, e->id) == 0)) {
+			used[i] = 1;
+			return &in->v[i];
+		}
+	}
+	return NULL;
+}
+
+static int
+row_cmp(const void *a, const void *b)
+{
+	const struct status_row *x = a, *y = b;
+
+	return strcmp(x->name, y->name);
+}
+
+static void
+print_text(const struct status_row *rows, size_t n, time_t now)
+{
+	char age[32], esc[256];
+	size_t i;
+
+	printf("%-24s %-12s %-17s %-20s %-13s %-15s %-8s %9s  %s\n", "NAME",
+	    "STATUS", "STAGE", "INSTANCE", "STATE", "IP", "AGE", "COST",
+	    "AGREEMENT");
+	for (i = 0; i < n; i++) {
+		const struct store_env *e = rows[i].env;
+		const struct ec2_instance *in = rows[i].inst;
+		time_t born = e ? e->created_at : (in ? in->launched : 0);
+
+		duration_format(age, sizeof(age), born ? (long long)(now - born) : 0);
+		printf("%-24s %-12s %-17s %-20s %-13s %-15s %-8s %9.2f  %s\n",
+		    rows[i].name,
+		    e ? store_status_str(e->status) : "-",
+		    e ? store_stage_str(e->stage) : "-",
+		    in ? in->id : (e && e->instance_id ? e->instance_id : "-"),
+		    in ? in->state : "-",
+		    in && in->public_ip[0] ? in->public_ip :
+		    (e && e->public_ip ? e->public_ip : "-"),
+		    age, rows[i].cost, rows[i].agreement);
+		if (e != NULL && e->error != NULL)
+			printf("    last error%s%s: %s\n",
+			    e->failed_at_stage ? " at " : "",
+			    e->failed_at_stage ? e->failed_at_stage : "",
+			    log_escape(esc, sizeof(esc), e->error));
+	}
+	if (n == 0)
+		printf("(no environments)\n");
+}
+
+static json_t *
+jstr(const char *s)
+{
+	return s != NULL ? json_string(s) : json_null();
+}
+
+static void
+print_json(const struct status_row *rows, size_t n, time_t now)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct store_env *e = rows[i].env;
+		const struct ec2_instance *in = rows[i].inst;
+		json_t *o = json_object();
+
+		json_object_set_new(o, "name", json_string(rows[i].name));
+		json_object_set_new(o, "env_id", e ? json_string(e->id) : json_null());
+		json_object_set_new(o, "status", e ? json_string(store_status_str(e->status)) : json_null());
+		json_object_set_new(o, "stage", e ? json_string(store_stage_str(e->stage)) : json_null());
+		json_object_set_new(o, "recorded_instance_id", e ? jstr(e->instance_id) : json_null());
+		json_object_set_new(o, "instance_id", in ? json_string(in->id) : json_null());
+		json_object_set_new(o, "instance_state", in ? json_string(in->state) : json_null());
+		json_object_set_new(o, "public_ip", in && in->public_ip[0] ?
+		    json_string(in->public_ip) : (e ? jstr(e->public_ip) : json_null()));
+		json_object_set_new(o, "age_seconds", json_integer(e && e->created_at ?
+		    (json_int_t)(now - e->created_at) : 0));
+		json_object_set_new(o, "cost_usd", json_real(rows[i].cost));
+		json_object_set_new(o, "last_error", e ? jstr(e->error) : json_null());
+		json_object_set_new(o, "failed_at_stage", e ? jstr(e->failed_at_stage) : json_null());
+		json_object_set_new(o, "agreement", json_string(rows[i].agreement));
+		json_object_set_new(o, "agree", json_boolean(strncmp(rows[i].agreement, "ok", 2) == 0));
+		json_array_append_new(arr, o);
+	}
+	json_dumpf(arr, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	json_decref(arr);
+}
+
+int
+cmd_status(int argc, char **argv)
+{
+	struct config *cfg = NULL;
+	struct store *st = NULL;
+	struct store_env *live = NULL;
+	struct ctl_aws *aws = NULL;
+	struct observe_tags tags;
+	struct observe_instances inst = { 0 };
+	struct status_row *rows = NULL;
+	unsigned char *used = NULL;
+	const char *only = NULL;
+	size_t nlive = 0, nrows = 0, i;
+	time_t now = time(NULL);
+	int json, code = EXIT_ERROR;
+
+	if (ctl_config_load(&cfg, &argc, argv) < 0) {
+		cmd_error("configuration", err_get());
+		return EXIT_ERROR;
+	}
+	json = ctl_take_json_flag(&argc, argv);
+	if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
+		fprintf(stderr, "usage: envctl status [NAME] [-o json]\n");
+		goto out;
+	}
+	if (argc == 2)
+		only = argv[1];
+	if (observe_tags_init(&tags, config_str(cfg, "tag_prefix")) < 0 ||
+	    ctl_store_open(&st, cfg) < 0 ||
+	    store_envs_load_live(&live, &nlive, st) < 0) {
+		cmd_error("status", err_get());
+		goto out;
+	}
+	if (ctl_aws_open(&aws, cfg, ctl_region(cfg)) < 0 ||
+	    observe_instances_discover(&inst, aws->ec2, &tags,
+	    config_str(cfg, "cluster_id")) < 0) {
+		cmd_error("status", err_get());
+		goto out;
+	}
+	rows = xcalloc(nlive + inst.n + 1, sizeof(*rows));
+	used = xcalloc(inst.n + 1, 1);
+	for (i = 0; i < nlive; i++) {
+		rows[nrows].env = &live[i];
+		rows[nrows].name = live[i].name;
+		rows[nrows].inst = instance_for(&inst, &tags, &live[i], used);
+		rows[nrows].agreement = agreement_of(&live[i], rows[nrows].inst);
+		rows[nrows].cost = cost_so_far(&live[i], now);
+		nrows++;
+	}
+	for (i = 0; i < inst.n; i++) {
+		const char *name;
+
+		if (used[i])
+			continue;
+		name = ec2_instance_tag(&inst.v[i], tags.env);
+		rows[nrows].inst = &inst.v[i];
+		rows[nrows].name = name ? name : "(no env tag)";
+		rows[nrows].agreement = agreement_of(NULL, &inst.v[i]);
+		nrows++;
+	}
+	if (only != NULL) {
+		size_t k = 0;
+
+		for (i = 0; i < nrows; i++)
+			if (strcmp(rows[i].name, only) == 0)
+				rows[k++] = rows[i];
+		nrows = k;
+	}
+	qsort(rows, nrows, sizeof(*rows), row_cmp);
+	if (json)
+		print_json(rows, nrows, now);
+	else
+		print_text(rows, nrows, now);
+	if (only != NULL && nrows == 0) {
+		cmd_error(only, "no such environment");
+		goto out;
+	}
+	code = EXIT_OK;
+out:
+	free(used);
+	free(rows);
+	observe_instances_dispose(&inst);
+	ctl_aws_free(aws);
+	store_envs_free(live, nlive);
+	store_free(st);
+	config_free(cfg);
+	return code;
+}

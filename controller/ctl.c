@@ -1,0 +1,197 @@
+/*
+ * ctl.c - opening what the commands need, from the configuration.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "aws.h"
+#include "config.h"
+#include "creds.h"
+#include "ctl.h"
+#include "ec2.h"
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+#include "spec.h"
+#include "store.h"
+#include "sts.h"
+
+int
+ctl_config_load(struct config **out, int *argcp, char **argv)
+{
+	struct config *c = config_new();
+	enum log_level level = LOG_LEVEL_INFO;
+	int error;
+
+	if ((error = config_load(c, argcp, argv)) < 0) {
+		config_free(c);
+		*out = NULL;
+		return error;
+	}
+	(void)log_level_parse(&level, config_str(c, "log_level"));
+	log_init("envctl", level, strcmp(config_str(c, "log_format"), "json") == 0 ?
+	    LOG_FORMAT_JSON : LOG_FORMAT_TEXT);
+	*out = c;
+	return 0;
+}
+
+const char *
+ctl_region(const struct config *c)
+{
+	const char *r = config_str(c, "region");
+
+	if (r != NULL && *r != '\0')
+		return r;
+	if ((r = aws_region_from_env()) != NULL && *r != '\0')
+		return r;
+	return "us-east-1";
+}
+
+int
+ctl_specs_load(struct spec_tree **out, char **revision, const struct config *c)
+{
+	struct spec_options opts;
+	const char *dir = config_str(c, "specs");
+	char *published = NULL, target[PATH_MAX];
+	char prefix[64];
+	ssize_t n;
+	int error;
+
+	*out = NULL;
+	*revision = NULL;
+	if (*dir == '\0' && *config_str(c, "spec_repo") != '\0') {
+		/* The controller publishes checkouts as state_dir/current -> trees/<commit>. */
+		published = xasprintf("%s/current", config_str(c, "state_dir"));
+		if ((n = readlink(published, target, sizeof(target) - 1)) < 0) {
+			err_set("no published checkout of spec_repo at %s (%s): "
+			    "has 'envctl run' fetched it yet?", published, strerror(errno));
+			free(published);
+			return ERR_NOTFOUND;
+		}
+		target[n] = '\0';
+		*revision = xstrdup(strrchr(target, '/') ? strrchr(target, '/') + 1 : target);
+		dir = published;
+	} else if (*dir == '\0') {
+		err_set("no specs to read: give --specs DIR or set spec_repo");
+		return ERR_INVALID;
+	} else
+		*revision = xstrdup("local");
+
+	spec_options_init(&opts);
+	opts.default_region = ctl_region(c);
+	snprintf(prefix, sizeof(prefix), "%s:", config_str(c, "tag_prefix"));
+	opts.tag_prefix = prefix;
+	if ((error = spec_tree_load(out, dir, &opts)) < 0) {
+		err_prefix("reading specs from %s", dir);
+		free(*revision);
+		*revision = NULL;
+	}
+	free(published);
+	return error;
+}
+
+int
+ctl_store_open(struct store **out, const struct config *c)
+{
+	int error;
+
+	if ((error = store_open(out, config_str(c, "database_url"))) < 0)
+		return error;
+	if ((error = store_check_version(*out)) < 0) {
+		store_free(*out);
+		*out = NULL;
+	}
+	return error;
+}
+
+int
+ctl_take_flag(int *argcp, char **argv, const char *flag)
+{
+	int i, found = 0, out = 1;
+
+	for (i = 1; i < *argcp; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			while (i < *argcp)
+				argv[out++] = argv[i++];
+			break;
+		}
+		if (strcmp(argv[i], flag) == 0)
+			found = 1;
+		else
+			argv[out++] = argv[i];
+	}
+	argv[out] = NULL;
+	*argcp = out;
+	return found;
+}
+
+int
+ctl_take_json_flag(int *argcp, char **argv)
+{
+	int i, found = 0, out = 1;
+
+	for (i = 1; i < *argcp; i++) {
+		if (strcmp(argv[i], "-o") == 0 && i + 1 < *argcp &&
+		    strcmp(argv[i + 1], "json") == 0) {
+			found = 1;
+			i++;
+		} else if (strcmp(argv[i], "-ojson") == 0 ||
+		    strcmp(argv[i], "--output=json") == 0)
+			found = 1;
+		else
+			argv[out++] = argv[i];
+	}
+	argv[out] = NULL;
+	*argcp = out;
+	return found;
+}
+
+int
+ctl_aws_open(struct ctl_aws **out, const struct config *c, const char *region)
+{
+	struct ctl_aws *a = xcalloc(1, sizeof(*a));
+	struct aws_creds_options co;
+	struct aws_client_opts ao;
+	int error;
+
+	*out = NULL;
+	a->region = xstrdup(region);
+	a->sts_template = xcalloc(1, sizeof(*a->sts_template));
+	a->sts_template->region = a->region;
+	memset(&co, 0, sizeof(co));
+	co.assume_role = sts_assume_role_cb;
+	co.assume_role_arg = a->sts_template;
+	if ((error = aws_creds_provider_new(&a->creds, &co)) < 0)
+		goto fail;
+	memset(&ao, 0, sizeof(ao));
+	ao.region = a->region;
+	ao.creds = a->creds;
+	ao.max_attempts = (int)config_int(c, "aws_max_attempts");
+	if ((error = aws_client_new(&a->aws, &ao)) < 0)
+		goto fail;
+	if ((error = ec2_client_new(&a->ec2, a->aws)) < 0)
+		goto fail;
+	*out = a;
+	return 0;
+fail:
+	err_prefix("AWS clients for %s", region);
+	ctl_aws_free(a);
+	return error;
+}
+
+void
+ctl_aws_free(struct ctl_aws *a)
+{
+	if (a == NULL)
+		return;
+	ec2_client_free(a->ec2);
+	aws_client_free(a->aws);
+	aws_creds_provider_free(a->creds);
+	free(a->sts_template);
+	free(a->region);
+	free(a);
+}

@@ -1,0 +1,220 @@
+/*
+ * ctl_pass.c - the read half of a pass (see pass.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "ec2.h"
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+#include "pass.h"
+#include "spec.h"
+
+/* Ended rows younger than this are passed to the planner (GC, TTL memory). */
+#define PASS_ENDED_WINDOW	(30 * 86400)
+
+static int
+region_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The distinct regions: the default one and every valid spec's. */
+static const char **
+pass_regions(size_t *n, const struct spec_tree *tree, const char *def)
+{
+	size_t i, count = spec_tree_count(tree), k = 0, u;
+	const char **v = xcalloc(count + 1, sizeof(*v));
+
+	v[k++] = def;
+	for (i = 0; i < count; i++) {
+		const struct spec *s = spec_entry_spec(spec_tree_entry(tree, i));
+
+		if (s != NULL && s->region != NULL)
+			v[k++] = s->region;
+	}
+	qsort(v, k, sizeof(*v), region_cmp);
+	for (i = 0, u = 0; i < k; i++)
+		if (u == 0 || strcmp(v[u - 1], v[i]) != 0)
+			v[u++] = v[i];
+	*n = u;
+	return v;
+}
+
+static int
+pass_discover(struct pass_view *pv, const struct config *cfg)
+{
+	const char **regions;
+	size_t nregions, r, i;
+	int error = 0;
+
+	regions = pass_regions(&nregions, pv->tree, ctl_region(cfg));
+	pv->aws = xcalloc(nregions, sizeof(*pv->aws));
+	for (r = 0; r < nregions; r++) {
+		struct observe_instances part;
+		size_t before = pv->inst.n;
+
+		if ((error = ctl_aws_open(&pv->aws[r], cfg, regions[r])) < 0)
+			break;
+		pv->naws++;
+		if ((error = observe_instances_discover(&part, pv->aws[r]->ec2,
+		    &pv->tags, config_str(cfg, "cluster_id"))) < 0) {
+			err_prefix("region %s", regions[r]);
+			break;
+		}
+		observe_instances_move(&pv->inst, &part);
+		pv->inst_region = xreallocarray(pv->inst_region, pv->inst.n + 1,
+		    sizeof(*pv->inst_region));
+		for (i = before; i < pv->inst.n; i++)
+			pv->inst_region[i] = r;
+	}
+	free(regions);
+	return error;
+}
+
+static void
+pass_config(struct plan_config *pc, const struct config *cfg, int force)
+{
+	plan_config_init(pc);
+	pc->cluster_id = config_str(cfg, "cluster_id");
+	pc->allow_empty = config_bool(cfg, "allow_empty");
+	pc->max_terminations_per_pass =
+	    (unsigned)config_int(cfg, "max_terminations_per_pass");
+	pc->force = force != 0;
+	pc->orphan_grace = config_int(cfg, "orphan_grace");
+	pc->backoff_base = config_int(cfg, "backoff_base");
+	pc->backoff_cap = config_int(cfg, "backoff_max");
+	pc->max_attempts = (unsigned)config_int(cfg, "max_attempts");
+}
+
+static int
+pass_plan(struct pass_view *pv, const struct config *cfg, int force,
+    time_t now, const char *const *protected_ids, size_t nprotected)
+{
+	struct plan_input in;
+	size_t ndesired;
+
+	free(pv->desired);
+	free(pv->pinst);
+	free(pv->precs);
+	plan_free(pv->plan);
+	pv->plan = NULL;
+	observe_plan_desired(&pv->desired, &ndesired, pv->tree);
+	observe_plan_instances(&pv->pinst, &pv->inst, &pv->tags, protected_ids,
+	    nprotected);
+	observe_plan_records(&pv->precs, &pv->nrecs, pv->rows.live,
+	    pv->rows.nlive, pv->rows.ended, pv->rows.nended);
+
+	memset(&in, 0, sizeof(in));
+	in.desired.v = pv->desired;
+	in.desired.n = ndesired;
+	in.desired.source_usable = true;
+	in.desired.tree_empty = ndesired == 0;
+	in.observed.v = pv->pinst;
+	in.observed.n = pv->inst.n;
+	in.observed.ok = true;
+	in.records.v = pv->precs;
+	in.records.n = pv->nrecs;
+	in.records.ok = true;
+	pass_config(&in.config, cfg, force);
+	in.now = (int64_t)now;
+	return plan_build(&pv->plan, &in);
+}
+
+/* Look up termination protection of every instance the plan would end. */
+static int
+pass_check_protection(struct pass_view *pv, const struct config *cfg,
+    int force, time_t now)
+{
+	const char **ids = NULL;
+	size_t i, n = 0;
+	int error = 0, prot;
+
+	for (i = 0; i < plan_count(pv->plan); i++) {
+		const struct plan_action *a = plan_action_at(pv->plan, i);
+		size_t ii = a->instance_index;
+
+		if ((a->kind != PLAN_TERMINATE && a->kind != PLAN_REPLACE &&
+		    a->kind != PLAN_ORPHAN) || ii == PLAN_NONE)
+			continue;
+		if ((error = ec2_instance_termination_protection(&prot,
+		    pv->aws[pv->inst_region[ii]]->ec2, pv->inst.v[ii].id)) < 0)
+			goto out;
+		pv->aws_calls++;
+		if (prot) {
+			ids = xreallocarray(ids, n + 1, sizeof(*ids));
+			ids[n++] = pv->inst.v[ii].id;
+		}
+	}
+	if (n > 0)
+		error = pass_plan(pv, cfg, force, now, ids, n);
+out:
+	free(ids);
+	return error;
+}
+
+int
+pass_view_load(struct pass_view *pv, const struct config *cfg, int force,
+    int check_protection, time_t now)
+{
+	int error;
+
+	memset(pv, 0, sizeof(*pv));
+	if ((error = observe_tags_init(&pv->tags, config_str(cfg, "tag_prefix"))) < 0)
+		goto fail;
+	/* Fail closed, cheapest first: specs, then the database, then AWS. */
+	if ((error = ctl_specs_load(&pv->tree, &pv->revision, cfg)) < 0)
+		goto fail;
+	if ((error = ctl_store_open(&pv->store, cfg)) < 0)
+		goto fail;
+	if ((error = store_pass_load(&pv->rows, pv->store,
+	    now - PASS_ENDED_WINDOW)) < 0)
+		goto fail;
+	if ((error = pass_discover(pv, cfg)) < 0)
+		goto fail;
+	pv->aws_calls += pv->inst.pages;
+	if ((error = pass_plan(pv, cfg, force, now, NULL, 0)) < 0)
+		goto fail;
+	if (check_protection &&
+	    (error = pass_check_protection(pv, cfg, force, now)) < 0)
+		goto fail;
+	pv->nspecs = spec_tree_count(pv->tree);
+	pv->ninvalid = spec_tree_invalid_count(pv->tree);
+	pv->ninstances = pv->inst.n;
+	pv->nlive = pv->rows.nlive;
+	return 0;
+fail:
+	pass_view_dispose(pv);
+	return error;
+}
+
+void
+pass_view_dispose(struct pass_view *pv)
+{
+	size_t i;
+
+	plan_free(pv->plan);
+	free(pv->desired);
+	free(pv->pinst);
+	free(pv->precs);
+	free(pv->inst_region);
+	observe_instances_dispose(&pv->inst);
+	for (i = 0; i < pv->naws; i++)
+		ctl_aws_free(pv->aws[i]);
+	free(pv->aws);
+	if (pv->store != NULL)
+		store_pass_dispose(&pv->rows);
+	store_free(pv->store);
+	spec_tree_free(pv->tree);
+	free(pv->revision);
+	memset(pv, 0, sizeof(*pv));
+}
+
+struct ctl_aws *
+pass_view_instance_aws(const struct pass_view *pv, size_t i)
+{
+	return pv->aws[pv->inst_region[i]];
+}

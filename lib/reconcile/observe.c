@@ -1,0 +1,241 @@
+/*
+ * observe.c - discovery by tag, and the conversions into plan inputs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ec2.h"
+#include "err.h"
+#include "mem.h"
+#include "observe.h"
+#include "spec.h"
+#include "store.h"
+
+int
+observe_tags_init(struct observe_tags *t, const char *prefix)
+{
+	if (prefix == NULL || *prefix == '\0' || strlen(prefix) > 40) {
+		err_set("tag prefix must be 1..40 characters");
+		return ERR_INVALID;
+	}
+	snprintf(t->managed, sizeof(t->managed), "%s:managed", prefix);
+	snprintf(t->cluster, sizeof(t->cluster), "%s:cluster", prefix);
+	snprintf(t->env, sizeof(t->env), "%s:env", prefix);
+	snprintf(t->env_id, sizeof(t->env_id), "%s:env-id", prefix);
+	snprintf(t->spec_hash, sizeof(t->spec_hash), "%s:spec-hash", prefix);
+	snprintf(t->workspace, sizeof(t->workspace), "%s:workspace", prefix);
+	return 0;
+}
+
+void
+observe_instances_dispose(struct observe_instances *o)
+{
+	size_t i;
+
+	for (i = 0; i < o->n; i++)
+		ec2_instance_dispose(&o->v[i]);
+	free(o->v);
+	memset(o, 0, sizeof(*o));
+}
+
+void
+observe_instances_move(struct observe_instances *dst,
+    struct observe_instances *src)
+{
+	dst->v = xreallocarray(dst->v, dst->n + src->n, sizeof(*dst->v));
+	if (src->n > 0)
+		memcpy(dst->v + dst->n, src->v, src->n * sizeof(*src->v));
+	dst->n += src->n;
+	dst->pages += src->pages;
+	free(src->v);
+	memset(src, 0, sizeof(*src));
+}
+
+/* Take the page's instances: the page is borrowed, so move field by field. */
+static int
+collect_page(const struct ec2_instance *v, size_t n, void *arg)
+{
+	struct observe_instances *o = arg;
+	size_t i;
+
+	o->v = xreallocarray(o->v, o->n + n, sizeof(*o->v));
+	for (i = 0; i < n; i++) {
+		struct ec2_instance *dst = &o->v[o->n + i];
+		size_t t;
+
+		*dst = v[i];
+		/* deep-copy what the page owns */
+		dst->tags = v[i].ntags ?
+		    xcalloc(v[i].ntags, sizeof(*dst->tags)) : NULL;
+		for (t = 0; t < v[i].ntags; t++) {
+			dst->tags[t].key = xstrdup(v[i].tags[t].key);
+			dst->tags[t].value = xstrdup(v[i].tags[t].value ?
+			    v[i].tags[t].value : "");
+		}
+		dst->security_groups = v[i].nsecurity_groups ?
+		    xcalloc(v[i].nsecurity_groups, sizeof(char *)) : NULL;
+		for (t = 0; t < v[i].nsecurity_groups; t++)
+			dst->security_groups[t] = xstrdup(v[i].security_groups[t]);
+	}
+	o->n += n;
+	return 0;
+}
+
+int
+observe_instances_discover(struct observe_instances *out,
+    struct ec2_client *ec2, const struct observe_tags *tags,
+    const char *cluster_id)
+{
+	static const char *const states[] = {
+		"pending", "running", "shutting-down", "stopping", "stopped",
+	};
+	const char *cluster_values[1] = { cluster_id };
+	char filter_name[96];
+	struct ec2_filter filters[2];
+	struct ec2_describe_instances_input in;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(filter_name, sizeof(filter_name), "tag:%s", tags->cluster);
+	filters[0].name = filter_name;
+	filters[0].values = cluster_values;
+	filters[0].nvalues = 1;
+	filters[1].name = "instance-state-name";
+	filters[1].values = states;
+	filters[1].nvalues = sizeof(states) / sizeof(states[0]);
+	memset(&in, 0, sizeof(in));
+	in.filters = filters;
+	in.nfilters = 2;
+	in.max_results = EC2_DESCRIBE_MAX_RESULTS;
+	if ((error = ec2_instances_describe(ec2, &in, collect_page, out,
+	    &out->pages)) < 0) {
+		observe_instances_dispose(out);
+		err_prefix("discovering instances");
+		return error;
+	}
+	return 0;
+}
+
+enum plan_instance_state
+observe_instance_state(const char *state)
+{
+	static const struct {
+		const char		*name;
+		enum plan_instance_state state;
+	} map[] = {
+		{ "pending",		PLAN_INSTANCE_PENDING },
+		{ "running",		PLAN_INSTANCE_RUNNING },
+		{ "stopping",		PLAN_INSTANCE_STOPPING },
+		{ "stopped",		PLAN_INSTANCE_STOPPED },
+		{ "shutting-down",	PLAN_INSTANCE_SHUTTING_DOWN },
+		{ "terminated",		PLAN_INSTANCE_TERMINATED },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(state, map[i].name) == 0)
+			return map[i].state;
+	return PLAN_INSTANCE_RUNNING;
+}
+
+void
+observe_plan_instances(struct plan_instance **out,
+    const struct observe_instances *in, const struct observe_tags *tags,
+    const char *const *protected_ids, size_t nprotected)
+{
+	struct plan_instance *v = xcalloc(in->n ? in->n : 1, sizeof(*v));
+	size_t i, j;
+
+	for (i = 0; i < in->n; i++) {
+		const struct ec2_instance *inst = &in->v[i];
+		const char *managed = ec2_instance_tag(inst, tags->managed);
+
+		v[i].instance_id = inst->id;
+		v[i].state = observe_instance_state(inst->state);
+		v[i].managed = managed != NULL && strcmp(managed, "true") == 0;
+		v[i].cluster_id = ec2_instance_tag(inst, tags->cluster);
+		v[i].env_name = ec2_instance_tag(inst, tags->env);
+		v[i].env_id = ec2_instance_tag(inst, tags->env_id);
+		v[i].spec_hash = ec2_instance_tag(inst, tags->spec_hash);
+		v[i].launch_time = (int64_t)inst->launched;
+		v[i].market = inst->market == EC2_MARKET_SPOT ? "spot" : "on-demand";
+		for (j = 0; j < nprotected; j++)
+			if (strcmp(protected_ids[j], inst->id) == 0)
+				v[i].termination_protection = true;
+	}
+	*out = v;
+}
+
+void
+observe_plan_desired(struct plan_desired **out, size_t *n,
+    const struct spec_tree *tree)
+{
+	size_t i, count = spec_tree_count(tree);
+	struct plan_desired *v = xcalloc(count ? count : 1, sizeof(*v));
+
+	for (i = 0; i < count; i++) {
+		const struct spec_entry *e = spec_tree_entry(tree, i);
+		const struct spec *s = spec_entry_spec(e);
+
+		v[i].name = spec_entry_name(e);
+		v[i].valid = spec_entry_valid(e) && s != NULL;
+		if (v[i].valid) {
+			v[i].spec_hash = spec_entry_hash(e);
+			v[i].on_drift = s->lifecycle.on_drift == SPEC_DRIFT_REPORT ?
+			    PLAN_ON_DRIFT_REPORT : PLAN_ON_DRIFT_REPLACE;
+			v[i].ttl = s->lifecycle.ttl_s;
+			v[i].workspace = s->workspace;
+		}
+	}
+	*out = v;
+	*n = count;
+}
+
+static void
+record_from_row(struct plan_record *r, const struct store_env *e)
+{
+	static const enum plan_record_status status_map[] = {
+		[STORE_STATUS_PENDING] = PLAN_STATUS_PENDING,
+		[STORE_STATUS_PROVISIONING] = PLAN_STATUS_PROVISIONING,
+		[STORE_STATUS_READY] = PLAN_STATUS_READY,
+		[STORE_STATUS_ERROR] = PLAN_STATUS_ERROR,
+		[STORE_STATUS_TERMINATING] = PLAN_STATUS_TERMINATING,
+		[STORE_STATUS_TERMINATED] = PLAN_STATUS_TERMINATED,
+	};
+
+	memset(r, 0, sizeof(*r));
+	r->env_id = e->id;
+	r->name = e->name;
+	r->status = status_map[e->status];
+	r->stage = (enum plan_record_stage)e->stage;
+	r->spec_hash = e->spec_hash;
+	r->instance_id = e->instance_id;
+	r->attempts = e->attempts > 0 ? (unsigned)e->attempts : 0;
+	r->next_attempt_at = (int64_t)e->next_attempt_at;
+	r->launched_at = (int64_t)e->launched_at;
+	r->ready_at = (int64_t)e->ready_at;
+	r->created_at = (int64_t)e->created_at;
+	r->ttl_expired = e->termination_reason != NULL &&
+	    strcmp(e->termination_reason, "ttl expired") == 0;
+	/* An ended row still naming its keys or group has leftovers to collect. */
+	r->has_leftovers = e->status == STORE_STATUS_TERMINATED &&
+	    (e->ssh_key_s3_key != NULL || e->security_group_id != NULL);
+}
+
+void
+observe_plan_records(struct plan_record **out, size_t *n,
+    const struct store_env *live, size_t nlive,
+    const struct store_env *ended, size_t nended)
+{
+	struct plan_record *v = xcalloc(nlive + nended ? nlive + nended : 1,
+	    sizeof(*v));
+	size_t i;
+
+	for (i = 0; i < nlive; i++)
+		record_from_row(&v[i], &live[i]);
+	for (i = 0; i < nended; i++)
+		record_from_row(&v[nlive + i], &ended[i]);
+	*out = v;
+	*n = nlive + nended;
+}

@@ -1,0 +1,86 @@
+/*
+ * observe.h - the three truths turned into the planner's inputs.
+ *
+ * Discovery is one paginated DescribeInstances per region per pass,
+ * filtered on this controller's cluster tag and every state but
+ * terminated (DESIGN.md §4); never one call per environment.  The spec
+ * tree and the store's rows are converted without I/O.
+ *
+ * Everything here borrows: the plan_* structs point into the ec2
+ * instances, the spec tree and the store rows they were made from, which
+ * must outlive them.
+ */
+#ifndef ENVCTL_OBSERVE_H
+#define ENVCTL_OBSERVE_H
+
+#include <stddef.h>
+
+#include "plan.h"
+
+struct ec2_client;
+struct ec2_instance;
+struct spec_tree;
+struct store_env;
+
+/* Tag names derived from the configured prefix ("envctl" -> "envctl:env"). */
+struct observe_tags {
+	char	managed[64];
+	char	cluster[64];
+	char	env[64];
+	char	env_id[64];
+	char	spec_hash[64];
+	char	workspace[64];
+};
+
+/* Fill t from prefix (without the trailing colon); ERR_INVALID if too long. */
+int	 observe_tags_init(struct observe_tags *t, const char *prefix);
+
+/* The instances of one cluster, as EC2 reports them. */
+struct observe_instances {
+	struct ec2_instance	*v;
+	size_t			 n;
+	int			 pages;		/* DescribeInstances calls made */
+};
+
+/*
+ * One paginated DescribeInstances (MaxResults 1000) filtered on
+ * tag:<prefix>:cluster=cluster_id and every state but terminated.  out is
+ * filled (dispose it); on failure it is left empty and the error is in
+ * err_get().
+ */
+int	 observe_instances_discover(struct observe_instances *out,
+	    struct ec2_client *ec2, const struct observe_tags *tags,
+	    const char *cluster_id);
+/* Append src's instances to dst (moving them); src is left empty. */
+void	 observe_instances_move(struct observe_instances *dst,
+	    struct observe_instances *src);
+void	 observe_instances_dispose(struct observe_instances *);
+
+/*
+ * Decode in's instances into n plan_instance entries at *out (the caller
+ * frees the array with free()); strings point into in.  protected_ids
+ * (may be NULL) lists instances known to have termination protection.
+ */
+void	 observe_plan_instances(struct plan_instance **out,
+	    const struct observe_instances *in, const struct observe_tags *tags,
+	    const char *const *protected_ids, size_t nprotected);
+
+/*
+ * The spec tree as the planner's desired set (caller frees *out with
+ * free()); invalid entries carry their name and valid=false.
+ */
+void	 observe_plan_desired(struct plan_desired **out, size_t *n,
+	    const struct spec_tree *tree);
+
+/*
+ * Store rows as plan records: live rows first, then ended rows.  The
+ * caller frees *out with free().
+ */
+void	 observe_plan_records(struct plan_record **out, size_t *n,
+	    const struct store_env *live, size_t nlive,
+	    const struct store_env *ended, size_t nended);
+
+/* "running" -> PLAN_INSTANCE_RUNNING; unknown states map to running. */
+enum plan_instance_state observe_instance_state(const char *state);
+
+#endif
