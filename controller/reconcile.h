@@ -1,0 +1,31 @@
+/*
+ * reconcile.h - the acting half of a pass, shared by `envctl reconcile`
+ * and `envctl run` (cmd_reconcile.c).
+ */
+#ifndef ENVCTL_RECONCILE_H
+#define ENVCTL_RECONCILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+struct pass_view;
+
+struct reconcile_result {
+	size_t	 njobs;		/* actions run */
+	size_t	 failed;	/* of which failed */
+	int	 waiting;	/* some wait on something outside envctl */
+	int64_t	 run;		/* reconcile_runs id, 0 if not recorded */
+};
+
+/*
+ * Run the actions of pv's plan on max_parallel workers (each with its own
+ * database connection and AWS clients), logging a line per action, and
+ * record the pass in reconcile_runs.  The caller has loaded pv, checked it
+ * did not halt, and holds the leader lock.  ERR_INVALID when the
+ * configuration cannot run pipelines (no s3_bucket, bad ready_checks).
+ */
+int	reconcile_execute(struct reconcile_result *res, const struct config *cfg,
+	    const struct pass_view *pv);
+
+#endif

@@ -1,0 +1,173 @@
+/*
+ * exec.c - a bounded pool of worker threads running one pass's jobs.
+ *
+ * Jobs of one environment are consecutive in plan order and form a
+ * group; a worker takes a whole group, so one environment's actions
+ * never run concurrently.  Each worker has its own pipelines (its own
+ * store connection and AWS clients, opened by the caller's callback on
+ * the calling thread before any worker starts).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+#include "pipeline.h"
+
+struct pool {
+	struct pipeline_job	*jobs;
+	size_t			 njobs;
+	size_t			*groups;	/* start index of each group, + njobs */
+	size_t			 ngroups;
+	size_t			 next;
+	size_t			 failed;
+	size_t			 ndone;
+	pipeline_done_fn	*done;
+	void			*arg;
+	pthread_mutex_t		 lock;
+};
+
+struct worker {
+	pthread_t		 thread;
+	struct pool		*pool;
+	const char		**regions;	/* borrowed from jobs */
+	struct pipeline		**pl;
+	size_t			 nregions;
+};
+
+static struct pipeline *
+worker_pipeline(struct worker *w, const char *region)
+{
+	size_t i;
+
+	for (i = 0; i < w->nregions; i++)
+		if (region != NULL && strcmp(w->regions[i], region) == 0)
+			return w->pl[i];
+	return w->nregions > 0 ? w->pl[0] : NULL;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct pool *pool = w->pool;
+	size_t g, i, failed;
+
+	for (;;) {
+		pthread_mutex_lock(&pool->lock);
+		g = pool->next < pool->ngroups ? pool->next++ : SIZE_MAX;
+		pthread_mutex_unlock(&pool->lock);
+		if (g == SIZE_MAX)
+			break;
+		failed = 0;
+		for (i = pool->groups[g]; i < pool->groups[g + 1]; i++) {
+			struct pipeline_job *job = &pool->jobs[i];
+
+			err_clear();
+			if (pipeline_job_run(worker_pipeline(w, job->region), job) < 0)
+				failed++;
+			pthread_mutex_lock(&pool->lock);
+			pool->ndone++;
+			if (pool->done != NULL)
+				pool->done(job, pool->ndone, pool->njobs, pool->arg);
+			pthread_mutex_unlock(&pool->lock);
+		}
+		if (failed > 0) {
+			pthread_mutex_lock(&pool->lock);
+			pool->failed += failed;
+			pthread_mutex_unlock(&pool->lock);
+		}
+	}
+	return NULL;
+}
+
+static int
+same_env(const struct pipeline_job *a, const struct pipeline_job *b)
+{
+	return a->name != NULL && b->name != NULL && *a->name != '\0' &&
+	    strcmp(a->name, b->name) == 0;
+}
+
+size_t
+pipeline_jobs_run(struct pipeline_job *jobs, size_t njobs, unsigned nworkers,
+    pipeline_open_fn *open, pipeline_close_fn *close, pipeline_done_fn *done,
+    void *arg)
+{
+	struct pool pool;
+	struct worker *w = NULL;
+	const char **regions = NULL;
+	size_t nregions = 0, i, r, k, nw = 0, started = 0, failed;
+
+	if (njobs == 0)
+		return 0;
+	memset(&pool, 0, sizeof(pool));
+	pool.jobs = jobs;
+	pool.njobs = njobs;
+	pool.done = done;
+	pool.arg = arg;
+	pool.groups = xcalloc(njobs + 1, sizeof(*pool.groups));
+	for (i = 0; i < njobs; i++)
+		if (i == 0 || !same_env(&jobs[i - 1], &jobs[i]))
+			pool.groups[pool.ngroups++] = i;
+	pool.groups[pool.ngroups] = njobs;
+	pthread_mutex_init(&pool.lock, NULL);
+
+	/* The distinct regions of the jobs. */
+	regions = xcalloc(njobs, sizeof(*regions));
+	for (i = 0; i < njobs; i++) {
+		for (r = 0; r < nregions; r++)
+			if (strcmp(regions[r], jobs[i].region) == 0)
+				break;
+		if (r == nregions)
+			regions[nregions++] = jobs[i].region;
+	}
+	nw = nworkers < 1 ? 1 : nworkers;
+	if (nw > pool.ngroups)
+		nw = pool.ngroups;
+	w = xcalloc(nw, sizeof(*w));
+	for (k = 0; k < nw; k++) {
+		w[k].pool = &pool;
+		w[k].regions = regions;
+		w[k].pl = xcalloc(nregions, sizeof(*w[k].pl));
+		for (r = 0; r < nregions; r++) {
+			if (open(&w[k].pl[r], regions[r], arg) < 0) {
+				char *why = xstrdup(err_get());
+
+				for (i = 0; i < njobs; i++) {
+					jobs[i].result = ERR_UNAVAILABLE;
+					if (jobs[i].error == NULL)
+						jobs[i].error = xstrdup(why);
+				}
+				free(why);
+				pool.failed = njobs;
+				goto out;
+			}
+			w[k].nregions = r + 1;
+		}
+	}
+	for (k = 0; k < nw; k++) {
+		if (pthread_create(&w[k].thread, NULL, worker_main, &w[k]) != 0) {
+			log_warn("starting worker %zu", k);
+			break;
+		}
+		started++;
+	}
+	if (started == 0)
+		worker_main(&w[0]);
+	for (k = 0; k < started; k++)
+		pthread_join(w[k].thread, NULL);
+out:
+	for (k = 0; k < nw; k++) {
+		for (r = 0; r < w[k].nregions; r++)
+			close(w[k].pl[r], arg);
+		free(w[k].pl);
+	}
+	failed = pool.failed;
+	pthread_mutex_destroy(&pool.lock);
+	free(w);
+	free(regions);
+	free(pool.groups);
+	return failed;
+}

@@ -1,0 +1,117 @@
+/*
+ * pipeline_int.h - what the pipeline's files share (not for callers).
+ */
+#ifndef ENVCTL_PIPELINE_INT_H
+#define ENVCTL_PIPELINE_INT_H
+
+#include <stdbool.h>
+
+#include "err.h"
+#include "failpoint.h"
+#include "pipeline.h"
+#include "store.h"
+
+struct s3_client;
+
+#define PL_AMI_CACHE	8
+
+struct pl_ami {
+	char	alias[32];
+	char	id[32];
+	char	root_device[64];
+};
+
+struct pipeline {
+	struct store		*store;
+	struct aws_client	*aws;
+	struct ec2_client	*ec2;
+	struct s3_client	*s3;
+	struct aws_creds_provider *creds;
+	struct pipeline_opts	 o;
+	char			 tag_managed[64], tag_cluster[64], tag_env[64],
+				 tag_env_id[64], tag_spec_hash[64], tag_workspace[64];
+	struct pl_ami		 ami[PL_AMI_CACHE];	/* per pass (per pipeline) */
+	size_t			 nami;
+};
+
+/*
+ * FP(name): evaluate failpoint name (a string literal); on ERR_FAILPOINT
+ * set the message and jump to the function's cleanup label "out" with
+ * error set.  Every function using it has `int error` and `out:`.
+ */
+#define FP(name) do {							\
+	if ((error = FAILPOINT(name)) < 0) {				\
+		err_set("failpoint %s", name);				\
+		goto out;						\
+	}								\
+} while (0)
+
+time_t	 pl_now(const struct pipeline *);
+
+/* Write mask of row between failpoints fp.before/fp.after. */
+int	 pl_row_update(struct pipeline *, struct store_env *row, unsigned mask,
+	    const char *fp_before, const char *fp_after);
+/* Set a string column of row (copy; NULL clears). */
+void	 pl_row_set(struct store_env *row, unsigned field, const char *s);
+/* Add an event with a JSON payload (printf-formatted; values pre-escaped). */
+int	 pl_event(struct pipeline *, const char *env_id, const char *type,
+	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* "<prefix>/<env-id>/<file>" (caller frees). */
+char	*pl_s3_key(const struct pipeline *, const char *env_id, const char *file);
+/* "envctl-<env-id>" into out. */
+void	 pl_resource_name(char *out, size_t outsz, const char *env_id);
+
+/* The AWS code of the last failure ("" when none). */
+const char *pl_aws_code(const struct pipeline *);
+
+/* Live (not terminated/shutting-down) instances tagged with env_id; ids into out. */
+int	 pl_instances_by_env_id(struct pipeline *, const char *env_id,
+	    char ids[][32], size_t max, size_t *n);
+
+/*
+ * Undo what exists of incarnation row (instance, security group, S3
+ * objects, key pair), updating row's columns as things go; every step
+ * idempotent.  *sg_left is set when the group could not be deleted yet
+ * (instance still shutting down).  Failpoints named prefix.<step>.
+ */
+int	 pl_cleanup(struct pipeline *, struct store_env *row, bool *sg_left,
+	    bool terminate_instance, const char *fp_prefix);
+
+/* The id of security group envctl-<env-id> into id ("" if none). */
+int	 pl_sg_find(struct pipeline *, const char *env_id, char id[32]);
+
+/* Delete every S3 object under <prefix>/<env-id>/. */
+int	 pl_s3_prefix_delete(struct pipeline *, const char *env_id);
+
+/*
+ * A presigned URL whose signing time is at (not now), so that a replayed
+ * launch renders byte-identical user-data (same ClientToken, same
+ * parameters).  *out is freed with mem_free_secret().
+ */
+int	 pl_presign_at(char **out, struct pipeline *, const char *method,
+	    const char *key, unsigned expires, time_t at);
+
+/* Resolve spec image (alias or ami id) to an AMI; cached per pipeline. */
+int	 pl_ami_resolve(struct pipeline *, const char *image, char id[32],
+	    char root_device[64]);
+
+/* Provision pieces (provision.c). */
+int	 pl_provision_new(struct pipeline *, struct pipeline_job *);
+int	 pl_provision_resume(struct pipeline *, struct pipeline_job *,
+	    struct store_env *row, bool retry);
+int	 pl_adopt(struct pipeline *, struct pipeline_job *);
+
+/* Terminate pieces (terminate.c). */
+int	 pl_terminate(struct pipeline *, struct pipeline_job *,
+	    struct store_env *row, const char *instance_id, const char *reason);
+int	 pl_orphan(struct pipeline *, struct pipeline_job *);
+int	 pl_gc(struct pipeline *, struct pipeline_job *);
+int	 pl_drift_report(struct pipeline *, struct pipeline_job *);
+int	 pl_drift_gone(struct pipeline *, struct pipeline_job *,
+	    struct store_env *row);
+
+/* JSON string escaping for event payloads (no quotes added). */
+void	 pl_json_escape(char *out, size_t outsz, const char *s);
+
+#endif

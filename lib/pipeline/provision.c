@@ -1,0 +1,1199 @@
+/*
+ * provision.c - the provision pipeline: one function per transition of
+ * the row's stage, readiness checked once per pass, rollback on failure.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "aws.h"
+#include "ec2.h"
+#include "log.h"
+#include "mem.h"
+#include "pipeline_int.h"
+#include "s3.h"
+#include "spec.h"
+#include "sshkey.h"
+#include "userdata.h"
+
+/* Readiness checks say "not yet" with this (not an error). */
+#define PL_NOT_YET	1
+
+/* What one provision run holds in memory (nothing here is durable). */
+struct prov {
+	struct pipeline			*p;
+	struct pipeline_job		*job;
+	const struct spec		*spec;
+	struct store_env		*row;
+	struct sshkey			*key;	/* generated this run, or NULL */
+	int				 tags_seen;	/* launch answer had our spec-hash tag */
+};
+
+static const char *
+key_file(const struct spec *spec)
+{
+	return spec->access.ssh.key_type == SPEC_KEY_RSA ? "id_rsa" : "id_ed25519";
+}
+
+static int
+set_stage(struct prov *pv, enum store_stage stage, unsigned extra,
+    const char *fpb, const char *fpa)
+{
+	enum store_stage was = pv->row->stage;
+	int error;
+
+	pv->row->stage = stage;
+	if ((error = pl_row_update(pv->p, pv->row, STORE_ENV_STAGE | extra, fpb,
+	    fpa)) < 0 && fpa != NULL && strstr(err_get(), fpa) == NULL)
+		pv->row->stage = was;	/* not written: the row is still at was */
+	else
+		snprintf(pv->job->stage, sizeof(pv->job->stage), "%s",
+		    store_stage_str(stage));
+	return error;
+}
+
+/* INIT -> KEYS_GENERATED: a new key pair in memory (spec key: auto). */
+static int
+step_keys_generated(struct prov *pv)
+{
+	const struct spec *s = pv->spec;
+	char comment[128];
+	int error;
+
+	if (s->access.ssh.key == SPEC_KEY_AUTO) {
+		snprintf(comment, sizeof(comment), "envctl-%s", s->name);
+		if ((error = sshkey_generate(&pv->key,
+		    s->access.ssh.key_type == SPEC_KEY_RSA ? SSHKEY_RSA :
+		    SSHKEY_ED25519, comment)) < 0)
+			return error;
+	}
+	pv->row->status = STORE_STATUS_PROVISIONING;
+	return set_stage(pv, STORE_STAGE_KEYS_GENERATED, STORE_ENV_STATUS,
+	    "provision.keys_generated.before", "provision.keys_generated.after");
+}
+
+/* KEYS_GENERATED -> KEYS_UPLOADED: both halves to S3 with SSE, path recorded. */
+static int
+step_keys_uploaded(struct prov *pv)
+{
+	struct pipeline *p = pv->p;
+	const struct spec *s = pv->spec;
+	struct s3_put_opts po;
+	char *priv = NULL, *pub = NULL, *kpriv = NULL, *kpub = NULL, *pubname = NULL;
+	size_t privlen = 0;
+	int error = 0;
+
+	if (s->access.ssh.key == SPEC_KEY_AUTO) {
+		if (pv->key == NULL) {
+			/* Resumed after a crash: the key never left memory; make another. */
+			char comment[128];
+
+			snprintf(comment, sizeof(comment), "envctl-%s", s->name);
+			if ((error = sshkey_generate(&pv->key,
+			    s->access.ssh.key_type == SPEC_KEY_RSA ? SSHKEY_RSA :
+			    SSHKEY_ED25519, comment)) < 0)
+				goto out;
+		}
+		if ((error = sshkey_private_openssh(&priv, &privlen, pv->key)) < 0)
+			goto out;
+		pub = sshkey_public_line(pv->key);
+		kpriv = pl_s3_key(p, pv->row->id, key_file(s));
+		pubname = xasprintf("%s.pub", key_file(s));
+		kpub = pl_s3_key(p, pv->row->id, pubname);
+		memset(&po, 0, sizeof(po));
+		po.sse = S3_SSE_AES256;
+		po.content_type = "text/plain";
+		FP("provision.s3_keys.before");
+		po.secret = 1;
+		if ((error = s3_object_put(p->s3, p->o.bucket, kpriv, priv, privlen,
+		    &po)) < 0) {
+			err_prefix("uploading the private key");
+			goto out;
+		}
+		po.secret = 0;
+		if ((error = s3_object_put(p->s3, p->o.bucket, kpub, pub, strlen(pub),
+		    &po)) < 0) {
+			err_prefix("uploading the public key");
+			goto out;
+		}
+		FP("provision.s3_keys.after");
+		pl_row_set(pv->row, STORE_ENV_SSH_KEY_S3_KEY, kpriv);
+	}
+	error = set_stage(pv, STORE_STAGE_KEYS_UPLOADED, STORE_ENV_SSH_KEY_S3_KEY,
+	    "provision.keys_uploaded.before", "provision.keys_uploaded.after");
+out:
+	mem_free_secret(priv);
+	free(pub);
+	free(kpriv);
+	free(kpub);
+	free(pubname);
+	/* The private half is in S3 now (or lost with this run): wipe it. */
+	sshkey_free(pv->key);
+	pv->key = NULL;
+	return error;
+}
+
+/* The public key line of the environment (caller frees), or NULL for a named key pair. */
+static int
+public_key_line(char **out, struct prov *pv)
+{
+	struct pipeline *p = pv->p;
+	const struct spec *s = pv->spec;
+	char *kpub, *pubname, *body = NULL;
+	size_t len = 0;
+	int error;
+
+	*out = NULL;
+	switch (s->access.ssh.key) {
+	case SPEC_KEY_PUBLIC:
+		*out = xstrdup(s->access.ssh.public_key);
+		return 0;
+	case SPEC_KEY_NAME:
+		return 0;
+	default:
+		break;
+	}
+	pubname = xasprintf("%s.pub", key_file(s));
+	kpub = pl_s3_key(p, pv->row->id, pubname);
+	error = s3_object_get(&body, &len, p->s3, p->o.bucket, kpub, 16384, 0);
+	if (error < 0)
+		err_prefix("reading the public key %s", kpub);
+	else {
+		body[strcspn(body, "\r\n")] = '\0';
+		*out = body;
+	}
+	free(kpub);
+	free(pubname);
+	return error;
+}
+
+static void
+env_tags(struct pipeline *p, const struct prov *pv, struct ec2_kv *kv,
+    size_t *n, char *namebuf, size_t namesz, int with_hash)
+{
+	const struct spec *s = pv->spec;
+	size_t k = 0, i;
+
+	snprintf(namebuf, namesz, "envctl-%s", s->name);
+	kv[k++] = (struct ec2_kv){ p->tag_managed, "true" };
+	kv[k++] = (struct ec2_kv){ p->tag_cluster, p->o.cluster_id };
+	kv[k++] = (struct ec2_kv){ p->tag_env, s->name };
+	kv[k++] = (struct ec2_kv){ p->tag_env_id, pv->row->id };
+	if (with_hash)
+		kv[k++] = (struct ec2_kv){ p->tag_spec_hash, pv->job->spec_hash };
+	kv[k++] = (struct ec2_kv){ p->tag_workspace, s->workspace };
+	kv[k++] = (struct ec2_kv){ "Name", namebuf };
+	for (i = 0; i < s->ntags; i++)
+		kv[k++] = (struct ec2_kv){ s->tags[i].key, s->tags[i].value };
+	*n = k;
+}
+
+/* The ingress rules the spec asks for (IPv4 CIDRs; rules[] sized by caller). */
+static size_t
+spec_rules(const struct spec *s, struct ec2_ingress_rule *r, size_t max)
+{
+	size_t n = 0, i, j;
+
+	for (i = 0; i < s->access.ssh.nallow && n < max; i++) {
+		if (s->access.ssh.allow_from[i].family != AF_INET) {
+			log_warnx("env=%s IPv6 CIDR %s not applied: IPv6 ingress "
+			    "is not supported yet", s->name,
+			    s->access.ssh.allow_from[i].text);
+			continue;
+		}
+		r[n++] = (struct ec2_ingress_rule){ "tcp", 22, 22,
+		    s->access.ssh.allow_from[i].text, "ssh" };
+	}
+	for (i = 0; i < s->access.nports; i++) {
+		const struct spec_port *pt = &s->access.ports[i];
+
+		for (j = 0; j < pt->nallow && n < max; j++) {
+			if (pt->allow_from[j].family != AF_INET) {
+				log_warnx("env=%s IPv6 CIDR %s not applied: IPv6 "
+				    "ingress is not supported yet", s->name,
+				    pt->allow_from[j].text);
+				continue;
+			}
+			r[n++] = (struct ec2_ingress_rule){
+			    pt->protocol == SPEC_PROTO_UDP ? "udp" : "tcp",
+			    (int)pt->port, (int)pt->port, pt->allow_from[j].text, NULL };
+		}
+	}
+	return n;
+}
+
+/* Revoke the rules of group g the spec does not ask for. */
+static int
+sg_revoke_extra(struct pipeline *p, const char *gid,
+    const struct ec2_ingress_rule *want, size_t nwant)
+{
+	struct ec2_security_group_list l;
+	const char *ids[1] = { gid };
+	struct ec2_ingress_rule extra[64];
+	size_t i, j, n = 0;
+	int error;
+
+	memset(&l, 0, sizeof(l));
+	if ((error = ec2_security_groups_describe(&l, p->ec2, ids, 1, NULL, 0)) < 0)
+		return error;
+	for (i = 0; l.n > 0 && i < l.v[0].ningress && n < 64; i++) {
+		const struct ec2_sg_rule *r = &l.v[0].ingress[i];
+
+		for (j = 0; j < nwant; j++)
+			if (strcmp(r->protocol, want[j].protocol) == 0 &&
+			    r->from_port == want[j].from_port &&
+			    r->to_port == want[j].to_port &&
+			    strcmp(r->cidr, want[j].cidr) == 0)
+				break;
+		if (j == nwant)
+			extra[n++] = (struct ec2_ingress_rule){ r->protocol,
+			    r->from_port, r->to_port, r->cidr, NULL };
+	}
+	if (n > 0)
+		error = ec2_security_group_ingress_revoke(p->ec2, gid, extra, n);
+	ec2_security_group_list_dispose(&l);
+	return error;
+}
+
+/* KEYS_UPLOADED -> SG_READY: key pair imported, group made with exactly the spec's rules. */
+static int
+step_sg_ready(struct prov *pv)
+{
+	struct pipeline *p = pv->p;
+	const struct spec *s = pv->spec;
+	struct ec2_kv kv[SPEC_TAGS_AWS_MAX + 8];
+	struct ec2_ingress_rule rules[256];
+	char name[128], gid[32], nametag[128], *pub = NULL, desc[160];
+	size_t nkv, nrules;
+	bool existed = false;
+	int error = 0;
+
+	env_tags(p, pv, kv, &nkv, nametag, sizeof(nametag), 0);
+	pl_resource_name(name, sizeof(name), pv->row->id);
+	if (s->access.ssh.key != SPEC_KEY_NAME) {
+		if ((error = public_key_line(&pub, pv)) < 0)
+			goto out;
+		FP("provision.keypair.before");
+		error = ec2_key_pair_import(NULL, p->ec2, name, pub, kv, nkv);
+		if (error == ERR_EXISTS)
+			error = 0;
+		if (error < 0) {
+			err_prefix("importing key pair %s", name);
+			goto out;
+		}
+		FP("provision.keypair.after");
+	}
+	gid[0] = '\0';
+	if (pv->row->security_group_id != NULL) {
+		snprintf(gid, sizeof(gid), "%s", pv->row->security_group_id);
+		existed = true;
+	} else {
+		snprintf(desc, sizeof(desc), "envctl environment %s", s->name);
+		FP("provision.sg_create.before");
+		error = ec2_security_group_create(gid, sizeof(gid), p->ec2, name,
+		    desc, NULL, kv, nkv);
+		if (error == ERR_EXISTS) {
+			/* A retried create: the deterministic name finds it. */
+			existed = true;
+			if ((error = pl_sg_find(p, pv->row->id, gid)) == 0 &&
+			    gid[0] == '\0') {
+				err_set("security group %s reported duplicate but "
+				    "not found", name);
+				error = ERR_NOTFOUND;
+			}
+		}
+		if (error < 0) {
+			err_prefix("creating security group %s", name);
+			goto out;
+		}
+		FP("provision.sg_create.after");
+		pl_row_set(pv->row, STORE_ENV_SECURITY_GROUP_ID, gid);
+		if ((error = pl_row_update(p, pv->row, STORE_ENV_SECURITY_GROUP_ID,
+		    "provision.sg_record.before", "provision.sg_record.after")) < 0)
+			goto out;
+	}
+	nrules = spec_rules(s, rules, sizeof(rules) / sizeof(rules[0]));
+	FP("provision.sg_ingress.before");
+	if (nrules > 0 && (error = ec2_security_group_ingress_authorize(p->ec2,
+	    gid, rules, nrules)) < 0) {
+		err_prefix("authorizing ingress on %s", gid);
+		goto out;
+	}
+	if (existed && (error = sg_revoke_extra(p, gid, rules, nrules)) < 0) {
+		err_prefix("revoking extra ingress on %s", gid);
+		goto out;
+	}
+	FP("provision.sg_ingress.after");
+	error = set_stage(pv, STORE_STAGE_SG_READY, 0, "provision.sg_ready.before",
+	    "provision.sg_ready.after");
+out:
+	free(pub);
+	return error;
+}
+
+/* The secrets env file to S3 and its presigned GET (caller frees *url). */
+static int
+secrets_upload(char **url, struct prov *pv)
+{
+	struct pipeline *p = pv->p;
+	const struct spec *s = pv->spec;
+	const char **names = NULL, **values = NULL;
+	char *body = NULL, *key = NULL;
+	struct s3_put_opts po;
+	size_t i;
+	unsigned expires;
+	int error = 0;
+
+	*url = NULL;
+	if (s->bootstrap.nsecrets == 0)
+		return 0;
+	names = xcalloc(s->bootstrap.nsecrets, sizeof(*names));
+	values = xcalloc(s->bootstrap.nsecrets, sizeof(*values));
+	for (i = 0; i < s->bootstrap.nsecrets; i++) {
+		names[i] = s->bootstrap.secrets[i].name;
+		values[i] = getenv(s->bootstrap.secrets[i].env);
+		if (values[i] == NULL) {
+			err_set("secret %s: environment variable %s is not set on "
+			    "the controller", names[i], s->bootstrap.secrets[i].env);
+			error = ERR_INVALID;
+			goto out;
+		}
+	}
+	if ((error = userdata_secrets_render(&body, names, values,
+	    s->bootstrap.nsecrets)) < 0)
+		goto out;
+	key = pl_s3_key(p, pv->row->id, "secrets.env");
+	memset(&po, 0, sizeof(po));
+	po.sse = S3_SSE_AES256;
+	po.secret = 1;
+	po.content_type = "text/plain";
+	FP("provision.secrets.before");
+	if ((error = s3_object_put(p->s3, p->o.bucket, key, body, strlen(body),
+	    &po)) < 0) {
+		err_prefix("uploading the secrets object");
+		goto out;
+	}
+	FP("provision.secrets.after");
+	expires = s->lifecycle.ready_timeout_s > 60 ?
+	    (unsigned)s->lifecycle.ready_timeout_s : 60;
+	error = pl_presign_at(url, p, "GET", key, expires, pv->row->launched_at);
+out:
+	mem_free_secret(body);
+	free(key);
+	free(names);
+	free(values);
+	return error;
+}
+
+static int
+capacity_error(const char *code)
+{
+	return strcmp(code, "InsufficientInstanceCapacity") == 0 ||
+	    strcmp(code, "InsufficientCapacity") == 0 ||
+	    strcmp(code, "SpotMaxPriceTooLow") == 0 ||
+	    strcmp(code, "MaxSpotInstanceCountExceeded") == 0 ||
+	    strcmp(code, "InsufficientFreeAddressesInSubnet") == 0;
+}
+
+/*
+ * Pools (market, instance type, subnet) that just answered "no capacity",
+ * process-wide for a few minutes, so the next environments skip them.
+ */
+#define POOL_CACHE_N	64
+#define POOL_CACHE_TTL	300
+
+static struct {
+	char	key[128];
+	time_t	until;
+} pool_cache[POOL_CACHE_N];
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+pool_key(char *out, size_t outsz, int spot, const char *type, const char *sub)
+{
+	snprintf(out, outsz, "%s/%s/%s", spot ? "spot" : "on-demand", type,
+	    sub ? sub : "-");
+}
+
+static int
+pool_cached(int spot, const char *type, const char *sub, time_t now)
+{
+	char key[128];
+	int hit = 0;
+	size_t i;
+
+	pool_key(key, sizeof(key), spot, type, sub);
+	pthread_mutex_lock(&pool_lock);
+	for (i = 0; i < POOL_CACHE_N && !hit; i++)
+		hit = pool_cache[i].until > now && strcmp(pool_cache[i].key, key) == 0;
+	pthread_mutex_unlock(&pool_lock);
+	return hit;
+}
+
+static void
+pool_remember(int spot, const char *type, const char *sub, time_t now)
+{
+	char key[128];
+	size_t i, slot = 0;
+
+	pool_key(key, sizeof(key), spot, type, sub);
+	pthread_mutex_lock(&pool_lock);
+	for (i = 0; i < POOL_CACHE_N; i++) {
+		if (strcmp(pool_cache[i].key, key) == 0 ||
+		    pool_cache[i].until <= now) {
+			slot = i;
+			break;
+		}
+		if (pool_cache[i].until < pool_cache[slot].until)
+			slot = i;
+	}
+	snprintf(pool_cache[slot].key, sizeof(pool_cache[slot].key), "%s", key);
+	pool_cache[slot].until = now + POOL_CACHE_TTL;
+	pthread_mutex_unlock(&pool_lock);
+}
+
+static double
+spot_price(struct pipeline *p, const char *type)
+{
+	struct ec2_spot_price_list l;
+	double v = 0.0;
+
+	memset(&l, 0, sizeof(l));
+	if (ec2_spot_price_history(&l, p->ec2, type, NULL, 0, 5) == 0 && l.n > 0)
+		v = strtod(l.v[0].price, NULL);
+	ec2_spot_price_list_dispose(&l);
+	return v;
+}
+
+/* Record the instance the launch made (or the one a crash left). */
+static int
+record_instance(struct prov *pv, const struct ec2_instance *in, const char *ami)
+{
+	struct pipeline *p = pv->p;
+	double cost;
+
+	const char *hash = ec2_instance_tag(in, p->tag_spec_hash);
+
+	pv->tags_seen = hash != NULL && strcmp(hash, pv->job->spec_hash) == 0;
+	pl_row_set(pv->row, STORE_ENV_INSTANCE_ID, in->id);
+	pl_row_set(pv->row, STORE_ENV_MARKET,
+	    in->market == EC2_MARKET_SPOT ? "spot" : "on-demand");
+	pl_row_set(pv->row, STORE_ENV_SUBNET_ID, in->subnet_id[0] ? in->subnet_id : NULL);
+	pl_row_set(pv->row, STORE_ENV_AMI_ID, ami != NULL ? ami :
+	    (in->image_id[0] ? in->image_id : NULL));
+	pl_row_set(pv->row, STORE_ENV_PUBLIC_IP, in->public_ip[0] ? in->public_ip : NULL);
+	cost = in->market == EC2_MARKET_SPOT ? spot_price(p, pv->spec->instance.type) : 0;
+	if (cost <= 0)
+		cost = pipeline_price_on_demand(pv->spec->instance.type);
+	pv->row->cost_per_hour_usd = cost;
+	pv->row->launched_at = in->launched > 0 ? in->launched : pl_now(p);
+	return set_stage(pv, STORE_STAGE_INSTANCE_LAUNCHED, STORE_ENV_INSTANCE_ID |
+	    STORE_ENV_MARKET | STORE_ENV_SUBNET_ID | STORE_ENV_AMI_ID |
+	    STORE_ENV_PUBLIC_IP | STORE_ENV_COST_PER_HOUR | STORE_ENV_LAUNCHED_AT,
+	    "provision.instance_launched.before", "provision.instance_launched.after");
+}
+
+/* An instance of this incarnation that exists already (crash between run and record). */
+static int
+find_launched(struct prov *pv, struct ec2_instance *out, int *found)
+{
+	struct pipeline *p = pv->p;
+	struct ec2_instance_page page;
+	struct ec2_describe_instances_input in;
+	char ids[4][32];
+	const char *idp[1];
+	size_t n = 0;
+	int error;
+
+	*found = 0;
+	if (pv->job->inst != NULL) {
+		const char *tag = ec2_instance_tag(pv->job->inst, p->tag_env_id);
+
+		if (tag != NULL && strcmp(tag, pv->row->id) == 0) {
+			snprintf(ids[0], 32, "%s", pv->job->inst->id);
+			n = 1;
+		}
+	}
+	if (n == 0 && (error = pl_instances_by_env_id(p, pv->row->id, ids, 4, &n)) < 0)
+		return error;
+	if (n == 0)
+		return 0;
+	idp[0] = ids[0];
+	memset(&in, 0, sizeof(in));
+	in.instance_ids = idp;
+	in.ninstance_ids = 1;
+	memset(&page, 0, sizeof(page));
+	if ((error = ec2_instances_describe_page(&page, p->ec2, &in, NULL)) < 0)
+		return error == ERR_NOTFOUND ? 0 : error;
+	if (page.n > 0) {
+		*out = page.v[0];
+		memset(&page.v[0], 0, sizeof(page.v[0]));
+		*found = 1;
+		log_info("env=%s env_id=%s found instance %s launched before a "
+		    "crash; recording it", pv->spec->name, pv->row->id, out->id);
+	}
+	ec2_instance_page_dispose(&page);
+	return 0;
+}
+
+/* SG_READY -> INSTANCE_LAUNCHED: AMI, user-data, RunInstances, record. */
+static int
+step_launch(struct prov *pv)
+{
+	struct pipeline *p = pv->p;
+	const struct spec *s = pv->spec;
+	struct ec2_instance inst;
+	struct ec2_run_input in;
+	struct ec2_kv kv[SPEC_TAGS_AWS_MAX + 8];
+	struct userdata_params up;
+	char ami[32], root[64], kpname[128], nametag[128], token[65];
+	char *pub = NULL, *marker_key = NULL, *marker_url = NULL,
+	    *secrets_url = NULL, *script = NULL, keycomment[160];
+	const char *sg[1], *const *subnets, *nosub[1] = { NULL };
+	size_t nkv, nsub, nmarkets, nvar, v, first;
+	int markets[2], found = 0, error = 0;
+
+	memset(&inst, 0, sizeof(inst));
+	if ((error = find_launched(pv, &inst, &found)) < 0)
+		goto out;
+	if (found) {
+		error = record_instance(pv, &inst, NULL);
+		goto out;
+	}
+	FP("provision.ami.before");
+	if ((error = pl_ami_resolve(p, pv->row->ami_id != NULL ? pv->row->ami_id :
+	    s->instance.image, ami, root)) < 0)
+		goto out;
+	FP("provision.ami.after");
+	if (pv->row->launched_at == 0 || pv->row->ami_id == NULL) {
+		/*
+		 * The launch intent: the image and the time the user-data's
+		 * presigned URLs are signed at.  A replay after a crash
+		 * renders the same bytes, so the same ClientToken is accepted.
+		 */
+		pv->row->launched_at = pl_now(p);
+		pl_row_set(pv->row, STORE_ENV_AMI_ID, ami);
+		pl_row_set(pv->row, STORE_ENV_MARKET,
+		    s->instance.market == SPEC_MARKET_SPOT ? "spot" : "on-demand");
+		pl_row_set(pv->row, STORE_ENV_SUBNET_ID, s->instance.nsubnets > 0 ?
+		    s->instance.subnets[0] : NULL);
+		if ((error = pl_row_update(p, pv->row, STORE_ENV_LAUNCHED_AT |
+		    STORE_ENV_AMI_ID | STORE_ENV_MARKET | STORE_ENV_SUBNET_ID,
+		    "provision.launch_intent.before",
+		    "provision.launch_intent.after")) < 0)
+			goto out;
+	}
+	if ((error = public_key_line(&pub, pv)) < 0)
+		goto out;
+	if (pub == NULL) {
+		/* A named key pair: EC2 installs it; the script gets a comment line. */
+		snprintf(keycomment, sizeof(keycomment),
+		    "# key pair %s installed by EC2", s->access.ssh.key_name);
+		pub = xstrdup(keycomment);
+	}
+	marker_key = pl_s3_key(p, pv->row->id, "bootstrap-done.json");
+	if ((error = pl_presign_at(&marker_url, p, "PUT", marker_key,
+	    (unsigned)(s->lifecycle.ready_timeout_s + 600 <
+	    S3_PRESIGN_MAX_EXPIRES ? s->lifecycle.ready_timeout_s + 600 :
+	    S3_PRESIGN_MAX_EXPIRES), pv->row->launched_at)) < 0)
+		goto out;
+	if ((error = secrets_upload(&secrets_url, pv)) < 0)
+		goto out;
+	memset(&up, 0, sizeof(up));
+	up.env_id = pv->row->id;
+	up.public_key = pub;
+	up.marker_url = marker_url;
+	up.secrets_url = secrets_url;
+	if ((error = userdata_render(&script, NULL, s, &up)) < 0)
+		goto out;
+
+	env_tags(p, pv, kv, &nkv, nametag, sizeof(nametag), 1);
+	pl_resource_name(kpname, sizeof(kpname), pv->row->id);
+	sg[0] = pv->row->security_group_id;
+	memset(&in, 0, sizeof(in));
+	in.image_id = ami;
+	in.instance_type = s->instance.type;
+	in.security_group_ids = sg;
+	in.nsecurity_group_ids = sg[0] != NULL;
+	in.key_name = s->access.ssh.key == SPEC_KEY_NAME ? s->access.ssh.key_name :
+	    kpname;
+	in.iam_profile_name = s->instance.iam_instance_profile;
+	in.user_data = script;
+	in.user_data_len = strlen(script);
+	in.tags = kv;
+	in.ntags = nkv;
+	in.root_device_name = root;
+	in.root_size_gb = (int)s->instance.disk_size_gb;
+
+	nmarkets = 0;
+	if (s->instance.market == SPEC_MARKET_SPOT) {
+		markets[nmarkets++] = 1;
+		if (s->instance.spot.fallback == SPEC_SPOT_FALLBACK_ON_DEMAND)
+			markets[nmarkets++] = 0;
+	} else
+		markets[nmarkets++] = 0;
+	subnets = s->instance.nsubnets > 0 ? s->instance.subnets : nosub;
+	nsub = s->instance.nsubnets > 0 ? s->instance.nsubnets : 1;
+
+	nvar = nmarkets * nsub;
+	/* Resume at the pool the row says was being tried (crash replay). */
+	first = 0;
+	if (pv->row->market != NULL && pv->row->launched_at != 0) {
+		for (v = 0; v < nvar; v++) {
+			const char *sub = subnets[v % nsub];
+			const char *mk = markets[v / nsub] ? "spot" : "on-demand";
+
+			if (strcmp(pv->row->market, mk) == 0 &&
+			    ((sub == NULL && pv->row->subnet_id == NULL) ||
+			    (sub != NULL && pv->row->subnet_id != NULL &&
+			    strcmp(sub, pv->row->subnet_id) == 0))) {
+				first = v;
+				break;
+			}
+		}
+	}
+	FP("provision.launch.before");
+	error = ERR_GENERIC;
+	for (v = first; v < nvar; v++) {
+		const char *sub = subnets[v % nsub];
+		int spot = markets[v / nsub];
+
+		if (v != first && v + 1 < nvar &&
+		    pool_cached(spot, s->instance.type, sub, pl_now(p)))
+			continue;	/* just said "no capacity": skip it */
+		if (v != first) {
+			/* Record the pool before trying it: a replay starts here. */
+			pl_row_set(pv->row, STORE_ENV_MARKET, spot ? "spot" : "on-demand");
+			pl_row_set(pv->row, STORE_ENV_SUBNET_ID, sub);
+			if ((error = pl_row_update(p, pv->row, STORE_ENV_MARKET |
+			    STORE_ENV_SUBNET_ID, "provision.launch_pool.before",
+			    "provision.launch_pool.after")) < 0)
+				goto out;
+		}
+		pipeline_client_token(token, pv->row->id,
+		    (unsigned)pv->row->attempts, (unsigned)v);
+		in.client_token = token;
+		in.subnet_id = sub;
+		in.spot = spot;
+		in.spot_max_price = spot ? s->instance.spot.max_price : NULL;
+		if ((error = ec2_instance_run(&inst, p->ec2, &in)) == 0)
+			break;
+		if (!capacity_error(pl_aws_code(p)))
+			goto out;
+		pool_remember(spot, s->instance.type, sub, pl_now(p));
+		log_info("env=%s no capacity (%s) for %s%s%s%s; trying the next pool",
+		    s->name, pl_aws_code(p), spot ? "spot " : "", s->instance.type,
+		    sub ? " in " : "", sub ? sub : "");
+	}
+	if (error < 0)
+		goto out;
+	FP("provision.launch.after");
+	error = record_instance(pv, &inst, ami);
+out:
+	if (error < 0 && found == 0 && inst.id[0] == '\0' && err_get()[0] == '\0')
+		err_set("launch failed");
+	ec2_instance_dispose(&inst);
+	free(pub);
+	free(marker_key);
+	mem_free_secret(marker_url);
+	mem_free_secret(secrets_url);
+	free(script);
+	return error;
+}
+
+/* INSTANCE_LAUNCHED -> TAGGED: the spec hash stamped (again) on instance. */
+static int
+step_tagged(struct prov *pv)
+{
+	struct pipeline *p = pv->p;
+	const char *ids[1] = { pv->row->instance_id };
+	struct ec2_kv kv[1] = { { p->tag_spec_hash, pv->job->spec_hash } };
+	int error;
+
+	FP("provision.tag.before");
+	/* Tagged at launch (TagSpecifications); stamp again only if unseen. */
+	if (!pv->tags_seen && (error = ec2_tags_create(p->ec2, ids, 1, kv, 1)) < 0) {
+		/* Eventual consistency: the instance may not be visible yet. */
+		if (error == ERR_NOTFOUND) {
+			error = PL_NOT_YET;
+			goto out;
+		}
+		err_prefix("tagging %s", ids[0]);
+		goto out;
+	}
+	FP("provision.tag.after");
+	error = set_stage(pv, STORE_STAGE_TAGGED, 0, "provision.tagged.before",
+	    "provision.tagged.after");
+out:
+	return error;
+}
+
+static int
+tcp_check(const char *ip, int port, int timeout_ms)
+{
+	struct sockaddr_in sa;
+	struct pollfd pfd;
+	int fd, soerr = 0, ok = 0;
+	socklen_t len = sizeof(soerr);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, ip, &sa.sin_addr) != 1)
+		return 0;
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+		return 0;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		ok = 1;
+	else if (errno == EINPROGRESS) {
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		if (poll(&pfd, 1, timeout_ms) == 1 &&
+		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 &&
+		    soerr == 0)
+			ok = 1;
+	}
+	close(fd);
+	return ok;
+}
+
+/* Marker and host key checks: 0 ready, PL_NOT_YET, or an error. */
+static int
+check_marker(struct prov *pv, unsigned checks)
+{
+	struct pipeline *p = pv->p;
+	struct userdata_marker *mk = NULL;
+	char *key = pl_s3_key(p, pv->row->id, "bootstrap-done.json");
+	char *body = NULL, *console = NULL, *q;
+	size_t len = 0, clen = 0, i;
+	int error, seen = 0, match = 0;
+
+	error = s3_object_get(&body, &len, p->s3, p->o.bucket, key,
+	    USERDATA_MARKER_MAX, 0);
+	if (error == ERR_NOTFOUND) {
+		error = PL_NOT_YET;
+		goto out;
+	}
+	if (error < 0)
+		goto out;
+	if ((error = userdata_marker_parse(&mk, body, len)) < 0) {
+		err_prefix("bootstrap marker");
+		goto out;
+	}
+	if (strcmp(userdata_marker_env_id(mk), pv->row->id) != 0) {
+		err_set("bootstrap marker names another environment id");
+		error = ERR_INVALID;
+		goto out;
+	}
+	if (userdata_marker_status(mk) != USERDATA_STATUS_READY) {
+		err_set("bootstrap failed on the instance at line %ld (exit %d); "
+		    "see /var/log/envctl-bootstrap.log", userdata_marker_line(mk),
+		    userdata_marker_exit_code(mk));
+		error = ERR_GENERIC;
+		goto out;
+	}
+	if (checks & PIPELINE_CHECK_HOSTKEY) {
+		if ((error = ec2_console_output_get(&console, &clen, p->ec2,
+		    pv->row->instance_id)) < 0)
+			goto out;
+		for (q = console; q != NULL && (q = strstr(q, "SHA256:")) != NULL; q += 7) {
+			char fp[SSHKEY_FINGERPRINT_SIZE];
+
+			seen = 1;
+			i = strspn(q, "SHA256:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=");
+			snprintf(fp, sizeof(fp), "%.*s", (int)(i < sizeof(fp) - 1 ? i : sizeof(fp) - 1), q);
+			if (userdata_marker_has_fingerprint(mk, fp))
+				match = 1;
+		}
+		if (seen && !match) {
+			err_set("host key in the bootstrap marker does not match the "
+			    "one on the instance console");
+			error = ERR_INVALID;
+			goto out;
+		}
+	}
+	error = 0;
+out:
+	userdata_marker_free(mk);
+	free(body);
+	free(console);
+	free(key);
+	return error;
+}
+
+/* The instance as EC2 sees it now (job's observation if it is ours). */
+static int
+instance_now(struct prov *pv, struct ec2_instance *out, int *found)
+{
+	struct pipeline *p = pv->p;
+	struct ec2_instance_page page;
+	struct ec2_describe_instances_input in;
+	const char *ids[1] = { pv->row->instance_id };
+	int error;
+
+	*found = 0;
+	if (pv->job->inst != NULL && strcmp(pv->job->inst->id, ids[0]) == 0) {
+		snprintf(out->state, sizeof(out->state), "%s", pv->job->inst->state);
+		snprintf(out->public_ip, sizeof(out->public_ip), "%s",
+		    pv->job->inst->public_ip);
+		*found = 1;
+		return 0;
+	}
+	memset(&in, 0, sizeof(in));
+	in.instance_ids = ids;
+	in.ninstance_ids = 1;
+	memset(&page, 0, sizeof(page));
+	if ((error = ec2_instances_describe_page(&page, p->ec2, &in, NULL)) < 0)
+		return error == ERR_NOTFOUND ? 0 : error;
+	if (page.n > 0) {
+		snprintf(out->state, sizeof(out->state), "%s", page.v[0].state);
+		snprintf(out->public_ip, sizeof(out->public_ip), "%s", page.v[0].public_ip);
+		*found = 1;
+	}
+	ec2_instance_page_dispose(&page);
+	return 0;
+}
+
+/* TAGGED -> DONE once every ready check passes; PL_NOT_YET otherwise. */
+static int
+step_ready(struct prov *pv)
+{
+	struct pipeline *p = pv->p;
+	const struct spec *s = pv->spec;
+	struct ec2_instance now_inst;
+	struct ec2_instance_status_list st;
+	const char *ids[1] = { pv->row->instance_id };
+	unsigned checks = p->o.ready_checks;
+	time_t now = pl_now(p);
+	char *secrets_key = NULL, name[256];
+	int error = 0, found = 0;
+
+	memset(&now_inst, 0, sizeof(now_inst));
+	memset(&st, 0, sizeof(st));
+	if (pv->row->launched_at > 0 &&
+	    now - pv->row->launched_at > s->lifecycle.ready_timeout_s) {
+		err_set("not ready %llds after launch (ready_timeout %llds)",
+		    (long long)(now - pv->row->launched_at),
+		    (long long)s->lifecycle.ready_timeout_s);
+		error = ERR_TIMEOUT;
+		goto out;
+	}
+	FP("provision.check.before");
+	if ((error = instance_now(pv, &now_inst, &found)) < 0)
+		goto out;
+	if (!found || strcmp(now_inst.state, "pending") == 0) {
+		error = PL_NOT_YET;
+		goto out;
+	}
+	if (strcmp(now_inst.state, "running") != 0) {
+		err_set("instance %s is %s", ids[0], now_inst.state);
+		error = ERR_GENERIC;
+		goto out;
+	}
+	if (now_inst.public_ip[0] != '\0' && (pv->row->public_ip == NULL ||
+	    strcmp(pv->row->public_ip, now_inst.public_ip) != 0)) {
+		pl_row_set(pv->row, STORE_ENV_PUBLIC_IP, now_inst.public_ip);
+		if ((error = pl_row_update(p, pv->row, STORE_ENV_PUBLIC_IP,
+		    "provision.running.before", "provision.running.after")) < 0)
+			goto out;
+	}
+	if (checks & PIPELINE_CHECK_STATUS) {
+		if ((error = ec2_instance_status_describe(&st, p->ec2, ids, 1)) < 0)
+			goto out;
+		if (st.n == 0 || strcmp(st.v[0].instance_status, "ok") != 0 ||
+		    strcmp(st.v[0].system_status, "ok") != 0) {
+			error = PL_NOT_YET;
+			goto out;
+		}
+	}
+	if ((checks & PIPELINE_CHECK_SSH) && (pv->row->public_ip == NULL ||
+	    !tcp_check(pv->row->public_ip, 22, 2000))) {
+		error = PL_NOT_YET;
+		goto out;
+	}
+	if ((checks & (PIPELINE_CHECK_MARKER | PIPELINE_CHECK_HOSTKEY)) &&
+	    (error = check_marker(pv, checks)) != 0)
+		goto out;
+	FP("provision.check.after");
+
+	pv->row->status = STORE_STATUS_READY;
+	pv->row->ready_at = now;
+	if ((error = set_stage(pv, STORE_STAGE_DONE, STORE_ENV_STATUS |
+	    STORE_ENV_READY_AT, "provision.done.before", "provision.done.after")) < 0)
+		goto out;
+	FP("provision.event_ready.before");
+	pl_json_escape(name, sizeof(name), s->name);
+	if ((error = pl_event(p, pv->row->id, "remote.provision.ready",
+	    "{\"env\":\"%s\",\"instance_id\":\"%s\",\"provision_seconds\":%lld}",
+	    name, ids[0], (long long)(now - pv->row->created_at))) < 0)
+		goto out;
+	FP("provision.event_ready.after");
+	log_info("env=%s env_id=%s ready: instance %s after %llds", s->name,
+	    pv->row->id, ids[0], (long long)(now - pv->row->created_at));
+	/* The secrets object has served its purpose. */
+	secrets_key = pl_s3_key(p, pv->row->id, "secrets.env");
+	if (s3_object_delete(p->s3, p->o.bucket, secrets_key) < 0)
+		log_warnx("env=%s deleting the secrets object: %s", s->name, err_get());
+out:
+	ec2_instance_status_list_dispose(&st);
+	free(secrets_key);
+	return error;
+}
+
+/* Undo what exists of this attempt; the row ends in status error. */
+static int
+rollback(struct prov *pv, const char *why)
+{
+	struct pipeline *p = pv->p;
+	struct store_env *row = pv->row;
+	const char *stage = store_stage_str(row->stage);
+	char esc[600], name[256];
+	bool sg_left = false;
+	int error;
+
+	log_warnx("env=%s env_id=%s provision failed at %s: %s; rolling back",
+	    pv->job->name, row->id, stage, why);
+	row->status = STORE_STATUS_ERROR;
+	pl_row_set(row, STORE_ENV_ERROR, why);
+	pl_row_set(row, STORE_ENV_FAILED_AT_STAGE, stage);
+	row->attempts++;
+	row->next_attempt_at = pl_now(p) +
+	    plan_backoff_delay(&p->o.plan, (unsigned)row->attempts);
+	if ((error = pl_row_update(p, row, STORE_ENV_STATUS | STORE_ENV_ERROR |
+	    STORE_ENV_ATTEMPTS | STORE_ENV_NEXT_ATTEMPT_AT,
+	    "provision.error.before", "provision.error.after")) < 0)
+		return error;
+	if ((error = pl_cleanup(p, row, &sg_left, true, "provision.rollback")) < 0)
+		return error;
+	row->stage = STORE_STAGE_INIT;
+	if ((error = pl_row_update(p, row, STORE_ENV_STAGE |
+	    STORE_ENV_SSH_KEY_S3_KEY | STORE_ENV_SECURITY_GROUP_ID,
+	    "provision.rolled_back.before", "provision.rolled_back.after")) < 0)
+		return error;
+	pl_json_escape(esc, sizeof(esc), why);
+	pl_json_escape(name, sizeof(name), pv->job->name);
+	return pl_event(p, row->id, "remote.provision.error",
+	    "{\"env\":\"%s\",\"error\":\"%s\",\"failed_at_stage\":\"%s\","
+	    "\"attempt\":%d}", name, esc, stage, row->attempts);
+}
+
+/* Run the state machine from the row's stage until done or waiting. */
+static int
+run_stages(struct prov *pv)
+{
+	int error = 0;
+
+	snprintf(pv->job->stage, sizeof(pv->job->stage), "%s",
+	    store_stage_str(pv->row->stage));
+	while (error == 0 && pv->row->stage != STORE_STAGE_DONE) {
+		switch (pv->row->stage) {
+		case STORE_STAGE_INIT:
+			error = step_keys_generated(pv);
+			break;
+		case STORE_STAGE_KEYS_GENERATED:
+			error = step_keys_uploaded(pv);
+			break;
+		case STORE_STAGE_KEYS_UPLOADED:
+			error = step_sg_ready(pv);
+			break;
+		case STORE_STAGE_SG_READY:
+			error = step_launch(pv);
+			break;
+		case STORE_STAGE_INSTANCE_LAUNCHED:
+			error = step_tagged(pv);
+			break;
+		case STORE_STAGE_TAGGED:
+			error = step_ready(pv);
+			break;
+		default:
+			error = PL_NOT_YET;
+			break;
+		}
+	}
+	sshkey_free(pv->key);
+	pv->key = NULL;
+	if (error == PL_NOT_YET)
+		return 0;
+	if (error < 0) {
+		char *why = xstrdup(err_get());
+		int rerr;
+
+		if ((rerr = rollback(pv, why)) < 0)
+			log_warnx("env=%s env_id=%s rollback incomplete: %s; the next "
+			    "pass finishes it", pv->job->name, pv->row->id, err_get());
+		err_set("%s", why);
+		free(why);
+	}
+	return error;
+}
+
+int
+pl_provision_resume(struct pipeline *p, struct pipeline_job *job,
+    struct store_env *row, bool retry)
+{
+	struct prov pv = { p, job, job->spec, row, NULL, 0 };
+	bool sg_left = false;
+	char name[256];
+	int error = 0;
+
+	if (job->spec == NULL || job->spec_hash == NULL) {
+		err_set("no valid spec for %s", job->name);
+		return ERR_INVALID;
+	}
+	if (retry) {
+		/* Whatever a failed rollback left is undone first. */
+		if ((row->instance_id != NULL || row->security_group_id != NULL ||
+		    row->ssh_key_s3_key != NULL || job->inst != NULL) &&
+		    (error = pl_cleanup(p, row, &sg_left, true,
+		    "provision.rollback")) < 0)
+			return error;
+		/* What the pass saw is gone now: never "find" it again below. */
+		job->inst = NULL;
+		if (row->spec_hash == NULL || strcmp(row->spec_hash, job->spec_hash) != 0)
+			row->attempts = 0;
+		pl_row_set(row, STORE_ENV_SPEC_HASH, job->spec_hash);
+		pl_row_set(row, STORE_ENV_SPEC_REVISION, p->o.revision);
+		pl_row_set(row, STORE_ENV_WORKSPACE, job->spec->workspace);
+		pl_row_set(row, STORE_ENV_INSTANCE_ID, NULL);
+		pl_row_set(row, STORE_ENV_PUBLIC_IP, NULL);
+		pl_row_set(row, STORE_ENV_AMI_ID, NULL);
+		pl_row_set(row, STORE_ENV_ERROR, NULL);
+		row->status = STORE_STATUS_PROVISIONING;
+		row->stage = STORE_STAGE_INIT;
+		row->next_attempt_at = 0;
+		row->launched_at = 0;
+		if ((error = pl_row_update(p, row, STORE_ENV_SPEC_HASH |
+		    STORE_ENV_SPEC_REVISION | STORE_ENV_WORKSPACE |
+		    STORE_ENV_INSTANCE_ID | STORE_ENV_PUBLIC_IP | STORE_ENV_ERROR |
+		    STORE_ENV_STATUS | STORE_ENV_STAGE | STORE_ENV_NEXT_ATTEMPT_AT |
+		    STORE_ENV_LAUNCHED_AT | STORE_ENV_ATTEMPTS | STORE_ENV_AMI_ID |
+		    STORE_ENV_SECURITY_GROUP_ID | STORE_ENV_SSH_KEY_S3_KEY,
+		    "provision.init.before", "provision.init.after")) < 0)
+			return error;
+		pl_json_escape(name, sizeof(name), job->name);
+		if ((error = pl_event(p, row->id, "remote.provision.start",
+		    "{\"env\":\"%s\",\"attempt\":%d}", name, row->attempts + 1)) < 0)
+			return error;
+	}
+	return run_stages(&pv);
+}
+
+int
+pl_provision_new(struct pipeline *p, struct pipeline_job *job)
+{
+	struct store_env row;
+	char id[STORE_ID_LEN], name[256];
+	int error;
+
+	memset(&row, 0, sizeof(row));
+	if (job->spec == NULL || job->spec_hash == NULL) {
+		err_set("no valid spec for %s", job->name);
+		return ERR_INVALID;
+	}
+	pl_row_set(&row, STORE_ENV_NAME, job->name);
+	pl_row_set(&row, STORE_ENV_WORKSPACE, job->spec->workspace);
+	pl_row_set(&row, STORE_ENV_SPEC_HASH, job->spec_hash);
+	pl_row_set(&row, STORE_ENV_SPEC_REVISION, p->o.revision);
+	pl_row_set(&row, STORE_ENV_REGION, job->spec->region);
+	pl_row_set(&row, STORE_ENV_MARKET,
+	    job->spec->instance.market == SPEC_MARKET_SPOT ? "spot" : "on-demand");
+	row.cost_per_hour_usd = pipeline_price_on_demand(job->spec->instance.type);
+	FP("provision.init.before");
+	if ((error = store_env_insert(id, p->store, &row)) < 0) {
+		err_prefix("recording new environment %s", job->name);
+		goto out;
+	}
+	FP("provision.init.after");
+	store_env_dispose(&row);
+	if ((error = store_env_get(&row, p->store, id)) < 0)
+		goto out;
+	snprintf(job->stage, sizeof(job->stage), "INIT");
+	FP("provision.event_start.before");
+	pl_json_escape(name, sizeof(name), job->name);
+	if ((error = pl_event(p, id, "remote.provision.start",
+	    "{\"env\":\"%s\",\"attempt\":1}", name)) < 0)
+		goto out;
+	FP("provision.event_start.after");
+	log_info("env=%s env_id=%s provisioning", job->name, id);
+	error = pl_provision_resume(p, job, &row, false);
+out:
+	store_env_dispose(&row);
+	return error;
+}
+
+int
+pl_adopt(struct pipeline *p, struct pipeline_job *job)
+{
+	const struct ec2_instance *in = job->inst;
+	struct store_env row;
+	const char *env_id, *hash, *ws;
+	char id[STORE_ID_LEN], *key = NULL, name[256];
+	struct s3_object_info info;
+	int error, running;
+
+	memset(&row, 0, sizeof(row));
+	if (in == NULL || (env_id = ec2_instance_tag(in, p->tag_env_id)) == NULL ||
+	    strlen(env_id) >= STORE_ID_LEN) {
+		err_set("adopt: the instance carries no usable env-id tag");
+		return ERR_INVALID;
+	}
+	hash = ec2_instance_tag(in, p->tag_spec_hash);
+	ws = ec2_instance_tag(in, p->tag_workspace);
+	running = strcmp(in->state, "running") == 0;
+	snprintf(row.id, sizeof(row.id), "%s", env_id);
+	pl_row_set(&row, STORE_ENV_NAME, job->name);
+	pl_row_set(&row, STORE_ENV_WORKSPACE, ws != NULL ? ws :
+	    (job->spec ? job->spec->workspace : "default"));
+	pl_row_set(&row, STORE_ENV_SPEC_HASH, hash != NULL ? hash : job->spec_hash);
+	pl_row_set(&row, STORE_ENV_SPEC_REVISION, p->o.revision);
+	pl_row_set(&row, STORE_ENV_REGION, aws_client_region(p->aws));
+	pl_row_set(&row, STORE_ENV_MARKET,
+	    in->market == EC2_MARKET_SPOT ? "spot" : "on-demand");
+	row.cost_per_hour_usd = pipeline_price_on_demand(in->type);
+	FP("provision.adopt.before");
+	if ((error = store_env_insert(id, p->store, &row)) < 0) {
+		err_prefix("adopting %s", in->id);
+		goto out;
+	}
+	store_env_dispose(&row);
+	if ((error = store_env_get(&row, p->store, id)) < 0)
+		goto out;
+	pl_row_set(&row, STORE_ENV_INSTANCE_ID, in->id);
+	pl_row_set(&row, STORE_ENV_PUBLIC_IP, in->public_ip[0] ? in->public_ip : NULL);
+	pl_row_set(&row, STORE_ENV_AMI_ID, in->image_id[0] ? in->image_id : NULL);
+	pl_row_set(&row, STORE_ENV_SUBNET_ID, in->subnet_id[0] ? in->subnet_id : NULL);
+	pl_row_set(&row, STORE_ENV_SECURITY_GROUP_ID,
+	    in->nsecurity_groups > 0 ? in->security_groups[0] : NULL);
+	key = pl_s3_key(p, id, "id_ed25519");
+	if (s3_object_head(&info, p->s3, p->o.bucket, key) == 0)
+		pl_row_set(&row, STORE_ENV_SSH_KEY_S3_KEY, key);
+	row.launched_at = in->launched > 0 ? in->launched : pl_now(p);
+	row.status = running ? STORE_STATUS_READY : STORE_STATUS_PROVISIONING;
+	row.stage = running ? STORE_STAGE_DONE : STORE_STAGE_TAGGED;
+	row.ready_at = running ? pl_now(p) : 0;
+	if ((error = store_env_update(p->store, &row, STORE_ENV_INSTANCE_ID |
+	    STORE_ENV_PUBLIC_IP | STORE_ENV_AMI_ID | STORE_ENV_SUBNET_ID |
+	    STORE_ENV_SECURITY_GROUP_ID | STORE_ENV_SSH_KEY_S3_KEY |
+	    STORE_ENV_LAUNCHED_AT | STORE_ENV_STATUS | STORE_ENV_STAGE |
+	    STORE_ENV_READY_AT)) < 0)
+		goto out;
+	FP("provision.adopt.after");
+	snprintf(job->stage, sizeof(job->stage), "%s", store_stage_str(row.stage));
+	pl_json_escape(name, sizeof(name), job->name);
+	error = pl_event(p, id, "drift.detected", "{\"env\":\"%s\",\"kind\":"
+	    "\"row lost\",\"instance_id\":\"%s\",\"action\":\"adopted\"}", name,
+	    in->id);
+	log_info("env=%s env_id=%s adopted instance %s", job->name, id, in->id);
+out:
+	free(key);
+	store_env_dispose(&row);
+	return error;
+}

@@ -1,0 +1,195 @@
+/*
+ * terminate.c - the terminate pipeline and the rest of the action table
+ * that ends things: orphans, garbage collection, drift records.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aws.h"
+#include "ec2.h"
+#include "log.h"
+#include "mem.h"
+#include "pipeline_int.h"
+
+/*
+ * End incarnation row: status terminating (with the reason) first, then
+ * the instance (unless it has termination protection: reported, never
+ * overridden), its S3 objects, key pair and security group (kept on the
+ * row for GC when the instance is still shutting down), then terminated
+ * with the cost booked.  Idempotent: anything already gone is success.
+ */
+int
+pl_terminate(struct pipeline *p, struct pipeline_job *job,
+    struct store_env *row, const char *instance_id, const char *reason)
+{
+	time_t now = pl_now(p), uptime = 0;
+	char esc_name[256], esc_reason[256], esc_id[64];
+	bool sg_left = false;
+	double cost = 0.0;
+	int error = 0, prot = 0;
+
+	if (instance_id != NULL && (row->instance_id == NULL ||
+	    strcmp(row->instance_id, instance_id) != 0))
+		pl_row_set(row, STORE_ENV_INSTANCE_ID, instance_id);
+	if (row->status != STORE_STATUS_TERMINATING) {
+		row->status = STORE_STATUS_TERMINATING;
+		pl_row_set(row, STORE_ENV_TERMINATION_REASON, reason);
+		if ((error = pl_row_update(p, row, STORE_ENV_STATUS |
+		    STORE_ENV_TERMINATION_REASON | STORE_ENV_INSTANCE_ID,
+		    "terminate.mark.before", "terminate.mark.after")) < 0)
+			goto out;
+	}
+	snprintf(job->stage, sizeof(job->stage), "terminating");
+	if (row->instance_id != NULL) {
+		FP("terminate.protection.before");
+		error = ec2_instance_termination_protection(&prot, p->ec2,
+		    row->instance_id);
+		if (error == ERR_NOTFOUND)
+			error = 0;
+		if (error < 0)
+			goto out;
+		FP("terminate.protection.after");
+		if (prot) {
+			err_set("instance %s has termination protection; envctl does "
+			    "not override it (turn it off to let the termination "
+			    "finish)", row->instance_id);
+			pl_row_set(row, STORE_ENV_ERROR, err_get());
+			pl_row_set(row, STORE_ENV_FAILED_AT_STAGE, "terminating");
+			(void)store_env_update(p->store, row, STORE_ENV_ERROR);
+			err_set("instance %s has termination protection; envctl does "
+			    "not override it", row->instance_id);
+			error = ERR_CONFLICT;
+			goto out;
+		}
+	}
+	if ((error = pl_cleanup(p, row, &sg_left, true, "terminate")) < 0)
+		goto out;
+	if (row->ready_at > 0 && now > row->ready_at) {
+		uptime = now - row->ready_at;
+		cost = (double)uptime / 3600.0 * row->cost_per_hour_usd;
+	}
+	row->status = STORE_STATUS_TERMINATED;
+	row->terminated_at = now;
+	row->total_cost_usd = cost;
+	if (row->termination_reason == NULL)
+		pl_row_set(row, STORE_ENV_TERMINATION_REASON, reason);
+	if ((error = pl_row_update(p, row, STORE_ENV_STATUS |
+	    STORE_ENV_TERMINATED_AT | STORE_ENV_TOTAL_COST |
+	    STORE_ENV_TERMINATION_REASON | STORE_ENV_SSH_KEY_S3_KEY |
+	    STORE_ENV_SECURITY_GROUP_ID, "terminate.done.before",
+	    "terminate.done.after")) < 0)
+		goto out;
+	snprintf(job->stage, sizeof(job->stage), "terminated");
+	pl_json_escape(esc_name, sizeof(esc_name), row->name);
+	pl_json_escape(esc_reason, sizeof(esc_reason), row->termination_reason);
+	pl_json_escape(esc_id, sizeof(esc_id), row->instance_id);
+	FP("terminate.event.before");
+	if ((error = pl_event(p, row->id, "remote.terminate",
+	    "{\"env\":\"%s\",\"instance_id\":%s%s%s,\"reason\":\"%s\","
+	    "\"uptime_seconds\":%lld,\"cost_usd\":%.6f}", esc_name,
+	    row->instance_id ? "\"" : "", row->instance_id ? esc_id : "null",
+	    row->instance_id ? "\"" : "", esc_reason, (long long)uptime, cost)) < 0)
+		goto out;
+	FP("terminate.event.after");
+	log_info("env=%s env_id=%s terminated (%s); uptime %llds, cost $%.4f",
+	    row->name, row->id, row->termination_reason, (long long)uptime, cost);
+out:
+	return error;
+}
+
+/* An instance with our cluster tag that no live row knows: end it. */
+int
+pl_orphan(struct pipeline *p, struct pipeline_job *job)
+{
+	const struct ec2_instance *in = job->inst;
+	const char *id, *env_id;
+	struct store_env tmp;
+	char esc_env[256], esc_eid[128];
+	bool sg_left = false;
+	int error = 0;
+
+	if (in == NULL)
+		return 0;
+	id = in->id;
+	env_id = ec2_instance_tag(in, p->tag_env_id);
+	FP("orphan.instance.before");
+	if ((error = ec2_instances_terminate(p->ec2, &id, 1)) < 0 &&
+	    error != ERR_NOTFOUND) {
+		err_prefix("terminating orphan %s", id);
+		goto out;
+	}
+	error = 0;
+	FP("orphan.instance.after");
+	pl_json_escape(esc_env, sizeof(esc_env), job->name);
+	pl_json_escape(esc_eid, sizeof(esc_eid), env_id);
+	if ((error = pl_event(p, NULL, "orphan.terminated",
+	    "{\"instance_id\":\"%s\",\"env\":\"%s\",\"env_id\":\"%s\","
+	    "\"reason\":\"orphan\"}", id, esc_env, esc_eid)) < 0)
+		goto out;
+	log_info("env=%s orphan instance %s terminated", job->name, id);
+	/* What the orphan's incarnation left under its (unknown) env id. */
+	if (env_id != NULL && *env_id != '\0' && strlen(env_id) < STORE_ID_LEN &&
+	    strspn(env_id, "0123456789abcdef-") == strlen(env_id)) {
+		memset(&tmp, 0, sizeof(tmp));
+		snprintf(tmp.id, sizeof(tmp.id), "%s", env_id);
+		error = pl_cleanup(p, &tmp, &sg_left, false, "orphan");
+		store_env_dispose(&tmp);
+	}
+out:
+	return error;
+}
+
+/* Leftovers of an ended incarnation: S3 objects, key pair, security group. */
+int
+pl_gc(struct pipeline *p, struct pipeline_job *job)
+{
+	struct store_env row;
+	bool sg_left = false;
+	int error;
+
+	memset(&row, 0, sizeof(row));
+	if (job->row == NULL)
+		return 0;
+	if ((error = store_env_get(&row, p->store, job->row->id)) < 0)
+		goto out;
+	if ((error = pl_cleanup(p, &row, &sg_left, false, "gc")) < 0)
+		goto out;
+	if ((error = pl_row_update(p, &row, STORE_ENV_SSH_KEY_S3_KEY |
+	    STORE_ENV_SECURITY_GROUP_ID, "gc.done.before", "gc.done.after")) < 0)
+		goto out;
+	snprintf(job->stage, sizeof(job->stage), sg_left ? "gc-waiting" : "collected");
+out:
+	store_env_dispose(&row);
+	return error;
+}
+
+int
+pl_drift_report(struct pipeline *p, struct pipeline_job *job)
+{
+	char name[256], reason[600], iid[64];
+
+	pl_json_escape(name, sizeof(name), job->name);
+	pl_json_escape(reason, sizeof(reason), job->reason);
+	pl_json_escape(iid, sizeof(iid), job->inst ? job->inst->id : "");
+	snprintf(job->stage, sizeof(job->stage), "reported");
+	return pl_event(p, job->row ? job->row->id : NULL, "drift.detected",
+	    "{\"env\":\"%s\",\"instance_id\":\"%s\",\"reason\":\"%s\","
+	    "\"action\":\"report\"}", name, iid, reason);
+}
+
+/* The instance of a ready row went away out of band: record it, close the row. */
+int
+pl_drift_gone(struct pipeline *p, struct pipeline_job *job, struct store_env *row)
+{
+	char name[256], iid[64];
+	int error;
+
+	pl_json_escape(name, sizeof(name), job->name);
+	pl_json_escape(iid, sizeof(iid), row->instance_id);
+	if ((error = pl_event(p, row->id, "drift.detected",
+	    "{\"env\":\"%s\",\"instance_id\":\"%s\",\"reason\":\"instance gone "
+	    "out of band\",\"action\":\"replace\"}", name, iid)) < 0)
+		return error;
+	return pl_terminate(p, job, row, NULL, "replaced for drift");
+}

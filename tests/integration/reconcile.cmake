@@ -1,0 +1,15 @@
+# envctl reconcile --once end to end: real PostgreSQL, moto behind the fault proxy.
+envctl_integration_test(it_reconcile_fleet
+	${CMAKE_SOURCE_DIR}/tests/harness/with-pg.sh
+	${CMAKE_SOURCE_DIR}/tests/harness/with-aws.sh
+	python3 ${CMAKE_SOURCE_DIR}/tests/integration/reconcile_it.py fleet)
+# Every rollback path and a crash at every step of both pipelines.
+envctl_integration_test(it_reconcile_faults
+	${CMAKE_SOURCE_DIR}/tests/harness/with-pg.sh
+	${CMAKE_SOURCE_DIR}/tests/harness/with-aws.sh
+	python3 ${CMAKE_SOURCE_DIR}/tests/integration/reconcile_it.py faults)
+# Delays, eventual consistency, throttling and dropped connections, seeded.
+envctl_integration_test(it_reconcile_chaos
+	${CMAKE_SOURCE_DIR}/tests/harness/with-pg.sh
+	${CMAKE_SOURCE_DIR}/tests/harness/with-aws.sh
+	python3 ${CMAKE_SOURCE_DIR}/tests/integration/reconcile_it.py chaos)

@@ -1,0 +1,773 @@
+#!/usr/bin/env python3
+"""reconcile_it.py - `envctl reconcile --once` end to end on moto behind the
+fault proxy, with a real PostgreSQL.
+
+Run under tests/harness/with-pg.sh and tests/harness/with-aws.sh:
+
+    reconcile_it.py fleet    converge, terminate, hand-killed instance,
+                             orphan, lost row, drift (report / replace),
+                             secret canary
+    reconcile_it.py chaos    delays, eventual consistency, throttling and
+                             dropped connections in a seeded random mix
+    reconcile_it.py faults   every rollback path (failpoint =error at each
+                             stage) and crash tests (=abort at every step
+                             of both pipelines, then one normal pass)
+
+Results are checked with independent clients: the aws CLI straight to moto
+and psql; never with envctl's own view.  Each scenario gets its own
+database and cluster id, so scenarios cannot see each other.
+"""
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import urllib.request
+import uuid
+
+ENVCTL = os.environ["ENVCTL_BIN"]
+MOTO = os.environ["ENVCTL_MOTO_URL"]
+PROXY = os.environ["ENVCTL_PROXY_URL"]
+BUCKET = "envctl-it-reconcile"
+CANARY = "canary-" + uuid.uuid4().hex
+AWS_SECRET = os.environ["AWS_SECRET_ACCESS_KEY"]
+
+failures = []
+passed = []
+outputs = []            # every envctl stdout/stderr, for the canary check
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    (passed if cond else failures).append(what)
+
+
+def aws(*args):
+    r = subprocess.run(["aws", "--endpoint-url", MOTO, "--region", "us-east-1",
+                        "--output", "json", *args], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("aws %s: %s" % (" ".join(args[:2]), r.stderr.strip()))
+    return json.loads(r.stdout) if r.stdout.strip() else {}
+
+
+def proxy(path, body=None):
+    req = urllib.request.Request(PROXY + path, method="POST" if body is not None else "GET",
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read() or b"{}")
+
+
+SPEC = textwrap.dedent("""\
+    apiVersion: envctl/v1
+    kind: Environment
+    metadata:
+      name: {name}
+      workspace: it
+    spec:
+      instance: {{type: t3.micro, image: al2023, disk: {{size_gb: {disk}}}}}
+      access:
+        ssh: {{key: auto, allow_from: [203.0.113.7/32]}}
+        ports: [{{port: 8080, allow_from: [198.51.100.0/24]}}]
+      bootstrap:
+        docker_image: busybox:1.36
+        setup: ["true"]
+        environment: {{MODE: "{mode}"}}
+        secrets: {{API_KEY: {{env: ENVCTL_SECRET_CANARY}}}}
+      lifecycle: {{on_drift: {on_drift}, ready_timeout: 10m}}
+      tags: {{team: qa}}
+    """)
+
+
+class Scenario:
+    """A database, a cluster id and a spec directory of its own."""
+    n = 0
+
+    def __init__(self, label, checks="status"):
+        Scenario.n += 1
+        self.label = label
+        self.db = "it_rec_%d" % Scenario.n
+        self.cluster = "it-%s-%d" % (label, Scenario.n)
+        self.specs = tempfile.mkdtemp(prefix="envctl-rec-it-")
+        subprocess.run(["psql", "-X", "-q", "-c", "CREATE DATABASE %s" % self.db],
+                       check=True, capture_output=True)
+        self.env = {
+            "PGDATABASE": self.db,
+            "ENVCTL_DATABASE_URL": "",
+            "ENVCTL_SPECS": self.specs,
+            "ENVCTL_CLUSTER_ID": self.cluster,
+            "ENVCTL_S3_BUCKET": BUCKET,
+            "ENVCTL_READY_CHECKS": checks,
+            "ENVCTL_ORPHAN_GRACE": "0s",
+            "ENVCTL_BACKOFF_BASE": "1s",
+            "ENVCTL_SECRET_CANARY": CANARY,
+        }
+        r = self.envctl("migrate")
+        assert r.returncode == 0, r.stderr
+
+    def envctl(self, *args, fail=None):
+        e = dict(os.environ)
+        e.update(self.env)
+        if fail:
+            e["ENVCTL_FAILPOINTS"] = fail
+        else:
+            e.pop("ENVCTL_FAILPOINTS", None)
+        r = subprocess.run([ENVCTL, *args], capture_output=True, text=True, env=e,
+                           timeout=120)
+        outputs.append(r.stdout + r.stderr)
+        return r
+
+    def reconcile(self, *extra, fail=None):
+        return self.envctl("reconcile", "--once", *extra, fail=fail)
+
+    def spec(self, name, on_drift="replace", disk=12, mode="dev"):
+        with open(os.path.join(self.specs, name + ".yaml"), "w") as f:
+            f.write(SPEC.format(name=name, on_drift=on_drift, disk=disk, mode=mode))
+
+    def unspec(self, name):
+        os.unlink(os.path.join(self.specs, name + ".yaml"))
+
+    def psql(self, sql):
+        r = subprocess.run(["psql", "-X", "-v", "ON_ERROR_STOP=1", "-At", "-d", self.db,
+                            "-F", "|", "-c", sql], check=True, capture_output=True, text=True)
+        return r.stdout.strip()
+
+    def rows(self, name=None):
+        where = "WHERE name = '%s'" % name if name else ""
+        out = self.psql("SELECT id, name, status, stage, coalesce(instance_id,''), "
+                        "coalesce(security_group_id,''), coalesce(ssh_key_s3_key,''), "
+                        "coalesce(termination_reason,''), coalesce(total_cost_usd::text,''), "
+                        "coalesce(metadata->>'failed_at_stage',''), attempts "
+                        "FROM environments %s ORDER BY created_at" % where)
+        keys = ["id", "name", "status", "stage", "instance_id", "sg", "s3key", "reason",
+                "cost", "failed_at_stage", "attempts"]
+        return [dict(zip(keys, line.split("|"))) for line in out.splitlines() if line]
+
+    def live(self, name):
+        return [r for r in self.rows(name) if r["status"] != "terminated"]
+
+    def events(self, type_=None):
+        where = "WHERE type = '%s'" % type_ if type_ else ""
+        out = self.psql("SELECT type, payload::text FROM events %s ORDER BY id" % where)
+        return [line.split("|", 1) for line in out.splitlines() if line]
+
+    def instances(self, states=("pending", "running", "stopping", "stopped")):
+        doc = aws("ec2", "describe-instances", "--filters",
+                  "Name=tag:envctl:cluster,Values=" + self.cluster,
+                  "Name=instance-state-name,Values=" + ",".join(states))
+        return [i for res in doc["Reservations"] for i in res["Instances"]]
+
+    def put_markers(self):
+        for r in self.rows():
+            if r["status"] == "provisioning" and r["instance_id"]:
+                put_marker(r["id"], r["name"])
+
+
+def put_marker(env_id, name):
+    body = json.dumps({"version": 1, "env_id": env_id, "env": name, "status": "ready",
+                       "line": 0, "exit_code": 0,
+                       "host_keys": [{"type": "ED25519",
+                                      "fingerprint": "SHA256:" + "A" * 43}]})
+    path = tempfile.mktemp()
+    with open(path, "w") as f:
+        f.write(body)
+    aws("s3api", "put-object", "--bucket", BUCKET, "--key",
+        "envctl/%s/bootstrap-done.json" % env_id, "--body", path,
+        "--content-type", "application/json")
+    os.unlink(path)
+
+
+def tags_of(obj):
+    return {t["Key"]: t["Value"] for t in obj.get("Tags", [])}
+
+
+def leftovers(env_id):
+    """What still exists of incarnation env_id in EC2, S3 and key pairs."""
+    left = []
+    doc = aws("ec2", "describe-instances", "--filters", "Name=tag:envctl:env-id,Values=" + env_id,
+              "Name=instance-state-name,Values=pending,running,stopping,stopped")
+    left += ["instance " + i["InstanceId"] for res in doc["Reservations"] for i in res["Instances"]]
+    sgs = aws("ec2", "describe-security-groups", "--filters",
+              "Name=group-name,Values=envctl-" + env_id)["SecurityGroups"]
+    left += ["sg " + g["GroupId"] for g in sgs]
+    kps = aws("ec2", "describe-key-pairs")["KeyPairs"]
+    left += ["keypair " + k["KeyName"] for k in kps if k["KeyName"] == "envctl-" + env_id]
+    objs = aws("s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix", "envctl/%s/" % env_id)
+    left += ["s3 " + o["Key"] for o in objs.get("Contents", [])]
+    return left
+
+
+def check_instance_shape(sc, inst, name):
+    t = tags_of(inst)
+    want = {"envctl:managed": "true", "envctl:cluster": sc.cluster, "envctl:env": name,
+            "envctl:workspace": "it", "Name": "envctl-" + name, "team": "qa"}
+    check(all(t.get(k) == v for k, v in want.items()) and t.get("envctl:env-id")
+          and t.get("envctl:spec-hash", "").startswith("v1:"),
+          "%s: instance carries every tag (%s)" % (name, sorted(t)))
+    check(inst.get("MetadataOptions", {}).get("HttpTokens") == "required",
+          "%s: IMDSv2 required" % name)
+    vols = aws("ec2", "describe-volumes", "--filters",
+               "Name=attachment.instance-id,Values=" + inst["InstanceId"])["Volumes"]
+    check(len(vols) >= 1, "%s: root volume present" % name)
+    if vols:
+        v = vols[0]
+        vt = tags_of(v)
+        check(v.get("VolumeType") == "gp3" and v.get("Encrypted") is True and v.get("Size") == 12,
+              "%s: root volume gp3, encrypted, 12 GiB (%s %s %s)" %
+              (name, v.get("VolumeType"), v.get("Encrypted"), v.get("Size")))
+        check(vt.get("envctl:env-id") == t.get("envctl:env-id") and vt.get("team") == "qa",
+              "%s: the volume carries the tags too" % name)
+    sgs = aws("ec2", "describe-security-groups", "--group-ids",
+              *[g["GroupId"] for g in inst["SecurityGroups"]])["SecurityGroups"]
+    rules = sorted((p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), r["CidrIp"])
+                   for g in sgs for p in g["IpPermissions"] for r in p.get("IpRanges", []))
+    check(rules == sorted([("tcp", 22, 22, "203.0.113.7/32"), ("tcp", 8080, 8080, "198.51.100.0/24")]),
+          "%s: security group rules exactly the spec's (%s)" % (name, rules))
+    check(len(sgs) == 1 and sgs[0]["GroupName"] == "envctl-" + t.get("envctl:env-id", "")
+          and tags_of(sgs[0]).get("envctl:cluster") == sc.cluster,
+          "%s: per-environment security group, tagged" % name)
+    env_id = t.get("envctl:env-id", "")
+    for key in ("id_ed25519", "id_ed25519.pub"):
+        try:
+            h = aws("s3api", "head-object", "--bucket", BUCKET, "--key",
+                    "envctl/%s/%s" % (env_id, key))
+            ok = h.get("ServerSideEncryption") == "AES256"
+        except RuntimeError:
+            ok = False
+        check(ok, "%s: S3 %s stored with SSE" % (name, key))
+    kp = [k for k in aws("ec2", "describe-key-pairs")["KeyPairs"] if k["KeyName"] == "envctl-" + env_id]
+    check(len(kp) == 1, "%s: key pair envctl-<env-id> imported" % name)
+    ud = aws("ec2", "describe-instance-attribute", "--instance-id", inst["InstanceId"],
+             "--attribute", "userData").get("UserData", {}).get("Value", "")
+    script = base64.b64decode(ud).decode("utf-8", "replace") if ud else ""
+    check(script.startswith("#!") and CANARY not in script and AWS_SECRET not in script,
+          "%s: user-data is a script without the secret canary" % name)
+
+
+def fleet():
+    sc = Scenario("fleet", checks="status,marker")
+    sc.spec("alpha")
+    sc.spec("beta", on_drift="report")
+
+    r = sc.reconcile("--dry-run", "-o", "json")
+    doc = json.loads(r.stdout) if r.stdout.strip().startswith("{") else {}
+    plan = doc.get("passes", [{}])[0].get("plan", [])
+    check(r.returncode == 2 and sorted((a["kind"], a["name"]) for a in plan) ==
+          [("provision", "alpha"), ("provision", "beta")],
+          "--dry-run -o json: exit 2, the plan is two provisions (%d)" % r.returncode)
+    check(sc.rows() == [] and sc.instances() == [], "--dry-run changed nothing")
+
+    r = sc.reconcile()
+    check(r.returncode == 2, "first pass launches, readiness pending: exit 2 (%d: %s)" %
+          (r.returncode, r.stderr.strip()))
+    rows = {x["name"]: x for x in sc.rows()}
+    check(all(rows[n]["status"] == "provisioning" and rows[n]["stage"] == "TAGGED"
+              and rows[n]["instance_id"] for n in ("alpha", "beta")),
+          "both rows provisioning at TAGGED with their instance recorded")
+    r = sc.reconcile()
+    check(r.returncode == 2 and all(x["status"] == "provisioning" for x in sc.rows()),
+          "without the marker nothing turns ready")
+    sc.put_markers()
+    r = sc.reconcile("--wait", "30s")
+    check(r.returncode == 0, "after the markers: converged, exit 0 (%d: %s)" %
+          (r.returncode, r.stdout[-300:] + r.stderr.strip()))
+    rows = {x["name"]: x for x in sc.rows()}
+    check(all(rows[n]["status"] == "ready" and rows[n]["stage"] == "DONE" for n in ("alpha", "beta")),
+          "rows ready at DONE (psql)")
+    insts = {tags_of(i)["envctl:env"]: i for i in sc.instances()}
+    check(sorted(insts) == ["alpha", "beta"], "one instance per environment (%s)" % sorted(insts))
+    for n in ("alpha", "beta"):
+        if n in insts:
+            check_instance_shape(sc, insts[n], n)
+    check(all(not any(o["Key"].endswith("secrets.env") for o in
+                      aws("s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix",
+                          "envctl/%s/" % rows[n]["id"]).get("Contents", []))
+              for n in ("alpha", "beta")),
+          "the secrets object is deleted once ready")
+    ev = [t for t, _ in sc.events()]
+    check(ev.count("remote.provision.start") == 2 and ev.count("remote.provision.ready") == 2,
+          "events: two provision starts, two readies")
+    runs = sc.psql("SELECT count(*), sum(errors) FROM reconcile_runs WHERE finished_at IS NOT NULL")
+    check(runs.split("|")[0] != "0" and runs.split("|")[1] == "0",
+          "reconcile_runs rows recorded without errors (%s)" % runs)
+    r = sc.reconcile()
+    check(r.returncode == 0, "a converged fleet: next pass exits 0")
+
+    # A removed spec: terminated, everything it owned gone, cost booked.
+    alpha_id = rows["alpha"]["id"]
+    sc.psql("UPDATE environments SET ready_at = now() - interval '2 hours' WHERE id = '%s'" % alpha_id)
+    sc.unspec("alpha")
+    r = sc.reconcile("--wait", "20s")
+    check(r.returncode == 0, "removed spec: converged (%d %s)" % (r.returncode, r.stderr.strip()))
+    a = sc.rows("alpha")[0]
+    check(a["status"] == "terminated" and a["reason"] == "spec removed",
+          "removed spec: row terminated, reason 'spec removed'")
+    check(a["cost"] != "" and abs(float(a["cost"]) - 2 * 0.0104) < 0.001,
+          "removed spec: cost booked = 2 h x 0.0104 (%s)" % a["cost"])
+    check(leftovers(alpha_id) == [], "removed spec: nothing left (%s)" % leftovers(alpha_id))
+    term = [json.loads(p) for t, p in sc.events("remote.terminate")]
+    check(len(term) == 1 and term[0]["reason"] == "spec removed" and term[0]["uptime_seconds"] >= 7200,
+          "event remote.terminate with uptime and cost")
+
+    # Leftovers of an ended incarnation (as a crashed GC would leave them)
+    # are collected and the row's columns cleared.
+    g = aws("ec2", "create-security-group", "--group-name", "envctl-" + alpha_id,
+            "--description", "leftover")["GroupId"]
+    aws("ec2", "create-key-pair", "--key-name", "envctl-" + alpha_id)
+    path = tempfile.mktemp()
+    with open(path, "w") as f:
+        f.write("leftover")
+    aws("s3api", "put-object", "--bucket", BUCKET, "--key", "envctl/%s/id_ed25519" % alpha_id,
+        "--body", path)
+    os.unlink(path)
+    sc.psql("UPDATE environments SET security_group_id = '%s', ssh_key_s3_key = 'envctl/%s/id_ed25519' "
+            "WHERE id = '%s'" % (g, alpha_id, alpha_id))
+    check(len(leftovers(alpha_id)) == 3, "leftovers planted for GC")
+    r = sc.reconcile()
+    a = sc.rows("alpha")[0]
+    check(leftovers(alpha_id) == [] and a["sg"] == "" and a["s3key"] == "",
+          "GC: leftovers of the ended incarnation deleted, columns cleared (%s)" % leftovers(alpha_id))
+
+    # An instance terminated by hand is replaced (drift recorded).
+    beta = sc.live("beta")[0]
+    aws("ec2", "terminate-instances", "--instance-ids", beta["instance_id"])
+    r = sc.reconcile()
+    new = sc.live("beta")
+    check(len(new) == 1 and new[0]["id"] != beta["id"] and new[0]["instance_id"]
+          and new[0]["instance_id"] != beta["instance_id"],
+          "hand-terminated instance: a new incarnation is launched")
+    old = [x for x in sc.rows("beta") if x["id"] == beta["id"]][0]
+    check(old["status"] == "terminated" and old["reason"] == "replaced for drift",
+          "hand-terminated instance: the old row is closed")
+    check(any("gone out of band" in p for t, p in sc.events("drift.detected")),
+          "hand-terminated instance: drift.detected recorded")
+    sc.put_markers()
+    r = sc.reconcile("--wait", "20s")
+    check(r.returncode == 0 and sc.live("beta")[0]["status"] == "ready", "replacement becomes ready")
+
+    # A lost row is rebuilt from the tags (adopt).
+    beta = sc.live("beta")[0]
+    sc.psql("DELETE FROM environments WHERE id = '%s'" % beta["id"])
+    r = sc.reconcile()
+    got = sc.live("beta")
+    check(len(got) == 1 and got[0]["id"] == beta["id"] and got[0]["instance_id"] == beta["instance_id"]
+          and got[0]["status"] == "ready", "lost row rebuilt with the same env id and instance")
+    check(len(sc.instances()) == 1, "adopt launched nothing")
+
+    # on_drift: report records drift and touches nothing.
+    sc.spec("beta", on_drift="report", mode="changed")
+    r = sc.reconcile()
+    check(r.returncode == 2 and sc.live("beta")[0]["instance_id"] == beta["instance_id"],
+          "on_drift report: instance kept, exit 2")
+    check(any("spec changed" in p for t, p in sc.events("drift.detected")),
+          "on_drift report: drift.detected recorded")
+    # on_drift: replace replaces.
+    sc.spec("beta", on_drift="replace", mode="changed")
+    r = sc.reconcile()
+    got = sc.live("beta")
+    check(len(got) == 1 and got[0]["instance_id"] != beta["instance_id"],
+          "on_drift replace: a new instance")
+    old = [x for x in sc.rows("beta") if x["id"] == beta["id"]][0]
+    check(old["status"] == "terminated" and old["reason"] == "replaced for drift",
+          "on_drift replace: old incarnation terminated, reason 'replaced for drift'")
+    check(leftovers(beta["id"]) == [], "on_drift replace: nothing left of the old one")
+
+    # A tagged orphan (our cluster, unknown env id) is collected.
+    image = aws("ec2", "describe-images", "--owners", "amazon")["Images"][0]["ImageId"]
+    ghost = str(uuid.uuid4())
+    tags = [{"Key": "envctl:managed", "Value": "true"}, {"Key": "envctl:cluster", "Value": sc.cluster},
+            {"Key": "envctl:env", "Value": "ghost"}, {"Key": "envctl:env-id", "Value": ghost}]
+    out = aws("ec2", "run-instances", "--image-id", image, "--instance-type", "t3.micro", "--count", "1",
+              "--tag-specifications", json.dumps([{"ResourceType": "instance", "Tags": tags}]))
+    oid = out["Instances"][0]["InstanceId"]
+    r = sc.reconcile()
+    st = aws("ec2", "describe-instances", "--instance-ids", oid)["Reservations"][0]["Instances"][0]
+    check(st["State"]["Name"] in ("shutting-down", "terminated"), "orphan terminated")
+    check(any(oid in p for t, p in sc.events("orphan.terminated")), "event orphan.terminated")
+
+    # Termination protection is reported, never overridden.
+    sc.spec("gamma")
+    r = sc.reconcile()
+    gamma = sc.live("gamma")[0]
+    aws("ec2", "modify-instance-attribute", "--instance-id", gamma["instance_id"],
+        "--disable-api-termination")
+    sc.unspec("gamma")
+    r = sc.reconcile()
+    st = aws("ec2", "describe-instances", "--instance-ids",
+             gamma["instance_id"])["Reservations"][0]["Instances"][0]["State"]["Name"]
+    check(r.returncode == 2 and st == "running" and sc.live("gamma")[0]["status"] != "terminated",
+          "termination protection: held back, instance still running, exit 2 (%d %s)" % (r.returncode, st))
+    aws("ec2", "modify-instance-attribute", "--instance-id", gamma["instance_id"],
+        "--no-disable-api-termination")
+    r = sc.reconcile()
+    check(sc.rows("gamma")[0]["status"] == "terminated" and leftovers(gamma["id"]) == [],
+          "protection lifted: the next pass terminates it")
+
+    # TTL: an environment older than its ttl is terminated, and not
+    # provisioned again until its spec changes.
+    with open(os.path.join(sc.specs, "zeta.yaml"), "w") as f:
+        f.write(SPEC.format(name="zeta", on_drift="replace", disk=12, mode="dev").replace(
+            "lifecycle: {", "lifecycle: {ttl: 1h, "))
+    sc.reconcile()
+    z = sc.live("zeta")[0]
+    sc.psql("UPDATE environments SET created_at = now() - interval '2 hours' WHERE id = '%s'" % z["id"])
+    r = sc.reconcile()
+    z2 = sc.rows("zeta")
+    check(len(z2) == 1 and z2[0]["status"] == "terminated" and z2[0]["reason"] == "ttl expired"
+          and leftovers(z["id"]) == [], "ttl expired: terminated with reason 'ttl expired', nothing left")
+    r = sc.reconcile()
+    check(len(sc.rows("zeta")) == 1, "ttl expired: not provisioned again while the spec is the same")
+    sc.unspec("zeta")
+
+    # Capacity: subnet fallback, then spot falling back to on-demand.
+    vpc = aws("ec2", "describe-vpcs", "--filters", "Name=isDefault,Values=true")["Vpcs"][0]["VpcId"]
+    subs = [aws("ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", c)["Subnet"]["SubnetId"]
+            for c in ("172.31.200.0/24", "172.31.201.0/24")]
+    with open(os.path.join(sc.specs, "delta.yaml"), "w") as f:
+        f.write(SPEC.format(name="delta", on_drift="replace", disk=12, mode="dev").replace(
+            "disk: {size_gb: 12}}", "disk: {size_gb: 12}, subnets: [%s, %s]}" % tuple(subs)))
+    proxy("/__proxy/config", {"faults": [{"action": "RunInstances", "times": 1,
+                                          "status": 500, "code": "InsufficientInstanceCapacity",
+                                          "message": "no capacity (injected)"}]})
+    proxy("/__proxy/log/clear", {})
+    r = sc.reconcile()
+    d = sc.live("delta")
+    inst = d and aws("ec2", "describe-instances", "--instance-ids",
+                     d[0]["instance_id"])["Reservations"][0]["Instances"][0]
+    check(bool(d) and d[0]["instance_id"] and inst["SubnetId"] == subs[1],
+          "InsufficientInstanceCapacity in the first subnet: launched in the second (%s)" %
+          (inst and inst.get("SubnetId")))
+    runs = proxy("/__proxy/log?action=RunInstances")["entries"]
+    check(len(runs) == 2 and len({e["client_token"] for e in runs}) == 2,
+          "two RunInstances, two ClientTokens (one per pool)")
+    with open(os.path.join(sc.specs, "eps.yaml"), "w") as f:
+        f.write(SPEC.format(name="eps", on_drift="replace", disk=12, mode="dev").replace(
+            "disk: {size_gb: 12}}", "disk: {size_gb: 12}, market: spot, "
+            "spot: {max_price: \"0.05\", fallback: on-demand}}"))
+    proxy("/__proxy/config", {"faults": [{"action": "RunInstances", "times": 1,
+                                          "status": 500, "code": "InsufficientInstanceCapacity",
+                                          "message": "no spot capacity (injected)"}]})
+    proxy("/__proxy/log/clear", {})
+    r = sc.reconcile()
+    e = sc.live("eps")
+    runs = proxy("/__proxy/log?action=RunInstances")["entries"]
+    check(bool(e) and e[0]["instance_id"] and len(runs) == 2 and
+          sc.psql("SELECT market FROM environments WHERE id = '%s'" % e[0]["id"]) == "on-demand",
+          "spot without capacity: fell back to on-demand, market recorded")
+    proxy("/__proxy/config", {"faults": []})
+
+    # Secret canary: nowhere in rows, events, outputs.
+    dump = sc.psql("SELECT row_to_json(e)::text FROM environments e") + \
+        sc.psql("SELECT row_to_json(v)::text FROM events v") + \
+        sc.psql("SELECT row_to_json(r)::text FROM reconcile_runs r")
+    check(CANARY not in dump and AWS_SECRET not in dump, "canary in no row, event or run")
+    check(not any(CANARY in o or AWS_SECRET in o for o in outputs),
+          "canary in no envctl output (logs, errors)")
+
+
+ROLLBACK_POINTS = [
+    ("provision.keys_generated.after", "KEYS_GENERATED"),
+    ("provision.s3_keys.after", "KEYS_GENERATED"),
+    ("provision.keypair.after", "KEYS_UPLOADED"),
+    ("provision.sg_create.after", "KEYS_UPLOADED"),
+    ("provision.sg_ingress.after", "KEYS_UPLOADED"),
+    ("provision.secrets.after", "SG_READY"),
+    ("provision.launch.after", "SG_READY"),
+    ("provision.instance_launched.after", "INSTANCE_LAUNCHED"),
+    ("provision.tagged.after", "TAGGED"),
+    ("provision.done.before", "TAGGED"),
+]
+
+CRASH_POINTS = [p for p in [
+    "provision.init.after", "provision.event_start.after",
+    "provision.keys_generated.before", "provision.keys_generated.after",
+    "provision.s3_keys.before", "provision.s3_keys.after",
+    "provision.keys_uploaded.after", "provision.keypair.before", "provision.keypair.after",
+    "provision.sg_create.before", "provision.sg_create.after", "provision.sg_record.after",
+    "provision.sg_ingress.after", "provision.sg_ready.after", "provision.ami.after",
+    "provision.launch_intent.after", "provision.secrets.after", "provision.launch.before",
+    "provision.launch.after",
+    "provision.instance_launched.before", "provision.instance_launched.after",
+    "provision.tag.after", "provision.tagged.after", "provision.check.after",
+    "provision.done.before", "provision.done.after", "provision.event_ready.after",
+]]
+
+ROLLBACK_CRASH_POINTS = [
+    "provision.error.before", "provision.error.after", "provision.rollback.instance.after",
+    "provision.rollback.s3.after", "provision.rollback.keypair.after",
+    "provision.rollback.sg.before", "provision.rolled_back.before",
+]
+
+TERMINATE_CRASH_POINTS = [
+    "terminate.mark.after", "terminate.protection.after", "terminate.instance.before",
+    "terminate.instance.after", "terminate.s3.after", "terminate.keypair.after",
+    "terminate.sg.before", "terminate.sg.after", "terminate.done.before",
+    "terminate.done.after", "terminate.event.after",
+]
+
+
+def faults():
+    proxy("/__proxy/config", {"idempotency": True})
+    # Every rollback path: a failure at each stage leaves nothing behind.
+    for i, (fp, stage) in enumerate(ROLLBACK_POINTS):
+        if os.environ.get("ENVCTL_IT_ONLY"):
+            break
+        sc = Scenario("rb%d" % i)
+        sc.spec("rb")
+        r = sc.reconcile(fail=fp + "=error")
+        rows = sc.rows("rb")
+        ok = (r.returncode == 1 and len(rows) == 1 and rows[0]["status"] == "error"
+              and rows[0]["failed_at_stage"] == stage and rows[0]["attempts"] == "1")
+        check(ok, "rollback at %s: exit 1, row error at %s (%s)" %
+              (fp, stage, rows and (rows[0]["status"], rows[0]["failed_at_stage"], r.stderr.strip()[:200])))
+        left = leftovers(rows[0]["id"]) if rows else ["no row"]
+        check(left == [] and sc.instances() == [], "rollback at %s: nothing left behind (%s)" % (fp, left))
+        check(len(sc.events("remote.provision.error")) == 1, "rollback at %s: event remote.provision.error" % fp)
+        if i == len(ROLLBACK_POINTS) - 1:
+            # The retry after the backoff provisions it for real.
+            import time
+            time.sleep(1.2)
+            r = sc.reconcile("--wait", "20s")
+            live = sc.live("rb")
+            check(r.returncode == 0 and live and live[0]["status"] == "ready"
+                  and live[0]["id"] == rows[0]["id"], "after the backoff the retry converges")
+
+    # Past ready_timeout since launch: rolled back like any failure.
+    sc = Scenario("rt", checks="status,marker")
+    sc.spec("rt")
+    sc.reconcile()
+    row = sc.live("rt")
+    sc.psql("UPDATE environments SET launched_at = now() - interval '2 hours'")
+    r = sc.reconcile()
+    rows = sc.rows("rt")
+    check(r.returncode == 1 and rows and rows[0]["status"] == "error" and
+          rows[0]["failed_at_stage"] == "TAGGED" and leftovers(rows[0]["id"]) == [] and
+          sc.instances() == [],
+          "ready_timeout passed: rolled back, nothing left (%s)" %
+          str(rows and (rows[0]["status"], rows[0]["failed_at_stage"])))
+    check(any("ready_timeout" in p for t, p in sc.events("remote.provision.error")),
+          "ready_timeout: the error event says why")
+
+    # Crash tests: abort at every step, then one normal pass.
+    only = os.environ.get("ENVCTL_IT_ONLY")
+    for i, fp in enumerate(CRASH_POINTS):
+        if only and only not in fp:
+            continue
+        sc = Scenario("cr%d" % i)
+        sc.spec("cr")
+        # Around RunInstances, hide new instances from Describe* for a while
+        # (EC2's eventual consistency): the next pass must replay the same
+        # ClientToken instead of launching a second instance.
+        hide = fp in ("provision.launch.after", "provision.instance_launched.before")
+        proxy("/__proxy/config", {"invisible_seconds": 8 if hide else 0})
+        r = sc.reconcile(fail=fp + "=abort")
+        crashed = r.returncode not in (0, 1, 2)
+        if hide:
+            import time
+            time.sleep(1.1)     # the replay is signed in another second
+        r2 = sc.reconcile("--wait", "20s")
+        rows = sc.rows("cr")
+        live = [x for x in rows if x["status"] != "terminated"]
+        insts = sc.instances()
+        ok = (crashed and r2.returncode == 0 and len(live) == 1 and live[0]["status"] == "ready"
+              and len(insts) == 1 and insts[0]["InstanceId"] == live[0]["instance_id"])
+        check(ok, "crash at %s, then a pass: converged, one instance (crashed=%s rc=%d rows=%s insts=%d %s)"
+              % (fp, crashed, r2.returncode, [(x["status"], x["stage"]) for x in rows], len(insts),
+                 r2.stderr.strip()[:200]))
+        proxy("/__proxy/config", {"invisible_seconds": 0})
+        others = [x for x in rows if x["status"] == "terminated" or x["status"] == "error"]
+        stray = [l for x in others for l in leftovers(x["id"])]
+        check(stray == [], "crash at %s: nothing leaked (%s)" % (fp, stray))
+
+    # Crashes inside a rollback: the next passes finish it (the retry
+    # after the backoff first undoes what the dead rollback left).
+    for i, fp in enumerate(ROLLBACK_CRASH_POINTS):
+        if only and only not in fp:
+            continue
+        sc = Scenario("rc%d" % i)
+        sc.spec("rc")
+        r = sc.reconcile(fail="provision.tagged.after=error,%s=abort" % fp)
+        crashed = r.returncode not in (0, 1, 2)
+        r2 = sc.reconcile("--wait", "30s")
+        live = sc.live("rc")
+        insts = sc.instances()
+        sgs = aws("ec2", "describe-security-groups", "--filters",
+                  "Name=group-name,Values=envctl-" + (live[0]["id"] if live else "none"))["SecurityGroups"]
+        errs = sc.events("remote.provision.error")
+        check(crashed and r2.returncode == 0 and len(live) == 1 and live[0]["status"] == "ready"
+              and len(insts) == 1 and insts[0]["InstanceId"] == live[0]["instance_id"] and len(sgs) == 1
+              and len(errs) == 0,
+              "crash in the rollback at %s, then passes: converged, one instance, one group "
+              "(crashed=%s rc=%d insts=%d %s)" % (fp, crashed, r2.returncode, len(insts),
+                                                  r2.stderr.strip()[-200:]))
+
+    # Terminate crash tests: a ready environment whose spec goes away.
+    sc = Scenario("tc")
+    for i, fp in enumerate(TERMINATE_CRASH_POINTS):
+        if only and only not in fp:
+            continue
+        name = "tc%d" % i
+        sc.spec(name)
+        r = sc.reconcile("--wait", "20s")
+        row = sc.live(name)
+        if not row or row[0]["status"] != "ready":
+            check(False, "terminate crash %s: setup converged" % fp)
+            continue
+        env_id = row[0]["id"]
+        sc.unspec(name)
+        r = sc.reconcile("--allow-empty", fail=fp + "=abort")
+        crashed = r.returncode not in (0, 1, 2)
+        r2 = sc.reconcile("--allow-empty", "--wait", "20s")
+        rows = sc.rows(name)
+        check(crashed and r2.returncode == 0 and len(rows) == 1 and rows[0]["status"] == "terminated"
+              and leftovers(env_id) == [],
+              "terminate crash at %s, then a pass: terminated, nothing left (crashed=%s rc=%d %s %s)"
+              % (fp, crashed, r2.returncode, [(x["status"]) for x in rows], leftovers(env_id)))
+    # The proxy saw no second instance for any ClientToken.
+    log = proxy("/__proxy/log?action=RunInstances")["entries"]
+    replayed = sum(1 for e in log if e.get("replayed"))
+    print("RunInstances calls: %d, replayed by token: %d" % (len(log), replayed))
+    mismatch = sum(1 for e in log if e.get("fault") == "idempotent-mismatch")
+    check(mismatch == 0, "a replayed launch sends the same parameters (%d mismatches)" % mismatch)
+    check(replayed >= 2, "a crash right after RunInstances is repaired by replaying its ClientToken "
+          "(%d replays)" % replayed)
+
+
+def chaos():
+    """Pending delays, eventual consistency, throttling, 5xx and dropped
+    connections in a seeded random mix: the fleet still converges, with no
+    duplicate instance and nothing leaked once the specs are removed."""
+    n = int(os.environ.get("ENVCTL_IT_CHAOS_ENVS", "36"))
+    sc = Scenario("chaos")
+    sc.env["ENVCTL_MAX_PARALLEL"] = "4"
+    for i in range(n):
+        sc.spec("ch%02d" % i)
+    proxy("/__proxy/log/clear", {})
+    proxy("/__proxy/config", {
+        "seed": 11, "idempotency": True, "pending_seconds": 2, "invisible_seconds": 2,
+        "rate_limits": {"RunInstances": {"burst": 5, "rate": 2},
+                        "Describe*": {"burst": 100, "rate": 20},
+                        "*": {"burst": 50, "rate": 5}},
+        "rate_scale": 4.0,
+        "faults": [
+            {"action": "RunInstances", "probability": 0.15, "drop": "after"},
+            {"action": "CreateSecurityGroup", "probability": 0.15, "drop": "after"},
+            {"action": "ImportKeyPair", "probability": 0.1, "drop": "after"},
+            {"action": "Describe*", "probability": 0.05, "status": 503,
+             "code": "RequestLimitExceeded"},
+            {"action": "*", "probability": 0.04, "drop": "before"},
+            {"action": "*", "probability": 0.03, "status": 500, "code": "InternalError"},
+        ]})
+    rc = None
+    for _ in range(6):
+        r = sc.reconcile("--wait", "40s")
+        rc = r.returncode
+        if rc == 0:
+            break
+    rows = sc.rows()
+    live = [x for x in rows if x["status"] != "terminated"]
+    insts = sc.instances()
+    by_env = {}
+    for i in insts:
+        by_env.setdefault(tags_of(i).get("envctl:env"), []).append(i["InstanceId"])
+    check(rc == 0 and len(live) == n and all(x["status"] == "ready" for x in live),
+          "chaos: %d environments converge to ready (rc=%s, %s)" %
+          (n, rc, sorted(set(x["status"] for x in live))))
+    check(len(insts) == n and all(len(v) == 1 for v in by_env.values()),
+          "chaos: exactly one instance per environment (%d instances)" % len(insts))
+    # Take it all down, still under faults.
+    for i in range(n):
+        sc.unspec("ch%02d" % i)
+    sc.env["ENVCTL_MAX_TERMINATIONS_PER_PASS"] = "1000"
+    for _ in range(6):
+        r = sc.reconcile("--allow-empty", "--wait", "40s")
+        if r.returncode == 0:
+            break
+    ops = len(proxy("/__proxy/log")["entries"])
+    proxy("/__proxy/config", {"faults": [], "rate_limits": {}, "pending_seconds": 0,
+                              "invisible_seconds": 0})
+    # GC of anything a still-shutting-down instance held.
+    sc.reconcile("--allow-empty", "--wait", "20s")
+    stray = [l for x in sc.rows() for l in leftovers(x["id"])]
+    check(r.returncode == 0 and all(x["status"] == "terminated" for x in sc.rows()),
+          "chaos: every environment terminated (rc=%d)" % r.returncode)
+    check(stray == [] and sc.instances() == [], "chaos: nothing leaked (%s)" % stray[:5])
+    runs = proxy("/__proxy/log?action=RunInstances")["entries"]
+    print("chaos: %d AWS operations through the proxy, %d RunInstances (%d replayed)" %
+          (ops, len(runs), sum(1 for e in runs if e.get("replayed"))))
+    check(ops >= 1000 or n < 36, "chaos: at least 1,000 operations (%d)" % ops)
+
+
+def bootstrap():
+    """The user-data envctl launched really runs: decoded from the instance,
+    run by bash in a sandbox with stand-ins for docker, git and the package
+    managers, it fetches the secrets and PUTs the marker through the
+    presigned URLs envctl signed; the next pass marks the environment
+    ready.  Hostile spec values run nothing."""
+    sc = Scenario("boot", checks="status,marker")
+    top = tempfile.mkdtemp(prefix="envctl-boot-")
+    pwned = os.path.join(top, "pwned")
+    hostile = "$(touch %s)`touch %s`'\\\"; touch %s" % (pwned, pwned, pwned)
+    sc.spec("boot", mode=hostile)
+    r = sc.reconcile()
+    row = sc.live("boot")
+    check(r.returncode == 2 and row and row[0]["stage"] == "TAGGED",
+          "bootstrap: launched, waiting for the marker (%s)" % r.stderr.strip()[-200:])
+    if not row:
+        return
+    ud = aws("ec2", "describe-instance-attribute", "--instance-id", row[0]["instance_id"],
+             "--attribute", "userData")["UserData"]["Value"]
+    script = base64.b64decode(ud).decode()
+    fakes = os.path.join(os.environ.get("ENVCTL_SRC", os.path.dirname(os.path.abspath(__file__)) + "/../.."),
+                         "tests", "integration", "userdata", "fake_cmd.py")
+    root, bindir, log = os.path.join(top, "root"), os.path.join(top, "bin"), os.path.join(top, "calls.jsonl")
+    os.makedirs(os.path.join(root, "etc", "ssh"))
+    os.makedirs(bindir)
+    for f in ["docker", "git", "dnf", "yum", "apt-get", "systemctl", "usermod", "getent",
+              "chown", "runuser"]:
+        os.symlink(fakes, os.path.join(bindir, f))
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                    os.path.join(root, "etc", "ssh", "ssh_host_ed25519_key")], check=True)
+    path = os.path.join(top, "user-data.sh")
+    with open(path, "w") as f:
+        f.write(script)
+    env = {"PATH": bindir + ":/usr/bin:/bin", "ENVCTL_ROOT": root, "FAKE_LOG": log,
+           "HOME": top}
+    b = subprocess.run(["bash", path], env=env, capture_output=True, text=True, timeout=120)
+    if os.environ.get("IT_DEBUG"):
+        print(open(log).read() if os.path.exists(log) else "no log")
+    check(b.returncode == 0, "bootstrap: the user-data script runs to its end (%d %s)" %
+          (b.returncode, b.stderr[-300:]))
+    check(not os.path.exists(pwned), "bootstrap: hostile spec values ran nothing")
+    calls = [json.loads(x) for x in open(log)] if os.path.exists(log) else []
+    envfiles = [c["env_file"]["content"] for c in calls if c.get("env_file")]
+    check(any(CANARY in e for e in envfiles),
+          "bootstrap: the secret reached docker through the presigned GET")
+    literal = "MODE=$(touch %s)`touch %s`'\"; touch %s" % (pwned, pwned, pwned)
+    check(any(literal in c["args"] for c in calls if c["cmd"] == "docker"),
+          "bootstrap: the hostile value reached docker as one literal argument")
+    r = sc.reconcile()
+    live = sc.live("boot")
+    check(r.returncode == 0 and live and live[0]["status"] == "ready",
+          "bootstrap: the marker PUT through the presigned URL makes it ready (%s)" %
+          (live and live[0]["status"]))
+
+
+def main():
+    try:
+        aws("s3api", "create-bucket", "--bucket", BUCKET)
+    except RuntimeError:
+        pass
+    part = sys.argv[1] if len(sys.argv) > 1 else "fleet"
+    {"fleet": lambda: (fleet(), bootstrap()), "faults": faults, "chaos": chaos}[part]()
+    print("%d passed, %d failed" % (len(passed), len(failures)))
+    for f in failures:
+        print("FAILED: " + f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
