@@ -26,9 +26,12 @@ int	cmd_version(int, char **);
 int	cmd_plan(int, char **);
 int	cmd_status(int, char **);
 int	cmd_config(int, char **);
+int	cmd_reconcile(int, char **);
 int	cmd_aws(int, char **);
 int	cmd_migrate(int, char **);
 int	cmd_validate(int, char **);
+int	cmd_run(int, char **);
+int	cmd_drift(int, char **);
 
 /* Print "envctl: <what>: <why>" on stderr. */
 void	cmd_error(const char *what, const char *why);

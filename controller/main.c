@@ -10,6 +10,9 @@
 
 static const struct cmd commands[] = {
 	{ "plan",	cmd_plan,	"what a pass would do, and why; exit 0 nothing, 2 changes, 1 error" },
+	{ "reconcile",	cmd_reconcile,	"one pass (--once), or passes until converged (--wait); exit 0 converged, 2 pending, 1 error" },
+	{ "run",	cmd_run,	"the controller: a pass on every spec change and resync, one leader per cluster" },
+	{ "drift",	cmd_drift,	"record drift between specs, records and EC2; exit 0 none, 2 drift, 1 error" },
 	{ "status",	cmd_status,	"environments as the records and EC2 see them" },
 	{ "version",	cmd_version,	"print the version" },
 	{ "migrate",	cmd_migrate,	"apply database schema migrations (--check to compare)" },

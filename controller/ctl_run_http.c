@@ -1,0 +1,288 @@
+/*
+ * ctl_run_http.c - envctl run's metrics, status pages and HTTP routes
+ * (run.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "aws.h"
+#include "buf.h"
+#include "ctl.h"
+#include "ec2.h"
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+#include "pass.h"
+#include "plan.h"
+#include "run.h"
+
+/* ---- metrics -------------------------------------------------------- */
+
+int
+run_metrics_new(struct runner *r)
+{
+	static const char *const status_l[] = { "status", NULL };
+	static const char *const result_l[] = { "result", NULL };
+	static const char *const kind_l[] = { "kind", NULL };
+	static const char *const region_l[] = { "region", NULL };
+	static const double dur_b[] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300 };
+	struct metrics_registry *g;
+	int e = 0;
+
+	if (metrics_registry_new(&r->reg, 0) < 0)
+		return ERR_GENERIC;
+	g = r->reg;
+	e |= metrics_gauge_new(&r->m.envs, g, "envctl_environments",
+	    "Live environments by status, as of the last pass", status_l);
+	e |= metrics_counter_new(&r->m.passes, g, "envctl_passes_total",
+	    "Passes by result (ok, error, fenced)", result_l);
+	e |= metrics_counter_new(&r->m.actions, g, "envctl_actions_total",
+	    "Plan actions of the passes, by kind", kind_l);
+	e |= metrics_histogram_new(&r->m.duration, g, "envctl_pass_duration_seconds",
+	    "Duration of a pass, load to record", NULL, dur_b,
+	    sizeof(dur_b) / sizeof(dur_b[0]));
+	e |= metrics_gauge_new(&r->m.last_ok, g,
+	    "envctl_last_successful_pass_timestamp_seconds",
+	    "Unix time of the last pass that ran to its end", NULL);
+	e |= metrics_gauge_new(&r->m.leader, g, "envctl_leader",
+	    "1 when this controller holds the cluster's leadership", NULL);
+	e |= metrics_gauge_new(&r->m.db_up, g, "envctl_database_up",
+	    "1 when the database answered the last check", NULL);
+	e |= metrics_counter_new(&r->m.reconfig, g, "envctl_reconfigurations_total",
+	    "Spec revisions and configuration reloads, by result", result_l);
+	e |= metrics_counter_new(&r->m.aws_calls, g, "envctl_aws_calls_total",
+	    "AWS API calls made by passes, by region", region_l);
+	e |= metrics_counter_new(&r->m.aws_failures, g, "envctl_aws_errors_total",
+	    "AWS API calls that failed, by region", region_l);
+	e |= metrics_counter_new(&r->m.aws_retries, g, "envctl_aws_retries_total",
+	    "AWS attempts after the first, by region", region_l);
+	e |= metrics_counter_new(&r->m.aws_throttled, g, "envctl_aws_throttled_total",
+	    "AWS answers with a throttling code, by region", region_l);
+	return e != 0 ? ERR_GENERIC : 0;
+}
+
+void
+run_metrics_pass(struct runner *r, const struct pass_view *pv)
+{
+	size_t i;
+	int k;
+
+	metrics_metric_clear(r->m.envs);
+	for (k = STORE_STATUS_PENDING; k < STORE_STATUS_TERMINATED; k++) {
+		const char *v[] = { store_status_str((enum store_status)k) };
+
+		metrics_gauge_set(r->m.envs, v, 0);
+	}
+	for (i = 0; i < pv->rows.nlive; i++) {
+		const char *v[] = { store_status_str(pv->rows.live[i].status) };
+
+		metrics_gauge_add(r->m.envs, v, 1);
+	}
+	for (k = 0; k < PLAN_KIND_COUNT; k++) {
+		size_t c = plan_count_kind(pv->plan, (enum plan_kind)k);
+		const char *v[] = { plan_kind_name((enum plan_kind)k) };
+
+		if (c > 0)
+			metrics_counter_add(r->m.actions, v, (double)c);
+	}
+	for (i = 0; i < pv->naws; i++) {
+		struct aws_client_stats st;
+		const char *v[] = { pv->aws[i]->region };
+
+		aws_client_stats(&st, pv->aws[i]->aws);
+		metrics_counter_add(r->m.aws_calls, v, (double)st.calls);
+		metrics_counter_add(r->m.aws_failures, v, (double)st.failures);
+		metrics_counter_add(r->m.aws_retries, v, (double)st.retries);
+		metrics_counter_add(r->m.aws_throttled, v, (double)st.throttled);
+	}
+}
+
+/* ---- what the pages show -------------------------------------------- */
+
+void
+run_view_clear(struct run_view *v)
+{
+	size_t i;
+
+	store_envs_free(v->rows, v->nrows);
+	for (i = 0; i < v->nevrows && v->evnames != NULL; i++)
+		free(v->evnames[i]);
+	store_events_free(v->evrows, v->nevrows);
+	free(v->evnames);
+	free(v->states);
+	free(v->envs);
+	free(v->events);
+	memset(v, 0, sizeof(*v));
+}
+
+/* The live rows and recent events as pv's pass leaves them, for the pages. */
+void
+run_view_build(struct run_view *v, const struct pass_view *pv)
+{
+	time_t now = time(NULL);
+	size_t i, j;
+
+	memset(v, 0, sizeof(*v));
+	if (store_envs_load_live(&v->rows, &v->nrows, pv->store) < 0) {
+		log_warnx("status page: environments: %s", err_get());
+		v->rows = NULL;
+		v->nrows = 0;
+	}
+	if (store_events_recent(&v->evrows, &v->nevrows, pv->store, NULL,
+	    EVENTS_SHOWN) < 0) {
+		log_warnx("status page: events: %s", err_get());
+		v->evrows = NULL;
+		v->nevrows = 0;
+	}
+	v->states = xcalloc(v->nrows + 1, sizeof(*v->states));
+	v->envs = xcalloc(v->nrows + 1, sizeof(*v->envs));
+	for (i = 0; i < v->nrows; i++) {
+		const struct store_env *e = &v->rows[i];
+		struct httpd_status_env *s = &v->envs[i];
+		time_t since = e->launched_at ? e->launched_at : e->created_at;
+
+		for (j = 0; e->instance_id != NULL && j < pv->inst.n; j++)
+			if (strcmp(pv->inst.v[j].id, e->instance_id) == 0) {
+				snprintf(v->states[i], sizeof(v->states[i]), "%s",
+				    pv->inst.v[j].state);
+				break;
+			}
+		s->name = e->name;
+		s->workspace = e->workspace;
+		s->status = store_status_str(e->status);
+		s->stage = store_stage_str(e->stage);
+		s->instance_id = e->instance_id;
+		s->state = v->states[i][0] ? v->states[i] : NULL;
+		s->ip = e->public_ip;
+		s->age_seconds = since ? (int64_t)(now - since) : -1;
+		s->cost = e->launched_at && e->cost_per_hour_usd > 0 ?
+		    e->total_cost_usd + e->cost_per_hour_usd *
+		    (double)(now - e->launched_at) / 3600.0 : e->total_cost_usd;
+		s->last_error = e->error;
+	}
+	v->events = xcalloc(v->nevrows + 1, sizeof(*v->events));
+	v->evnames = xcalloc(v->nevrows + 1, sizeof(*v->evnames));
+	for (i = 0; i < v->nevrows; i++) {
+		const struct store_event *ev = &v->evrows[i];
+
+		v->events[i].time = (int64_t)ev->created_at;
+		v->events[i].type = ev->type;
+		v->events[i].summary = ev->payload;
+		for (j = 0; j < v->nrows && v->evnames[i] == NULL; j++)
+			if (strcmp(v->rows[j].id, ev->env_id) == 0)
+				v->evnames[i] = xstrdup(v->rows[j].name);
+		if (v->evnames[i] == NULL && ev->env_id[0] != '\0')
+			v->evnames[i] = xstrdup(ev->env_id);
+		v->events[i].env = v->evnames[i];
+	}
+}
+
+static void
+run_facts(struct httpd_status_facts *f, const struct runner *r)
+{
+	memset(f, 0, sizeof(*f));
+	f->cluster_id = run_cluster(r);
+	f->revision = r->revision;
+	f->leader = r->leader;
+	f->last_pass_age = r->last_ok ? (int64_t)(time(NULL) - r->last_ok) : -1;
+	f->now = (int64_t)time(NULL);
+}
+
+static int
+h_health(struct httpd_response *resp, const struct httpd_request *req, void *arg)
+{
+	struct runner *r = arg;
+	struct httpd_status_facts f;
+	struct buf *b = httpd_response_body(resp);
+	int64_t max_age = 2 * config_int(r->cfg, "resync_interval") + 60;
+	json_t *o;
+	char *text;
+	int error;
+
+	(void)req;
+	run_facts(&f, r);
+	if (r->db_ok && !(r->leader && r->last_failed))
+		return httpd_health_respond(resp, &f, max_age);
+	httpd_response_status(resp, 503);
+	httpd_response_type(resp, "application/json");
+	o = json_object();
+	json_object_set_new(o, "cluster_id", json_string(run_cluster(r)));
+	json_object_set_new(o, "role", json_string(r->leader ? "leader" : "standby"));
+	json_object_set_new(o, "revision", r->revision ? json_string(r->revision) :
+	    json_null());
+	json_object_set_new(o, "last_pass_age_seconds", f.last_pass_age < 0 ?
+	    json_null() : json_integer(f.last_pass_age));
+	json_object_set_new(o, "status", json_string(!r->db_ok ?
+	    "database-unavailable" : "pass-failing"));
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	error = text != NULL ? buf_printf(b, "%s\n", text) : ERR_GENERIC;
+	free(text);
+	return error;
+}
+
+static int
+h_envs(struct httpd_response *resp, const struct httpd_request *req, void *arg)
+{
+	struct runner *r = arg;
+	struct httpd_status_facts f;
+
+	(void)req;
+	run_facts(&f, r);
+	httpd_response_type(resp, "application/json");
+	return httpd_status_envs_json(httpd_response_body(resp), &f, r->view.envs,
+	    r->view.nrows);
+}
+
+static int
+h_events(struct httpd_response *resp, const struct httpd_request *req, void *arg)
+{
+	struct runner *r = arg;
+
+	(void)req;
+	httpd_response_type(resp, "application/json");
+	return httpd_status_events_json(httpd_response_body(resp), r->view.events,
+	    r->view.nevrows);
+}
+
+static int
+h_page(struct httpd_response *resp, const struct httpd_request *req, void *arg)
+{
+	struct runner *r = arg;
+	struct httpd_status_facts f;
+
+	(void)req;
+	run_facts(&f, r);
+	httpd_response_type(resp, "text/html; charset=utf-8");
+	httpd_response_header(resp, "Content-Security-Policy", HTTPD_STATUS_PAGE_CSP);
+	return httpd_status_page_render(httpd_response_body(resp), &f, r->view.envs,
+	    r->view.nrows, r->view.events, r->view.nevrows);
+}
+
+int
+run_httpd_open(struct httpd **out, struct runner *r, const char *addr)
+{
+	struct httpd_route routes[] = {
+		{ "/healthz", h_health, r },
+		{ "/metrics", httpd_metrics_handler, r->reg },
+		{ "/api/environments", h_envs, r },
+		{ "/api/events", h_events, r },
+		{ "/", h_page, r },
+	};
+	int error;
+
+	*out = NULL;
+	if (*addr == '\0')
+		return 0;
+	if ((error = httpd_new(out, addr, NULL)) < 0) {
+		err_prefix("listen %s", addr);
+		return error;
+	}
+	httpd_routes_set(*out, routes, sizeof(routes) / sizeof(routes[0]));
+	log_info("listening on %s (port %d): /metrics /healthz /api/environments "
+	    "/api/events /", addr, httpd_port(*out));
+	return 0;
+}

@@ -1,0 +1,35 @@
+/*
+ * drift.h - drift.detected events and drift-check run rows, shared by
+ * envctl drift and envctl run.
+ */
+#ifndef ENVCTL_DRIFT_H
+#define ENVCTL_DRIFT_H
+
+#include <stddef.h>
+
+struct pass_view;
+
+/* 1 for the plan kinds that are drift: DRIFT_REPORT, REPLACE, DRIFT_GONE. */
+int	 drift_kind_is_drift(int kind);
+
+/*
+ * Record one drift.detected event per drift action of pv->plan in
+ * pv->store: payload {"env", "kind", "reason", "instance_id",
+ * "spec_hash" (desired), "recorded_hash" (the row's), "instance_hash"
+ * (the instance's tag), "revision", "check"}, check naming who looked
+ * ("drift" or "run").  *ndrift gets the number of drift actions.  Returns
+ * 0, or the first store error (the others are still tried).
+ */
+int	 drift_events_record(size_t *ndrift, const struct pass_view *pv,
+	    const char *check);
+
+/*
+ * A reconcile_runs row for pv's pass: counts by plan kind (plus
+ * "drift_check": 1 when drift_check, a pass that only looked),
+ * drift_found = ndrift, errors, error (NULL: ran to its end).  *run_id
+ * gets the row's id (0 when it could not be written).
+ */
+int	 drift_run_record(long long *run_id, const struct pass_view *pv,
+	    size_t ndrift, int errors, const char *error, int drift_check);
+
+#endif

@@ -1,0 +1,121 @@
+/*
+ * run.h - what envctl run's files share (cmd_run.c: the loop, the passes,
+ * signals and leadership; ctl_run_http.c: metrics, the pages and the HTTP
+ * routes).  Everything here belongs to the controller process.
+ */
+#ifndef ENVCTL_RUN_H
+#define ENVCTL_RUN_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "config.h"
+#include "httpd.h"
+#include "metrics.h"
+#include "store.h"
+
+struct pass_view;
+struct source;
+struct watch;
+
+#define EVENTS_SHOWN		50	/* events kept for /api/events and / */
+
+struct run_metrics {
+	struct metrics_metric	*envs, *passes, *actions, *duration, *last_ok;
+	struct metrics_metric	*leader, *db_up, *reconfig, *aws_calls;
+	struct metrics_metric	*aws_failures, *aws_retries, *aws_throttled;
+};
+
+/* What the pages show, from one pass. */
+struct run_view {
+	struct store_env	*rows;
+	size_t			 nrows;
+	char			(*states)[16];
+	struct httpd_status_env	*envs;
+	struct store_event	*evrows;
+	size_t			 nevrows;
+	struct httpd_status_event *events;
+	char			**evnames;
+};
+
+enum run_outcome {
+	RUN_OK = 0,
+	RUN_FAILED,
+	RUN_FENCED,
+};
+
+/*
+ * The pass in flight, on its own thread.  While it runs the loop leaves
+ * cfg, lead and the spec source alone (no leadership check, git poll or
+ * reload until it is joined); the thread writes only to this struct and
+ * to the metrics (which are thread-safe), then signals efd.
+ */
+struct run_job {
+	struct runner		*r;
+	pthread_t		 tid;
+	long long		 n;
+	const char		*reason;
+	enum run_outcome	 outcome;
+	char			 why[512];
+	char			 summary[256];
+	char			*revision;
+	size_t			 ndrift;
+	long long		 run;		/* reconcile_runs id */
+	struct run_view		 view;
+};
+
+struct runner {
+	struct config		*cfg;
+	char			**argv;		/* the command line, for SIGHUP */
+	int			 argc;
+	struct source		*src;
+	struct watch		*watch;
+	struct httpd		*httpd;
+	struct store		*lead;		/* the leadership session */
+	struct metrics_registry	*reg;
+	struct run_metrics	 m;
+	int			 sfd, tfd;
+	int			 leader, db_ok, stopping, ready_sent;
+	uint64_t		 pass_at;	/* 0: none due */
+	const char		*pass_reason;
+	uint64_t		 resync_at, gitpoll_at, leader_at, watchdog_at;
+	uint64_t		 watchdog_ms;	/* 0: no watchdog */
+	uint64_t		 burst_first, burst_last;	/* 0: no burst */
+	long long		 npass;
+	time_t			 last_ok;	/* wall clock of the last good pass */
+	int			 last_failed;
+	char			*revision;	/* of the last good pass */
+	char			 summary[256];	/* of the last pass */
+	struct run_view		 view;		/* of the last good pass */
+	struct run_job		*job;		/* the pass in flight, or NULL */
+	int			 efd;		/* eventfd: the job is done */
+	int			 reload_pending;	/* SIGHUP during a pass */
+};
+
+static inline const char *
+run_cluster(const struct runner *r)
+{
+	return config_str(r->cfg, "cluster_id");
+}
+
+/* Register envctl run's metrics in a new r->reg; 0 or ERR_GENERIC. */
+int	 run_metrics_new(struct runner *r);
+/* Fold a finished pass into the metrics (thread-safe: called by the pass). */
+void	 run_metrics_pass(struct runner *r, const struct pass_view *pv);
+/*
+ * Fill v from pv's pass: the live rows and recent events read through
+ * pv->store, with the EC2 state of each row's instance.  v owns it all;
+ * run_view_clear() frees it and zeroes v.
+ */
+void	 run_view_build(struct run_view *v, const struct pass_view *pv);
+void	 run_view_clear(struct run_view *v);
+/*
+ * Listen on addr with the routes /healthz, /metrics, /api/environments,
+ * /api/events and /; "" means off (*out NULL, 0).  Handlers read r's
+ * loop-owned state: call httpd_handle() from the loop's thread only.
+ */
+int	 run_httpd_open(struct httpd **out, struct runner *r, const char *addr);
+
+#endif
