@@ -161,13 +161,52 @@ print_json(const struct status_row *rows, size_t n, time_t now)
 	json_decref(arr);
 }
 
+/*
+ * The cluster's instances in the default region and every region a live
+ * row names: one paginated DescribeInstances per region.
+ */
+static int
+status_discover(struct observe_instances *out, const struct config *cfg,
+    const struct observe_tags *tags, const struct store_env *live, size_t nlive)
+{
+	const char **regions = xcalloc(nlive + 1, sizeof(*regions));
+	size_t n = 0, i, j;
+	int error = 0;
+
+	memset(out, 0, sizeof(*out));
+	regions[n++] = ctl_region(cfg);
+	for (i = 0; i < nlive; i++) {
+		if (live[i].region == NULL || *live[i].region == '\0')
+			continue;
+		for (j = 0; j < n && strcmp(regions[j], live[i].region) != 0; j++)
+			;
+		if (j == n)
+			regions[n++] = live[i].region;
+	}
+	for (i = 0; i < n && error == 0; i++) {
+		struct observe_instances part;
+		struct ctl_aws *aws = NULL;
+
+		if ((error = ctl_aws_open(&aws, cfg, regions[i])) == 0 &&
+		    (error = observe_instances_discover(&part, aws->ec2, tags,
+		    config_str(cfg, "cluster_id"))) == 0)
+			observe_instances_move(out, &part);
+		else
+			err_prefix("region %s", regions[i]);
+		ctl_aws_free(aws);
+	}
+	free(regions);
+	if (error < 0)
+		observe_instances_dispose(out);
+	return error;
+}
+
 int
 cmd_status(int argc, char **argv)
 {
 	struct config *cfg = NULL;
 	struct store *st = NULL;
 	struct store_env *live = NULL;
-	struct ctl_aws *aws = NULL;
 	struct observe_tags tags;
 	struct observe_instances inst = { 0 };
 	struct status_row *rows = NULL;
@@ -194,9 +233,7 @@ cmd_status(int argc, char **argv)
 		cmd_error("status", err_get());
 		goto out;
 	}
-	if (ctl_aws_open(&aws, cfg, ctl_region(cfg)) < 0 ||
-	    observe_instances_discover(&inst, aws->ec2, &tags,
-	    config_str(cfg, "cluster_id")) < 0) {
+	if (status_discover(&inst, cfg, &tags, live, nlive) < 0) {
 		cmd_error("status", err_get());
 		goto out;
 	}
@@ -243,7 +280,6 @@ out:
 	free(used);
 	free(rows);
 	observe_instances_dispose(&inst);
-	ctl_aws_free(aws);
 	store_envs_free(live, nlive);
 	store_free(st);
 	config_free(cfg);
