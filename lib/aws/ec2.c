@@ -42,23 +42,6 @@ ec2_client_free(struct ec2_client *c)
 
 /* ---- small helpers ---- */
 
-/* Copy src into dst (size sz), truncating; NULL src gives "". */
-static void
-scopy(char *dst, size_t sz, const char *src)
-{
-	size_t n;
-
-	if (sz == 0)
-		return;
-	if (src == NULL)
-		src = "";
-	n = strlen(src);
-	if (n >= sz)
-		n = sz - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
 /* Copy the text of child name of node into dst ("" when missing). */
 static void
 child_copy(char *dst, size_t sz, const struct aws_xml_node *node,
@@ -67,7 +50,7 @@ child_copy(char *dst, size_t sz, const struct aws_xml_node *node,
 	char *t;
 
 	t = node != NULL ? aws_xml_child_text(node, name) : NULL;
-	scopy(dst, sz, t);
+	mem_strcopy(dst, sz, t);
 	free(t);
 }
 
@@ -198,7 +181,7 @@ ec2_call(struct aws_xml **doc, char *resp_code, size_t resp_codesz,
 	error = aws_client_send(&resp, c->aws, &req);
 	if (error < 0) {
 		if (resp_code != NULL)
-			scopy(resp_code, resp_codesz, resp.error.code);
+			mem_strcopy(resp_code, resp_codesz, resp.error.code);
 		goto done;
 	}
 	if (doc != NULL &&
@@ -709,7 +692,7 @@ sg_parse(struct ec2_security_group *g, const struct aws_xml_node *it)
 			g->ingress = xreallocarray(g->ingress, g->ningress + 1,
 			    sizeof(*g->ingress));
 			rule = &g->ingress[g->ningress++];
-			scopy(rule->protocol, sizeof(rule->protocol), proto);
+			mem_strcopy(rule->protocol, sizeof(rule->protocol), proto);
 			rule->from_port = from[0] ? (int)strtol(from, NULL, 10) : -1;
 			rule->to_port = to[0] ? (int)strtol(to, NULL, 10) : -1;
 			child_copy(rule->cidr, sizeof(rule->cidr), r, "cidrIp");

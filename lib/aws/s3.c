@@ -38,22 +38,6 @@ s3_client_free(struct s3_client *c)
 	free(c);
 }
 
-static void
-scopy(char *dst, size_t sz, const char *src)
-{
-	size_t n;
-
-	if (sz == 0)
-		return;
-	if (src == NULL)
-		src = "";
-	n = strlen(src);
-	if (n >= sz)
-		n = sz - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
 static int
 check_names(const char *action, const char *bucket, const char *key)
 {
@@ -178,12 +162,12 @@ s3_object_head(struct s3_object_info *out, struct s3_client *c,
 		goto done;
 	if ((v = aws_response_header(&resp, "Content-Length")) != NULL)
 		out->size = strtoll(v, NULL, 10);
-	scopy(out->etag, sizeof(out->etag), aws_response_header(&resp, "ETag"));
-	scopy(out->sse, sizeof(out->sse),
+	mem_strcopy(out->etag, sizeof(out->etag), aws_response_header(&resp, "ETag"));
+	mem_strcopy(out->sse, sizeof(out->sse),
 	    aws_response_header(&resp, "x-amz-server-side-encryption"));
-	scopy(out->content_type, sizeof(out->content_type),
+	mem_strcopy(out->content_type, sizeof(out->content_type),
 	    aws_response_header(&resp, "Content-Type"));
-	scopy(out->last_modified, sizeof(out->last_modified),
+	mem_strcopy(out->last_modified, sizeof(out->last_modified),
 	    aws_response_header(&resp, "Last-Modified"));
 done:
 	aws_response_dispose(&resp);
@@ -278,10 +262,10 @@ s3_objects_list(struct s3_object_list *out, struct s3_client *c,
 			o->size = strtoll(v, NULL, 10);
 		free(v);
 		v = aws_xml_child_text(it, "ETag");
-		scopy(o->etag, sizeof(o->etag), v);
+		mem_strcopy(o->etag, sizeof(o->etag), v);
 		free(v);
 		v = aws_xml_child_text(it, "LastModified");
-		scopy(o->last_modified, sizeof(o->last_modified), v);
+		mem_strcopy(o->last_modified, sizeof(o->last_modified), v);
 		free(v);
 	}
 	t = aws_xml_child_text(root, "IsTruncated");

@@ -91,6 +91,20 @@ xasprintf(const char *fmt, ...)
 }
 
 void
+mem_strcopy(char *dst, size_t sz, const char *src)
+{
+	size_t n;
+
+	if (sz == 0)
+		return;
+	if (src == NULL)
+		src = "";
+	n = strnlen(src, sz - 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+void
 mem_wipe(void *p, size_t len)
 {
 	if (p != NULL)

@@ -21,6 +21,12 @@ char	*xstrndup(const char *, size_t);
 char	*xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
 char	*xvasprintf(const char *, va_list) __attribute__((format(printf, 1, 0)));
 
+/*
+ * Copy the string src into dst of size sz, cut to fit and always
+ * NUL-terminated (when sz > 0); NULL src gives "".
+ */
+void	 mem_strcopy(char *dst, size_t sz, const char *src);
+
 /* Zero len bytes at p in a way the compiler may not elide. */
 void	 mem_wipe(void *p, size_t len);
 /* Wipe a NUL-terminated secret string and free it; NULL does nothing. */

@@ -159,6 +159,16 @@ test_base__mem(void **state)
 	f = xstrndup("abcdef", 3);
 	assert_string_equal(f, "abc");
 	free(f);
+	{
+		char small[4];
+
+		mem_strcopy(small, sizeof(small), "abcdef");
+		assert_string_equal(small, "abc");
+		mem_strcopy(small, sizeof(small), NULL);
+		assert_string_equal(small, "");
+		mem_strcopy(small, sizeof(small), "ab");
+		assert_string_equal(small, "ab");
+	}
 }
 
 static void
