@@ -418,35 +418,61 @@ user_map_value_node(const struct ynode *map, const char *key)
 	return map;
 }
 
-static void
-do_labels(struct sctx *c, const struct ynode *v)
-{
-	struct spec_kv *kv;
-	char kq[128], vq[128];
-	size_t i, n, ok = 0;
+/* Check one entry of a user map: 0 keeps it, -1 drops it (error reported). */
+typedef int kv_check_fn(struct sctx *, const struct ynode *map,
+    const struct spec_kv *);
 
-	n = user_map(c, v, "metadata.labels", LIMIT_LABELS, "labels", &kv);
+/*
+ * Keep the n entries of kv (read from map) that check accepts, copied into
+ * the spec, sorted by key; returns how many were kept.
+ */
+static size_t
+user_map_keep(struct sctx *c, const struct ynode *map, struct spec_kv *kv,
+    size_t n, kv_check_fn *check)
+{
+	size_t i, ok = 0;
+
 	for (i = 0; i < n; i++) {
-		if (!label_key_ok(kv[i].key)) {
-			err_at(c, user_map_key_node(v, kv[i].key), "bad label key '%s': 1 to 63 "
-			    "letters, digits and . _ / - (starting and ending with a letter "
-			    "or digit)", q(kq, sizeof(kq), kv[i].key));
+		if (check(c, map, &kv[i]) < 0)
 			continue;
-		}
-		if (!label_value_ok(kv[i].value)) {
-			err_at(c, user_map_value_node(v, kv[i].key), "bad value '%s' of label "
-			    "'%s': at most 63 letters, digits and . _ -",
-			    q(vq, sizeof(vq), kv[i].value), q(kq, sizeof(kq), kv[i].key));
-			continue;
-		}
 		kv[ok].key = dup(c, kv[i].key);
 		kv[ok].value = dup(c, kv[i].value);
 		ok++;
 	}
 	if (ok > 0)
 		qsort(kv, ok, sizeof(*kv), kv_cmp);
+	return ok;
+}
+
+static int
+label_check(struct sctx *c, const struct ynode *v, const struct spec_kv *kv)
+{
+	char kq[128], vq[128];
+
+	if (!label_key_ok(kv->key)) {
+		err_at(c, user_map_key_node(v, kv->key), "bad label key '%s': 1 to 63 "
+		    "letters, digits and . _ / - (starting and ending with a letter "
+		    "or digit)", q(kq, sizeof(kq), kv->key));
+		return -1;
+	}
+	if (!label_value_ok(kv->value)) {
+		err_at(c, user_map_value_node(v, kv->key), "bad value '%s' of label "
+		    "'%s': at most 63 letters, digits and . _ -",
+		    q(vq, sizeof(vq), kv->value), q(kq, sizeof(kq), kv->key));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+do_labels(struct sctx *c, const struct ynode *v)
+{
+	struct spec_kv *kv;
+	size_t n;
+
+	n = user_map(c, v, "metadata.labels", LIMIT_LABELS, "labels", &kv);
+	c->s->nlabels = user_map_keep(c, v, kv, n, label_check);
 	c->s->labels = kv;
-	c->s->nlabels = ok;
 }
 
 static void
@@ -902,34 +928,34 @@ do_strlist(struct sctx *c, const struct ynode *v, const char *path, size_t limit
 	return n;
 }
 
+static int
+env_check(struct sctx *c, const struct ynode *v, const struct spec_kv *kv)
+{
+	char why[256], kq[128];
+
+	if (check_env_name(kv->key, why, sizeof(why)) < 0) {
+		err_at(c, user_map_key_node(v, kv->key), "bad environment variable "
+		    "name '%s': %s", q(kq, sizeof(kq), kv->key), why);
+		return -1;
+	}
+	if (strlen(kv->value) > LIMIT_ENV_VALUE) {
+		err_at(c, user_map_value_node(v, kv->key), "the value of %s is too "
+		    "long (at most %d bytes)", kv->key, LIMIT_ENV_VALUE);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 do_environment(struct sctx *c, const struct ynode *v)
 {
 	struct spec_kv *kv;
-	char why[256], kq[128];
-	size_t i, n, ok = 0;
+	size_t n;
 
 	n = user_map(c, v, "spec.bootstrap.environment", LIMIT_ENV,
 	    "environment variables", &kv);
-	for (i = 0; i < n; i++) {
-		if (check_env_name(kv[i].key, why, sizeof(why)) < 0) {
-			err_at(c, user_map_key_node(v, kv[i].key), "bad environment variable "
-			    "name '%s': %s", q(kq, sizeof(kq), kv[i].key), why);
-			continue;
-		}
-		if (strlen(kv[i].value) > LIMIT_ENV_VALUE) {
-			err_at(c, user_map_value_node(v, kv[i].key), "the value of %s is too "
-			    "long (at most %d bytes)", kv[i].key, LIMIT_ENV_VALUE);
-			continue;
-		}
-		kv[ok].key = dup(c, kv[i].key);
-		kv[ok].value = dup(c, kv[i].value);
-		ok++;
-	}
-	if (ok > 0)
-		qsort(kv, ok, sizeof(*kv), kv_cmp);
+	c->s->bootstrap.nenvironment = user_map_keep(c, v, kv, n, env_check);
 	c->s->bootstrap.environment = kv;
-	c->s->bootstrap.nenvironment = ok;
 }
 
 static int
@@ -1070,12 +1096,54 @@ do_lifecycle(struct sctx *c, const struct ynode *lc)
 		c->s->lifecycle.on_drift = (enum spec_on_drift)e;
 }
 
+static int
+tag_check(struct sctx *c, const struct ynode *v, const struct spec_kv *kv)
+{
+	const struct ynode *kn = user_map_key_node(v, kv->key);
+	size_t kl = utf8_count(kv->key), plen = strlen(c->tag_prefix);
+	char why[256], kq[128], pq[128];
+
+	q(kq, sizeof(kq), kv->key);
+	if (kl == 0 || kl > LIMIT_TAG_KEY) {
+		err_at(c, kn, "tag key '%s' must be 1 to %d characters long", kq,
+		    LIMIT_TAG_KEY);
+		return -1;
+	}
+	if (strncasecmp(kv->key, "aws:", 4) == 0) {
+		err_at(c, kn, "tag key '%s': the prefix 'aws:' is reserved by AWS", kq);
+		return -1;
+	}
+	if (plen > 0 && strncmp(kv->key, c->tag_prefix, plen) == 0) {
+		err_at(c, kn, "tag key '%s': the prefix '%s' is reserved for envctl's "
+		    "own tags", kq, q(pq, sizeof(pq), c->tag_prefix));
+		return -1;
+	}
+	if (strcmp(kv->key, "Name") == 0) {
+		err_at(c, kn, "tag key 'Name' is set by envctl (envctl-<name>)");
+		return -1;
+	}
+	if (check_tag_chars(kv->key, why, sizeof(why)) < 0) {
+		err_at(c, kn, "tag key '%s' %s", kq, why);
+		return -1;
+	}
+	if (utf8_count(kv->value) > LIMIT_TAG_VALUE) {
+		err_at(c, user_map_value_node(v, kv->key), "the value of tag '%s' is "
+		    "too long (at most %d characters)", kq, LIMIT_TAG_VALUE);
+		return -1;
+	}
+	if (check_tag_chars(kv->value, why, sizeof(why)) < 0) {
+		err_at(c, user_map_value_node(v, kv->key), "the value of tag '%s' %s",
+		    kq, why);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 do_tags(struct sctx *c, const struct ynode *v)
 {
 	struct spec_kv *kv;
-	char why[256], kq[128], pq[128];
-	size_t i, n, ok = 0, plen = strlen(c->tag_prefix);
+	size_t n;
 
 	if ((v = as_map(c, v, "spec.tags")) == NULL)
 		return;
@@ -1086,51 +1154,8 @@ do_tags(struct sctx *c, const struct ynode *v)
 		return;
 	}
 	n = user_map(c, v, "spec.tags", LIMIT_USER_TAGS, "tags", &kv);
-	for (i = 0; i < n; i++) {
-		const struct ynode *kn = user_map_key_node(v, kv[i].key);
-		size_t kl = utf8_count(kv[i].key);
-
-		q(kq, sizeof(kq), kv[i].key);
-		if (kl == 0 || kl > LIMIT_TAG_KEY) {
-			err_at(c, kn, "tag key '%s' must be 1 to %d characters long", kq,
-			    LIMIT_TAG_KEY);
-			continue;
-		}
-		if (strncasecmp(kv[i].key, "aws:", 4) == 0) {
-			err_at(c, kn, "tag key '%s': the prefix 'aws:' is reserved by AWS", kq);
-			continue;
-		}
-		if (plen > 0 && strncmp(kv[i].key, c->tag_prefix, plen) == 0) {
-			err_at(c, kn, "tag key '%s': the prefix '%s' is reserved for envctl's "
-			    "own tags", kq, q(pq, sizeof(pq), c->tag_prefix));
-			continue;
-		}
-		if (strcmp(kv[i].key, "Name") == 0) {
-			err_at(c, kn, "tag key 'Name' is set by envctl (envctl-<name>)");
-			continue;
-		}
-		if (check_tag_chars(kv[i].key, why, sizeof(why)) < 0) {
-			err_at(c, kn, "tag key '%s' %s", kq, why);
-			continue;
-		}
-		if (utf8_count(kv[i].value) > LIMIT_TAG_VALUE) {
-			err_at(c, user_map_value_node(v, kv[i].key), "the value of tag '%s' is "
-			    "too long (at most %d characters)", kq, LIMIT_TAG_VALUE);
-			continue;
-		}
-		if (check_tag_chars(kv[i].value, why, sizeof(why)) < 0) {
-			err_at(c, user_map_value_node(v, kv[i].key), "the value of tag '%s' %s",
-			    kq, why);
-			continue;
-		}
-		kv[ok].key = dup(c, kv[i].key);
-		kv[ok].value = dup(c, kv[i].value);
-		ok++;
-	}
-	if (ok > 0)
-		qsort(kv, ok, sizeof(*kv), kv_cmp);
+	c->s->ntags = user_map_keep(c, v, kv, n, tag_check);
 	c->s->tags = kv;
-	c->s->ntags = ok;
 }
 
 static void
