@@ -25,40 +25,18 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import urllib.request
 import uuid
 
-ENVCTL = os.environ["ENVCTL_BIN"]
-MOTO = os.environ["ENVCTL_MOTO_URL"]
-PROXY = os.environ["ENVCTL_PROXY_URL"]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+from itlib import ENVCTL, MOTO, PROXY, Checks, aws, proxy  # noqa: E402,F401
 BUCKET = "envctl-it-reconcile"
 CANARY = "canary-" + uuid.uuid4().hex
 AWS_SECRET = os.environ["AWS_SECRET_ACCESS_KEY"]
 
-failures = []
-passed = []
+t = Checks()
+check = t.check
+passed, failures = t.passed, t.failed
 outputs = []            # every envctl stdout/stderr, for the canary check
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    (passed if cond else failures).append(what)
-
-
-def aws(*args):
-    r = subprocess.run(["aws", "--endpoint-url", MOTO, "--region", "us-east-1",
-                        "--output", "json", *args], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError("aws %s: %s" % (" ".join(args[:2]), r.stderr.strip()))
-    return json.loads(r.stdout) if r.stdout.strip() else {}
-
-
-def proxy(path, body=None):
-    req = urllib.request.Request(PROXY + path, method="POST" if body is not None else "GET",
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read() or b"{}")
 
 
 SPEC = textwrap.dedent("""\
