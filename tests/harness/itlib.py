@@ -12,14 +12,27 @@ Environment (from tests/harness/with-aws.sh and with-pg.sh): ENVCTL_BIN,
 ENVCTL_MOTO_URL, ENVCTL_PROXY_URL, PG* variables.
 """
 
+import atexit
 import json
 import os
+import shutil
+import signal
 import subprocess
+import sys
+import tempfile
 import urllib.request
 
 ENVCTL = os.environ.get("ENVCTL_BIN", "envctl")
 MOTO = os.environ.get("ENVCTL_MOTO_URL", "")
 PROXY = os.environ.get("ENVCTL_PROXY_URL", "")
+
+# Every temporary file or directory a test makes with the tempfile module
+# lands under one scratch directory of this process, removed at exit, pass
+# or fail (SIGTERM from ctest's timeout included).
+SCRATCH = tempfile.mkdtemp(prefix="envctl-it-")
+tempfile.tempdir = SCRATCH
+atexit.register(shutil.rmtree, SCRATCH, True)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 class Checks:
