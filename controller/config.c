@@ -43,6 +43,8 @@ static const struct config_option options[] = {
 	  "ssh spec_repo: private key file (no passphrase)" },
 	{ "spec_known_hosts", CONFIG_STRING, "", 0, 0, NULL, 0,
 	  "ssh spec_repo: known_hosts file the server's key must be in" },
+	{ "spec_ca_file", CONFIG_STRING, "", 0, 0, NULL, 0,
+	  "https spec_repo: PEM file of CAs trusted besides the system's" },
 	{ "state_dir", CONFIG_STRING, "/var/lib/envctl", 0, 0, NULL, 0,
 	  "where checkouts of spec_repo are kept" },
 	{ "cluster_id", CONFIG_STRING, "default", 0, 0, NULL, 0,

@@ -4,7 +4,7 @@
 ENVCTL_APT_PACKAGES="build-essential cmake pkg-config git clang libclang-rt-14-dev
  libyaml-dev libssl-dev libcurl4-openssl-dev libxml2-dev libjansson-dev libpq-dev
  libgit2-dev libcmocka-dev postgresql postgresql-client valgrind curl procps
- openssh-client chromium prometheus"
+ openssh-client openssh-server openssl chromium prometheus"
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'envctl: %s\n' "$*" >&2; exit 1; }
@@ -21,8 +21,19 @@ ensure_packages() {
 		say "installing:$missing"
 		export DEBIAN_FRONTEND=noninteractive
 		apt-get update -qq
+		# Packages such as postgresql, openssh-server and prometheus start
+		# their system services on install; the tests start their own on
+		# free loopback ports, so keep the system ones from starting.
+		policy=""
+		if [ ! -e /usr/sbin/policy-rc.d ]; then
+			policy=/usr/sbin/policy-rc.d
+			printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+		fi
+		rc=0
 		# shellcheck disable=SC2086
-		apt-get install -y -qq --no-install-recommends $missing >/dev/null
+		apt-get install -y -qq --no-install-recommends $missing >/dev/null || rc=$?
+		[ -n "$policy" ] && rm -f "$policy"
+		[ "$rc" -eq 0 ] || die "apt-get install failed"
 	fi
 	command -v moto_server >/dev/null ||
 		python3 -c 'import moto.server' 2>/dev/null ||

@@ -10,6 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "err.h"
 #include "mem.h"
 #include "base64.h"
@@ -149,7 +153,10 @@ fnv1a(uint64_t h, const void *data, size_t len)
 	return h;
 }
 
-/* Does the comma-separated host field hosts name host[:port]? */
+/*
+ * Does the comma-separated host field hosts name host[:port]?  Of the
+ * patterns only a lone "*" (any host) is understood.
+ */
 static int
 hosts_field_has(const char *hosts, size_t len, const char *want)
 {
@@ -158,11 +165,49 @@ hosts_field_has(const char *hosts, size_t len, const char *want)
 	while (i < len) {
 		for (j = i; j < len && hosts[j] != ','; j++)
 			;
-		if (j - i == wl && strncmp(hosts + i, want, wl) == 0)
+		if ((j - i == wl && strncmp(hosts + i, want, wl) == 0) ||
+		    (j - i == 1 && hosts[i] == '*'))
 			return 1;
 		i = j + 1;
 	}
 	return 0;
+}
+
+/*
+ * Does the hashed host field "|1|<salt>|<hash>" (OpenSSH HashKnownHosts)
+ * name want?  hash is HMAC-SHA1 keyed with salt over want.
+ */
+static int
+hashed_field_has(const char *f, size_t len, const char *want)
+{
+	const char *salt, *hash;
+	uint8_t *s = NULL, *h = NULL;
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+	size_t slen, hlen;
+	int match = 0;
+
+	if (len < 3 || strncmp(f, "|1|", 3) != 0)
+		return 0;
+	salt = f + 3;
+	hash = memchr(salt, '|', len - 3);
+	if (hash == NULL)
+		return 0;
+	hash++;
+	if (base64_decode(&s, &slen, salt, (size_t)(hash - 1 - salt),
+	    BASE64_STRICT) < 0 ||
+	    base64_decode(&h, &hlen, hash, (size_t)(f + len - hash),
+	    BASE64_STRICT) < 0)
+		goto out;
+	if (slen != 20 || hlen != 20 ||
+	    HMAC(EVP_sha1(), s, (int)slen, (const unsigned char *)want,
+	    strlen(want), mac, &maclen) == NULL || maclen != hlen)
+		goto out;
+	match = CRYPTO_memcmp(mac, h, hlen) == 0;
+out:
+	free(s);
+	free(h);
+	return match;
 }
 
 int
@@ -173,14 +218,14 @@ known_hosts_match(const char *kh, const char *host, int port,
 	char want[300];
 	const char *line, *end, *f[3], *fe[3], *p;
 	size_t n;
-	int i, r, match;
+	int i, r, same, revoked, listed = 0, matched = 0;
 
 	if (port == 22 || port <= 0)
 		r = snprintf(want, sizeof(want), "%s", host);
 	else
 		r = snprintf(want, sizeof(want), "[%s]:%d", host, port);
 	if (r < 0 || (size_t)r >= sizeof(want))
-		return 0;
+		return KH_UNKNOWN;
 	for (line = kh; *line != '\0'; line = *end ? end + 1 : end) {
 		end = strchr(line, '\n');
 		if (end == NULL)
@@ -188,8 +233,17 @@ known_hosts_match(const char *kh, const char *host, int port,
 		p = line;
 		while (p < end && (*p == ' ' || *p == '\t'))
 			p++;
-		if (p == end || *p == '#' || *p == '@' || *p == '|')
-			continue;	/* markers and hashed entries: not understood */
+		if (p == end || *p == '#')
+			continue;
+		revoked = 0;
+		if (*p == '@') {
+			/* @revoked counts; @cert-authority is not understood */
+			if ((size_t)(end - p) < 9 || strncmp(p, "@revoked", 8) != 0 ||
+			    (p[8] != ' ' && p[8] != '\t'))
+				continue;
+			revoked = 1;
+			p += 8;
+		}
 		for (i = 0; i < 3; i++) {
 			while (p < end && (*p == ' ' || *p == '\t'))
 				p++;
@@ -200,15 +254,20 @@ known_hosts_match(const char *kh, const char *host, int port,
 		}
 		if (fe[2] == f[2])
 			continue;
-		if (!hosts_field_has(f[0], (size_t)(fe[0] - f[0]), want))
+		if (!hosts_field_has(f[0], (size_t)(fe[0] - f[0]), want) &&
+		    !hashed_field_has(f[0], (size_t)(fe[0] - f[0]), want))
 			continue;
 		if (base64_decode(&dec, &n, f[2], (size_t)(fe[2] - f[2]),
 		    BASE64_STRICT) < 0)
 			continue;
-		match = n == keylen && memcmp(dec, key, keylen) == 0;
+		same = n == keylen && memcmp(dec, key, keylen) == 0;
 		free(dec);
-		if (match)
-			return 1;
+		if (revoked && same)
+			return KH_REVOKED;
+		if (!revoked) {
+			listed = 1;
+			matched |= same;
+		}
 	}
-	return 0;
+	return matched ? KH_MATCH : listed ? KH_CHANGED : KH_UNKNOWN;
 }

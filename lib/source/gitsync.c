@@ -13,7 +13,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
 #include <git2.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include "err.h"
 #include "failpoint.h"
@@ -36,6 +42,7 @@ struct gitsync {
 	char			*token_file;
 	char			*ssh_key_file;
 	char			*ssh_known_hosts;
+	char			*ca_file;
 	struct checkout_caps	 caps;
 	size_t			 max_packs;
 
@@ -54,6 +61,7 @@ struct gitsync {
 	int			 mirror_suspect;	/* re-clone on the next prepare */
 	int			 lock_fd;	/* flock on <state>/lock */
 	int			 auth_tries;
+	char			 auth_what[320];	/* what the last try offered */
 };
 
 /* Copy url leaving out any "user:password@" so it can be logged. */
@@ -235,6 +243,7 @@ gitsync_new(struct gitsync **out, const struct gitsync_opts *opts)
 	gs->token_file = dupopt(opts->token_file);
 	gs->ssh_key_file = dupopt(opts->ssh_key_file);
 	gs->ssh_known_hosts = dupopt(opts->ssh_known_hosts);
+	gs->ca_file = dupopt(opts->ca_file);
 	gs->caps.max_file_size = opts->max_file_size ? opts->max_file_size :
 	    4u * 1024 * 1024;
 	gs->caps.max_tree_size = opts->max_tree_size ? opts->max_tree_size :
@@ -294,6 +303,7 @@ gitsync_free(struct gitsync *gs)
 	free(gs->token_file);
 	free(gs->ssh_key_file);
 	free(gs->ssh_known_hosts);
+	free(gs->ca_file);
 	free(gs->mirror_dir);
 	free(gs->trees_dir);
 	free(gs->current_link);
@@ -315,15 +325,26 @@ url_is_local_path(const char *url)
 	return colon == NULL || (slash != NULL && slash < colon);
 }
 
-/* Port of an ssh://host:port/ URL, 22 otherwise. */
+/* ssh://, its aliases, or scp-like "[user@]host:path". */
+static int
+url_is_ssh(const char *url)
+{
+	if (strstr(url, "://") == NULL)
+		return !url_is_local_path(url);
+	return strncmp(url, "ssh://", 6) == 0 ||
+	    strncmp(url, "ssh+git://", 10) == 0 ||
+	    strncmp(url, "git+ssh://", 10) == 0;
+}
+
+/* Port of an ssh://host:port/ URL (or its aliases), 22 otherwise. */
 static int
 url_port(const char *url)
 {
 	const char *h, *slash, *colon, *at;
 
-	if (strncmp(url, "ssh://", 6) != 0)
-		return 22;
-	h = url + 6;
+	if ((h = strstr(url, "://")) == NULL)
+		return 22;	/* scp-like has no port */
+	h += 3;
 	slash = strchr(h, '/');
 	if ((at = strchr(h, '@')) != NULL && (slash == NULL || at < slash))
 		h = at + 1;
@@ -335,81 +356,254 @@ url_port(const char *url)
 	return (int)strtol(colon + 1, NULL, 10);
 }
 
+/* The key type named at the start of a wire-format key ("ssh-ed25519"). */
+static void
+hostkey_type(char *out, size_t outsz, const unsigned char *key, size_t len)
+{
+	size_t n;
+
+	mem_strcopy(out, outsz, "unknown");
+	if (len < 4)
+		return;
+	n = (size_t)key[0] << 24 | (size_t)key[1] << 16 |
+	    (size_t)key[2] << 8 | key[3];
+	if (n == 0 || n > len - 4 || n >= outsz || n > 64)
+		return;
+	memcpy(out, key + 4, n);
+	out[n] = '\0';
+	if (strspn(out, "abcdefghijklmnopqrstuvwxyz0123456789-@.") != n)
+		mem_strcopy(out, outsz, "unknown");
+}
+
+/*
+ * ssh: the server's host key must be in ssh_known_hosts when one is
+ * configured.  Without one, libgit2 (1.5.1 and later) has already looked
+ * in $HOME/.ssh/known_hosts and says so in valid: unknown is refused
+ * either way (fail closed, like StrictHostKeyChecking=yes).
+ */
+static int
+check_hostkey(struct gitsync *gs, const git_cert_hostkey *hk, int valid,
+    const char *host)
+{
+	char *kh = NULL, type[72];
+	const char *home;
+	int port = url_port(gs->url), r;
+
+	if (gs->ssh_known_hosts == NULL) {
+		if (valid)
+			return 0;
+		home = getenv("HOME");
+		git_error_set(GIT_ERROR_SSH, "ssh host key of %s port %d is "
+		    "unknown or changed: it is not in %s/.ssh/known_hosts and "
+		    "no known_hosts file is configured", host, port,
+		    home != NULL ? home : "$HOME");
+		return GIT_ECERTIFICATE;
+	}
+	if (!(hk->type & GIT_CERT_SSH_RAW)) {
+		git_error_set_str(GIT_ERROR_SSH, "ssh host key not available");
+		return GIT_ECERTIFICATE;
+	}
+	if (fs_read_small(&kh, NULL, gs->ssh_known_hosts, KNOWN_HOSTS_MAX) != 0) {
+		git_error_set(GIT_ERROR_SSH, "known_hosts: %s", err_get());
+		return GIT_ECERTIFICATE;
+	}
+	r = known_hosts_match(kh, host, port,
+	    (const unsigned char *)hk->hostkey, hk->hostkey_len);
+	free(kh);
+	if (r == KH_MATCH)
+		return 0;
+	hostkey_type(type, sizeof(type), (const unsigned char *)hk->hostkey,
+	    hk->hostkey_len);
+	if (r == KH_REVOKED)
+		git_error_set(GIT_ERROR_SSH, "ssh host key of %s port %d (%s) "
+		    "is marked @revoked in %s", host, port, type,
+		    gs->ssh_known_hosts);
+	else if (r == KH_CHANGED)
+		git_error_set(GIT_ERROR_SSH, "ssh host key of %s port %d does "
+		    "not match %s: the server offered a %s key that is not "
+		    "listed for it (host key changed, or only other key types "
+		    "are listed)", host, port, gs->ssh_known_hosts, type);
+	else
+		git_error_set(GIT_ERROR_SSH, "ssh host key of %s port %d (%s) "
+		    "is unknown: no entry for it in %s", host, port, type,
+		    gs->ssh_known_hosts);
+	return GIT_ECERTIFICATE;
+}
+
+/*
+ * https: a certificate the TLS library accepted (system CAs) is fine.
+ * One it refused is checked again against ca_file, when configured:
+ * chain to a CA in that file, the URL's host (name or address), a server
+ * certificate.  Only the server's own certificate is available here, so
+ * intermediates must be in ca_file too.
+ */
+static int
+check_x509(struct gitsync *gs, const git_cert_x509 *xc, int valid,
+    const char *host)
+{
+	const unsigned char *der = xc->data;
+	X509 *leaf = NULL;
+	X509_STORE *store = NULL;
+	X509_STORE_CTX *ctx = NULL;
+	X509_VERIFY_PARAM *param;
+	unsigned char addr[16];
+	int error = GIT_ECERTIFICATE, ip;
+
+	if (valid)
+		return 0;
+	if (gs->ca_file == NULL) {
+		git_error_set(GIT_ERROR_SSL, "TLS certificate of %s is not "
+		    "trusted: not issued by a system CA for that name, and no "
+		    "CA file is configured", host);
+		return GIT_ECERTIFICATE;
+	}
+	ip = inet_pton(AF_INET, host, addr) == 1 ||
+	    inet_pton(AF_INET6, host, addr) == 1;
+	if ((leaf = d2i_X509(NULL, &der, (long)xc->len)) == NULL) {
+		git_error_set(GIT_ERROR_SSL, "TLS certificate of %s cannot "
+		    "be parsed", host);
+		goto out;
+	}
+	store = X509_STORE_new();
+	ctx = X509_STORE_CTX_new();
+	if (store == NULL || ctx == NULL)
+		abort();
+	if (X509_STORE_load_file(store, gs->ca_file) != 1) {
+		git_error_set(GIT_ERROR_SSL, "CA file %s cannot be read or "
+		    "holds no PEM certificate", gs->ca_file);
+		goto out;
+	}
+	if (X509_STORE_CTX_init(ctx, store, leaf, NULL) != 1)
+		abort();
+	param = X509_STORE_CTX_get0_param(ctx);
+	X509_VERIFY_PARAM_set_purpose(param, X509_PURPOSE_SSL_SERVER);
+	if ((ip ? X509_VERIFY_PARAM_set1_ip_asc(param, host) :
+	    X509_VERIFY_PARAM_set1_host(param, host, 0)) != 1) {
+		git_error_set(GIT_ERROR_SSL, "TLS certificate of %s: bad "
+		    "host name", host);
+		goto out;
+	}
+	if (X509_verify_cert(ctx) != 1) {
+		git_error_set(GIT_ERROR_SSL, "TLS certificate of %s is not "
+		    "trusted: %s (checked against the system CAs and %s)", host,
+		    X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)),
+		    gs->ca_file);
+		goto out;
+	}
+	error = 0;
+out:
+	ERR_clear_error();
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	X509_free(leaf);
+	return error;
+}
+
 static int
 cb_certificate(git_cert *cert, int valid, const char *host, void *payload)
 {
 	struct gitsync *gs = payload;
-	git_cert_hostkey *hk;
-	char *kh = NULL;
-	int match;
 
-	if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2 ||
-	    gs->ssh_known_hosts == NULL)
-		return valid ? 0 : GIT_PASSTHROUGH;
-	hk = (git_cert_hostkey *)cert;
-	if (!(hk->type & GIT_CERT_SSH_RAW)) {
-		git_error_set_str(GIT_ERROR_SSH, "host key not available");
-		return GIT_ECERTIFICATE;
-	}
-	if (fs_read_small(&kh, NULL, gs->ssh_known_hosts, KNOWN_HOSTS_MAX) != 0) {
-		git_error_set_str(GIT_ERROR_SSH, err_get());
-		return GIT_ECERTIFICATE;
-	}
-	match = known_hosts_match(kh, host, url_port(gs->url),
-	    (const unsigned char *)hk->hostkey, hk->hostkey_len);
-	free(kh);
-	if (!match) {
-		git_error_set(GIT_ERROR_SSH, "host key of %s is not in %s",
-		    host, gs->ssh_known_hosts);
-		return GIT_ECERTIFICATE;
-	}
-	return 0;
+	if (cert->cert_type == GIT_CERT_HOSTKEY_LIBSSH2)
+		return check_hostkey(gs, (const git_cert_hostkey *)cert, valid,
+		    host);
+	if (cert->cert_type == GIT_CERT_X509)
+		return check_x509(gs, (const git_cert_x509 *)cert, valid, host);
+	return valid ? 0 : GIT_PASSTHROUGH;
 }
 
+/* The ssh user: the URL's, else the configured one, else "git". */
+static const char *
+ssh_user(const struct gitsync *gs, const char *user_url)
+{
+	if (user_url != NULL && *user_url != '\0')
+		return user_url;
+	return gs->username != NULL ? gs->username : "git";
+}
+
+static int
+cred_ssh_key(git_credential **out, struct gitsync *gs, const char *user)
+{
+	char *pub = NULL;
+	int error;
+
+	if (access(gs->ssh_key_file, R_OK) != 0) {
+		git_error_set(GIT_ERROR_SSH, "ssh key %s: %s",
+		    gs->ssh_key_file, strerror(errno));
+		return GIT_EAUTH;
+	}
+	/* the public half next to it, else libssh2 derives it */
+	pub = xasprintf("%s.pub", gs->ssh_key_file);
+	if (access(pub, R_OK) != 0) {
+		free(pub);
+		pub = NULL;
+	}
+	snprintf(gs->auth_what, sizeof(gs->auth_what), "ssh key %s for "
+	    "user '%s'", gs->ssh_key_file, user);
+	error = git_credential_ssh_key_new(out, user, pub, gs->ssh_key_file,
+	    NULL);
+	free(pub);
+	return error;
+}
+
+/* The token file's first line, trailing blanks cut; wiped by the caller. */
+static int
+cred_token(git_credential **out, struct gitsync *gs, const char *user)
+{
+	char *token = NULL;
+	size_t len;
+	int error;
+
+	if (fs_read_small(&token, &len, gs->token_file, TOKEN_MAX) != 0) {
+		git_error_set(GIT_ERROR_HTTP, "token file: %s", err_get());
+		return GIT_EAUTH;
+	}
+	len = strcspn(token, "\r\n");
+	while (len > 0 && (token[len - 1] == ' ' || token[len - 1] == '\t'))
+		len--;
+	if (len == 0) {
+		mem_free_secret(token);
+		git_error_set(GIT_ERROR_HTTP, "token file %s is empty",
+		    gs->token_file);
+		return GIT_EAUTH;
+	}
+	mem_wipe(token + len, strlen(token + len));
+	snprintf(gs->auth_what, sizeof(gs->auth_what), "the token in %s "
+	    "for user '%s'", gs->token_file, user);
+	error = git_credential_userpass_plaintext_new(out, user, token);
+	mem_free_secret(token);
+	return error;
+}
+
+/*
+ * libgit2 asks for credentials: first the ssh user name when the URL
+ * has none, then one offer (key or token); being asked again means the
+ * server refused it.
+ */
 static int
 cb_credentials(git_credential **out, const char *url, const char *user_url,
     unsigned int allowed, void *payload)
 {
 	struct gitsync *gs = payload;
-	const char *user;
-	char *token = NULL, *pub = NULL;
-	size_t len;
-	int error = -1;
 
 	(void)url;
+	if (allowed == GIT_CREDENTIAL_USERNAME)
+		return git_credential_username_new(out, ssh_user(gs, user_url));
 	if (gs->auth_tries++ > 0) {
-		git_error_set_str(GIT_ERROR_NET, "authentication failed "
-		    "(credentials refused)");
+		git_error_set(GIT_ERROR_NET, "authentication failed: the "
+		    "server refused %s", gs->auth_what);
 		return GIT_EAUTH;
 	}
-	if ((allowed & GIT_CREDENTIAL_SSH_KEY) && gs->ssh_key_file != NULL) {
-		user = gs->username ? gs->username : user_url ? user_url : "git";
-		pub = xasprintf("%s.pub", gs->ssh_key_file);
-		if (access(pub, R_OK) != 0) {
-			free(pub);
-			pub = NULL;
-		}
-		error = git_credential_ssh_key_new(out, user, pub,
-		    gs->ssh_key_file, NULL);
-		free(pub);
-		return error;
-	}
+	if ((allowed & GIT_CREDENTIAL_SSH_KEY) && gs->ssh_key_file != NULL)
+		return cred_ssh_key(out, gs, ssh_user(gs, user_url));
 	if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) &&
-	    gs->token_file != NULL) {
-		if (fs_read_small(&token, &len, gs->token_file, TOKEN_MAX) != 0) {
-			git_error_set_str(GIT_ERROR_NET, err_get());
-			return GIT_EAUTH;
-		}
-		while (len > 0 && (token[len - 1] == '\n' ||
-		    token[len - 1] == '\r' || token[len - 1] == ' '))
-			token[--len] = '\0';
-		user = gs->username ? gs->username : "x-access-token";
-		error = git_credential_userpass_plaintext_new(out, user, token);
-		mem_free_secret(token);
-		return error;
-	}
-	git_error_set_str(GIT_ERROR_NET, "the remote asks for credentials "
-	    "and none are configured for it");
+	    gs->token_file != NULL)
+		return cred_token(out, gs, user_url != NULL && *user_url ?
+		    user_url : gs->username != NULL ? gs->username :
+		    "x-access-token");
+	git_error_set(GIT_ERROR_NET, "authentication failed: the remote asks "
+	    "for credentials (%s) and none are configured for it",
+	    (allowed & GIT_CREDENTIAL_SSH_KEY) ? "an ssh key" : "a token");
 	return GIT_EAUTH;
 }
 
@@ -489,6 +683,14 @@ fetch_branch(git_oid *oid, struct gitsync *gs, git_repository *repo)
 		error = ERR_UNAVAILABLE;
 		goto out;
 	}
+	/* libgit2 1.5 fails every ssh fetch when it cannot read $HOME */
+	if (url_is_ssh(gs->url) && getenv("HOME") == NULL) {
+		err_set("fetch %s: ssh needs HOME in the environment (libgit2 "
+		    "reads $HOME/.ssh/known_hosts even when a known_hosts "
+		    "file is configured)", gs->url_safe);
+		error = ERR_UNAVAILABLE;
+		goto out;
+	}
 	error = ERR_UNAVAILABLE;
 	spec = xasprintf("+refs/heads/%s:refs/gitsync/head", gs->branch);
 	want = xasprintf("refs/heads/%s", gs->branch);
@@ -501,6 +703,7 @@ fetch_branch(git_oid *oid, struct gitsync *gs, git_repository *repo)
 	fo.update_fetchhead = 0;
 	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	gs->auth_tries = 0;
+	gs->auth_what[0] = '\0';
 	/*
 	 * No url.*.insteadOf rewriting from whatever config is around (and
 	 * libgit2 1.5 leaks in that regexp lookup, libgit2 PR #6382).

@@ -40,15 +40,35 @@
  * git_libgit2_shutdown() at exit.  A struct gitsync is used by one thread
  * at a time.
  *
- * Credentials: https uses a token read from token_file on every fetch (so a
- * rotated token is picked up) as the password, with username (default
- * "x-access-token"); it is wiped after use and never logged.  ssh uses
- * ssh_key_file (public key ssh_key_file + ".pub" if present) and checks the
- * server's host key against ssh_known_hosts, plain "host" or "[host]:port"
- * entries, hashed ("|1|") entries are not understood; with no known_hosts
- * file libgit2's own check of ~/.ssh/known_hosts decides.  A host key that
- * is not found is refused.  https certificates are checked by libgit2's TLS
- * against the system CAs; an invalid certificate is refused.
+ * Credentials.  https: Basic auth with a token read from token_file on
+ * every fetch (so a rotated token is picked up; its first line, trailing
+ * blanks cut) as the password, the user being the URL's ("https://me@..."),
+ * else username, else "x-access-token"; the token is wiped after use and
+ * never logged.  ssh (libssh2): the private key ssh_key_file, without a
+ * passphrase, its public half from ssh_key_file + ".pub" if present,
+ * otherwise derived; the user is the URL's, else username, else "git".
+ * A refused key or token fails the fetch with "authentication failed:
+ * the server refused <what>".
+ *
+ * Host keys fail closed (like StrictHostKeyChecking=yes): with
+ * ssh_known_hosts set the server's key must be listed there for "host"
+ * (port 22) or "[host]:port", plain, hashed (|1|) or "*" entries, not
+ * under @revoked; without it libgit2 checks $HOME/.ssh/known_hosts.  A
+ * host that is not listed, or listed only with other keys (changed, or
+ * another key type than the one the server offers first), is refused.
+ *
+ * https certificates are checked by libgit2's TLS (Debian: mbedTLS with
+ * /etc/ssl/certs/ca-certificates.crt; SSL_CERT_FILE and git's
+ * http.sslCAInfo are not honoured).  ca_file adds a PEM bundle for a
+ * private CA or a self-signed server: a certificate the system CAs
+ * refuse is accepted if it chains to ca_file, names the URL's host and
+ * is valid now (intermediates must be in ca_file).
+ *
+ * libgit2 1.5 (Debian 12) and ssh: every ssh fetch needs HOME set (it
+ * reads $HOME/.ssh/known_hosts even when ssh_known_hosts is given; without
+ * HOME the fetch fails with a message saying so), and leaks about 120
+ * bytes plus the parsed $HOME/.ssh/known_hosts per connection (its
+ * load_known_hosts(); fixed in libgit2 1.6).
  */
 #ifndef ENVCTL_GITSYNC_H
 #define ENVCTL_GITSYNC_H
@@ -66,6 +86,7 @@ struct gitsync_opts {
 	const char	*token_file;	/* https password/token */
 	const char	*ssh_key_file;	/* ssh private key (no passphrase) */
 	const char	*ssh_known_hosts;
+	const char	*ca_file;	/* https: extra trusted CAs (PEM) */
 	size_t		 max_file_size;	/* default 4 MiB: a bigger blob fails the checkout */
 	size_t		 max_tree_size;	/* default 64 MiB in all */
 	size_t		 max_files;	/* default 10000 */

@@ -44,17 +44,19 @@ int	 fs_read_small(char **out, size_t *lenp, const char *path, size_t max);
 void	 fs_sync_dir(const char *path);
 
 /*
- * Decode standard base64 (padding optional, no whitespace) into out.
- * Returns the decoded length or -1 when the input is not base64 or out
- * is too small.
+ * Look host's key up in known_hosts (the text of an OpenSSH known_hosts
+ * file).  host and port name the server: 22 means the plain "host" form,
+ * otherwise "[host]:port"; host fields may be plain, comma-separated,
+ * hashed ("|1|salt|hmac", HashKnownHosts) or "*".  key/keylen is the raw
+ * SSH wire-format host key.  @revoked lines are honoured; @cert-authority
+ * lines and other patterns are ignored.  Returns KH_MATCH when an entry
+ * for host has this key, KH_REVOKED when the key is revoked, KH_CHANGED
+ * when host is listed but only with other keys, KH_UNKNOWN otherwise.
  */
-
-/*
- * Whether known_hosts (the text of a known_hosts file) has an entry for
- * host (and port; 22 means the plain "host" form, otherwise "[host]:port")
- * whose key equals key/keylen (the raw SSH wire-format host key).
- * Returns 1 match, 0 host known with another key or not known at all.
- */
+#define KH_MATCH	1
+#define KH_UNKNOWN	0
+#define KH_CHANGED	(-1)
+#define KH_REVOKED	(-2)
 int	 known_hosts_match(const char *known_hosts, const char *host, int port,
 	    const unsigned char *key, size_t keylen);
 

@@ -12,3 +12,10 @@ foreach(scenario daemon crash watch http)
 		python3 ${CMAKE_CURRENT_LIST_DIR}/source/source_it.py
 		$<TARGET_FILE:source_probe> ${scenario})
 endforeach()
+# Credentials against real servers: sshd (key from a file, known_hosts) and
+# https with a token and a test CA (source_creds_it.py).
+foreach(scenario ssh https)
+	envctl_integration_test(source_creds_${scenario}
+		python3 ${CMAKE_CURRENT_LIST_DIR}/source/source_creds_it.py
+		$<TARGET_FILE:source_probe> ${scenario})
+endforeach()

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """A git smart-HTTP server for tests: git http-backend behind HTTP Basic auth.
 
-usage: git_http.py PORTFILE PROJECT_ROOT USER TOKEN
+usage: git_http.py PORTFILE PROJECT_ROOT USER TOKEN [CERT KEY]
 Listens on 127.0.0.1 (a free port, written to PORTFILE), accepts only
-"USER:TOKEN", and logs one line per request (method, path, status) to stdout.
+"USER:TOKEN", and logs one line per request (method, path, status, and
+the user name of any Authorization header) to stdout.  With CERT and KEY
+(PEM files) it speaks https.
 """
 import base64
 import http.server
 import os
+import ssl
 import subprocess
 import sys
 
@@ -67,13 +70,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
-        print("%s %s %d" % (self.command, self.path, status), flush=True)
+        user = ""
+        auth = self.headers.get("Authorization", "")
+        if auth.startswith("Basic "):
+            try:
+                user = base64.b64decode(auth[6:]).decode().partition(":")[0]
+            except ValueError:
+                user = "?"
+        print("%s %s %d user=%s" % (self.command, self.path, status, user), flush=True)
 
     do_GET = handle_any
     do_POST = handle_any
 
 
 srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+if len(sys.argv) > 6:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[5], sys.argv[6])
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 with open(PORTFILE + ".tmp", "w") as f:
     f.write(str(srv.server_address[1]))
 os.rename(PORTFILE + ".tmp", PORTFILE)

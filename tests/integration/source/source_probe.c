@@ -5,8 +5,9 @@
  *	one pass: prepare; a candidate is "loaded" by checking that no file
  *	in it contains the word INVALID; publish or discard.  Prints
  *	result=published|unchanged|rejected|error revision=<rev>
- *	forced=0|1 [error=<why>]; exits 0, 0, 3, 1.  PROBE_TOKEN_FILE in the
- *	environment is the token file for http(s) remotes.
+ *	forced=0|1 [error=<why>]; exits 0, 0, 3, 1.  Credentials come from
+ *	the environment: PROBE_TOKEN_FILE (http(s) token file), PROBE_CA_FILE
+ *	(extra CAs for https), PROBE_SSH_KEY and PROBE_KNOWN_HOSTS (ssh).
  *   source_probe watch DIR TIMEOUT_MS
  *	watch DIR, wait for one change; prints changed|overflow|timeout.
  */
@@ -78,6 +79,9 @@ do_sync(int argc, char **argv)
 	o.git.subpath = argc > 5 ? argv[5] : NULL;
 	/* https/http: the token file (its contents are never printed) */
 	o.git.token_file = getenv("PROBE_TOKEN_FILE");
+	o.git.ca_file = getenv("PROBE_CA_FILE");
+	o.git.ssh_key_file = getenv("PROBE_SSH_KEY");
+	o.git.ssh_known_hosts = getenv("PROBE_KNOWN_HOSTS");
 	if (source_new(&s, &o) != 0) {
 		printf("result=error error=%s\n", err_get());
 		return 1;
@@ -104,6 +108,7 @@ do_sync(int argc, char **argv)
 	printf("result=%s revision=%s forced=%d%s%s\n", result,
 	    source_revision(s) ? source_revision(s) : "none", forced,
 	    why[0] ? " error=" : "", why);
+	fflush(stdout);		/* before a sanitizer's exit at the end */
 	source_free(s);
 	return rc;
 }

@@ -905,20 +905,38 @@ test_source__known_hosts(void **state)
 	    "|1|abc=|def= ssh-ed25519 AAAAC3NzaC1lZDI1NTE5\n"
 	    "other.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5\n"
 	    "git.example,10.0.0.1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 c\n"
-	    "[git.example]:2222 ssh-rsa AAAAB3NzaC1yc2E=\n";
+	    "[git.example]:2222 ssh-rsa AAAAB3NzaC1yc2E=\n"
+	    /* HMAC-SHA1 of "hashed.example" and "[hashed.example]:2222" */
+	    "|1|AQIDBAUGBwgJCgsMDQ4PEBESExQ=|XRZ+0Rkpkgj2GPVUX4A2cJK91yI= "
+	    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5\n"
+	    "|1|AQIDBAUGBwgJCgsMDQ4PEBESExQ=|J8gSqcW9aEsfU5IW0APzYbZwG70= "
+	    "ssh-rsa AAAAB3NzaC1yc2E=\n"
+	    "@cert-authority * ssh-ed25519 AAAAC3NzaC1lZDI1NTE5\n";
 	const unsigned char key[] = "\0\0\0\vssh-ed25519";
 	const unsigned char rsa[] = "\0\0\0\7ssh-rsa";
 	(void)state;
-	assert_int_equal(known_hosts_match(kh, "git.example", 22, key, 15), 1);
-	assert_int_equal(known_hosts_match(kh, "10.0.0.1", 22, key, 15), 1);
-	assert_int_equal(known_hosts_match(kh, "git.example", 2222, key, 15), 0);
-	assert_int_equal(known_hosts_match(kh, "git.example", 2222, rsa, 11), 1);
-	assert_int_equal(known_hosts_match(kh, "git.exampl", 22, key, 15), 0);
-	assert_int_equal(known_hosts_match(kh, "evil.example", 22, key, 15), 0);
-	assert_int_equal(known_hosts_match(kh, "git.example", 22, key, 14), 0);
+	assert_int_equal(known_hosts_match(kh, "git.example", 22, key, 15), KH_MATCH);
+	assert_int_equal(known_hosts_match(kh, "10.0.0.1", 22, key, 15), KH_MATCH);
+	/* listed with another key only: changed, not merely unknown */
+	assert_int_equal(known_hosts_match(kh, "git.example", 2222, key, 15), KH_CHANGED);
+	assert_int_equal(known_hosts_match(kh, "git.example", 2222, rsa, 11), KH_MATCH);
+	assert_int_equal(known_hosts_match(kh, "git.exampl", 22, key, 15), KH_UNKNOWN);
+	assert_int_equal(known_hosts_match(kh, "evil.example", 22, key, 15), KH_UNKNOWN);
+	assert_int_equal(known_hosts_match(kh, "git.example", 22, key, 14), KH_CHANGED);
+	/* hashed entries (HashKnownHosts), with and without a port */
+	assert_int_equal(known_hosts_match(kh, "hashed.example", 22, key, 15), KH_MATCH);
+	assert_int_equal(known_hosts_match(kh, "hashed.example", 22, rsa, 11), KH_CHANGED);
+	assert_int_equal(known_hosts_match(kh, "hashed.example", 2222, rsa, 11), KH_MATCH);
+	assert_int_equal(known_hosts_match(kh, "hashed.exampl", 22, key, 15), KH_UNKNOWN);
 	/* a key field that is not base64 matches nothing */
 	assert_int_equal(known_hosts_match("git.example ssh-ed25519 AAAA*3NzaC1lZDI1NTE5\n",
-	    "git.example", 22, key, 15), 0);
+	    "git.example", 22, key, 15), KH_UNKNOWN);
+	/* @revoked wins over a plain entry; "*" is any host */
+	assert_int_equal(known_hosts_match("git.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5\n"
+	    "@revoked * ssh-ed25519 AAAAC3NzaC1lZDI1NTE5\n", "git.example", 22, key, 15),
+	    KH_REVOKED);
+	assert_int_equal(known_hosts_match("* ssh-rsa AAAAB3NzaC1yc2E=\n",
+	    "any.example", 2222, rsa, 11), KH_MATCH);
 }
 
 static size_t
