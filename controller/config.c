@@ -202,7 +202,7 @@ enum_has(const char *choices, const char *s)
 static int
 option_check(const struct config_option *opt, const char *value)
 {
-	long long n;
+	long long n = 0;
 	int b;
 
 	switch (opt->type) {

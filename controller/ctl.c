@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,63 @@ ctl_take_json_flag(int *argcp, char **argv)
 	return found;
 }
 
+/*
+ * The pacers of the process, one per region, made on first use and
+ * kept until exit: every client of a region, in every thread and pass,
+ * must draw from the same buckets.
+ */
+struct ctl_pacer {
+	char			*region;
+	struct aws_pacer	*pacer;
+};
+
+static pthread_mutex_t pacers_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ctl_pacer *pacers;
+static size_t npacers;
+
+int
+ctl_pacer_get(struct aws_pacer **out, const struct config *c,
+    const char *region)
+{
+	struct aws_pace_limits l;
+	size_t i;
+	int off, error;
+
+	*out = NULL;
+	if ((error = aws_pace_limits_parse(&l, &off,
+	    config_str(c, "ec2_rate_limits"))) < 0) {
+		err_prefix("ec2_rate_limits");
+		return error;
+	}
+	pthread_mutex_lock(&pacers_lock);
+	for (i = 0; i < npacers; i++)
+		if (strcmp(pacers[i].region, region) == 0)
+			break;
+	if (i == npacers && !off) {
+		pacers = xreallocarray(pacers, npacers + 1, sizeof(*pacers));
+		pacers[i].region = xstrdup(region);
+		(void)aws_pacer_new(&pacers[i].pacer, &l);
+		npacers++;
+	} else if (i < npacers)
+		/* The same limits keep the buckets; a reload's new ones apply. */
+		aws_pacer_set_limits(pacers[i].pacer, &l);
+	if (!off)
+		*out = pacers[i].pacer;
+	pthread_mutex_unlock(&pacers_lock);
+	return 0;
+}
+
+void
+ctl_pacers_foreach(ctl_pacer_fn *fn, void *arg)
+{
+	size_t i;
+
+	pthread_mutex_lock(&pacers_lock);
+	for (i = 0; i < npacers; i++)
+		fn(pacers[i].region, pacers[i].pacer, arg);
+	pthread_mutex_unlock(&pacers_lock);
+}
+
 int
 ctl_aws_open(struct ctl_aws **out, const struct config *c, const char *region)
 {
@@ -171,6 +229,8 @@ ctl_aws_open(struct ctl_aws **out, const struct config *c, const char *region)
 	ao.region = a->region;
 	ao.creds = a->creds;
 	ao.max_attempts = (int)config_int(c, "aws_max_attempts");
+	if ((error = ctl_pacer_get(&ao.pacer, c, a->region)) < 0)
+		goto fail;
 	if ((error = aws_client_new(&a->aws, &ao)) < 0)
 		goto fail;
 	if ((error = ec2_client_new(&a->ec2, a->aws)) < 0)

@@ -38,9 +38,28 @@ struct ctl_aws {
 	struct aws_client_opts		*sts_template;	/* for AssumeRole profiles */
 };
 
+/*
+ * Open the clients of region.  Their EC2 calls are paced by the
+ * region's pacer (ctl_pacer_get), shared with every other client of the
+ * process in that region.
+ */
 int	 ctl_aws_open(struct ctl_aws **out, const struct config *,
 	    const char *region);
 void	 ctl_aws_free(struct ctl_aws *);
+
+/*
+ * The EC2 pacer of region with the limits of ec2_rate_limits: made on
+ * first use, then the same one for the life of the process (the limits
+ * of a reloaded configuration are applied to it); owned here, never
+ * freed.  *out is NULL when ec2_rate_limits is "off".  ERR_INVALID with
+ * the parse error when the option is malformed.
+ */
+struct aws_pacer;
+int	 ctl_pacer_get(struct aws_pacer **out, const struct config *,
+	    const char *region);
+/* Call fn for every region's pacer, under a lock (fn must not block). */
+typedef void ctl_pacer_fn(const char *region, struct aws_pacer *, void *arg);
+void	 ctl_pacers_foreach(ctl_pacer_fn *fn, void *arg);
 
 /* Is "-o json" (or "-ojson", "--output=json") among argv? Removes it. */
 int	 ctl_take_json_flag(int *argcp, char **argv);

@@ -24,6 +24,8 @@ struct aws_creds;		/* creds.h */
 struct aws_creds_provider;	/* creds.h */
 struct aws_transport;		/* aws_int.h: replaceable network layer */
 struct aws_retry_quota;		/* aws_int.h: retry token bucket */
+struct aws_pacer;		/* below: client-side pacing of EC2 calls */
+struct aws_call_stats;		/* below: calls by (service, action, code) */
 
 enum aws_service {
 	AWS_SERVICE_EC2 = 0,
@@ -84,6 +86,14 @@ struct aws_client_opts {
 	void				(*sleep_ms)(void *arg, long ms);
 	void				*retry_arg;		/* passed to rand, sleep_ms */
 	struct aws_retry_quota		*quota;			/* NULL: the process-wide one */
+	/*
+	 * Client-side pacing of EC2 calls (NULL: none).  Give every client
+	 * of one region the same pacer: EC2's limits are per account and
+	 * region, so the buckets must be shared by all of them.
+	 */
+	struct aws_pacer		*pacer;
+	/* Where calls are counted; NULL: the process-wide table. */
+	struct aws_call_stats		*call_stats;
 };
 
 /*
@@ -135,6 +145,126 @@ struct aws_client_stats {
 /* Copy the client's counters into *out. */
 void		 aws_client_stats(struct aws_client_stats *out,
 		    const struct aws_client *);
+
+/*
+ * ---- client-side pacing of EC2 calls ----
+ *
+ * EC2 limits API requests per account and region with token buckets,
+ * one per class of action: RunInstances (bucket 5, refill 2/s), other
+ * mutating actions (50, 5/s) and non-mutating ones (100, 20/s).  A
+ * pacer holds the same buckets on the client side: a call waits for a
+ * token of its class instead of being sent and throttled.  When a
+ * throttling answer still arrives (the account's limits are lower, or
+ * other tools use them too) that class's bucket is emptied and its rate
+ * cut to 0.7 of what it was, at most once a second and never below a
+ * twentieth of the configured rate; it climbs back by a twentieth of
+ * the configured rate per second (additive increase, multiplicative
+ * decrease, like the SDKs' adaptive retry mode).  Of a bucket of B
+ * tokens the pacer spends only B - max(1, B/10) at once (B >= 2): the
+ * rest stays in reserve on EC2's side, so jitter in the network's delay
+ * never makes a paced call arrive ahead of EC2's refill.  S3 and STS
+ * calls are not paced.  A pacer is thread-safe; a caller waits for its
+ * token outside the lock, and callers are served in arrival order.
+ */
+enum aws_pace_class {
+	AWS_PACE_RUN = 0,	/* RunInstances */
+	AWS_PACE_MUTATE,	/* every other action (mutating) */
+	AWS_PACE_DESCRIBE,	/* Describe*, Get*, List*, Search* (non-mutating) */
+	AWS_PACE_CLASS_COUNT
+};
+
+/* "run", "mutate", "describe". */
+const char	*aws_pace_class_name(enum aws_pace_class);
+/* The class of an EC2 action name. */
+enum aws_pace_class aws_pace_classify(const char *action);
+
+#define AWS_PACE_MAX_BURST	1000000.0
+#define AWS_PACE_MAX_RATE	1000000.0
+
+/* Limits per class; a class with rate 0 is not paced. */
+struct aws_pace_limits {
+	double	burst[AWS_PACE_CLASS_COUNT];	/* bucket size, >= 1 */
+	double	rate[AWS_PACE_CLASS_COUNT];	/* refill, tokens per second */
+};
+
+/* The default, EC2's documented limits: "run=5:2,mutate=50:5,describe=100:20". */
+#define AWS_PACE_DEFAULT	"run=5:2,mutate=50:5,describe=100:20"
+
+/*
+ * Parse "class=burst:rate,..." (classes run, mutate, describe, each at
+ * most once; burst a whole number 1..1000000, rate a decimal > 0 up to
+ * 1000000 tokens per second; no spaces).  A class left out is not
+ * paced.  "off" (or "") sets *off and every rate to 0.  ERR_INVALID
+ * with a message naming the bad part; *out is then all zero.
+ */
+int		 aws_pace_limits_parse(struct aws_pace_limits *out, int *off,
+		    const char *s);
+
+/* A pacer with full buckets; free with aws_pacer_free (NULL: nothing). */
+int		 aws_pacer_new(struct aws_pacer **out,
+		    const struct aws_pace_limits *limits);
+void		 aws_pacer_free(struct aws_pacer *);
+/*
+ * Change the limits (a configuration reload).  A class whose limits
+ * change starts afresh: full bucket, configured rate.
+ */
+void		 aws_pacer_set_limits(struct aws_pacer *,
+		    const struct aws_pace_limits *limits);
+
+/* What one class of a pacer has done since it was created. */
+struct aws_pace_stats {
+	double		 burst;		/* configured */
+	double		 rate;		/* configured, tokens per second */
+	double		 cur_rate;	/* now, after adaptive decreases */
+	unsigned long	 acquired;	/* tokens taken */
+	unsigned long	 waited;	/* of which had to wait */
+	double		 wait_seconds;	/* total time callers waited */
+	unsigned long	 throttles;	/* throttling answers reported */
+	unsigned long	 decreases;	/* times the rate was cut */
+};
+
+void		 aws_pacer_stats(struct aws_pace_stats *out,
+		    struct aws_pacer *, enum aws_pace_class);
+
+/*
+ * ---- calls by (service, action, code) ----
+ *
+ * Every aws_client_send() is counted in a table (the process-wide one
+ * unless the client options give another), thread-safe: by service,
+ * action and the code it ended with ("" for success; the AWS error
+ * code; "ClientTimeout", "ClientConnectionError", "ClientError" when no
+ * answer came).  At most AWS_CALL_STATS_MAX_CODES distinct error codes
+ * are kept; later ones are counted as "other", as is everything once
+ * the table holds AWS_CALL_STATS_MAX_SERIES rows.
+ */
+#define AWS_CALL_STATS_MAX_CODES	48
+#define AWS_CALL_STATS_MAX_SERIES	512
+
+struct aws_call_count {
+	enum aws_service service;
+	const char	*action;	/* valid during the callback only */
+	const char	*code;		/* "" success */
+	unsigned long	 calls;		/* calls that ended with code */
+	unsigned long	 attempts;	/* requests those calls sent */
+	unsigned long	 throttled;	/* throttling answers among them */
+};
+
+struct aws_call_stats *aws_call_stats_new(void);
+void		 aws_call_stats_free(struct aws_call_stats *);
+/* The process-wide table (never freed). */
+struct aws_call_stats *aws_call_stats_default(void);
+/* Count one call. */
+void		 aws_call_stats_add(struct aws_call_stats *, enum aws_service,
+		    const char *action, const char *code, int attempts,
+		    int throttled);
+/*
+ * Call fn for every row, in the order the rows were made, on a copy
+ * taken under the lock (fn may take its time; it must not call back).
+ * Returns the number of rows.
+ */
+typedef void	 aws_call_stats_fn(const struct aws_call_count *, void *arg);
+size_t		 aws_call_stats_foreach(struct aws_call_stats *,
+		    aws_call_stats_fn *fn, void *arg);
 
 /* The error of the last failed call (err == 0 after a success). */
 const struct aws_error *aws_client_last_error(const struct aws_client *);

@@ -267,6 +267,22 @@ int		 aws_retry_is_throttle(const char *code);
 /* Backoff before attempt+1 (attempt >= 1): r * min(2^(attempt-1) s, 20 s). */
 long		 aws_retry_delay_ms(int attempt, double r);
 
+/* ---- pacing (pace.c; the public part is in aws.h) ---- */
+
+/*
+ * Take a token of class cls, sleeping (the pacer's sleep) until it is
+ * due.  Returns the milliseconds slept, 0 when a token was there.
+ */
+long		 aws_pacer_acquire(struct aws_pacer *, enum aws_pace_class cls);
+/* A throttling answer came for a call of class cls: cut its rate. */
+void		 aws_pacer_throttled(struct aws_pacer *, enum aws_pace_class cls);
+/*
+ * Replace the pacer's monotonic clock (seconds) and sleep, for tests;
+ * NULL keeps the real one.
+ */
+void		 aws_pacer_set_clock(struct aws_pacer *, double (*now)(void *arg),
+		    void (*sleep_ms)(void *arg, long ms), void *arg);
+
 /* ---- errors ---- */
 
 /*
@@ -298,6 +314,20 @@ struct aws_xml_node;
  * AWS_XML_MAX_INPUT, and malformed documents.  Free with aws_xml_free.
  */
 int		 aws_xml_parse(struct aws_xml **out, const char *data, size_t len);
+/*
+ * Read data as a stream, with aws_xml_parse()'s refusals, never holding
+ * the whole tree: each element whose path of local names below the root
+ * is one of paths ("reservationSet/item/instancesSet/item") is built on
+ * its own and passed to fn with the index of its path; the node lives
+ * during the call only.  Elements on no path are skipped.  Memory is one
+ * such element, not the document: for long lists (a DescribeInstances
+ * page of 1,000).  fn returning < 0 stops the walk with that value.
+ */
+typedef int	 aws_xml_stream_fn(void *arg, size_t which,
+		    const struct aws_xml_node *node);
+int		 aws_xml_stream(const char *data, size_t len,
+		    const char *const *paths, size_t npaths,
+		    aws_xml_stream_fn *fn, void *arg);
 /* Free the document; NULL does nothing. */
 void		 aws_xml_free(struct aws_xml *);
 /* Mark the document as holding secrets: its text is wiped when freed. */

@@ -480,6 +480,8 @@ struct aws_client {
 	void			(*sleep_ms)(void *, long);
 	void			*retry_arg;
 	struct aws_retry_quota	*quota;
+	struct aws_pacer	*pacer;		/* shared, borrowed; NULL: none */
+	struct aws_call_stats	*calls;		/* shared, borrowed */
 	struct aws_error	 last;
 	struct aws_client_stats	 stats;
 };
@@ -608,6 +610,9 @@ aws_client_new(struct aws_client **out, const struct aws_client_opts *o)
 	c->sleep_ms = o->sleep_ms != NULL ? o->sleep_ms : default_sleep;
 	c->retry_arg = o->retry_arg;
 	c->quota = o->quota != NULL ? o->quota : aws_retry_quota_default();
+	c->pacer = o->pacer;
+	c->calls = o->call_stats != NULL ? o->call_stats :
+	    aws_call_stats_default();
 	if (o->transport != NULL) {
 		c->transport = o->transport;
 		c->transport_arg = o->transport_arg;
@@ -919,6 +924,24 @@ done:
 	return error;
 }
 
+/* The code a call is counted under: "" for success, the AWS code, or ours. */
+static const char *
+call_code(int error, const struct aws_error *e)
+{
+	if (error == 0)
+		return "";
+	if (e->code[0] != '\0')
+		return e->code;
+	switch (error) {
+	case ERR_TIMEOUT:
+		return "ClientTimeout";
+	case ERR_UNAVAILABLE:
+		return "ClientConnectionError";
+	default:
+		return "ClientError";
+	}
+}
+
 /*
  * After a failed attempt of kind: 0 when another attempt may follow (the
  * quota paid, the backoff slept), -1 when the call stops here.
@@ -952,7 +975,9 @@ aws_client_send(struct aws_response *resp, struct aws_client *c,
 	struct call k;
 	struct aws_error *e = &resp->error;
 	enum aws_retry_kind kind = AWS_RETRY_NONE;
-	int attempt, tcode = 0, taken = 0, error = -1;
+	enum aws_pace_class pc = aws_pace_classify(req->action);
+	int paced = c->pacer != NULL && req->service == AWS_SERVICE_EC2;
+	int attempt, tcode = 0, taken = 0, throttles = 0, error = -1;
 	char line[1024];
 
 	memset(&k, 0, sizeof(k));
@@ -975,6 +1000,9 @@ aws_client_send(struct aws_response *resp, struct aws_client *c,
 		goto fail;
 
 	for (attempt = 1;; attempt++) {
+		/* Every attempt, retries too, waits for its token. */
+		if (paced)
+			(void)aws_pacer_acquire(c->pacer, pc);
 		if ((error = call_attempt(&tcode, c, req, &k, resp)) < 0)
 			goto fail;
 		e->attempts = attempt;
@@ -991,8 +1019,12 @@ aws_client_send(struct aws_response *resp, struct aws_client *c,
 		call_error(e, tcode, resp);
 		call_redact(e, &k);
 		kind = aws_retry_classify(tcode, e);
-		if (kind == AWS_RETRY_THROTTLE)
+		if (kind == AWS_RETRY_THROTTLE) {
 			c->stats.throttled++;
+			throttles++;
+			if (paced)
+				aws_pacer_throttled(c->pacer, pc);
+		}
 		log_debug("aws: %s %s host=%s status=%ld code=%s attempt=%d "
 		    "retryable=%d%s%s", aws_service_name(req->service), e->action,
 		    k.host, resp->status, e->code, attempt, kind != AWS_RETRY_NONE,
@@ -1019,6 +1051,8 @@ done:
 		c->last = *e;
 	} else
 		memset(&c->last, 0, sizeof(c->last));
+	aws_call_stats_add(c->calls, req->service, req->action,
+	    call_code(error, e), e->attempts, throttles);
 	call_dispose(&k);
 	return error;
 }

@@ -11,10 +11,16 @@
  *   count CLUSTER            walk every page with the cluster filter
  *   storm N                  N DescribeInstances without sleeping between
  *                            retries, own retry quota; prints attempts per call
+ *   paced LIMITS T D R TAG   T threads, each with its own client, all sharing
+ *                            one pacer of LIMITS (ec2_rate_limits syntax, or
+ *                            "off"), make D DescribeInstances and R
+ *                            RunInstances (tagged it-paced=TAG) between them;
+ *                            prints ok, failed, throttled, seconds
  *
  * Endpoint, region and credentials come from the environment.
  * Exit 0 when every check passed, 1 (with a message) otherwise.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -565,6 +571,131 @@ cmd_storm(int argc, char **argv)
 	return failures ? 1 : 0;
 }
 
+/* ---- paced: a burst from several threads through one pacer ---- */
+
+struct paced {
+	struct aws_pacer	*pacer;
+	const char		*tag;
+	pthread_mutex_t		 lock;
+	int			 next_d, next_r, nd, nr;
+	int			 ok, failed;
+	unsigned long		 throttled, attempts;
+};
+
+static void
+paced_one(struct paced *p, struct ctx *c, int run, int i)
+{
+	const struct ec2_kv tags[] = { { "it-paced", p->tag } };
+	struct ec2_instance_page page;
+	struct ec2_run_input in;
+	struct ec2_instance inst;
+	char token[64];
+	int rc;
+
+	if (run) {
+		memset(&in, 0, sizeof(in));
+		snprintf(token, sizeof(token), "paced-%s-%d", p->tag, i);
+		in.image_id = "ami-12c6146b";
+		in.instance_type = "t3.micro";
+		in.client_token = token;
+		in.root_size_gb = 8;
+		in.tags = tags;
+		in.ntags = 1;
+		if ((rc = ec2_instance_run(&inst, c->ec2, &in)) == 0)
+			ec2_instance_dispose(&inst);
+	} else if ((rc = ec2_instances_describe_page(&page, c->ec2, NULL,
+	    NULL)) == 0)
+		ec2_instance_page_dispose(&page);
+	pthread_mutex_lock(&p->lock);
+	if (rc == 0)
+		p->ok++;
+	else {
+		p->failed++;
+		fprintf(stderr, "paced: %s\n", err_get());
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void *
+paced_worker(void *arg)
+{
+	struct paced *p = arg;
+	struct aws_client_opts o;
+	struct aws_client_stats st;
+	struct ctx c;
+	int i, run;
+
+	memset(&c, 0, sizeof(c));
+	MUST(aws_creds_provider_new(&c.creds, NULL));
+	memset(&o, 0, sizeof(o));
+	o.creds = c.creds;
+	o.pacer = p->pacer;
+	MUST(aws_client_new(&c.aws, &o));
+	MUST(ec2_client_new(&c.ec2, c.aws));
+	for (;;) {
+		pthread_mutex_lock(&p->lock);
+		/* Interleave: a RunInstances after every few describes. */
+		run = p->next_r < p->nr && (p->next_d >= p->nd ||
+		    p->next_d * p->nr >= p->next_r * p->nd);
+		i = run ? p->next_r++ : p->next_d < p->nd ? p->next_d++ : -1;
+		pthread_mutex_unlock(&p->lock);
+		if (i < 0)
+			break;
+		paced_one(p, &c, run, i);
+	}
+	aws_client_stats(&st, c.aws);
+	pthread_mutex_lock(&p->lock);
+	p->throttled += st.throttled;
+	p->attempts += st.attempts;
+	pthread_mutex_unlock(&p->lock);
+	ctx_close(&c);
+	return NULL;
+}
+
+static int
+cmd_paced(int argc, char **argv)
+{
+	struct aws_pace_limits l;
+	struct paced p;
+	struct timespec t0, t1;
+	pthread_t tid[16];
+	int off, i, nt;
+
+	if (argc != 7)
+		return 2;
+	memset(&p, 0, sizeof(p));
+	pthread_mutex_init(&p.lock, NULL);
+	MUST(aws_pace_limits_parse(&l, &off, argv[2]));
+	if (!off)
+		MUST(aws_pacer_new(&p.pacer, &l));
+	nt = (int)strtol(argv[3], NULL, 10);
+	if (nt < 1 || nt > 16)
+		return 2;
+	p.nd = (int)strtol(argv[4], NULL, 10);
+	p.nr = (int)strtol(argv[5], NULL, 10);
+	p.tag = argv[6];
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < nt; i++)
+		CHECK(pthread_create(&tid[i], NULL, paced_worker, &p) == 0);
+	for (i = 0; i < nt; i++)
+		pthread_join(tid[i], NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("ok=%d\nfailed=%d\nthrottled=%lu\nattempts=%lu\nseconds=%.3f\n",
+	    p.ok, p.failed, p.throttled, p.attempts,
+	    (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	for (i = 0; p.pacer != NULL && i < AWS_PACE_CLASS_COUNT; i++) {
+		struct aws_pace_stats st;
+
+		aws_pacer_stats(&st, p.pacer, (enum aws_pace_class)i);
+		printf("%s_acquired=%lu\n%s_waited=%lu\n",
+		    aws_pace_class_name((enum aws_pace_class)i), st.acquired,
+		    aws_pace_class_name((enum aws_pace_class)i), st.waited);
+	}
+	aws_pacer_free(p.pacer);
+	pthread_mutex_destroy(&p.lock);
+	return failures ? 1 : 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -585,6 +716,8 @@ main(int argc, char **argv)
 		return cmd_count(argc, argv);
 	if (strcmp(argv[1], "storm") == 0)
 		return cmd_storm(argc, argv);
+	if (strcmp(argv[1], "paced") == 0)
+		return cmd_paced(argc, argv);
 	fprintf(stderr, "aws_svc_it: unknown step %s\n", argv[1]);
 	return 2;
 }

@@ -239,6 +239,65 @@ def scenario_storm():
     check(len(log) < 3 * n, "storm of retries avoided")
 
 
+def _windows_ok(times, spend, rate, slack):
+    """At most spend + rate x (t_j - t_i) + slack calls in any window."""
+    times = sorted(times)
+    for i in range(len(times)):
+        for j in range(i, len(times)):
+            if j - i + 1 > spend + rate * (times[j] - times[i]) + slack:
+                return "%d calls in %.3f s" % (j - i + 1, times[j] - times[i])
+    return None
+
+
+def scenario_paced():
+    """EC2's rate limits at the proxy (scaled by 2): a burst of 60
+    DescribeInstances and 20 RunInstances from 4 threads, each with its
+    own client, is throttled without pacing and never with a shared
+    pacer of the same limits."""
+    scale = 2
+    limits = {"RunInstances": {"burst": 5, "rate": 2},
+              "Describe*": {"burst": 10, "rate": 5}}
+    paced = "run=5:%g,describe=10:%g" % (2 * scale, 5 * scale)
+
+    # Control: the same burst unpaced meets throttling answers.
+    proxy("/__proxy/reset", {})
+    proxy("/__proxy/config", {"rate_limits": limits, "rate_scale": scale})
+    kv = it("paced", "off", "4", "60", "20", "control", ok=False)
+    log = plog()
+    nthr = sum(1 for e in log if e["fault"] == "throttled")
+    check(nthr > 0 and int(kv["throttled"]) == nthr,
+          "unpaced burst is throttled: proxy %d, client %r" % (nthr, kv))
+
+    proxy("/__proxy/reset", {})
+    proxy("/__proxy/config", {"rate_limits": limits, "rate_scale": scale})
+    kv = it("paced", paced, "4", "60", "20", "paced")
+    log = plog()
+    check(kv["ok"] == "80" and kv["failed"] == "0", "all calls ok: %r" % kv)
+    check(all(e["fault"] is None and e["status"] == 200 for e in log),
+          "no throttled answer at the proxy: %r" %
+          sorted({(e["action"], e["status"], e["fault"]) for e in log}))
+    check(kv["throttled"] == "0" and kv["attempts"] == "80",
+          "client saw no throttling: %r" % kv)
+    runs = [e["time"] for e in log if e["action"] == "RunInstances"]
+    descs = [e["time"] for e in log if e["action"] == "DescribeInstances"]
+    check(len(runs) == 20 and len(descs) == 60, "proxy saw %d runs, %d describes"
+          % (len(runs), len(descs)))
+    # Every call took its token (how many waited depends on the machine).
+    check(kv["run_acquired"] == "20" and kv["describe_acquired"] == "60" and
+          kv["mutate_acquired"] == "0", "pacer figures %r" % kv)
+    # Paced at the limits (arrival times at the proxy), not far below them.
+    for name, t, spend, rate in (("run", runs, 4, 2 * scale),
+                                 ("describe", descs, 9, 5 * scale)):
+        bad = _windows_ok(t, spend, rate, 1)
+        check(bad is None, "%s calls over the limit: %s" % (name, bad))
+    check(max(runs) - min(runs) >= (20 - 5) / (2 * scale) * 0.9,
+          "RunInstances spread over %.2f s" % (max(runs) - min(runs)))
+    check(float(kv["seconds"]) < (60 - 9) / (5 * scale) + 3,
+          "no slower than the limits need: %s s" % kv["seconds"])
+    got = instances("Name=tag:it-paced,Values=paced")
+    check(len(got) == 20, "moto holds 20 paced instances, %d" % len(got))
+
+
 def scenario_drop_after():
     """RunInstances reaches moto, the answer is lost; the client retries
     with the same ClientToken and exactly one instance exists."""

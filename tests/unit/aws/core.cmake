@@ -7,5 +7,8 @@ envctl_unit_test(test_aws_core_parse
 envctl_unit_test(test_aws_core_client
 	SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_core_client.c
 	LIBS envctl_aws_core envctl_aws_sign envctl_base Threads::Threads)
+envctl_unit_test(test_aws_core_pace
+	SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_core_pace.c
+	LIBS envctl_aws_core envctl_aws_sign envctl_base Threads::Threads)
 set_tests_properties(test_aws_core_parse test_aws_core_client
-	PROPERTIES TIMEOUT 60)
+	test_aws_core_pace PROPERTIES TIMEOUT 60)
