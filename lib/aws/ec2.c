@@ -54,6 +54,15 @@ child_copy(char *dst, size_t sz, const struct aws_xml_node *node,
 	free(t);
 }
 
+/* The text of child name of node, a new string ("" when missing). */
+static char *
+child_dup(const struct aws_xml_node *node, const char *name)
+{
+	char *t = node != NULL ? aws_xml_child_text(node, name) : NULL;
+
+	return t != NULL ? t : xstrdup("");
+}
+
 static const struct aws_xml_node *
 path_node(const struct aws_xml_node *node, const char *path)
 {
@@ -203,6 +212,9 @@ ec2_instance_dispose(struct ec2_instance *inst)
 	for (size_t i = 0; i < inst->nsecurity_groups; i++)
 		free(inst->security_groups[i]);
 	free(inst->security_groups);
+	free(inst->key_name);
+	free(inst->client_token);
+	free(inst->state_reason);
 	memset(inst, 0, sizeof(*inst));
 }
 
@@ -241,10 +253,10 @@ instance_parse(struct ec2_instance *out, const struct aws_xml_node *it)
 	child_copy(life, sizeof(life), it, "instanceLifecycle");
 	out->market = strcmp(life, "spot") == 0 ? EC2_MARKET_SPOT :
 	    EC2_MARKET_ON_DEMAND;
-	child_copy(out->key_name, sizeof(out->key_name), it, "keyName");
-	child_copy(out->client_token, sizeof(out->client_token), it, "clientToken");
-	child_copy(out->state_reason, sizeof(out->state_reason),
-	    path_node(it, "stateReason"), "message");
+	/* pointers, not arrays: 10,000 instances of 256-byte fields add up */
+	out->key_name = child_dup(it, "keyName");
+	out->client_token = child_dup(it, "clientToken");
+	out->state_reason = child_dup(path_node(it, "stateReason"), "message");
 	tags_parse(&out->tags, &out->ntags, it);
 	if ((set = aws_xml_child(it, "groupSet")) != NULL) {
 		AWS_XML_FOREACH(g, set, "item") {
@@ -271,17 +283,67 @@ ec2_instance_page_dispose(struct ec2_instance_page *page)
 	memset(page, 0, sizeof(*page));
 }
 
-/* Append the instances of every <instancesSet> under set's items. */
-static void
-page_add_instances(struct ec2_instance_page *page,
-    const struct aws_xml_node *iset)
+/*
+ * Like ec2_call(), but the answer is read as a stream (aws_xml_stream):
+ * a page of 1,000 instances is never held as one XML tree.
+ */
+static int
+ec2_call_stream(struct ec2_client *c, const char *action,
+    const struct aws_query *q, const char *const *paths, size_t npaths,
+    aws_xml_stream_fn *fn, void *arg)
 {
-	const struct aws_xml_node *it;
+	struct aws_request req;
+	struct aws_response resp;
+	int error;
 
-	AWS_XML_FOREACH(it, iset, "item") {
-		page->v = xreallocarray(page->v, page->n + 1, sizeof(*page->v));
-		instance_parse(&page->v[page->n++], it);
+	memset(&req, 0, sizeof(req));
+	req.service = AWS_SERVICE_EC2;
+	req.action = action;
+	req.method = "POST";
+	req.path = "/";
+	req.params = q;
+	aws_response_init(&resp);
+	if ((error = aws_client_send(&resp, c->aws, &req)) >= 0 &&
+	    (error = aws_xml_stream(resp.body.ptr, resp.body.len, paths, npaths,
+	    fn, arg)) < 0)
+		err_prefix("ec2 %s: answer", action);
+	aws_response_dispose(&resp);
+	return error;
+}
+
+/* The elements of a DescribeInstances answer that page_take() reads. */
+static const char *const page_paths[] = {
+	"reservationSet/item/instancesSet/item",
+	"nextToken",
+};
+
+struct page_fill {
+	struct ec2_instance_page	*page;
+	size_t				 cap;
+};
+
+/* One instance, or the next token, of a DescribeInstances answer. */
+static int
+page_take(void *arg, size_t which, const struct aws_xml_node *node)
+{
+	struct page_fill *f = arg;
+	struct ec2_instance_page *page = f->page;
+	char *tok;
+
+	if (which == 0) {
+		if (page->n == f->cap) {
+			f->cap = f->cap ? f->cap * 2 : 64;
+			page->v = xreallocarray(page->v, f->cap, sizeof(*page->v));
+		}
+		instance_parse(&page->v[page->n++], node);
+		return 0;
 	}
+	tok = aws_xml_text(node);
+	free(page->next_token);
+	page->next_token = tok != NULL && *tok != '\0' ? tok : NULL;
+	if (page->next_token == NULL)
+		free(tok);
+	return 0;
 }
 
 int
@@ -290,12 +352,12 @@ ec2_instances_describe_page(struct ec2_instance_page *out,
     const char *next_token)
 {
 	struct aws_query *q;
-	struct aws_xml *doc = NULL;
-	const struct aws_xml_node *root, *rset, *res, *iset;
-	char *tok;
+	struct page_fill fill;
 	int error;
 
 	memset(out, 0, sizeof(*out));
+	fill.page = out;
+	fill.cap = 0;
 	q = aws_query_new("DescribeInstances", EC2_API_VERSION);
 	if (in != NULL) {
 		add_filters(q, in->filters, in->nfilters);
@@ -310,23 +372,9 @@ ec2_instances_describe_page(struct ec2_instance_page *out,
 	}
 	if (next_token != NULL)
 		aws_query_add(q, "NextToken", next_token);
-	if ((error = ec2_call(&doc, NULL, 0, c, "DescribeInstances", q)) < 0)
-		goto done;
-	root = aws_xml_root(doc);
-	if ((rset = aws_xml_child(root, "reservationSet")) != NULL) {
-		AWS_XML_FOREACH(res, rset, "item") {
-			if ((iset = aws_xml_child(res, "instancesSet")) != NULL)
-				page_add_instances(out, iset);
-		}
-	}
-	tok = aws_xml_child_text(root, "nextToken");
-	if (tok != NULL && *tok == '\0') {
-		free(tok);
-		tok = NULL;
-	}
-	out->next_token = tok;
-done:
-	aws_xml_free(doc);
+	if ((error = ec2_call_stream(c, "DescribeInstances", q, page_paths,
+	    sizeof(page_paths) / sizeof(page_paths[0]), page_take, &fill)) < 0)
+		ec2_instance_page_dispose(out);
 	aws_query_free(q);
 	return error;
 }
@@ -684,18 +732,24 @@ sg_parse(struct ec2_security_group *g, const struct aws_xml_node *it)
 		child_copy(proto, sizeof(proto), p, "ipProtocol");
 		child_copy(from, sizeof(from), p, "fromPort");
 		child_copy(to, sizeof(to), p, "toPort");
-		if ((ranges = aws_xml_child(p, "ipRanges")) == NULL)
-			continue;
-		AWS_XML_FOREACH(r, ranges, "item") {
-			struct ec2_sg_rule *rule;
+		for (size_t k = 0; k < 2; k++) {
+			if ((ranges = aws_xml_child(p, k == 0 ? "ipRanges" :
+			    "ipv6Ranges")) == NULL)
+				continue;
+			AWS_XML_FOREACH(r, ranges, "item") {
+				struct ec2_sg_rule *rule;
 
-			g->ingress = xreallocarray(g->ingress, g->ningress + 1,
-			    sizeof(*g->ingress));
-			rule = &g->ingress[g->ningress++];
-			mem_strcopy(rule->protocol, sizeof(rule->protocol), proto);
-			rule->from_port = from[0] ? (int)strtol(from, NULL, 10) : -1;
-			rule->to_port = to[0] ? (int)strtol(to, NULL, 10) : -1;
-			child_copy(rule->cidr, sizeof(rule->cidr), r, "cidrIp");
+				g->ingress = xreallocarray(g->ingress,
+				    g->ningress + 1, sizeof(*g->ingress));
+				rule = &g->ingress[g->ningress++];
+				mem_strcopy(rule->protocol, sizeof(rule->protocol),
+				    proto);
+				rule->from_port = from[0] ?
+				    (int)strtol(from, NULL, 10) : -1;
+				rule->to_port = to[0] ? (int)strtol(to, NULL, 10) : -1;
+				child_copy(rule->cidr, sizeof(rule->cidr), r,
+				    k == 0 ? "cidrIp" : "cidrIpv6");
+			}
 		}
 	}
 }
@@ -754,6 +808,7 @@ ingress_call(char *code, size_t codesz, struct ec2_client *c,
 	aws_query_add(q, "GroupId", group_id);
 	for (size_t i = 0; i < n; i++) {
 		char num[16];
+		int v6;
 
 		aws_query_addf(q, rules[i].protocol, "IpPermissions.%zu.IpProtocol",
 		    i + 1);
@@ -761,11 +816,14 @@ ingress_call(char *code, size_t codesz, struct ec2_client *c,
 		aws_query_addf(q, num, "IpPermissions.%zu.FromPort", i + 1);
 		snprintf(num, sizeof(num), "%d", rules[i].to_port);
 		aws_query_addf(q, num, "IpPermissions.%zu.ToPort", i + 1);
-		aws_query_addf(q, rules[i].cidr,
-		    "IpPermissions.%zu.IpRanges.1.CidrIp", i + 1);
+		/* IPv6 CIDRs go in Ipv6Ranges; EC2 refuses them as CidrIp. */
+		v6 = strchr(rules[i].cidr, ':') != NULL;
+		aws_query_addf(q, rules[i].cidr, "IpPermissions.%zu.%s.1.%s", i + 1,
+		    v6 ? "Ipv6Ranges" : "IpRanges", v6 ? "CidrIpv6" : "CidrIp");
 		if (rules[i].description != NULL)
 			aws_query_addf(q, rules[i].description,
-			    "IpPermissions.%zu.IpRanges.1.Description", i + 1);
+			    "IpPermissions.%zu.%s.1.Description", i + 1,
+			    v6 ? "Ipv6Ranges" : "IpRanges");
 	}
 	error = ec2_call(NULL, code, codesz, c, action, q);
 	aws_query_free(q);
@@ -818,6 +876,50 @@ ec2_security_group_ingress_revoke(struct ec2_client *c,
 {
 	return ingress_change(c, "RevokeSecurityGroupIngress",
 	    "InvalidPermission.NotFound", group_id, rules, nrules);
+}
+
+/* ---- subnets ---- */
+
+void
+ec2_subnet_list_dispose(struct ec2_subnet_list *l)
+{
+	if (l == NULL)
+		return;
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+int
+ec2_subnets_describe(struct ec2_subnet_list *out, struct ec2_client *c,
+    const char *const *ids, size_t nids)
+{
+	struct aws_query *q;
+	struct aws_xml *doc = NULL;
+	const struct aws_xml_node *set, *it;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	q = aws_query_new("DescribeSubnets", EC2_API_VERSION);
+	add_list(q, "SubnetId", ids, nids);
+	if ((error = ec2_call(&doc, NULL, 0, c, "DescribeSubnets", q)) < 0)
+		goto done;
+	if ((set = aws_xml_child(aws_xml_root(doc), "subnetSet")) != NULL) {
+		AWS_XML_FOREACH(it, set, "item") {
+			struct ec2_subnet *sn;
+
+			out->v = xreallocarray(out->v, out->n + 1, sizeof(*out->v));
+			sn = &out->v[out->n++];
+			memset(sn, 0, sizeof(*sn));
+			child_copy(sn->id, sizeof(sn->id), it, "subnetId");
+			child_copy(sn->vpc_id, sizeof(sn->vpc_id), it, "vpcId");
+			child_copy(sn->az, sizeof(sn->az), it, "availabilityZone");
+			child_copy(sn->cidr, sizeof(sn->cidr), it, "cidrBlock");
+		}
+	}
+done:
+	aws_xml_free(doc);
+	aws_query_free(q);
+	return error;
 }
 
 /* ---- tags ---- */

@@ -74,9 +74,10 @@ struct ec2_instance {
 	char		 vpc_id[32];
 	char		 az[32];		/* placement availability zone */
 	enum ec2_market	 market;		/* spot when instanceLifecycle=spot */
-	char		 key_name[256];
-	char		 client_token[80];
-	char		 state_reason[256];	/* stateReason message, may be "" */
+	/* owned strings, "" when absent (never NULL once parsed) */
+	char		*key_name;
+	char		*client_token;
+	char		*state_reason;		/* stateReason message, may be "" */
 	struct ec2_tag	*tags;
 	size_t		 ntags;
 	char		**security_groups;	/* group ids */
@@ -236,21 +237,25 @@ int	 ec2_images_describe(struct ec2_image_list *out, struct ec2_client *,
 
 /* ---- security groups ---- */
 
-/* One ingress permission: protocol, port range, one CIDR. */
+/*
+ * One ingress permission: protocol, port range, one CIDR.  A CIDR with a
+ * ':' is IPv6 and goes out as Ipv6Ranges (CidrIpv6), any other as
+ * IpRanges (CidrIp).
+ */
 struct ec2_ingress_rule {
 	const char	*protocol;	/* "tcp", "udp", "icmp", "-1" */
 	int		 from_port;
 	int		 to_port;
-	const char	*cidr;		/* "203.0.113.7/32" */
+	const char	*cidr;		/* "203.0.113.7/32" or "2001:db8::/64" */
 	const char	*description;	/* may be NULL */
 };
 
-/* A rule as described (owned by its group). */
+/* A rule as described (owned by its group); IPv4 and IPv6 ranges alike. */
 struct ec2_sg_rule {
 	char	protocol[8];
 	int	from_port;
 	int	to_port;
-	char	cidr[64];
+	char	cidr[64];		/* CidrIp or CidrIpv6, as EC2 spells it */
 };
 
 struct ec2_security_group {
@@ -304,6 +309,29 @@ int	 ec2_security_group_ingress_authorize(struct ec2_client *,
 int	 ec2_security_group_ingress_revoke(struct ec2_client *,
 	    const char *group_id, const struct ec2_ingress_rule *rules,
 	    size_t nrules);
+
+/* ---- subnets ---- */
+
+struct ec2_subnet {
+	char	id[32];
+	char	vpc_id[32];
+	char	az[32];
+	char	cidr[64];
+};
+
+struct ec2_subnet_list {
+	struct ec2_subnet	*v;
+	size_t			 n;
+};
+
+void	 ec2_subnet_list_dispose(struct ec2_subnet_list *);
+
+/*
+ * DescribeSubnets by ids (none: every subnet of the region).  An id that
+ * does not exist (InvalidSubnetID.NotFound) is ERR_NOTFOUND.
+ */
+int	 ec2_subnets_describe(struct ec2_subnet_list *out, struct ec2_client *,
+	    const char *const *ids, size_t nids);
 
 /* ---- tags ---- */
 

@@ -16,6 +16,7 @@
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <libxml/xmlreader.h>
 
 #include "aws_int.h"
 #include "err.h"
@@ -39,37 +40,48 @@ xml_init_once(void)
 
 static const char *const refused[] = { "<!DOCTYPE", "<!ENTITY", "<!doctype" };
 
+#define XML_OPTIONS	(XML_PARSE_NONET | XML_PARSE_NOERROR | \
+			 XML_PARSE_NOWARNING | XML_PARSE_NOCDATA)
+
+/* The checks made on the bytes before libxml2 sees them. */
+static int
+xml_precheck(const char *data, size_t len)
+{
+	size_t i;
+
+	if (data == NULL || len == 0) {
+		err_set("empty XML document");
+		return ERR_INVALID;
+	}
+	if (len > AWS_XML_MAX_INPUT || len > (size_t)INT32_MAX) {
+		err_set("XML document larger than %zu bytes", AWS_XML_MAX_INPUT);
+		return ERR_LIMIT;
+	}
+	if (memchr(data, '\0', len) != NULL) {
+		err_set("XML document holds a NUL byte");
+		return ERR_INVALID;
+	}
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		if (memmem(data, len, refused[i], strlen(refused[i])) != NULL) {
+			err_set("XML document has a DTD or entity declaration; refused");
+			return ERR_INVALID;
+		}
+	pthread_once(&xml_once, xml_init_once);
+	return 0;
+}
+
 int
 aws_xml_parse(struct aws_xml **out, const char *data, size_t len)
 {
 	struct aws_xml *x = NULL;
 	xmlDocPtr doc = NULL;
-	size_t i;
-	int error = ERR_INVALID;
+	int error;
 
 	*out = NULL;
-	if (data == NULL || len == 0) {
-		err_set("empty XML document");
+	if ((error = xml_precheck(data, len)) < 0)
 		goto done;
-	}
-	if (len > AWS_XML_MAX_INPUT || len > (size_t)INT32_MAX) {
-		err_set("XML document larger than %zu bytes", AWS_XML_MAX_INPUT);
-		error = ERR_LIMIT;
-		goto done;
-	}
-	if (memchr(data, '\0', len) != NULL) {
-		err_set("XML document holds a NUL byte");
-		goto done;
-	}
-	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
-		if (memmem(data, len, refused[i], strlen(refused[i])) != NULL) {
-			err_set("XML document has a DTD or entity declaration; refused");
-			goto done;
-		}
-	pthread_once(&xml_once, xml_init_once);
-	doc = xmlReadMemory(data, (int)len, "aws.xml", "UTF-8",
-	    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
-	    XML_PARSE_NOCDATA);
+	error = ERR_INVALID;
+	doc = xmlReadMemory(data, (int)len, "aws.xml", "UTF-8", XML_OPTIONS);
 	if (doc == NULL) {
 		err_set("malformed XML document");
 		goto done;
@@ -87,6 +99,110 @@ aws_xml_parse(struct aws_xml **out, const char *data, size_t len)
 done:
 	if (doc != NULL)
 		xmlFreeDoc(doc);
+	return error;
+}
+
+/* Deepest element aws_xml_stream() matches against its paths. */
+#define XML_STREAM_DEPTH	16
+
+/*
+ * Does the element path stk[1..depth] (local names below the root) equal
+ * one of paths?  Returns its index, -1 when it only leads towards one
+ * (descend), -2 when it leads nowhere (skip).
+ */
+static long
+stream_match(const char *const *paths, size_t npaths,
+    const xmlChar *const *stk, int depth)
+{
+	long found = -2;
+	size_t i;
+	int d;
+
+	for (i = 0; i < npaths; i++) {
+		const char *p = paths[i];
+
+		for (d = 1; d <= depth; d++) {
+			size_t len = strcspn(p, "/");
+
+			if (len != strlen((const char *)stk[d]) ||
+			    memcmp(p, stk[d], len) != 0)
+				break;
+			p += len;
+			if (*p == '/')
+				p++;
+			else if (d < depth)
+				break;		/* the path ends above this element */
+		}
+		if (d <= depth)
+			continue;
+		if (*p == '\0')
+			return (long)i;
+		found = -1;
+	}
+	return found;
+}
+
+int
+aws_xml_stream(const char *data, size_t len, const char *const *paths,
+    size_t npaths, aws_xml_stream_fn *fn, void *arg)
+{
+	const xmlChar *stk[XML_STREAM_DEPTH + 1];
+	xmlTextReaderPtr r = NULL;
+	xmlNodePtr node;
+	long m;
+	int error, rv, depth, type, roots = 0;
+
+	if ((error = xml_precheck(data, len)) < 0)
+		return error;
+	error = ERR_INVALID;
+	if ((r = xmlReaderForMemory(data, (int)len, "aws.xml", "UTF-8",
+	    XML_OPTIONS)) == NULL) {
+		err_set("malformed XML document");
+		goto done;
+	}
+	rv = xmlTextReaderRead(r);
+	while (rv == 1) {
+		type = xmlTextReaderNodeType(r);
+		if (type == XML_READER_TYPE_DOCUMENT_TYPE ||
+		    type == XML_READER_TYPE_ENTITY_REFERENCE) {
+			err_set("XML document has a DTD or an entity; refused");
+			goto done;
+		}
+		if (type != XML_READER_TYPE_ELEMENT) {
+			rv = xmlTextReaderRead(r);
+			continue;
+		}
+		if ((depth = xmlTextReaderDepth(r)) == 0) {
+			roots++;
+			rv = xmlTextReaderRead(r);
+			continue;
+		}
+		if (depth > XML_STREAM_DEPTH) {
+			rv = xmlTextReaderNext(r);
+			continue;
+		}
+		stk[depth] = xmlTextReaderConstLocalName(r);
+		m = stk[depth] != NULL ? stream_match(paths, npaths, stk, depth) : -2;
+		if (m >= 0) {
+			/* only this element's subtree is built, then freed */
+			if ((node = xmlTextReaderExpand(r)) == NULL)
+				break;
+			if ((error = fn(arg, (size_t)m, XNODE(node))) < 0)
+				goto done;
+			error = ERR_INVALID;
+			rv = xmlTextReaderNext(r);
+		} else if (m == -1)
+			rv = xmlTextReaderRead(r);
+		else
+			rv = xmlTextReaderNext(r);
+	}
+	if (rv != 0 || roots != 1) {
+		err_set("malformed XML document");
+		goto done;
+	}
+	error = 0;
+done:
+	xmlFreeTextReader(r);
 	return error;
 }
 

@@ -28,13 +28,25 @@ observe_tags_init(struct observe_tags *t, const char *prefix)
 	return 0;
 }
 
+/*
+ * The instances here are copies whose strings (tags, security groups, key
+ * name, client token, state reason) are packed into one block each (see
+ * pack_instance): free the block, never call ec2_instance_dispose().
+ */
+static void
+packed_dispose(struct ec2_instance *inst)
+{
+	free(inst->key_name);		/* the block starts with it */
+	memset(inst, 0, sizeof(*inst));
+}
+
 void
 observe_instances_dispose(struct observe_instances *o)
 {
 	size_t i;
 
 	for (i = 0; i < o->n; i++)
-		ec2_instance_dispose(&o->v[i]);
+		packed_dispose(&o->v[i]);
 	free(o->v);
 	memset(o, 0, sizeof(*o));
 }
@@ -43,16 +55,75 @@ void
 observe_instances_move(struct observe_instances *dst,
     struct observe_instances *src)
 {
-	dst->v = xreallocarray(dst->v, dst->n + src->n, sizeof(*dst->v));
-	if (src->n > 0)
+	if (dst->n == 0) {
+		/* the common case, one region: take the array, no copy */
+		free(dst->v);
+		dst->v = src->v;
+		src->v = NULL;
+	} else if (src->n > 0) {
+		dst->v = xreallocarray(dst->v, dst->n + src->n, sizeof(*dst->v));
 		memcpy(dst->v + dst->n, src->v, src->n * sizeof(*src->v));
+	}
 	dst->n += src->n;
 	dst->pages += src->pages;
 	free(src->v);
 	memset(src, 0, sizeof(*src));
 }
 
-/* Take the page's instances: the page is borrowed, so move field by field. */
+/* Copy the NUL-terminated s (NULL as "") to *p and advance *p. */
+static char *
+pack_str(char **p, const char *s)
+{
+	size_t len = strlen(s != NULL ? s : "") + 1;
+	char *at = memcpy(*p, s != NULL ? s : "", len);
+
+	*p += len;
+	return at;
+}
+
+static size_t
+str_size(const char *s)
+{
+	return strlen(s != NULL ? s : "") + 1;
+}
+
+/*
+ * Copy src into dst with every string it owns in one block: the key
+ * name first (so the block is dst->key_name), then the other strings,
+ * then the tag and group arrays, aligned.  10,000 instances with a
+ * dozen tags each are 10,000 allocations instead of 250,000.
+ */
+static void
+pack_instance(struct ec2_instance *dst, const struct ec2_instance *src)
+{
+	size_t t, size, strs, nt = src->ntags, ng = src->nsecurity_groups;
+	char *block, *p;
+
+	*dst = *src;
+	strs = str_size(src->key_name) + str_size(src->client_token) +
+	    str_size(src->state_reason);
+	for (t = 0; t < nt; t++)
+		strs += str_size(src->tags[t].key) + str_size(src->tags[t].value);
+	for (t = 0; t < ng; t++)
+		strs += str_size(src->security_groups[t]);
+	strs = (strs + sizeof(void *) - 1) & ~(sizeof(void *) - 1);
+	size = strs + nt * sizeof(*dst->tags) + ng * sizeof(char *);
+	p = block = xmalloc(size);
+	dst->key_name = pack_str(&p, src->key_name);
+	dst->client_token = pack_str(&p, src->client_token);
+	dst->state_reason = pack_str(&p, src->state_reason);
+	dst->tags = nt > 0 ? (struct ec2_tag *)(void *)(block + strs) : NULL;
+	dst->security_groups = ng > 0 ?
+	    (char **)(void *)(block + strs + nt * sizeof(*dst->tags)) : NULL;
+	for (t = 0; t < nt; t++) {
+		dst->tags[t].key = pack_str(&p, src->tags[t].key);
+		dst->tags[t].value = pack_str(&p, src->tags[t].value);
+	}
+	for (t = 0; t < ng; t++)
+		dst->security_groups[t] = pack_str(&p, src->security_groups[t]);
+}
+
+/* Take the page's instances: the page is borrowed, so copy them packed. */
 static int
 collect_page(const struct ec2_instance *v, size_t n, void *arg)
 {
@@ -60,24 +131,8 @@ collect_page(const struct ec2_instance *v, size_t n, void *arg)
 	size_t i;
 
 	o->v = xreallocarray(o->v, o->n + n, sizeof(*o->v));
-	for (i = 0; i < n; i++) {
-		struct ec2_instance *dst = &o->v[o->n + i];
-		size_t t;
-
-		*dst = v[i];
-		/* deep-copy what the page owns */
-		dst->tags = v[i].ntags ?
-		    xcalloc(v[i].ntags, sizeof(*dst->tags)) : NULL;
-		for (t = 0; t < v[i].ntags; t++) {
-			dst->tags[t].key = xstrdup(v[i].tags[t].key);
-			dst->tags[t].value = xstrdup(v[i].tags[t].value ?
-			    v[i].tags[t].value : "");
-		}
-		dst->security_groups = v[i].nsecurity_groups ?
-		    xcalloc(v[i].nsecurity_groups, sizeof(char *)) : NULL;
-		for (t = 0; t < v[i].nsecurity_groups; t++)
-			dst->security_groups[t] = xstrdup(v[i].security_groups[t]);
-	}
+	for (i = 0; i < n; i++)
+		pack_instance(&o->v[o->n + i], &v[i]);
 	o->n += n;
 	return 0;
 }

@@ -35,7 +35,12 @@ struct observe_tags {
 /* Fill t from prefix (without the trailing colon); ERR_INVALID if too long. */
 int	 observe_tags_init(struct observe_tags *t, const char *prefix);
 
-/* The instances of one cluster, as EC2 reports them. */
+/*
+ * The instances of one cluster, as EC2 reports them.  Each one's strings
+ * (tags, security group ids, key name, ...) are packed into one block:
+ * read them freely, but free them only with observe_instances_dispose(),
+ * never with ec2_instance_dispose().
+ */
 struct observe_instances {
 	struct ec2_instance	*v;
 	size_t			 n;

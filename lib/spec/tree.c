@@ -1,10 +1,12 @@
 /*
  * tree.c - spec entries (one file each) and the immutable spec tree.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +18,18 @@
 #include "mem.h"
 #include "spec_int.h"
 
+/*
+ * An entry of a tree lives in the tree's arena: the entry, its path and
+ * name, its spec and its messages, so 10,000 specs are packed into 64 KiB
+ * chunks instead of 10,000 small arenas (only diags.v is malloc'd).  A
+ * standalone entry (spec_entry_parse/load) has its own arena and owns
+ * path and name.
+ */
 struct spec_entry {
 	char		*path;
 	char		*name;
-	struct arena	 arena;		/* the spec and the messages */
+	struct arena	*arena;		/* &own, or the tree's */
+	struct arena	 own;
 	struct diags	 diags;
 	struct spec	*spec;		/* NULL when invalid */
 	char		 hash[SPEC_HASH_SIZE];
@@ -30,6 +40,7 @@ struct spec_tree {
 	struct spec_entry	**v;
 	size_t			  n;
 	size_t			  ninvalid;
+	struct arena		  arena;	/* every entry */
 };
 
 void
@@ -38,33 +49,69 @@ spec_options_init(struct spec_options *opts)
 	memset(opts, 0, sizeof(*opts));
 }
 
-/* The file name without directory and without .yaml/.yml. */
-static char *
-path_stem(const char *path)
+/* The length of the file name's stem: no directory, no .yaml/.yml. */
+static size_t
+path_stem(const char **base, const char *path)
 {
-	const char *base = strrchr(path, '/');
 	size_t len;
 
-	base = base ? base + 1 : path;
-	len = strlen(base);
-	if (len > 5 && strcmp(base + len - 5, ".yaml") == 0)
+	*base = strrchr(path, '/');
+	*base = *base ? *base + 1 : path;
+	len = strlen(*base);
+	if (len > 5 && strcmp(*base + len - 5, ".yaml") == 0)
 		len -= 5;
-	else if (len > 4 && strcmp(base + len - 4, ".yml") == 0)
+	else if (len > 4 && strcmp(*base + len - 4, ".yml") == 0)
 		len -= 4;
-	return xstrndup(base, len);
+	return len;
 }
 
-static struct spec_entry *
-entry_new(const char *path)
+static int
+entry_standalone(const struct spec_entry *e)
 {
-	struct spec_entry *e = xcalloc(1, sizeof(*e));
+	return e->arena == &e->own;
+}
 
-	e->path = xstrdup(path ? path : "<input>");
-	e->name = path ? path_stem(path) : xstrdup("");
-	arena_init(&e->arena);
-	diags_init(&e->diags, &e->arena);
+/* A new entry in tree_arena, or standalone when tree_arena is NULL. */
+static struct spec_entry *
+entry_new(const char *path, struct arena *tree_arena)
+{
+	struct spec_entry *e;
+	const char *p = path ? path : "<input>", *base;
+	size_t len = path ? path_stem(&base, path) : 0;
+
+	if (tree_arena == NULL) {
+		e = xcalloc(1, sizeof(*e));
+		arena_init(&e->own);
+		e->arena = &e->own;
+		e->path = xstrdup(p);
+		e->name = path ? xstrndup(base, len) : xstrdup("");
+	} else {
+		e = arena_alloc(tree_arena, sizeof(*e));
+		e->arena = tree_arena;
+		e->path = arena_strdup(tree_arena, p);
+		e->name = path ? arena_strndup(tree_arena, base, len) : "";
+	}
+	diags_init(&e->diags, e->arena);
 	e->name_line = e->name_col = 1;
 	return e;
+}
+
+/* Name the entry after its spec (s->name lives in e's arena). */
+static void
+entry_set_name(struct spec_entry *e, const struct spec *s)
+{
+	if (entry_standalone(e)) {
+		free(e->name);
+		e->name = xstrdup(s->name);
+	} else
+		e->name = (char *)(uintptr_t)s->name;
+}
+
+/* What an entry holds outside its arena. */
+static void
+entry_dispose(struct spec_entry *e)
+{
+	diags_dispose(&e->diags);
 }
 
 void
@@ -72,8 +119,9 @@ spec_entry_free(struct spec_entry *e)
 {
 	if (e == NULL)
 		return;
-	diags_dispose(&e->diags);
-	arena_dispose(&e->arena);
+	assert(entry_standalone(e));
+	entry_dispose(e);
+	arena_dispose(&e->own);
 	free(e->path);
 	free(e->name);
 	free(e);
@@ -101,26 +149,28 @@ find_name_pos(struct spec_entry *e, const struct ynode *root)
 	}
 }
 
-/* Parse into a new entry, using scratch (reset first) for the YAML tree. */
+/*
+ * Parse into a new entry (in tree_arena, or standalone when NULL), using
+ * scratch (reset first) for the YAML tree.
+ */
 static void
 entry_parse(struct spec_entry **out, const char *path, const void *data, size_t len,
-    const struct spec_options *opts, struct arena *scratch)
+    const struct spec_options *opts, struct arena *scratch, struct arena *tree_arena)
 {
-	struct spec_entry *e = entry_new(path);
+	struct spec_entry *e = entry_new(path, tree_arena);
 	struct ynode *root;
 	struct spec *s;
 
 	arena_reset(scratch);
 	if (yaml_load(&root, scratch, &e->diags, data, len) == 0) {
 		find_name_pos(e, root);
-		s = schema_build(&e->arena, &e->diags, root, path ? e->name : NULL, opts);
+		s = schema_build(e->arena, &e->diags, root, path ? e->name : NULL, opts);
 		if (s != NULL && e->diags.n == 0) {
 			if (spec_hash(e->hash, s) < 0)
 				diags_add(&e->diags, 1, 1, "%s", err_get());
 			else {
 				e->spec = s;
-				free(e->name);
-				e->name = xstrdup(s->name);
+				entry_set_name(e, s);
 			}
 		}
 	}
@@ -135,20 +185,20 @@ spec_entry_parse(struct spec_entry **out, const char *path, const void *data, si
 	struct arena scratch;
 
 	arena_init(&scratch);
-	entry_parse(out, path, data, len, opts, &scratch);
+	entry_parse(out, path, data, len, opts, &scratch, NULL);
 	arena_dispose(&scratch);
 	return 0;
 }
 
 /* An entry that is invalid before parsing (size, type of file). */
 static struct spec_entry *
-entry_refused(const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+entry_refused(const char *path, struct arena *tree_arena, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static struct spec_entry *
-entry_refused(const char *path, const char *fmt, ...)
+entry_refused(const char *path, struct arena *tree_arena, const char *fmt, ...)
 {
-	struct spec_entry *e = entry_new(path);
+	struct spec_entry *e = entry_new(path, tree_arena);
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -157,10 +207,13 @@ entry_refused(const char *path, const char *fmt, ...)
 	return e;
 }
 
-/* Read the spec file name in dirfd (AT_FDCWD for a path), shown as path. */
+/*
+ * Read the spec file name in dirfd (AT_FDCWD for a path), shown as path,
+ * into an entry in tree_arena (standalone when NULL).
+ */
 static int
 entry_load_at(struct spec_entry **out, int dirfd, const char *name, const char *path,
-    const struct spec_options *opts, struct arena *scratch)
+    const struct spec_options *opts, struct arena *scratch, struct arena *tree_arena)
 {
 	struct stat st;
 	char *data = NULL;
@@ -177,7 +230,7 @@ entry_load_at(struct spec_entry **out, int dirfd, const char *name, const char *
 	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
 		if (errno == ELOOP) {
-			*out = entry_refused(path, "is a symbolic link; specs must be "
+			*out = entry_refused(path, tree_arena, "is a symbolic link; specs must be "
 			    "regular files");
 			error = 0;
 		} else {
@@ -191,12 +244,13 @@ entry_load_at(struct spec_entry **out, int dirfd, const char *name, const char *
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		*out = entry_refused(path, "not a regular file");
+		*out = entry_refused(path, tree_arena, "not a regular file");
 		error = 0;
 		goto out;
 	}
 	if (st.st_size > SPEC_FILE_MAX) {
-		*out = entry_refused(path, "file is too big (%lld bytes; at most %d)",
+		*out = entry_refused(path, tree_arena,
+		    "file is too big (%lld bytes; at most %d)",
 		    (long long)st.st_size, SPEC_FILE_MAX);
 		error = 0;
 		goto out;
@@ -220,12 +274,13 @@ entry_load_at(struct spec_entry **out, int dirfd, const char *name, const char *
 		len += (size_t)r;
 	}
 	if (len > SPEC_FILE_MAX) {
-		*out = entry_refused(path, "file is too big (more than %d bytes)",
+		*out = entry_refused(path, tree_arena,
+		    "file is too big (more than %d bytes)",
 		    SPEC_FILE_MAX);
 		error = 0;
 		goto out;
 	}
-	entry_parse(out, path, data, len, opts, scratch);
+	entry_parse(out, path, data, len, opts, scratch, tree_arena);
 	error = 0;
 out:
 	free(data);
@@ -241,7 +296,7 @@ spec_entry_load(struct spec_entry **out, const char *path, const struct spec_opt
 	int error;
 
 	arena_init(&scratch);
-	error = entry_load_at(out, AT_FDCWD, path, path, opts, &scratch);
+	error = entry_load_at(out, AT_FDCWD, path, path, opts, &scratch, NULL);
 	arena_dispose(&scratch);
 	return error;
 }
@@ -364,7 +419,7 @@ is_spec_name(const char *n)
 int
 spec_tree_load(struct spec_tree **out, const char *dir, const struct spec_options *opts)
 {
-	struct spec_tree *t = xcalloc(1, sizeof(*t));
+	struct spec_tree *t = xcalloc(1, sizeof(*t));	/* t->arena zeroed: arena_init */
 	struct spec_entry *e;
 	struct arena scratch;
 	struct dirent *de;
@@ -413,7 +468,8 @@ spec_tree_load(struct spec_tree **out, const char *dir, const struct spec_option
 	for (i = 0; i < nnames; i++) {
 		free(path);
 		path = xasprintf("%s%s%s", dir, sep, names[i]);
-		if ((error = entry_load_at(&e, dfd, names[i], path, opts, &scratch)) < 0)
+		if ((error = entry_load_at(&e, dfd, names[i], path, opts, &scratch,
+		    &t->arena)) < 0)
 			goto out;
 		tree_add(t, &cap, e);
 	}
@@ -449,7 +505,7 @@ spec_tree_load_files(struct spec_tree **out, const char *const *paths, size_t np
 	arena_init(&scratch);
 	for (i = 0; i < npaths; i++) {
 		if ((error = entry_load_at(&e, AT_FDCWD, paths[i], paths[i], opts,
-		    &scratch)) < 0)
+		    &scratch, &t->arena)) < 0)
 			goto out;
 		tree_add(t, &cap, e);
 	}
@@ -470,7 +526,8 @@ spec_tree_free(struct spec_tree *t)
 	if (t == NULL)
 		return;
 	for (i = 0; i < t->n; i++)
-		spec_entry_free(t->v[i]);
+		entry_dispose(t->v[i]);
+	arena_dispose(&t->arena);
 	free(t->v);
 	free(t);
 }

@@ -52,19 +52,25 @@ arena_reset(struct arena *a)
 	a->head->used = 0;
 }
 
-void *
-arena_alloc(struct arena *a, size_t len)
+/*
+ * len bytes aligned to align (1 or ARENA_ALIGN), not zeroed.  Strings
+ * are packed byte by byte: a tree holds tens of thousands of short ones.
+ */
+static void *
+arena_bump(struct arena *a, size_t len, size_t align)
 {
 	struct arena_chunk *c = a->head;
-	size_t need, size;
+	size_t need, size, off = 0;
 	void *p;
 
 	if (len == 0)
 		len = 1;
-	need = (len + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+	need = (len + align - 1) & ~(align - 1);
 	if (need < len)
 		abort();
-	if (c == NULL || c->size - c->used < need) {
+	if (c != NULL)
+		off = (c->used + align - 1) & ~(align - 1);
+	if (c == NULL || off > c->size || c->size - off < need) {
 		/* chunks grow from 2 KiB to 64 KiB: a tree holds thousands of small arenas */
 		size = c == NULL ? 2048 : c->size * 2;
 		if (size > ARENA_CHUNK)
@@ -82,9 +88,18 @@ arena_alloc(struct arena *a, size_t len)
 			c->next = a->head->next;
 			a->head->next = c;
 		}
+		off = 0;
 	}
-	p = c->data + c->used;
-	c->used += need;
+	p = c->data + off;
+	c->used = off + need;
+	return p;
+}
+
+void *
+arena_alloc(struct arena *a, size_t len)
+{
+	void *p = arena_bump(a, len, ARENA_ALIGN);
+
 	memset(p, 0, len);
 	return p;
 }
@@ -92,7 +107,7 @@ arena_alloc(struct arena *a, size_t len)
 char *
 arena_strndup(struct arena *a, const char *s, size_t len)
 {
-	char *p = arena_alloc(a, len + 1);
+	char *p = arena_bump(a, len + 1, 1);
 
 	memcpy(p, s, len);
 	p[len] = '\0';

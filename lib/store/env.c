@@ -140,28 +140,58 @@ enum {
 	C_NCOLS
 };
 
+/* The text columns of a row and where each goes. */
+static const struct {
+	int	 col;
+	size_t	 off;
+} text_cols[] = {
+	{ C_NAME, offsetof(struct store_env, name) },
+	{ C_WORKSPACE, offsetof(struct store_env, workspace) },
+	{ C_SPEC_HASH, offsetof(struct store_env, spec_hash) },
+	{ C_SPEC_REVISION, offsetof(struct store_env, spec_revision) },
+	{ C_INSTANCE_ID, offsetof(struct store_env, instance_id) },
+	{ C_PUBLIC_IP, offsetof(struct store_env, public_ip) },
+	{ C_SSH_KEY, offsetof(struct store_env, ssh_key_s3_key) },
+	{ C_SG_ID, offsetof(struct store_env, security_group_id) },
+	{ C_AMI_ID, offsetof(struct store_env, ami_id) },
+	{ C_MARKET, offsetof(struct store_env, market) },
+	{ C_SUBNET_ID, offsetof(struct store_env, subnet_id) },
+	{ C_REGION, offsetof(struct store_env, region) },
+	{ C_REASON, offsetof(struct store_env, termination_reason) },
+	{ C_ERROR, offsetof(struct store_env, error) },
+	{ C_FAILED_AT, offsetof(struct store_env, failed_at_stage) },
+	{ C_METADATA, offsetof(struct store_env, metadata) },
+};
+#define TEXT_SLOT(env, i)	((char **)(void *)((char *)(env) + text_cols[i].off))
+
 void
 store_env_dispose(struct store_env *env)
 {
+	size_t i;
+
 	if (env == NULL)
 		return;
-	free(env->name);
-	free(env->workspace);
-	free(env->spec_hash);
-	free(env->spec_revision);
-	free(env->instance_id);
-	free(env->public_ip);
-	free(env->ssh_key_s3_key);
-	free(env->security_group_id);
-	free(env->ami_id);
-	free(env->market);
-	free(env->subnet_id);
-	free(env->region);
-	free(env->termination_reason);
-	free(env->error);
-	free(env->failed_at_stage);
-	free(env->metadata);
+	if (env->packed != NULL)
+		free(env->packed);
+	else
+		for (i = 0; i < NELEM(text_cols); i++)
+			free(*TEXT_SLOT(env, i));
 	memset(env, 0, sizeof(*env));
+}
+
+/* Give a packed row's strings allocations of their own. */
+static void
+env_unpack(struct store_env *env)
+{
+	size_t i;
+
+	if (env->packed == NULL)
+		return;
+	for (i = 0; i < NELEM(text_cols); i++)
+		if (*TEXT_SLOT(env, i) != NULL)
+			*TEXT_SLOT(env, i) = xstrdup(*TEXT_SLOT(env, i));
+	free(env->packed);
+	env->packed = NULL;
 }
 
 void
@@ -190,6 +220,7 @@ store_env_set_text(struct store_env *env, unsigned field, const char *p,
 	}
 	if ((error = store_text_check(p, len, f->column)) != 0)
 		return error;
+	env_unpack(env);
 	slot = FIELD(env, f, char *);
 	free(*slot);
 	*slot = p != NULL ? xstrndup(p, len) : NULL;
@@ -216,17 +247,39 @@ fmt_money(char *b, size_t sz, double v, const char *what)
 	return 0;
 }
 
+/*
+ * Parse row of res into env; with pack, every string goes into one block
+ * (env->packed) instead of an allocation each.
+ */
 static int
-env_row_parse(struct store_env *env, const PGresult *res, int row)
+env_row_parse(struct store_env *env, const PGresult *res, int row, int pack)
 {
+	size_t i, size = 0;
+	char *p;
 	int error = -1;
 
 	memset(env, 0, sizeof(*env));
 	snprintf(env->id, sizeof(env->id), "%s", PQgetvalue(res, row, C_ID));
-	env->name = store_col_strdup(res, row, C_NAME);
-	env->workspace = store_col_strdup(res, row, C_WORKSPACE);
-	env->spec_hash = store_col_strdup(res, row, C_SPEC_HASH);
-	env->spec_revision = store_col_strdup(res, row, C_SPEC_REVISION);
+	if (pack) {
+		for (i = 0; i < NELEM(text_cols); i++)
+			if (!PQgetisnull(res, row, text_cols[i].col))
+				size += (size_t)PQgetlength(res, row, text_cols[i].col) + 1;
+		p = env->packed = xmalloc(size > 0 ? size : 1);
+		for (i = 0; i < NELEM(text_cols); i++) {
+			size_t len;
+
+			if (PQgetisnull(res, row, text_cols[i].col))
+				continue;
+			len = (size_t)PQgetlength(res, row, text_cols[i].col);
+			memcpy(p, PQgetvalue(res, row, text_cols[i].col), len);
+			p[len] = '\0';
+			*TEXT_SLOT(env, i) = p;
+			p += len + 1;
+		}
+	} else
+		for (i = 0; i < NELEM(text_cols); i++)
+			*TEXT_SLOT(env, i) = store_col_strdup(res, row,
+			    text_cols[i].col);
 	if ((error = store_status_parse(&env->status,
 	    PQgetvalue(res, row, C_STATUS))) != 0 ||
 	    (error = store_stage_parse(&env->stage,
@@ -234,14 +287,6 @@ env_row_parse(struct store_env *env, const PGresult *res, int row)
 		err_prefix("row %s", env->id);
 		goto done;
 	}
-	env->instance_id = store_col_strdup(res, row, C_INSTANCE_ID);
-	env->public_ip = store_col_strdup(res, row, C_PUBLIC_IP);
-	env->ssh_key_s3_key = store_col_strdup(res, row, C_SSH_KEY);
-	env->security_group_id = store_col_strdup(res, row, C_SG_ID);
-	env->ami_id = store_col_strdup(res, row, C_AMI_ID);
-	env->market = store_col_strdup(res, row, C_MARKET);
-	env->subnet_id = store_col_strdup(res, row, C_SUBNET_ID);
-	env->region = store_col_strdup(res, row, C_REGION);
 	env->cost_per_hour_usd = PQgetisnull(res, row, C_COST) ? 0.0 :
 	    strtod(PQgetvalue(res, row, C_COST), NULL);
 	env->attempts = (int)store_col_int64(res, row, C_ATTEMPTS);
@@ -249,12 +294,8 @@ env_row_parse(struct store_env *env, const PGresult *res, int row)
 	env->launched_at = (time_t)store_col_int64(res, row, C_LAUNCHED);
 	env->ready_at = (time_t)store_col_int64(res, row, C_READY);
 	env->terminated_at = (time_t)store_col_int64(res, row, C_TERMINATED);
-	env->termination_reason = store_col_strdup(res, row, C_REASON);
 	env->total_cost_usd = PQgetisnull(res, row, C_TOTAL_COST) ? 0.0 :
 	    strtod(PQgetvalue(res, row, C_TOTAL_COST), NULL);
-	env->error = store_col_strdup(res, row, C_ERROR);
-	env->failed_at_stage = store_col_strdup(res, row, C_FAILED_AT);
-	env->metadata = store_col_strdup(res, row, C_METADATA);
 	env->created_at = (time_t)store_col_int64(res, row, C_CREATED);
 	env->updated_at = (time_t)store_col_int64(res, row, C_UPDATED);
 	env->row_version = store_col_int64(res, row, C_ROW_VERSION);
@@ -265,29 +306,30 @@ done:
 	return error;
 }
 
-/* Parse every row of res into a new array *out of *n records. */
-static int
-env_rows_parse(struct store_env **out, size_t *n, const PGresult *res)
-{
-	struct store_env *envs = NULL;
-	size_t i, rows = (size_t)PQntuples(res);
-	int error = 0;
+/* Rows arriving one by one (store_exec_rows) into a growing array. */
+struct env_rows {
+	struct store_env	*v;
+	size_t			 n, cap;
+	int			 pack;	/* env_row_parse's pack */
+};
 
-	*out = NULL;
-	*n = 0;
+static int
+env_rows_add(void *arg, const PGresult *res, int row)
+{
+	struct env_rows *r = arg;
+	int error;
+
 	if (PQnfields(res) != C_NCOLS) {
 		err_set("environments: unexpected column count %d", PQnfields(res));
 		return ERR_GENERIC;
 	}
-	if (rows > 0)
-		envs = xcalloc(rows, sizeof(*envs));
-	for (i = 0; i < rows; i++)
-		if ((error = env_row_parse(&envs[i], res, (int)i)) != 0) {
-			store_envs_free(envs, i);
-			return error;
-		}
-	*out = envs;
-	*n = rows;
+	if (r->n == r->cap) {
+		r->cap = r->cap ? r->cap * 2 : 16;
+		r->v = xreallocarray(r->v, r->cap, sizeof(*r->v));
+	}
+	if ((error = env_row_parse(&r->v[r->n], res, row, r->pack)) != 0)
+		return error;
+	r->n++;
 	return 0;
 }
 
@@ -445,20 +487,33 @@ done:
 	return error;
 }
 
+/* Lists of rows are packed (env_row_parse); a row read alone is not. */
 static int
 env_query(struct store_env **out, size_t *n, struct store *st, const char *what,
-    const char *sql, int nparams, const char *const *params)
+    const char *sql, int nparams, const char *const *params, int pack)
 {
-	PGresult *res = NULL;
+	struct env_rows r;
 	int error;
 
 	*out = NULL;
 	*n = 0;
-	if ((error = store_exec(&res, st, what, sql, nparams, params,
-	    PGRES_TUPLES_OK)) == 0)
-		error = env_rows_parse(out, n, res);
-	PQclear(res);
-	return error;
+	memset(&r, 0, sizeof(r));
+	r.pack = pack;
+	if ((error = store_exec_rows(st, what, sql, nparams, params,
+	    env_rows_add, &r)) != 0) {
+		store_envs_free(r.v, r.n);
+		return error;
+	}
+	/* one row of slack at most per doubling: give the tail back */
+	if (r.n > 0 && r.n < r.cap)
+		r.v = xreallocarray(r.v, r.n, sizeof(*r.v));
+	else if (r.n == 0) {
+		free(r.v);
+		r.v = NULL;
+	}
+	*out = r.v;
+	*n = r.n;
+	return 0;
 }
 
 #define LIVE_SQL \
@@ -468,7 +523,8 @@ env_query(struct store_env **out, size_t *n, struct store *st, const char *what,
 int
 store_envs_load_live(struct store_env **out, size_t *n, struct store *st)
 {
-	return env_query(out, n, st, "load live environments", LIVE_SQL, 0, NULL);
+	return env_query(out, n, st, "load live environments", LIVE_SQL, 0, NULL,
+	    1);
 }
 
 /* The one row sql selects into *out; ERR_NOTFOUND when none. */
@@ -482,7 +538,7 @@ env_query_one(struct store_env *out, struct store *st, const char *what,
 	int error;
 
 	memset(out, 0, sizeof(*out));
-	if ((error = env_query(&envs, &n, st, what, sql, 1, &param)) != 0)
+	if ((error = env_query(&envs, &n, st, what, sql, 1, &param, 0)) != 0)
 		return error;
 	if (n == 0) {
 		log_escape(esc, sizeof(esc), param);
@@ -523,7 +579,7 @@ store_env_history(struct store_env **out, size_t *n, struct store *st,
 	params[1] = lim;
 	return env_query(out, n, st, "environment history",
 	    "SELECT " ENV_COLUMNS " FROM environments WHERE name = $1"
-	    " ORDER BY created_at DESC, id LIMIT $2::bigint", 2, params);
+	    " ORDER BY created_at DESC, id LIMIT $2::bigint", 2, params, 1);
 }
 
 int
@@ -544,13 +600,13 @@ store_pass_load(struct store_pass *out, struct store *st, time_t ended_since)
 	if ((error = store_check_version(st)) != 0)
 		goto done;
 	if ((error = env_query(&out->live, &out->nlive, st,
-	    "load live environments", LIVE_SQL, 0, NULL)) != 0)
+	    "load live environments", LIVE_SQL, 0, NULL, 1)) != 0)
 		goto done;
 	if ((error = env_query(&out->ended, &out->nended, st,
 	    "load ended environments",
 	    "SELECT " ENV_COLUMNS " FROM environments"
 	    " WHERE status = 'terminated' AND terminated_at >= to_timestamp($1::bigint)"
-	    " ORDER BY terminated_at, name", 1, &param)) != 0)
+	    " ORDER BY terminated_at, name", 1, &param, 1)) != 0)
 		goto done;
 	error = store_tx_commit(st);
 done:

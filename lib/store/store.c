@@ -293,6 +293,43 @@ done:
 }
 
 int
+store_exec_rows(struct store *st, const char *what, const char *sql,
+    int nparams, const char *const *params, store_row_fn *fn, void *arg)
+{
+	PGresult *res = NULL;
+	int error = 0, done = 0;
+
+	/* A broken connection outside a transaction: store_exec resets it. */
+	if (PQstatus(st->conn) == CONNECTION_BAD && !st->in_tx &&
+	    (error = store_exec(NULL, st, what, "SELECT 1", 0, NULL,
+	    PGRES_TUPLES_OK)) != 0)
+		return error;
+	if (!PQsendQueryParams(st->conn, sql, nparams, NULL, params, NULL,
+	    NULL, 0))
+		return store_result_error(st, NULL, what);
+	if (!PQsetSingleRowMode(st->conn))
+		log_debug("store: %s: single-row mode refused; whole result", what);
+	/* Read every result to the end, even after a failure. */
+	while ((res = PQgetResult(st->conn)) != NULL) {
+		ExecStatusType rs = PQresultStatus(res);
+
+		if (error == 0 && !done && (rs == PGRES_SINGLE_TUPLE ||
+		    rs == PGRES_TUPLES_OK)) {
+			int i, n = PQntuples(res);
+
+			for (i = 0; i < n && error == 0; i++)
+				error = fn(arg, res, i);
+			done = rs == PGRES_TUPLES_OK;
+		} else if (error == 0 && !done)
+			error = store_result_error(st, res, what);
+		PQclear(res);
+	}
+	if (error == 0 && !done)
+		error = store_result_error(st, NULL, what);
+	return error;
+}
+
+int
 store_tx_begin(struct store *st, const char *mode)
 {
 	char sql[128];

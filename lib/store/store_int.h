@@ -29,6 +29,17 @@ int	 store_exec(PGresult **out, struct store *, const char *what,
 	    const char *sql, int nparams, const char *const *params,
 	    ExecStatusType status);
 
+/*
+ * Run a query that returns rows and pass each row to fn as (res, row)
+ * while it arrives (libpq single-row mode), so a large result is never
+ * held whole: memory is one row plus what fn keeps.  fn returning
+ * non-zero stops the calls (the rest is read and dropped) and is
+ * returned; failures are mapped as store_exec() maps them.
+ */
+typedef int	 store_row_fn(void *arg, const PGresult *res, int row);
+int	 store_exec_rows(struct store *, const char *what, const char *sql,
+	    int nparams, const char *const *params, store_row_fn *fn, void *arg);
+
 /* BEGIN (with optional mode text, a constant), COMMIT and ROLLBACK. */
 int	 store_tx_begin(struct store *, const char *mode);
 int	 store_tx_commit(struct store *);

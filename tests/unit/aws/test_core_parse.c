@@ -447,6 +447,82 @@ test_aws_core__xml_hostile(void **state)
 	free(big);
 }
 
+struct stream_seen {
+	char	 got[512];	/* "which:text;" per call */
+	int	 calls;
+	int	 stop_at;	/* return ERR_LIMIT on this call (0: never) */
+};
+
+static int
+stream_take(void *arg, size_t which, const struct aws_xml_node *n)
+{
+	struct stream_seen *s = arg;
+	char *t = aws_xml_child_text(n, "id");
+	size_t len = strlen(s->got);
+
+	if (t == NULL)
+		t = aws_xml_text(n);
+	snprintf(s->got + len, sizeof(s->got) - len, "%zu:%s;", which, t);
+	free(t);
+	return ++s->calls == s->stop_at ? ERR_LIMIT : 0;
+}
+
+/* aws_xml_stream: the elements on the paths, in order, one at a time. */
+static void
+test_aws_core__xml_stream(void **state)
+{
+	static const char doc[] =
+	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	    "<R xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">"
+	    "<requestId>r-1</requestId>"
+	    "<set><item><inner><item><id>a</id><x><item>no</item></x></item>"
+	    "<item><id>b&amp;c</id></item></inner></item>"
+	    "<item><other><item><id>skipped</id></item></other></item>"
+	    "<item><inner/></item>"
+	    "<item><inner><item><id>d</id></item></inner></item></set>"
+	    "<inner><item><id>not under set</id></item></inner>"
+	    "<nextToken>tok</nextToken></R>";
+	static const char *const paths[] = { "set/item/inner/item", "nextToken" };
+	static const char lol[] =
+	    "<?xml version=\"1.0\"?><!DOCTYPE l [<!ENTITY a \"aaaa\">"
+	    "<!ENTITY b \"&a;&a;&a;&a;\">]><R><nextToken>&b;</nextToken></R>";
+	static const char undeclared[] = "<R><nextToken>&x;</nextToken></R>";
+	static const char truncated[] =
+	    "<R><set><item><inner><item><id>a</id></item><item><id>b</id>";
+	static const char two_roots[] = "<R></R><R></R>";
+	struct stream_seen s;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(aws_xml_stream(doc, strlen(doc), paths, 2, stream_take,
+	    &s), 0);
+	assert_string_equal(s.got, "0:a;0:b&c;0:d;1:tok;");
+
+	/* the callback's error stops the walk */
+	memset(&s, 0, sizeof(s));
+	s.stop_at = 2;
+	assert_int_equal(aws_xml_stream(doc, strlen(doc), paths, 2, stream_take,
+	    &s), ERR_LIMIT);
+	assert_string_equal(s.got, "0:a;0:b&c;");
+
+	/* hostile and broken input: refused, before or while reading */
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(aws_xml_stream(lol, strlen(lol), paths, 2, stream_take,
+	    &s), ERR_INVALID);
+	assert_int_equal(aws_xml_stream(undeclared, strlen(undeclared), paths, 2,
+	    stream_take, &s), ERR_INVALID);
+	assert_int_equal(s.calls, 0);
+	assert_int_equal(aws_xml_stream(truncated, strlen(truncated), paths, 2,
+	    stream_take, &s), ERR_INVALID);
+	assert_true(strstr(err_get(), "malformed") != NULL);
+	assert_int_equal(aws_xml_stream(two_roots, strlen(two_roots), paths, 2,
+	    stream_take, &s), ERR_INVALID);
+	assert_int_equal(aws_xml_stream("", 0, paths, 2, stream_take, &s),
+	    ERR_INVALID);
+	assert_int_equal(aws_xml_stream("<a>\0</a>", 8, paths, 2, stream_take, &s),
+	    ERR_INVALID);
+}
+
 int
 main(void)
 {
@@ -459,6 +535,7 @@ main(void)
 		cmocka_unit_test(test_aws_core__error_redact),
 		cmocka_unit_test(test_aws_core__xml_accessors),
 		cmocka_unit_test(test_aws_core__xml_hostile),
+		cmocka_unit_test(test_aws_core__xml_stream),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
