@@ -4,9 +4,14 @@
  *	envctl drift [-o json] [--specs DIR]
  *
  * Reads specs, the store's rows and EC2 (pass.h: fails closed) and plans;
- * every drift action (drift-report, replace, drift-gone) is recorded as a
- * drift.detected event with the reason and the three hashes, and the
- * check itself as a reconcile_runs row whose counts hold "drift_check": 1.
+ * every drift action (drift-report, replace, drift-gone) is reported on
+ * stdout on every run, and recorded as a drift.detected event with the
+ * reason and the three hashes once per fact: a drift already recorded
+ * (by this command, envctl run or reconcile) and not resolved since is
+ * not recorded again, and drift that went away gets drift.resolved
+ * (drift.h).  Each check itself is a reconcile_runs row whose counts hold
+ * "drift_check": 1 and whose drift_found counts every drift it saw, so
+ * the timer's history stays complete without an event per run.
  * Nothing in AWS is changed.  systemd/envctl-drift.timer runs it.
  *
  * Exit: 0 no drift, 2 drift found, 1 error (DESIGN.md §11).

@@ -2,7 +2,9 @@
  * ctl_drift.c - drift.detected events and drift-check run rows (drift.h).
  */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,7 +12,9 @@
 #include "ec2.h"
 #include "err.h"
 #include "log.h"
+#include "mem.h"
 #include "pass.h"
+#include "pipeline.h"
 #include "spec.h"
 #include "store.h"
 
@@ -27,13 +31,129 @@ str_or_null(const char *s)
 	return s != NULL && *s != '\0' ? json_string(s) : json_null();
 }
 
+/* The live row action a acts on, or NULL. */
+static const struct store_env *
+action_live_row(const struct pass_view *pv, const struct plan_action *a)
+{
+	if (a->record_index == PLAN_NONE || a->record_index >= pv->rows.nlive)
+		return NULL;
+	return &pv->rows.live[a->record_index];
+}
+
+/*
+ * Incarnations that may have an open drift (sorted), and whether the set
+ * has been seeded.  The first pass of a process seeds it with one query
+ * (store_drift_open_ids()); rows outside it have no open drift unless a
+ * later pass sees them drift (and adds them), so only rows in the set
+ * have their events read.
+ */
+static struct {
+	pthread_mutex_t	 lock;
+	char		(*ids)[STORE_ID_LEN];
+	size_t		 n;
+	int		 seeded;
+} drift_open_set = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0 };
+
+static int
+id_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static int
+resolved_add(const struct pass_view *pv, const struct plan_action *a,
+    const struct store_env *row, const char *fact, const char *check)
+{
+	json_t *o = json_object();
+	char *text;
+	int rc;
+
+	json_object_set_new(o, "env", json_string(a->name));
+	json_object_set_new(o, "fact", json_string(fact));
+	json_object_set_new(o, "kind", json_string(plan_kind_name(a->kind)));
+	json_object_set_new(o, "reason", json_string(a->reason));
+	json_object_set_new(o, "instance_id", str_or_null(row->instance_id));
+	json_object_set_new(o, "revision", str_or_null(pv->revision));
+	json_object_set_new(o, "check", json_string(check));
+	text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(o);
+	if (text == NULL) {
+		err_set("drift.resolved for %s: cannot encode", a->name);
+		return ERR_GENERIC;
+	}
+	rc = store_event_add(NULL, pv->store, row->id, "drift.resolved", text,
+	    strlen(text));
+	free(text);
+	if (rc == 0) {
+		char esc[256];
+
+		log_info("env=%s env_id=%s drift resolved: %s", log_escape(esc,
+		    sizeof(esc), a->name), row->id, a->reason);
+	}
+	return rc;
+}
+
+int
+drift_resolved_record(const struct pass_view *pv, const char *check)
+{
+	char (*next)[STORE_ID_LEN] = NULL, fact[PIPELINE_DRIFT_FACT_LEN + 1];
+	size_t i, nnext = 0;
+	int error = 0, rc, open;
+
+	pthread_mutex_lock(&drift_open_set.lock);
+	if (!drift_open_set.seeded) {
+		/* One query tells which rows may have an open drift. */
+		free(drift_open_set.ids);
+		drift_open_set.ids = NULL;
+		drift_open_set.n = 0;
+		if (store_drift_open_ids(&drift_open_set.ids, &drift_open_set.n,
+		    pv->store) == 0)
+			drift_open_set.seeded = 1;
+		else	/* every live row's events are read instead */
+			log_warnx("reading open drift: %s", err_get());
+	}
+	for (i = 0; i < plan_count(pv->plan); i++) {
+		const struct plan_action *a = plan_action_at(pv->plan, i);
+		const struct store_env *row = action_live_row(pv, a);
+		int drift = drift_kind_is_drift(a->kind);
+
+		if (row == NULL)
+			continue;
+		if (!drift && drift_open_set.seeded && (drift_open_set.n == 0 ||
+		    bsearch(row->id, drift_open_set.ids, drift_open_set.n,
+		    STORE_ID_LEN, id_cmp) == NULL))
+			continue;
+		if (!drift) {
+			if ((rc = pipeline_drift_open(&open, fact, pv->store,
+			    row->id)) == 0 && open)
+				rc = resolved_add(pv, a, row, fact, check);
+			if (rc == 0)
+				continue;	/* closed (or never open) */
+			if (error == 0)
+				error = rc;	/* look again next pass */
+		}
+		next = xreallocarray(next, nnext + 1, sizeof(*next));
+		snprintf(next[nnext++], STORE_ID_LEN, "%s", row->id);
+	}
+	if (nnext > 1)
+		qsort(next, nnext, sizeof(*next), id_cmp);
+	free(drift_open_set.ids);
+	drift_open_set.ids = next;
+	drift_open_set.n = nnext;
+	drift_open_set.seeded = 1;
+	pthread_mutex_unlock(&drift_open_set.lock);
+	return error;
+}
+
 int
 drift_events_record(size_t *ndrift, const struct pass_view *pv,
     const char *check)
 {
+	char fact[PIPELINE_DRIFT_FACT_LEN + 1], seen[PIPELINE_DRIFT_FACT_LEN + 1];
 	size_t i, n = 0;
-	int error = 0;
+	int error, open;
 
+	error = drift_resolved_record(pv, check);
 	for (i = 0; i < plan_count(pv->plan); i++) {
 		const struct plan_action *a = plan_action_at(pv->plan, i);
 		const struct spec_entry *e;
@@ -60,6 +180,12 @@ drift_events_record(size_t *ndrift, const struct pass_view *pv,
 		if (a->instance_index != PLAN_NONE)
 			have = ec2_instance_tag(&pv->inst.v[a->instance_index],
 			    pv->tags.spec_hash);
+		/* Once per fact: not again while this drift is the open one. */
+		pipeline_drift_fact(fact, plan_kind_name(a->kind), a->instance_id,
+		    want, have, a->reason);
+		if ((rc = pipeline_drift_open(&open, seen, pv->store, env_id)) == 0 &&
+		    open && strcmp(seen, fact) == 0)
+			continue;
 		o = json_object();
 		json_object_set_new(o, "env", json_string(a->name));
 		json_object_set_new(o, "kind", json_string(plan_kind_name(a->kind)));
@@ -70,9 +196,12 @@ drift_events_record(size_t *ndrift, const struct pass_view *pv,
 		json_object_set_new(o, "instance_hash", str_or_null(have));
 		json_object_set_new(o, "revision", str_or_null(pv->revision));
 		json_object_set_new(o, "check", json_string(check));
-		text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+		json_object_set_new(o, "fact", json_string(fact));
+		text = rc < 0 ? NULL : json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
 		json_decref(o);
-		if (text == NULL) {
+		if (rc < 0)
+			;	/* the events could not be read: err_get() says why */
+		else if (text == NULL) {
 			err_set("drift event for %s: cannot encode", a->name);
 			rc = ERR_GENERIC;
 		} else {

@@ -13,15 +13,30 @@ struct pass_view;
 int	 drift_kind_is_drift(int kind);
 
 /*
- * Record one drift.detected event per drift action of pv->plan in
- * pv->store: payload {"env", "kind", "reason", "instance_id",
+ * Record drift of pv->plan in pv->store, once per fact (the way Argo CD
+ * records an OutOfSync transition, not every refresh): a drift action
+ * whose fact (pipeline_drift_fact()) is the environment's open drift
+ * (pipeline_drift_open()) records nothing; any other gets a
+ * drift.detected event: payload {"env", "kind", "reason", "instance_id",
  * "spec_hash" (desired), "recorded_hash" (the row's), "instance_hash"
- * (the instance's tag), "revision", "check"}, check naming who looked
- * ("drift" or "run").  *ndrift gets the number of drift actions.  Returns
- * 0, or the first store error (the others are still tried).
+ * (the instance's tag), "revision", "check", "fact"}, check naming who
+ * looked ("drift" or "run").  drift_resolved_record() runs first.
+ * *ndrift gets the number of drift actions (recorded now or before).
+ * Returns 0, or the first store error (the others are still tried).
  */
 int	 drift_events_record(size_t *ndrift, const struct pass_view *pv,
 	    const char *check);
+
+/*
+ * Close the open drift of every live environment that no longer drifts:
+ * a drift.resolved event {"env", "fact" (of the drift it closes),
+ * "kind" and "reason" (the plan's action now), "instance_id",
+ * "revision", "check"}, so the same drift coming back is recorded again.
+ * One query finds the rows whose drift may be open (the first call of a
+ * process); only their events are read.  Returns 0 or the first
+ * store error (that row is looked at again next pass).
+ */
+int	 drift_resolved_record(const struct pass_view *pv, const char *check);
 
 /*
  * A reconcile_runs row for pv's pass: counts by plan kind (plus

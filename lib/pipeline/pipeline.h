@@ -43,11 +43,12 @@ struct ec2_instance;
 struct spec;
 struct store;
 struct store_env;
+struct pipeline_prices;
 
 /* ready_checks bits. */
 enum {
 	PIPELINE_CHECK_STATUS	= 1u << 0,	/* DescribeInstanceStatus ok/ok */
-	PIPELINE_CHECK_SSH	= 1u << 1,	/* TCP 22 answers */
+	PIPELINE_CHECK_SSH	= 1u << 1,	/* TCP ready_ssh_port answers */
 	PIPELINE_CHECK_MARKER	= 1u << 2,	/* bootstrap marker in S3, ready */
 	PIPELINE_CHECK_HOSTKEY	= 1u << 3,	/* marker fingerprint on the console */
 	PIPELINE_CHECK_ALL	= 0xf,
@@ -61,6 +62,8 @@ struct pipeline_opts {
 	const char		*tag_prefix;	/* "envctl" */
 	const char		*revision;	/* spec revision for new rows */
 	unsigned		 ready_checks;	/* PIPELINE_CHECK_* */
+	int			 ready_ssh_port; /* the ssh check's port; 0: 22 */
+	const struct pipeline_prices *prices;	/* price_table; NULL: built-in */
 	struct plan_config	 plan;		/* backoff settings */
 	time_t			(*clock)(void);	/* NULL: time() */
 };
@@ -96,6 +99,12 @@ struct pipeline_job {
 	const char			*workspace;
 	const struct store_env		*row;
 	const struct ec2_instance	*inst;
+	/*
+	 * The status checks of the row's instance as the pass fetched them
+	 * for every environment waiting to be ready (one call per 100
+	 * instances); NULL: not fetched, the pipeline asks for itself.
+	 */
+	const struct ec2_instance_status *status;
 	const char			*region;
 	/* results */
 	int				 result;	/* 0 or ERR_* */
@@ -128,13 +137,79 @@ typedef void pipeline_done_fn(const struct pipeline_job *, size_t ndone,
 size_t	 pipeline_jobs_run(struct pipeline_job *jobs, size_t njobs,
 	    unsigned nworkers, pipeline_open_fn *open, pipeline_close_fn *close,
 	    pipeline_done_fn *done, void *arg);
+/*
+ * The same with fencing: go (called on a worker thread, possibly by
+ * several at once, before each environment's jobs start) returns 1 to
+ * go on; after its first 0 no environment starts any more, and the jobs
+ * not started fail with ERR_CONFLICT ("not started").  Jobs already
+ * running finish their current step (each is durable; the next leader
+ * resumes from it).
+ */
+typedef int pipeline_go_fn(void *arg);
+size_t	 pipeline_jobs_run_fenced(struct pipeline_job *jobs, size_t njobs,
+	    unsigned nworkers, pipeline_open_fn *open, pipeline_close_fn *close,
+	    pipeline_done_fn *done, pipeline_go_fn *go, void *arg);
 
 /* The ClientToken of (env id, attempt, variant): 64 hex digits + NUL. */
 void	 pipeline_client_token(char out[65], const char *env_id,
 	    unsigned attempt, unsigned variant);
 
-/* The on-demand price per hour of an instance type, 0 when unknown. */
+/*
+ * The built-in on-demand price per hour of an instance type (us-east-1
+ * Linux prices, used for every region), 0 when unknown.
+ */
 double	 pipeline_price_on_demand(const char *instance_type);
+
+/*
+ * An operator's price table (config price_table): one entry a line,
+ *
+ *	# comment (also after an entry)
+ *	<region> <instance-type> <usd-per-hour>
+ *	us-east-1  t3.micro  0.0104
+ *	*          m7g.large 0.0816	# "*": any region
+ *
+ * Parsing is strict: exactly three fields, a region of [a-z0-9-] or "*",
+ * an instance type of [a-z0-9.-] with a '.', a plain decimal price
+ * (digits, at most one '.', no sign, exponent, NaN or infinity) below
+ * 100000, no entry twice.  Every problem is ERR_INVALID with
+ * "name:line: message".  pipeline_prices_load() reads path (at most
+ * 1 MiB); the caller frees *out with pipeline_prices_free().
+ */
+int	 pipeline_prices_parse(struct pipeline_prices **out, const char *text,
+	    size_t len, const char *name);
+int	 pipeline_prices_load(struct pipeline_prices **out, const char *path);
+void	 pipeline_prices_free(struct pipeline_prices *);
+/* Number of entries of a table (0 for NULL). */
+size_t	 pipeline_prices_count(const struct pipeline_prices *);
+
+/*
+ * The on-demand price per hour of type in region: the table's entry for
+ * (region, type), else its entry for (*, type), else the built-in price;
+ * 0 when none knows it.  table may be NULL; region may be NULL.
+ */
+double	 pipeline_price(const struct pipeline_prices *table, const char *region,
+	    const char *instance_type);
+
+/*
+ * Drift de-duplication: drift.detected is recorded once per fact, not on
+ * every pass.  A fact names what is wrong: the plan kind, the instance,
+ * the desired and the instance's spec hash and the plan's reason, hashed
+ * into PIPELINE_DRIFT_FACT_LEN hex digits (+ NUL).  Events of a reported
+ * drift carry it as "fact"; drift.resolved closes it.
+ */
+#define PIPELINE_DRIFT_FACT_LEN	32
+void	 pipeline_drift_fact(char out[PIPELINE_DRIFT_FACT_LEN + 1],
+	    const char *kind, const char *instance_id, const char *want_hash,
+	    const char *have_hash, const char *reason);
+
+/*
+ * The open drift of incarnation env_id as the events say: the newest of
+ * its drift.detected (with a fact) and drift.resolved events.  *open is
+ * 1 when that is a drift.detected, with its fact copied to fact; 0 when
+ * there is none or it was resolved.  Reads the env's newest 200 events.
+ */
+int	 pipeline_drift_open(int *open, char fact[PIPELINE_DRIFT_FACT_LEN + 1],
+	    struct store *, const char *env_id);
 
 /* Every failpoint name of both pipelines, NULL-terminated (for tests). */
 extern const char *const pipeline_failpoints[];

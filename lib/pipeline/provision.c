@@ -35,6 +35,7 @@ struct prov {
 	struct store_env		*row;
 	struct sshkey			*key;	/* generated this run, or NULL */
 	int				 tags_seen;	/* launch answer had our spec-hash tag */
+	enum store_stage		 start;		/* the row's stage when the job began */
 };
 
 static const char *
@@ -196,38 +197,52 @@ env_tags(struct pipeline *p, const struct prov *pv, struct ec2_kv *kv,
 	*n = k;
 }
 
-/* The ingress rules the spec asks for (IPv4 CIDRs; rules[] sized by caller). */
+/* The ingress rules the spec asks for, IPv4 and IPv6 (rules[] sized by caller). */
 static size_t
 spec_rules(const struct spec *s, struct ec2_ingress_rule *r, size_t max)
 {
 	size_t n = 0, i, j;
 
-	for (i = 0; i < s->access.ssh.nallow && n < max; i++) {
-		if (s->access.ssh.allow_from[i].family != AF_INET) {
-			log_warnx("env=%s IPv6 CIDR %s not applied: IPv6 ingress "
-			    "is not supported yet", s->name,
-			    s->access.ssh.allow_from[i].text);
-			continue;
-		}
+	for (i = 0; i < s->access.ssh.nallow && n < max; i++)
 		r[n++] = (struct ec2_ingress_rule){ "tcp", 22, 22,
 		    s->access.ssh.allow_from[i].text, "ssh" };
-	}
 	for (i = 0; i < s->access.nports; i++) {
 		const struct spec_port *pt = &s->access.ports[i];
 
-		for (j = 0; j < pt->nallow && n < max; j++) {
-			if (pt->allow_from[j].family != AF_INET) {
-				log_warnx("env=%s IPv6 CIDR %s not applied: IPv6 "
-				    "ingress is not supported yet", s->name,
-				    pt->allow_from[j].text);
-				continue;
-			}
+		for (j = 0; j < pt->nallow && n < max; j++)
 			r[n++] = (struct ec2_ingress_rule){
 			    pt->protocol == SPEC_PROTO_UDP ? "udp" : "tcp",
 			    (int)pt->port, (int)pt->port, pt->allow_from[j].text, NULL };
-		}
 	}
 	return n;
+}
+
+/*
+ * Whether two CIDRs are the same network: compared as addresses, so
+ * "2001:DB8::/64" and "2001:db8:0::/64" (EC2 may spell it either way)
+ * are equal; text that does not parse is compared as text.
+ */
+static int
+cidr_equal(const char *a, const char *b)
+{
+	unsigned char aa[16], ab[16];
+	char ta[64], tb[64], *sa, *sb;
+	int fa, fb;
+
+	if (strcmp(a, b) == 0)
+		return 1;
+	snprintf(ta, sizeof(ta), "%s", a);
+	snprintf(tb, sizeof(tb), "%s", b);
+	if ((sa = strchr(ta, '/')) == NULL || (sb = strchr(tb, '/')) == NULL)
+		return 0;
+	*sa++ = '\0';
+	*sb++ = '\0';
+	fa = strchr(ta, ':') != NULL ? AF_INET6 : AF_INET;
+	fb = strchr(tb, ':') != NULL ? AF_INET6 : AF_INET;
+	if (fa != fb || strcmp(sa, sb) != 0 || inet_pton(fa, ta, aa) != 1 ||
+	    inet_pton(fb, tb, ab) != 1)
+		return 0;
+	return memcmp(aa, ab, fa == AF_INET6 ? 16 : 4) == 0;
 }
 
 /* Revoke the rules of group g the spec does not ask for. */
@@ -251,7 +266,7 @@ sg_revoke_extra(struct pipeline *p, const char *gid,
 			if (strcmp(r->protocol, want[j].protocol) == 0 &&
 			    r->from_port == want[j].from_port &&
 			    r->to_port == want[j].to_port &&
-			    strcmp(r->cidr, want[j].cidr) == 0)
+			    cidr_equal(r->cidr, want[j].cidr))
 				break;
 		if (j == nwant)
 			extra[n++] = (struct ec2_ingress_rule){ r->protocol,
@@ -263,6 +278,55 @@ sg_revoke_extra(struct pipeline *p, const char *gid,
 	return error;
 }
 
+/*
+ * The VPC of the spec's subnets into vpc ("" without subnets: the
+ * default VPC).  A group serves one VPC only, so subnets of different
+ * VPCs are an error, as is a subnet that does not exist.
+ */
+static int
+subnets_vpc(struct pipeline *p, const struct spec *s, char vpc[32])
+{
+	struct ec2_subnet_list l;
+	size_t i, j;
+	int error;
+
+	vpc[0] = '\0';
+	if (s->instance.nsubnets == 0)
+		return 0;
+	memset(&l, 0, sizeof(l));
+	if ((error = ec2_subnets_describe(&l, p->ec2, s->instance.subnets,
+	    s->instance.nsubnets)) < 0) {
+		err_prefix("looking up the VPC of subnet%s %s%s",
+		    s->instance.nsubnets > 1 ? "s" : "", s->instance.subnets[0],
+		    s->instance.nsubnets > 1 ? ", ..." : "");
+		goto out;
+	}
+	for (i = 0; i < s->instance.nsubnets; i++) {
+		for (j = 0; j < l.n; j++)
+			if (strcmp(l.v[j].id, s->instance.subnets[i]) == 0)
+				break;
+		if (j == l.n) {
+			err_set("subnet %s not found in region %s",
+			    s->instance.subnets[i], aws_client_region(p->aws));
+			error = ERR_NOTFOUND;
+			goto out;
+		}
+		if (vpc[0] == '\0')
+			snprintf(vpc, 32, "%s", l.v[j].vpc_id);
+		else if (strcmp(vpc, l.v[j].vpc_id) != 0) {
+			err_set("subnets %s and %s are in different VPCs (%s, %s); "
+			    "one security group cannot serve both",
+			    s->instance.subnets[0], s->instance.subnets[i], vpc,
+			    l.v[j].vpc_id);
+			error = ERR_INVALID;
+			goto out;
+		}
+	}
+out:
+	ec2_subnet_list_dispose(&l);
+	return error;
+}
+
 /* KEYS_UPLOADED -> SG_READY: key pair imported, group made with exactly the spec's rules. */
 static int
 step_sg_ready(struct prov *pv)
@@ -271,7 +335,7 @@ step_sg_ready(struct prov *pv)
 	const struct spec *s = pv->spec;
 	struct ec2_kv kv[SPEC_TAGS_AWS_MAX + 8];
 	struct ec2_ingress_rule rules[256];
-	char name[128], gid[32], nametag[128], *pub = NULL, desc[160];
+	char name[128], gid[32], nametag[128], *pub = NULL, desc[160], vpc[32];
 	size_t nkv, nrules;
 	bool existed = false;
 	int error = 0;
@@ -297,9 +361,11 @@ step_sg_ready(struct prov *pv)
 		existed = true;
 	} else {
 		snprintf(desc, sizeof(desc), "envctl environment %s", s->name);
+		if ((error = subnets_vpc(p, s, vpc)) < 0)
+			goto out;
 		FP("provision.sg_create.before");
 		error = ec2_security_group_create(gid, sizeof(gid), p->ec2, name,
-		    desc, NULL, kv, nkv);
+		    desc, vpc[0] != '\0' ? vpc : NULL, kv, nkv);
 		if (error == ERR_EXISTS) {
 			/* A retried create: the deterministic name finds it. */
 			existed = true;
@@ -492,7 +558,8 @@ record_instance(struct prov *pv, const struct ec2_instance *in, const char *ami)
 	pl_row_set(pv->row, STORE_ENV_PUBLIC_IP, in->public_ip[0] ? in->public_ip : NULL);
 	cost = in->market == EC2_MARKET_SPOT ? spot_price(p, pv->spec->instance.type) : 0;
 	if (cost <= 0)
-		cost = pipeline_price_on_demand(pv->spec->instance.type);
+		cost = pipeline_price(p->o.prices, aws_client_region(p->aws),
+		    pv->spec->instance.type);
 	pv->row->cost_per_hour_usd = cost;
 	pv->row->launched_at = in->launched > 0 ? in->launched : pl_now(p);
 	return set_stage(pv, STORE_STAGE_INSTANCE_LAUNCHED, STORE_ENV_INSTANCE_ID |
@@ -514,6 +581,15 @@ find_launched(struct prov *pv, struct ec2_instance *out, int *found)
 	int error;
 
 	*found = 0;
+	/*
+	 * SG_READY is written before RunInstances is sent, and a failed
+	 * attempt's instance is terminated by its rollback: when this job
+	 * itself brought the row to SG_READY, no instance of this
+	 * incarnation can exist, and the filtered DescribeInstances (one
+	 * per launch, the costliest call of a large fleet) is skipped.
+	 */
+	if (pv->start < STORE_STAGE_SG_READY)
+		return 0;
 	if (pv->job->inst != NULL) {
 		const char *tag = ec2_instance_tag(pv->job->inst, p->tag_env_id);
 
@@ -774,6 +850,7 @@ check_marker(struct prov *pv, unsigned checks)
 	char *key = pl_s3_key(p, pv->row->id, "bootstrap-done.json");
 	char *body = NULL, *console = NULL, *q;
 	size_t len = 0, clen = 0, i;
+	char first[SSHKEY_FINGERPRINT_SIZE] = "";
 	int error, seen = 0, match = 0;
 
 	error = s3_object_get(&body, &len, p->s3, p->o.bucket, key,
@@ -807,15 +884,18 @@ check_marker(struct prov *pv, unsigned checks)
 		for (q = console; q != NULL && (q = strstr(q, "SHA256:")) != NULL; q += 7) {
 			char fp[SSHKEY_FINGERPRINT_SIZE];
 
-			seen = 1;
 			i = strspn(q, "SHA256:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=");
 			snprintf(fp, sizeof(fp), "%.*s", (int)(i < sizeof(fp) - 1 ? i : sizeof(fp) - 1), q);
+			if (!seen)
+				snprintf(first, sizeof(first), "%s", fp);
+			seen = 1;
 			if (userdata_marker_has_fingerprint(mk, fp))
 				match = 1;
 		}
 		if (seen && !match) {
+			/* Fingerprints are public: naming one helps the operator. */
 			err_set("host key in the bootstrap marker does not match the "
-			    "one on the instance console");
+			    "one on the instance console (%s)", first);
 			error = ERR_INVALID;
 			goto out;
 		}
@@ -886,6 +966,15 @@ step_ready(struct prov *pv)
 		error = ERR_TIMEOUT;
 		goto out;
 	}
+	/*
+	 * Launched by this very job: RunInstances answered "pending", and no
+	 * instance boots in milliseconds.  The next pass looks (with the
+	 * pass's own DescribeInstances), which saves two calls per launch.
+	 */
+	if (pv->start < STORE_STAGE_INSTANCE_LAUNCHED && checks != 0) {
+		error = PL_NOT_YET;
+		goto out;
+	}
 	FP("provision.check.before");
 	if ((error = instance_now(pv, &now_inst, &found)) < 0)
 		goto out;
@@ -906,16 +995,23 @@ step_ready(struct prov *pv)
 			goto out;
 	}
 	if (checks & PIPELINE_CHECK_STATUS) {
-		if ((error = ec2_instance_status_describe(&st, p->ec2, ids, 1)) < 0)
-			goto out;
-		if (st.n == 0 || strcmp(st.v[0].instance_status, "ok") != 0 ||
-		    strcmp(st.v[0].system_status, "ok") != 0) {
+		const struct ec2_instance_status *sv = pv->job->status;
+
+		if (sv == NULL || strcmp(sv->id, ids[0]) != 0) {
+			if ((error = ec2_instance_status_describe(&st, p->ec2,
+			    ids, 1)) < 0)
+				goto out;
+			sv = st.n > 0 ? &st.v[0] : NULL;
+		}
+		if (sv == NULL || strcmp(sv->instance_status, "ok") != 0 ||
+		    strcmp(sv->system_status, "ok") != 0) {
 			error = PL_NOT_YET;
 			goto out;
 		}
 	}
 	if ((checks & PIPELINE_CHECK_SSH) && (pv->row->public_ip == NULL ||
-	    !tcp_check(pv->row->public_ip, 22, 2000))) {
+	    !tcp_check(pv->row->public_ip, p->o.ready_ssh_port > 0 ?
+	    p->o.ready_ssh_port : 22, 2000))) {
 		error = PL_NOT_YET;
 		goto out;
 	}
@@ -991,6 +1087,7 @@ run_stages(struct prov *pv)
 {
 	int error = 0;
 
+	pv->start = pv->row->stage;
 	snprintf(pv->job->stage, sizeof(pv->job->stage), "%s",
 	    store_stage_str(pv->row->stage));
 	while (error == 0 && pv->row->stage != STORE_STAGE_DONE) {
@@ -1039,7 +1136,7 @@ int
 pl_provision_resume(struct pipeline *p, struct pipeline_job *job,
     struct store_env *row, bool retry)
 {
-	struct prov pv = { p, job, job->spec, row, NULL, 0 };
+	struct prov pv = { p, job, job->spec, row, NULL, 0, STORE_STAGE_INIT };
 	bool sg_left = false;
 	char name[256];
 	int error = 0;
@@ -1105,7 +1202,8 @@ pl_provision_new(struct pipeline *p, struct pipeline_job *job)
 	pl_row_set(&row, STORE_ENV_REGION, job->spec->region);
 	pl_row_set(&row, STORE_ENV_MARKET,
 	    job->spec->instance.market == SPEC_MARKET_SPOT ? "spot" : "on-demand");
-	row.cost_per_hour_usd = pipeline_price_on_demand(job->spec->instance.type);
+	row.cost_per_hour_usd = pipeline_price(p->o.prices,
+	    aws_client_region(p->aws), job->spec->instance.type);
 	FP("provision.init.before");
 	if ((error = store_env_insert(id, p->store, &row)) < 0) {
 		err_prefix("recording new environment %s", job->name);
@@ -1157,7 +1255,8 @@ pl_adopt(struct pipeline *p, struct pipeline_job *job)
 	pl_row_set(&row, STORE_ENV_REGION, aws_client_region(p->aws));
 	pl_row_set(&row, STORE_ENV_MARKET,
 	    in->market == EC2_MARKET_SPOT ? "spot" : "on-demand");
-	row.cost_per_hour_usd = pipeline_price_on_demand(in->type);
+	row.cost_per_hour_usd = pipeline_price(p->o.prices,
+	    aws_client_region(p->aws), in->type);
 	FP("provision.adopt.before");
 	if ((error = store_env_insert(id, p->store, &row)) < 0) {
 		err_prefix("adopting %s", in->id);

@@ -2,6 +2,8 @@
  * terminate.c - the terminate pipeline and the rest of the action table
  * that ends things: orphans, garbage collection, drift records.
  */
+#include <jansson.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,18 +166,102 @@ out:
 	return error;
 }
 
+void
+pipeline_drift_fact(char out[PIPELINE_DRIFT_FACT_LEN + 1], const char *kind,
+    const char *instance_id, const char *want, const char *have,
+    const char *reason)
+{
+	const char *part[5] = { kind, instance_id, want, have, reason };
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	size_t i;
+
+	if (ctx == NULL)
+		abort();	/* out of memory */
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	for (i = 0; i < 5; i++) {
+		const char *v = part[i] != NULL ? part[i] : "";
+
+		/* NUL-separated, so ("a", "bc") and ("ab", "c") differ. */
+		EVP_DigestUpdate(ctx, v, strlen(v) + 1);
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	for (i = 0; i < PIPELINE_DRIFT_FACT_LEN / 2; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	out[PIPELINE_DRIFT_FACT_LEN] = '\0';
+}
+
+int
+pipeline_drift_open(int *open, char fact[PIPELINE_DRIFT_FACT_LEN + 1],
+    struct store *st, const char *env_id)
+{
+	struct store_event *ev = NULL;
+	size_t n = 0, i;
+	int error;
+
+	*open = 0;
+	fact[0] = '\0';
+	if (env_id == NULL || *env_id == '\0')
+		return 0;
+	if ((error = store_events_recent(&ev, &n, st, env_id, 200)) < 0)
+		return error;
+	for (i = 0; i < n; i++) {
+		json_t *doc, *f;
+
+		if (strcmp(ev[i].type, "drift.resolved") == 0)
+			break;
+		if (strcmp(ev[i].type, "drift.detected") != 0)
+			continue;
+		/* Drift acted on (adopted, replaced) has no fact: not open. */
+		doc = json_loads(ev[i].payload ? ev[i].payload : "{}", 0, NULL);
+		f = doc != NULL ? json_object_get(doc, "fact") : NULL;
+		if (json_is_string(f) &&
+		    strlen(json_string_value(f)) == PIPELINE_DRIFT_FACT_LEN) {
+			*open = 1;
+			snprintf(fact, PIPELINE_DRIFT_FACT_LEN + 1, "%s",
+			    json_string_value(f));
+		}
+		json_decref(doc);
+		break;
+	}
+	store_events_free(ev, n);
+	return 0;
+}
+
+/*
+ * on_drift: report.  drift.detected once per fact: nothing is recorded
+ * when the environment's open drift (pipeline_drift_open()) is this one.
+ */
 int
 pl_drift_report(struct pipeline *p, struct pipeline_job *job)
 {
-	char name[256], reason[600], iid[64];
+	char name[256], reason[600], iid[64], want[128], have[128];
+	char fact[PIPELINE_DRIFT_FACT_LEN + 1], seen[PIPELINE_DRIFT_FACT_LEN + 1];
+	const char *env_id = job->row ? job->row->id : NULL, *hv;
+	int open = 0, error;
 
+	hv = job->inst ? ec2_instance_tag(job->inst, p->tag_spec_hash) : NULL;
+	pipeline_drift_fact(fact, plan_kind_name(job->kind),
+	    job->inst ? job->inst->id : NULL, job->spec_hash, hv, job->reason);
+	if ((error = pipeline_drift_open(&open, seen, p->store, env_id)) < 0)
+		return error;
+	if (open && strcmp(seen, fact) == 0) {
+		snprintf(job->stage, sizeof(job->stage), "reported before");
+		return 0;
+	}
 	pl_json_escape(name, sizeof(name), job->name);
 	pl_json_escape(reason, sizeof(reason), job->reason);
 	pl_json_escape(iid, sizeof(iid), job->inst ? job->inst->id : "");
+	pl_json_escape(want, sizeof(want), job->spec_hash);
+	pl_json_escape(have, sizeof(have), hv);
 	snprintf(job->stage, sizeof(job->stage), "reported");
-	return pl_event(p, job->row ? job->row->id : NULL, "drift.detected",
-	    "{\"env\":\"%s\",\"instance_id\":\"%s\",\"reason\":\"%s\","
-	    "\"action\":\"report\"}", name, iid, reason);
+	return pl_event(p, env_id, "drift.detected",
+	    "{\"env\":\"%s\",\"kind\":\"%s\",\"instance_id\":\"%s\","
+	    "\"reason\":\"%s\",\"spec_hash\":\"%s\",\"instance_hash\":\"%s\","
+	    "\"action\":\"report\",\"fact\":\"%s\",\"check\":\"reconcile\"}",
+	    name, plan_kind_name(job->kind), iid, reason, want, have, fact);
 }
 
 /* The instance of a ready row went away out of band: record it, close the row. */

@@ -229,3 +229,33 @@ store_runs_free(struct store_run *runs, size_t n)
 	}
 	free(runs);
 }
+
+int
+store_drift_open_ids(char (**ids)[STORE_ID_LEN], size_t *n, struct store *st)
+{
+	PGresult *res = NULL;
+	size_t i, rows;
+	int error;
+
+	*ids = NULL;
+	*n = 0;
+	if ((error = store_exec(&res, st, "read open drift",
+	    "SELECT d.env_id::text FROM ("
+	    "  SELECT DISTINCT ON (ev.env_id) ev.env_id, ev.type, ev.payload"
+	    "  FROM events ev JOIN environments e ON e.id = ev.env_id"
+	    "  WHERE e.status <> 'terminated'"
+	    "    AND ev.type IN ('drift.detected', 'drift.resolved')"
+	    "  ORDER BY ev.env_id, ev.id DESC) d"
+	    " WHERE d.type = 'drift.detected' AND d.payload ? 'fact'"
+	    " ORDER BY d.env_id::text COLLATE \"C\"", 0, NULL,
+	    PGRES_TUPLES_OK)) != 0)
+		goto done;
+	rows = (size_t)PQntuples(res);
+	*ids = xcalloc(rows + 1, sizeof(**ids));
+	for (i = 0; i < rows; i++)
+		snprintf((*ids)[i], STORE_ID_LEN, "%s", PQgetvalue(res, (int)i, 0));
+	*n = rows;
+done:
+	PQclear(res);
+	return error;
+}

@@ -106,6 +106,12 @@ struct store_env {
 	time_t			 created_at;		/* read only */
 	time_t			 updated_at;		/* read only */
 	int64_t			 row_version;		/* bumped by every update */
+	/*
+	 * Internal: rows of store_pass_load() keep every string in this one
+	 * block (10,000 rows: 10,000 allocations, not 160,000).  Read them
+	 * as usual; store_env_dispose() and store_env_set_text() know.
+	 */
+	char			*packed;
 };
 
 /*
@@ -287,6 +293,14 @@ int	 store_event_add(int64_t *id_out, struct store *, const char *env_id,
 int	 store_events_recent(struct store_event **out, size_t *n,
 	    struct store *, const char *env_id, size_t limit);
 void	 store_events_free(struct store_event *, size_t n);
+/*
+ * The live environments whose newest drift event (drift.detected or
+ * drift.resolved) is a drift.detected carrying a "fact": the ones whose
+ * drift may still be open.  One query for the whole fleet; *ids sorted,
+ * the caller frees it.
+ */
+int	 store_drift_open_ids(char (**ids)[STORE_ID_LEN], size_t *n,
+	    struct store *);
 
 /* A count by action name, for store_run_finish(). */
 struct store_count {

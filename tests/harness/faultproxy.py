@@ -16,6 +16,10 @@ adds what real EC2 does and moto does not (DESIGN.md section 10):
     action, every call, or with a seeded probability;
   * latency per action; connections dropped before the request reaches
     moto, or after moto handled it but before the answer is sent;
+  * an instance's public IP rewritten in DescribeInstances answers (so a
+    test can open the "instance's" ssh port on 127.0.0.1), and
+    GetConsoleOutput answered with a given text (base64, as EC2 does),
+    per instance or for all;
   * a request log that tests assert on.
 
 Python 3.11 standard library only.  Usage:
@@ -50,7 +54,15 @@ CONFIG (every key optional; a POST merges top-level keys):
                "times": 1,                                # at most this often
                "status": 503, "code": "Unavailable", "message": "...",
                "drop": "before" | "after"}],             # or drop the connection
-   "latency": {"DescribeInstances": 0.2, "*": 0.0}}
+   "latency": {"DescribeInstances": 0.2, "*": 0.0},
+   "public_ips": {"*": "127.0.0.1", "i-0abc": "127.0.0.2"},
+   "console_output": {"*": "text", "i-0abc": "other text"}}
+
+public_ips sets <ipAddress> of the instances it names ("*": every one)
+in DescribeInstances and RunInstances answers.  console_output answers
+GetConsoleOutput for the instances it names ("*": every one) without
+asking moto: <output> is the base64 of the text, as EC2 sends it; an
+instance not named is forwarded to moto as usual.
 
 Pending and invisible apply to instances launched through the proxy
 (it records their launch time from the RunInstances answer); instances
@@ -64,13 +76,17 @@ XML namespace has no trailing slash.
 
 Rate-limit and latency keys are an action name or a glob ("Describe*",
 "*"); an exact name wins over a glob, and every action matching one glob
-shares that glob's bucket (an "action class").  Faults are checked in
+shares that glob's bucket (an "action class").  A rate-limit key may
+also name the service ("ec2:*", "ec2:Describe*"): it is tried on
+"<service>:<action>" when no plain key matches, so a class can leave
+S3 and STS out.  Faults are checked in
 order; the first that fires wins.  S3 actions are named from the method
 and path (PutObject, GetObject, HeadObject, DeleteObject, ListObjectsV2,
 CreateBucket, ...).
 """
 
 import argparse
+import base64
 import fnmatch
 import hashlib
 import http.client
@@ -85,6 +101,7 @@ import time
 import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
+from xml.sax.saxutils import escape as xml_escape
 
 
 HOP_BY_HOP = {
@@ -246,6 +263,42 @@ def rewrite_instances(body, now, pending_s, invisible_s, launched, hide):
         return body
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + \
         ET.tostring(root, default_namespace=ns[1:-1] or None)
+
+
+def rewrite_public_ips(body, ips):
+    """Set <ipAddress> of the instances ips names ("*": all) in an answer."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return body
+    ns = ns_of(root)
+    changed = False
+    for iset in root.iter(ns + "instancesSet"):
+        for inst in iset.findall(ns + "item"):
+            iid = inst.findtext(ns + "instanceId")
+            ip = ips.get(iid, ips.get("*"))
+            if not iid or ip is None:
+                continue
+            el = inst.find(ns + "ipAddress")
+            if el is None:
+                el = ET.SubElement(inst, ns + "ipAddress")
+            el.text = ip
+            changed = True
+    if not changed:
+        return body
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + \
+        ET.tostring(root, default_namespace=ns[1:-1] or None)
+
+
+def console_output_body(instance_id, text):
+    """A GetConsoleOutput answer as EC2 gives it (output in base64)."""
+    out = base64.b64encode(text.encode()).decode()
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<GetConsoleOutputResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+            "<requestId>%s</requestId><instanceId>%s</instanceId>"
+            "<timestamp>%s</timestamp><output>%s</output></GetConsoleOutputResponse>" %
+            (uuid.uuid4(), xml_escape(instance_id),
+             time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()), out)).encode()
 
 
 def params_fingerprint(params):
@@ -447,9 +500,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     return f
         return None
 
-    def rate_limited(self, action):
+    def rate_limited(self, service, action):
         with STATE.lock:
-            lim, key = lookup(STATE.config.get("rate_limits"), action)
+            table = STATE.config.get("rate_limits")
+            lim, key = lookup(table, action)
+            if lim is None:
+                lim, key = lookup(table, "%s:%s" % (service, action))
             if lim is None:
                 return False
             scale = float(STATE.config.get("rate_scale", 1.0))
@@ -473,7 +529,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if delay:
             time.sleep(float(delay))
 
-        if self.rate_limited(action):
+        if self.rate_limited(service, action):
             entry["fault"] = "throttled"
             entry["status"] = 503
             code = "RequestLimitExceeded" if service == "ec2" else \
@@ -492,6 +548,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             msg = fault.get("message", "injected by faultproxy")
             return self.send(entry["status"], [("Content-Type", "text/xml")],
                              error_body(service, code, msg), head)
+
+        if action == "GetConsoleOutput":
+            with STATE.lock:
+                outputs = STATE.config.get("console_output") or {}
+            iid = pd.get("InstanceId", "")
+            text = outputs.get(iid, outputs.get("*"))
+            if text is not None:
+                entry["status"] = 200
+                entry["fault"] = "console-output"
+                return self.send(200, [("Content-Type", "text/xml")],
+                                 console_output_body(iid, text), head)
 
         if action == "RunInstances" and pd.get("ClientToken") and \
                 STATE.config.get("idempotency", True):
@@ -540,6 +607,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         entry["status"] = status
         if 200 <= status < 300:
             data = self.rewrite(data, hide=False)
+            data = self.rewrite_ips(data)
         if fault and fault.get("drop") == "after":
             entry["fault"] = "drop-after"
             return self.drop()
@@ -555,6 +623,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return rewrite_instances(data, time.monotonic(), pending_s, invisible_s,
                                  launched, hide)
 
+    def rewrite_ips(self, data):
+        with STATE.lock:
+            ips = dict(STATE.config.get("public_ips") or {})
+        return rewrite_public_ips(data, ips) if ips else data
+
     def postprocess(self, action, pd, status, data):
         if not 200 <= status < 300:
             return data
@@ -563,7 +636,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with STATE.lock:
                 for iid in instance_ids_in(data):
                     STATE.launched[iid] = now
-            return self.rewrite(data, hide=False)
+            return self.rewrite_ips(self.rewrite(data, hide=False))
         if action == "DescribeInstances":
             with STATE.lock:
                 invisible_s = float(STATE.config.get("invisible_seconds", 0))
@@ -574,7 +647,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if hidden:
                 return (400, error_body("ec2", "InvalidInstanceID.NotFound",
                                         "The instance ID '%s' does not exist" % hidden[0]))
-            return self.rewrite(data, hide=True)
+            return self.rewrite_ips(self.rewrite(data, hide=True))
         return data
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = handle_any

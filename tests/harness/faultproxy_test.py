@@ -139,6 +139,56 @@ def test_s3_names_and_errors():
                     "ListObjectsV2", "DeleteObject"], "S3 action names %r" % names)
 
 
+def xml_texts(body, tag):
+    """Every text of elements named tag (any namespace) in an XML answer."""
+    import xml.etree.ElementTree as ET
+    return [el.text for el in ET.fromstring(body).iter() if el.tag.split("}")[-1] == tag]
+
+
+def test_public_ips_and_console_output():
+    import base64
+    control("reset", {})
+    st, body = ec2("DescribeImages")
+    check(st == 200, "describe images")
+    image = xml_texts(body, "imageId")[0]
+    control("config", {"public_ips": {"*": "127.0.0.1"},
+                       "console_output": {"*": "ssh-ed25519 SHA256:AAA host key\n"}})
+    st, body = ec2("RunInstances", ImageId=image, MinCount="2", MaxCount="2",
+                   InstanceType="t3.micro")
+    check(st == 200, "run instances %s" % st)
+    ids = xml_texts(body, "instanceId")
+    check(len(ids) == 2, "two instances %r" % ids)
+    check(xml_texts(body, "ipAddress") == ["127.0.0.1", "127.0.0.1"],
+          "RunInstances answer rewritten %r" % xml_texts(body, "ipAddress"))
+    # One instance named: it wins over "*".
+    control("config", {"public_ips": {"*": "127.0.0.1", ids[1]: "127.0.0.2"}})
+    st, body = ec2("DescribeInstances")
+    got = dict(zip(xml_texts(body, "instanceId"), xml_texts(body, "ipAddress")))
+    check(st == 200 and got.get(ids[0]) == "127.0.0.1" and got.get(ids[1]) == "127.0.0.2",
+          "DescribeInstances public IPs rewritten %r" % got)
+    # Only named instances when there is no "*".
+    control("config", {"public_ips": {ids[1]: "127.0.0.3"}})
+    st, body = ec2("DescribeInstances")
+    got = dict(zip(xml_texts(body, "instanceId"), xml_texts(body, "ipAddress")))
+    check(got.get(ids[1]) == "127.0.0.3" and got.get(ids[0]) != "127.0.0.1",
+          "only the named instance rewritten %r" % got)
+
+    st, body = ec2("GetConsoleOutput", InstanceId=ids[0])
+    out = xml_texts(body, "output")
+    check(st == 200 and out and base64.b64decode(out[0]) == b"ssh-ed25519 SHA256:AAA host key\n"
+          and xml_texts(body, "instanceId") == [ids[0]], "console output for all %r" % body)
+    control("config", {"console_output": {ids[1]: "other"}})
+    st, body = ec2("GetConsoleOutput", InstanceId=ids[1])
+    check(base64.b64decode(xml_texts(body, "output")[0]) == b"other", "console output per instance")
+    st, body = ec2("GetConsoleOutput", InstanceId=ids[0])
+    out = xml_texts(body, "output")
+    check(st == 200 and (not out or not out[0] or base64.b64decode(out[0]) != b"other"),
+          "an instance not named goes to moto")
+    e = log("GetConsoleOutput")
+    check([x["forwarded"] for x in e] == [False, False, True] and
+          e[0]["fault"] == "console-output", "console answers logged %r" % e)
+
+
 def test_reset_clears_moto():
     control("reset", {})
     check(ec2("CreateKeyPair", KeyName="gone-after-reset")[0] == 200, "create")

@@ -13,3 +13,9 @@ envctl_integration_test(it_reconcile_chaos
 	${CMAKE_SOURCE_DIR}/tests/harness/with-pg.sh
 	${CMAKE_SOURCE_DIR}/tests/harness/with-aws.sh
 	python3 ${CMAKE_SOURCE_DIR}/tests/integration/reconcile_it.py chaos)
+# IPv6 ingress, the subnet's VPC, price_table, drift recorded once per
+# fact, and the ssh / hostkey readiness checks.
+envctl_integration_test(it_reconcile_features
+	${CMAKE_SOURCE_DIR}/tests/harness/with-pg.sh
+	${CMAKE_SOURCE_DIR}/tests/harness/with-aws.sh
+	python3 ${CMAKE_SOURCE_DIR}/tests/integration/reconcile_it.py features)

@@ -9,6 +9,9 @@ Run under tests/harness/with-pg.sh and tests/harness/with-aws.sh:
                              secret canary
     reconcile_it.py chaos    delays, eventual consistency, throttling and
                              dropped connections in a seeded random mix
+    reconcile_it.py features IPv6 ingress and the subnet's VPC, price_table,
+                             drift.detected once per fact, ready_checks
+                             ssh and hostkey
     reconcile_it.py faults   every rollback path (failpoint =error at each
                              stage) and crash tests (=abort at every step
                              of both pipelines, then one normal pass)
@@ -245,9 +248,15 @@ def fleet():
     check(all(rows[n]["status"] == "provisioning" and rows[n]["stage"] == "TAGGED"
               and rows[n]["instance_id"] for n in ("alpha", "beta")),
           "both rows provisioning at TAGGED with their instance recorded")
+    proxy("/__proxy/log/clear", {})
     r = sc.reconcile()
     check(r.returncode == 2 and all(x["status"] == "provisioning" for x in sc.rows()),
           "without the marker nothing turns ready")
+    st = [e["params"] for e in proxy("/__proxy/log")["entries"]
+          if e["action"] == "DescribeInstanceStatus"]
+    asked = sorted(v for q in st for k, v in q.items() if k.startswith("InstanceId."))
+    check(len(st) == 1 and asked == sorted(x["instance_id"] for x in sc.rows()),
+          "the status checks of both waiting instances in one DescribeInstanceStatus (%s)" % st)
     sc.put_markers()
     r = sc.reconcile("--wait", "30s")
     check(r.returncode == 0, "after the markers: converged, exit 0 (%d: %s)" %
@@ -473,6 +482,11 @@ CRASH_POINTS = [p for p in [
     "provision.done.before", "provision.done.after", "provision.event_ready.after",
 ]]
 
+# Steps of the readiness check: a job that launched an instance leaves
+# readiness to the next pass, so a pass must launch first.
+READY_STEPS = ("provision.check.", "provision.running.", "provision.done.",
+               "provision.event_ready.")
+
 ROLLBACK_CRASH_POINTS = [
     "provision.error.before", "provision.error.after", "provision.rollback.instance.after",
     "provision.rollback.s3.after", "provision.rollback.keypair.after",
@@ -495,6 +509,8 @@ def faults():
             break
         sc = Scenario("rb%d" % i)
         sc.spec("rb")
+        if fp.startswith(READY_STEPS):
+            sc.reconcile()
         r = sc.reconcile(fail=fp + "=error")
         rows = sc.rows("rb")
         ok = (r.returncode == 1 and len(rows) == 1 and rows[0]["status"] == "error"
@@ -541,6 +557,8 @@ def faults():
         # ClientToken instead of launching a second instance.
         hide = fp in ("provision.launch.after", "provision.instance_launched.before")
         proxy("/__proxy/config", {"invisible_seconds": 8 if hide else 0})
+        if fp.startswith(READY_STEPS):
+            sc.reconcile()
         r = sc.reconcile(fail=fp + "=abort")
         crashed = r.returncode not in (0, 1, 2)
         if hide:
@@ -621,6 +639,9 @@ def chaos():
     n = int(os.environ.get("ENVCTL_IT_CHAOS_ENVS", "40"))
     sc = Scenario("chaos")
     sc.env["ENVCTL_MAX_PARALLEL"] = "4"
+    # Client-side pacing would keep the proxy's rate limits from ever
+    # throttling: off, so throttled answers and their retries are in the mix.
+    sc.env["ENVCTL_EC2_RATE_LIMITS"] = "off"
     for i in range(n):
         sc.spec("ch%02d" % i)
     proxy("/__proxy/log/clear", {})
@@ -734,13 +755,253 @@ def bootstrap():
           (live and live[0]["status"]))
 
 
+def write_spec(sc, name, on_drift="replace", mode="dev", disk=12, instance_extra="",
+               ssh_from="[203.0.113.7/32]", ports_from="[198.51.100.0/24]"):
+    text = SPEC.format(name=name, on_drift=on_drift, disk=disk, mode=mode)
+    text = text.replace("allow_from: [203.0.113.7/32]", "allow_from: " + ssh_from)
+    text = text.replace("allow_from: [198.51.100.0/24]", "allow_from: " + ports_from)
+    if instance_extra:
+        text = text.replace("disk: {size_gb: %d}}" % disk,
+                            "disk: {size_gb: %d}, %s}" % (disk, instance_extra))
+    with open(os.path.join(sc.specs, name + ".yaml"), "w") as f:
+        f.write(text)
+
+
+def sg_rules(group_id):
+    """(protocol, from, to, cidr) of every ingress rule, v4 and v6 (aws CLI)."""
+    g = aws("ec2", "describe-security-groups", "--group-ids", group_id)["SecurityGroups"][0]
+    rules = sorted((p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), r["CidrIp"])
+                   for p in g["IpPermissions"] for r in p.get("IpRanges", []))
+    rules += sorted((p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), r["CidrIpv6"])
+                    for p in g["IpPermissions"] for r in p.get("Ipv6Ranges", []))
+    return g, rules
+
+
+def network():
+    """IPv6 ingress applied as Ipv6Ranges, and the security group made in
+    the VPC of the spec's subnet (not the default VPC)."""
+    sc = Scenario("net")
+    vpc = aws("ec2", "create-vpc", "--cidr-block", "10.77.0.0/16")["Vpc"]["VpcId"]
+    sub = aws("ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block",
+              "10.77.1.0/24")["Subnet"]["SubnetId"]
+    default_vpc = aws("ec2", "describe-vpcs", "--filters",
+                      "Name=isDefault,Values=true")["Vpcs"][0]["VpcId"]
+    write_spec(sc, "six", ssh_from="[203.0.113.7/32, \"2001:db8:7::/64\"]",
+               ports_from="[198.51.100.0/24, \"2001:db8:100::/48\"]",
+               instance_extra="subnets: [%s]" % sub)
+    r = sc.reconcile("--wait", "30s")
+    row = sc.live("six")
+    check(r.returncode == 0 and row and row[0]["status"] == "ready",
+          "ipv6 + subnet: converged (%d %s)" % (r.returncode, r.stderr.strip()[-300:]))
+    if not row:
+        return
+    check("IPv6" not in r.stderr, "no 'IPv6 not applied' warning any more")
+    g, rules = sg_rules(row[0]["sg"])
+    want = [("tcp", 22, 22, "203.0.113.7/32"), ("tcp", 8080, 8080, "198.51.100.0/24"),
+            ("tcp", 22, 22, "2001:db8:7::/64"), ("tcp", 8080, 8080, "2001:db8:100::/48")]
+    check(rules == want, "security group rules exactly the spec's, v4 and v6 (%s)" % rules)
+    check(g["VpcId"] == vpc and vpc != default_vpc,
+          "security group made in the subnet's VPC %s, not the default %s (%s)" %
+          (vpc, default_vpc, g["VpcId"]))
+    inst = aws("ec2", "describe-instances", "--instance-ids",
+               row[0]["instance_id"])["Reservations"][0]["Instances"][0]
+    check(inst.get("SubnetId") == sub and [x["GroupId"] for x in inst["SecurityGroups"]] ==
+          [row[0]["sg"]], "instance launched in the subnet with that group (%s)" %
+          inst.get("SubnetId"))
+    # A subnet that does not exist fails before any group is made,
+    # naming the subnet.
+    write_spec(sc, "nosub", instance_extra="subnets: [subnet-0123456789abcdef0]")
+    r = sc.reconcile()
+    bad = sc.rows("nosub")
+    errs = [json.loads(p) for t, p in sc.events("remote.provision.error")]
+    check(r.returncode == 1 and bad and bad[0]["status"] == "error" and
+          bad[0]["failed_at_stage"] == "KEYS_UPLOADED" and leftovers(bad[0]["id"]) == [] and
+          any("subnet-0123456789abcdef0" in e["error"] for e in errs),
+          "unknown subnet: error at KEYS_UPLOADED naming the subnet, nothing left (%s)" %
+          [e["error"] for e in errs])
+    sc.unspec("nosub")
+    sc.unspec("six")
+    r = sc.reconcile("--allow-empty", "--wait", "30s")
+    gone = aws("ec2", "describe-security-groups", "--filters",
+               "Name=vpc-id,Values=" + vpc, "Name=group-name,Values=envctl-*")["SecurityGroups"]
+    check(r.returncode == 0 and gone == [] and leftovers(row[0]["id"]) == [],
+          "terminated: the group in the other VPC is deleted too (%s)" % gone)
+
+
+def prices():
+    """price_table: a bad file stops reconcile before anything acts; a good
+    one sets cost_per_hour_usd and the terminate books hours x price."""
+    sc = Scenario("price")
+    table = tempfile.mktemp(suffix=".prices")
+    with open(table, "w") as f:
+        f.write("# operator prices\nus-east-1 t3.micro 0.5\nus-east-1 t3.small -1\n")
+    sc.env["ENVCTL_PRICE_TABLE"] = table
+    sc.spec("pr")
+    proxy("/__proxy/log/clear", {})
+    r = sc.reconcile()
+    mutating = [e["action"] for e in proxy("/__proxy/log")["entries"]
+                if not e["action"].startswith(("Describe", "Get", "Head", "List"))]
+    check(r.returncode == 1 and ("%s:3: bad price '-1'" % table) in r.stderr,
+          "bad price_table: exit 1, file:line named (%d %s)" % (r.returncode, r.stderr.strip()))
+    check(sc.rows() == [] and mutating == [] and sc.instances() == [],
+          "bad price_table: nothing acted (rows %d, calls %s)" % (len(sc.rows()), mutating))
+    r = sc.reconcile("--dry-run")
+    check(r.returncode == 1, "bad price_table: --dry-run refuses it too (%d)" % r.returncode)
+    with open(table, "w") as f:
+        f.write("# operator prices\nus-east-1 t3.micro 0.5   # negotiated\n"
+                "*  t3.small 0.25\n")
+    r = sc.reconcile("--wait", "30s")
+    row = sc.live("pr")
+    cost = sc.psql("SELECT cost_per_hour_usd FROM environments WHERE name = 'pr'")
+    check(r.returncode == 0 and row and row[0]["status"] == "ready" and float(cost) == 0.5,
+          "price_table: cost_per_hour_usd is the table's 0.5, not the built-in 0.0104 (%s)" % cost)
+    sc.psql("UPDATE environments SET ready_at = now() - interval '3 hours' WHERE name = 'pr'")
+    sc.unspec("pr")
+    r = sc.reconcile("--allow-empty", "--wait", "30s")
+    a = sc.rows("pr")[0]
+    term = [json.loads(p) for t, p in sc.events("remote.terminate")]
+    check(a["status"] == "terminated" and abs(float(a["cost"]) - 1.5) < 0.01 and
+          len(term) == 1 and abs(term[0]["cost_usd"] - 1.5) < 0.01,
+          "terminate books 3 h x 0.5 = 1.5 (row %s, event %s)" %
+          (a["cost"], term and term[0]["cost_usd"]))
+
+
+def drift_once():
+    """on_drift: report records drift.detected once per fact (psql counts
+    over several passes), drift.resolved when it goes, and again when it
+    comes back; envctl drift follows the same rule."""
+    sc = Scenario("dedup")
+    sc.spec("dd", on_drift="report")
+    r = sc.reconcile("--wait", "30s")
+    check(r.returncode == 0, "dedup: converged (%d)" % r.returncode)
+
+    def count(t):
+        return int(sc.psql("SELECT count(*) FROM events WHERE type = '%s'" % t))
+    sc.spec("dd", on_drift="report", mode="changed")
+    codes = [sc.reconcile().returncode for _ in range(3)]
+    check(codes == [2, 2, 2] and count("drift.detected") == 1,
+          "3 passes with the same drift: one drift.detected (%d), exit 2 each %s" %
+          (count("drift.detected"), codes))
+    r = sc.envctl("drift")
+    check(r.returncode == 2 and "spec changed" in r.stdout and count("drift.detected") == 1,
+          "envctl drift reports it (exit 2) but records no second event (%d)" %
+          count("drift.detected"))
+    runs = sc.psql("SELECT count(*) FROM reconcile_runs WHERE counts ? 'drift_check' "
+                   "AND drift_found = 1")
+    check(runs == "1", "the drift check itself is a reconcile_runs row with drift_found 1 (%s)" % runs)
+    # Another drift (a new spec change): a new fact, a new event.
+    sc.spec("dd", on_drift="report", mode="changed-again")
+    sc.reconcile()
+    sc.reconcile()
+    check(count("drift.detected") == 2, "a changed drift is recorded once more (%d)" %
+          count("drift.detected"))
+    # Resolved: the spec is back to what the instance runs.
+    sc.spec("dd", on_drift="report")
+    r = sc.reconcile()
+    r2 = sc.reconcile()
+    resolved = [json.loads(p) for t, p in sc.events("drift.resolved")]
+    check(r.returncode == 0 and r2.returncode == 0 and len(resolved) == 1 and
+          resolved[0]["env"] == "dd" and len(resolved[0]["fact"]) == 32,
+          "drift gone: one drift.resolved (%s)" % resolved)
+    # The same drift as the first one comes back: recorded again, once.
+    sc.spec("dd", on_drift="report", mode="changed")
+    for _ in range(3):
+        sc.reconcile()
+    det = [json.loads(p) for t, p in sc.events("drift.detected")]
+    check(len(det) == 3 and det[2]["fact"] == det[0]["fact"],
+          "the same drift back after it was resolved: recorded again, once (%d)" % len(det))
+    # envctl drift also closes resolved drift.
+    sc.spec("dd", on_drift="report")
+    r = sc.envctl("drift")
+    check(r.returncode == 0 and count("drift.resolved") == 2,
+          "envctl drift records the resolution (%d)" % count("drift.resolved"))
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def readiness():
+    """ready_checks ssh and hostkey for real: the proxy points instances'
+    public IP at 127.0.0.1 and answers GetConsoleOutput; the test plays
+    the instance's sshd (a listener on ready_ssh_port) and its console."""
+    import socket
+    import time
+    port = free_port()
+    sc = Scenario("ssh", checks="status,ssh")
+    sc.env["ENVCTL_READY_SSH_PORT"] = str(port)
+    proxy("/__proxy/config", {"public_ips": {"*": "127.0.0.1"}})
+    sc.spec("sshy")
+    r1 = sc.reconcile()
+    r2 = sc.reconcile()
+    row = sc.live("sshy")
+    check(r1.returncode == 2 and r2.returncode == 2 and row and row[0]["status"] == "provisioning"
+          and row[0]["stage"] == "TAGGED" and
+          sc.psql("SELECT public_ip FROM environments WHERE name = 'sshy'") == "127.0.0.1",
+          "ssh port closed: not ready, public IP 127.0.0.1 recorded (%s)" %
+          (row and row[0]["status"]))
+    sc.psql("UPDATE environments SET launched_at = now() - interval '2 hours'")
+    r = sc.reconcile()
+    rows = sc.rows("sshy")
+    check(r.returncode == 1 and rows[0]["status"] == "error" and rows[0]["failed_at_stage"] == "TAGGED"
+          and leftovers(rows[0]["id"]) == [] and sc.instances() == [] and
+          any("ready_timeout" in p for t, p in sc.events("remote.provision.error")),
+          "ssh closed past ready_timeout: rolled back, nothing left (%s)" % rows[0]["status"])
+    lsn = socket.socket()
+    lsn.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsn.bind(("127.0.0.1", port))
+    lsn.listen(16)
+    time.sleep(1.2)     # past the 1 s backoff
+    r = sc.reconcile("--wait", "30s")
+    row = sc.live("sshy")
+    check(r.returncode == 0 and row and row[0]["status"] == "ready",
+          "ssh port open: the retry becomes ready (%d %s)" % (r.returncode, row and row[0]["status"]))
+    lsn.close()
+    sc.unspec("sshy")
+    sc.reconcile("--allow-empty", "--wait", "30s")
+
+    # hostkey: the marker's fingerprint against the console's.
+    sc = Scenario("hostkey", checks="status,marker,hostkey")
+    for n in ("hk-same", "hk-other", "hk-none"):
+        sc.spec(n)
+    sc.reconcile()
+    ids = {x["name"]: x["instance_id"] for x in sc.rows()}
+    same = "SHA256:" + "A" * 43
+    other = "SHA256:" + "B" * 43
+    proxy("/__proxy/config", {"console_output": {
+        ids["hk-same"]: "cloud-init: ec2: 256 %s root@host (ED25519)\n" % same,
+        ids["hk-other"]: "cloud-init: ec2: 256 %s root@host (ED25519)\n" % other,
+        ids["hk-none"]: "booting...\nno keys printed here\n"}})
+    proxy("/__proxy/log/clear", {})
+    sc.put_markers()
+    r = sc.reconcile()
+    st = {x["name"]: x for x in sc.rows()}
+    errs = [json.loads(p) for t, p in sc.events("remote.provision.error")]
+    check(st["hk-same"]["status"] == "ready", "hostkey: console fingerprint = marker's: ready")
+    check(st["hk-none"]["status"] == "ready",
+          "hostkey: console without fingerprints passes (%s)" % st["hk-none"]["status"])
+    check(st["hk-other"]["status"] == "error" and st["hk-other"]["failed_at_stage"] == "TAGGED" and
+          any(e["env"] == "hk-other" and "does not match" in e["error"] for e in errs),
+          "hostkey: another fingerprint on the console: error naming the mismatch (%s)" %
+          [e["error"] for e in errs])
+    asked = {e["params"].get("InstanceId") for e in proxy("/__proxy/log?action=GetConsoleOutput")["entries"]}
+    check(asked == set(ids.values()), "hostkey: the console of each instance was read (%s)" % asked)
+    proxy("/__proxy/config", {"console_output": {}, "public_ips": {}})
+
+
 def main():
     try:
         aws("s3api", "create-bucket", "--bucket", BUCKET)
     except RuntimeError:
         pass
     part = sys.argv[1] if len(sys.argv) > 1 else "fleet"
-    {"fleet": lambda: (fleet(), bootstrap()), "faults": faults, "chaos": chaos}[part]()
+    {"fleet": lambda: (fleet(), bootstrap()), "faults": faults, "chaos": chaos,
+     "features": lambda: (network(), prices(), drift_once(), readiness())}[part]()
     print("%d passed, %d failed" % (len(passed), len(failures)))
     for f in failures:
         print("FAILED: " + f)

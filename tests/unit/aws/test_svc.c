@@ -828,6 +828,120 @@ test_svc__ingress_is_idempotent(void **state)
 	assert_non_null(strstr(err_get(), "InvalidGroup.NotFound"));
 }
 
+/* A canned 200 answer with body text (not a fixture file). */
+static void
+fake_text(struct fake *fk, const char *body)
+{
+	struct canned *c = fake_answer(fk, 200, NULL);
+
+	c->body = xstrdup(body);
+	c->len = strlen(body);
+}
+
+static void
+test_svc__ingress_ipv6(void **state)
+{
+	static const struct ec2_ingress_rule rules[] = {
+		{ "tcp", 22, 22, "203.0.113.7/32", "ssh" },
+		{ "tcp", 22, 22, "2001:db8::/64", "ssh" },
+		{ "udp", 9000, 9000, "2001:db8:1::/48", NULL },
+	};
+	struct env *e = *state;
+	struct ec2_security_group_list l;
+
+	/* IPv6 CIDRs go out as Ipv6Ranges.N.CidrIpv6, IPv4 as IpRanges. */
+	fake_text(&e->fk, "<AuthorizeSecurityGroupIngressResponse><return>true"
+	    "</return></AuthorizeSecurityGroupIngressResponse>");
+	assert_int_equal(ec2_security_group_ingress_authorize(e->ec2, "sg-1",
+	    rules, 3), 0);
+	assert_form(&e->fk.sent[0], "IpPermissions.1.IpRanges.1.CidrIp",
+	    "203.0.113.7/32");
+	assert_null(form_get(&e->fk.sent[0], "IpPermissions.1.Ipv6Ranges.1.CidrIpv6"));
+	assert_form(&e->fk.sent[0], "IpPermissions.2.Ipv6Ranges.1.CidrIpv6",
+	    "2001:db8::/64");
+	assert_form(&e->fk.sent[0], "IpPermissions.2.Ipv6Ranges.1.Description",
+	    "ssh");
+	assert_null(form_get(&e->fk.sent[0], "IpPermissions.2.IpRanges.1.CidrIp"));
+	assert_form(&e->fk.sent[0], "IpPermissions.3.IpProtocol", "udp");
+	assert_form(&e->fk.sent[0], "IpPermissions.3.Ipv6Ranges.1.CidrIpv6",
+	    "2001:db8:1::/48");
+	assert_null(form_get(&e->fk.sent[0], "IpPermissions.3.Ipv6Ranges.1.Description"));
+	/* Revoke encodes them the same way. */
+	fake_text(&e->fk, "<RevokeSecurityGroupIngressResponse><return>true"
+	    "</return></RevokeSecurityGroupIngressResponse>");
+	assert_int_equal(ec2_security_group_ingress_revoke(e->ec2, "sg-1",
+	    &rules[1], 1), 0);
+	assert_form(&e->fk.sent[1], "Action", "RevokeSecurityGroupIngress");
+	assert_form(&e->fk.sent[1], "IpPermissions.1.Ipv6Ranges.1.CidrIpv6",
+	    "2001:db8::/64");
+
+	/* Described groups list IPv4 and IPv6 ranges as rules alike. */
+	fake_text(&e->fk, "<DescribeSecurityGroupsResponse xmlns=\"http://ec2."
+	    "amazonaws.com/doc/2016-11-15/\"><securityGroupInfo><item>"
+	    "<groupId>sg-1</groupId><groupName>g</groupName><vpcId>vpc-9</vpcId>"
+	    "<ipPermissions><item><ipProtocol>tcp</ipProtocol><fromPort>22"
+	    "</fromPort><toPort>22</toPort><ipRanges><item><cidrIp>203.0.113.7/32"
+	    "</cidrIp></item></ipRanges><ipv6Ranges><item><cidrIpv6>2001:db8::/64"
+	    "</cidrIpv6><description>ssh</description></item></ipv6Ranges></item>"
+	    "<item><ipProtocol>udp</ipProtocol><fromPort>9000</fromPort><toPort>"
+	    "9000</toPort><ipv6Ranges><item><cidrIpv6>2001:db8:1::/48</cidrIpv6>"
+	    "</item></ipv6Ranges></item></ipPermissions></item>"
+	    "</securityGroupInfo></DescribeSecurityGroupsResponse>");
+	assert_int_equal(ec2_security_groups_describe(&l, e->ec2, NULL, 0, NULL, 0), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.v[0].ningress, 3);
+	assert_string_equal(l.v[0].ingress[0].cidr, "203.0.113.7/32");
+	assert_string_equal(l.v[0].ingress[1].cidr, "2001:db8::/64");
+	assert_int_equal(l.v[0].ingress[1].from_port, 22);
+	assert_string_equal(l.v[0].ingress[2].protocol, "udp");
+	assert_string_equal(l.v[0].ingress[2].cidr, "2001:db8:1::/48");
+	assert_int_equal(l.v[0].ingress[2].to_port, 9000);
+	ec2_security_group_list_dispose(&l);
+}
+
+static void
+test_svc__subnets(void **state)
+{
+	struct env *e = *state;
+	struct ec2_subnet_list l;
+	const char *const ids[] = { "subnet-0a", "subnet-0b" };
+
+	fake_text(&e->fk, "<DescribeSubnetsResponse xmlns=\"http://ec2.amazonaws."
+	    "com/doc/2016-11-15/\"><requestId>r</requestId><subnetSet><item>"
+	    "<subnetId>subnet-0a</subnetId><state>available</state><vpcId>"
+	    "vpc-0123</vpcId><cidrBlock>10.1.0.0/24</cidrBlock>"
+	    "<availabilityZone>us-east-1a</availabilityZone></item><item>"
+	    "<subnetId>subnet-0b</subnetId><vpcId>vpc-0123</vpcId><cidrBlock>"
+	    "10.1.1.0/24</cidrBlock><availabilityZone>us-east-1b"
+	    "</availabilityZone></item></subnetSet></DescribeSubnetsResponse>");
+	assert_int_equal(ec2_subnets_describe(&l, e->ec2, ids, 2), 0);
+	assert_form(&e->fk.sent[0], "Action", "DescribeSubnets");
+	assert_form(&e->fk.sent[0], "SubnetId.1", "subnet-0a");
+	assert_form(&e->fk.sent[0], "SubnetId.2", "subnet-0b");
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.v[0].id, "subnet-0a");
+	assert_string_equal(l.v[0].vpc_id, "vpc-0123");
+	assert_string_equal(l.v[0].cidr, "10.1.0.0/24");
+	assert_string_equal(l.v[1].az, "us-east-1b");
+	ec2_subnet_list_dispose(&l);
+	ec2_subnet_list_dispose(NULL);
+
+	/* An unknown subnet is ERR_NOTFOUND, the code in the message. */
+	{
+		struct canned *c = fake_answer(&e->fk, 400, NULL);
+
+		c->body = xstrdup("<Response><Errors><Error><Code>"
+		    "InvalidSubnetID.NotFound</Code><Message>The subnet ID "
+		    "'subnet-0c' does not exist</Message></Error></Errors>"
+		    "<RequestID>r</RequestID></Response>");
+		c->len = strlen(c->body);
+	}
+	assert_int_equal(ec2_subnets_describe(&l, e->ec2, &ids[0], 1),
+	    ERR_NOTFOUND);
+	assert_non_null(strstr(err_get(), "InvalidSubnetID.NotFound"));
+	assert_int_equal(l.n, 0);
+}
+
 static void
 test_svc__tags_and_key_pairs(void **state)
 {
@@ -1110,6 +1224,8 @@ main(void)
 		T(test_svc__describe_images),
 		T(test_svc__security_groups),
 		T(test_svc__ingress_is_idempotent),
+		T(test_svc__ingress_ipv6),
+		T(test_svc__subnets),
 		T(test_svc__tags_and_key_pairs),
 		T(test_svc__spot_price_history),
 		T(test_svc__s3_put_get_head_delete),

@@ -1,6 +1,7 @@
 /*
  * test_pipeline.c - the pipeline's pure pieces: ClientToken derivation,
- * ready_checks parsing, the price table, the failpoint table, and the
+ * ready_checks parsing, the price tables (built-in and price_table
+ * files), drift facts, the failpoint table, and the
  * refusal to run without a bucket.  The pipelines themselves run against
  * real PostgreSQL and moto in tests/integration/reconcile_it.py.
  */
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "err.h"
@@ -71,6 +73,158 @@ test_pipeline__prices(void **state)
 	assert_true(pipeline_price_on_demand("x9.mystery") == 0.0);
 }
 
+/* A table parsed from text; asserts it parses. */
+static struct pipeline_prices *
+prices_ok(const char *text)
+{
+	struct pipeline_prices *t = NULL;
+
+	if (pipeline_prices_parse(&t, text, strlen(text), "prices.txt") != 0)
+		fail_msg("refused: %s", err_get());
+	return t;
+}
+
+static void
+test_pipeline__price_table(void **state)
+{
+	struct pipeline_prices *t;
+
+	(void)state;
+	t = prices_ok(
+	    "# operator prices\n"
+	    "\n"
+	    "us-east-1  t3.micro   0.0200   # negotiated\n"
+	    "eu-west-1\tt3.micro\t0.0114\n"
+	    "*          m7g.large  0.0816\n"
+	    "   # indented comment\n"
+	    "us-east-1  x9.custom  1\n"
+	    "us-east-1  t3.nano    0\n"
+	    "eu-west-1  m7g.large  0.09\r\n");
+	assert_int_equal(pipeline_prices_count(t), 6);
+	/* An entry overrides the built-in price for its region only. */
+	assert_true(pipeline_price(t, "us-east-1", "t3.micro") == 0.02);
+	assert_true(pipeline_price(t, "eu-west-1", "t3.micro") == 0.0114);
+	assert_true(pipeline_price(t, "us-west-2", "t3.micro") ==
+	    pipeline_price_on_demand("t3.micro"));
+	/* "*" is any region; an exact region wins over it. */
+	assert_true(pipeline_price(t, "ap-south-1", "m7g.large") == 0.0816);
+	assert_true(pipeline_price(t, "eu-west-1", "m7g.large") == 0.09);
+	/* Entries extend the built-in table; zero is a price (free tier). */
+	assert_true(pipeline_price(t, "us-east-1", "x9.custom") == 1.0);
+	assert_true(pipeline_price(t, "us-east-1", "t3.nano") == 0.0);
+	assert_true(pipeline_price(t, "us-east-1", "t3.medium") ==
+	    pipeline_price_on_demand("t3.medium"));
+	assert_true(pipeline_price(t, "us-east-1", "z1.unknown") == 0.0);
+	assert_true(pipeline_price(NULL, "us-east-1", "t3.micro") ==
+	    pipeline_price_on_demand("t3.micro"));
+	assert_true(pipeline_price(t, NULL, "m7g.large") == 0.0816);
+	pipeline_prices_free(t);
+	pipeline_prices_free(NULL);
+	t = prices_ok("# nothing but comments\n\n");
+	assert_int_equal(pipeline_prices_count(t), 0);
+	pipeline_prices_free(t);
+}
+
+static void
+test_pipeline__price_table_errors(void **state)
+{
+	static const struct {
+		const char	*text;
+		const char	*error;
+	} bad[] = {
+		{ "us-east-1 t3.micro -0.01\n", "prices.txt:1: bad price '-0.01'" },
+		{ "\nus-east-1 t3.micro nan\n", "prices.txt:2: bad price 'nan'" },
+		{ "us-east-1 t3.micro NaN\n", "prices.txt:1: bad price" },
+		{ "us-east-1 t3.micro inf\n", "prices.txt:1: bad price 'inf'" },
+		{ "us-east-1 t3.micro 1e3\n", "prices.txt:1: bad price '1e3'" },
+		{ "us-east-1 t3.micro 0x10\n", "prices.txt:1: bad price" },
+		{ "us-east-1 t3.micro 1.2.3\n", "prices.txt:1: bad price" },
+		{ "us-east-1 t3.micro .\n", "prices.txt:1: bad price" },
+		{ "us-east-1 t3.micro +1\n", "prices.txt:1: bad price" },
+		{ "us-east-1 t3.micro 100000\n", "prices.txt:1: price 100000 out of range" },
+		{ "us-east-1 t3.micro\n", "prices.txt:1: expected 3 fields" },
+		{ "us-east-1 t3.micro 0.1 0.2\n", "prices.txt:1: expected 3 fields" },
+		{ "t3.micro\n", "prices.txt:1: expected 3 fields" },
+		{ "US-EAST-1 t3.micro 0.1\n", "prices.txt:1: bad region 'US-EAST-1'" },
+		{ "us-east-1 micro 0.1\n", "prices.txt:1: bad instance type 'micro'" },
+		{ "us-east-1 t3.micro 0.1 # ok\nus-east-1 t3.micro 0.2\n",
+		  "prices.txt:2: us-east-1 t3.micro listed twice (first at line 1)" },
+		{ "us-east-1 t3.micro 0.1#x\nus-east-1 t3.small 0,1\n",
+		  "prices.txt:2: bad price '0,1'" },
+	};
+	struct pipeline_prices *t;
+	size_t i;
+	const char nul[] = "us-east-1 t3.micro 0.1\n\0\n";
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		t = (struct pipeline_prices *)&t;
+		assert_int_equal(pipeline_prices_parse(&t, bad[i].text,
+		    strlen(bad[i].text), "prices.txt"), ERR_INVALID);
+		assert_null(t);
+		if (strstr(err_get(), bad[i].error) == NULL)
+			fail_msg("case %zu: '%s' does not say '%s'", i, err_get(),
+			    bad[i].error);
+	}
+	assert_int_equal(pipeline_prices_parse(&t, nul, sizeof(nul) - 1,
+	    "prices.txt"), ERR_INVALID);
+	assert_non_null(strstr(err_get(), "NUL"));
+	assert_int_equal(pipeline_prices_load(&t, "/nonexistent/prices.txt"),
+	    ERR_INVALID);
+	assert_non_null(strstr(err_get(), "/nonexistent/prices.txt"));
+}
+
+static void
+test_pipeline__price_table_load(void **state)
+{
+	char path[] = "/tmp/envctl-prices-XXXXXX";
+	struct pipeline_prices *t = NULL;
+	FILE *f;
+	int fd;
+
+	(void)state;
+	assert_true((fd = mkstemp(path)) >= 0);
+	assert_non_null(f = fdopen(fd, "w"));
+	fputs("# file\nus-east-1 t3.micro 0.5\nus-east-1 t3.small -1\n", f);
+	fclose(f);
+	assert_int_equal(pipeline_prices_load(&t, path), ERR_INVALID);
+	assert_non_null(strstr(err_get(), ":3: bad price '-1'"));
+	assert_non_null(strstr(err_get(), path));
+	assert_non_null(f = fopen(path, "w"));
+	fputs("us-east-1 t3.micro 0.5\n", f);
+	fclose(f);
+	assert_int_equal(pipeline_prices_load(&t, path), 0);
+	assert_true(pipeline_price(t, "us-east-1", "t3.micro") == 0.5);
+	pipeline_prices_free(t);
+	unlink(path);
+}
+
+static void
+test_pipeline__drift_fact(void **state)
+{
+	char a[PIPELINE_DRIFT_FACT_LEN + 1], b[PIPELINE_DRIFT_FACT_LEN + 1];
+	char c[PIPELINE_DRIFT_FACT_LEN + 1];
+
+	(void)state;
+	pipeline_drift_fact(a, "drift-report", "i-1", "v1:aa", "v1:bb", "spec changed");
+	pipeline_drift_fact(b, "drift-report", "i-1", "v1:aa", "v1:bb", "spec changed");
+	assert_int_equal(strlen(a), PIPELINE_DRIFT_FACT_LEN);
+	assert_string_equal(a, b);
+	/* Any part changing is another fact. */
+	pipeline_drift_fact(c, "drift-report", "i-1", "v1:ab", "v1:bb", "spec changed");
+	assert_string_not_equal(a, c);
+	pipeline_drift_fact(c, "drift-report", "i-2", "v1:aa", "v1:bb", "spec changed");
+	assert_string_not_equal(a, c);
+	pipeline_drift_fact(c, "replace", "i-1", "v1:aa", "v1:bb", "spec changed");
+	assert_string_not_equal(a, c);
+	/* Parts are separated: moving a character between them differs. */
+	pipeline_drift_fact(b, "drift-report", "i-1", "v1:a", "av1:bb", "spec changed");
+	assert_string_not_equal(a, b);
+	/* NULL parts are allowed (no instance, no tag). */
+	pipeline_drift_fact(c, "drift-gone", NULL, "v1:aa", NULL, "gone");
+	assert_int_equal(strlen(c), PIPELINE_DRIFT_FACT_LEN);
+}
+
 static void
 test_pipeline__failpoint_table(void **state)
 {
@@ -116,6 +270,10 @@ main(void)
 		cmocka_unit_test(test_pipeline__client_token),
 		cmocka_unit_test(test_pipeline__checks_parse),
 		cmocka_unit_test(test_pipeline__prices),
+		cmocka_unit_test(test_pipeline__price_table),
+		cmocka_unit_test(test_pipeline__price_table_errors),
+		cmocka_unit_test(test_pipeline__price_table_load),
+		cmocka_unit_test(test_pipeline__drift_fact),
 		cmocka_unit_test(test_pipeline__failpoint_table),
 		cmocka_unit_test(test_pipeline__needs_bucket),
 	};

@@ -824,6 +824,109 @@ test_store__load_live_round_trip(void **state)
 	assert_int_equal(store_env_get_by_name(&e, f->st, "zz"), ERR_NOTFOUND);
 }
 
+struct rows_seen {
+	int	 n;
+	int	 stop_at;	/* return ERR_LIMIT at this row (0: never) */
+	int	 bad;		/* a row out of order */
+};
+
+static int
+rows_count(void *arg, const PGresult *res, int row)
+{
+	struct rows_seen *r = arg;
+
+	if (atoi(PQgetvalue(res, row, 0)) != r->n + 1)
+		r->bad++;
+	if (++r->n == r->stop_at)
+		return ERR_LIMIT;
+	return 0;
+}
+
+/* Rows are read one by one: all of them, in order; failures mid-way. */
+static void
+test_store__rows_streamed(void **state)
+{
+	struct fx *f = *state;
+	struct store_pass pass;
+	struct rows_seen r;
+	struct store_env *live;
+	char name[32], *got;
+	size_t i, n;
+	int error;
+
+	migrate_ok(f->st);
+	got = psql(f->db, "INSERT INTO environments (id, name, workspace, spec_hash,"
+	    " status, stage, instance_id) SELECT gen_random_uuid(),"
+	    " 'n' || lpad(i::text, 5, '0'), 'w', 'v1:h', 'ready', 'DONE',"
+	    " 'i-' || i FROM generate_series(1, 2500) i");
+	free(got);
+	assert_int_equal(store_pass_load(&pass, f->st, time(NULL) - 60), 0);
+	assert_int_equal(pass.nlive, 2500);
+	for (i = 0; i < pass.nlive; i++) {
+		snprintf(name, sizeof(name), "n%05zu", i + 1);
+		assert_string_equal(pass.live[i].name, name);
+		assert_int_equal(pass.live[i].status, STORE_STATUS_READY);
+		assert_int_equal(atoi(pass.live[i].instance_id + 2), (int)i + 1);
+	}
+	store_pass_dispose(&pass);
+
+	/* every row, in order, through the callback */
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(store_exec_rows(f->st, "count", "SELECT i FROM"
+	    " generate_series(1, 3000) i ORDER BY i", 0, NULL, rows_count, &r), 0);
+	assert_int_equal(r.n, 3000);
+	assert_int_equal(r.bad, 0);
+
+	/* the callback stops it: its error, no more calls, connection usable */
+	memset(&r, 0, sizeof(r));
+	r.stop_at = 10;
+	assert_int_equal(store_exec_rows(f->st, "stop", "SELECT i FROM"
+	    " generate_series(1, 3000) i ORDER BY i", 0, NULL, rows_count, &r),
+	    ERR_LIMIT);
+	assert_int_equal(r.n, 10);
+
+	/* the server fails after sending rows: mapped, connection usable */
+	memset(&r, 0, sizeof(r));
+	error = store_exec_rows(f->st, "midway", "SELECT CASE WHEN i < 2000 THEN i"
+	    " ELSE 1 / (i - i) END FROM generate_series(1, 3000) i", 0, NULL,
+	    rows_count, &r);
+	assert_int_equal(error, ERR_INVALID);
+	assert_err_contains("midway: division by zero");
+	assert_true(r.n < 2000);
+
+	/* a query that never starts */
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(store_exec_rows(f->st, "bad", "SELECT nosuchcolumn FROM"
+	    " environments", 0, NULL, rows_count, &r), ERR_INVALID);
+	assert_err_contains("bad: ");
+	assert_int_equal(r.n, 0);
+
+	/* no rows at all */
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(store_exec_rows(f->st, "none", "SELECT 1 WHERE false",
+	    0, NULL, rows_count, &r), 0);
+	assert_int_equal(r.n, 0);
+
+	/* lists come packed; setting a text field unpacks the row first */
+	assert_int_equal(store_envs_load_live(&live, &n, f->st), 0);
+	assert_int_equal(n, 2500);
+	assert_non_null(live[0].packed);
+	assert_string_equal(live[0].workspace, "w");
+	assert_null(live[0].public_ip);
+	assert_int_equal(store_env_set_text(&live[0], STORE_ENV_INSTANCE_ID,
+	    "i-new", 5), 0);
+	assert_null(live[0].packed);
+	assert_string_equal(live[0].instance_id, "i-new");
+	assert_string_equal(live[0].name, "n00001");
+	assert_string_equal(live[0].spec_hash, "v1:h");
+	assert_string_equal(live[0].metadata, "{}");
+	assert_int_equal(store_env_set_text(&live[1], STORE_ENV_PUBLIC_IP,
+	    "198.51.100.1", 12), 0);
+	assert_string_equal(live[1].public_ip, "198.51.100.1");
+	assert_string_equal(live[1].instance_id, "i-2");
+	store_envs_free(live, n);
+}
+
 static void
 test_store__update_guard(void **state)
 {
@@ -1168,6 +1271,48 @@ test_store__leader_election(void **state)
 	store_free(b);
 }
 
+/* Which live rows may have an open drift: one query, checked against psql. */
+static void
+test_store__drift_open_ids(void **state)
+{
+	struct fx *f = *state;
+	static const char *const names[] = { "open", "closed", "reopened",
+	    "nofact", "gone", "never" };
+	char ids[6][STORE_ID_LEN], (*got)[STORE_ID_LEN] = NULL;
+	const char *want[2];
+	struct store_env e;
+	size_t i, n = 0;
+
+	migrate_ok(f->st);
+	for (i = 0; i < 6; i++) {
+		env_fill(&e, names[i]);
+		assert_int_equal(store_env_insert(ids[i], f->st, &e), 0);
+		store_env_dispose(&e);
+	}
+#define EV(i, type, payload)						\
+	assert_int_equal(store_event_add(NULL, f->st, ids[i], type, payload,	\
+	    strlen(payload)), 0)
+	EV(0, "drift.detected", "{\"fact\": \"a\"}");
+	EV(0, "remote.provision.ready", "{}");		/* not a drift event */
+	EV(1, "drift.detected", "{\"fact\": \"b\"}");
+	EV(1, "drift.resolved", "{\"fact\": \"b\"}");
+	EV(2, "drift.detected", "{\"fact\": \"c\"}");
+	EV(2, "drift.resolved", "{\"fact\": \"c\"}");
+	EV(2, "drift.detected", "{\"fact\": \"c\"}");
+	EV(3, "drift.detected", "{\"action\": \"replace\"}");	/* acted on */
+	EV(4, "drift.detected", "{\"fact\": \"d\"}");
+#undef EV
+	free(psql(f->db, "UPDATE environments SET status = 'terminated' "
+	    "WHERE name = 'gone'"));
+	assert_int_equal(store_drift_open_ids(&got, &n, f->st), 0);
+	want[0] = strcmp(ids[0], ids[2]) < 0 ? ids[0] : ids[2];
+	want[1] = want[0] == ids[0] ? ids[2] : ids[0];
+	assert_int_equal(n, 2);
+	assert_string_equal(got[0], want[0]);
+	assert_string_equal(got[1], want[1]);
+	free(got);
+}
+
 int
 main(void)
 {
@@ -1184,11 +1329,13 @@ main(void)
 		T(test_store__one_live_row_per_name),
 		T(test_store__hostile_values),
 		T(test_store__load_live_round_trip),
+		T(test_store__rows_streamed),
 		T(test_store__update_guard),
 		T(test_store__events_and_runs),
 		T(test_store__connection_settings),
 		T(test_store__reconnects),
 		T(test_store__leader_election),
+		T(test_store__drift_open_ids),
 		cmocka_unit_test(test_store__unreachable),
 		cmocka_unit_test(test_store__server_never_answers),
 #undef T

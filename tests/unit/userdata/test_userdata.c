@@ -72,13 +72,15 @@ fixture_init(struct fixture *f)
 static char *
 render_ok(struct fixture *f)
 {
-	char *script = NULL, *b64 = NULL;
+	char *out[2] = { NULL, NULL };	/* script, base64 */
+	int rc;
 
-	assert_int_equal(userdata_render(&script, &b64, &f->spec, &f->p), 0);
-	assert_non_null(script);
-	assert_non_null(b64);
-	free(b64);
-	return script;
+	rc = userdata_render(&out[0], &out[1], &f->spec, &f->p);
+	assert_int_equal(rc, 0);
+	assert_non_null(out[0]);
+	assert_non_null(out[1]);
+	free(out[1]);
+	return out[0];
 }
 
 static void
