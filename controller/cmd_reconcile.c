@@ -13,9 +13,16 @@
  * --wait, passes repeat every couple of seconds until the plan has no
  * changes or the time is up.
  *
- * Exit: 0 converged, 2 changes pending, 1 error (DESIGN.md §11).
+ * A pass that would act takes the cluster's leader lock first (on the
+ * pass's own session, so it goes when the pass ends): beside a running
+ * `envctl run` leader it changes nothing and the command exits 1, since
+ * the pass could not do its job.  --dry-run takes no lock.
+ *
+ * Exit: 0 converged, 2 changes pending, 1 error or leader lock held
+ * elsewhere (DESIGN.md §11).
  */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +33,7 @@
 #include "cmd.h"
 #include "config.h"
 #include "ctl.h"
+#include "drift.h"
 #include "duration.h"
 #include "ec2.h"
 #include "err.h"
@@ -46,9 +54,26 @@ struct rc_res {
 	struct ctl_aws	*aws;
 };
 
+/*
+ * Fencing while a pass acts: the session holding the cluster's leader
+ * lock, re-checked (at most every RC_FENCE_MS) before each environment's
+ * actions start.
+ */
+#define RC_FENCE_MS	1000
+
+struct rc_fence {
+	struct store		*lock;		/* NULL: not fenced */
+	const char		*cluster;
+	pthread_mutex_t		 mu;
+	uint64_t		 checked;	/* monotonic ms of the last check */
+	int			 leader;
+};
+
 struct rc {
 	const struct config	*cfg;
+	struct rc_fence		 fence;
 	struct pipeline_opts	 opts;
+	struct pipeline_prices	*prices;	/* price_table, or NULL */
 	struct rc_res		*res;
 	size_t			 nres;
 	int			 json;
@@ -57,6 +82,7 @@ struct rc {
 	int			 pass;
 	time_t			 started;
 	json_t			*jpasses;
+	struct ec2_instance_status_list status;	/* of this pass's waiting instances */
 };
 
 static int
@@ -283,20 +309,174 @@ rc_waiting(const struct pipeline_job *jobs, size_t n)
 }
 
 /*
- * Run the jobs made from pv's plan on the worker pool and record the pass
- * in reconcile_runs: the one place where a pass changes anything.
+ * The provision time of each environment that became ready in this pass:
+ * a provisioning job that reached DONE and whose live row (read back) is
+ * ready and was not ready before.  Taken from the row's times, so it is
+ * the provision_seconds of its remote.provision.ready event.
  */
 static void
+rc_ready_times(double **out, size_t *nout, const struct pass_view *pv,
+    const struct pipeline_job *jobs, size_t njobs)
+{
+	struct store_env row;
+	size_t i;
+
+	*out = NULL;
+	*nout = 0;
+	for (i = 0; i < njobs; i++) {
+		const struct pipeline_job *j = &jobs[i];
+
+		if (j->result < 0 || strcmp(j->stage, "DONE") != 0 || *j->name == '\0')
+			continue;
+		if (j->kind != PLAN_PROVISION && j->kind != PLAN_RETRY &&
+		    j->kind != PLAN_ADVANCE && j->kind != PLAN_REPLACE &&
+		    j->kind != PLAN_DRIFT_GONE)
+			continue;
+		memset(&row, 0, sizeof(row));
+		if (store_env_get_by_name(&row, pv->store, j->name) < 0) {
+			log_warnx("env=%s provision time: %s", j->name, err_get());
+			continue;
+		}
+		if (row.status == STORE_STATUS_READY && row.ready_at != 0 &&
+		    row.ready_at >= row.created_at && (j->row == NULL ||
+		    j->row->status != STORE_STATUS_READY ||
+		    strcmp(j->row->id, row.id) != 0)) {
+			*out = xreallocarray(*out, *nout + 1, sizeof(**out));
+			(*out)[(*nout)++] = (double)(row.ready_at - row.created_at);
+		}
+		store_env_dispose(&row);
+	}
+}
+
+static uint64_t
+rc_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * pipeline_go_fn: does this process still hold the leader lock?  Asked by
+ * the workers before each environment; once lost, lost for the pass, so
+ * a standby that took over never has a second actor beside it for longer
+ * than the steps already under way.
+ */
+static int
+rc_fence_go(void *arg)
+{
+	struct rc_fence *f = &((struct rc *)arg)->fence;
+	int leader = 0, go;
+
+	if (f->lock == NULL)
+		return 1;
+	pthread_mutex_lock(&f->mu);
+	if (f->leader && rc_mono_ms() - f->checked >= RC_FENCE_MS) {
+		if (store_leader_try(&leader, f->lock, f->cluster) < 0 || !leader) {
+			log_warnx("cluster=%s leadership lost during the pass: "
+			    "no more environments start", f->cluster);
+			f->leader = 0;
+		}
+		f->checked = rc_mono_ms();
+	}
+	go = f->leader;
+	pthread_mutex_unlock(&f->mu);
+	return go;
+}
+
+/*
+ * Run the jobs made from pv's plan on the worker pool and record the pass
+ * in reconcile_runs: the one place where a pass changes anything.  lock
+ * is the session holding the leader lock (NULL: not fenced).
+ */
+static int
+status_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct ec2_instance_status *)a)->id,
+	    ((const struct ec2_instance_status *)b)->id);
+}
+
+/*
+ * The status checks of every instance waiting to be ready, for the whole
+ * pass: one DescribeInstanceStatus per 100 instances of a region instead
+ * of one per environment.  A job whose instance is not in the answer (or
+ * whose batch failed: one unknown id fails all of it) asks for itself.
+ */
+static void
+rc_status_prefetch(struct rc *rc, const struct pass_view *pv,
+    struct pipeline_job *jobs, size_t njobs)
+{
+	struct ec2_instance_status_list *all = &rc->status;
+	struct ec2_instance_status key;
+	const char **ids;
+	size_t i, k, n, r, m;
+
+	memset(all, 0, sizeof(*all));
+	if (!(rc->opts.ready_checks & PIPELINE_CHECK_STATUS))
+		return;
+	ids = xcalloc(njobs + 1, sizeof(*ids));
+	for (r = 0; r < pv->naws; r++) {
+		for (i = n = 0; i < njobs; i++) {
+			const struct store_env *row = jobs[i].row;
+
+			if (row != NULL && row->stage == STORE_STAGE_TAGGED &&
+			    row->instance_id != NULL && jobs[i].region != NULL &&
+			    strcmp(jobs[i].region, pv->aws[r]->region) == 0)
+				ids[n++] = row->instance_id;
+		}
+		for (k = 0; k < n; k += 100) {
+			struct ec2_instance_status_list l;
+
+			m = n - k < 100 ? n - k : 100;
+			memset(&l, 0, sizeof(l));
+			if (ec2_instance_status_describe(&l, pv->aws[r]->ec2,
+			    ids + k, m) < 0) {
+				log_info("region=%s status checks of %zu instances "
+				    "in one call failed (%s); each asks for itself",
+				    pv->aws[r]->region, m, err_get());
+				continue;
+			}
+			all->v = xreallocarray(all->v, all->n + l.n + 1,
+			    sizeof(*all->v));
+			memcpy(all->v + all->n, l.v, l.n * sizeof(*l.v));
+			all->n += l.n;
+			free(l.v);
+		}
+	}
+	free(ids);
+	if (all->n == 0)
+		return;
+	qsort(all->v, all->n, sizeof(*all->v), status_cmp);
+	for (i = 0; i < njobs; i++) {
+		if (jobs[i].row == NULL || jobs[i].row->stage != STORE_STAGE_TAGGED ||
+		    jobs[i].row->instance_id == NULL)
+			continue;
+		snprintf(key.id, sizeof(key.id), "%s", jobs[i].row->instance_id);
+		jobs[i].status = bsearch(&key, all->v, all->n, sizeof(*all->v),
+		    status_cmp);
+	}
+}
+
+static void
 rc_execute(struct rc *rc, const struct pass_view *pv, struct pipeline_job *jobs,
-    size_t njobs, size_t *failed, int *waiting, int64_t *run)
+    size_t njobs, struct store *lock, size_t *failed, int *waiting, int64_t *run)
 {
 	*run = 0;
 	rc->opts.revision = pv->revision;
 	if (store_run_begin(run, pv->store, pv->revision) < 0)
 		log_warnx("recording the pass start: %s", err_get());
-	*failed = pipeline_jobs_run(jobs, njobs,
+	rc->fence.lock = lock;
+	rc->fence.cluster = config_str(rc->cfg, "cluster_id");
+	rc->fence.checked = rc_mono_ms();
+	rc->fence.leader = 1;
+	pthread_mutex_init(&rc->fence.mu, NULL);
+	rc_status_prefetch(rc, pv, jobs, njobs);
+	*failed = pipeline_jobs_run_fenced(jobs, njobs,
 	    (unsigned)config_int(rc->cfg, "max_parallel"), rc_open, rc_close,
-	    rc_done, rc);
+	    rc_done, rc_fence_go, rc);
+	ec2_instance_status_list_dispose(&rc->status);
+	pthread_mutex_destroy(&rc->fence.mu);
 	*waiting = rc_waiting(jobs, njobs);
 	if (*run > 0)
 		rc_record(pv->store, *run, pv->plan, *failed);
@@ -343,6 +523,9 @@ rc_pass(struct rc *rc, int pass, int force, int dry_run, int *changes,
 			pass_view_dispose(&pv);
 			return error;
 		}
+		/* Reported drift that is gone now: drift.resolved (drift.h). */
+		if (drift_resolved_record(&pv, "reconcile") < 0)
+			log_warnx("recording resolved drift: %s", err_get());
 	}
 	jobs = rc_jobs(&njobs, &pv, rc->cfg);
 	if (dry_run || njobs == 0) {
@@ -380,7 +563,7 @@ rc_pass(struct rc *rc, int pass, int force, int dry_run, int *changes,
 		goto out;
 	}
 	rc->pass = pass;
-	rc_execute(rc, &pv, jobs, njobs, failed, waiting, &run);
+	rc_execute(rc, &pv, jobs, njobs, pv.store, failed, waiting, &run);
 	if (rc->json) {
 		json_t *o = json_object();
 
@@ -412,6 +595,15 @@ rc_init(struct rc *rc, const struct config *cfg, int need_bucket)
 	rc->opts.cluster_id = config_str(cfg, "cluster_id");
 	rc->opts.tag_prefix = config_str(cfg, "tag_prefix");
 	rc->opts.ready_checks = checks;
+	rc->opts.ready_ssh_port = (int)config_int(cfg, "ready_ssh_port");
+	if (*config_str(cfg, "price_table") != '\0') {
+		if (pipeline_prices_load(&rc->prices,
+		    config_str(cfg, "price_table")) < 0) {
+			err_prefix("price_table");
+			return ERR_INVALID;
+		}
+		rc->opts.prices = rc->prices;
+	}
 	plan_config_init(&rc->opts.plan);
 	rc->opts.plan.backoff_base = config_int(cfg, "backoff_base");
 	rc->opts.plan.backoff_cap = config_int(cfg, "backoff_max");
@@ -424,8 +616,20 @@ rc_init(struct rc *rc, const struct config *cfg, int need_bucket)
 }
 
 int
+reconcile_config_check(const struct config *cfg)
+{
+	struct rc rc;
+	int error;
+
+	memset(&rc, 0, sizeof(rc));
+	error = rc_init(&rc, cfg, 0);
+	pipeline_prices_free(rc.prices);
+	return error;
+}
+
+int
 reconcile_execute(struct reconcile_result *res, const struct config *cfg,
-    const struct pass_view *pv)
+    const struct pass_view *pv, struct store *lock)
 {
 	struct pipeline_job *jobs;
 	struct rc rc;
@@ -435,16 +639,22 @@ reconcile_execute(struct reconcile_result *res, const struct config *cfg,
 
 	memset(res, 0, sizeof(*res));
 	memset(&rc, 0, sizeof(rc));
-	if ((error = rc_init(&rc, cfg, 1)) < 0)
+	if ((error = rc_init(&rc, cfg, 1)) < 0) {
+		pipeline_prices_free(rc.prices);
 		return error;
+	}
 	rc.daemon = 1;
 	rc.started = time(NULL);
+	if (drift_resolved_record(pv, "run") < 0)
+		log_warnx("recording resolved drift: %s", err_get());
 	jobs = rc_jobs(&njobs, pv, cfg);
-	rc_execute(&rc, pv, jobs, njobs, &res->failed, &res->waiting, &run);
+	rc_execute(&rc, pv, jobs, njobs, lock, &res->failed, &res->waiting, &run);
+	rc_ready_times(&res->provision_s, &res->nprovision, pv, jobs, njobs);
 	res->run = run;
 	res->njobs = njobs;
 	rc_jobs_free(jobs, njobs);
 	free(rc.res);
+	pipeline_prices_free(rc.prices);
 	return 0;
 }
 
@@ -553,6 +763,7 @@ cmd_reconcile(int argc, char **argv)
 		    "changes pending" : "error");
 done:
 	free(rc.res);
+	pipeline_prices_free(rc.prices);
 	config_free(cfg);
 	return code;
 }

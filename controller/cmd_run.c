@@ -72,6 +72,7 @@
 #define DEBOUNCE_MAX_MS		1000	/* ... but at most this after the first */
 #define LEADER_CHECK_MS		3000	/* standby retry, database check */
 #define PASS_RETRY_MS		5000	/* after a pass that could not run */
+#define PASS_WAITING_MS		5000	/* after one that left something waiting */
 #define BUSY_WAKE_MS		60000	/* longest sleep while a pass runs */
 #define MAX_POLLFDS		40
 
@@ -120,6 +121,8 @@ run_source_open(struct source **srcp, struct watch **wp, const struct config *c)
 		    config_str(c, "spec_ssh_key") : NULL;
 		o.git.ssh_known_hosts = *config_str(c, "spec_known_hosts") ?
 		    config_str(c, "spec_known_hosts") : NULL;
+		o.git.ca_file = *config_str(c, "spec_ca_file") ?
+		    config_str(c, "spec_ca_file") : NULL;
 	} else {
 		err_set("no specs to read: give --specs DIR or set spec_repo");
 		return ERR_INVALID;
@@ -285,11 +288,13 @@ done:
  */
 static int
 run_execute(struct runner *r, const struct pass_view *pv, size_t *ndrift,
-    long long *run)
+    long long *run, int *waiting)
 {
 	struct reconcile_result res;
+	size_t i;
 	int error, evfail;
 
+	*waiting = 0;
 	if (*config_str(r->cfg, "s3_bucket") == '\0') {
 		log_warnx("s3_bucket is not set: observing only, this pass "
 		    "changes nothing in AWS");
@@ -304,9 +309,13 @@ run_execute(struct runner *r, const struct pass_view *pv, size_t *ndrift,
 	*ndrift = plan_count_kind(pv->plan, PLAN_DRIFT_REPORT) +
 	    plan_count_kind(pv->plan, PLAN_DRIFT_GONE) +
 	    plan_count_kind(pv->plan, PLAN_REPLACE);
-	if ((error = reconcile_execute(&res, r->cfg, pv)) < 0)
+	if ((error = reconcile_execute(&res, r->cfg, pv, r->lead)) < 0)
 		return error;
+	for (i = 0; i < res.nprovision; i++)
+		metrics_histogram_observe(r->m.provision, NULL, res.provision_s[i]);
+	free(res.provision_s);
 	*run = (long long)res.run;
+	*waiting = res.waiting;
 	if (res.failed > 0)
 		log_warnx("%zu of %zu actions failed; the next pass tries again",
 		    res.failed, res.njobs);
@@ -340,7 +349,7 @@ run_pass_work(void *arg)
 		job->outcome = RUN_FENCED;
 		goto out;
 	}
-	if (run_execute(r, &pv, &job->ndrift, &job->run) < 0) {
+	if (run_execute(r, &pv, &job->ndrift, &job->run, &job->waiting) < 0) {
 		snprintf(job->why, sizeof(job->why), "%s", err_get());
 		goto out;
 	}
@@ -412,6 +421,14 @@ run_pass_finish(struct runner *r)
 		r->view = job->view;
 		memset(&job->view, 0, sizeof(job->view));
 		snprintf(r->summary, sizeof(r->summary), "%s", job->summary);
+		/*
+		 * Pending instances, readiness, retries: look again soon rather
+		 * than at the next resync (a change seen meanwhile goes first).
+		 */
+		if (job->waiting && r->pass_at == 0) {
+			r->pass_at = mono_ms() + PASS_WAITING_MS;
+			r->pass_reason = "waiting";
+		}
 		if (!r->ready_sent) {
 			run_notify("READY=1");
 			r->ready_sent = 1;
@@ -467,9 +484,12 @@ run_config_parse(struct config **out, const struct runner *r)
 	error = ctl_config_load(out, &argc, argv);
 	if (error == 0 && argc > 1) {
 		err_set("unexpected argument '%s'", argv[1]);
+		error = ERR_INVALID;
+	} else if (error == 0)
+		error = reconcile_config_check(*out);	/* ready_checks, price_table */
+	if (error != 0 && *out != NULL) {
 		config_free(*out);
 		*out = NULL;
-		error = ERR_INVALID;
 	}
 	free(argv);
 	return error;
@@ -502,7 +522,7 @@ run_reload(struct runner *r)
 	struct httpd *h = NULL;
 	static const char *const srckeys[] = { "specs", "spec_repo", "spec_branch",
 	    "spec_path", "state_dir", "spec_token_file", "spec_ssh_key",
-	    "spec_known_hosts" };
+	    "spec_known_hosts", "spec_ca_file" };
 	const char *fail[] = { "failed" }, *ok[] = { "ok" };
 	int newsrc = 0, newlisten = 0, error = -1;
 	size_t i;

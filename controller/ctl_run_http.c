@@ -2,6 +2,7 @@
  * ctl_run_http.c - envctl run's metrics, status pages and HTTP routes
  * (run.h).
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -28,6 +29,9 @@ run_metrics_new(struct runner *r)
 	static const char *const result_l[] = { "result", NULL };
 	static const char *const kind_l[] = { "kind", NULL };
 	static const char *const region_l[] = { "region", NULL };
+	static const char *const sac_l[] = { "service", "action", "code", NULL };
+	static const char *const sa_l[] = { "service", "action", NULL };
+	static const char *const rc_l[] = { "region", "class", NULL };
 	static const double dur_b[] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300 };
 	struct metrics_registry *g;
 	int e = 0;
@@ -61,6 +65,30 @@ run_metrics_new(struct runner *r)
 	    "AWS attempts after the first, by region", region_l);
 	e |= metrics_counter_new(&r->m.aws_throttled, g, "envctl_aws_throttled_total",
 	    "AWS answers with a throttling code, by region", region_l);
+	e |= metrics_counter_new(&r->m.aws_requests, g, "envctl_aws_requests_total",
+	    "AWS calls of the process by service, action and the code they ended "
+	    "with (empty: success; other: past the cap of codes)", sac_l);
+	e |= metrics_counter_new(&r->m.aws_attempts, g,
+	    "envctl_aws_request_attempts_total",
+	    "AWS requests sent (retries included), by service and action", sa_l);
+	e |= metrics_counter_new(&r->m.aws_throttles, g,
+	    "envctl_aws_request_throttles_total",
+	    "AWS answers with a throttling code, by service and action", sa_l);
+	e |= metrics_counter_new(&r->m.pace_wait, g,
+	    "envctl_aws_pacing_wait_seconds_total",
+	    "Time EC2 calls waited for a token of ec2_rate_limits, by region and "
+	    "class (run, mutate, describe)", rc_l);
+	e |= metrics_counter_new(&r->m.pace_waits, g, "envctl_aws_pacing_waits_total",
+	    "EC2 calls that had to wait for a pacing token, by region and class",
+	    rc_l);
+	e |= metrics_gauge_new(&r->m.pace_rate, g, "envctl_aws_pacing_rate",
+	    "Current pacing rate (calls per second) by region and class; below "
+	    "the configured one after throttling answers", rc_l);
+	e |= metrics_histogram_new(&r->m.provision, g,
+	    "envctl_provision_duration_seconds",
+	    "Time from an incarnation's row to ready (remote.provision.ready), "
+	    "per environment", NULL, metrics_buckets_minutes,
+	    metrics_buckets_minutes_count);
 	return e != 0 ? ERR_GENERIC : 0;
 }
 
@@ -98,6 +126,111 @@ run_metrics_pass(struct runner *r, const struct pass_view *pv)
 		metrics_counter_add(r->m.aws_retries, v, (double)st.retries);
 		metrics_counter_add(r->m.aws_throttled, v, (double)st.throttled);
 	}
+}
+
+/*
+ * The process-wide counters of lib/aws and the pacers' figures, copied
+ * into the registry before each scrape.  Counters are brought up to the
+ * source's value (never down); one sync at a time.
+ */
+static pthread_mutex_t aws_sync_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct aws_sum {
+	char		 service[8];
+	char		 action[AWS_ERROR_ACTION_MAX];
+	unsigned long	 attempts, throttled;
+};
+
+struct aws_sync {
+	struct runner	*r;
+	struct aws_sum	*sums;
+	size_t		 n;
+};
+
+static void
+counter_sync(struct metrics_metric *m, const char *const *v, double to)
+{
+	double cur = 0;
+
+	if (metrics_value_get(&cur, m, v) < 0)
+		cur = 0;
+	if (to > cur)
+		metrics_counter_add(m, v, to - cur);
+	else if (to == 0 && cur == 0)
+		metrics_counter_add(m, v, 0);
+}
+
+static void
+aws_sync_row(const struct aws_call_count *c, void *arg)
+{
+	struct aws_sync *s = arg;
+	const char *svc = aws_service_name(c->service);
+	const char *v[] = { svc, c->action, c->code };
+	size_t i;
+
+	counter_sync(s->r->m.aws_requests, v, (double)c->calls);
+	for (i = 0; i < s->n; i++)
+		if (strcmp(s->sums[i].service, svc) == 0 &&
+		    strcmp(s->sums[i].action, c->action) == 0)
+			break;
+	if (i == s->n) {
+		s->sums = xreallocarray(s->sums, s->n + 1, sizeof(*s->sums));
+		memset(&s->sums[i], 0, sizeof(s->sums[i]));
+		snprintf(s->sums[i].service, sizeof(s->sums[i].service), "%s", svc);
+		snprintf(s->sums[i].action, sizeof(s->sums[i].action), "%s",
+		    c->action);
+		s->n++;
+	}
+	s->sums[i].attempts += c->attempts;
+	s->sums[i].throttled += c->throttled;
+}
+
+static void
+aws_sync_pacer(const char *region, struct aws_pacer *p, void *arg)
+{
+	struct runner *r = arg;
+	struct aws_pace_stats st;
+	int k;
+
+	for (k = 0; k < AWS_PACE_CLASS_COUNT; k++) {
+		const char *v[] = { region, aws_pace_class_name((enum aws_pace_class)k) };
+
+		aws_pacer_stats(&st, p, (enum aws_pace_class)k);
+		if (st.rate <= 0)
+			continue;
+		counter_sync(r->m.pace_wait, v, st.wait_seconds);
+		counter_sync(r->m.pace_waits, v, (double)st.waited);
+		metrics_gauge_set(r->m.pace_rate, v, st.cur_rate);
+	}
+}
+
+void
+run_metrics_aws(struct runner *r)
+{
+	struct aws_sync s = { r, NULL, 0 };
+	size_t i;
+
+	pthread_mutex_lock(&aws_sync_lock);
+	(void)aws_call_stats_foreach(aws_call_stats_default(), aws_sync_row, &s);
+	for (i = 0; i < s.n; i++) {
+		const char *v[] = { s.sums[i].service, s.sums[i].action };
+
+		counter_sync(r->m.aws_attempts, v, (double)s.sums[i].attempts);
+		counter_sync(r->m.aws_throttles, v, (double)s.sums[i].throttled);
+	}
+	ctl_pacers_foreach(aws_sync_pacer, r);
+	pthread_mutex_unlock(&aws_sync_lock);
+	free(s.sums);
+}
+
+static int
+h_metrics(struct httpd_response *resp, const struct httpd_request *req,
+    void *arg)
+{
+	struct runner *r = arg;
+
+	run_metrics_aws(r);
+	return httpd_metrics_handler(resp, req, r->reg);
 }
 
 /* ---- what the pages show -------------------------------------------- */
@@ -267,7 +400,7 @@ run_httpd_open(struct httpd **out, struct runner *r, const char *addr)
 {
 	struct httpd_route routes[] = {
 		{ "/healthz", h_health, r },
-		{ "/metrics", httpd_metrics_handler, r->reg },
+		{ "/metrics", h_metrics, r },
 		{ "/api/environments", h_envs, r },
 		{ "/api/events", h_events, r },
 		{ "/", h_page, r },

@@ -26,6 +26,10 @@ struct run_metrics {
 	struct metrics_metric	*envs, *passes, *actions, *duration, *last_ok;
 	struct metrics_metric	*leader, *db_up, *reconfig, *aws_calls;
 	struct metrics_metric	*aws_failures, *aws_retries, *aws_throttled;
+	/* process-wide AWS counters (lib/aws) and pacing, synced at each scrape */
+	struct metrics_metric	*aws_requests, *aws_attempts, *aws_throttles;
+	struct metrics_metric	*pace_wait, *pace_waits, *pace_rate;
+	struct metrics_metric	*provision;	/* seconds to ready, per environment */
 };
 
 /* What the pages show, from one pass. */
@@ -63,6 +67,7 @@ struct run_job {
 	char			*revision;
 	size_t			 ndrift;
 	long long		 run;		/* reconcile_runs id */
+	int			 waiting;	/* some action waits (readiness, retry) */
 	struct run_view		 view;
 };
 
@@ -104,6 +109,11 @@ run_cluster(const struct runner *r)
 int	 run_metrics_new(struct runner *r);
 /* Fold a finished pass into the metrics (thread-safe: called by the pass). */
 void	 run_metrics_pass(struct runner *r, const struct pass_view *pv);
+/*
+ * Copy lib/aws's process-wide counters of calls (by service, action and
+ * code) and the pacers' figures into the registry (before a scrape).
+ */
+void	 run_metrics_aws(struct runner *r);
 /*
  * Fill v from pv's pass: the live rows and recent events read through
  * pv->store, with the EC2 state of each row's instance.  v owns it all;

@@ -587,6 +587,12 @@ metrics_value_get(double *out, struct metrics_metric *m,
 	return 0;
 }
 
+const double metrics_buckets_minutes[] = {
+	15, 30, 45, 60, 90, 120, 180, 240, 300, 450, 600, 900, 1200, 1800,
+};
+const size_t metrics_buckets_minutes_count =
+    sizeof(metrics_buckets_minutes) / sizeof(metrics_buckets_minutes[0]);
+
 /* Rendering. */
 
 int

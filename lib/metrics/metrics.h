@@ -51,6 +51,13 @@ int	 metrics_histogram_new(struct metrics_metric **out, struct metrics_registry 
 	    const double *buckets, size_t nbuckets);
 
 /*
+ * Bucket bounds for durations of minutes, in seconds: 15 s .. 30 min
+ * (provisioning an instance and waiting for it to be ready).
+ */
+extern const double	 metrics_buckets_minutes[];
+extern const size_t	 metrics_buckets_minutes_count;
+
+/*
  * Updates.  values holds one string per label name (any bytes but NUL, at
  * most METRICS_MAX_VALUE_LEN); they are copied.  Return 0, ERR_INVALID
  * (wrong metric type, a negative or NaN counter increment, a NULL value)

@@ -5,7 +5,9 @@
  * group; a worker takes a whole group, so one environment's actions
  * never run concurrently.  Each worker has its own pipelines (its own
  * store connection and AWS clients, opened by the caller's callback on
- * the calling thread before any worker starts).
+ * the calling thread before any worker starts).  With a go callback
+ * (fencing), a worker asks before each group; once it says no, no
+ * group starts any more and the rest fail as "not started".
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -25,6 +27,8 @@ struct pool {
 	size_t			 failed;
 	size_t			 ndone;
 	pipeline_done_fn	*done;
+	pipeline_go_fn		*go;
+	int			 stopped;	/* go said no */
 	void			*arg;
 	pthread_mutex_t		 lock;
 };
@@ -48,19 +52,51 @@ worker_pipeline(struct worker *w, const char *region)
 	return w->nregions > 0 ? w->pl[0] : NULL;
 }
 
+/* Fail the jobs of group g without running them (fenced). */
+static void
+group_skip(struct pool *pool, size_t g)
+{
+	size_t i;
+
+	pthread_mutex_lock(&pool->lock);
+	for (i = pool->groups[g]; i < pool->groups[g + 1]; i++) {
+		struct pipeline_job *job = &pool->jobs[i];
+
+		job->result = ERR_CONFLICT;
+		free(job->error);
+		job->error = xstrdup("leadership not confirmed: not started");
+		pool->failed++;
+		pool->ndone++;
+		if (pool->done != NULL)
+			pool->done(job, pool->ndone, pool->njobs, pool->arg);
+	}
+	pthread_mutex_unlock(&pool->lock);
+}
+
 static void *
 worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct pool *pool = w->pool;
 	size_t g, i, failed;
+	int stopped;
 
 	for (;;) {
 		pthread_mutex_lock(&pool->lock);
 		g = pool->next < pool->ngroups ? pool->next++ : SIZE_MAX;
+		stopped = pool->stopped;
 		pthread_mutex_unlock(&pool->lock);
 		if (g == SIZE_MAX)
 			break;
+		if (!stopped && pool->go != NULL && !pool->go(pool->arg)) {
+			pthread_mutex_lock(&pool->lock);
+			pool->stopped = stopped = 1;
+			pthread_mutex_unlock(&pool->lock);
+		}
+		if (stopped) {
+			group_skip(pool, g);
+			continue;
+		}
 		failed = 0;
 		for (i = pool->groups[g]; i < pool->groups[g + 1]; i++) {
 			struct pipeline_job *job = &pool->jobs[i];
@@ -95,6 +131,15 @@ pipeline_jobs_run(struct pipeline_job *jobs, size_t njobs, unsigned nworkers,
     pipeline_open_fn *open, pipeline_close_fn *close, pipeline_done_fn *done,
     void *arg)
 {
+	return pipeline_jobs_run_fenced(jobs, njobs, nworkers, open, close, done,
+	    NULL, arg);
+}
+
+size_t
+pipeline_jobs_run_fenced(struct pipeline_job *jobs, size_t njobs,
+    unsigned nworkers, pipeline_open_fn *open, pipeline_close_fn *close,
+    pipeline_done_fn *done, pipeline_go_fn *go, void *arg)
+{
 	struct pool pool;
 	struct worker *w = NULL;
 	const char **regions = NULL;
@@ -106,6 +151,7 @@ pipeline_jobs_run(struct pipeline_job *jobs, size_t njobs, unsigned nworkers,
 	pool.jobs = jobs;
 	pool.njobs = njobs;
 	pool.done = done;
+	pool.go = go;
 	pool.arg = arg;
 	pool.groups = xcalloc(njobs + 1, sizeof(*pool.groups));
 	for (i = 0; i < njobs; i++)

@@ -17,8 +17,19 @@ Run under tests/harness/with-pg.sh and tests/harness/with-aws.sh:
     run_it.py pgdown    PostgreSQL stopped mid-run: keep running, 503,
                         no AWS call, recover when it returns
     run_it.py drift     envctl drift: exit 0 / 2 / 1, events and run rows
-    run_it.py soak      passes over many specs (ENVCTL_SOAK_ENVS, _PASSES):
-                        all finish, RSS reported, clean exit (LSan)
+    run_it.py soak      real passes over a ready fleet (ENVCTL_SOAK_ENVS,
+                        _PASSES) with provisions and terminations mid-soak:
+                        end state right, RSS reported, clean exit (LSan)
+    run_it.py takeover  acting controllers converge ENVCTL_TAKEOVER_ENVS (100)
+                        environments while the leader is killed -9
+                        ENVCTL_TAKEOVER_KILLS (20) times: no duplicate, no
+                        lost row, no leak, never two actors at once
+    run_it.py oncelock  reconcile --once beside a leader: exit 1, changes
+                        nothing; acts once the leader is gone
+    run_it.py overflow  inotify queue overflow in run: full rescan, the
+                        spec of the burst is acted on; provision histogram
+    run_it.py fence     the lock lost while a pass acts: no environment
+                        starts after it; the standby changes nothing
 
 Results are checked with psql, the proxy's request log and plain HTTP,
 never with envctl's own view.  Each scenario uses its own cluster id.
@@ -27,6 +38,7 @@ never with envctl's own view.  Each scenario uses its own cluster id.
 import atexit
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -37,8 +49,10 @@ import textwrap
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
+from http import client as http_client, server as http_server
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "harness"))
@@ -317,6 +331,18 @@ def loop():
         ts = c.wait_log("reconfiguration FAILED, keeping the old configuration", 5, since=mark)
         check(ts is not None and c.alive(), "SIGHUP with a broken config: logged, still running")
         check(c.wait_health(200, "leader", 5) is not None, "healthz still 200 after the failed reload")
+        # A price table that does not parse is refused at reload as well.
+        prices = os.path.join(os.path.dirname(conf), "prices")
+        with open(prices, "w") as f:
+            f.write("us-east-1 t3.micro 0.0104\nus-east-1 t3.small -1\n")
+        with open(conf, "w") as f:
+            f.write(good + "resync_interval = 1h\nprice_table = %s\n" % prices)
+        mark = len(c.lines)
+        c.proc.send_signal(signal.SIGHUP)
+        ts = c.wait_log("reconfiguration FAILED, keeping the old configuration: price_table", 5,
+                        since=mark)
+        check(ts is not None and c.alive() and c.log_has(prices + ":2"),
+              "SIGHUP with a bad price_table: FAILED naming file:line, still running")
         # A valid file whose listen address cannot be used: the old one stays.
         with open(conf, "w") as f:
             f.write("cluster_id = it-loop\nresync_interval = 1h\nlisten = 192.0.2.1:80\n")
@@ -711,45 +737,713 @@ def rss_kb(pid, key="VmRSS"):
     return 0
 
 
+SOAK_LEAK_RC = 97      # LeakSanitizer's exit code for envctl in the soak
+
+
+def soak_ready():
+    return int(psql("SELECT count(*) FROM environments WHERE status = 'ready'").strip())
+
+
 def soak():
-    """ENVCTL_SOAK_ENVS specs, ENVCTL_SOAK_PASSES passes triggered by spec
-    edits; every pass must finish, RSS is reported, and the exit after
-    SIGTERM must be 0 (under ASan/LSan a leak makes it non-zero)."""
+    """ENVCTL_SOAK_ENVS environments (default 10) made ready by `envctl run`
+    with s3_bucket set and ready_checks=status, then ENVCTL_SOAK_PASSES
+    passes (default 20, on a 1 s resync) that each run the action side over
+    the ready fleet; every 5th pass a spec is added and another removed,
+    so the provision and terminate pipelines run mid-soak.  The end state
+    is checked with psql and the aws CLI, RSS after the first and last
+    pass is reported, and the exit after SIGTERM must be 0: under
+    ASan/LSan a leak anywhere in those passes exits SOAK_LEAK_RC."""
     migrate()
-    nenv = int(os.environ.get("ENVCTL_SOAK_ENVS", "200"))
+    nenv = int(os.environ.get("ENVCTL_SOAK_ENVS", "10"))
     npass = int(os.environ.get("ENVCTL_SOAK_PASSES", "20"))
+    cl, bucket = "it-soak", "envctl-it-soak"
+    aws("s3api", "create-bucket", "--bucket", bucket)
     specs = mkdtemp(prefix="envctl-soak-")
     for i in range(nenv):
         write_spec(specs, "soak-%05d" % i)
-    c = Controller("soak", "--specs", specs, "--cluster-id", "it-soak", "--resync-interval", "1h",
-                   "--max-terminations-per-pass", "0")
+    c = Controller("soak", "--specs", specs, "--cluster-id", cl, "--resync-interval", "1s",
+                   env={"ENVCTL_S3_BUCKET": bucket, "ENVCTL_READY_CHECKS": "status",
+                        "ENVCTL_MAX_TERMINATIONS_PER_PASS": "10",
+                        "ENVCTL_EC2_RATE_LIMITS": "off",     # moto has none
+                        "LSAN_OPTIONS": "exitcode=%d" % SOAK_LEAK_RC})
+
+    def last_pass():
+        done = [l for _, l in c.lines if " done run=" in l and "pass=" in l]
+        return int(done[-1].split("pass=")[1].split()[0]) if done else 0
+
+    def wait_until(pred, seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and c.alive():
+            if pred():
+                return True
+            time.sleep(0.2)
+        return pred()
+
     try:
-        check(c.wait_log("pass=1 done", 120) is not None, "first pass over %d specs" % nenv)
+        check(wait_until(lambda: soak_ready() == nenv, max(240, 2 * nenv)),
+              "%d environments provisioned and ready (psql)" % nenv)
+        ready_at = last_pass()      # the pass in flight may be the one that made them ready
+        check(wait_until(lambda: last_pass() >= ready_at + 2, 60), "a pass over the ready fleet")
+        first = last_pass()
+        rss_first = rss_kb(c.pid)
+        live, added, removed = set(range(nenv)), [], []
         t0 = time.monotonic()
-        ok = True
-        for i in range(2, npass + 1):
-            os.utime(os.path.join(specs, "soak-%05d.yaml" % (i % nenv)))
-            if c.wait_log("pass=%d done" % i, 120) is None:
-                ok = False
+        for k in range(1, npass + 1):
+            if k % 5 == 0:
+                new, old = nenv + len(added), min(live)
+                write_spec(specs, "soak-%05d" % new)
+                os.unlink(os.path.join(specs, "soak-%05d.yaml" % old))
+                live = (live - {old}) | {new}
+                added.append(new)
+                removed.append(old)
+            if not wait_until(lambda: last_pass() >= first + k, 120):
                 break
         took = time.monotonic() - t0
-        check(ok, "%d passes over %d specs, each triggered by an edit" % (npass, nenv))
-        time.sleep(1)      # the pass's memory is released after its "done" line
-        rss = rss_kb(c.pid)
-        print("figure: %d specs: %d passes in %.1f s (%.0f ms each), RSS %.1f MB between passes, "
-              "peak %.1f MB" % (nenv, npass - 1, took, 1000 * took / max(1, npass - 1), rss / 1024.0,
-                                rss_kb(c.pid, "VmHWM") / 1024.0))
-        check(not c.log_has("FAILED"), "no pass failed")
-        check(c.term(60) == 0, "SIGTERM: exit 0 (no leak reported under LSan)")
-        check(psql("SELECT count(*) FROM reconcile_runs").strip() == str(npass), "one run row per pass (psql)")
+        check(last_pass() >= first + npass, "%d more passes ran (log)" % npass)
+        check(wait_until(lambda: soak_ready() == len(live) and int(psql(
+            "SELECT count(*) FROM environments WHERE status = 'terminated'").strip()) ==
+            len(removed), 120),
+            "mid-soak: %d added and %d removed; %d ready rows (psql)" %
+            (len(added), len(removed), len(live)))
+        want = sorted("soak-%05d" % i for i in live)
+        got = sorted(tag(i, "envctl:env") for i in cluster_instances(cl, ["pending", "running"]))
+        check(got == want, "the running instances are exactly the live specs (aws CLI)")
+        gone = sorted(tag(i, "envctl:env") for i in cluster_instances(cl, ["terminated"]))
+        check(gone == sorted("soak-%05d" % i for i in removed),
+              "the removed specs' instances are terminated (aws CLI)")
+        check(psql("SELECT count(*) FROM environments WHERE status = 'error'").strip() == "0",
+              "no environment in error (psql)")
+        passes = last_pass()
+        rss_last = rss_kb(c.pid)
+        print("figure: %d environments, %d passes after the fleet was ready (%.0f ms each), "
+              "RSS %.1f MB after the first, %.1f MB after the last, peak %.1f MB" %
+              (nenv, passes - first, 1000 * took / max(1, npass), rss_first / 1024.0,
+               rss_last / 1024.0, rss_kb(c.pid, "VmHWM") / 1024.0))
+        check(not c.log_has("FAILED") and not c.log_has("actions failed"),
+              "no pass and no action failed (log)")
+        rc = c.term(120)
+        if rc == SOAK_LEAK_RC:
+            print("\n".join(l for _, l in c.lines if "leak" in l.lower() or " #" in l)[-6000:])
+        check(rc == 0, "SIGTERM: exit 0 (%s; LeakSanitizer exits %d on a leak)" % (rc, SOAK_LEAK_RC))
+        runs_ = int(psql("SELECT count(*) FROM reconcile_runs").strip())
+        check(runs_ >= last_pass(), "a run row per pass: %d rows, %d passes (psql)" %
+              (runs_, last_pass()))
     finally:
         if t.failed:
             c.dump()
         c.term()
 
 
+# ---- takeover ---------------------------------------------------------
+
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
+              "trailer", "upgrade"}
+
+
+def ec2_mutating(action):
+    return not action.startswith(("Describe", "Get", "List"))
+
+
+class Relay:
+    """A pass-through HTTP relay between one controller's EC2 client and the
+    fault proxy that records each call it carries (start time, Action), so
+    every EC2 call is attributed to the controller that made it."""
+
+    def __init__(self, label, upstream):
+        self.label = label
+        self.calls = []            # (start wall time, action)
+        self.inflight = []         # actions sent and not yet answered
+        self.lock = threading.Lock()
+        up = urllib.parse.urlsplit(upstream)
+        relay = self
+
+        class Handler(http_server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args):
+                pass
+
+            def do_any(self):
+                t0 = time.time()
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                form = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
+                action = form.get("Action") or self.command
+                with relay.lock:
+                    relay.calls.append((t0, action))
+                    relay.inflight.append(action)
+                conn = http_client.HTTPConnection(up.hostname, up.port, timeout=120)
+                try:
+                    conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+                    for k, v in self.headers.items():
+                        if k.lower() not in HOP_BY_HOP:
+                            conn.putheader(k, v)
+                    conn.endheaders(body or None)
+                    resp = conn.getresponse()
+                    data = resp.read()
+                    self.send_response(resp.status)
+                    for k, v in resp.getheaders():
+                        if k.lower() not in HOP_BY_HOP | {"content-length", "server", "date"}:
+                            self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    self.close_connection = True
+                finally:
+                    conn.close()
+                    with relay.lock:
+                        relay.inflight.remove(action)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_any
+
+        class Server(http_server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass            # a killed controller resets its connections
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def mutations(self):
+        with self.lock:
+            return [(ts, a) for ts, a in self.calls if ec2_mutating(a)]
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def tcp_ports(pid):
+    """Local TCP ports of the sockets process pid holds (/proc, no tools)."""
+    inodes = set()
+    try:
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    except OSError:
+        return set()
+    ports = set()
+    for table in ("/proc/%d/net/tcp" % pid, "/proc/%d/net/tcp6" % pid):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[9] in inodes:
+                        ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+        except OSError:
+            pass
+    return ports
+
+
+def lock_holder_port():
+    """(granted advisory locks, client port of the one holder or None)."""
+    rows = psql("SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted").split()
+    return len(rows), (int(rows[0]) if len(rows) == 1 and rows[0] else None)
+
+
+def cluster_instances(cl, states=None):
+    """Every instance moto has with the cluster tag (straight to moto)."""
+    filters = ["Name=tag:envctl:cluster,Values=" + cl]
+    if states:
+        filters.append("Name=instance-state-name,Values=" + ",".join(states))
+    out = aws("ec2", "describe-instances", "--filters", *filters)
+    return [i for r in out["Reservations"] for i in r["Instances"]]
+
+
+def tag(inst, key):
+    for t_ in inst.get("Tags", []):
+        if t_["Key"] == key:
+            return t_["Value"]
+    return None
+
+
+def takeover():
+    """ENVCTL_TAKEOVER_ENVS specs (100) converged by three acting
+    controllers while the leader is killed with SIGKILL ENVCTL_TAKEOVER_KILLS
+    times (20), each kill landing while the leader's pipelines run, with
+    ClientToken idempotency, pending and invisible instances in the proxy.
+    Then: exactly one live instance and one live row per spec, every
+    instance ever launched has its row, nothing leaked, and no two
+    controllers ever acted at once (EC2 calls attributed per controller by
+    a relay; pg_locks holder = the controller that says it leads)."""
+    migrate()
+    nenv = int(os.environ.get("ENVCTL_TAKEOVER_ENVS", "100"))
+    kills = int(os.environ.get("ENVCTL_TAKEOVER_KILLS", "20"))
+    seed = int(os.environ.get("ENVCTL_TAKEOVER_SEED", "1"))
+    rng = random.Random(seed)
+    print("takeover: %d environments, %d kills, seed %d" % (nenv, kills, seed))
+    cl, bucket = "it-takeover", "envctl-it-takeover"
+    aws("s3api", "create-bucket", "--bucket", bucket)
+    # RunInstances answers slowly, so kills also land between a launch and
+    # its record (the successor then replays the ClientToken).
+    proxy("/__proxy/config", {"idempotency": True, "pending_seconds": 4, "invisible_seconds": 1.5,
+                              "latency": {"RunInstances": 0.4}})
+    proxy("/__proxy/log/clear", {})
+    specs = mkdtemp(prefix="envctl-takeover-")
+    names = ["tk-%03d" % i for i in range(nenv)]
+    for n in names:
+        write_spec(specs, n)
+    args = ("--specs", specs, "--cluster-id", cl, "--resync-interval", "1s")
+    # Launches paced on the client (3/s): the fleet takes most of a
+    # minute to launch, a window the kills land in.
+    env = {"ENVCTL_S3_BUCKET": bucket, "ENVCTL_READY_CHECKS": "status",
+           "ENVCTL_MAX_PARALLEL": "8", "ENVCTL_EC2_RATE_LIMITS": "run=5:3,mutate=50:20,describe=100:50"}
+    ctl, everyone, relays = [], [], []
+    serial = [0]
+
+    def start():
+        r = Relay("c%d" % serial[0], os.environ["ENVCTL_PROXY_URL"])
+        c = Controller(r.label, *args, env=dict(env, AWS_ENDPOINT_URL_EC2=r.url))
+        c.relay = r
+        serial[0] += 1
+        ctl.append(c)
+        everyone.append(c)
+        relays.append(r)
+        return c
+
+    def leader_now(timeout=20):
+        """The one controller saying leader while the others stand by, and
+        whether the pg_locks holder's connection belongs to it."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            roles = [json.loads(http(c.port, "/healthz")[1] or "{}").get("role") for c in ctl]
+            leaders = [c for c, role in zip(ctl, roles) if role == "leader"]
+            if len(leaders) == 1 and roles.count("standby") == len(ctl) - 1:
+                nlocks, port = lock_holder_port()
+                return leaders[0], nlocks == 1 and port in tcp_ports(leaders[0].pid)
+            time.sleep(0.05)
+        return None, False
+
+    w0 = time.monotonic()
+    takeovers, kill_log, landed, lock_ok, dup_seen, samples = [], [], 0, 0, [], [0]
+    mid_launch = 0
+    sampling = [True]
+
+    def sampler():
+        """Never two live instances for one environment, looked at all along."""
+        while sampling[0]:
+            per = {}
+            for i in cluster_instances(cl, ["pending", "running"]):
+                per.setdefault(tag(i, "envctl:env"), []).append(i["InstanceId"])
+            dup_seen.extend((n, ids) for n, ids in per.items() if len(ids) > 1)
+            samples[0] += 1
+            time.sleep(0.2)
+    sampler_t = threading.Thread(target=sampler, daemon=True)
+    try:
+        sampler_t.start()
+        for _ in range(3):
+            start()
+        lead, ok = leader_now()
+        lock_ok += ok
+        for k in range(kills):
+            if lead is None:
+                break
+            # Kill while the leader's pipelines run: after its first
+            # mutating EC2 call since it took over, a random moment later.
+            n0 = len(lead.relay.mutations())
+            end = time.monotonic() + 8
+            while time.monotonic() < end and len(lead.relay.mutations()) <= n0:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.6))
+            with lead.relay.lock:
+                busy = bool(lead.relay.inflight) or \
+                    any(ec2_mutating(a) and ts > time.time() - 0.7 for ts, a in lead.relay.calls)
+                mid_launch += "RunInstances" in lead.relay.inflight
+            tk = time.time()
+            os.kill(lead.pid, signal.SIGKILL)
+            lead.proc.wait()
+            landed += busy
+            kill_log.append((lead, tk))
+            ctl.remove(lead)
+            # A standby takes over; the replacement starts after that.
+            t0 = time.monotonic()
+            lead, ok = leader_now()
+            lock_ok += ok
+            if lead is not None:
+                takeovers.append(time.monotonic() - t0)
+            start()
+        kill_wall = time.monotonic() - w0
+        check(len(kill_log) == kills and lead is not None,
+              "%d kill -9 of the leader, a successor every time (%d done)" % (kills, len(kill_log)))
+        check(lock_ok == len(kill_log) + 1,
+              "every time exactly one advisory lock, held by the connection of the controller "
+              "that says leader (pg_locks + /proc: %d of %d)" % (lock_ok, len(kill_log) + 1))
+        check(landed >= (kills + 1) // 2,
+              "the kills landed inside pipelines (leader mid-call or acted < 0.7 s before: %d of %d)"
+              % (landed, kills))
+        if takeovers:
+            print("figure: takeover after kill -9 during convergence over %d kills: max %.2f s, "
+                  "mean %.2f s, min %.2f s" % (len(takeovers), max(takeovers),
+                                               sum(takeovers) / len(takeovers), min(takeovers)))
+
+        # Converge: every spec ready, one live instance each, leftovers collected.
+        def converged():
+            st = psql("SELECT count(*) FILTER (WHERE status = 'ready'), count(*) FROM environments "
+                      "WHERE status <> 'terminated'").strip()
+            return st == "%d|%d" % (nenv, nenv) and \
+                len(cluster_instances(cl, ["pending", "running"])) == nenv
+        end = time.monotonic() + 180
+        while time.monotonic() < end and not converged():
+            time.sleep(1)
+        conv = converged()
+        total = time.monotonic() - w0
+        sampling[0] = False
+        sampler_t.join()
+        check(conv, "converged after the kills: %d ready rows and %d live instances (psql, aws)"
+              % (nenv, nenv))
+        print("figure: %d environments, %d leader kills: kills over %.1f s, converged after %.1f s"
+              % (nenv, len(kill_log), kill_wall, total))
+
+        # Fencing: EC2 mutations attributed per controller never interleave,
+        # and a successor's first one comes after its predecessor's death.
+        muts = sorted((ts, r.label, a) for r in relays for ts, a in r.mutations())
+        killed_at = {c.label: tk for c, tk in kill_log}
+        order, bad = [], []
+        for ts, label, a in muts:
+            if not order or order[-1] != label:
+                if label in order:
+                    bad.append("%s acted again after %s" % (label, order[-1]))
+                elif order and not killed_at.get(order[-1], float("inf")) < ts:
+                    bad.append("%s acted (%s) before %s was killed" % (label, a, order[-1]))
+                order.append(label)
+        check(muts and not bad,
+              "fencing: %d mutating EC2 calls by %d controllers in turn, never two at once (%s)"
+              % (len(muts), len(order), bad[:3]))
+        standbys = [c.label for c in everyone if not c.log_has("role=leader")]
+        check(all(not c.relay.mutations() for c in everyone if c.label in standbys),
+              "controllers that never led made no mutating EC2 call (%s)" % standbys)
+
+        # Instances and rows, straight from moto and psql.
+        allinst = cluster_instances(cl)
+        live = [i for i in allinst if i["State"]["Name"] in ("pending", "running")]
+        by_name = {}
+        for i in live:
+            by_name.setdefault(tag(i, "envctl:env"), []).append(i)
+        check(sorted(by_name) == names and all(len(v) == 1 for v in by_name.values()),
+              "exactly one live instance per spec (%d live, %d names)" % (len(live), len(by_name)))
+        ids_live = [tag(i, "envctl:env-id") for i in live]
+        check(len(set(ids_live)) == len(live), "one live instance per env-id tag")
+        check(not dup_seen and samples[0] > 10, "never two live instances for one environment "
+              "(DescribeInstances straight to moto, %d times all along: %s)" % (samples[0], dup_seen[:3]))
+        rows = [l.split("|") for l in psql(
+            "SELECT id, name, status, coalesce(instance_id, ''), coalesce(termination_reason, '') "
+            "FROM environments").splitlines()]
+        liverows = [r for r in rows if r[2] != "terminated"]
+        check(sorted(r[1] for r in liverows) == names,
+              "every spec has exactly one live row (psql: %d live rows)" % len(liverows))
+        inst_of = {tag(i, "envctl:env-id"): i["InstanceId"] for i in live}
+        check(all(r[2] == "ready" and inst_of.get(r[0]) == r[3] for r in liverows),
+              "each live row is ready and names the live instance carrying its env-id")
+        rowinst = {r[3] for r in rows if r[3]}
+        lost = [i["InstanceId"] for i in allinst if i["InstanceId"] not in rowinst]
+        check(not lost, "no row lost: all %d instances ever launched have a row (%s)"
+              % (len(allinst), lost[:3]))
+        extra = [i for i in allinst if i["State"]["Name"] not in ("pending", "running")]
+        ended = {r[3]: r for r in rows if r[3] and r[2] != "ready"}
+        unexplained = [i["InstanceId"] for i in extra if i["InstanceId"] not in ended]
+        check(not unexplained, "each of %d ended instances belongs to an ended or failed "
+              "incarnation (rollback), not a duplicate (%s)" % (len(extra), unexplained[:3]))
+        runs_ = proxy("/__proxy/log?action=RunInstances")["entries"]
+        fresh = [e for e in runs_ if e["forwarded"] and e["status"] == 200]
+        replays = [e for e in runs_ if e["replayed"]]
+        check(len(fresh) == len(allinst), "RunInstances forwarded to moto %d times for %d instances "
+              "(ClientToken replays: %d)" % (len(fresh), len(allinst), len(replays)))
+        found = sum(1 for c in everyone for _, l in c.lines if "launched before a crash" in l)
+        print("figure: %d instances launched for %d environments, %d ClientToken replays, "
+              "%d rolled back; %d kills with a RunInstances in flight, %d instances found by tag "
+              "and recorded by a successor" % (len(allinst), nenv, len(replays), len(extra),
+                                               mid_launch, found))
+
+        # Nothing leaked: security groups, key pairs and S3 objects belong to
+        # live incarnations only (those of ended ones are collected).
+        live_ids = {r[0] for r in liverows}
+
+        def leftovers():
+            sgs = {g["GroupName"][7:] for g in aws("ec2", "describe-security-groups")["SecurityGroups"]
+                   if g["GroupName"].startswith("envctl-")}
+            kps = {k["KeyName"][7:] for k in aws("ec2", "describe-key-pairs")["KeyPairs"]
+                   if k["KeyName"].startswith("envctl-")}
+            objs = aws("s3api", "list-objects-v2", "--bucket", bucket).get("Contents", [])
+            s3ids = {o["Key"].split("/")[-2] for o in objs if "/" in o["Key"]}
+            return sgs - live_ids, kps - live_ids, s3ids - live_ids, (sgs, kps, s3ids)
+        end = time.monotonic() + 60
+        while time.monotonic() < end and any(leftovers()[:3]):
+            time.sleep(1)
+        sg_left, kp_left, s3_left, (sgs, kps, s3ids) = leftovers()
+        check(not sg_left and not kp_left and not s3_left and live_ids <= sgs and live_ids <= kps,
+              "nothing leaked: security groups, key pairs and S3 objects only of the %d live "
+              "incarnations (left: %d sg, %d kp, %d s3)" % (len(live_ids), len(sg_left), len(kp_left),
+                                                            len(s3_left)))
+        check(all(c.term(30) == 0 for c in ctl), "the survivors exit 0 on SIGTERM")
+    finally:
+        sampling[0] = False
+        proxy("/__proxy/config", {"pending_seconds": 0, "invisible_seconds": 0, "latency": {}})
+        if t.failed:
+            for c in everyone[-3:]:
+                c.dump()
+        for c in ctl:
+            c.term()
+        for r in relays:
+            r.stop()
+
+
+# ---- oncelock ---------------------------------------------------------
+
+def proxy_mutations():
+    """Calls in the proxy log that change something (EC2 or S3)."""
+    return [e["action"] for e in proxy("/__proxy/log")["entries"]
+            if not e["action"].startswith(("Describe", "Get", "List", "Head"))]
+
+
+def oncelock():
+    """envctl reconcile --once while an `envctl run` leader holds the
+    cluster's lock: it changes nothing (proxy log, psql), says so on stderr
+    and exits 1; once the leader is killed it acts."""
+    migrate()
+    cl, bucket = "it-oncelock", "envctl-it-oncelock"
+    aws("s3api", "create-bucket", "--bucket", bucket)
+    specs = mkdtemp(prefix="envctl-oncelock-")
+    write_spec(specs, "lk-one")
+    # The leader only observes (no s3_bucket): lk-one is left to be acted on.
+    a = Controller("leader", "--specs", specs, "--cluster-id", cl, "--resync-interval", "1h")
+    once = ("reconcile", "--once", "--specs", specs, "--cluster-id", cl, "--s3-bucket", bucket,
+            "--ready-checks", "status")
+    try:
+        check(a.wait_health(200, "leader") is not None and a.wait_log("pass=1 done", 15) is not None,
+              "envctl run leads and has passed once")
+
+        def snapshot():
+            return psql("SELECT (SELECT count(*) FROM environments), (SELECT count(*) FROM events), "
+                        "(SELECT count(*) FROM reconcile_runs)").strip()
+        before = snapshot()
+        proxy("/__proxy/log/clear", {})
+        r = envctl(*once)
+        check(r.returncode == 1, "reconcile --once beside a leader: exit 1 (got %d)" % r.returncode)
+        check(r.stderr.startswith("envctl: reconcile: another controller of cluster it-oncelock holds "
+                                  "the leader lock; this pass changes nothing"),
+              "it says so on stderr: %r" % r.stderr.strip()[:200])
+        check("error" in r.stdout and "converged" not in r.stdout, "summary line says error: %r"
+              % r.stdout.strip())
+        r = envctl(*once, "-o", "json")
+        doc = json.loads(r.stdout) if r.stdout.strip().startswith("{") else {}
+        check(r.returncode == 1 and doc.get("exit") == 1 and doc.get("converged") is False and
+              "leader lock" in r.stderr, "-o json: exit 1, the document says exit 1, stderr says why")
+        muts = proxy_mutations()
+        check(muts == [], "no mutating AWS call (proxy log: %s)" % muts)
+        check(snapshot() == before, "no row, event or run recorded (psql: %s -> %s)" % (before, snapshot()))
+        r = envctl(*once, "--dry-run")
+        check(r.returncode == 2 and "lk-one" in r.stdout and proxy_mutations() == [],
+              "--dry-run beside a leader still plans (exit 2) and changes nothing")
+        check(a.wait_health(200, "leader", 2) is not None, "the leader is undisturbed")
+
+        os.kill(a.pid, signal.SIGKILL)
+        a.proc.wait()
+        r = envctl(*once, "--wait", "90s")
+        check(r.returncode == 0 and "converged" in r.stdout,
+              "leader gone: reconcile --once --wait acts and converges, exit 0 (%d %s)"
+              % (r.returncode, r.stderr.strip()[-300:]))
+        row = psql("SELECT status, coalesce(instance_id, '') FROM environments WHERE name = 'lk-one' "
+                   "AND status <> 'terminated'").strip().split("|")
+        live = cluster_instances(cl, ["pending", "running"])
+        check(row[0] == "ready" and [i["InstanceId"] for i in live] == [row[1]],
+              "lk-one's row is ready and names the one instance moto has (%s, %d)" % (row, len(live)))
+        check(proxy_mutations().count("RunInstances") == 1, "one RunInstances (proxy log)")
+        nlocks = psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted").strip()
+        check(nlocks == "0", "reconcile --once released the lock on exit (pg_locks: %s)" % nlocks)
+    finally:
+        if t.failed:
+            a.dump()
+        a.term()
+
+
+# ---- overflow ---------------------------------------------------------
+
+def prom_families(port):
+    st, body = http(port, "/metrics")
+    p = subprocess.run([sys.executable, PROMPARSE], input=body, capture_output=True, text=True)
+    check(st == 200 and p.returncode == 0, "/metrics parses strictly: " + p.stderr.strip())
+    return json.loads(p.stdout) if p.returncode == 0 else {}
+
+
+def overflow():
+    """The inotify queue overflows while envctl run is stopped (SIGSTOP):
+    after SIGCONT the log says so, a full rescan runs, and a spec written
+    at the end of the burst (its events lost) is acted on.  Also the
+    provision-duration histogram in /metrics against the rows' times."""
+    migrate()
+    with open("/proc/sys/fs/inotify/max_queued_events") as f:
+        maxq = int(f.read())
+    cl, bucket = "it-overflow", "envctl-it-overflow"
+    aws("s3api", "create-bucket", "--bucket", bucket)
+    specs = mkdtemp(prefix="envctl-overflow-")
+    write_spec(specs, "ov-base")
+    # Instances stay pending 2 s: readiness takes passes, and seconds.
+    proxy("/__proxy/config", {"pending_seconds": 2})
+    c = Controller("overflow", "--specs", specs, "--cluster-id", cl, "--resync-interval", "1h",
+                   env={"ENVCTL_S3_BUCKET": bucket, "ENVCTL_READY_CHECKS": "status"})
+    try:
+        check(c.wait_log("pass=1 done", 20) is not None, "first pass done")
+        proxy("/__proxy/log/clear", {})
+        mark = len(c.lines)
+        os.kill(c.pid, signal.SIGSTOP)
+        # Two events per new file (IN_CREATE, IN_CLOSE_WRITE), none merged:
+        # more than the queue holds.
+        nfiles = maxq // 2 + 1000
+        for i in range(nfiles):
+            with open(os.path.join(specs, "junk-%06d.txt" % i), "w"):
+                pass
+        write_spec(specs, "ov-new")            # after the queue is full: its events are lost
+        t0 = time.monotonic()
+        os.kill(c.pid, signal.SIGCONT)
+        ts = c.wait_log("watch: events lost (queue overflow), full rescan", 10, since=mark)
+        check(ts is not None, "max_queued_events %d, %d files while stopped: the log says the queue "
+              "overflowed and a full rescan follows" % (maxq, nfiles))
+        done = c.wait_log("specs=2", 30, since=mark)
+        start_ = c.wait_log("start reason=spec change", 0, since=mark)
+        check(done is not None and start_ is not None and ts <= start_,
+              "the rescan pass (reason=spec change) reads both specs")
+        ok = False
+        end = time.monotonic() + 20
+        while time.monotonic() < end and not ok:
+            ok = psql("SELECT count(*) FROM environments WHERE name = 'ov-new' AND instance_id IS NOT NULL "
+                      "AND status <> 'terminated'").strip() == "1"
+            time.sleep(0.2)
+        envtags = [e["params"] for e in proxy("/__proxy/log?action=RunInstances")["entries"]]
+        check(ok and any("ov-new" in json.dumps(p) for p in envtags),
+              "ov-new is acted on: RunInstances for it (proxy log) and its row has the instance (psql) "
+              "%.1f s after SIGCONT" % (time.monotonic() - t0))
+
+        # Readiness is watched by later passes: with resync at 1 h, a pass
+        # that leaves instances pending is followed by another soon.
+        end = time.monotonic() + 40
+        ready = ""
+        while time.monotonic() < end:
+            ready = psql("SELECT count(*) FROM environments WHERE status = 'ready'").strip()
+            if ready == "2":
+                break
+            time.sleep(0.5)
+        check(ready == "2" and c.log_has("start reason=waiting"),
+              "both environments ready (psql), by passes that follow a waiting one (no resync due)")
+        want = [float(x) for x in psql(
+            "SELECT floor(extract(epoch FROM ready_at)) - floor(extract(epoch FROM created_at)) "
+            "FROM environments WHERE status = 'ready'").split()]
+        evs = [float(x) for x in psql("SELECT payload->>'provision_seconds' FROM events "
+                                      "WHERE type = 'remote.provision.ready'").split()]
+        fam = prom_families(c.port)
+        h = fam.get("envctl_provision_duration_seconds", {})
+        samples = {(s[0], s[1].get("le")): float(s[2]) for s in h.get("samples", [])}
+        les = sorted((k[1] for k in samples if k[0].endswith("_bucket")), key=lambda v: float(v))
+        check(h.get("type") == "histogram" and les[:1] == ["15"] and les[-2:] == ["1800", "+Inf"],
+              "envctl_provision_duration_seconds: a histogram, buckets 15 s .. 30 min (%s)" % les)
+        cnt = samples.get(("envctl_provision_duration_seconds_count", None))
+        sm = samples.get(("envctl_provision_duration_seconds_sum", None), -1)
+        check(cnt == 2 and sm == sum(want) == sum(evs) and min(want) >= 2,
+              "one observation per environment that became ready: count %s, sum %s = the rows' "
+              "ready_at - created_at %s = the remote.provision.ready events' %s (psql)"
+              % (cnt, sm, want, evs))
+        first = samples.get(("envctl_provision_duration_seconds_bucket", "15"))
+        check(first == sum(1 for w in want if w <= 15),
+              "the le=15 bucket counts the environments ready within 15 s (%s)" % first)
+        check(c.term() == 0, "SIGTERM: exit 0")
+    finally:
+        proxy("/__proxy/config", {"pending_seconds": 0})
+        if c.proc.poll() is None:
+            try:
+                os.kill(c.pid, signal.SIGCONT)
+            except OSError:
+                pass
+        if t.failed:
+            c.dump()
+        c.term()
+
+
+# ---- fence ------------------------------------------------------------
+
+def fence():
+    """The leader's lock session is lost while its pass is acting and
+    another session takes the lock: the old leader starts no more
+    environments (proxy log, psql), says so, stands by while the lock is
+    held elsewhere, and leads again once it is free."""
+    migrate()
+    cl, bucket, nenv = "it-fence", "envctl-it-fence", 24
+    aws("s3api", "create-bucket", "--bucket", bucket)
+    specs = mkdtemp(prefix="envctl-fence-")
+    for i in range(nenv):
+        write_spec(specs, "fe-%02d" % i)
+    # Two workers, one launch a second: the pass acts for tens of seconds.
+    env = {"ENVCTL_S3_BUCKET": bucket, "ENVCTL_READY_CHECKS": "status", "ENVCTL_MAX_PARALLEL": "2",
+           "ENVCTL_EC2_RATE_LIMITS": "run=1:1,mutate=50:20,describe=100:50"}
+    proxy("/__proxy/log/clear", {})
+    a = Controller("A", "--specs", specs, "--cluster-id", cl, "--resync-interval", "1h", env=env)
+    holder = None
+
+    def launches(since=0.0):
+        return [e for e in proxy("/__proxy/log?action=RunInstances")["entries"] if e["time"] > since]
+    try:
+        end = time.monotonic() + 30
+        while time.monotonic() < end and len(launches()) < 3:
+            time.sleep(0.1)
+        check(len(launches()) >= 3, "A leads and its first pass is launching")
+        # Another session queues for the lock, then A's session is killed:
+        # the lock goes to the queued session, never back to A.
+        holder = subprocess.Popen(["psql", "-X", "-At"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        holder.stdin.write("SELECT pg_advisory_lock(1701738101, hashtext('%s'));\n" % cl)
+        holder.stdin.flush()
+        end = time.monotonic() + 10
+        while time.monotonic() < end and psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                              "AND NOT granted").strip() != "1":
+            time.sleep(0.05)
+        old = psql("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted").split()
+        t_lost = time.time()
+        psql("SELECT pg_terminate_backend(%s)" % old[0])
+        mark = len(a.lines)
+        check(a.wait_log("leadership lost during the pass: no more environments start", 10, since=mark)
+              is not None, "A notices the lost lock while acting and says so")
+        check(a.wait_log("pass=1 done", 30) is not None, "A's pass ends")
+        late = launches(t_lost + 1.5)
+        rows = int(psql("SELECT count(*) FROM environments").strip())
+        check(len(late) <= 2 and rows < nenv,
+              "no environment starts after the loss: %d launch(es) later (at most the 2 under way), "
+              "%d of %d environments begun (psql)" % (len(late), rows, nenv))
+        check(a.wait_health(200, "standby", 10) is not None, "A stands by while another session holds the lock")
+        proxy("/__proxy/log/clear", {})
+        time.sleep(2)
+        muts = proxy_mutations()
+        check(muts == [], "the standby changes nothing (proxy log: %s)" % muts[:5])
+        holder.stdin.close()
+        holder.wait(10)
+        holder = None
+        mark = len(a.lines)
+        check(a.wait_log("role=leader", 10, since=mark) is not None and
+              a.wait_health(200, "leader", 10) is not None, "the lock free again: A leads")
+        end = time.monotonic() + 15
+        while time.monotonic() < end and not launches():
+            time.sleep(0.1)
+        check(len(launches()) >= 1, "and acts again (RunInstances)")
+        check(a.term(30) == 0, "SIGTERM: exit 0")
+    finally:
+        if holder is not None:
+            holder.kill()
+            holder.wait()
+        if t.failed:
+            a.dump()
+        a.term()
+
+
 SCENARIOS = {"loop": loop, "git": gitrun, "leader": leader, "pgdown": pgdown, "drift": drift,
-             "soak": soak, "churn": churn}
+             "soak": soak, "churn": churn, "takeover": takeover, "oncelock": oncelock,
+             "overflow": overflow, "fence": fence}
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in SCENARIOS:

@@ -336,6 +336,49 @@ test_metrics__render_limit(void **state)
 	metrics_registry_free(reg);
 }
 
+/*
+ * The provision-duration buckets: 15 s .. 30 min, increasing; a value
+ * equal to a bound is counted in that bound's bucket, a longer one only
+ * in +Inf; rendered exactly as Prometheus parses it.
+ */
+static void
+test_metrics__buckets_minutes(void **state)
+{
+	struct metrics_registry *reg;
+	struct metrics_metric *h;
+	static const double obs[] = { 3, 15, 15.5, 44, 600, 1800, 1801, 7200 };
+	char *out, *p;
+	size_t i;
+
+	(void)state;
+	assert_true(metrics_buckets_minutes_count >= 8);
+	assert_true(metrics_buckets_minutes[0] == 15);
+	assert_true(metrics_buckets_minutes[metrics_buckets_minutes_count - 1] == 1800);
+	for (i = 1; i < metrics_buckets_minutes_count; i++)
+		assert_true(metrics_buckets_minutes[i] > metrics_buckets_minutes[i - 1]);
+	assert_int_equal(metrics_registry_new(&reg, 0), 0);
+	assert_int_equal(metrics_histogram_new(&h, reg,
+	    "envctl_provision_duration_seconds", "Provision time.", NULL,
+	    metrics_buckets_minutes, metrics_buckets_minutes_count), 0);
+	for (i = 0; i < sizeof(obs) / sizeof(obs[0]); i++)
+		assert_int_equal(metrics_histogram_observe(h, NULL, obs[i]), 0);
+	out = render(reg);
+	p = strstr(out, "# TYPE envctl_provision_duration_seconds histogram\n");
+	assert_non_null(p);
+	assert_non_null(strstr(p, "\nenvctl_provision_duration_seconds_bucket{le=\"15\"} 2\n"
+	    "envctl_provision_duration_seconds_bucket{le=\"30\"} 3\n"
+	    "envctl_provision_duration_seconds_bucket{le=\"45\"} 4\n"));
+	assert_non_null(strstr(p, "\nenvctl_provision_duration_seconds_bucket{le=\"450\"} 4\n"
+	    "envctl_provision_duration_seconds_bucket{le=\"600\"} 5\n"));
+	assert_non_null(strstr(p, "\nenvctl_provision_duration_seconds_bucket{le=\"1200\"} 5\n"
+	    "envctl_provision_duration_seconds_bucket{le=\"1800\"} 6\n"
+	    "envctl_provision_duration_seconds_bucket{le=\"+Inf\"} 8\n"
+	    "envctl_provision_duration_seconds_sum 11478.5\n"
+	    "envctl_provision_duration_seconds_count 8\n"));
+	free(out);
+	metrics_registry_free(reg);
+}
+
 int
 main(void)
 {
@@ -347,6 +390,7 @@ main(void)
 		cmocka_unit_test(test_metrics__label_cap),
 		cmocka_unit_test(test_metrics__threads),
 		cmocka_unit_test(test_metrics__render_limit),
+		cmocka_unit_test(test_metrics__buckets_minutes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
