@@ -732,6 +732,11 @@ cmd_reconcile(int argc, char **argv)
 				code = EXIT_ERROR;
 				break;
 			}
+			if (waiting) {
+				/* Environments still on their way: not converged. */
+				code = EXIT_CHANGES;
+				break;
+			}
 			/* Did this pass converge?  Look once more, changing nothing. */
 			if (rc_pass(&rc, pass + 1, force, 2, &changes2, &f2,
 			    &waiting) < 0) {
