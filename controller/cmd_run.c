@@ -466,6 +466,12 @@ run_pass_finish(struct runner *r)
 	run_view_clear(&job->view);
 	free(job->revision);
 	free(job);
+	/*
+	 * A pass's thread and workers allocate in arenas of their own; what
+	 * they freed stays mapped until trimmed, so an idle controller
+	 * would keep a pass's peak for good.  Give it back to the system.
+	 */
+	malloc_trim(0);
 	if (r->reload_pending) {
 		r->reload_pending = 0;
 		run_reload(r);

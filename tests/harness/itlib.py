@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -81,3 +82,12 @@ def envctl(*args, env=None, timeout=600):
     e.update(env or {})
     return subprocess.run([ENVCTL, *args], capture_output=True, text=True, env=e,
                           timeout=timeout)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port

@@ -31,7 +31,7 @@ import textwrap
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
-from itlib import ENVCTL, MOTO, PROXY, Checks, aws, proxy  # noqa: E402,F401
+from itlib import ENVCTL, MOTO, PROXY, Checks, aws, free_port, proxy  # noqa: E402,F401
 BUCKET = "envctl-it-reconcile"
 CANARY = "canary-" + uuid.uuid4().hex
 AWS_SECRET = os.environ["AWS_SECRET_ACCESS_KEY"]
@@ -915,15 +915,6 @@ def drift_once():
     r = sc.envctl("drift")
     check(r.returncode == 0 and count("drift.resolved") == 2,
           "envctl drift records the resolution (%d)" % count("drift.resolved"))
-
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def readiness():

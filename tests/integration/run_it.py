@@ -56,7 +56,7 @@ from http import client as http_client, server as http_server
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "harness"))
-from itlib import ENVCTL, Checks, aws, envctl, proxy, psql  # noqa: E402
+from itlib import ENVCTL, Checks, aws, envctl, free_port, proxy, psql  # noqa: E402
 
 t = Checks()
 check = t.check
@@ -85,14 +85,6 @@ SPEC = textwrap.dedent("""\
         ssh: {{key: auto, allow_from: [203.0.113.7/32]}}
       lifecycle: {{on_drift: {on_drift}}}
     """)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def write_spec(d, name, on_drift="replace"):
