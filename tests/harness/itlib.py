@@ -21,11 +21,26 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import urllib.request
 
 ENVCTL = os.environ.get("ENVCTL_BIN", "envctl")
 MOTO = os.environ.get("ENVCTL_MOTO_URL", "")
 PROXY = os.environ.get("ENVCTL_PROXY_URL", "")
+
+# A small valid spec: format with name and on_drift.
+SPEC = textwrap.dedent("""\
+    apiVersion: envctl/v1
+    kind: Environment
+    metadata:
+      name: {name}
+      workspace: it
+    spec:
+      instance: {{type: t3.micro, image: al2023}}
+      access:
+        ssh: {{key: auto, allow_from: [203.0.113.7/32]}}
+      lifecycle: {{on_drift: {on_drift}}}
+    """)
 
 # Every temporary file or directory a test makes with the tempfile module
 # lands under one scratch directory of this process, removed at exit, pass

@@ -13,29 +13,14 @@ import json
 import os
 import sys
 import tempfile
-import textwrap
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
-from itlib import Checks, aws, envctl, proxy, psql  # noqa: E402
+from itlib import SPEC, Checks, aws, envctl, proxy, psql  # noqa: E402
 
 CLUSTER = "it-plan"
 t = Checks()
 check = t.check
-
-
-SPEC = textwrap.dedent("""\
-    apiVersion: envctl/v1
-    kind: Environment
-    metadata:
-      name: {name}
-      workspace: it
-    spec:
-      instance: {{type: t3.micro, image: al2023}}
-      access:
-        ssh: {{key: auto, allow_from: [203.0.113.7/32]}}
-      lifecycle: {{on_drift: {on_drift}}}
-    """)
 
 
 def main():

@@ -45,7 +45,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 import urllib.error
@@ -56,7 +55,7 @@ from http import client as http_client, server as http_server
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "harness"))
-from itlib import ENVCTL, Checks, aws, envctl, free_port, proxy, psql  # noqa: E402
+from itlib import ENVCTL, SPEC, Checks, aws, envctl, free_port, proxy, psql  # noqa: E402
 
 t = Checks()
 check = t.check
@@ -72,20 +71,6 @@ def mkdtemp(prefix):
 
 atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in TMPDIRS])
 PROMPARSE = os.path.join(HERE, "..", "harness", "promparse.py")
-
-SPEC = textwrap.dedent("""\
-    apiVersion: envctl/v1
-    kind: Environment
-    metadata:
-      name: {name}
-      workspace: it
-    spec:
-      instance: {{type: t3.micro, image: al2023}}
-      access:
-        ssh: {{key: auto, allow_from: [203.0.113.7/32]}}
-      lifecycle: {{on_drift: {on_drift}}}
-    """)
-
 
 def write_spec(d, name, on_drift="replace"):
     with open(os.path.join(d, name + ".yaml"), "w") as f:
