@@ -142,16 +142,71 @@ kind_runs(enum plan_kind k)
 	}
 }
 
-/* The plan's actions as pipeline jobs (borrowing from pv). */
+/*
+ * Give each job with a valid entry (spec_hash set) its whole spec: the
+ * pass's tree is lean (ctl_specs_load), so the files of want are read
+ * again into *specs, which the jobs borrow from.  A job whose file went,
+ * became invalid or changed since the pass read it fails without running
+ * (result and error set; the next pass acts on the new version); such
+ * jobs are moved last, in order, for rc_execute.
+ */
+static void
+rc_jobs_specs(struct pipeline_job *jobs, size_t n, struct spec_tree **specs,
+    const struct pass_view *pv, const struct spec_entry **want, size_t nwant)
+{
+	struct pipeline_job *v;
+	const struct spec_entry *r;
+	char *why = NULL;
+	size_t i, k = 0;
+
+	if (spec_tree_reload(specs, pv->tree, want, nwant) < 0)
+		why = xstrdup(err_get());
+	for (i = 0; i < n; i++) {
+		struct pipeline_job *j = &jobs[i];
+
+		if (j->spec_hash == NULL)
+			continue;
+		r = *specs != NULL ? spec_tree_find(*specs, j->name) : NULL;
+		if (r != NULL && spec_entry_valid(r)) {
+			j->spec = spec_entry_spec(r);
+			continue;
+		}
+		j->result = ERR_CONFLICT;
+		j->error = xstrdup(r != NULL && spec_entry_diag_count(r) > 0 ?
+		    spec_entry_diag(r, 0)->message : why != NULL ? why : "spec not read");
+	}
+	free(why);
+	v = xcalloc(n + 1, sizeof(*v));
+	for (i = 0; i < n; i++)
+		if (jobs[i].result == 0)
+			v[k++] = jobs[i];
+	for (i = 0; i < n; i++)
+		if (jobs[i].result < 0)
+			v[k++] = jobs[i];
+	memcpy(jobs, v, n * sizeof(*v));
+	free(v);
+}
+
+/*
+ * The plan's actions as pipeline jobs (borrowing from pv).  With reload
+ * (a pass that acts), jobs get their whole specs from *specs (freed by
+ * rc_jobs_free) and those that cannot run come last, failed: see
+ * rc_jobs_specs.
+ */
 static struct pipeline_job *
-rc_jobs(size_t *njobs, const struct pass_view *pv, const struct config *cfg)
+rc_jobs(size_t *njobs, struct spec_tree **specs, const struct pass_view *pv,
+    const struct config *cfg, int reload)
 {
 	struct pipeline_job *jobs;
-	size_t i, n = 0;
+	const struct spec_entry **want;
+	size_t i, n = 0, nwant = 0;
 
+	*specs = NULL;
 	jobs = xcalloc(plan_count(pv->plan) + 1, sizeof(*jobs));
+	want = xcalloc(plan_count(pv->plan) + 1, sizeof(*want));
 	for (i = 0; i < plan_count(pv->plan); i++) {
 		const struct plan_action *a = plan_action_at(pv->plan, i);
+		const struct spec_brief *b = NULL;
 		const struct spec_entry *e;
 		struct pipeline_job *j;
 
@@ -162,10 +217,10 @@ rc_jobs(size_t *njobs, const struct pass_view *pv, const struct config *cfg)
 		j->name = a->name;
 		j->reason = a->reason;
 		if (*a->name != '\0' && (e = spec_tree_find(pv->tree, a->name)) != NULL &&
-		    spec_entry_valid(e)) {
-			j->spec = spec_entry_spec(e);
+		    (b = spec_entry_brief(e)) != NULL) {
 			j->spec_hash = spec_entry_hash(e);
-			j->workspace = j->spec->workspace;
+			j->workspace = b->workspace;
+			want[nwant++] = e;
 		}
 		if (a->record_index != PLAN_NONE) {
 			size_t r = a->record_index;
@@ -177,25 +232,29 @@ rc_jobs(size_t *njobs, const struct pass_view *pv, const struct config *cfg)
 			j->inst = &pv->inst.v[a->instance_index];
 			j->region = pass_view_instance_aws(pv, a->instance_index)->region;
 		}
-		if (j->spec != NULL && j->spec->region != NULL)
-			j->region = j->spec->region;
+		if (b != NULL && b->region != NULL)
+			j->region = b->region;
 		else if (j->region == NULL && j->row != NULL && j->row->region != NULL)
 			j->region = j->row->region;
 		else if (j->region == NULL)
 			j->region = ctl_region(cfg);
 	}
+	if (reload && nwant > 0)
+		rc_jobs_specs(jobs, n, specs, pv, want, nwant);
+	free(want);
 	*njobs = n;
 	return jobs;
 }
 
 static void
-rc_jobs_free(struct pipeline_job *jobs, size_t n)
+rc_jobs_free(struct pipeline_job *jobs, size_t n, struct spec_tree *specs)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
 		free(jobs[i].error);
 	free(jobs);
+	spec_tree_free(specs);
 }
 
 /*
@@ -462,6 +521,8 @@ static void
 rc_execute(struct rc *rc, const struct pass_view *pv, struct pipeline_job *jobs,
     size_t njobs, struct store *lock, size_t *failed, int *waiting, int64_t *run)
 {
+	size_t nrun, i;
+
 	*run = 0;
 	rc->opts.revision = pv->revision;
 	if (store_run_begin(run, pv->store, pv->revision) < 0)
@@ -472,9 +533,16 @@ rc_execute(struct rc *rc, const struct pass_view *pv, struct pipeline_job *jobs,
 	rc->fence.leader = 1;
 	pthread_mutex_init(&rc->fence.mu, NULL);
 	rc_status_prefetch(rc, pv, jobs, njobs);
-	*failed = pipeline_jobs_run_fenced(jobs, njobs,
+	/* the jobs rc_jobs failed (their spec file changed) come last */
+	for (nrun = 0; nrun < njobs && jobs[nrun].result == 0; nrun++)
+		;
+	*failed = pipeline_jobs_run_fenced(jobs, nrun,
 	    (unsigned)config_int(rc->cfg, "max_parallel"), rc_open, rc_close,
 	    rc_done, rc_fence_go, rc);
+	for (i = nrun; i < njobs; i++) {
+		rc_done(&jobs[i], i + 1, njobs, rc);
+		(*failed)++;
+	}
 	ec2_instance_status_list_dispose(&rc->status);
 	pthread_mutex_destroy(&rc->fence.mu);
 	*waiting = rc_waiting(jobs, njobs);
@@ -493,6 +561,7 @@ rc_pass(struct rc *rc, int pass, int force, int dry_run, int *changes,
 {
 	struct pass_view pv;
 	struct pipeline_job *jobs = NULL;
+	struct spec_tree *specs = NULL;
 	size_t njobs = 0;
 	int64_t run = 0;
 	int error;
@@ -527,7 +596,7 @@ rc_pass(struct rc *rc, int pass, int force, int dry_run, int *changes,
 		if (drift_resolved_record(&pv, "reconcile") < 0)
 			log_warnx("recording resolved drift: %s", err_get());
 	}
-	jobs = rc_jobs(&njobs, &pv, rc->cfg);
+	jobs = rc_jobs(&njobs, &specs, &pv, rc->cfg, !dry_run);
 	if (dry_run || njobs == 0) {
 		size_t i;
 
@@ -574,7 +643,7 @@ rc_pass(struct rc *rc, int pass, int force, int dry_run, int *changes,
 		json_array_append_new(rc->jpasses, o);
 	}
 out:
-	rc_jobs_free(jobs, njobs);
+	rc_jobs_free(jobs, njobs, specs);
 	pass_view_dispose(&pv);
 	return 0;
 }
@@ -632,6 +701,7 @@ reconcile_execute(struct reconcile_result *res, const struct config *cfg,
     const struct pass_view *pv, struct store *lock)
 {
 	struct pipeline_job *jobs;
+	struct spec_tree *specs = NULL;
 	struct rc rc;
 	size_t njobs = 0;
 	int64_t run = 0;
@@ -647,12 +717,12 @@ reconcile_execute(struct reconcile_result *res, const struct config *cfg,
 	rc.started = time(NULL);
 	if (drift_resolved_record(pv, "run") < 0)
 		log_warnx("recording resolved drift: %s", err_get());
-	jobs = rc_jobs(&njobs, pv, cfg);
+	jobs = rc_jobs(&njobs, &specs, pv, cfg, 1);
 	rc_execute(&rc, pv, jobs, njobs, lock, &res->failed, &res->waiting, &run);
 	rc_ready_times(&res->provision_s, &res->nprovision, pv, jobs, njobs);
 	res->run = run;
 	res->njobs = njobs;
-	rc_jobs_free(jobs, njobs);
+	rc_jobs_free(jobs, njobs, specs);
 	free(rc.res);
 	pipeline_prices_free(rc.prices);
 	return 0;

@@ -96,6 +96,8 @@ run_notify(const char *state)
 
 /* ---- the spec source ------------------------------------------------ */
 
+static int git_inited;	/* git_libgit2_init() done, shut down at exit */
+
 static int
 run_source_open(struct source **srcp, struct watch **wp, const struct config *c)
 {
@@ -110,6 +112,14 @@ run_source_open(struct source **srcp, struct watch **wp, const struct config *c)
 		o.kind = SOURCE_DIR;
 		o.dir = config_str(c, "specs");
 	} else if (*config_str(c, "spec_repo") != '\0') {
+		/*
+		 * libgit2 only for a repository: its start (mbedTLS with the
+		 * system's CA bundle) costs a directory source nothing then.
+		 */
+		if (!git_inited) {
+			git_libgit2_init();
+			git_inited = 1;
+		}
 		o.kind = SOURCE_GIT;
 		o.git.url = config_str(c, "spec_repo");
 		o.git.branch = config_str(c, "spec_branch");
@@ -154,6 +164,7 @@ run_candidate_check(const struct runner *r, const char *dir)
 	opts.default_region = ctl_region(r->cfg);
 	snprintf(prefix, sizeof(prefix), "%s:", config_str(r->cfg, "tag_prefix"));
 	opts.tag_prefix = prefix;
+	opts.lean = 1;		/* validity and diagnostics only */
 	if ((error = spec_tree_load(&tree, dir, &opts)) < 0)
 		return error;
 	for (i = 0; i < spec_tree_count(tree); i++) {
@@ -329,8 +340,9 @@ run_pass_work(void *arg)
 	struct run_job *job = arg;
 	struct runner *r = job->r;
 	struct pass_view pv;
+	struct run_states states;
 	uint64_t t0 = mono_ms(), one = 1;
-	int leader = 0;
+	int leader = 0, changes;
 
 	log_info("pass=%lld start reason=%s", job->n, job->reason);
 	job->outcome = RUN_FAILED;
@@ -357,16 +369,20 @@ run_pass_work(void *arg)
 	metrics_histogram_observe(r->m.duration, NULL,
 	    (double)(mono_ms() - t0) / 1000.0);
 	run_metrics_pass(r, &pv);
-	run_view_build(&job->view, &pv);
+	changes = plan_has_changes(pv.plan);
+	/* the pages need only the states: let the pass's bulk go first */
+	run_states_take(&states, &pv);
+	pass_view_release(&pv);
+	run_view_build(&job->view, pv.store, &states);
+	run_states_free(&states);
 	job->revision = xstrdup(pv.revision);
 	snprintf(job->summary, sizeof(job->summary), "STATUS=pass %lld ok: "
 	    "revision %.40s, %zu specs, %zu live, %zu instances, %zu drift, %s",
 	    job->n, pv.revision, pv.nspecs, pv.nlive, pv.ninstances, job->ndrift,
-	    plan_has_changes(pv.plan) ? "changes planned" : "converged");
+	    changes ? "changes planned" : "converged");
 	log_info("pass=%lld done run=%lld revision=%s specs=%zu live=%zu "
 	    "instances=%zu drift=%zu changes=%d seconds=%.3f", job->n, job->run,
-	    pv.revision, pv.nspecs,
-	    pv.nlive, pv.ninstances, job->ndrift, plan_has_changes(pv.plan),
+	    pv.revision, pv.nspecs, pv.nlive, pv.ninstances, job->ndrift, changes,
 	    (double)(mono_ms() - t0) / 1000.0);
 out:
 	pass_view_dispose(&pv);
@@ -812,7 +828,7 @@ cmd_run(int argc, char **argv)
 	struct runner r;
 	sigset_t mask;
 	uint64_t wd;
-	int i, git = 0, code = EXIT_ERROR;
+	int i, code = EXIT_ERROR;
 
 	memset(&r, 0, sizeof(r));
 	r.sfd = r.tfd = r.efd = -1;
@@ -843,8 +859,6 @@ cmd_run(int argc, char **argv)
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	git_libgit2_init();
-	git = 1;
 	if (run_metrics_new(&r) < 0) {
 		cmd_error("run", "metrics registry");
 		goto out;
@@ -876,7 +890,7 @@ cmd_run(int argc, char **argv)
 	    r.npass == 1 ? "" : "es");
 out:
 	run_free(&r);
-	if (git)
+	if (git_inited)
 		git_libgit2_shutdown();
 	return code;
 }

@@ -86,6 +86,7 @@ ctl_specs_load(struct spec_tree **out, char **revision, const struct config *c)
 	opts.default_region = ctl_region(c);
 	snprintf(prefix, sizeof(prefix), "%s:", config_str(c, "tag_prefix"));
 	opts.tag_prefix = prefix;
+	opts.lean = 1;		/* briefs only; rc_jobs reads the specs it runs */
 	if ((error = spec_tree_load(out, dir, &opts)) < 0) {
 		err_prefix("reading specs from %s", dir);
 		free(*revision);

@@ -31,10 +31,10 @@ pass_regions(size_t *n, const struct spec_tree *tree, const char *def)
 
 	v[k++] = def;
 	for (i = 0; i < count; i++) {
-		const struct spec *s = spec_entry_spec(spec_tree_entry(tree, i));
+		const struct spec_brief *b = spec_entry_brief(spec_tree_entry(tree, i));
 
-		if (s != NULL && s->region != NULL)
-			v[k++] = s->region;
+		if (b != NULL && b->region != NULL)
+			v[k++] = b->region;
 	}
 	qsort(v, k, sizeof(*v), region_cmp);
 	for (i = 0, u = 0; i < k; i++)
@@ -196,21 +196,33 @@ pass_view_dispose(struct pass_view *pv)
 {
 	size_t i;
 
+	pass_view_release(pv);
+	for (i = 0; i < pv->naws; i++)
+		ctl_aws_free(pv->aws[i]);
+	free(pv->aws);
+	store_free(pv->store);
+	free(pv->revision);
+	memset(pv, 0, sizeof(*pv));
+}
+
+void
+pass_view_release(struct pass_view *pv)
+{
 	plan_free(pv->plan);
+	pv->plan = NULL;
 	free(pv->desired);
 	free(pv->pinst);
 	free(pv->precs);
 	free(pv->inst_region);
+	pv->desired = NULL;
+	pv->pinst = NULL;
+	pv->precs = NULL;
+	pv->inst_region = NULL;
+	pv->nrecs = 0;
 	observe_instances_dispose(&pv->inst);
-	for (i = 0; i < pv->naws; i++)
-		ctl_aws_free(pv->aws[i]);
-	free(pv->aws);
-	if (pv->store != NULL)
-		store_pass_dispose(&pv->rows);
-	store_free(pv->store);
+	store_pass_dispose(&pv->rows);
 	spec_tree_free(pv->tree);
-	free(pv->revision);
-	memset(pv, 0, sizeof(*pv));
+	pv->tree = NULL;
 }
 
 struct ctl_aws *

@@ -3,6 +3,8 @@
  * (run.h).
  */
 #include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -238,78 +240,205 @@ h_metrics(struct httpd_response *resp, const struct httpd_request *req,
 void
 run_view_clear(struct run_view *v)
 {
-	size_t i;
-
-	store_envs_free(v->rows, v->nrows);
-	for (i = 0; i < v->nevrows && v->evnames != NULL; i++)
-		free(v->evnames[i]);
-	store_events_free(v->evrows, v->nevrows);
-	free(v->evnames);
-	free(v->states);
 	free(v->envs);
 	free(v->events);
+	free(v->strs);
 	memset(v, 0, sizeof(*v));
 }
 
-/* The live rows and recent events as pv's pass leaves them, for the pages. */
-void
-run_view_build(struct run_view *v, const struct pass_view *pv)
+static int
+state_cmp(const void *a, const void *b)
 {
-	time_t now = time(NULL);
-	size_t i, j;
+	return strcmp(((const struct run_state *)a)->id,
+	    ((const struct run_state *)b)->id);
+}
+
+void
+run_states_take(struct run_states *out, const struct pass_view *pv)
+{
+	size_t i;
+
+	out->v = xcalloc(pv->inst.n + 1, sizeof(*out->v));
+	out->n = 0;
+	for (i = 0; i < pv->inst.n; i++) {
+		struct run_state *s = &out->v[out->n];
+		const char *id = pv->inst.v[i].id, *state = pv->inst.v[i].state;
+
+		if (strlen(id) >= sizeof(s->id) || strlen(state) >= sizeof(s->state))
+			continue;	/* not what EC2 gives */
+		memcpy(s->id, id, strlen(id) + 1);
+		memcpy(s->state, state, strlen(state) + 1);
+		out->n++;
+	}
+	qsort(out->v, out->n, sizeof(*out->v), state_cmp);
+}
+
+void
+run_states_free(struct run_states *s)
+{
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+#define VIEW_STRS_MAX	(256u << 20)	/* the view's strings, at most */
+
+/*
+ * While the view is built its strings grow in one buffer, so an entry's
+ * string fields hold offsets into it (plus one; 0 is NULL) until
+ * view_rebase() turns them into pointers.
+ */
+struct view_build {
+	struct run_view		*v;
+	size_t			 cap;
+	const struct run_states	*states;
+	struct buf		 strs;
+	char			(*ids)[STORE_ID_LEN];	/* env id of each entry */
+	time_t			 now;
+	int			 full;
+};
+
+static const char *
+view_str(struct view_build *b, const char *s)
+{
+	size_t off = b->strs.len + 1;
+
+	if (s == NULL)
+		return NULL;
+	if (buf_add(&b->strs, s, strlen(s) + 1) < 0) {
+		b->full = 1;
+		return NULL;
+	}
+	return (const char *)(uintptr_t)off;
+}
+
+static const char *
+view_ptr(const char *base, const char *off)
+{
+	return off == NULL ? NULL : base + ((uintptr_t)off - 1);
+}
+
+static int
+view_env_add(void *arg, const struct store_env *e)
+{
+	struct view_build *b = arg;
+	struct run_view *v = b->v;
+	struct httpd_status_env *s;
+	struct run_state key, *st = NULL;
+	time_t since = e->launched_at ? e->launched_at : e->created_at;
+
+	if (v->nrows == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 64;
+		v->envs = xreallocarray(v->envs, b->cap, sizeof(*v->envs));
+		b->ids = xreallocarray(b->ids, b->cap, sizeof(*b->ids));
+	}
+	if (e->instance_id != NULL && strlen(e->instance_id) < sizeof(key.id)) {
+		snprintf(key.id, sizeof(key.id), "%s", e->instance_id);
+		st = bsearch(&key, b->states->v, b->states->n,
+		    sizeof(*b->states->v), state_cmp);
+	}
+	s = &v->envs[v->nrows];
+	memset(s, 0, sizeof(*s));
+	s->name = view_str(b, e->name);
+	s->workspace = view_str(b, e->workspace);
+	s->status = store_status_str(e->status);	/* static */
+	s->stage = store_stage_str(e->stage);		/* static */
+	s->instance_id = view_str(b, e->instance_id);
+	s->state = st != NULL ? view_str(b, st->state) : NULL;
+	s->ip = view_str(b, e->public_ip);
+	s->age_seconds = since ? (int64_t)(b->now - since) : -1;
+	s->cost = e->launched_at && e->cost_per_hour_usd > 0 ?
+	    e->total_cost_usd + e->cost_per_hour_usd *
+	    (double)(b->now - e->launched_at) / 3600.0 : e->total_cost_usd;
+	s->last_error = view_str(b, e->error);
+	memcpy(b->ids[v->nrows], e->id, STORE_ID_LEN);
+	v->nrows++;
+	return 0;
+}
+
+/* An entry of the view by its environment's id. */
+struct view_id {
+	const char	*id;
+	size_t		 i;
+};
+
+static int
+view_id_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct view_id *)a)->id,
+	    ((const struct view_id *)b)->id);
+}
+
+static int
+view_id_find(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct view_id *)elem)->id);
+}
+
+/* The live rows and recent events as a pass leaves them, for the pages. */
+void
+run_view_build(struct run_view *v, struct store *st,
+    const struct run_states *states)
+{
+	struct view_id *byid = NULL, *hit;
+	struct view_build b;
+	struct store_event *ev = NULL;
+	size_t i, nev = 0;
 
 	memset(v, 0, sizeof(*v));
-	if (store_envs_load_live(&v->rows, &v->nrows, pv->store) < 0) {
+	memset(&b, 0, sizeof(b));
+	b.v = v;
+	b.states = states;
+	b.now = time(NULL);
+	buf_init(&b.strs, VIEW_STRS_MAX);
+	if (store_envs_live_each(st, view_env_add, &b) < 0) {
 		log_warnx("status page: environments: %s", err_get());
-		v->rows = NULL;
 		v->nrows = 0;
 	}
-	if (store_events_recent(&v->evrows, &v->nevrows, pv->store, NULL,
-	    EVENTS_SHOWN) < 0) {
+	if (store_events_recent(&ev, &nev, st, NULL, EVENTS_SHOWN) < 0) {
 		log_warnx("status page: events: %s", err_get());
-		v->evrows = NULL;
-		v->nevrows = 0;
+		ev = NULL;
+		nev = 0;
 	}
-	v->states = xcalloc(v->nrows + 1, sizeof(*v->states));
-	v->envs = xcalloc(v->nrows + 1, sizeof(*v->envs));
+	/* an event names its environment: live rows by id, else the id */
+	byid = xcalloc(v->nrows + 1, sizeof(*byid));
 	for (i = 0; i < v->nrows; i++) {
-		const struct store_env *e = &v->rows[i];
-		struct httpd_status_env *s = &v->envs[i];
-		time_t since = e->launched_at ? e->launched_at : e->created_at;
-
-		for (j = 0; e->instance_id != NULL && j < pv->inst.n; j++)
-			if (strcmp(pv->inst.v[j].id, e->instance_id) == 0) {
-				snprintf(v->states[i], sizeof(v->states[i]), "%s",
-				    pv->inst.v[j].state);
-				break;
-			}
-		s->name = e->name;
-		s->workspace = e->workspace;
-		s->status = store_status_str(e->status);
-		s->stage = store_stage_str(e->stage);
-		s->instance_id = e->instance_id;
-		s->state = v->states[i][0] ? v->states[i] : NULL;
-		s->ip = e->public_ip;
-		s->age_seconds = since ? (int64_t)(now - since) : -1;
-		s->cost = e->launched_at && e->cost_per_hour_usd > 0 ?
-		    e->total_cost_usd + e->cost_per_hour_usd *
-		    (double)(now - e->launched_at) / 3600.0 : e->total_cost_usd;
-		s->last_error = e->error;
+		byid[i].id = b.ids[i];
+		byid[i].i = i;
 	}
-	v->events = xcalloc(v->nevrows + 1, sizeof(*v->events));
-	v->evnames = xcalloc(v->nevrows + 1, sizeof(*v->evnames));
-	for (i = 0; i < v->nevrows; i++) {
-		const struct store_event *ev = &v->evrows[i];
+	qsort(byid, v->nrows, sizeof(*byid), view_id_cmp);
+	v->events = xcalloc(nev + 1, sizeof(*v->events));
+	for (i = 0; i < nev; i++) {
+		hit = bsearch(ev[i].env_id, byid, v->nrows, sizeof(*byid), view_id_find);
+		v->events[i].time = (int64_t)ev[i].created_at;
+		v->events[i].type = view_str(&b, ev[i].type);
+		v->events[i].summary = view_str(&b, ev[i].payload);
+		v->events[i].env = hit != NULL ? v->envs[hit->i].name :
+		    ev[i].env_id[0] != '\0' ? view_str(&b, ev[i].env_id) : NULL;
+	}
+	v->nevrows = nev;
+	store_events_free(ev, nev);
+	free(byid);
+	free(b.ids);
+	if (b.full) {
+		log_warnx("status page: out of room for the view");
+		v->nrows = v->nevrows = 0;
+	}
+	/* offsets to pointers, now that the block no longer moves */
+	v->strs = buf_detach(&b.strs, NULL);
+	for (i = 0; i < v->nrows; i++) {
+		struct httpd_status_env *s = &v->envs[i];
 
-		v->events[i].time = (int64_t)ev->created_at;
-		v->events[i].type = ev->type;
-		v->events[i].summary = ev->payload;
-		for (j = 0; j < v->nrows && v->evnames[i] == NULL; j++)
-			if (strcmp(v->rows[j].id, ev->env_id) == 0)
-				v->evnames[i] = xstrdup(v->rows[j].name);
-		if (v->evnames[i] == NULL && ev->env_id[0] != '\0')
-			v->evnames[i] = xstrdup(ev->env_id);
-		v->events[i].env = v->evnames[i];
+		s->name = view_ptr(v->strs, s->name);
+		s->workspace = view_ptr(v->strs, s->workspace);
+		s->instance_id = view_ptr(v->strs, s->instance_id);
+		s->state = view_ptr(v->strs, s->state);
+		s->ip = view_ptr(v->strs, s->ip);
+		s->last_error = view_ptr(v->strs, s->last_error);
+	}
+	for (i = 0; i < v->nevrows; i++) {
+		v->events[i].type = view_ptr(v->strs, v->events[i].type);
+		v->events[i].summary = view_ptr(v->strs, v->events[i].summary);
+		v->events[i].env = view_ptr(v->strs, v->events[i].env);
 	}
 }
 

@@ -46,6 +46,13 @@ struct pass_view {
 int	 pass_view_load(struct pass_view *, const struct config *, int force,
 	    int check_protection, time_t now);
 void	 pass_view_dispose(struct pass_view *);
+/*
+ * Free what planning needed, the bulk of a pass: the spec tree, the
+ * instances, the rows, the planner's inputs and the plan (pv->plan and
+ * the arrays become NULL).  The store, the revision, the AWS clients and
+ * the counts stay until pass_view_dispose().
+ */
+void	 pass_view_release(struct pass_view *);
 
 /* The AWS clients of the region an instance of pv->inst was found in. */
 struct ctl_aws *pass_view_instance_aws(const struct pass_view *, size_t i);

@@ -17,6 +17,7 @@
 #include "store.h"
 
 struct pass_view;
+struct store;
 struct source;
 struct watch;
 
@@ -32,16 +33,27 @@ struct run_metrics {
 	struct metrics_metric	*provision;	/* seconds to ready, per environment */
 };
 
-/* What the pages show, from one pass. */
+/*
+ * What the pages show, from one pass: an entry per live environment and
+ * the recent events, every string of them in one block.  At 10,000
+ * environments that is about 1.3 MB, held between passes.
+ */
 struct run_view {
-	struct store_env	*rows;
-	size_t			 nrows;
-	char			(*states)[16];
 	struct httpd_status_env	*envs;
-	struct store_event	*evrows;
-	size_t			 nevrows;
+	size_t			 nrows;
 	struct httpd_status_event *events;
-	char			**evnames;
+	size_t			 nevrows;
+	char			*strs;
+};
+
+/* The EC2 state of each instance a pass saw, sorted by id. */
+struct run_state {
+	char	id[24];		/* "i-" and 17 hex digits */
+	char	state[16];
+};
+struct run_states {
+	struct run_state	*v;
+	size_t			 n;
 };
 
 enum run_outcome {
@@ -114,12 +126,18 @@ void	 run_metrics_pass(struct runner *r, const struct pass_view *pv);
  * code) and the pacers' figures into the registry (before a scrape).
  */
 void	 run_metrics_aws(struct runner *r);
+/* Copy the states of pv's instances (free with run_states_free()). */
+void	 run_states_take(struct run_states *out, const struct pass_view *pv);
+void	 run_states_free(struct run_states *);
 /*
- * Fill v from pv's pass: the live rows and recent events read through
- * pv->store, with the EC2 state of each row's instance.  v owns it all;
- * run_view_clear() frees it and zeroes v.
+ * Fill v from the database as a pass leaves it: the live rows (read one
+ * at a time, never all at once) with the EC2 state of each row's
+ * instance from states, and the recent events.  v owns it all;
+ * run_view_clear() frees it and zeroes v.  Read failures are logged and
+ * leave that part empty.
  */
-void	 run_view_build(struct run_view *v, const struct pass_view *pv);
+void	 run_view_build(struct run_view *v, struct store *st,
+	    const struct run_states *states);
 void	 run_view_clear(struct run_view *v);
 /*
  * Listen on addr with the routes /healthz, /metrics, /api/environments,

@@ -81,12 +81,13 @@ parse_time(const char *s)
 	return timegm(&tm);
 }
 
+/* Free tags_parse()'s result (the strings are its own copies). */
 static void
 tags_free(struct ec2_tag *tags, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		free(tags[i].key);
-		free(tags[i].value);
+		free((char *)tags[i].key);
+		free((char *)tags[i].value);
 	}
 	free(tags);
 }
@@ -208,13 +209,7 @@ ec2_instance_dispose(struct ec2_instance *inst)
 {
 	if (inst == NULL)
 		return;
-	tags_free(inst->tags, inst->ntags);
-	for (size_t i = 0; i < inst->nsecurity_groups; i++)
-		free(inst->security_groups[i]);
-	free(inst->security_groups);
-	free(inst->key_name);
-	free(inst->client_token);
-	free(inst->state_reason);
+	free(inst->block);
 	memset(inst, 0, sizeof(*inst));
 }
 
@@ -227,48 +222,166 @@ ec2_instance_tag(const struct ec2_instance *inst, const char *key)
 	return NULL;
 }
 
-/* Fill out from an <instancesSet><item>. */
+/* The static name of a state EC2 documents, or NULL for any other. */
+static const char *
+state_name(const char *state)
+{
+	static const char *const names[] = {
+		"pending", "running", "shutting-down", "terminated", "stopping",
+		"stopped",
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(state, names[i]) == 0)
+			return names[i];
+	return NULL;
+}
+
+/* Bytes s takes in a block: none for "", which is never copied. */
+static size_t
+str_size(const char *s)
+{
+	return *s != '\0' ? strlen(s) + 1 : 0;
+}
+
+/* Copy s to *p and advance *p; "" is the static "". */
+static const char *
+str_put(char **p, const char *s)
+{
+	size_t len;
+	char *at;
+
+	if (*s == '\0')
+		return "";
+	len = strlen(s) + 1;
+	at = memcpy(*p, s, len);
+	*p += len;
+	return at;
+}
+
+/*
+ * Copy src (every string set) into dst with all its strings, its tag
+ * array and its group array in one block: the tags first, then the
+ * group pointers, then the text.  A documented state is not copied.
+ */
+static void
+instance_pack(struct ec2_instance *dst, const struct ec2_instance *src)
+{
+	const char *state = state_name(src->state);
+	size_t t, size, nt = src->ntags, ng = src->nsecurity_groups;
+	struct ec2_tag *tags;
+	const char **groups;
+	char *p;
+
+	size = nt * sizeof(*tags) + ng * sizeof(*groups) +
+	    str_size(src->id) + (state != NULL ? 0 : str_size(src->state)) +
+	    str_size(src->type) + str_size(src->image_id) +
+	    str_size(src->private_ip) + str_size(src->public_ip) +
+	    str_size(src->subnet_id) + str_size(src->vpc_id) +
+	    str_size(src->az) + str_size(src->key_name) +
+	    str_size(src->client_token) + str_size(src->state_reason);
+	for (t = 0; t < nt; t++)
+		size += str_size(src->tags[t].key) + str_size(src->tags[t].value);
+	for (t = 0; t < ng; t++)
+		size += str_size(src->security_groups[t]);
+	*dst = *src;
+	dst->block = xmalloc(size > 0 ? size : 1);
+	tags = dst->block;
+	groups = (const char **)(void *)(tags + nt);
+	p = (char *)(void *)(groups + ng);
+	dst->id = str_put(&p, src->id);
+	dst->state = state != NULL ? state : str_put(&p, src->state);
+	dst->type = str_put(&p, src->type);
+	dst->image_id = str_put(&p, src->image_id);
+	dst->private_ip = str_put(&p, src->private_ip);
+	dst->public_ip = str_put(&p, src->public_ip);
+	dst->subnet_id = str_put(&p, src->subnet_id);
+	dst->vpc_id = str_put(&p, src->vpc_id);
+	dst->az = str_put(&p, src->az);
+	dst->key_name = str_put(&p, src->key_name);
+	dst->client_token = str_put(&p, src->client_token);
+	dst->state_reason = str_put(&p, src->state_reason);
+	for (t = 0; t < nt; t++) {
+		tags[t].key = str_put(&p, src->tags[t].key);
+		tags[t].value = str_put(&p, src->tags[t].value);
+	}
+	for (t = 0; t < ng; t++)
+		groups[t] = str_put(&p, src->security_groups[t]);
+	dst->tags = nt > 0 ? tags : NULL;
+	dst->security_groups = ng > 0 ? groups : NULL;
+}
+
+/* The texts instance_parse() reads, by index into its text[]. */
+enum {
+	T_ID, T_STATE, T_CODE, T_TYPE, T_IMAGE, T_LAUNCH, T_PRIVATE_IP,
+	T_PUBLIC_IP, T_SUBNET, T_VPC, T_AZ, T_LIFECYCLE, T_KEY, T_TOKEN,
+	T_REASON, T_COUNT
+};
+
+/* Fill out from an <instancesSet><item>: one block (instance_pack). */
 static void
 instance_parse(struct ec2_instance *out, const struct aws_xml_node *it)
 {
-	const struct aws_xml_node *set, *g;
-	char code[16], life[16];
+	const struct aws_xml_node *st = path_node(it, "instanceState"), *set, *g;
+	struct ec2_instance loose;
+	struct ec2_tag *tags;
+	char *text[T_COUNT], **groups = NULL;
+	size_t ntags, ngroups = 0, i;
 
-	memset(out, 0, sizeof(*out));
-	child_copy(out->id, sizeof(out->id), it, "instanceId");
-	child_copy(out->state, sizeof(out->state), path_node(it, "instanceState"),
-	    "name");
-	child_copy(code, sizeof(code), path_node(it, "instanceState"), "code");
-	out->state_code = (int)strtol(code, NULL, 10) & 0xff;
-	child_copy(out->type, sizeof(out->type), it, "instanceType");
-	child_copy(out->image_id, sizeof(out->image_id), it, "imageId");
-	child_copy(out->launch_time, sizeof(out->launch_time), it, "launchTime");
-	out->launched = parse_time(out->launch_time);
-	child_copy(out->private_ip, sizeof(out->private_ip), it, "privateIpAddress");
-	child_copy(out->public_ip, sizeof(out->public_ip), it, "ipAddress");
-	child_copy(out->subnet_id, sizeof(out->subnet_id), it, "subnetId");
-	child_copy(out->vpc_id, sizeof(out->vpc_id), it, "vpcId");
-	child_copy(out->az, sizeof(out->az), path_node(it, "placement"),
-	    "availabilityZone");
-	child_copy(life, sizeof(life), it, "instanceLifecycle");
-	out->market = strcmp(life, "spot") == 0 ? EC2_MARKET_SPOT :
-	    EC2_MARKET_ON_DEMAND;
-	/* pointers, not arrays: 10,000 instances of 256-byte fields add up */
-	out->key_name = child_dup(it, "keyName");
-	out->client_token = child_dup(it, "clientToken");
-	out->state_reason = child_dup(path_node(it, "stateReason"), "message");
-	tags_parse(&out->tags, &out->ntags, it);
+	text[T_ID] = child_dup(it, "instanceId");
+	text[T_STATE] = child_dup(st, "name");
+	text[T_CODE] = child_dup(st, "code");
+	text[T_TYPE] = child_dup(it, "instanceType");
+	text[T_IMAGE] = child_dup(it, "imageId");
+	text[T_LAUNCH] = child_dup(it, "launchTime");
+	text[T_PRIVATE_IP] = child_dup(it, "privateIpAddress");
+	text[T_PUBLIC_IP] = child_dup(it, "ipAddress");
+	text[T_SUBNET] = child_dup(it, "subnetId");
+	text[T_VPC] = child_dup(it, "vpcId");
+	text[T_AZ] = child_dup(path_node(it, "placement"), "availabilityZone");
+	text[T_LIFECYCLE] = child_dup(it, "instanceLifecycle");
+	text[T_KEY] = child_dup(it, "keyName");
+	text[T_TOKEN] = child_dup(it, "clientToken");
+	text[T_REASON] = child_dup(path_node(it, "stateReason"), "message");
+	tags_parse(&tags, &ntags, it);
 	if ((set = aws_xml_child(it, "groupSet")) != NULL) {
 		AWS_XML_FOREACH(g, set, "item") {
 			char *id = aws_xml_child_text(g, "groupId");
 
 			if (id == NULL)
 				continue;
-			out->security_groups = xreallocarray(out->security_groups,
-			    out->nsecurity_groups + 1, sizeof(char *));
-			out->security_groups[out->nsecurity_groups++] = id;
+			groups = xreallocarray(groups, ngroups + 1, sizeof(*groups));
+			groups[ngroups++] = id;
 		}
 	}
+	memset(&loose, 0, sizeof(loose));
+	loose.id = text[T_ID];
+	loose.state = text[T_STATE];
+	loose.state_code = (int)strtol(text[T_CODE], NULL, 10) & 0xff;
+	loose.type = text[T_TYPE];
+	loose.image_id = text[T_IMAGE];
+	loose.launched = parse_time(text[T_LAUNCH]);
+	loose.private_ip = text[T_PRIVATE_IP];
+	loose.public_ip = text[T_PUBLIC_IP];
+	loose.subnet_id = text[T_SUBNET];
+	loose.vpc_id = text[T_VPC];
+	loose.az = text[T_AZ];
+	loose.market = strcmp(text[T_LIFECYCLE], "spot") == 0 ?
+	    EC2_MARKET_SPOT : EC2_MARKET_ON_DEMAND;
+	loose.key_name = text[T_KEY];
+	loose.client_token = text[T_TOKEN];
+	loose.state_reason = text[T_REASON];
+	loose.tags = tags;
+	loose.ntags = ntags;
+	loose.security_groups = (const char *const *)groups;
+	loose.nsecurity_groups = ngroups;
+	instance_pack(out, &loose);
+	for (i = 0; i < T_COUNT; i++)
+		free(text[i]);
+	tags_free(tags, ntags);
+	for (i = 0; i < ngroups; i++)
+		free(groups[i]);
+	free(groups);
 }
 
 void

@@ -8,9 +8,10 @@
  * aws_client_last_error() of the underlying client.
  *
  * Results are plain structs the caller owns: fixed-size fields for the
- * short identifiers AWS returns, heap arrays for tags and groups; every
- * result type has a _dispose() that frees what it holds and leaves it
- * empty (disposing an empty result does nothing).
+ * short identifiers AWS returns, heap arrays for tags and groups (an
+ * instance keeps all its strings in one block); every result type has a
+ * _dispose() that frees what it holds and leaves it empty (disposing an
+ * empty result does nothing).
  */
 #ifndef ENVCTL_EC2_H
 #define ENVCTL_EC2_H
@@ -38,10 +39,10 @@ struct ec2_filter {
 	size_t			 nvalues;
 };
 
-/* Output tag: owned by the result holding it. */
+/* Output tag: owned by the result holding it (an instance's: in its block). */
 struct ec2_tag {
-	char	*key;
-	char	*value;
+	const char	*key;
+	const char	*value;
 };
 
 /* ---- client ---- */
@@ -60,31 +61,40 @@ enum ec2_market {
 	EC2_MARKET_SPOT,
 };
 
+/*
+ * An instance as DescribeInstances or RunInstances reports it.  Every
+ * string is "" when EC2 sent none and never NULL once parsed; they all
+ * live in one block the struct owns (state may point to a static name
+ * instead): read them, never free or write them one by one.
+ */
 struct ec2_instance {
-	char		 id[32];		/* "i-0abc..." */
-	char		 state[16];		/* pending|running|shutting-down|terminated|stopping|stopped */
+	const char	*id;			/* "i-0abc..." */
+	const char	*state;			/* pending|running|shutting-down|terminated|stopping|stopped */
+	const char	*type;			/* "t3.medium" */
+	const char	*image_id;
+	const char	*private_ip;
+	const char	*public_ip;		/* "" when it has none (yet) */
+	const char	*subnet_id;
+	const char	*vpc_id;
+	const char	*az;			/* placement availability zone */
+	const char	*key_name;
+	const char	*client_token;
+	const char	*state_reason;		/* stateReason message, may be "" */
+	time_t		 launched;		/* launchTime, 0 if unknown */
 	int		 state_code;		/* 0 16 32 48 64 80 */
-	char		 type[32];		/* "t3.medium" */
-	char		 image_id[32];
-	char		 launch_time[40];	/* as sent: "2026-01-02T03:04:05.000Z" */
-	time_t		 launched;		/* launch_time parsed, 0 if unknown */
-	char		 private_ip[48];
-	char		 public_ip[48];		/* "" when it has none (yet) */
-	char		 subnet_id[32];
-	char		 vpc_id[32];
-	char		 az[32];		/* placement availability zone */
 	enum ec2_market	 market;		/* spot when instanceLifecycle=spot */
-	/* owned strings, "" when absent (never NULL once parsed) */
-	char		*key_name;
-	char		*client_token;
-	char		*state_reason;		/* stateReason message, may be "" */
-	struct ec2_tag	*tags;
+	const struct ec2_tag *tags;
 	size_t		 ntags;
-	char		**security_groups;	/* group ids */
+	const char *const *security_groups;	/* group ids */
 	size_t		 nsecurity_groups;
+	void		*block;			/* owned: what the pointers point into */
 };
 
-/* Free what inst holds; the struct itself is the caller's. */
+/*
+ * Free what inst holds (its block) and leave it empty; the struct itself
+ * is the caller's.  Whoever builds an instance by other means (a packed
+ * copy) puts every allocation it makes into block, so this frees it too.
+ */
 void	 ec2_instance_dispose(struct ec2_instance *inst);
 /* The value of tag key on inst, or NULL (points into inst). */
 const char *ec2_instance_tag(const struct ec2_instance *inst, const char *key);

@@ -774,7 +774,8 @@ step_launch(struct prov *pv)
 	FP("provision.launch.after");
 	error = record_instance(pv, &inst, ami);
 out:
-	if (error < 0 && found == 0 && inst.id[0] == '\0' && err_get()[0] == '\0')
+	if (error < 0 && found == 0 && (inst.id == NULL || inst.id[0] == '\0') &&
+	    err_get()[0] == '\0')
 		err_set("launch failed");
 	ec2_instance_dispose(&inst);
 	free(pub);
@@ -909,9 +910,15 @@ out:
 	return error;
 }
 
+/* What step_ready reads of an instance. */
+struct instance_now {
+	char	state[16];
+	char	public_ip[48];
+};
+
 /* The instance as EC2 sees it now (job's observation if it is ours). */
 static int
-instance_now(struct prov *pv, struct ec2_instance *out, int *found)
+instance_now(struct prov *pv, struct instance_now *out, int *found)
 {
 	struct pipeline *p = pv->p;
 	struct ec2_instance_page page;
@@ -948,7 +955,7 @@ step_ready(struct prov *pv)
 {
 	struct pipeline *p = pv->p;
 	const struct spec *s = pv->spec;
-	struct ec2_instance now_inst;
+	struct instance_now now_inst;
 	struct ec2_instance_status_list st;
 	const char *ids[1] = { pv->row->instance_id };
 	unsigned checks = p->o.ready_checks;
@@ -1227,10 +1234,52 @@ out:
 	return error;
 }
 
+/* The env-id tag of in if a row id can hold it, else NULL. */
+static const char *
+adopt_env_id(const struct pipeline *p, const struct ec2_instance *in)
+{
+	const char *env_id = in != NULL ? ec2_instance_tag(in, p->tag_env_id) : NULL;
+
+	return env_id != NULL && strlen(env_id) < STORE_ID_LEN ? env_id : NULL;
+}
+
+/*
+ * The full record of the pass's instance: the pass keeps a slim copy
+ * (observe.h), without image, subnet or groups.  One DescribeInstances
+ * by id into *page; ERR_NOTFOUND when the instance is gone.
+ */
+static int
+adopt_describe(struct ec2_instance_page *page, struct pipeline *p,
+    const char *instance_id)
+{
+	struct ec2_describe_instances_input in;
+	const char *ids[1] = { instance_id };
+	int error;
+
+	memset(&in, 0, sizeof(in));
+	in.instance_ids = ids;
+	in.ninstance_ids = 1;
+	if ((error = ec2_instances_describe_page(page, p->ec2, &in, NULL)) < 0 &&
+	    error != ERR_NOTFOUND) {
+		err_prefix("adopt: describing %s", instance_id);
+		return error;
+	}
+	if (error == ERR_NOTFOUND || page->n == 0) {
+		err_set("adopt: instance %s is gone", instance_id);
+		return ERR_NOTFOUND;
+	}
+	return 0;
+}
+
+/*
+ * Rebuild the lost row of job->inst from its tags and EC2's full record
+ * of it: one DescribeInstances by id, since the pass's copy is slim.
+ */
 int
 pl_adopt(struct pipeline *p, struct pipeline_job *job)
 {
-	const struct ec2_instance *in = job->inst;
+	const struct ec2_instance *in;
+	struct ec2_instance_page page;
 	struct store_env row;
 	const char *env_id, *hash, *ws;
 	char id[STORE_ID_LEN], *key = NULL, name[256];
@@ -1238,10 +1287,18 @@ pl_adopt(struct pipeline *p, struct pipeline_job *job)
 	int error, running;
 
 	memset(&row, 0, sizeof(row));
-	if (in == NULL || (env_id = ec2_instance_tag(in, p->tag_env_id)) == NULL ||
-	    strlen(env_id) >= STORE_ID_LEN) {
+	memset(&page, 0, sizeof(page));
+	if (adopt_env_id(p, job->inst) == NULL) {
 		err_set("adopt: the instance carries no usable env-id tag");
 		return ERR_INVALID;
+	}
+	if ((error = adopt_describe(&page, p, job->inst->id)) < 0)
+		goto out;
+	in = &page.v[0];
+	if ((env_id = adopt_env_id(p, in)) == NULL) {
+		err_set("adopt: the instance carries no usable env-id tag");
+		error = ERR_INVALID;
+		goto out;
 	}
 	hash = ec2_instance_tag(in, p->tag_spec_hash);
 	ws = ec2_instance_tag(in, p->tag_workspace);
@@ -1294,5 +1351,6 @@ pl_adopt(struct pipeline *p, struct pipeline_job *job)
 out:
 	free(key);
 	store_env_dispose(&row);
+	ec2_instance_page_dispose(&page);
 	return error;
 }

@@ -36,10 +36,16 @@ struct observe_tags {
 int	 observe_tags_init(struct observe_tags *t, const char *prefix);
 
 /*
- * The instances of one cluster, as EC2 reports them.  Each one's strings
- * (tags, security group ids, key name, ...) are packed into one block:
- * read them freely, but free them only with observe_instances_dispose(),
- * never with ec2_instance_dispose().
+ * The instances of one cluster, slimmed to what a pass uses: id, state,
+ * type, public_ip, launched, market and the tags of struct observe_tags
+ * (the six under the configured prefix; no other tag is kept).  Every
+ * other string (image_id, subnet_id, private_ip, vpc_id, az, key_name,
+ * client_token, state_reason) is "", and there are no security groups:
+ * describe the instance (ec2_instances_describe with its id) to see the
+ * rest.  Each instance's strings live in one block it owns
+ * (ec2_instance_dispose frees it); the tag keys are not copied but point
+ * at the strings of the observe_tags given to observe_instances_discover():
+ * the instances borrow that tags struct, which must outlive them.
  */
 struct observe_instances {
 	struct ec2_instance	*v;
@@ -50,8 +56,8 @@ struct observe_instances {
 /*
  * One paginated DescribeInstances (MaxResults 1000) filtered on
  * tag:<prefix>:cluster=cluster_id and every state but terminated.  out is
- * filled (dispose it); on failure it is left empty and the error is in
- * err_get().
+ * filled (dispose it) with slimmed copies that borrow tags (see above);
+ * on failure it is left empty and the error is in err_get().
  */
 int	 observe_instances_discover(struct observe_instances *out,
 	    struct ec2_client *ec2, const struct observe_tags *tags,

@@ -16,6 +16,16 @@
  * struct spec and its parts are plain read-only data owned by the entry
  * (or tree) they come from: they live until spec_entry_free() /
  * spec_tree_free() and must not be modified.
+ *
+ * A lean tree (spec_options.lean) is for passes over many specs: every
+ * file is read, parsed, validated and hashed exactly as in a full tree
+ * (same entries, validity, hashes, diagnostics, duplicate handling), but
+ * each spec is built in scratch memory reused from file to file, and an
+ * entry keeps only its path, name, hash, diagnostics and a struct
+ * spec_brief: what a pass plans with.  spec_entry_spec() is NULL there;
+ * the whole spec of the few entries an action runs for is read again
+ * with spec_tree_reload() or spec_entry_reload(), which fail when the
+ * file is no longer what the tree holds.
  */
 #ifndef ENVCTL_SPEC_H
 #define ENVCTL_SPEC_H
@@ -169,18 +179,31 @@ struct spec_diag {
 struct spec_options {
 	const char	*default_region;	/* NULL: "us-east-1" */
 	const char	*tag_prefix;		/* NULL: "envctl:" */
+	int		 lean;			/* trees: keep briefs, not specs */
+};
+
+/*
+ * What a pass needs of a valid spec, in full and lean trees alike; the
+ * strings are owned by the entry's tree (or the standalone entry).
+ */
+struct spec_brief {
+	const char		*workspace;
+	const char		*region;
+	long long		 ttl_s;		/* 0: no ttl */
+	enum spec_on_drift	 on_drift;
 };
 
 struct spec_entry;
 struct spec_tree;
 
-/* Fill opts with the defaults (both fields NULL). */
+/* Fill opts with the defaults (strings NULL, a full tree). */
 void	 spec_options_init(struct spec_options *opts);
 
 /*
  * Parse and validate len bytes at data as the spec file at path (used in
  * diagnostics and for the name's file stem; NULL means "<input>" and no
- * stem, so metadata.name is required).  opts may be NULL.  Returns 0 and
+ * stem, so metadata.name is required).  opts may be NULL (opts->lean
+ * does not apply: a standalone entry always has its spec).  Returns 0 and
  * a new entry in *out, valid or not (the caller frees it with
  * spec_entry_free()); data need not be NUL-terminated and is not kept.
  */
@@ -195,7 +218,19 @@ int	 spec_entry_parse(struct spec_entry **out, const char *path,
  */
 int	 spec_entry_load(struct spec_entry **out, const char *path,
 	    const struct spec_options *opts);
-/* Free an entry from parse/load (never one owned by a tree); NULL does nothing. */
+/*
+ * Read e's file again (e valid, typically of a lean tree) into a new
+ * standalone entry with its whole spec, loaded with opts (give the
+ * options e's tree was loaded with, or the hash cannot match).  Fails,
+ * *out NULL and the message naming the file, with ERR_CONFLICT when the
+ * file is gone, is now invalid or its hash differs from e's ("changed
+ * since the pass read it; the next pass acts on the new version"),
+ * ERR_INVALID when e is invalid, or ERR_GENERIC when it cannot be read.
+ * e and its tree are not touched.  The caller frees *out.
+ */
+int	 spec_entry_reload(struct spec_entry **out, const struct spec_entry *e,
+	    const struct spec_options *opts);
+/* Free an entry from parse/load/reload (never one of a tree); NULL does nothing. */
 void	 spec_entry_free(struct spec_entry *);
 
 /* The name: metadata.name when valid, else the file stem ("" if none). */
@@ -204,10 +239,12 @@ const char	*spec_entry_name(const struct spec_entry *);
 const char	*spec_entry_path(const struct spec_entry *);
 /* 1 when the file is a valid spec (no diagnostics), else 0. */
 int		 spec_entry_valid(const struct spec_entry *);
-/* The parsed spec, or NULL when the entry is invalid. */
+/* The parsed spec; NULL when the entry is invalid or of a lean tree. */
 const struct spec *spec_entry_spec(const struct spec_entry *);
 /* "v1:<64 hex>", or NULL when the entry is invalid. */
 const char	*spec_entry_hash(const struct spec_entry *);
+/* The brief of a valid entry (lean or not), or NULL when invalid. */
+const struct spec_brief *spec_entry_brief(const struct spec_entry *);
 /* Number of diagnostics (0 exactly when valid); at most SPEC_DIAG_MAX. */
 size_t		 spec_entry_diag_count(const struct spec_entry *);
 /*
@@ -229,6 +266,19 @@ int	 spec_tree_load(struct spec_tree **out, const char *dir,
 /* Like spec_tree_load() for an explicit list of files (any extension). */
 int	 spec_tree_load_files(struct spec_tree **out, const char *const *paths,
 	    size_t npaths, const struct spec_options *opts);
+/*
+ * Read the files of v, valid entries of the tree from (lean or not),
+ * again into a new full tree *out (sorted by name; an entry given twice
+ * is read once), loaded with from's options.  Each is a valid entry
+ * with its whole spec when the file still holds what from's entry was
+ * read from, else an invalid one with e's name and, as its only
+ * diagnostic, why (spec_entry_reload's messages: gone, invalid now,
+ * changed since the pass read it).  from and its entries must outlive
+ * the call only.  Returns 0, or a failpoint's error (test builds) with *out
+ * NULL.  The caller frees *out.
+ */
+int	 spec_tree_reload(struct spec_tree **out, const struct spec_tree *from,
+	    const struct spec_entry *const *v, size_t n);
 /* Free the tree, its entries and their specs; NULL does nothing. */
 void	 spec_tree_free(struct spec_tree *);
 

@@ -21,19 +21,27 @@
 /*
  * An entry of a tree lives in the tree's arena: the entry, its path and
  * name, its spec and its messages, so 10,000 specs are packed into 64 KiB
- * chunks instead of 10,000 small arenas (only diags.v is malloc'd).  A
- * standalone entry (spec_entry_parse/load) has its own arena and owns
- * path and name.
+ * chunks instead of 10,000 small arenas (only diags.v is malloc'd).  An
+ * entry of a lean tree keeps no spec, only the brief (its strings in the
+ * tree's arena too).  A standalone entry (spec_entry_parse/load/reload)
+ * is the head of a struct standalone: it has its own arena and keeps
+ * everything there.
  */
 struct spec_entry {
 	char		*path;
 	char		*name;
-	struct arena	*arena;		/* &own, or the tree's */
-	struct arena	 own;
-	struct diags	 diags;
-	struct spec	*spec;		/* NULL when invalid */
-	char		 hash[SPEC_HASH_SIZE];
+	struct diags	 diags;		/* diags.arena: the tree's, or own */
+	struct spec	*spec;		/* NULL when invalid or lean */
+	struct spec_brief brief;	/* when valid */
 	unsigned	 name_line, name_col;
+	unsigned char	 valid;
+	unsigned char	 standalone;
+	char		 hash[SPEC_HASH_SIZE];
+};
+
+struct standalone {
+	struct spec_entry	 e;	/* first: an entry is its standalone */
+	struct arena		 own;
 };
 
 struct spec_tree {
@@ -41,7 +49,37 @@ struct spec_tree {
 	size_t			  n;
 	size_t			  ninvalid;
 	struct arena		  arena;	/* every entry */
+	/* the options it was loaded with, for spec_tree_reload() */
+	const char		 *default_region;
+	const char		 *tag_prefix;
 };
+
+/*
+ * Strings many briefs share (workspaces, regions), kept once while a
+ * lean tree loads; past INTERN_MAX distinct ones each is copied.
+ */
+#define INTERN_MAX	32
+
+struct intern {
+	struct arena	*arena;
+	const char	*v[INTERN_MAX];
+	size_t		 n;
+};
+
+static const char *
+intern(struct intern *in, const char *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return NULL;
+	for (i = 0; i < in->n; i++)
+		if (strcmp(in->v[i], s) == 0)
+			return in->v[i];
+	if (in->n == INTERN_MAX)
+		return arena_strdup(in->arena, s);
+	return in->v[in->n++] = arena_strdup(in->arena, s);
+}
 
 void
 spec_options_init(struct spec_options *opts)
@@ -65,46 +103,53 @@ path_stem(const char **base, const char *path)
 	return len;
 }
 
-static int
-entry_standalone(const struct spec_entry *e)
-{
-	return e->arena == &e->own;
-}
-
 /* A new entry in tree_arena, or standalone when tree_arena is NULL. */
 static struct spec_entry *
 entry_new(const char *path, struct arena *tree_arena)
 {
 	struct spec_entry *e;
+	struct standalone *sa;
+	struct arena *a = tree_arena;
 	const char *p = path ? path : "<input>", *base;
 	size_t len = path ? path_stem(&base, path) : 0;
 
-	if (tree_arena == NULL) {
-		e = xcalloc(1, sizeof(*e));
-		arena_init(&e->own);
-		e->arena = &e->own;
-		e->path = xstrdup(p);
-		e->name = path ? xstrndup(base, len) : xstrdup("");
-	} else {
-		e = arena_alloc(tree_arena, sizeof(*e));
-		e->arena = tree_arena;
-		e->path = arena_strdup(tree_arena, p);
-		e->name = path ? arena_strndup(tree_arena, base, len) : "";
-	}
-	diags_init(&e->diags, e->arena);
+	if (a == NULL) {
+		sa = xcalloc(1, sizeof(*sa));
+		arena_init(&sa->own);
+		a = &sa->own;
+		e = &sa->e;
+		e->standalone = 1;
+	} else
+		e = arena_alloc(a, sizeof(*e));
+	e->path = arena_strdup(a, p);
+	e->name = path ? arena_strndup(a, base, len) : "";
+	diags_init(&e->diags, a);
 	e->name_line = e->name_col = 1;
 	return e;
 }
 
-/* Name the entry after its spec (s->name lives in e's arena). */
+/*
+ * Mark e valid with spec s: name and brief from s.  Full (in_arena
+ * NULL): they point into s, which lives in e's arena.  Lean: s is about
+ * to go; what the entry keeps is copied (or interned) into e's arena.
+ */
 static void
-entry_set_name(struct spec_entry *e, const struct spec *s)
+entry_set_valid(struct spec_entry *e, const struct spec *s, struct intern *in)
 {
-	if (entry_standalone(e)) {
-		free(e->name);
-		e->name = xstrdup(s->name);
-	} else
+	e->valid = 1;
+	e->brief.ttl_s = s->lifecycle.ttl_s;
+	e->brief.on_drift = s->lifecycle.on_drift;
+	if (in == NULL) {
+		e->spec = (struct spec *)(uintptr_t)s;
 		e->name = (char *)(uintptr_t)s->name;
+		e->brief.workspace = s->workspace;
+		e->brief.region = s->region;
+		return;
+	}
+	if (strcmp(e->name, s->name) != 0)
+		e->name = arena_strdup(e->diags.arena, s->name);
+	e->brief.workspace = intern(in, s->workspace);
+	e->brief.region = intern(in, s->region);
 }
 
 /* What an entry holds outside its arena. */
@@ -117,14 +162,14 @@ entry_dispose(struct spec_entry *e)
 void
 spec_entry_free(struct spec_entry *e)
 {
+	struct standalone *sa = (struct standalone *)e;
+
 	if (e == NULL)
 		return;
-	assert(entry_standalone(e));
+	assert(e->standalone);
 	entry_dispose(e);
-	arena_dispose(&e->own);
-	free(e->path);
-	free(e->name);
-	free(e);
+	arena_dispose(&sa->own);
+	free(sa);
 }
 
 /* Where metadata.name is written, for messages about the name. */
@@ -151,11 +196,13 @@ find_name_pos(struct spec_entry *e, const struct ynode *root)
 
 /*
  * Parse into a new entry (in tree_arena, or standalone when NULL), using
- * scratch (reset first) for the YAML tree.
+ * scratch (reset first) for the YAML tree.  With lean (in != NULL) the
+ * spec is built in scratch too and only the brief is kept.
  */
 static void
 entry_parse(struct spec_entry **out, const char *path, const void *data, size_t len,
-    const struct spec_options *opts, struct arena *scratch, struct arena *tree_arena)
+    const struct spec_options *opts, struct arena *scratch, struct arena *tree_arena,
+    struct intern *in)
 {
 	struct spec_entry *e = entry_new(path, tree_arena);
 	struct ynode *root;
@@ -164,14 +211,13 @@ entry_parse(struct spec_entry **out, const char *path, const void *data, size_t 
 	arena_reset(scratch);
 	if (yaml_load(&root, scratch, &e->diags, data, len) == 0) {
 		find_name_pos(e, root);
-		s = schema_build(e->arena, &e->diags, root, path ? e->name : NULL, opts);
+		s = schema_build(in != NULL ? scratch : e->diags.arena, &e->diags, root,
+		    path ? e->name : NULL, opts);
 		if (s != NULL && e->diags.n == 0) {
 			if (spec_hash(e->hash, s) < 0)
 				diags_add(&e->diags, 1, 1, "%s", err_get());
-			else {
-				e->spec = s;
-				entry_set_name(e, s);
-			}
+			else
+				entry_set_valid(e, s, in);
 		}
 	}
 	diags_sort(&e->diags);
@@ -185,7 +231,7 @@ spec_entry_parse(struct spec_entry **out, const char *path, const void *data, si
 	struct arena scratch;
 
 	arena_init(&scratch);
-	entry_parse(out, path, data, len, opts, &scratch, NULL);
+	entry_parse(out, path, data, len, opts, &scratch, NULL, NULL);
 	arena_dispose(&scratch);
 	return 0;
 }
@@ -209,11 +255,12 @@ entry_refused(const char *path, struct arena *tree_arena, const char *fmt, ...)
 
 /*
  * Read the spec file name in dirfd (AT_FDCWD for a path), shown as path,
- * into an entry in tree_arena (standalone when NULL).
+ * into an entry in tree_arena (standalone when NULL); lean when in is set.
  */
 static int
 entry_load_at(struct spec_entry **out, int dirfd, const char *name, const char *path,
-    const struct spec_options *opts, struct arena *scratch, struct arena *tree_arena)
+    const struct spec_options *opts, struct arena *scratch, struct arena *tree_arena,
+    struct intern *in)
 {
 	struct stat st;
 	char *data = NULL;
@@ -280,7 +327,7 @@ entry_load_at(struct spec_entry **out, int dirfd, const char *name, const char *
 		error = 0;
 		goto out;
 	}
-	entry_parse(out, path, data, len, opts, scratch, tree_arena);
+	entry_parse(out, path, data, len, opts, scratch, tree_arena, in);
 	error = 0;
 out:
 	free(data);
@@ -296,7 +343,7 @@ spec_entry_load(struct spec_entry **out, const char *path, const struct spec_opt
 	int error;
 
 	arena_init(&scratch);
-	error = entry_load_at(out, AT_FDCWD, path, path, opts, &scratch, NULL);
+	error = entry_load_at(out, AT_FDCWD, path, path, opts, &scratch, NULL, NULL);
 	arena_dispose(&scratch);
 	return error;
 }
@@ -316,7 +363,7 @@ spec_entry_path(const struct spec_entry *e)
 int
 spec_entry_valid(const struct spec_entry *e)
 {
-	return e->spec != NULL;
+	return e->valid;
 }
 
 const struct spec *
@@ -328,7 +375,13 @@ spec_entry_spec(const struct spec_entry *e)
 const char *
 spec_entry_hash(const struct spec_entry *e)
 {
-	return e->spec != NULL ? e->hash : NULL;
+	return e->valid ? e->hash : NULL;
+}
+
+const struct spec_brief *
+spec_entry_brief(const struct spec_entry *e)
+{
+	return e->valid ? &e->brief : NULL;
 }
 
 size_t
@@ -387,11 +440,12 @@ tree_finish(struct spec_tree *t)
 			    quote_for_msg(pq, sizeof(pq), other->path));
 			diags_sort(&e->diags);
 			e->spec = NULL;
+			e->valid = 0;
 		}
 	}
 	t->ninvalid = 0;
 	for (i = 0; i < t->n; i++)
-		if (t->v[i]->spec == NULL)
+		if (!t->v[i]->valid)
 			t->ninvalid++;
 }
 
@@ -403,6 +457,25 @@ tree_add(struct spec_tree *t, size_t *cap, struct spec_entry *e)
 		t->v = xreallocarray(t->v, *cap, sizeof(*t->v));
 	}
 	t->v[t->n++] = e;
+}
+
+/*
+ * A new empty tree that remembers opts (for spec_tree_reload).  *inp is
+ * in, ready for this tree, when opts asks for a lean tree, else NULL.
+ */
+static struct spec_tree *
+tree_new(const struct spec_options *opts, struct intern *in, struct intern **inp)
+{
+	struct spec_tree *t = xcalloc(1, sizeof(*t));	/* t->arena zeroed: arena_init */
+
+	if (opts != NULL && opts->default_region != NULL)
+		t->default_region = arena_strdup(&t->arena, opts->default_region);
+	if (opts != NULL && opts->tag_prefix != NULL)
+		t->tag_prefix = arena_strdup(&t->arena, opts->tag_prefix);
+	memset(in, 0, sizeof(*in));
+	in->arena = &t->arena;
+	*inp = opts != NULL && opts->lean ? in : NULL;
+	return t;
 }
 
 static int
@@ -419,7 +492,8 @@ is_spec_name(const char *n)
 int
 spec_tree_load(struct spec_tree **out, const char *dir, const struct spec_options *opts)
 {
-	struct spec_tree *t = xcalloc(1, sizeof(*t));	/* t->arena zeroed: arena_init */
+	struct intern in, *inp;
+	struct spec_tree *t = tree_new(opts, &in, &inp);
 	struct spec_entry *e;
 	struct arena scratch;
 	struct dirent *de;
@@ -469,7 +543,7 @@ spec_tree_load(struct spec_tree **out, const char *dir, const struct spec_option
 		free(path);
 		path = xasprintf("%s%s%s", dir, sep, names[i]);
 		if ((error = entry_load_at(&e, dfd, names[i], path, opts, &scratch,
-		    &t->arena)) < 0)
+		    &t->arena, inp)) < 0)
 			goto out;
 		tree_add(t, &cap, e);
 	}
@@ -495,7 +569,8 @@ int
 spec_tree_load_files(struct spec_tree **out, const char *const *paths, size_t npaths,
     const struct spec_options *opts)
 {
-	struct spec_tree *t = xcalloc(1, sizeof(*t));
+	struct intern in, *inp;
+	struct spec_tree *t = tree_new(opts, &in, &inp);
 	struct spec_entry *e;
 	struct arena scratch;
 	size_t i, cap = 0;
@@ -505,7 +580,7 @@ spec_tree_load_files(struct spec_tree **out, const char *const *paths, size_t np
 	arena_init(&scratch);
 	for (i = 0; i < npaths; i++) {
 		if ((error = entry_load_at(&e, AT_FDCWD, paths[i], paths[i], opts,
-		    &scratch, &t->arena)) < 0)
+		    &scratch, &t->arena, inp)) < 0)
 			goto out;
 		tree_add(t, &cap, e);
 	}
@@ -516,6 +591,114 @@ out:
 	arena_dispose(&scratch);
 	spec_tree_free(t);
 	return error;
+}
+
+/*
+ * Whether r, e's file loaded again (error: how that went), is still e.
+ * 0, or ERR_CONFLICT (or the load's error) with the message set.
+ */
+static int
+reload_check(const struct spec_entry *r, int error, const struct spec_entry *e)
+{
+	const struct spec_diag *d;
+
+	if (error == ERR_NOTFOUND) {
+		err_set("%s: removed since the pass read it; the next pass acts on "
+		    "that", e->path);
+		return ERR_CONFLICT;
+	}
+	if (error < 0)
+		return error;	/* "path: reason" */
+	if (!r->valid) {
+		d = r->diags.n > 0 ? &r->diags.v[0] : NULL;
+		err_set("%s:%u:%u: invalid since the pass read it (%s); the next "
+		    "pass acts on the new version", e->path, d ? d->line : 1,
+		    d ? d->col : 1, d ? d->message : "invalid");
+		return ERR_CONFLICT;
+	}
+	if (strcmp(r->hash, e->hash) != 0 || strcmp(r->name, e->name) != 0) {
+		err_set("%s: changed since the pass read it; the next pass acts on "
+		    "the new version", e->path);
+		return ERR_CONFLICT;
+	}
+	return 0;
+}
+
+int
+spec_entry_reload(struct spec_entry **out, const struct spec_entry *e,
+    const struct spec_options *opts)
+{
+	struct spec_entry *r = NULL;
+	int error;
+
+	*out = NULL;
+	if (!e->valid) {
+		err_set("%s: not a valid spec; nothing to load again", e->path);
+		return ERR_INVALID;
+	}
+	error = spec_entry_load(&r, e->path, opts);
+	if ((error = reload_check(r, error, e)) < 0) {
+		spec_entry_free(r);
+		return error;
+	}
+	*out = r;
+	return 0;
+}
+
+int
+spec_tree_reload(struct spec_tree **out, const struct spec_tree *from,
+    const struct spec_entry *const *v, size_t n)
+{
+	struct spec_options opts;
+	struct intern in, *inp;
+	struct spec_tree *t;
+	struct spec_entry *r;
+	const struct spec_entry **w;
+	struct arena scratch;
+	size_t i, cap = 0;
+	int error;
+
+	*out = NULL;
+	if ((error = FAILPOINT("spec_tree_reload")) < 0) {
+		err_set("reading specs again: failpoint");
+		return error;
+	}
+	spec_options_init(&opts);
+	opts.default_region = from->default_region;
+	opts.tag_prefix = from->tag_prefix;
+	t = tree_new(&opts, &in, &inp);
+	arena_init(&scratch);
+	w = xcalloc(n ? n : 1, sizeof(*w));
+	memcpy(w, v, n * sizeof(*w));
+	if (n > 1)
+		qsort(w, n, sizeof(*w), entry_cmp);
+	for (i = 0; i < n; i++) {
+		if (i > 0 && strcmp(w[i]->name, w[i - 1]->name) == 0)
+			continue;
+		r = NULL;
+		if (!w[i]->valid) {
+			err_set("%s: not a valid spec; nothing to load again",
+			    w[i]->path);
+			error = ERR_INVALID;
+		} else {
+			error = entry_load_at(&r, AT_FDCWD, w[i]->path, w[i]->path,
+			    &opts, &scratch, &t->arena, inp);
+			error = reload_check(r, error, w[i]);
+		}
+		if (error < 0) {
+			/* r (if any) stays in the arena, unused */
+			if (r != NULL)
+				entry_dispose(r);
+			r = entry_refused(w[i]->path, &t->arena, "%s", err_get());
+			r->name = arena_strdup(&t->arena, w[i]->name);
+		}
+		tree_add(t, &cap, r);
+	}
+	tree_finish(t);
+	free(w);
+	arena_dispose(&scratch);
+	*out = t;
+	return 0;
 }
 
 void

@@ -120,17 +120,28 @@ env_field_find(unsigned bit)
 	return NULL;
 }
 
-/* The columns every read returns, in the order env_row_parse() expects. */
+/*
+ * The columns every read returns, in the order env_row_parse() expects.
+ * ENV_COLS(d) passes each column a pass does not read through d: FULL
+ * keeps it, BRIEF sends NULL in its place (store_pass_load's live rows:
+ * at 10,000 rows that is 2 MB less to hold, same parser).
+ */
 #define EPOCH(c)	"floor(extract(epoch FROM " c "))::bigint"
-#define ENV_COLUMNS							\
-	"id::text, name, workspace, spec_hash, spec_revision, status, stage,"	\
-	" instance_id, public_ip, ssh_key_s3_key, security_group_id, ami_id,"	\
-	" market, subnet_id, region, cost_per_hour_usd::text, attempts, "	\
+#define FULL(c)		c
+#define BRIEF(c)	"NULL::text"
+#define ENV_COLS(d)							\
+	"id::text, name, workspace, spec_hash, " d("spec_revision") ","	\
+	" status, stage, instance_id, " d("public_ip") ", "		\
+	d("ssh_key_s3_key") ", " d("security_group_id") ", " d("ami_id") ","	\
+	" " d("market") ", " d("subnet_id") ", region,"			\
+	" cost_per_hour_usd::text, attempts, "				\
 	EPOCH("next_attempt_at") ", " EPOCH("launched_at") ", "		\
-	EPOCH("ready_at") ", " EPOCH("terminated_at") ","			\
-	" termination_reason, total_cost_usd::text, metadata->>'error',"	\
-	" metadata->>'failed_at_stage', metadata::text, "			\
+	EPOCH("ready_at") ", " EPOCH("terminated_at") ", "		\
+	d("termination_reason") ", total_cost_usd::text, "		\
+	d("metadata->>'error'") ", " d("metadata->>'failed_at_stage'") ", "	\
+	d("metadata::text") ", "					\
 	EPOCH("created_at") ", " EPOCH("updated_at") ", row_version"
+#define ENV_COLUMNS	ENV_COLS(FULL)
 enum {
 	C_ID, C_NAME, C_WORKSPACE, C_SPEC_HASH, C_SPEC_REVISION, C_STATUS,
 	C_STAGE, C_INSTANCE_ID, C_PUBLIC_IP, C_SSH_KEY, C_SG_ID, C_AMI_ID,
@@ -516,15 +527,48 @@ env_query(struct store_env **out, size_t *n, struct store *st, const char *what,
 	return 0;
 }
 
-#define LIVE_SQL \
-	"SELECT " ENV_COLUMNS " FROM environments" \
-	" WHERE status <> 'terminated' ORDER BY name"
+#define LIVE_FROM	" FROM environments WHERE status <> 'terminated' ORDER BY name"
+#define LIVE_SQL	"SELECT " ENV_COLUMNS LIVE_FROM
 
 int
 store_envs_load_live(struct store_env **out, size_t *n, struct store *st)
 {
 	return env_query(out, n, st, "load live environments", LIVE_SQL, 0, NULL,
 	    1);
+}
+
+/* store_envs_live_each(): parse each row, hand it over, forget it. */
+struct env_each {
+	int	(*fn)(void *, const struct store_env *);
+	void	*arg;
+};
+
+static int
+env_each_row(void *arg, const PGresult *res, int row)
+{
+	struct env_each *e = arg;
+	struct store_env env;
+	int error;
+
+	if (PQnfields(res) != C_NCOLS) {
+		err_set("environments: unexpected column count %d", PQnfields(res));
+		return ERR_GENERIC;
+	}
+	if ((error = env_row_parse(&env, res, row, 1)) != 0)
+		return error;
+	error = e->fn(e->arg, &env);
+	store_env_dispose(&env);
+	return error;
+}
+
+int
+store_envs_live_each(struct store *st, int (*fn)(void *, const struct store_env *),
+    void *arg)
+{
+	struct env_each e = { fn, arg };
+
+	return store_exec_rows(st, "load live environments", LIVE_SQL, 0, NULL,
+	    env_each_row, &e);
 }
 
 /* The one row sql selects into *out; ERR_NOTFOUND when none. */
@@ -600,7 +644,8 @@ store_pass_load(struct store_pass *out, struct store *st, time_t ended_since)
 	if ((error = store_check_version(st)) != 0)
 		goto done;
 	if ((error = env_query(&out->live, &out->nlive, st,
-	    "load live environments", LIVE_SQL, 0, NULL, 1)) != 0)
+	    "load live environments", "SELECT " ENV_COLS(BRIEF) LIVE_FROM, 0,
+	    NULL, 1)) != 0)
 		goto done;
 	if ((error = env_query(&out->ended, &out->nended, st,
 	    "load ended environments",

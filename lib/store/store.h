@@ -240,6 +240,13 @@ int	 store_env_update(struct store *, struct store_env *env, unsigned mask);
  * query.  The caller frees *out with store_envs_free(*out, *n).
  */
 int	 store_envs_load_live(struct store_env **out, size_t *n, struct store *);
+/*
+ * The same rows, one at a time: fn sees each (valid only during the call)
+ * and stops the read by returning an error, which is then returned.
+ * Nothing of the whole list is held at once.
+ */
+int	 store_envs_live_each(struct store *,
+	    int (*fn)(void *arg, const struct store_env *env), void *arg);
 
 /* The live row of name into *out (caller disposes); ERR_NOTFOUND if none. */
 int	 store_env_get_by_name(struct store_env *out, struct store *,
@@ -258,6 +265,13 @@ int	 store_env_history(struct store_env **out, size_t *n, struct store *,
  * read-only repeatable-read transaction (one consistent snapshot): the
  * schema check, the live rows, and the incarnations that ended at or
  * after ended_since (their leftovers may need garbage collection).
+ * The live rows are brief: what planning and the actions' routing read
+ * (id, name, workspace, spec hash, status, stage, instance id, region,
+ * attempts, times, costs); spec_revision, public_ip, ssh_key_s3_key,
+ * security_group_id, ami_id, market, subnet_id, termination_reason,
+ * error, failed_at_stage and metadata are NULL.  An action reads its
+ * whole row again (store_env_get) before it changes anything.  Ended
+ * rows are whole.
  */
 struct store_pass {
 	struct store_env	*live;

@@ -790,6 +790,28 @@ def soak():
               "the removed specs' instances are terminated (aws CLI)")
         check(psql("SELECT count(*) FROM environments WHERE status = 'error'").strip() == "0",
               "no environment in error (psql)")
+        # The pages as the last pass left them, against psql and the aws CLI.
+        settled = last_pass()
+        check(wait_until(lambda: last_pass() >= settled + 1, 60), "a pass over the settled fleet")
+        st, body = http(c.port, "/api/environments")
+        envs = json.loads(body).get("environments", []) if st == 200 else []
+        rows = [l.split("|") for l in psql("SELECT name, status, stage, instance_id FROM environments "
+                                           "WHERE status <> 'terminated' ORDER BY name").splitlines()]
+        states = {i["InstanceId"]: i["State"]["Name"] for i in cluster_instances(cl)}
+        check([(e["name"], e["status"], e["stage"], e["instance_id"]) for e in envs] ==
+              [tuple(r) for r in rows], "/api/environments: the live rows (psql), %d" % len(rows))
+        check(len(envs) > 0 and all(e["state"] == states.get(e["instance_id"]) == "running"
+                                    for e in envs),
+              "/api/environments: each instance's state as EC2 has it (aws CLI)")
+        st, body = http(c.port, "/api/events")
+        evs = json.loads(body).get("events", []) if st == 200 else []
+        want_ev = [tuple(l.split("|")) for l in psql(
+            "SELECT e.type, coalesce(l.name, e.env_id::text, '') FROM events e LEFT JOIN environments l "
+            "ON l.id = e.env_id AND l.status <> 'terminated' ORDER BY e.id DESC LIMIT 100").splitlines()]
+        got_ev = [(e["type"], e["env"] or "") for e in evs]
+        # events recorded after the view was made come first in psql's list
+        check(len(evs) > 0 and any(want_ev[k:k + len(evs)] == got_ev for k in range(51)),
+              "/api/events: the newest events, named by their live row (psql)")
         passes = last_pass()
         rss_last = rss_kb(c.pid)
         print("figure: %d environments, %d passes after the fleet was ready (%.0f ms each), "

@@ -1,7 +1,7 @@
 /*
  * bench_spec.c - how long loading a big spec tree takes.
  *
- *   bench_spec [-n COUNT] [-r ROUNDS] [-k] [-d DIR]
+ *   bench_spec [-n COUNT] [-r ROUNDS] [-k] [-d DIR] [-l]
  *
  * Writes COUNT (10,000) realistic specs to a fresh directory under $TMPDIR,
  * times spec_tree_load() (read + parse + validate + hash of every file)
@@ -11,8 +11,12 @@
  * (best and median) and their ratios.  -k keeps the directory;
  * -d DIR writes the specs into DIR (created if missing, kept) and skips
  * writing them if DIR already holds COUNT specs (for profiling the load).
+ * -l loads lean trees (spec_options.lean, what a pass loads).  It also
+ * prints the heap a loaded tree holds (glibc mallinfo2: bytes in use
+ * with the tree loaded minus before, first round).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,18 +171,23 @@ main(int argc, char **argv)
 	double *ours, *py, *ourcpu, *pycpu, t0, c0, bytes = 0;
 	struct rusage ru;
 	struct spec_tree *t;
+	struct spec_options opts;
+	size_t heap0 = 0, heap = 0;
 	int ch, count = 10000, rounds = 5, keep = 0, i, np = 0;
 	char *cmd, *path, line[128], *script;
 	FILE *f, *pp;
 
-	while ((ch = getopt(argc, argv, "n:r:kd:")) != -1) {
+	spec_options_init(&opts);
+	while ((ch = getopt(argc, argv, "n:r:kd:l")) != -1) {
 		switch (ch) {
 		case 'n': count = (int)strtol(optarg, NULL, 10); break;
 		case 'r': rounds = (int)strtol(optarg, NULL, 10); break;
 		case 'k': keep = 1; break;
 		case 'd': dir = optarg; keep = 1; break;
+		case 'l': opts.lean = 1; break;
 		default:
-			fprintf(stderr, "usage: bench_spec [-n COUNT] [-r ROUNDS] [-k] [-d DIR]\n");
+			fprintf(stderr, "usage: bench_spec [-n COUNT] [-r ROUNDS] [-k] [-d DIR] "
+			    "[-l]\n");
 			return 2;
 		}
 	}
@@ -224,9 +233,11 @@ main(int argc, char **argv)
 	cmd = xasprintf("python3 '%s' '%s'", script, dir);
 	/* rounds alternate, so both sides see the same background load */
 	for (i = 0; i < rounds; i++) {
+		if (i == 0)
+			heap0 = mallinfo2().uordblks;
 		t0 = clock_s(CLOCK_MONOTONIC);
 		c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
-		if (spec_tree_load(&t, dir, NULL) < 0) {
+		if (spec_tree_load(&t, dir, &opts) < 0) {
 			fprintf(stderr, "bench_spec: %s\n", err_get());
 			return 1;
 		}
@@ -237,6 +248,8 @@ main(int argc, char **argv)
 			    spec_tree_count(t), spec_tree_invalid_count(t));
 			return 1;
 		}
+		if (i == 0)
+			heap = mallinfo2().uordblks - heap0;
 		spec_tree_free(t);
 		if ((pp = popen(cmd, "r")) != NULL) {
 			if (fgets(line, sizeof(line), pp) != NULL &&
@@ -248,7 +261,10 @@ main(int argc, char **argv)
 	getrusage(RUSAGE_SELF, &ru);
 	printf("specs: %d files, %.1f MiB, %d rounds, peak RSS %.1f MiB\n", count,
 	    bytes / 1048576.0, rounds, ru.ru_maxrss / 1024.0);
-	printf("envctl spec_tree_load (read+parse+validate+hash):\n");
+	printf("tree (%s): heap %.2f MiB, %.0f bytes/spec\n", opts.lean ? "lean" : "full",
+	    heap / 1048576.0, (double)heap / count);
+	printf("envctl spec_tree_load%s (read+parse+validate+hash):\n",
+	    opts.lean ? " lean" : "");
 	report("wall", ours, rounds);
 	report("cpu", ourcpu, rounds);
 	printf("  %.0f specs/s (best wall)\n", count / ours[0]);

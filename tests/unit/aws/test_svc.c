@@ -512,10 +512,25 @@ test_svc__describe_instances_parses_moto(void **state)
 	assert_int_equal(a->ntags, 2);
 	assert_string_equal(ec2_instance_tag(a, "envctl:env"), "web-alice");
 	assert_null(ec2_instance_tag(a, "absent"));
-	assert_true(a->launched > 0);
+	assert_int_equal(a->launched, 1795469286);	/* 2026-11-23T21:28:06Z */
+	assert_string_equal(a->vpc_id, "vpc-022a9241b223bf21e");
+	assert_string_equal(a->client_token, "tok-1");
+	assert_string_equal(a->state_reason, "");	/* <message/> */
+	assert_string_equal(ec2_instance_tag(a, "Name"), "envctl-web-alice");
+	assert_non_null(a->block);
 	assert_int_equal(b->market, EC2_MARKET_SPOT);
+	assert_string_equal(b->id, "i-284a71c7e9afe30f1");
 	assert_string_equal(b->type, "t3.small");
+	assert_string_equal(b->private_ip, "10.229.54.68");
+	assert_string_equal(b->public_ip, "54.214.184.53");
+	assert_string_equal(b->client_token, "00905ab0-419a-4262-b61b-a10fc70d1130");
+	/* absent (no keyName, empty groupSet and tagSet): "", never NULL */
+	assert_string_equal(b->key_name, "");
+	assert_int_equal(b->nsecurity_groups, 0);
 	assert_int_equal(b->ntags, 0);
+	assert_null(ec2_instance_tag(b, "envctl:env"));
+	/* a documented state is one static string, not a copy per instance */
+	assert_ptr_equal(a->state, b->state);
 	/* The request: MaxResults 1000, no NextToken. */
 	assert_form(&e->fk.sent[0], "Action", "DescribeInstances");
 	assert_form(&e->fk.sent[0], "MaxResults", "1000");
@@ -537,7 +552,7 @@ walk_page(const struct ec2_instance *v, size_t n, void *arg)
 
 	w->pages++;
 	for (size_t i = 0; i < n && w->instances < 8; i++)
-		memcpy(w->ids[w->instances++], v[i].id, sizeof(v[i].id));
+		snprintf(w->ids[w->instances++], sizeof(w->ids[0]), "%s", v[i].id);
 	return 0;
 }
 
@@ -607,6 +622,53 @@ test_svc__describe_instances_parses_ec2_page(void **state)
 	assert_string_equal(a->state_reason, "pending");
 	assert_string_equal(page.v[1].public_ip, "198.51.100.23");
 	assert_int_equal(page.v[1].market, EC2_MARKET_SPOT);
+	ec2_instance_page_dispose(&page);
+}
+
+/* An item with nothing but an id: every other string "", never NULL. */
+static void
+test_svc__describe_instances_absent_fields(void **state)
+{
+	struct env *e = *state;
+	struct ec2_instance_page page;
+	const struct ec2_instance *a, *b;
+	struct canned *c;
+
+	c = fake_answer(&e->fk, 200, NULL);
+	c->body = xstrdup("<DescribeInstancesResponse><reservationSet><item>"
+	    "<instancesSet><item><instanceId>i-0bare</instanceId></item>"
+	    "<item><instanceId>i-0odd</instanceId><instanceState><code>272"
+	    "</code><name>hibernating-soon</name></instanceState>"
+	    "<tagSet><item><key>k</key></item></tagSet></item>"
+	    "</instancesSet></item></reservationSet></DescribeInstancesResponse>");
+	c->len = strlen(c->body);
+	assert_int_equal(ec2_instances_describe_page(&page, e->ec2, NULL, NULL), 0);
+	assert_int_equal(page.n, 2);
+	a = &page.v[0];
+	assert_string_equal(a->id, "i-0bare");
+	assert_string_equal(a->state, "");
+	assert_int_equal(a->state_code, 0);
+	assert_string_equal(a->type, "");
+	assert_string_equal(a->image_id, "");
+	assert_string_equal(a->private_ip, "");
+	assert_string_equal(a->public_ip, "");
+	assert_string_equal(a->subnet_id, "");
+	assert_string_equal(a->vpc_id, "");
+	assert_string_equal(a->az, "");
+	assert_string_equal(a->key_name, "");
+	assert_string_equal(a->client_token, "");
+	assert_string_equal(a->state_reason, "");
+	assert_int_equal(a->launched, 0);
+	assert_int_equal(a->market, EC2_MARKET_ON_DEMAND);
+	assert_int_equal(a->ntags, 0);
+	assert_int_equal(a->nsecurity_groups, 0);
+	b = &page.v[1];
+	/* a state EC2 does not document is kept as sent; the code masked */
+	assert_string_equal(b->state, "hibernating-soon");
+	assert_int_equal(b->state_code, 16);
+	/* a tag without a value has "" */
+	assert_int_equal(b->ntags, 1);
+	assert_string_equal(ec2_instance_tag(b, "k"), "");
 	ec2_instance_page_dispose(&page);
 }
 
@@ -1217,6 +1279,7 @@ main(void)
 		T(test_svc__describe_instances_parses_moto),
 		T(test_svc__describe_instances_paginates),
 		T(test_svc__describe_instances_parses_ec2_page),
+		T(test_svc__describe_instances_absent_fields),
 		T(test_svc__describe_instances_callback_stops),
 		T(test_svc__describe_instances_bad_xml),
 		T(test_svc__terminate_and_not_found),

@@ -1,7 +1,7 @@
 /*
  * test_spec.c - lib/spec: the invalid-spec table, hostile inputs, defaults,
  * the canonical hash (invariance, sensitivity, golden value), the spec
- * tree and the shipped examples.
+ * tree, lean trees and reading entries again, and the shipped examples.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1019,6 +1019,341 @@ test_spec__examples_valid(void **state)
 	spec_tree_free(t);
 }
 
+/* ---- lean trees and reading an entry again ---- */
+
+static const char explicit_spec[] =
+    "apiVersion: envctl/v1\nkind: Environment\n"
+    "metadata:\n  name: a\n  workspace: web\n"
+    "spec:\n  region: eu-central-1\n  instance: {type: t3.small}\n"
+    "  lifecycle:\n    ttl: 8h\n    on_drift: report\n";
+
+static void
+write_at(const char *dir, const char *name, const char *text)
+{
+	char *p = xasprintf("%s/%s", dir, name);
+
+	write_file(p, text, strlen(text));
+	free(p);
+}
+
+static void
+str_same(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		assert_ptr_equal(a, b);
+	else
+		assert_string_equal(a, b);
+}
+
+/* A lean tree of dir is the full tree without specs: every other answer equal. */
+static void
+lean_matches_full(const char *dir, const struct spec_options *base)
+{
+	struct spec_options o = *base;
+	struct spec_tree *full = NULL, *lean = NULL;
+	size_t i, j;
+
+	o.lean = 0;
+	assert_int_equal(spec_tree_load(&full, dir, &o), 0);
+	o.lean = 1;
+	assert_int_equal(spec_tree_load(&lean, dir, &o), 0);
+	assert_int_equal(spec_tree_count(lean), spec_tree_count(full));
+	assert_int_equal(spec_tree_invalid_count(lean), spec_tree_invalid_count(full));
+	for (i = 0; i < spec_tree_count(full); i++) {
+		const struct spec_entry *f = spec_tree_entry(full, i);
+		const struct spec_entry *l = spec_tree_entry(lean, i);
+		const struct spec_brief *fb = spec_entry_brief(f), *lb = spec_entry_brief(l);
+		const struct spec *s = spec_entry_spec(f);
+
+		assert_string_equal(spec_entry_name(l), spec_entry_name(f));
+		assert_string_equal(spec_entry_path(l), spec_entry_path(f));
+		assert_int_equal(spec_entry_valid(l), spec_entry_valid(f));
+		str_same(spec_entry_hash(l), spec_entry_hash(f));
+		assert_null(spec_entry_spec(l));
+		assert_int_equal(spec_entry_diag_count(l), spec_entry_diag_count(f));
+		for (j = 0; j < spec_entry_diag_count(f); j++) {
+			assert_int_equal(spec_entry_diag(l, j)->line, spec_entry_diag(f, j)->line);
+			assert_int_equal(spec_entry_diag(l, j)->col, spec_entry_diag(f, j)->col);
+			assert_string_equal(spec_entry_diag(l, j)->message,
+			    spec_entry_diag(f, j)->message);
+		}
+		assert_ptr_equal(spec_tree_find(lean, spec_entry_name(l)) != NULL,
+		    spec_tree_find(full, spec_entry_name(f)) != NULL);
+		if (!spec_entry_valid(f)) {
+			assert_null(s);
+			assert_null(fb);
+			assert_null(lb);
+			continue;
+		}
+		assert_non_null(s);
+		assert_non_null(fb);
+		assert_non_null(lb);
+		/* the full tree's brief is its spec's; the lean one says the same */
+		assert_string_equal(fb->workspace, s->workspace);
+		assert_string_equal(fb->region, s->region);
+		assert_true(fb->ttl_s == s->lifecycle.ttl_s);
+		assert_int_equal(fb->on_drift, s->lifecycle.on_drift);
+		assert_string_equal(lb->workspace, fb->workspace);
+		assert_string_equal(lb->region, fb->region);
+		assert_true(lb->ttl_s == fb->ttl_s);
+		assert_int_equal(lb->on_drift, fb->on_drift);
+	}
+	spec_tree_free(full);
+	spec_tree_free(lean);
+}
+
+static void
+test_spec__lean_same_as_full(void **state)
+{
+	struct spec_options o;
+	char *dir = make_tmpdir(), *p;
+	DIR *d;
+	struct dirent *de;
+	size_t ninvalid = 0;
+
+	(void)state;
+	spec_options_init(&o);
+	o.default_region = "eu-west-1";
+	o.tag_prefix = "acme:";
+	write_at(dir, "a.yaml", explicit_spec);
+	write_at(dir, "b.yml", tiny);
+	write_at(dir, "c.yaml", "apiVersion: envctl/v1\nkind: Environment\nspce: {}\n");
+	write_at(dir, "d.yaml", tiny);
+	write_at(dir, "d.yml", tiny);
+	write_at(dir, "e.yaml", "apiVersion: envctl/v1\nkind: Environment\n"
+	    "spec:\n  tags: {acme:x: y}\n");
+	/* and every file of the invalid-spec table */
+	assert_non_null(d = opendir(INVALID_DIR));
+	while ((de = readdir(d)) != NULL) {
+		char *src, *data;
+		FILE *f;
+		long n;
+
+		if (de->d_name[0] == '.')
+			continue;
+		src = xasprintf("%s/%s", INVALID_DIR, de->d_name);
+		assert_non_null(f = fopen(src, "rb"));
+		assert_int_equal(fseek(f, 0, SEEK_END), 0);
+		n = ftell(f);
+		rewind(f);
+		data = xmalloc((size_t)n + 1);
+		assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
+		fclose(f);
+		p = xasprintf("%s/inv-%s", dir, de->d_name);
+		write_file(p, data, (size_t)n);
+		free(p);
+		free(data);
+		free(src);
+		ninvalid++;
+	}
+	closedir(d);
+	assert_true(ninvalid > 10);
+	lean_matches_full(dir, &o);
+	lean_matches_full(TEST_EXAMPLES, &o);
+	spec_options_init(&o);
+	lean_matches_full(dir, &o);
+	rm_rf(dir);
+	free(dir);
+}
+
+static void
+test_spec__lean_briefs(void **state)
+{
+	struct spec_options o;
+	struct spec_tree *t = NULL;
+	const struct spec_brief *a, *b;
+	char *dir = make_tmpdir();
+
+	(void)state;
+	spec_options_init(&o);
+	o.default_region = "ap-south-1";
+	o.lean = 1;
+	write_at(dir, "a.yaml", explicit_spec);
+	write_at(dir, "b.yaml", tiny);
+	write_at(dir, "c.yaml", tiny);
+	write_at(dir, "z.yaml", "apiVersion: envctl/v1\nkind: Nope\n");
+	assert_int_equal(spec_tree_load(&t, dir, &o), 0);
+	assert_int_equal(spec_tree_count(t), 4);
+	assert_non_null(a = spec_entry_brief(spec_tree_find(t, "a")));
+	assert_string_equal(a->workspace, "web");
+	assert_string_equal(a->region, "eu-central-1");
+	assert_true(a->ttl_s == 8 * 3600);
+	assert_int_equal(a->on_drift, SPEC_DRIFT_REPORT);
+	assert_non_null(b = spec_entry_brief(spec_tree_find(t, "b")));
+	assert_string_equal(b->workspace, "default");
+	assert_string_equal(b->region, "ap-south-1");
+	assert_true(b->ttl_s == 0);
+	assert_int_equal(b->on_drift, SPEC_DRIFT_REPLACE);
+	/* shared strings are kept once */
+	assert_ptr_equal(spec_entry_brief(spec_tree_find(t, "c"))->region, b->region);
+	assert_null(spec_entry_spec(spec_tree_find(t, "a")));
+	assert_false(spec_entry_valid(spec_tree_find(t, "z")));
+	assert_null(spec_entry_brief(spec_tree_find(t, "z")));
+	assert_null(spec_entry_hash(spec_tree_find(t, "z")));
+	spec_tree_free(t);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* reload fails with code and a message naming the file and saying why */
+static void
+reload_fails(const struct spec_entry *e, const struct spec_options *o, int code,
+    const char *why)
+{
+	struct spec_entry *r = (struct spec_entry *)1;
+
+	assert_int_equal(spec_entry_reload(&r, e, o), code);
+	assert_null(r);
+	assert_non_null(strstr(err_get(), spec_entry_path(e)));
+	assert_non_null(strstr(err_get(), why));
+}
+
+static void
+test_spec__reload(void **state)
+{
+	struct spec_options o, other;
+	struct spec_tree *t = NULL;
+	struct spec_entry *r = NULL;
+	const struct spec_entry *a, *b;
+	char *dir = make_tmpdir(), *p;
+	char hash_a[SPEC_HASH_SIZE];
+
+	(void)state;
+	spec_options_init(&o);
+	o.default_region = "eu-west-1";
+	o.lean = 1;
+	write_at(dir, "a.yaml", explicit_spec);
+	write_at(dir, "b.yaml", tiny);
+	write_at(dir, "c.yaml", "kind: Environment\n");
+	assert_int_equal(spec_tree_load(&t, dir, &o), 0);
+	a = spec_tree_find(t, "a");
+	b = spec_tree_find(t, "b");
+	snprintf(hash_a, sizeof(hash_a), "%s", spec_entry_hash(a));
+
+	/* unchanged: the whole spec, same hash */
+	assert_int_equal(spec_entry_reload(&r, a, &o), 0);
+	assert_non_null(r);
+	assert_true(spec_entry_valid(r));
+	assert_string_equal(spec_entry_hash(r), hash_a);
+	assert_string_equal(spec_entry_name(r), "a");
+	assert_string_equal(spec_entry_spec(r)->instance.type, "t3.small");
+	assert_string_equal(spec_entry_spec(r)->region, "eu-central-1");
+	assert_string_equal(spec_entry_brief(r)->workspace, "web");
+	spec_entry_free(r);
+	assert_int_equal(spec_entry_reload(&r, b, &o), 0);
+	assert_string_equal(spec_entry_spec(r)->region, "eu-west-1");
+	spec_entry_free(r);
+	/* other options give another hash: b takes the default region */
+	spec_options_init(&other);
+	reload_fails(b, &other, ERR_CONFLICT, "changed since the pass read it");
+	/* an invalid entry has nothing to load */
+	reload_fails(spec_tree_find(t, "c"), &o, ERR_INVALID, "not a valid spec");
+
+	/* changed, invalid, gone */
+	write_at(dir, "a.yaml", "apiVersion: envctl/v1\nkind: Environment\n"
+	    "metadata:\n  name: a\n");
+	reload_fails(a, &o, ERR_CONFLICT, "changed since the pass read it; the "
+	    "next pass acts on the new version");
+	write_at(dir, "a.yaml", "apiVersion: envctl/v1\nkind: Environment\nspce: {}\n");
+	reload_fails(a, &o, ERR_CONFLICT, "invalid since the pass read it");
+	assert_non_null(strstr(err_get(), "unknown key 'spce'"));
+	p = xasprintf("%s/a.yaml", dir);
+	assert_int_equal(unlink(p), 0);
+	reload_fails(a, &o, ERR_CONFLICT, "removed since the pass read it");
+	/* the tree is as it was */
+	assert_true(spec_entry_valid(a));
+	assert_string_equal(spec_entry_hash(a), hash_a);
+	assert_null(spec_entry_spec(a));
+	/* back as it was read: fine again */
+	write_file(p, explicit_spec, strlen(explicit_spec));
+	assert_int_equal(spec_entry_reload(&r, a, &o), 0);
+	spec_entry_free(r);
+	free(p);
+	spec_tree_free(t);
+	rm_rf(dir);
+	free(dir);
+}
+
+static void
+test_spec__tree_reload(void **state)
+{
+	struct spec_options o;
+	struct spec_tree *t = NULL, *r = NULL;
+	const struct spec_entry *v[6], *x;
+	char *dir = make_tmpdir(), *p;
+
+	(void)state;
+	spec_options_init(&o);
+	o.default_region = "eu-west-1";
+	o.tag_prefix = "acme:";
+	o.lean = 1;
+	write_at(dir, "a.yaml", explicit_spec);
+	write_at(dir, "b.yaml", tiny);
+	write_at(dir, "c.yaml", tiny);
+	write_at(dir, "d.yaml", tiny);
+	write_at(dir, "e.yaml", "apiVersion: envctl/v1\nkind: Environment\n"
+	    "spec:\n  tags: {envctl:x: y}\n");
+	write_at(dir, "z.yaml", "kind: Environment\n");
+	assert_int_equal(spec_tree_load(&t, dir, &o), 0);
+	assert_int_equal(spec_tree_invalid_count(t), 1);
+	v[0] = spec_tree_find(t, "d");
+	v[1] = spec_tree_find(t, "a");
+	v[2] = spec_tree_find(t, "b");
+	v[3] = spec_tree_find(t, "a");		/* twice: read once */
+	v[4] = spec_tree_find(t, "c");
+	v[5] = spec_tree_find(t, "e");		/* valid with acme: (tree's options) */
+	write_at(dir, "b.yaml", "apiVersion: envctl/v1\nkind: Environment\n"
+	    "spec:\n  region: us-west-2\n");
+	write_at(dir, "c.yaml", "apiVersion: envctl/v1\nkind: Environment\nspce: {}\n");
+	p = xasprintf("%s/d.yaml", dir);
+	assert_int_equal(unlink(p), 0);
+	free(p);
+
+	assert_int_equal(spec_tree_reload(&r, t, v, 6), 0);
+	assert_int_equal(spec_tree_count(r), 5);
+	assert_int_equal(spec_tree_invalid_count(r), 3);
+	x = spec_tree_find(r, "a");
+	assert_true(spec_entry_valid(x));
+	assert_string_equal(spec_entry_hash(x), spec_entry_hash(v[1]));
+	assert_string_equal(spec_entry_spec(x)->instance.type, "t3.small");
+	x = spec_tree_find(r, "e");
+	assert_true(spec_entry_valid(x));
+	assert_string_equal(spec_entry_spec(x)->region, "eu-west-1");
+	assert_string_equal(spec_entry_hash(x), spec_entry_hash(v[5]));
+	x = spec_tree_find(r, "b");
+	assert_false(spec_entry_valid(x));
+	assert_null(spec_entry_spec(x));
+	assert_int_equal(spec_entry_diag_count(x), 1);
+	assert_non_null(strstr(spec_entry_diag(x, 0)->message, "b.yaml: changed since "
+	    "the pass read it"));
+	x = spec_tree_find(r, "c");
+	assert_false(spec_entry_valid(x));
+	assert_non_null(strstr(spec_entry_diag(x, 0)->message, "invalid since"));
+	x = spec_tree_find(r, "d");
+	assert_false(spec_entry_valid(x));
+	assert_non_null(strstr(spec_entry_diag(x, 0)->message, "d.yaml: removed since"));
+	assert_null(spec_tree_find(r, "z"));
+	spec_tree_free(r);
+	/* nothing asked: an empty tree */
+	assert_int_equal(spec_tree_reload(&r, t, v, 0), 0);
+	assert_int_equal(spec_tree_count(r), 0);
+	spec_tree_free(r);
+	/* an invalid entry given comes back invalid */
+	v[0] = spec_tree_find(t, "z");
+	assert_int_equal(spec_tree_reload(&r, t, v, 1), 0);
+	assert_non_null(strstr(spec_entry_diag(spec_tree_find(r, "z"), 0)->message,
+	    "not a valid spec"));
+	spec_tree_free(r);
+	assert_int_equal(failpoint_configure("spec_tree_reload=error"), 0);
+	r = (struct spec_tree *)1;
+	assert_true(spec_tree_reload(&r, t, v, 1) < 0);
+	assert_null(r);
+	assert_int_equal(failpoint_configure(""), 0);
+	spec_tree_free(t);
+	rm_rf(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -1045,6 +1380,10 @@ main(void)
 		cmocka_unit_test(test_spec__tree_missing_vs_empty),
 		cmocka_unit_test(test_spec__tree_files),
 		cmocka_unit_test(test_spec__examples_valid),
+		cmocka_unit_test(test_spec__lean_same_as_full),
+		cmocka_unit_test(test_spec__lean_briefs),
+		cmocka_unit_test(test_spec__reload),
+		cmocka_unit_test(test_spec__tree_reload),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

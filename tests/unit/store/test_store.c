@@ -671,6 +671,28 @@ test_store__hostile_values(void **state)
 
 /* ---- records round trip ------------------------------------------------ */
 
+struct each_seen {
+	char	 names[64];
+	char	 b_ip[32];
+	char	 b_error[32];
+	int	 n, stop_at;
+};
+
+static int
+live_each(void *arg, const struct store_env *e)
+{
+	struct each_seen *s = arg;
+
+	size_t len = strlen(s->names);
+
+	snprintf(s->names + len, sizeof(s->names) - len, "%s,", e->name);
+	if (strcmp(e->name, "b") == 0) {
+		snprintf(s->b_ip, sizeof(s->b_ip), "%s", e->public_ip);
+		snprintf(s->b_error, sizeof(s->b_error), "%s", e->error);
+	}
+	return ++s->n == s->stop_at ? ERR_LIMIT : 0;
+}
+
 static void
 test_store__load_live_round_trip(void **state)
 {
@@ -679,6 +701,7 @@ test_store__load_live_round_trip(void **state)
 	char ids[5][STORE_ID_LEN], *got;
 	struct store_env e, *live = NULL;
 	struct store_pass pass;
+	struct each_seen each;
 	size_t i, n = 0;
 	time_t now = time(NULL);
 
@@ -807,14 +830,53 @@ test_store__load_live_round_trip(void **state)
 	assert_string_equal(got, "{}");
 	free(got);
 
-	/* the per-pass read */
+	/* the per-pass read: brief live rows, whole ended ones */
 	assert_int_equal(store_pass_load(&pass, f->st, now - 3600), 0);
 	assert_int_equal(pass.nlive, 4);
+	e = pass.live[1];
+	assert_string_equal(e.id, ids[1]);
+	assert_string_equal(e.name, "b");
+	assert_string_equal(e.workspace, "ws-2");
+	assert_string_equal(e.spec_hash, "sha256:ffff");
+	assert_int_equal(e.status, STORE_STATUS_READY);
+	assert_int_equal(e.stage, STORE_STAGE_DONE);
+	assert_string_equal(e.instance_id, "i-0123456789abcdef0");
+	assert_string_equal(e.region, "eu-west-1");
+	assert_int_equal(e.attempts, 3);
+	assert_int_equal(e.next_attempt_at, 1900000000);
+	assert_int_equal(e.launched_at, 1800000000);
+	assert_int_equal(e.ready_at, 1800000123);
+	assert_true(e.cost_per_hour_usd == 0.123456);
+	assert_int_equal(e.row_version, 2);
+	assert_null(e.spec_revision);
+	assert_null(e.public_ip);
+	assert_null(e.ssh_key_s3_key);
+	assert_null(e.security_group_id);
+	assert_null(e.ami_id);
+	assert_null(e.market);
+	assert_null(e.subnet_id);
+	assert_null(e.termination_reason);
+	assert_null(e.error);
+	assert_null(e.failed_at_stage);
+	assert_null(e.metadata);
 	assert_int_equal(pass.nended, 1);
 	assert_string_equal(pass.ended[0].name, "c");
 	assert_int_equal(pass.ended[0].status, STORE_STATUS_TERMINATED);
 	assert_true(pass.ended[0].terminated_at >= now - 5);
+	assert_string_equal(pass.ended[0].metadata, "{}");
 	store_pass_dispose(&pass);
+	memset(&e, 0, sizeof(e));
+
+	/* the live rows one at a time: whole, in name order, and it can stop */
+	memset(&each, 0, sizeof(each));
+	assert_int_equal(store_envs_live_each(f->st, live_each, &each), 0);
+	assert_string_equal(each.names, "a,b,d,e,");
+	assert_string_equal(each.b_ip, "198.51.100.7");
+	assert_string_equal(each.b_error, "InsufficientInstanceCapacity");
+	memset(&each, 0, sizeof(each));
+	each.stop_at = 2;
+	assert_int_equal(store_envs_live_each(f->st, live_each, &each), ERR_LIMIT);
+	assert_string_equal(each.names, "a,b,");
 	assert_int_equal(store_pass_load(&pass, f->st, now + 3600), 0);
 	assert_int_equal(pass.nended, 0);
 	store_pass_dispose(&pass);

@@ -1,0 +1,297 @@
+/*
+ * test_observe.c - discovery's slimmed instances (observe.h): through an
+ * injected transport serving a DescribeInstances page, what a pass keeps
+ * of each instance (id, state, type, public IP, launch time, market, the
+ * prefixed tags with interned keys) and that every other string is "".
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include "aws.h"
+#include "aws_int.h"
+#include "buf.h"
+#include "creds.h"
+#include "ec2.h"
+#include "err.h"
+#include "mem.h"
+#include "observe.h"
+
+/* Two reservations: a full envctl instance, and a bare one of another prefix. */
+static const char page_xml[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+    "<DescribeInstancesResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">"
+    "<requestId>r-1</requestId><reservationSet><item><instancesSet><item>"
+    "<instanceId>i-0aaaaaaaaaaaaaaa1</instanceId><imageId>ami-0123</imageId>"
+    "<instanceState><code>16</code><name>running</name></instanceState>"
+    "<privateDnsName>ip-10-0-0-5.ec2.internal</privateDnsName>"
+    "<keyName>envctl-web-alice</keyName><instanceType>t3.medium</instanceType>"
+    "<launchTime>2024-03-01T10:20:30.000Z</launchTime>"
+    "<placement><availabilityZone>us-east-1a</availabilityZone></placement>"
+    "<subnetId>subnet-0a</subnetId><vpcId>vpc-0123</vpcId>"
+    "<privateIpAddress>10.0.0.5</privateIpAddress>"
+    "<ipAddress>198.51.100.7</ipAddress>"
+    "<groupSet><item><groupId>sg-0111</groupId><groupName>a</groupName></item>"
+    "</groupSet><stateReason><code>x</code><message>because</message>"
+    "</stateReason><clientToken>tok-0123456789</clientToken>"
+    "<instanceLifecycle>spot</instanceLifecycle><tagSet>"
+    "<item><key>Name</key><value>envctl-web-alice</value></item>"
+    "<item><key>envctl:managed</key><value>true</value></item>"
+    "<item><key>envctl:cluster</key><value>c-1</value></item>"
+    "<item><key>cost-center</key><value>1234</value></item>"
+    "<item><key>envctl:env</key><value>web-alice</value></item>"
+    "<item><key>envctl:env-id</key>"
+    "<value>6e98491f-002e-47d9-ab90-234a2bc918e9</value></item>"
+    "<item><key>envctl:spec-hash</key><value>v1:aaaaaaaaaaaaaaaa</value></item>"
+    "<item><key>envctl:workspace</key><value>team-a</value></item>"
+    "<item><key>envctl:other</key><value>dropped</value></item>"
+    "</tagSet></item></instancesSet></item>"
+    "<item><instancesSet><item><instanceId>i-0bbbbbbbbbbbbbbb2</instanceId>"
+    "<instanceState><code>80</code><name>stopped</name></instanceState>"
+    "<instanceType>t3.small</instanceType><tagSet>"
+    "<item><key>acme:env</key><value>other</value></item>"
+    "</tagSet></item></instancesSet></item></reservationSet>"
+    "</DescribeInstancesResponse>";
+
+struct fake {
+	char	*sent;		/* the last request body */
+	int	 calls;
+};
+
+static int
+fake_send(void *arg, struct aws_response *resp, const struct aws_http_request *req)
+{
+	struct fake *fk = arg;
+
+	fk->calls++;
+	free(fk->sent);
+	fk->sent = xstrndup(req->body != NULL ? req->body : "", req->body_len);
+	resp->status = 200;
+	return buf_add(&resp->body, page_xml, strlen(page_xml));
+}
+
+static const struct aws_transport fake_transport = { fake_send };
+
+static const char *
+fake_env(const char *name, void *arg)
+{
+	(void)arg;
+	if (strcmp(name, "AWS_ACCESS_KEY_ID") == 0)
+		return "AKIDEXAMPLE";
+	if (strcmp(name, "AWS_SECRET_ACCESS_KEY") == 0)
+		return "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+	if (strcmp(name, "AWS_EC2_METADATA_DISABLED") == 0)
+		return "true";
+	return NULL;
+}
+
+static time_t
+fixed_clock(void *arg)
+{
+	(void)arg;
+	return 1700000000;
+}
+
+static void
+no_sleep(void *arg, long ms)
+{
+	(void)arg;
+	(void)ms;
+}
+
+struct env {
+	struct fake			 fk;
+	struct aws_creds_provider	*creds;
+	struct aws_client		*aws;
+	struct ec2_client		*ec2;
+};
+
+static int
+setup(void **state)
+{
+	struct aws_creds_options co;
+	struct aws_client_opts o;
+	struct env *e = xcalloc(1, sizeof(*e));
+
+	memset(&co, 0, sizeof(co));
+	co.getenv = fake_env;
+	co.imds_disabled = 1;
+	co.credentials_file = "/nonexistent";
+	co.config_file = "/nonexistent";
+	assert_int_equal(aws_creds_provider_new(&e->creds, &co), 0);
+	memset(&o, 0, sizeof(o));
+	o.region = "us-east-1";
+	o.endpoint_url = "http://127.0.0.1:4566";
+	o.ignore_env_endpoints = 1;
+	o.creds = e->creds;
+	o.transport = &fake_transport;
+	o.transport_arg = &e->fk;
+	o.clock = fixed_clock;
+	o.sleep_ms = no_sleep;
+	o.max_attempts = 1;
+	assert_int_equal(aws_client_new(&e->aws, &o), 0);
+	assert_int_equal(ec2_client_new(&e->ec2, e->aws), 0);
+	*state = e;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct env *e = *state;
+
+	free(e->fk.sent);
+	ec2_client_free(e->ec2);
+	aws_client_free(e->aws);
+	aws_creds_provider_free(e->creds);
+	free(e);
+	return 0;
+}
+
+/* Every string a pass does not use is "" (never NULL), no groups. */
+static void
+assert_slim(const struct ec2_instance *in)
+{
+	assert_string_equal(in->image_id, "");
+	assert_string_equal(in->private_ip, "");
+	assert_string_equal(in->subnet_id, "");
+	assert_string_equal(in->vpc_id, "");
+	assert_string_equal(in->az, "");
+	assert_string_equal(in->key_name, "");
+	assert_string_equal(in->client_token, "");
+	assert_string_equal(in->state_reason, "");
+	assert_int_equal(in->nsecurity_groups, 0);
+	assert_null(in->security_groups);
+}
+
+static void
+test_observe__discover_keeps_what_a_pass_uses(void **state)
+{
+	struct env *e = *state;
+	struct observe_tags tags;
+	struct observe_instances inst;
+	const struct ec2_instance *a, *b;
+
+	assert_int_equal(observe_tags_init(&tags, "envctl"), 0);
+	assert_int_equal(observe_instances_discover(&inst, e->ec2, &tags, "c-1"), 0);
+	/* one filtered call: the cluster tag, every state but terminated */
+	assert_int_equal(e->fk.calls, 1);
+	assert_int_equal(inst.pages, 1);
+	assert_non_null(strstr(e->fk.sent, "Filter.1.Name=tag%3Aenvctl%3Acluster"));
+	assert_non_null(strstr(e->fk.sent, "Filter.1.Value.1=c-1"));
+	assert_non_null(strstr(e->fk.sent, "Filter.2.Name=instance-state-name"));
+	assert_null(strstr(e->fk.sent, "=terminated"));
+	assert_non_null(strstr(e->fk.sent, "MaxResults=1000"));
+	assert_int_equal(inst.n, 2);
+
+	a = &inst.v[0];
+	assert_string_equal(a->id, "i-0aaaaaaaaaaaaaaa1");
+	assert_string_equal(a->state, "running");
+	assert_int_equal(a->state_code, 16);
+	assert_string_equal(a->type, "t3.medium");
+	assert_string_equal(a->public_ip, "198.51.100.7");
+	assert_int_equal(a->launched, 1709288430);	/* 2024-03-01T10:20:30Z */
+	assert_int_equal(a->market, EC2_MARKET_SPOT);
+	assert_slim(a);
+	/* the six prefixed tags only, keys interned (tags' own strings) */
+	assert_int_equal(a->ntags, 6);
+	assert_string_equal(ec2_instance_tag(a, tags.managed), "true");
+	assert_string_equal(ec2_instance_tag(a, tags.cluster), "c-1");
+	assert_string_equal(ec2_instance_tag(a, tags.env), "web-alice");
+	assert_string_equal(ec2_instance_tag(a, tags.env_id),
+	    "6e98491f-002e-47d9-ab90-234a2bc918e9");
+	assert_string_equal(ec2_instance_tag(a, tags.spec_hash), "v1:aaaaaaaaaaaaaaaa");
+	assert_string_equal(ec2_instance_tag(a, tags.workspace), "team-a");
+	assert_null(ec2_instance_tag(a, "Name"));
+	assert_null(ec2_instance_tag(a, "cost-center"));
+	assert_null(ec2_instance_tag(a, "envctl:other"));
+	for (size_t i = 0; i < a->ntags; i++)
+		assert_true(a->tags[i].key == tags.managed ||
+		    a->tags[i].key == tags.cluster || a->tags[i].key == tags.env ||
+		    a->tags[i].key == tags.env_id ||
+		    a->tags[i].key == tags.spec_hash ||
+		    a->tags[i].key == tags.workspace);
+
+	b = &inst.v[1];
+	assert_string_equal(b->id, "i-0bbbbbbbbbbbbbbb2");
+	assert_string_equal(b->state, "stopped");
+	assert_string_equal(b->type, "t3.small");
+	assert_string_equal(b->public_ip, "");
+	assert_int_equal(b->launched, 0);
+	assert_int_equal(b->market, EC2_MARKET_ON_DEMAND);
+	assert_slim(b);
+	assert_int_equal(b->ntags, 0);	/* acme:env is not under "envctl" */
+	assert_null(b->tags);
+	observe_instances_dispose(&inst);
+	assert_int_equal(inst.n, 0);
+	assert_null(inst.v);
+}
+
+/* Another prefix keeps other tags; the plan inputs read the slim copies. */
+static void
+test_observe__prefix_and_plan_instances(void **state)
+{
+	struct env *e = *state;
+	struct observe_tags tags, env_tags;
+	struct observe_instances all, part;
+	struct plan_instance *pi = NULL;
+	const char *prot[] = { "i-0aaaaaaaaaaaaaaa1" };
+
+	assert_int_equal(observe_tags_init(&tags, "acme"), 0);
+	assert_int_equal(observe_instances_discover(&part, e->ec2, &tags, "c-1"), 0);
+	assert_non_null(strstr(e->fk.sent, "Filter.1.Name=tag%3Aacme%3Acluster"));
+	assert_int_equal(part.n, 2);
+	assert_int_equal(part.v[0].ntags, 0);
+	assert_int_equal(part.v[1].ntags, 1);
+	assert_ptr_equal(part.v[1].tags[0].key, tags.env);
+	assert_string_equal(part.v[1].tags[0].value, "other");
+	observe_instances_dispose(&part);
+
+	/* two regions' worth moved into one set, then planned */
+	assert_int_equal(observe_tags_init(&env_tags, "envctl"), 0);
+	memset(&all, 0, sizeof(all));
+	assert_int_equal(observe_instances_discover(&part, e->ec2, &env_tags, "c-1"), 0);
+	observe_instances_move(&all, &part);
+	assert_int_equal(observe_instances_discover(&part, e->ec2, &env_tags, "c-1"), 0);
+	observe_instances_move(&all, &part);
+	assert_int_equal(all.n, 4);
+	assert_int_equal(all.pages, 2);
+	assert_int_equal(part.n, 0);
+	observe_plan_instances(&pi, &all, &env_tags, prot, 1);
+	assert_string_equal(pi[0].instance_id, "i-0aaaaaaaaaaaaaaa1");
+	assert_int_equal(pi[0].state, PLAN_INSTANCE_RUNNING);
+	assert_true(pi[0].managed);
+	assert_string_equal(pi[0].cluster_id, "c-1");
+	assert_string_equal(pi[0].env_name, "web-alice");
+	assert_string_equal(pi[0].env_id, "6e98491f-002e-47d9-ab90-234a2bc918e9");
+	assert_string_equal(pi[0].spec_hash, "v1:aaaaaaaaaaaaaaaa");
+	assert_int_equal(pi[0].launch_time, 1709288430);
+	assert_string_equal(pi[0].market, "spot");
+	assert_true(pi[0].termination_protection);
+	assert_int_equal(pi[3].state, PLAN_INSTANCE_STOPPED);
+	assert_false(pi[3].managed);
+	assert_null(pi[3].env_name);
+	assert_false(pi[3].termination_protection);
+	assert_string_equal(pi[2].instance_id, "i-0aaaaaaaaaaaaaaa1");
+	free(pi);
+	observe_instances_dispose(&all);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_observe__discover_keeps_what_a_pass_uses, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_observe__prefix_and_plan_instances, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
