@@ -95,33 +95,43 @@ pass_plan(struct pass_view *pv, const struct config *cfg, int force,
     time_t now, const char *const *protected_ids, size_t nprotected)
 {
 	struct plan_input in;
-	size_t ndesired;
+	struct plan_desired *desired;
+	struct plan_instance *pinst;
+	struct plan_record *precs;
+	size_t ndesired, nrecs;
+	int error;
 
-	free(pv->desired);
-	free(pv->pinst);
-	free(pv->precs);
 	plan_free(pv->plan);
 	pv->plan = NULL;
-	observe_plan_desired(&pv->desired, &ndesired, pv->tree);
-	observe_plan_instances(&pv->pinst, &pv->inst, &pv->tags, protected_ids,
+	observe_plan_desired(&desired, &ndesired, pv->tree);
+	observe_plan_instances(&pinst, &pv->inst, &pv->tags, protected_ids,
 	    nprotected);
-	observe_plan_records(&pv->precs, &pv->nrecs, pv->rows.live,
-	    pv->rows.nlive, pv->rows.ended, pv->rows.nended);
+	observe_plan_records(&precs, &nrecs, pv->rows.live, pv->rows.nlive,
+	    pv->rows.ended, pv->rows.nended);
 
 	memset(&in, 0, sizeof(in));
-	in.desired.v = pv->desired;
+	in.desired.v = desired;
 	in.desired.n = ndesired;
 	in.desired.source_usable = true;
 	in.desired.tree_empty = ndesired == 0;
-	in.observed.v = pv->pinst;
+	in.observed.v = pinst;
 	in.observed.n = pv->inst.n;
 	in.observed.ok = true;
-	in.records.v = pv->precs;
-	in.records.n = pv->nrecs;
+	in.records.v = precs;
+	in.records.n = nrecs;
 	in.records.ok = true;
 	pass_config(&in.config, cfg, force);
 	in.now = (int64_t)now;
-	return plan_build(&pv->plan, &in);
+	error = plan_build(&pv->plan, &in);
+	/*
+	 * The plan keeps indexes into these arrays, which are those of the
+	 * tree, pv->inst and pv->rows, and borrows their strings: the arrays
+	 * themselves can go.
+	 */
+	free(desired);
+	free(pinst);
+	free(precs);
+	return error;
 }
 
 /* Look up termination protection of every instance the plan would end. */
@@ -210,15 +220,8 @@ pass_view_release(struct pass_view *pv)
 {
 	plan_free(pv->plan);
 	pv->plan = NULL;
-	free(pv->desired);
-	free(pv->pinst);
-	free(pv->precs);
 	free(pv->inst_region);
-	pv->desired = NULL;
-	pv->pinst = NULL;
-	pv->precs = NULL;
 	pv->inst_region = NULL;
-	pv->nrecs = 0;
 	observe_instances_dispose(&pv->inst);
 	store_pass_dispose(&pv->rows);
 	spec_tree_free(pv->tree);

@@ -26,11 +26,7 @@ struct pass_view {
 	struct observe_tags	 tags;
 	struct observe_instances inst;
 	size_t			*inst_region;	/* index into aws, per instance */
-	struct plan_desired	*desired;
-	struct plan_instance	*pinst;
-	struct plan_record	*precs;
-	size_t			 nrecs;
-	struct plan		*plan;
+	struct plan		*plan;		/* borrows from tree, inst, rows */
 	size_t			 nspecs, ninvalid, ninstances, nlive;
 	int			 aws_calls;
 };
@@ -48,9 +44,9 @@ int	 pass_view_load(struct pass_view *, const struct config *, int force,
 void	 pass_view_dispose(struct pass_view *);
 /*
  * Free what planning needed, the bulk of a pass: the spec tree, the
- * instances, the rows, the planner's inputs and the plan (pv->plan and
- * the arrays become NULL).  The store, the revision, the AWS clients and
- * the counts stay until pass_view_dispose().
+ * instances, the rows and the plan (pv->plan and the arrays become NULL).
+ * The store, the revision, the AWS clients and the counts stay until
+ * pass_view_dispose().
  */
 void	 pass_view_release(struct pass_view *);
 

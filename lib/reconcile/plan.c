@@ -66,7 +66,7 @@ struct iref {
 
 /* Everything known about one environment name. */
 struct group {
-	const char			*name;	/* arena copy */
+	const char			*name;	/* the input's string */
 	const struct plan_desired	*d;
 	const struct plan_record	*live;
 	const struct skey		*ended;	/* rows, newest first */
@@ -397,15 +397,15 @@ emit_reason(struct ctx *c, const struct group *g, enum plan_kind kind,
 	a->name = g != NULL ? g->name : "";
 	a->reason = lit ? reason : arena_strdup(p, reason);
 	if (rec != NULL) {
-		a->env_id = arena_strdup(p, rec->env_id);
+		a->env_id = rec->env_id;
 		a->record_index = (size_t)(rec - c->in->records.v);
 	} else if (inst != NULL)
-		a->env_id = arena_strdup(p, inst->env_id);
+		a->env_id = inst->env_id;
 	if (inst != NULL) {
-		a->instance_id = arena_strdup(p, inst->instance_id);
+		a->instance_id = inst->instance_id;
 		a->instance_index = (size_t)(inst - c->in->observed.v);
 	} else if (rec != NULL)
-		a->instance_id = arena_strdup(p, rec->instance_id);
+		a->instance_id = rec->instance_id;
 	if (g != NULL && g->d != NULL)
 		a->desired_index = (size_t)(g->d - c->in->desired.v);
 	p->counts[kind]++;
@@ -1315,7 +1315,7 @@ merge(struct ctx *c, const struct skey *d, size_t nd, const struct skey *r,
 		key = *m;
 
 		memset(&g, 0, sizeof(g));
-		g.name = arena_strdup(c->p, key.s);
+		g.name = key.s;		/* the input's: see plan_build() */
 		if (i < nd && skey_cmp(&d[i], &key) == 0)
 			g.d = d[i++].obj;
 		if (j < nr && skey_cmp(&r[j], &key) == 0 &&
@@ -1414,6 +1414,11 @@ plan_build(struct plan **out, const struct plan_input *in)
 	skey_sort(d, tmp, in->desired.n, NULL);
 	skey_sort(byname, tmp, in->records.n, tie_record);
 	skey_sort(ik, tmp, ni, tie_iref);
+	/* what only keying and sorting needed goes before the actions come */
+	free(ids.slot);
+	ids.slot = NULL;
+	free(tmp);
+	tmp = NULL;
 
 	if ((error = check_unique(d, in->desired.n, byname, in->records.n,
 	    ik, ni)) != 0)

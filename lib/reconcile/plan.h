@@ -255,10 +255,13 @@ int64_t		 plan_backoff_delay(const struct plan_config *cfg, unsigned attempts);
 
 /*
  * Plan one pass.  On success *out is a new plan the caller frees with
- * plan_free(); it does not point into in.  Fails with ERR_INVALID (and
- * err_set()) on malformed input: a missing required field, two desired
- * entries or live rows with one name, two rows with one env id, two
- * instances with one id.  Fail-closed conditions are not errors: they
+ * plan_free().  Its actions' name, env_id and instance_id are the input's
+ * strings (not the input's arrays, which may go): the strings must outlive
+ * the plan, which is what a pass does anyway (10,000 no-op actions copied
+ * were 0.65 MB of a pass's peak).  Reasons are the plan's own.  Fails
+ * with ERR_INVALID (and err_set()) on malformed input: a missing required
+ * field, two desired entries or live rows with one name, two rows with one
+ * env id, two instances with one id.  Fail-closed conditions are not errors: they
  * give a plan holding one PLAN_HALT.
  */
 int		 plan_build(struct plan **out, const struct plan_input *in);
