@@ -116,6 +116,22 @@ struct aws_response {
 	struct aws_headers	 headers;	/* response headers, names as sent */
 	struct buf		 body;		/* capped at the client's max_body */
 	struct aws_error	 error;		/* filled when the call fails */
+	/*
+	 * Optional body sink, set by the caller after aws_response_init():
+	 * a 2xx answer's body goes to sink as it arrives instead of into
+	 * body (which stays empty); any other answer is kept in body as
+	 * usual.  sink_begin (may be NULL) is called before every attempt,
+	 * retries included, so the reader starts over: a body cut off and
+	 * retried is never read twice.  sink returning < 0 stops the
+	 * transfer and the call fails with that code and the sink's message,
+	 * without a retry.  A transport that fills body itself has its 2xx
+	 * body handed to sink in one piece after send().
+	 */
+	int			(*sink)(void *arg, const char *data, size_t len);
+	void			(*sink_begin)(void *arg);
+	void			*sink_arg;
+	int			 sink_error;	/* sink's failure, this attempt */
+	int			 sink_fed;	/* the transport fed sink itself */
 };
 
 void		 aws_response_init(struct aws_response *);
@@ -171,7 +187,10 @@ struct aws_http_request {
 
 /*
  * send() fills resp->status, resp->headers and resp->body (initialised by
- * the caller; the body buffer's max is already set to max_body).
+ * the caller; the body buffer's max is already set to max_body).  A
+ * transport may instead pass a 2xx body to resp->sink as it arrives
+ * (then it sets resp->sink_fed, and resp->sink_error when sink failed,
+ * returning that code); one that does not is still correct.
  * Returns 0 when an HTTP answer arrived (any status), or
  *   ERR_UNAVAILABLE  could not connect, connection reset, DNS failure
  *   ERR_TIMEOUT      connect or total timeout
@@ -328,6 +347,29 @@ typedef int	 aws_xml_stream_fn(void *arg, size_t which,
 int		 aws_xml_stream(const char *data, size_t len,
 		    const char *const *paths, size_t npaths,
 		    aws_xml_stream_fn *fn, void *arg);
+/*
+ * The same reading, fed as the bytes arrive (an HTTP body chunk by
+ * chunk): the document is never whole in memory, neither as text nor as
+ * a tree.  Same refusals, limits and errors as aws_xml_stream(); fn is
+ * called from inside feed.  paths and arg are borrowed for the life of
+ * the reader.  Free with aws_xml_push_free.
+ */
+struct aws_xml_push;
+void		 aws_xml_push_new(struct aws_xml_push **out,
+		    const char *const *paths, size_t npaths,
+		    aws_xml_stream_fn *fn, void *arg);
+/*
+ * Read len more bytes.  0, or the first failure (ERR_INVALID malformed,
+ * DTD or entity; ERR_LIMIT past AWS_XML_MAX_INPUT; fn's own code), which
+ * sticks: every later feed and end returns it again, message included.
+ */
+int		 aws_xml_push_feed(struct aws_xml_push *, const char *data,
+		    size_t len);
+/* The document is complete: 0 when it was whole and well-formed. */
+int		 aws_xml_push_end(struct aws_xml_push *);
+/* Forget what was fed (and any failure): ready for a new document. */
+void		 aws_xml_push_reset(struct aws_xml_push *);
+void		 aws_xml_push_free(struct aws_xml_push *);
 /* Free the document; NULL does nothing. */
 void		 aws_xml_free(struct aws_xml *);
 /* Mark the document as holding secrets: its text is wiped when freed. */

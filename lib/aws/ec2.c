@@ -396,17 +396,46 @@ ec2_instance_page_dispose(struct ec2_instance_page *page)
 	memset(page, 0, sizeof(*page));
 }
 
+/* The reader of a streamed answer, and who to tell when it starts over. */
+struct stream_sink {
+	struct aws_xml_push	*px;
+	void			(*restart)(void *arg);
+	void			*arg;
+};
+
+static int
+stream_feed(void *arg, const char *data, size_t len)
+{
+	struct stream_sink *s = arg;
+
+	return aws_xml_push_feed(s->px, data, len);
+}
+
+/* A new attempt: forget the bytes read and what fn made of them. */
+static void
+stream_begin(void *arg)
+{
+	struct stream_sink *s = arg;
+
+	aws_xml_push_reset(s->px);
+	s->restart(s->arg);
+}
+
 /*
- * Like ec2_call(), but the answer is read as a stream (aws_xml_stream):
- * a page of 1,000 instances is never held as one XML tree.
+ * Like ec2_call(), but the answer is read as it arrives (aws_xml_push):
+ * a page of 1,000 instances is never held whole, as text or as a tree.
+ * fn gets each element on paths; restart(arg) is called before every
+ * attempt (a retried answer is read again from its start) and must undo
+ * what fn did.
  */
 static int
 ec2_call_stream(struct ec2_client *c, const char *action,
     const struct aws_query *q, const char *const *paths, size_t npaths,
-    aws_xml_stream_fn *fn, void *arg)
+    aws_xml_stream_fn *fn, void (*restart)(void *arg), void *arg)
 {
 	struct aws_request req;
 	struct aws_response resp;
+	struct stream_sink sink;
 	int error;
 
 	memset(&req, 0, sizeof(req));
@@ -415,12 +444,18 @@ ec2_call_stream(struct ec2_client *c, const char *action,
 	req.method = "POST";
 	req.path = "/";
 	req.params = q;
+	aws_xml_push_new(&sink.px, paths, npaths, fn, arg);
+	sink.restart = restart;
+	sink.arg = arg;
 	aws_response_init(&resp);
+	resp.sink = stream_feed;
+	resp.sink_begin = stream_begin;
+	resp.sink_arg = &sink;
 	if ((error = aws_client_send(&resp, c->aws, &req)) >= 0 &&
-	    (error = aws_xml_stream(resp.body.ptr, resp.body.len, paths, npaths,
-	    fn, arg)) < 0)
+	    (error = aws_xml_push_end(sink.px)) < 0)
 		err_prefix("ec2 %s: answer", action);
 	aws_response_dispose(&resp);
+	aws_xml_push_free(sink.px);
 	return error;
 }
 
@@ -434,6 +469,16 @@ struct page_fill {
 	struct ec2_instance_page	*page;
 	size_t				 cap;
 };
+
+/* An attempt starts: the page is empty again. */
+static void
+page_restart(void *arg)
+{
+	struct page_fill *f = arg;
+
+	ec2_instance_page_dispose(f->page);
+	f->cap = 0;
+}
 
 /* One instance, or the next token, of a DescribeInstances answer. */
 static int
@@ -486,7 +531,8 @@ ec2_instances_describe_page(struct ec2_instance_page *out,
 	if (next_token != NULL)
 		aws_query_add(q, "NextToken", next_token);
 	if ((error = ec2_call_stream(c, "DescribeInstances", q, page_paths,
-	    sizeof(page_paths) / sizeof(page_paths[0]), page_take, &fill)) < 0)
+	    sizeof(page_paths) / sizeof(page_paths[0]), page_take, page_restart,
+	    &fill)) < 0)
 		ec2_instance_page_dispose(out);
 	aws_query_free(q);
 	return error;

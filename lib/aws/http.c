@@ -206,13 +206,20 @@ aws_response_header(const struct aws_response *r, const char *name)
 	return aws_headers_get(&r->headers, name);
 }
 
-/* Forget the previous attempt's answer, keep the buffer's limits. */
+/*
+ * Forget the previous attempt's answer, keep the buffer's limits; the
+ * sink's reader starts over.
+ */
 static void
 response_reset(struct aws_response *r)
 {
 	aws_headers_dispose(&r->headers);
 	buf_reset(&r->body);
 	r->status = 0;
+	r->sink_error = 0;
+	r->sink_fed = 0;
+	if (r->sink != NULL && r->sink_begin != NULL)
+		r->sink_begin(r->sink_arg);
 }
 
 /* ---- libcurl transport ---- */
@@ -221,6 +228,8 @@ struct aws_curl {
 	CURL		*h;
 	char		 errbuf[CURL_ERROR_SIZE];
 	int		 over_limit;
+	int		 to_sink;	/* -1: not known yet, 0: body, 1: sink */
+	size_t		 sunk;		/* bytes given to the sink */
 	struct aws_response *resp;
 };
 
@@ -268,9 +277,30 @@ static size_t
 curl_write_cb(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct aws_curl *c = arg;
+	struct aws_response *r = c->resp;
 	size_t n = size * nmemb;
+	long status = 0;
+	int error;
 
-	if (buf_add(&c->resp->body, data, n) < 0) {
+	if (c->to_sink < 0) {
+		/* The headers are in: a 2xx body goes to the sink, if any. */
+		curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
+		c->to_sink = r->sink != NULL && status >= 200 && status < 300;
+	}
+	if (c->to_sink) {
+		if (n > r->body.max - c->sunk) {
+			c->over_limit = 1;
+			return 0;
+		}
+		c->sunk += n;
+		r->sink_fed = 1;
+		if ((error = r->sink(r->sink_arg, data, n)) < 0) {
+			r->sink_error = error;
+			return 0;	/* CURLE_WRITE_ERROR; the sink said why */
+		}
+		return n;
+	}
+	if (buf_add(&r->body, data, n) < 0) {
 		c->over_limit = 1;
 		return 0;	/* makes curl fail with CURLE_WRITE_ERROR */
 	}
@@ -377,6 +407,8 @@ aws_curl_send(void *arg, struct aws_response *resp,
 	curl_easy_reset(c->h);
 	c->errbuf[0] = '\0';
 	c->over_limit = 0;
+	c->to_sink = -1;
+	c->sunk = 0;
 	c->resp = resp;
 	resp->body.max = req->max_body;
 
@@ -442,6 +474,10 @@ aws_curl_send(void *arg, struct aws_response *resp,
 	if (rc == CURLE_FILESIZE_EXCEEDED) {
 		c->over_limit = 1;
 		rc = CURLE_WRITE_ERROR;
+	}
+	if (resp->sink_error < 0) {
+		error = resp->sink_error;	/* the sink's message stands */
+		goto done;
 	}
 	if (rc != CURLE_OK) {
 		error = curl_fail(c, rc, host);
@@ -919,6 +955,15 @@ call_attempt(int *tcode, struct aws_client *c, const struct aws_request *req,
 	hreq.insecure_tls = c->insecure_tls;
 	resp->body.max = c->max_body;
 	*tcode = c->transport->send(c->transport_arg, resp, &hreq);
+	if (*tcode == 0 && resp->sink != NULL && !resp->sink_fed &&
+	    resp->status >= 200 && resp->status < 300 && resp->body.len > 0) {
+		/* The transport kept the body: the sink reads it in one go. */
+		resp->sink_fed = 1;
+		if ((resp->sink_error = resp->sink(resp->sink_arg,
+		    resp->body.ptr, resp->body.len)) < 0)
+			*tcode = resp->sink_error;
+		buf_reset(&resp->body);
+	}
 done:
 	aws_headers_dispose(&hdrs);	/* wipes the signature and token */
 	return error;
@@ -1007,6 +1052,12 @@ aws_client_send(struct aws_response *resp, struct aws_client *c,
 			goto fail;
 		e->attempts = attempt;
 		c->stats.attempts++;
+		if (resp->sink_error < 0) {
+			/* An answer came, and its reader refused it: no retry. */
+			error = resp->sink_error;
+			e->http_status = resp->status;
+			goto fail;
+		}
 		if (tcode == 0 && resp->status >= 200 && resp->status < 300) {
 			aws_retry_quota_release(c->quota,
 			    taken > 0 ? taken : AWS_RETRY_SUCCESS_REFUND);

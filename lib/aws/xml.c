@@ -16,10 +16,12 @@
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
-#include <libxml/xmlreader.h>
+#include <libxml/SAX2.h>
+#include <libxml/parserInternals.h>
 
 #include "aws_int.h"
 #include "err.h"
+#include "log.h"
 #include "mem.h"
 
 struct aws_xml {
@@ -104,6 +106,8 @@ done:
 
 /* Deepest element aws_xml_stream() matches against its paths. */
 #define XML_STREAM_DEPTH	16
+/* The most handed to libxml2 at once (it copies what it is given). */
+#define XML_PUSH_CHUNK		(64 * 1024)
 
 /*
  * Does the element path stk[1..depth] (local names below the root) equal
@@ -142,67 +146,320 @@ stream_match(const char *const *paths, size_t npaths,
 	return found;
 }
 
+/*
+ * The push reader behind aws_xml_stream(): libxml2's push parser with its
+ * SAX2 tree builder wrapped, so that only the elements on (or leading
+ * to) one of the paths are built, a matched element is handed to fn when
+ * it closes and freed right after, and an element on no path is skipped
+ * unbuilt.  The document never holds more than the matched element being
+ * read and the chain of its open ancestors.
+ */
+enum push_kind { PUSH_DESCEND, PUSH_MATCH, PUSH_SKIP };
+
+struct aws_xml_push {
+	xmlParserCtxtPtr	 ctxt;		/* NULL until the first byte */
+	const char *const	*paths;
+	size_t			 npaths;
+	aws_xml_stream_fn	*fn;
+	void			*arg;
+	const xmlChar		*stk[XML_STREAM_DEPTH + 1];
+	int			 depth;		/* open elements */
+	int			 match_at;	/* depth of the open match, or -1 */
+	int			 skip_at;	/* depth of the open skip, or -1 */
+	size_t			 which;		/* path index of the open match */
+	int			 roots;
+	size_t			 fed;		/* bytes fed so far */
+	int			 error;		/* sticky: first failure */
+	char			 msg[256];	/* its message */
+};
+
+/* Remember the first failure (its message is err_get()'s now) and stop. */
+static void
+push_fail(struct aws_xml_push *px, int error)
+{
+	if (px->error == 0) {
+		px->error = error;
+		snprintf(px->msg, sizeof(px->msg), "%s", err_get());
+	}
+	if (px->ctxt != NULL)
+		xmlStopParser(px->ctxt);
+}
+
+static struct aws_xml_push *
+push_of(void *ctx)
+{
+	return ((xmlParserCtxtPtr)ctx)->_private;
+}
+
+static void
+push_refuse(struct aws_xml_push *px)
+{
+	err_set("XML document has a DTD or an entity; refused");
+	push_fail(px, ERR_INVALID);
+}
+
+static void
+push_internal_subset(void *ctx, const xmlChar *name, const xmlChar *eid,
+    const xmlChar *sid)
+{
+	(void)name;
+	(void)eid;
+	(void)sid;
+	push_refuse(push_of(ctx));
+}
+
+static void
+push_entity_decl(void *ctx, const xmlChar *name, int type,
+    const xmlChar *pid, const xmlChar *sid, xmlChar *content)
+{
+	(void)name;
+	(void)type;
+	(void)pid;
+	(void)sid;
+	(void)content;
+	push_refuse(push_of(ctx));
+}
+
+static void
+push_reference(void *ctx, const xmlChar *name)
+{
+	(void)name;
+	push_refuse(push_of(ctx));
+}
+
+static void
+push_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
+    const xmlChar *uri, int nns, const xmlChar **ns, int nattrs,
+    int ndefaulted, const xmlChar **attrs)
+{
+	struct aws_xml_push *px = push_of(ctx);
+	int depth = px->depth++;
+	long m;
+
+	if (px->skip_at >= 0)
+		return;
+	if (px->match_at < 0 && depth > 0) {
+		m = -2;
+		if (depth <= XML_STREAM_DEPTH) {
+			px->stk[depth] = localname;
+			m = stream_match(px->paths, px->npaths, px->stk, depth);
+		}
+		if (m == -2) {
+			px->skip_at = depth;	/* not built, nor what is inside */
+			return;
+		}
+		if (m >= 0) {
+			px->match_at = depth;
+			px->which = (size_t)m;
+		}
+	} else if (depth == 0)
+		px->roots++;
+	xmlSAX2StartElementNs(ctx, localname, prefix, uri, nns, ns, nattrs,
+	    ndefaulted, attrs);
+}
+
+static void
+push_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
+    const xmlChar *uri)
+{
+	xmlParserCtxtPtr ctxt = ctx;
+	struct aws_xml_push *px = push_of(ctx);
+	xmlNodePtr node = ctxt->node;
+	int depth = --px->depth, error;
+
+	if (px->skip_at >= 0) {
+		if (depth == px->skip_at)
+			px->skip_at = -1;
+		return;
+	}
+	xmlSAX2EndElementNs(ctx, localname, prefix, uri);
+	if (depth == 0 || node == NULL || (px->match_at >= 0 &&
+	    depth > px->match_at))
+		return;		/* the root, or inside the match: kept */
+	if (depth == px->match_at) {
+		px->match_at = -1;
+		if ((error = px->fn(px->arg, px->which, XNODE(node))) < 0)
+			push_fail(px, error);
+	}
+	/* A match once read, or an ancestor whose matches are all gone. */
+	xmlUnlinkNode(node);
+	xmlFreeNode(node);
+}
+
+/* Text, comments, PIs: kept inside a match only (nothing else reads them). */
+static void
+push_characters(void *ctx, const xmlChar *ch, int len)
+{
+	struct aws_xml_push *px = push_of(ctx);
+
+	if (px->match_at >= 0 && px->skip_at < 0)
+		xmlSAX2Characters(ctx, ch, len);
+}
+
+static void
+push_comment(void *ctx, const xmlChar *value)
+{
+	(void)ctx;
+	(void)value;
+}
+
+static void
+push_pi(void *ctx, const xmlChar *target, const xmlChar *data)
+{
+	(void)ctx;
+	(void)target;
+	(void)data;
+}
+
+/* A parser for the next document: SAX2 defaults, the wrappers above. */
+static int
+push_begin(struct aws_xml_push *px)
+{
+	xmlSAXHandler sax;
+
+	pthread_once(&xml_once, xml_init_once);
+	memset(&sax, 0, sizeof(sax));
+	xmlSAXVersion(&sax, 2);
+	sax.internalSubset = push_internal_subset;
+	sax.externalSubset = push_internal_subset;
+	sax.entityDecl = push_entity_decl;
+	sax.reference = push_reference;
+	sax.startElementNs = push_start;
+	sax.endElementNs = push_end;
+	sax.characters = push_characters;
+	sax.ignorableWhitespace = push_characters;
+	sax.cdataBlock = NULL;		/* CDATA comes as characters */
+	sax.comment = push_comment;
+	sax.processingInstruction = push_pi;
+	if ((px->ctxt = xmlCreatePushParserCtxt(&sax, NULL, NULL, 0,
+	    "aws.xml")) == NULL)
+		fatalx("xml: out of memory creating a parser");
+	px->ctxt->_private = px;
+	(void)xmlCtxtUseOptions(px->ctxt, XML_OPTIONS | XML_PARSE_IGNORE_ENC);
+	/* UTF-8 whatever the document says (a NUL is refused anyway). */
+	if (xmlSwitchEncoding(px->ctxt, XML_CHAR_ENCODING_UTF8) < 0) {
+		err_set("XML parser: cannot set UTF-8");
+		push_fail(px, ERR_GENERIC);
+		return ERR_GENERIC;
+	}
+	return 0;
+}
+
+void
+aws_xml_push_new(struct aws_xml_push **out, const char *const *paths,
+    size_t npaths, aws_xml_stream_fn *fn, void *arg)
+{
+	struct aws_xml_push *px = xcalloc(1, sizeof(*px));
+
+	px->paths = paths;
+	px->npaths = npaths;
+	px->fn = fn;
+	px->arg = arg;
+	aws_xml_push_reset(px);
+	*out = px;
+}
+
+void
+aws_xml_push_reset(struct aws_xml_push *px)
+{
+	if (px->ctxt != NULL) {
+		if (px->ctxt->myDoc != NULL)
+			xmlFreeDoc(px->ctxt->myDoc);
+		xmlFreeParserCtxt(px->ctxt);
+		px->ctxt = NULL;
+	}
+	px->depth = 0;
+	px->match_at = px->skip_at = -1;
+	px->roots = 0;
+	px->fed = 0;
+	px->error = 0;
+	px->msg[0] = '\0';
+}
+
+void
+aws_xml_push_free(struct aws_xml_push *px)
+{
+	if (px == NULL)
+		return;
+	aws_xml_push_reset(px);
+	free(px);
+}
+
+/* The sticky failure, its message set again. */
+static int
+push_failed(const struct aws_xml_push *px)
+{
+	err_set("%s", px->msg);
+	return px->error;
+}
+
+int
+aws_xml_push_feed(struct aws_xml_push *px, const char *data, size_t len)
+{
+	if (px->error < 0)
+		return push_failed(px);
+	if (len == 0)
+		return 0;
+	if (len > AWS_XML_MAX_INPUT - px->fed) {
+		err_set("XML document larger than %zu bytes", AWS_XML_MAX_INPUT);
+		push_fail(px, ERR_LIMIT);
+		return px->error;
+	}
+	px->fed += len;
+	if (memchr(data, '\0', len) != NULL) {
+		err_set("XML document holds a NUL byte");
+		push_fail(px, ERR_INVALID);
+		return px->error;
+	}
+	if (px->ctxt == NULL && push_begin(px) < 0)
+		return px->error;
+	while (len > 0 && px->error == 0) {
+		int n = len > XML_PUSH_CHUNK ? XML_PUSH_CHUNK : (int)len;
+
+		if (xmlParseChunk(px->ctxt, data, n, 0) != 0 && px->error == 0) {
+			err_set("malformed XML document");
+			push_fail(px, ERR_INVALID);
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+	return px->error < 0 ? push_failed(px) : 0;
+}
+
+int
+aws_xml_push_end(struct aws_xml_push *px)
+{
+	if (px->error == 0 && px->fed == 0) {
+		err_set("empty XML document");
+		push_fail(px, ERR_INVALID);
+	}
+	if (px->error < 0)
+		return push_failed(px);
+	if ((xmlParseChunk(px->ctxt, NULL, 0, 1) != 0 || !px->ctxt->wellFormed ||
+	    px->roots != 1) && px->error == 0) {
+		err_set("malformed XML document");
+		push_fail(px, ERR_INVALID);
+	}
+	if (px->error == 0 && px->ctxt->myDoc != NULL &&
+	    (px->ctxt->myDoc->intSubset != NULL ||
+	    px->ctxt->myDoc->extSubset != NULL))
+		push_refuse(px);
+	return px->error < 0 ? push_failed(px) : 0;
+}
+
 int
 aws_xml_stream(const char *data, size_t len, const char *const *paths,
     size_t npaths, aws_xml_stream_fn *fn, void *arg)
 {
-	const xmlChar *stk[XML_STREAM_DEPTH + 1];
-	xmlTextReaderPtr r = NULL;
-	xmlNodePtr node;
-	long m;
-	int error, rv, depth, type, roots = 0;
+	struct aws_xml_push *px;
+	int error;
 
 	if ((error = xml_precheck(data, len)) < 0)
 		return error;
-	error = ERR_INVALID;
-	if ((r = xmlReaderForMemory(data, (int)len, "aws.xml", "UTF-8",
-	    XML_OPTIONS)) == NULL) {
-		err_set("malformed XML document");
-		goto done;
-	}
-	rv = xmlTextReaderRead(r);
-	while (rv == 1) {
-		type = xmlTextReaderNodeType(r);
-		if (type == XML_READER_TYPE_DOCUMENT_TYPE ||
-		    type == XML_READER_TYPE_ENTITY_REFERENCE) {
-			err_set("XML document has a DTD or an entity; refused");
-			goto done;
-		}
-		if (type != XML_READER_TYPE_ELEMENT) {
-			rv = xmlTextReaderRead(r);
-			continue;
-		}
-		if ((depth = xmlTextReaderDepth(r)) == 0) {
-			roots++;
-			rv = xmlTextReaderRead(r);
-			continue;
-		}
-		if (depth > XML_STREAM_DEPTH) {
-			rv = xmlTextReaderNext(r);
-			continue;
-		}
-		stk[depth] = xmlTextReaderConstLocalName(r);
-		m = stk[depth] != NULL ? stream_match(paths, npaths, stk, depth) : -2;
-		if (m >= 0) {
-			/* only this element's subtree is built, then freed */
-			if ((node = xmlTextReaderExpand(r)) == NULL)
-				break;
-			if ((error = fn(arg, (size_t)m, XNODE(node))) < 0)
-				goto done;
-			error = ERR_INVALID;
-			rv = xmlTextReaderNext(r);
-		} else if (m == -1)
-			rv = xmlTextReaderRead(r);
-		else
-			rv = xmlTextReaderNext(r);
-	}
-	if (rv != 0 || roots != 1) {
-		err_set("malformed XML document");
-		goto done;
-	}
-	error = 0;
-done:
-	xmlFreeTextReader(r);
+	aws_xml_push_new(&px, paths, npaths, fn, arg);
+	if ((error = aws_xml_push_feed(px, data, len)) == 0)
+		error = aws_xml_push_end(px);
+	aws_xml_push_free(px);
 	return error;
 }
 

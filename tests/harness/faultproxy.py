@@ -15,7 +15,8 @@ adds what real EC2 does and moto does not (DESIGN.md section 10):
   * injected errors (HTTP status + AWS code) for the Nth call of an
     action, every call, or with a seeded probability;
   * latency per action; connections dropped before the request reaches
-    moto, or after moto handled it but before the answer is sent;
+    moto, after moto handled it but before the answer is sent, or in the
+    middle of the answer's body;
   * an instance's public IP rewritten in DescribeInstances answers (so a
     test can open the "instance's" ssh port on 127.0.0.1), and
     GetConsoleOutput answered with a given text (base64, as EC2 does),
@@ -53,10 +54,16 @@ CONFIG (every key optional; a POST merges top-level keys):
                "probability": 0.5,                        # or a probability
                "times": 1,                                # at most this often
                "status": 503, "code": "Unavailable", "message": "...",
-               "drop": "before" | "after"}],             # or drop the connection
+               "drop": "before" | "after" | "mid",       # or drop the connection
+               "after_bytes": 1000}],                    # mid: body bytes sent
    "latency": {"DescribeInstances": 0.2, "*": 0.0},
    "public_ips": {"*": "127.0.0.1", "i-0abc": "127.0.0.2"},
    "console_output": {"*": "text", "i-0abc": "other text"}}
+
+"drop": "mid" forwards the request, sends the answer's status and
+headers (its full Content-Length) and the first after_bytes bytes of
+its body (default: half), then drops the connection; the log entry has
+fault "drop-mid", body_bytes and sent_bytes.
 
 public_ips sets <ipAddress> of the instances it names ("*": every one)
 in DescribeInstances and RunInstances answers.  console_output answers
@@ -333,7 +340,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
 
-    def send(self, status, headers, body, head=False):
+    def send(self, status, headers, body, head=False, cut=None):
+        """Answer; with cut, only the first cut bytes of body, then drop."""
         self.send_response(status)
         have_len = False
         for k, v in headers:
@@ -348,6 +356,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not head or not have_len:
             self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        if cut is not None:
+            self.wfile.write(body[:cut])
+            self.wfile.flush()
+            return self.drop()
         if not head and body:
             self.wfile.write(body)
 
@@ -574,6 +586,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if fault and fault.get("drop") == "after":
             entry["fault"] = "drop-after"
             return self.drop()
+        if fault and fault.get("drop") == "mid" and not head:
+            cut = int(fault.get("after_bytes", len(data) // 2))
+            cut = max(0, min(cut, len(data) - 1))
+            entry["fault"] = "drop-mid"
+            entry["body_bytes"] = len(data)
+            entry["sent_bytes"] = cut
+            return self.send(status, headers, data, head, cut=cut)
         return self.send(status, headers, data, head)
 
     def run_idempotent(self, entry, service, params, pd, body, fault):

@@ -5,8 +5,8 @@ if(TARGET envctl_aws_svc)
 	add_executable(aws_svc_it ${CMAKE_CURRENT_LIST_DIR}/aws_svc/aws_svc_it.c)
 	target_link_libraries(aws_svc_it PRIVATE envctl_aws_svc envctl_aws_core
 		envctl_aws_sign envctl_base Threads::Threads)
-	foreach(scenario calls throttle storm drop_after idempotency consistency pagination
-		paced)
+	foreach(scenario calls throttle storm drop_after drop_mid idempotency consistency
+		pagination paced)
 		envctl_integration_test(aws_svc_${scenario}
 			${CMAKE_SOURCE_DIR}/tests/harness/with-aws.sh
 			python3 ${CMAKE_CURRENT_LIST_DIR}/aws_svc/aws_svc_it.py

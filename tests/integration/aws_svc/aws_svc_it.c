@@ -9,6 +9,8 @@
  *   state ID                 DescribeInstances by id; prints state=... or code=...
  *   protection ID            termination protection, then TerminateInstances
  *   count CLUSTER            walk every page with the cluster filter
+ *   ids CLUSTER              the same; prints ids=ID,ID,... (as read, in
+ *                            order, duplicates kept) and pages=N
  *   storm N                  N DescribeInstances without sleeping between
  *                            retries, own retry quota; prints attempts per call
  *   paced LIMITS T D R TAG   T threads, each with its own client, all sharing
@@ -29,6 +31,7 @@
 
 #include "aws.h"
 #include "aws_int.h"
+#include "buf.h"
 #include "creds.h"
 #include "ec2.h"
 #include "err.h"
@@ -542,6 +545,39 @@ cmd_count(int argc, char **argv)
 }
 
 static int
+ids_page(const struct ec2_instance *v, size_t n, void *arg)
+{
+	struct buf *b = arg;
+
+	for (size_t i = 0; i < n; i++)
+		if (buf_printf(b, "%s%s", b->len > 0 ? "," : "", v[i].id) < 0)
+			return ERR_LIMIT;
+	return 0;
+}
+
+static int
+cmd_ids(int argc, char **argv)
+{
+	struct ctx c;
+	const struct ec2_filter f[] = {
+		{ "tag:envctl:cluster", (const char *const[]){ argv[2] }, 1 },
+	};
+	struct ec2_describe_instances_input in = { .filters = f, .nfilters = 1 };
+	struct buf ids;
+	int pages = 0;
+
+	if (argc != 3)
+		return 2;
+	buf_init(&ids, 1024 * 1024);
+	ctx_open(&c, 0);
+	MUST(ec2_instances_describe(c.ec2, &in, ids_page, &ids, &pages));
+	printf("ids=%s\npages=%d\n", buf_cstr(&ids), pages);
+	buf_dispose(&ids);
+	ctx_close(&c);
+	return 0;
+}
+
+static int
 cmd_storm(int argc, char **argv)
 {
 	struct ctx c;
@@ -714,6 +750,8 @@ main(int argc, char **argv)
 		return cmd_protection(argc, argv);
 	if (strcmp(argv[1], "count") == 0)
 		return cmd_count(argc, argv);
+	if (strcmp(argv[1], "ids") == 0)
+		return cmd_ids(argc, argv);
 	if (strcmp(argv[1], "storm") == 0)
 		return cmd_storm(argc, argv);
 	if (strcmp(argv[1], "paced") == 0)

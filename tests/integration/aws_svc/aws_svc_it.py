@@ -333,6 +333,42 @@ def scenario_drop_after():
     check(len(instances("Name=tag:it-run,Values=drop3")) == 1, "one instance")
 
 
+def scenario_drop_mid():
+    """A DescribeInstances answer cut off in the middle of its body (after
+    some instances were read) is retried and read again from its start:
+    every instance once, none twice, the page whole."""
+    proxy("/__proxy/reset", {})
+    spec = ("ResourceType=instance,Tags=[{Key=envctl:cluster,Value=mid}]")
+    for _ in range(3):
+        aws("ec2", "run-instances", "--image-id", "ami-12c6146b", "--count", "10",
+            "--instance-type", "t3.micro", "--tag-specifications", spec)
+    want = sorted(i["InstanceId"] for i in instances("Name=tag:envctl:cluster,Values=mid"))
+    check(len(want) == 30, "moto holds 30: %d" % len(want))
+
+    # Control: the whole answer, no fault.
+    kv = it("ids", "mid")
+    full = kv["ids"].split(",")
+    check(sorted(full) == want and kv["pages"] == "1", "no fault: %r" % kv)
+
+    cut = 40000
+    proxy("/__proxy/log/clear", {})
+    proxy("/__proxy/config", {"faults": [{"action": "DescribeInstances", "every": True,
+                                          "times": 1, "drop": "mid",
+                                          "after_bytes": cut}]})
+    kv = it("ids", "mid")
+    log = plog("DescribeInstances")
+    check(len(log) == 2, "two attempts: %r" % log)
+    check(log[0]["fault"] == "drop-mid" and log[0]["sent_bytes"] == cut and
+          log[0]["body_bytes"] > 2 * cut, "first cut mid-body: %r" % log[0])
+    check(log[1]["fault"] is None and log[1]["status"] == 200, "second whole: %r" % log[1])
+    got = kv["ids"].split(",")
+    check(len(got) == len(set(got)), "no instance twice: %d ids, %d distinct" %
+          (len(got), len(set(got))))
+    check(sorted(got) == want, "every instance: %r" % kv)
+    check(got == full, "same order as without the fault")
+    check(kv["pages"] == "1", "one page: %r" % kv)
+
+
 def scenario_idempotency():
     """Same token and parameters: the same instance; other parameters:
     IdempotentParameterMismatch."""

@@ -812,6 +812,7 @@ struct server {
 	int		 fd;
 	int		 port;
 	size_t		 body_len;	/* bytes of body to answer with */
+	size_t		 cut_at;	/* > 0: the first answer stops there */
 	int		 requests;	/* how many to serve */
 	pthread_t	 thread;
 };
@@ -821,13 +822,14 @@ server_main(void *arg)
 {
 	struct server *s = arg;
 	char req[8192], hdr[256];
-	size_t got, i;
+	size_t got, i, len;
 	ssize_t n;
 	char *body;
 	int c, r;
 
 	body = xmalloc(s->body_len + 1);
-	memset(body, 'a', s->body_len);
+	for (i = 0; i < s->body_len; i++)
+		body[i] = (char)('a' + i % 26);
 	for (r = 0; r < s->requests; r++) {
 		if ((c = accept(s->fd, NULL, NULL)) < 0)
 			break;
@@ -843,22 +845,25 @@ server_main(void *arg)
 		    "\r\nx-amz-request-id: srv-1\r\nConnection: close\r\n\r\n",
 		    s->body_len);
 		(void)!write(c, hdr, strlen(hdr));
-		for (i = 0; i < s->body_len; i += (size_t)n)
-			if ((n = write(c, body + i, s->body_len - i)) <= 0)
+		len = r == 0 && s->cut_at > 0 ? s->cut_at : s->body_len;
+		for (i = 0; i < len; i += (size_t)n)
+			if ((n = send(c, body + i, len - i, MSG_NOSIGNAL)) <= 0)
 				break;
-		close(c);
+		close(c);	/* after a cut: the rest never comes */
 	}
 	free(body);
 	return NULL;
 }
 
+/* Serve requests answers of body_len bytes; the first stops at cut_at (> 0). */
 static void
-server_start(struct server *s, size_t body_len, int requests)
+server_start_cut(struct server *s, size_t body_len, int requests, size_t cut_at)
 {
 	struct sockaddr_in sin;
 	socklen_t len = sizeof(sin);
 
 	s->body_len = body_len;
+	s->cut_at = cut_at;
 	s->requests = requests;
 	s->fd = socket(AF_INET, SOCK_STREAM, 0);
 	assert_true(s->fd >= 0);
@@ -870,6 +875,12 @@ server_start(struct server *s, size_t body_len, int requests)
 	assert_int_equal(getsockname(s->fd, (struct sockaddr *)&sin, &len), 0);
 	s->port = ntohs(sin.sin_port);
 	assert_int_equal(pthread_create(&s->thread, NULL, server_main, s), 0);
+}
+
+static void
+server_start(struct server *s, size_t body_len, int requests)
+{
+	server_start_cut(s, body_len, requests, 0);
 }
 
 static void
@@ -971,6 +982,177 @@ test_aws_core__curl_connect_refused(void **state)
 	aws_response_dispose(&resp);
 }
 
+/* ---- body sinks: a 2xx body read as it arrives ---- */
+
+struct sink_rec {
+	struct buf	 got;		/* what the sink read since its begin */
+	int		 begins;
+	int		 feeds;
+	int		 fail;		/* return ERR_INVALID on the first feed */
+};
+
+static int
+sink_take(void *arg, const char *data, size_t len)
+{
+	struct sink_rec *r = arg;
+
+	r->feeds++;
+	if (r->fail) {
+		err_set("sink refuses this body");
+		return ERR_INVALID;
+	}
+	return buf_add(&r->got, data, len);
+}
+
+static void
+sink_begin(void *arg)
+{
+	struct sink_rec *r = arg;
+
+	r->begins++;
+	buf_reset(&r->got);
+}
+
+static void
+sink_setup(struct aws_response *resp, struct sink_rec *r, int fail)
+{
+	memset(r, 0, sizeof(*r));
+	buf_init(&r->got, 1024 * 1024);
+	r->fail = fail;
+	aws_response_init(resp);
+	resp->sink = sink_take;
+	resp->sink_begin = sink_begin;
+	resp->sink_arg = r;
+}
+
+/* The expected body of the loopback server: a..z repeated. */
+static void
+assert_body(const struct buf *b, size_t len)
+{
+	size_t i;
+
+	assert_int_equal(b->len, len);
+	for (i = 0; i < len; i++)
+		if (b->ptr[i] != (char)('a' + i % 26))
+			fail_msg("byte %zu is %c", i, b->ptr[i]);
+}
+
+/* A transport that keeps the body (the fake): the sink gets it in one go. */
+static void
+test_aws_core__sink_buffered_transport(void **state)
+{
+	static const struct answer retried[] = {
+		{ 0, 503, EC2_ERR("Unavailable"), NULL },
+		{ ERR_UNAVAILABLE, 0, NULL, NULL },
+		{ 0, 200, ok_body, NULL },
+	};
+	static const struct answer refused[] = {
+		{ 0, 400, EC2_ERR("InvalidParameterValue"), NULL },
+	};
+	struct aws_query *q = aws_query_new("DescribeInstances", "2016-11-15");
+	struct aws_request req = {
+		.service = AWS_SERVICE_EC2, .action = "DescribeInstances",
+		.method = "POST", .path = "/", .params = q,
+	};
+	struct aws_response resp;
+	struct sink_rec r;
+	struct fixture *fx;
+
+	(void)state;
+	fx = fixture_new(retried, 3, 3);
+	sink_setup(&resp, &r, 0);
+	assert_int_equal(aws_client_send(&resp, fx->client, &req), 0);
+	assert_int_equal(fx->fake.calls, 3);
+	assert_int_equal(r.begins, 3);		/* one per attempt */
+	assert_int_equal(r.feeds, 1);		/* the 2xx body only */
+	assert_int_equal(r.got.len, strlen(ok_body));
+	assert_memory_equal(r.got.ptr, ok_body, r.got.len);
+	assert_int_equal(resp.body.len, 0);
+	aws_response_dispose(&resp);
+	buf_dispose(&r.got);
+	fixture_free(fx);
+
+	/* an error answer is kept in body for the error parser */
+	fx = fixture_new(refused, 1, 3);
+	sink_setup(&resp, &r, 0);
+	assert_int_equal(aws_client_send(&resp, fx->client, &req), ERR_INVALID);
+	assert_string_equal(resp.error.code, "InvalidParameterValue");
+	assert_int_equal(r.feeds, 0);
+	assert_true(resp.body.len > 0);
+	aws_response_dispose(&resp);
+	buf_dispose(&r.got);
+	fixture_free(fx);
+
+	/* the sink refuses the body: that code and message, no retry */
+	fx = fixture_new(retried + 2, 1, 3);
+	sink_setup(&resp, &r, 1);
+	assert_int_equal(aws_client_send(&resp, fx->client, &req), ERR_INVALID);
+	assert_int_equal(fx->fake.calls, 1);
+	assert_int_equal(fx->sleeps.n, 0);
+	assert_non_null(strstr(err_get(), "sink refuses this body"));
+	aws_response_dispose(&resp);
+	buf_dispose(&r.got);
+	fixture_free(fx);
+	aws_query_free(q);
+}
+
+/* libcurl: the body reaches the sink as it arrives, never the buffer. */
+static void
+test_aws_core__curl_sink(void **state)
+{
+	struct aws_response resp;
+	struct sink_rec r;
+	struct server s;
+	int sleeps;
+
+	(void)state;
+	server_start(&s, 300000, 1);
+	sink_setup(&resp, &r, 0);
+	assert_int_equal(curl_call(s.port, 0, 1, &sleeps, &resp), 0);
+	assert_int_equal(resp.status, 200);
+	assert_int_equal(resp.body.len, 0);
+	assert_body(&r.got, 300000);
+	assert_int_equal(r.begins, 1);
+	assert_true(r.feeds > 1);		/* in pieces */
+	aws_response_dispose(&resp);
+	buf_dispose(&r.got);
+	server_stop(&s);
+
+	/* cut off mid-body: retried, read again from the start, once */
+	server_start_cut(&s, 300000, 2, 100000);
+	sink_setup(&resp, &r, 0);
+	assert_int_equal(curl_call(s.port, 0, 3, &sleeps, &resp), 0);
+	assert_int_equal(resp.error.attempts, 2);
+	assert_int_equal(sleeps, 1);
+	assert_int_equal(r.begins, 2);
+	assert_body(&r.got, 300000);
+	aws_response_dispose(&resp);
+	buf_dispose(&r.got);
+	server_stop(&s);
+
+	/* the body cap holds for a sink too */
+	server_start(&s, 4096, 1);
+	sink_setup(&resp, &r, 0);
+	assert_int_equal(curl_call(s.port, 1024, 3, &sleeps, &resp), ERR_LIMIT);
+	assert_int_equal(resp.error.attempts, 1);
+	assert_true(r.got.len <= 1024);
+	aws_response_dispose(&resp);
+	buf_dispose(&r.got);
+	server_stop(&s);
+
+	/* the sink refuses: the transfer stops, its message, no retry */
+	server_start(&s, 300000, 1);
+	sink_setup(&resp, &r, 1);
+	assert_int_equal(curl_call(s.port, 0, 3, &sleeps, &resp), ERR_INVALID);
+	assert_int_equal(resp.error.attempts, 1);
+	assert_int_equal(sleeps, 0);
+	assert_int_equal(r.feeds, 1);
+	assert_non_null(strstr(err_get(), "sink refuses this body"));
+	aws_response_dispose(&resp);
+	buf_dispose(&r.got);
+	server_stop(&s);
+}
+
 int
 main(void)
 {
@@ -994,6 +1176,8 @@ main(void)
 		cmocka_unit_test(test_aws_core__canary),
 		cmocka_unit_test(test_aws_core__curl_body_cap),
 		cmocka_unit_test(test_aws_core__curl_connect_refused),
+		cmocka_unit_test(test_aws_core__sink_buffered_transport),
+		cmocka_unit_test(test_aws_core__curl_sink),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

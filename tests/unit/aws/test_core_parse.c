@@ -523,6 +523,272 @@ test_aws_core__xml_stream(void **state)
 	    ERR_INVALID);
 }
 
+/* ---- aws_xml_push: the same reading, fed as the bytes arrive ---- */
+
+static char *
+read_fixture(const char *name, size_t *len)
+{
+	char path[512];
+	FILE *f;
+	char *data;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/aws/%s", TEST_RESOURCES, name);
+	assert_non_null(f = fopen(path, "rb"));
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	assert_true((n = ftell(f)) > 0);
+	rewind(f);
+	data = xmalloc((size_t)n + 1);
+	assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
+	data[n] = '\0';
+	fclose(f);
+	*len = (size_t)n;
+	return data;
+}
+
+/* Everything an element holds, written down: which, name, each child. */
+static int
+push_record(void *arg, size_t which, const struct aws_xml_node *n)
+{
+	struct buf *b = arg;
+	const struct aws_xml_node *ch;
+	char *t;
+
+	assert_int_equal(buf_printf(b, "[%zu %s", which, aws_xml_name(n)), 0);
+	for (ch = aws_xml_child(n, NULL); ch != NULL; ch = aws_xml_next(ch, NULL)) {
+		t = aws_xml_text(ch);
+		assert_int_equal(buf_printf(b, " %s=%s", aws_xml_name(ch), t), 0);
+		free(t);
+	}
+	return buf_addstr(b, "]\n");
+}
+
+/* Feed data to px in pieces: step bytes each, or random sizes (step 0). */
+static int
+push_pieces(struct aws_xml_push *px, const char *data, size_t len,
+    size_t step, unsigned int *seed)
+{
+	size_t off = 0, n;
+	int error = 0;
+
+	while (off < len && error == 0) {
+		n = step > 0 ? step : 1 + (size_t)rand_r(seed) % 4096;
+		if (n > len - off)
+			n = len - off;
+		error = aws_xml_push_feed(px, data + off, n);
+		off += n;
+	}
+	return error < 0 ? error : aws_xml_push_end(px);
+}
+
+/*
+ * A DescribeInstances page of many reservations, made from the saved
+ * moto answer by repeating its reservations (ids numbered).
+ */
+static char *
+big_page(size_t *len, int copies)
+{
+	size_t n;
+	char *one = read_fixture("describe_instances.xml", &n);
+	const char *a = strstr(one, "<reservationSet>");
+	const char *z = strstr(one, "</reservationSet>");
+	struct buf b;
+	int i;
+
+	assert_non_null(a);
+	assert_non_null(z);
+	a += strlen("<reservationSet>");
+	buf_init(&b, AWS_XML_MAX_INPUT);
+	assert_int_equal(buf_add(&b, one, (size_t)(a - one)), 0);
+	for (i = 0; i < copies; i++) {
+		assert_int_equal(buf_add(&b, a, (size_t)(z - a)), 0);
+		assert_int_equal(buf_printf(&b, "<!-- copy %d -->", i), 0);
+	}
+	assert_int_equal(buf_addstr(&b, z), 0);
+	free(one);
+	return buf_detach(&b, len);
+}
+
+/*
+ * The same record made from the whole tree (aws_xml_parse, another code
+ * path): the root's children in order, instances under each reservation.
+ */
+static void
+dom_record(struct buf *b, const char *data, size_t len)
+{
+	const struct aws_xml_node *ch, *res, *it;
+	struct aws_xml *x;
+
+	assert_int_equal(aws_xml_parse(&x, data, len), 0);
+	for (ch = aws_xml_child(aws_xml_root(x), NULL); ch != NULL;
+	    ch = aws_xml_next(ch, NULL)) {
+		if (strcmp(aws_xml_name(ch), "requestId") == 0)
+			assert_int_equal(push_record(b, 2, ch), 0);
+		else if (strcmp(aws_xml_name(ch), "nextToken") == 0)
+			assert_int_equal(push_record(b, 1, ch), 0);
+		else if (strcmp(aws_xml_name(ch), "reservationSet") == 0)
+			AWS_XML_FOREACH(res, ch, "item")
+				AWS_XML_FOREACH(it, aws_xml_child(res,
+				    "instancesSet"), "item")
+					assert_int_equal(push_record(b, 0, it), 0);
+	}
+	aws_xml_free(x);
+}
+
+/* Byte by byte and in random pieces: the same elements as in one piece. */
+static void
+test_aws_core__xml_push_pieces(void **state)
+{
+	static const char *const paths[] = {
+		"reservationSet/item/instancesSet/item", "nextToken",
+		"requestId",
+	};
+	static const char *const fixtures[] = {
+		"describe_instances.xml", "describe_instances_page1.xml",
+		"describe_instances_page2.xml", "describe_instances_page.xml",
+		NULL,
+	};
+	struct aws_xml_push *px;
+	struct buf want, got;
+	unsigned int seed = 7;
+	size_t len, f;
+	char *data;
+	int round;
+
+	(void)state;
+	buf_init(&want, AWS_XML_MAX_INPUT);
+	buf_init(&got, AWS_XML_MAX_INPUT);
+	for (f = 0; f < sizeof(fixtures) / sizeof(fixtures[0]); f++) {
+		data = fixtures[f] != NULL ? read_fixture(fixtures[f], &len) :
+		    big_page(&len, 300);
+		buf_reset(&want);
+		dom_record(&want, data, len);
+		buf_reset(&got);
+		assert_int_equal(aws_xml_stream(data, len, paths, 3, push_record,
+		    &got), 0);
+		assert_string_equal(buf_cstr(&got), buf_cstr(&want));
+		assert_non_null(strstr(buf_cstr(&want), "[0 item "));
+		assert_non_null(strstr(buf_cstr(&want), " instanceId=i-"));
+		aws_xml_push_new(&px, paths, 3, push_record, &got);
+		for (round = 0; round < 4; round++) {
+			buf_reset(&got);
+			aws_xml_push_reset(px);
+			assert_int_equal(push_pieces(px, data, len,
+			    round == 0 ? 1 : round == 1 ? 7 : 0, &seed), 0);
+			assert_string_equal(buf_cstr(&got), buf_cstr(&want));
+		}
+		aws_xml_push_free(px);
+		free(data);
+	}
+	buf_dispose(&want);
+	buf_dispose(&got);
+}
+
+/* Count the elements on the paths. */
+static int
+push_count(void *arg, size_t which, const struct aws_xml_node *n)
+{
+	(void)which;
+	(void)n;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* Hostile and broken input, fed one byte at a time: refused, sticky. */
+static void
+test_aws_core__xml_push_hostile(void **state)
+{
+	static const char *const paths[] = { "set/item", "nextToken" };
+	static const struct {
+		const char	*doc;
+		int		 want;
+		const char	*msg;
+	} cases[] = {
+		{ "<?xml version=\"1.0\"?><!DOCTYPE l [<!ENTITY a \"aaaa\">"
+		  "<!ENTITY b \"&a;&a;&a;&a;\">]><R><nextToken>&b;</nextToken></R>",
+		  ERR_INVALID, "DTD" },
+		{ "<!DOCTYPE R SYSTEM \"file:///etc/passwd\"><R/>", ERR_INVALID,
+		  "DTD" },
+		{ "<R><nextToken>&x;</nextToken></R>", ERR_INVALID, "malformed" },
+		{ "<R><set><item>a</item><item>b", ERR_INVALID, "malformed" },
+		{ "<R></R><R></R>", ERR_INVALID, "malformed" },
+		{ "<R><set><item>a</set></R>", ERR_INVALID, "malformed" },
+		{ "", ERR_INVALID, "empty" },
+	};
+	struct aws_xml_push *px;
+	size_t i, k;
+	int calls, error;
+
+	(void)state;
+	aws_xml_push_new(&px, paths, 2, push_count, &calls);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		aws_xml_push_reset(px);
+		calls = 0;
+		error = 0;
+		for (k = 0; cases[i].doc[k] != '\0' && error == 0; k++)
+			error = aws_xml_push_feed(px, cases[i].doc + k, 1);
+		if (error == 0)
+			error = aws_xml_push_end(px);
+		assert_int_equal(error, cases[i].want);
+		assert_non_null(strstr(err_get(), cases[i].msg));
+		/* the failure sticks, message and all */
+		err_set("something else");
+		assert_int_equal(aws_xml_push_feed(px, "<R/>", 4), cases[i].want);
+		assert_non_null(strstr(err_get(), cases[i].msg));
+		assert_int_equal(aws_xml_push_end(px), cases[i].want);
+		if (i < 3)
+			assert_int_equal(calls, 0);	/* nothing expanded */
+	}
+
+	/* a NUL byte (a UTF-16 body has them) */
+	aws_xml_push_reset(px);
+	assert_int_equal(aws_xml_push_feed(px, "<R>", 3), 0);
+	assert_int_equal(aws_xml_push_feed(px, "\0<", 2), ERR_INVALID);
+	assert_non_null(strstr(err_get(), "NUL"));
+
+	/* reset after a failure: a good document reads again */
+	aws_xml_push_reset(px);
+	calls = 0;
+	assert_int_equal(aws_xml_push_feed(px, "<R><set><item>a</item>", 22), 0);
+	assert_int_equal(aws_xml_push_feed(px, "<item/></set></R>", 17), 0);
+	assert_int_equal(aws_xml_push_end(px), 0);
+	assert_int_equal(calls, 2);
+	aws_xml_push_free(px);
+	aws_xml_push_free(NULL);
+}
+
+/* The callback's error stops the reading and is what feed returns. */
+static int
+push_stop_second(void *arg, size_t which, const struct aws_xml_node *n)
+{
+	(void)which;
+	(void)n;
+	if (++*(int *)arg == 2) {
+		err_set("callback says stop");
+		return ERR_CONFLICT;
+	}
+	return 0;
+}
+
+static void
+test_aws_core__xml_push_callback_stops(void **state)
+{
+	static const char *const paths[] = { "set/item" };
+	static const char doc[] =
+	    "<R><set><item>1</item><item>2</item><item>3</item></set></R>";
+	struct aws_xml_push *px;
+	int calls = 0;
+
+	(void)state;
+	aws_xml_push_new(&px, paths, 1, push_stop_second, &calls);
+	assert_int_equal(aws_xml_push_feed(px, doc, sizeof(doc) - 1),
+	    ERR_CONFLICT);
+	assert_string_equal(err_get(), "callback says stop");
+	assert_int_equal(calls, 2);
+	assert_int_equal(aws_xml_push_end(px), ERR_CONFLICT);
+	aws_xml_push_free(px);
+}
+
 int
 main(void)
 {
@@ -536,6 +802,9 @@ main(void)
 		cmocka_unit_test(test_aws_core__xml_accessors),
 		cmocka_unit_test(test_aws_core__xml_hostile),
 		cmocka_unit_test(test_aws_core__xml_stream),
+		cmocka_unit_test(test_aws_core__xml_push_pieces),
+		cmocka_unit_test(test_aws_core__xml_push_hostile),
+		cmocka_unit_test(test_aws_core__xml_push_callback_stops),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
