@@ -477,7 +477,7 @@ rc_status_prefetch(struct rc *rc, const struct pass_view *pv,
 	ids = xcalloc(njobs + 1, sizeof(*ids));
 	for (r = 0; r < pv->naws; r++) {
 		for (i = n = 0; i < njobs; i++) {
-			const struct store_env *row = jobs[i].row;
+			const struct store_brief *row = jobs[i].row;
 
 			if (row != NULL && row->stage == STORE_STAGE_TAGGED &&
 			    row->instance_id != NULL && jobs[i].region != NULL &&

@@ -32,7 +32,7 @@ str_or_null(const char *s)
 }
 
 /* The live row action a acts on, or NULL. */
-static const struct store_env *
+static const struct store_brief *
 action_live_row(const struct pass_view *pv, const struct plan_action *a)
 {
 	if (a->record_index == PLAN_NONE || a->record_index >= pv->rows.nlive)
@@ -62,7 +62,7 @@ id_cmp(const void *a, const void *b)
 
 static int
 resolved_add(const struct pass_view *pv, const struct plan_action *a,
-    const struct store_env *row, const char *fact, const char *check)
+    const struct store_brief *row, const char *fact, const char *check)
 {
 	json_t *o = json_object();
 	char *text;
@@ -114,7 +114,7 @@ drift_resolved_record(const struct pass_view *pv, const char *check)
 	}
 	for (i = 0; i < plan_count(pv->plan); i++) {
 		const struct plan_action *a = plan_action_at(pv->plan, i);
-		const struct store_env *row = action_live_row(pv, a);
+		const struct store_brief *row = action_live_row(pv, a);
 		int drift = drift_kind_is_drift(a->kind);
 
 		if (row == NULL)
@@ -170,7 +170,7 @@ drift_events_record(size_t *ndrift, const struct pass_view *pv,
 			want = spec_entry_hash(e);
 		if (a->record_index != PLAN_NONE) {
 			size_t r = a->record_index;
-			const struct store_env *row = r < pv->rows.nlive ?
+			const struct store_brief *row = r < pv->rows.nlive ?
 			    &pv->rows.live[r] : &pv->rows.ended[r - pv->rows.nlive];
 
 			rec = row->spec_hash;

@@ -42,7 +42,7 @@ struct ec2_client;
 struct ec2_instance;
 struct spec;
 struct store;
-struct store_env;
+struct store_brief;
 struct pipeline_prices;
 
 /* ready_checks bits. */
@@ -86,9 +86,11 @@ int	 pipeline_checks_parse(unsigned *out, const char *s);
 
 /*
  * One action of a plan with everything it needs, borrowed from the pass
- * (spec tree, rows, instances).  row may be NULL (no live row); spec and
- * spec_hash are NULL for an environment no spec asks for; inst is the
- * instance the plan acts on (NULL if none).
+ * (spec tree, rows, instances).  row is the pass's brief row of the
+ * environment (NULL: none); the pipeline takes only its id from it and
+ * reads the whole row (store_env_get) before it changes anything.  spec
+ * and spec_hash are NULL for an environment no spec asks for; inst is
+ * the instance the plan acts on (NULL if none).
  */
 struct pipeline_job {
 	enum plan_kind			 kind;
@@ -97,7 +99,7 @@ struct pipeline_job {
 	const struct spec		*spec;
 	const char			*spec_hash;
 	const char			*workspace;
-	const struct store_env		*row;
+	const struct store_brief	*row;
 	const struct ec2_instance	*inst;
 	/*
 	 * The status checks of the row's instance as the pass fetched them

@@ -270,7 +270,7 @@ observe_plan_desired(struct plan_desired **out, size_t *n,
 }
 
 static void
-record_from_row(struct plan_record *r, const struct store_env *e)
+record_from_row(struct plan_record *r, const struct store_brief *e)
 {
 	static const enum plan_record_status status_map[] = {
 		[STORE_STATUS_PENDING] = PLAN_STATUS_PENDING,
@@ -293,17 +293,14 @@ record_from_row(struct plan_record *r, const struct store_env *e)
 	r->launched_at = (int64_t)e->launched_at;
 	r->ready_at = (int64_t)e->ready_at;
 	r->created_at = (int64_t)e->created_at;
-	r->ttl_expired = e->termination_reason != NULL &&
-	    strcmp(e->termination_reason, "ttl expired") == 0;
-	/* An ended row still naming its keys or group has leftovers to collect. */
-	r->has_leftovers = e->status == STORE_STATUS_TERMINATED &&
-	    (e->ssh_key_s3_key != NULL || e->security_group_id != NULL);
+	r->ttl_expired = e->ttl_expired;
+	r->has_leftovers = e->has_leftovers;
 }
 
 void
 observe_plan_records(struct plan_record **out, size_t *n,
-    const struct store_env *live, size_t nlive,
-    const struct store_env *ended, size_t nended)
+    const struct store_brief *live, size_t nlive,
+    const struct store_brief *ended, size_t nended)
 {
 	struct plan_record *v = xcalloc(nlive + nended ? nlive + nended : 1,
 	    sizeof(*v));

@@ -20,7 +20,7 @@
 struct ec2_client;
 struct ec2_instance;
 struct spec_tree;
-struct store_env;
+struct store_brief;
 
 /* Tag names derived from the configured prefix ("envctl" -> "envctl:env"). */
 struct observe_tags {
@@ -84,12 +84,13 @@ void	 observe_plan_desired(struct plan_desired **out, size_t *n,
 	    const struct spec_tree *tree);
 
 /*
- * Store rows as plan records: live rows first, then ended rows.  The
- * caller frees *out with free().
+ * Store rows (a pass's brief rows) as plan records: live rows first,
+ * then ended rows.  The records borrow the rows' strings.  The caller
+ * frees *out with free().
  */
 void	 observe_plan_records(struct plan_record **out, size_t *n,
-	    const struct store_env *live, size_t nlive,
-	    const struct store_env *ended, size_t nended);
+	    const struct store_brief *live, size_t nlive,
+	    const struct store_brief *ended, size_t nended);
 
 /* "running" -> PLAN_INSTANCE_RUNNING; unknown states map to running. */
 enum plan_instance_state observe_instance_state(const char *state);

@@ -120,28 +120,20 @@ env_field_find(unsigned bit)
 	return NULL;
 }
 
-/*
- * The columns every read returns, in the order env_row_parse() expects.
- * ENV_COLS(d) passes each column a pass does not read through d: FULL
- * keeps it, BRIEF sends NULL in its place (store_pass_load's live rows:
- * at 10,000 rows that is 2 MB less to hold, same parser).
- */
+/* The columns every read returns, in the order env_row_parse() expects. */
 #define EPOCH(c)	"floor(extract(epoch FROM " c "))::bigint"
-#define FULL(c)		c
-#define BRIEF(c)	"NULL::text"
-#define ENV_COLS(d)							\
-	"id::text, name, workspace, spec_hash, " d("spec_revision") ","	\
-	" status, stage, instance_id, " d("public_ip") ", "		\
-	d("ssh_key_s3_key") ", " d("security_group_id") ", " d("ami_id") ","	\
-	" " d("market") ", " d("subnet_id") ", region,"			\
+#define ENV_COLUMNS							\
+	"id::text, name, workspace, spec_hash, spec_revision,"		\
+	" status, stage, instance_id, public_ip,"			\
+	" ssh_key_s3_key, security_group_id, ami_id,"			\
+	" market, subnet_id, region,"					\
 	" cost_per_hour_usd::text, attempts, "				\
 	EPOCH("next_attempt_at") ", " EPOCH("launched_at") ", "		\
 	EPOCH("ready_at") ", " EPOCH("terminated_at") ", "		\
-	d("termination_reason") ", total_cost_usd::text, "		\
-	d("metadata->>'error'") ", " d("metadata->>'failed_at_stage'") ", "	\
-	d("metadata::text") ", "					\
+	"termination_reason, total_cost_usd::text, "			\
+	"metadata->>'error', metadata->>'failed_at_stage', "		\
+	"metadata::text, "						\
 	EPOCH("created_at") ", " EPOCH("updated_at") ", row_version"
-#define ENV_COLUMNS	ENV_COLS(FULL)
 enum {
 	C_ID, C_NAME, C_WORKSPACE, C_SPEC_HASH, C_SPEC_REVISION, C_STATUS,
 	C_STAGE, C_INSTANCE_ID, C_PUBLIC_IP, C_SSH_KEY, C_SG_ID, C_AMI_ID,
@@ -626,14 +618,199 @@ store_env_history(struct store_env **out, size_t *n, struct store *st,
 	    " ORDER BY created_at DESC, id LIMIT $2::bigint", 2, params, 1);
 }
 
+/*
+ * The rows of a pass: brief rows (struct store_brief) whose strings go
+ * into large chunks the store_pass owns, newest chunk first.  10,000
+ * rows are about 25 chunks instead of 10,000 blocks of ~150 bytes, each
+ * with its malloc header and rounding.
+ */
+struct store_strings {
+	struct store_strings	*next;
+	size_t			 used;
+	size_t			 cap;
+	char			 data[];
+};
+
+/* A chunk and its header stay below glibc's mmap threshold (128 KiB). */
+#define STRINGS_CHUNK	(64 * 1024 - 64)
+
+/* A copy of the len bytes at p, NUL-terminated, owned by *head. */
+static const char *
+strings_add(struct store_strings **head, const char *p, size_t len)
+{
+	struct store_strings *c = *head;
+	char *s;
+
+	if (c == NULL || c->cap - c->used < len + 1) {
+		size_t cap = len + 1 > STRINGS_CHUNK / 4 ? len + 1 : STRINGS_CHUNK;
+
+		c = xmalloc(sizeof(*c) + cap);
+		c->used = 0;
+		c->cap = cap;
+		if (cap != STRINGS_CHUNK && *head != NULL) {
+			/* a string of its own: keep the current chunk's room */
+			c->next = (*head)->next;
+			(*head)->next = c;
+		} else {
+			c->next = *head;
+			*head = c;
+		}
+	}
+	s = c->data + c->used;
+	memcpy(s, p, len);
+	s[len] = '\0';
+	c->used += len + 1;
+	return s;
+}
+
+static void
+strings_free(struct store_strings *c)
+{
+	struct store_strings *next;
+
+	for (; c != NULL; c = next) {
+		next = c->next;
+		free(c);
+	}
+}
+
+/*
+ * The columns of a brief row.  ttl_expired and has_leftovers are
+ * computed by the database (the rows' reason and keys stay there).
+ */
+#define BRIEF_COLUMNS							\
+	"id::text, name, spec_hash, instance_id, region, status, stage,"	\
+	" attempts, " EPOCH("next_attempt_at") ", " EPOCH("launched_at")	\
+	", " EPOCH("ready_at") ", " EPOCH("created_at") ","		\
+	" coalesce(termination_reason = 'ttl expired', false),"	\
+	" status = 'terminated' AND (ssh_key_s3_key IS NOT NULL"	\
+	" OR security_group_id IS NOT NULL)"
+enum {
+	B_ID, B_NAME, B_SPEC_HASH, B_INSTANCE_ID, B_REGION, B_STATUS, B_STAGE,
+	B_ATTEMPTS, B_NEXT_ATTEMPT, B_LAUNCHED, B_READY, B_CREATED,
+	B_TTL_EXPIRED, B_HAS_LEFTOVERS,
+	B_NCOLS
+};
+
+/* Loading a pass: rows arriving one by one into a growing array. */
+struct brief_load {
+	struct store_brief	*v;
+	size_t			 n, cap;
+	struct store_strings	**strings;
+	/* the regions seen so far, shared by the rows that name them */
+	const char		*regions[8];
+	size_t			 nregions;
+};
+
+/* Column col of row as a string of l's chunks; NULL for SQL NULL. */
+static const char *
+brief_str(struct brief_load *l, const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return NULL;
+	return strings_add(l->strings, PQgetvalue(res, row, col),
+	    (size_t)PQgetlength(res, row, col));
+}
+
+/* The region of row: one copy per distinct region (a fleet has few). */
+static const char *
+brief_region(struct brief_load *l, const PGresult *res, int row)
+{
+	const char *v = PQgetvalue(res, row, B_REGION), *s;
+	size_t i;
+
+	if (PQgetisnull(res, row, B_REGION))
+		return NULL;
+	for (i = 0; i < l->nregions; i++)
+		if (strcmp(l->regions[i], v) == 0)
+			return l->regions[i];
+	s = brief_str(l, res, row, B_REGION);
+	if (l->nregions < NELEM(l->regions))
+		l->regions[l->nregions++] = s;
+	return s;
+}
+
+static int
+brief_row_add(void *arg, const PGresult *res, int row)
+{
+	struct brief_load *l = arg;
+	struct store_brief *b;
+	enum store_status status;
+	enum store_stage stage;
+	int error;
+
+	if (PQnfields(res) != B_NCOLS) {
+		err_set("environments: unexpected column count %d", PQnfields(res));
+		return ERR_GENERIC;
+	}
+	if ((error = store_status_parse(&status,
+	    PQgetvalue(res, row, B_STATUS))) != 0 ||
+	    (error = store_stage_parse(&stage,
+	    PQgetvalue(res, row, B_STAGE))) != 0) {
+		err_prefix("row %s", PQgetvalue(res, row, B_ID));
+		return error;
+	}
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->v = xreallocarray(l->v, l->cap, sizeof(*l->v));
+	}
+	b = &l->v[l->n++];
+	memset(b, 0, sizeof(*b));
+	b->id = brief_str(l, res, row, B_ID);
+	b->name = brief_str(l, res, row, B_NAME);
+	b->spec_hash = brief_str(l, res, row, B_SPEC_HASH);
+	b->instance_id = brief_str(l, res, row, B_INSTANCE_ID);
+	b->region = brief_region(l, res, row);
+	b->status = (uint8_t)status;
+	b->stage = (uint8_t)stage;
+	b->attempts = (int)store_col_int64(res, row, B_ATTEMPTS);
+	b->next_attempt_at = (time_t)store_col_int64(res, row, B_NEXT_ATTEMPT);
+	b->launched_at = (time_t)store_col_int64(res, row, B_LAUNCHED);
+	b->ready_at = (time_t)store_col_int64(res, row, B_READY);
+	b->created_at = (time_t)store_col_int64(res, row, B_CREATED);
+	b->ttl_expired = *PQgetvalue(res, row, B_TTL_EXPIRED) == 't';
+	b->has_leftovers = *PQgetvalue(res, row, B_HAS_LEFTOVERS) == 't';
+	return 0;
+}
+
+/* The brief rows sql selects into *out, *n (the caller frees *out). */
+static int
+brief_query(struct store_brief **out, size_t *n, struct brief_load *l,
+    struct store *st, const char *what, const char *sql, int nparams,
+    const char *const *params)
+{
+	int error;
+
+	l->v = NULL;
+	l->n = l->cap = 0;
+	if ((error = store_exec_rows(st, what, sql, nparams, params,
+	    brief_row_add, l)) != 0) {
+		free(l->v);
+		return error;
+	}
+	/* the tail of the last doubling goes back */
+	if (l->n > 0 && l->n < l->cap)
+		l->v = xreallocarray(l->v, l->n, sizeof(*l->v));
+	else if (l->n == 0) {
+		free(l->v);
+		l->v = NULL;
+	}
+	*out = l->v;
+	*n = l->n;
+	return 0;
+}
+
 int
 store_pass_load(struct store_pass *out, struct store *st, time_t ended_since)
 {
+	struct brief_load l;
 	char tb[32];
 	const char *param;
 	int error = -1;
 
 	memset(out, 0, sizeof(*out));
+	memset(&l, 0, sizeof(l));
+	l.strings = &out->strings;
 	snprintf(tb, sizeof(tb), "%lld", (long long)ended_since);
 	param = tb;
 	if ((error = store_failpoint("store.pass_load", "load pass")) != 0)
@@ -643,15 +820,15 @@ store_pass_load(struct store_pass *out, struct store *st, time_t ended_since)
 		goto done;
 	if ((error = store_check_version(st)) != 0)
 		goto done;
-	if ((error = env_query(&out->live, &out->nlive, st,
-	    "load live environments", "SELECT " ENV_COLS(BRIEF) LIVE_FROM, 0,
-	    NULL, 1)) != 0)
+	if ((error = brief_query(&out->live, &out->nlive, &l, st,
+	    "load live environments", "SELECT " BRIEF_COLUMNS LIVE_FROM, 0,
+	    NULL)) != 0)
 		goto done;
-	if ((error = env_query(&out->ended, &out->nended, st,
+	if ((error = brief_query(&out->ended, &out->nended, &l, st,
 	    "load ended environments",
-	    "SELECT " ENV_COLUMNS " FROM environments"
+	    "SELECT " BRIEF_COLUMNS " FROM environments"
 	    " WHERE status = 'terminated' AND terminated_at >= to_timestamp($1::bigint)"
-	    " ORDER BY terminated_at, name", 1, &param, 1)) != 0)
+	    " ORDER BY terminated_at, name", 1, &param)) != 0)
 		goto done;
 	error = store_tx_commit(st);
 done:
@@ -666,7 +843,8 @@ store_pass_dispose(struct store_pass *p)
 {
 	if (p == NULL)
 		return;
-	store_envs_free(p->live, p->nlive);
-	store_envs_free(p->ended, p->nended);
+	free(p->live);
+	free(p->ended);
+	strings_free(p->strings);
 	memset(p, 0, sizeof(*p));
 }

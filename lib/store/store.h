@@ -37,6 +37,7 @@
 #ifndef ENVCTL_STORE_H
 #define ENVCTL_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -107,9 +108,11 @@ struct store_env {
 	time_t			 updated_at;		/* read only */
 	int64_t			 row_version;		/* bumped by every update */
 	/*
-	 * Internal: rows of store_pass_load() keep every string in this one
-	 * block (10,000 rows: 10,000 allocations, not 160,000).  Read them
-	 * as usual; store_env_dispose() and store_env_set_text() know.
+	 * Internal: rows read in lists (store_envs_load_live(),
+	 * store_envs_live_each(), store_env_history()) keep every string in
+	 * this one block (10,000 rows: 10,000 allocations, not 160,000).
+	 * Read them as usual; store_env_dispose() and store_env_set_text()
+	 * know.
 	 */
 	char			*packed;
 };
@@ -261,23 +264,51 @@ int	 store_env_history(struct store_env **out, size_t *n, struct store *,
 	    const char *name, size_t limit);
 
 /*
+ * A row as a reconcile pass reads it: what planning and the actions'
+ * routing use, nothing more (80 bytes; a whole struct store_env is 264
+ * plus its strings).  The strings belong to the struct store_pass that
+ * holds the row and live as long as it does; never NULL except
+ * spec_hash, instance_id and region (SQL NULL).  status and stage hold
+ * enum store_status and enum store_stage values.  ttl_expired: the row's
+ * termination_reason is "ttl expired"; has_leftovers: an ended row
+ * (terminated) that still names its S3 keys or its security group, so
+ * garbage collection has something to do.  An action that changes a row
+ * reads it whole first (store_env_get with id).
+ */
+struct store_brief {
+	const char	*id;
+	const char	*name;
+	const char	*spec_hash;
+	const char	*instance_id;
+	const char	*region;
+	time_t		 next_attempt_at;
+	time_t		 launched_at;
+	time_t		 ready_at;
+	time_t		 created_at;
+	int		 attempts;
+	uint8_t		 status;	/* enum store_status */
+	uint8_t		 stage;		/* enum store_stage */
+	bool		 ttl_expired;
+	bool		 has_leftovers;
+};
+
+/*
  * Everything a reconcile pass reads from the database, read in one
  * read-only repeatable-read transaction (one consistent snapshot): the
- * schema check, the live rows, and the incarnations that ended at or
- * after ended_since (their leftovers may need garbage collection).
- * The live rows are brief: what planning and the actions' routing read
- * (id, name, workspace, spec hash, status, stage, instance id, region,
- * attempts, times, costs); spec_revision, public_ip, ssh_key_s3_key,
- * security_group_id, ami_id, market, subnet_id, termination_reason,
- * error, failed_at_stage and metadata are NULL.  An action reads its
- * whole row again (store_env_get) before it changes anything.  Ended
- * rows are whole.
+ * schema check, the live rows ordered by name, and the incarnations that
+ * ended at or after ended_since (their leftovers may need garbage
+ * collection), ordered by terminated_at then name.  Rows arrive one at a
+ * time (single-row mode) into brief rows whose strings are packed into a
+ * few large chunks the store_pass owns.  store_pass_dispose() frees
+ * everything; on failure *out is left empty.
  */
+struct store_strings;
 struct store_pass {
-	struct store_env	*live;
+	struct store_brief	*live;
 	size_t			 nlive;
-	struct store_env	*ended;
+	struct store_brief	*ended;
 	size_t			 nended;
+	struct store_strings	*strings;	/* internal: the rows' strings */
 };
 int	 store_pass_load(struct store_pass *out, struct store *,
 	    time_t ended_since);

@@ -2,7 +2,8 @@
  * test_observe.c - discovery's slimmed instances (observe.h): through an
  * injected transport serving a DescribeInstances page, what a pass keeps
  * of each instance (id, state, type, public IP, launch time, market, the
- * prefixed tags with interned keys) and that every other string is "".
+ * prefixed tags with interned keys) and that every other string is "";
+ * and a pass's brief rows turned into plan records.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 #include "err.h"
 #include "mem.h"
 #include "observe.h"
+#include "store.h"
 
 /* Two reservations: a full envctl instance, and a bare one of another prefix. */
 static const char page_xml[] =
@@ -283,6 +285,66 @@ test_observe__prefix_and_plan_instances(void **state)
 	observe_instances_dispose(&all);
 }
 
+/* A pass's brief rows as plan records: every field, strings borrowed. */
+static void
+test_observe__plan_records(void **state)
+{
+	const struct store_brief live[] = {
+		{ .id = "11111111-1111-1111-1111-111111111111", .name = "web",
+		  .spec_hash = "v1:aa", .instance_id = "i-01", .region = "eu-west-1",
+		  .next_attempt_at = 1700000300, .launched_at = 1700000100,
+		  .ready_at = 1700000200, .created_at = 1700000000, .attempts = 4,
+		  .status = STORE_STATUS_READY, .stage = STORE_STAGE_DONE },
+		{ .id = "22222222-2222-2222-2222-222222222222", .name = "db",
+		  .attempts = -1, .status = STORE_STATUS_TERMINATING,
+		  .stage = STORE_STAGE_TAGGED, .ttl_expired = true },
+	};
+	const struct store_brief ended[] = {
+		{ .id = "33333333-3333-3333-3333-333333333333", .name = "web",
+		  .spec_hash = "v1:bb", .created_at = 1600000000,
+		  .status = STORE_STATUS_TERMINATED, .stage = STORE_STAGE_SG_READY,
+		  .ttl_expired = true, .has_leftovers = true },
+	};
+	struct plan_record *r;
+	size_t n;
+
+	(void)state;
+	observe_plan_records(&r, &n, live, 2, ended, 1);
+	assert_int_equal(n, 3);
+	assert_ptr_equal(r[0].env_id, live[0].id);
+	assert_ptr_equal(r[0].name, live[0].name);
+	assert_ptr_equal(r[0].spec_hash, live[0].spec_hash);
+	assert_ptr_equal(r[0].instance_id, live[0].instance_id);
+	assert_int_equal(r[0].status, PLAN_STATUS_READY);
+	assert_int_equal(r[0].stage, PLAN_STAGE_DONE);
+	assert_int_equal(r[0].attempts, 4);
+	assert_int_equal(r[0].next_attempt_at, 1700000300);
+	assert_int_equal(r[0].launched_at, 1700000100);
+	assert_int_equal(r[0].ready_at, 1700000200);
+	assert_int_equal(r[0].created_at, 1700000000);
+	assert_false(r[0].ttl_expired);
+	assert_false(r[0].has_leftovers);
+	assert_ptr_equal(r[1].env_id, live[1].id);
+	assert_int_equal(r[1].status, PLAN_STATUS_TERMINATING);
+	assert_int_equal(r[1].stage, PLAN_STAGE_TAGGED);
+	assert_int_equal(r[1].attempts, 0);
+	assert_null(r[1].spec_hash);
+	assert_null(r[1].instance_id);
+	assert_true(r[1].ttl_expired);
+	assert_false(r[1].has_leftovers);
+	assert_ptr_equal(r[2].env_id, ended[0].id);
+	assert_int_equal(r[2].status, PLAN_STATUS_TERMINATED);
+	assert_int_equal(r[2].stage, PLAN_STAGE_SG_READY);
+	assert_int_equal(r[2].created_at, 1600000000);
+	assert_true(r[2].ttl_expired);
+	assert_true(r[2].has_leftovers);
+	free(r);
+
+	observe_plan_records(&r, &n, NULL, 0, NULL, 0);
+	assert_int_equal(n, 0);
+	free(r);
+}
+
 int
 main(void)
 {
@@ -291,6 +353,7 @@ main(void)
 		    test_observe__discover_keeps_what_a_pass_uses, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_observe__prefix_and_plan_instances, setup, teardown),
+		cmocka_unit_test(test_observe__plan_records),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -698,8 +698,9 @@ test_store__load_live_round_trip(void **state)
 {
 	struct fx *f = *state;
 	const char *names[] = { "a", "b", "c", "d", "e" };
-	char ids[5][STORE_ID_LEN], *got;
+	char ids[7][STORE_ID_LEN], *got, want[256];
 	struct store_env e, *live = NULL;
+	const struct store_brief *b;
 	struct store_pass pass;
 	struct each_seen each;
 	size_t i, n = 0;
@@ -830,41 +831,143 @@ test_store__load_live_round_trip(void **state)
 	assert_string_equal(got, "{}");
 	free(got);
 
-	/* the per-pass read: brief live rows, whole ended ones */
+	/*
+	 * The per-pass read: brief rows, live and ended.  e: live, being
+	 * ended by its TTL (its keys still named: no leftovers while live);
+	 * f: ended by its TTL with its keys left; g: ended for another
+	 * reason with its group left; c (ended above): nothing left.
+	 */
+	assert_int_equal(store_env_get(&e, f->st, ids[4]), 0);
+	e.status = STORE_STATUS_TERMINATING;
+	e.termination_reason = xstrdup("ttl expired");
+	e.ssh_key_s3_key = xstrdup("envctl/keys/e/id_ed25519");
+	assert_int_equal(store_env_update(f->st, &e, STORE_ENV_STATUS |
+	    STORE_ENV_TERMINATION_REASON | STORE_ENV_SSH_KEY_S3_KEY), 0);
+	store_env_dispose(&e);
+	env_insert_ok(f->st, "f", ids[5]);
+	assert_int_equal(store_env_get(&e, f->st, ids[5]), 0);
+	free(e.spec_hash);
+	e.spec_hash = xstrdup("sha256:ffee");
+	e.status = STORE_STATUS_TERMINATED;
+	e.stage = STORE_STAGE_TAGGED;
+	e.instance_id = xstrdup("i-0fff");
+	free(e.region);
+	e.region = xstrdup("ap-south-1");
+	e.attempts = 2;
+	e.next_attempt_at = 1700000100;
+	e.launched_at = 1700000000;
+	e.ready_at = 1700000060;
+	e.terminated_at = now - 100;
+	e.termination_reason = xstrdup("ttl expired");
+	e.ssh_key_s3_key = xstrdup("envctl/keys/f/id_ed25519");
+	assert_int_equal(store_env_update(f->st, &e, STORE_ENV_SPEC_HASH |
+	    STORE_ENV_STATUS | STORE_ENV_STAGE | STORE_ENV_INSTANCE_ID |
+	    STORE_ENV_REGION | STORE_ENV_ATTEMPTS | STORE_ENV_NEXT_ATTEMPT_AT |
+	    STORE_ENV_LAUNCHED_AT | STORE_ENV_READY_AT | STORE_ENV_TERMINATED_AT |
+	    STORE_ENV_TERMINATION_REASON | STORE_ENV_SSH_KEY_S3_KEY), 0);
+	store_env_dispose(&e);
+	env_insert_ok(f->st, "g", ids[6]);
+	assert_int_equal(store_env_get(&e, f->st, ids[6]), 0);
+	e.status = STORE_STATUS_TERMINATED;
+	e.terminated_at = now - 50;
+	e.termination_reason = xstrdup("spec removed");
+	e.security_group_id = xstrdup("sg-0g");
+	assert_int_equal(store_env_update(f->st, &e, STORE_ENV_STATUS |
+	    STORE_ENV_TERMINATED_AT | STORE_ENV_TERMINATION_REASON |
+	    STORE_ENV_SECURITY_GROUP_ID), 0);
+	store_env_dispose(&e);
+
 	assert_int_equal(store_pass_load(&pass, f->st, now - 3600), 0);
 	assert_int_equal(pass.nlive, 4);
-	e = pass.live[1];
-	assert_string_equal(e.id, ids[1]);
-	assert_string_equal(e.name, "b");
-	assert_string_equal(e.workspace, "ws-2");
-	assert_string_equal(e.spec_hash, "sha256:ffff");
-	assert_int_equal(e.status, STORE_STATUS_READY);
-	assert_int_equal(e.stage, STORE_STAGE_DONE);
-	assert_string_equal(e.instance_id, "i-0123456789abcdef0");
-	assert_string_equal(e.region, "eu-west-1");
-	assert_int_equal(e.attempts, 3);
-	assert_int_equal(e.next_attempt_at, 1900000000);
-	assert_int_equal(e.launched_at, 1800000000);
-	assert_int_equal(e.ready_at, 1800000123);
-	assert_true(e.cost_per_hour_usd == 0.123456);
-	assert_int_equal(e.row_version, 2);
-	assert_null(e.spec_revision);
-	assert_null(e.public_ip);
-	assert_null(e.ssh_key_s3_key);
-	assert_null(e.security_group_id);
-	assert_null(e.ami_id);
-	assert_null(e.market);
-	assert_null(e.subnet_id);
-	assert_null(e.termination_reason);
-	assert_null(e.error);
-	assert_null(e.failed_at_stage);
-	assert_null(e.metadata);
-	assert_int_equal(pass.nended, 1);
-	assert_string_equal(pass.ended[0].name, "c");
-	assert_int_equal(pass.ended[0].status, STORE_STATUS_TERMINATED);
-	assert_true(pass.ended[0].terminated_at >= now - 5);
-	assert_string_equal(pass.ended[0].metadata, "{}");
+	assert_string_equal(pass.live[0].name, "a");
+	assert_string_equal(pass.live[2].name, "d");
+	assert_int_equal(pass.live[2].status, STORE_STATUS_ERROR);
+
+	/* a: as inserted */
+	b = &pass.live[0];
+	assert_string_equal(b->id, ids[0]);
+	assert_string_equal(b->spec_hash, "sha256:0123");
+	assert_null(b->instance_id);
+	assert_string_equal(b->region, "us-east-1");
+	assert_int_equal(b->status, STORE_STATUS_PENDING);
+	assert_int_equal(b->stage, STORE_STAGE_INIT);
+	assert_int_equal(b->attempts, 0);
+	assert_int_equal(b->next_attempt_at, 0);
+	assert_int_equal(b->launched_at, 0);
+	assert_int_equal(b->ready_at, 0);
+	assert_true(b->created_at >= now - 60 && b->created_at <= now + 60);
+	assert_false(b->ttl_expired);
+	assert_false(b->has_leftovers);
+
+	/* b: every brief field as written; keys named but live: no leftovers */
+	b = &pass.live[1];
+	assert_string_equal(b->id, ids[1]);
+	assert_string_equal(b->name, "b");
+	assert_string_equal(b->spec_hash, "sha256:ffff");
+	assert_int_equal(b->status, STORE_STATUS_READY);
+	assert_int_equal(b->stage, STORE_STAGE_DONE);
+	assert_string_equal(b->instance_id, "i-0123456789abcdef0");
+	assert_string_equal(b->region, "eu-west-1");
+	assert_int_equal(b->attempts, 3);
+	assert_int_equal(b->next_attempt_at, 1900000000);
+	assert_int_equal(b->launched_at, 1800000000);
+	assert_int_equal(b->ready_at, 1800000123);
+	assert_false(b->ttl_expired);
+	assert_false(b->has_leftovers);
+
+	/* e: live, being ended by its TTL */
+	b = &pass.live[3];
+	assert_string_equal(b->id, ids[4]);
+	assert_string_equal(b->name, "e");
+	assert_int_equal(b->status, STORE_STATUS_TERMINATING);
+	assert_true(b->ttl_expired);
+	assert_false(b->has_leftovers);
+	/* one copy of a region for all the rows that name it */
+	assert_ptr_equal(b->region, pass.live[0].region);
+
+	/* ended rows in the order they ended: f, g, c */
+	assert_int_equal(pass.nended, 3);
+	b = &pass.ended[0];
+	assert_string_equal(b->id, ids[5]);
+	assert_string_equal(b->name, "f");
+	assert_string_equal(b->spec_hash, "sha256:ffee");
+	assert_int_equal(b->status, STORE_STATUS_TERMINATED);
+	assert_int_equal(b->stage, STORE_STAGE_TAGGED);
+	assert_string_equal(b->instance_id, "i-0fff");
+	assert_string_equal(b->region, "ap-south-1");
+	assert_int_equal(b->attempts, 2);
+	assert_int_equal(b->next_attempt_at, 1700000100);
+	assert_int_equal(b->launched_at, 1700000000);
+	assert_int_equal(b->ready_at, 1700000060);
+	assert_true(b->ttl_expired);
+	assert_true(b->has_leftovers);
+	b = &pass.ended[1];
+	assert_string_equal(b->id, ids[6]);
+	assert_string_equal(b->name, "g");
+	assert_int_equal(b->stage, STORE_STAGE_INIT);
+	assert_null(b->instance_id);
+	assert_false(b->ttl_expired);
+	assert_true(b->has_leftovers);
+	b = &pass.ended[2];
+	assert_string_equal(b->id, ids[2]);
+	assert_string_equal(b->name, "c");
+	assert_int_equal(b->status, STORE_STATUS_TERMINATED);
+	assert_false(b->ttl_expired);
+	assert_false(b->has_leftovers);
+
+	/* created_at as psql sees it, for every row of the pass */
+	got = psql(f->db, "SELECT string_agg(floor(extract(epoch FROM"
+	    " created_at))::bigint::text, ',' ORDER BY name) FROM environments");
+	snprintf(want, sizeof(want), "%lld,%lld,%lld,%lld,%lld,%lld,%lld",
+	    (long long)pass.live[0].created_at, (long long)pass.live[1].created_at,
+	    (long long)pass.ended[2].created_at, (long long)pass.live[2].created_at,
+	    (long long)pass.live[3].created_at, (long long)pass.ended[0].created_at,
+	    (long long)pass.ended[1].created_at);
+	assert_string_equal(got, want);
+	free(got);
 	store_pass_dispose(&pass);
+	assert_null(pass.live);
+	assert_null(pass.strings);
 	memset(&e, 0, sizeof(e));
 
 	/* the live rows one at a time: whole, in name order, and it can stop */
@@ -912,24 +1015,44 @@ test_store__rows_streamed(void **state)
 	struct store_pass pass;
 	struct rows_seen r;
 	struct store_env *live;
+	struct buf ids;
 	char name[32], *got;
 	size_t i, n;
 	int error;
 
 	migrate_ok(f->st);
 	got = psql(f->db, "INSERT INTO environments (id, name, workspace, spec_hash,"
-	    " status, stage, instance_id) SELECT gen_random_uuid(),"
-	    " 'n' || lpad(i::text, 5, '0'), 'w', 'v1:h', 'ready', 'DONE',"
-	    " 'i-' || i FROM generate_series(1, 2500) i");
+	    " status, stage, instance_id, region) SELECT gen_random_uuid(),"
+	    " 'n' || lpad(i::text, 5, '0'), 'w', 'v1:h' || i, 'ready', 'DONE',"
+	    " 'i-' || i, CASE i % 3 WHEN 0 THEN 'us-east-1' WHEN 1 THEN"
+	    " 'eu-west-1' END FROM generate_series(1, 2500) i");
 	free(got);
 	assert_int_equal(store_pass_load(&pass, f->st, time(NULL) - 60), 0);
 	assert_int_equal(pass.nlive, 2500);
+	assert_int_equal(pass.nended, 0);
+	buf_init(&ids, 2500 * STORE_ID_LEN);
 	for (i = 0; i < pass.nlive; i++) {
+		const struct store_brief *b = &pass.live[i];
+
 		snprintf(name, sizeof(name), "n%05zu", i + 1);
-		assert_string_equal(pass.live[i].name, name);
-		assert_int_equal(pass.live[i].status, STORE_STATUS_READY);
-		assert_int_equal(atoi(pass.live[i].instance_id + 2), (int)i + 1);
+		assert_string_equal(b->name, name);
+		assert_int_equal(b->status, STORE_STATUS_READY);
+		assert_int_equal(b->stage, STORE_STAGE_DONE);
+		assert_int_equal(atoi(b->instance_id + 2), (int)i + 1);
+		assert_int_equal(atoi(b->spec_hash + 4), (int)i + 1);
+		if ((i + 1) % 3 == 2)
+			assert_null(b->region);
+		else
+			assert_string_equal(b->region, (i + 1) % 3 == 0 ?
+			    "us-east-1" : "eu-west-1");
+		buf_printf(&ids, "%s%s", i > 0 ? "," : "", b->id);
 	}
+	/* the ids, strings of several chunks, are the rows' own */
+	got = psql(f->db, "SELECT string_agg(id::text, ',' ORDER BY name)"
+	    " FROM environments");
+	assert_string_equal(got, buf_cstr(&ids));
+	free(got);
+	buf_dispose(&ids);
 	store_pass_dispose(&pass);
 
 	/* every row, in order, through the callback */
@@ -980,7 +1103,7 @@ test_store__rows_streamed(void **state)
 	assert_null(live[0].packed);
 	assert_string_equal(live[0].instance_id, "i-new");
 	assert_string_equal(live[0].name, "n00001");
-	assert_string_equal(live[0].spec_hash, "v1:h");
+	assert_string_equal(live[0].spec_hash, "v1:h1");
 	assert_string_equal(live[0].metadata, "{}");
 	assert_int_equal(store_env_set_text(&live[1], STORE_ENV_PUBLIC_IP,
 	    "198.51.100.1", 12), 0);
