@@ -107,7 +107,8 @@ run_metrics_pass(struct runner *r, const struct pass_view *pv)
 		metrics_gauge_set(r->m.envs, v, 0);
 	}
 	for (i = 0; i < pv->rows.nlive; i++) {
-		const char *v[] = { store_status_str(pv->rows.live[i].status) };
+		const char *v[] = { store_status_str(
+		    (enum store_status)pv->rows.live[i].status) };
 
 		metrics_gauge_add(r->m.envs, v, 1);
 	}
@@ -280,13 +281,21 @@ run_states_free(struct run_states *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* EC2's instance states, kept as an index; any other is kept as text. */
+static const char *const ec2_states[] = {
+	"pending", "running", "shutting-down", "terminated", "stopping",
+	"stopped",
+};
+
+/* The strings after an entry's name, in this order, when its bit is set. */
+#define RUN_VIEW_WORKSPACE	0x01
+#define RUN_VIEW_INSTANCE	0x02
+#define RUN_VIEW_STATE		0x04	/* a state not in ec2_states */
+#define RUN_VIEW_IP		0x08
+#define RUN_VIEW_ERROR		0x10
+
 #define VIEW_STRS_MAX	(256u << 20)	/* the view's strings, at most */
 
-/*
- * While the view is built its strings grow in one buffer, so an entry's
- * string fields hold offsets into it (plus one; 0 is NULL) until
- * view_rebase() turns them into pointers.
- */
 struct view_build {
 	struct run_view		*v;
 	size_t			 cap;
@@ -294,27 +303,53 @@ struct view_build {
 	struct buf		 strs;
 	char			(*ids)[STORE_ID_LEN];	/* env id of each entry */
 	time_t			 now;
-	int			 full;
+	int			 full;	/* strs reached VIEW_STRS_MAX */
 };
 
-static const char *
-view_str(struct view_build *b, const char *s)
+/* Append s to the view's strings if it is set; its bit in *has then. */
+static void
+view_str(struct view_build *b, uint8_t *has, uint8_t bit, const char *s)
 {
-	size_t off = b->strs.len + 1;
-
 	if (s == NULL)
-		return NULL;
-	if (buf_add(&b->strs, s, strlen(s) + 1) < 0) {
+		return;
+	if (buf_add(&b->strs, s, strlen(s) + 1) < 0)
 		b->full = 1;
-		return NULL;
-	}
-	return (const char *)(uintptr_t)off;
+	else
+		*has |= bit;
 }
 
-static const char *
-view_ptr(const char *base, const char *off)
+static void
+view_env_at(const void *arg, size_t i, struct httpd_status_env *out)
 {
-	return off == NULL ? NULL : base + ((uintptr_t)off - 1);
+	const struct run_view *v = arg;
+	const struct run_view_env *e = &v->envs[i];
+	const char *p = v->strs + e->strs;
+	const char **next[] = { &out->workspace, &out->instance_id, &out->state,
+	    &out->ip, &out->last_error };
+	size_t k;
+
+	memset(out, 0, sizeof(*out));
+	out->name = p;
+	p += strlen(p) + 1;
+	for (k = 0; k < sizeof(next) / sizeof(next[0]); k++)
+		if (e->has & (1u << k)) {
+			*next[k] = p;
+			p += strlen(p) + 1;
+		}
+	if (e->state > 0)
+		out->state = ec2_states[e->state - 1];
+	out->status = store_status_str((enum store_status)e->status);
+	out->stage = store_stage_str((enum store_stage)e->stage);
+	out->age_seconds = e->age;
+	out->cost = e->cost;
+}
+
+void
+run_view_envs(struct httpd_status_envs *out, const struct run_view *v)
+{
+	out->n = v->nrows;
+	out->at = view_env_at;
+	out->arg = v;
 }
 
 static int
@@ -322,9 +357,11 @@ view_env_add(void *arg, const struct store_env *e)
 {
 	struct view_build *b = arg;
 	struct run_view *v = b->v;
-	struct httpd_status_env *s;
+	struct run_view_env *s;
 	struct run_state key, *st = NULL;
 	time_t since = e->launched_at ? e->launched_at : e->created_at;
+	const char *state = NULL;
+	size_t k;
 
 	if (v->nrows == b->cap) {
 		b->cap = b->cap ? b->cap * 2 : 64;
@@ -333,23 +370,30 @@ view_env_add(void *arg, const struct store_env *e)
 	}
 	if (e->instance_id != NULL && strlen(e->instance_id) < sizeof(key.id)) {
 		snprintf(key.id, sizeof(key.id), "%s", e->instance_id);
-		st = bsearch(&key, b->states->v, b->states->n,
-		    sizeof(*b->states->v), state_cmp);
+		if ((st = bsearch(&key, b->states->v, b->states->n,
+		    sizeof(*b->states->v), state_cmp)) != NULL)
+			state = st->state;
 	}
 	s = &v->envs[v->nrows];
 	memset(s, 0, sizeof(*s));
-	s->name = view_str(b, e->name);
-	s->workspace = view_str(b, e->workspace);
-	s->status = store_status_str(e->status);	/* static */
-	s->stage = store_stage_str(e->stage);		/* static */
-	s->instance_id = view_str(b, e->instance_id);
-	s->state = st != NULL ? view_str(b, st->state) : NULL;
-	s->ip = view_str(b, e->public_ip);
-	s->age_seconds = since ? (int64_t)(b->now - since) : -1;
+	s->strs = (uint32_t)b->strs.len;
+	s->status = (uint8_t)e->status;
+	s->stage = (uint8_t)e->stage;
+	for (k = 0; state != NULL && k < sizeof(ec2_states) / sizeof(ec2_states[0]); k++)
+		if (strcmp(state, ec2_states[k]) == 0) {
+			s->state = (uint8_t)(k + 1);
+			state = NULL;
+		}
+	view_str(b, &s->has, 0, e->name != NULL ? e->name : "");
+	view_str(b, &s->has, RUN_VIEW_WORKSPACE, e->workspace);
+	view_str(b, &s->has, RUN_VIEW_INSTANCE, e->instance_id);
+	view_str(b, &s->has, RUN_VIEW_STATE, state);
+	view_str(b, &s->has, RUN_VIEW_IP, e->public_ip);
+	view_str(b, &s->has, RUN_VIEW_ERROR, e->error);
+	s->age = since ? (int64_t)(b->now - since) : -1;
 	s->cost = e->launched_at && e->cost_per_hour_usd > 0 ?
 	    e->total_cost_usd + e->cost_per_hour_usd *
 	    (double)(b->now - e->launched_at) / 3600.0 : e->total_cost_usd;
-	s->last_error = view_str(b, e->error);
 	memcpy(b->ids[v->nrows], e->id, STORE_ID_LEN);
 	v->nrows++;
 	return 0;
@@ -382,6 +426,8 @@ run_view_build(struct run_view *v, struct store *st,
 	struct view_id *byid = NULL, *hit;
 	struct view_build b;
 	struct store_event *ev = NULL;
+	uint32_t *evoff;
+	uint8_t unused = 0;
 	size_t i, nev = 0;
 
 	memset(v, 0, sizeof(*v));
@@ -406,40 +452,40 @@ run_view_build(struct run_view *v, struct store *st,
 		byid[i].i = i;
 	}
 	qsort(byid, v->nrows, sizeof(*byid), view_id_cmp);
-	v->events = xcalloc(nev + 1, sizeof(*v->events));
+	evoff = xcalloc(3 * nev + 1, sizeof(*evoff));	/* type, summary, env */
 	for (i = 0; i < nev; i++) {
 		hit = bsearch(ev[i].env_id, byid, v->nrows, sizeof(*byid), view_id_find);
-		v->events[i].time = (int64_t)ev[i].created_at;
-		v->events[i].type = view_str(&b, ev[i].type);
-		v->events[i].summary = view_str(&b, ev[i].payload);
-		v->events[i].env = hit != NULL ? v->envs[hit->i].name :
-		    ev[i].env_id[0] != '\0' ? view_str(&b, ev[i].env_id) : NULL;
+		evoff[3 * i] = (uint32_t)b.strs.len;
+		view_str(&b, &unused, 0, ev[i].type != NULL ? ev[i].type : "");
+		evoff[3 * i + 1] = (uint32_t)b.strs.len;
+		view_str(&b, &unused, 0, ev[i].payload != NULL ? ev[i].payload : "");
+		evoff[3 * i + 2] = hit != NULL ? v->envs[hit->i].strs : (uint32_t)b.strs.len;
+		if (hit == NULL)
+			view_str(&b, &unused, 0, ev[i].env_id);
 	}
-	v->nevrows = nev;
-	store_events_free(ev, nev);
 	free(byid);
 	free(b.ids);
 	if (b.full) {
-		log_warnx("status page: out of room for the view");
-		v->nrows = v->nevrows = 0;
+		log_warnx("status page: more than %u bytes of text, nothing shown",
+		    VIEW_STRS_MAX);
+		v->nrows = 0;
+		store_events_free(ev, nev);
+		ev = NULL;
+		nev = 0;
 	}
-	/* offsets to pointers, now that the block no longer moves */
+	/* the block no longer moves: the events' pointers into it */
 	v->strs = buf_detach(&b.strs, NULL);
-	for (i = 0; i < v->nrows; i++) {
-		struct httpd_status_env *s = &v->envs[i];
-
-		s->name = view_ptr(v->strs, s->name);
-		s->workspace = view_ptr(v->strs, s->workspace);
-		s->instance_id = view_ptr(v->strs, s->instance_id);
-		s->state = view_ptr(v->strs, s->state);
-		s->ip = view_ptr(v->strs, s->ip);
-		s->last_error = view_ptr(v->strs, s->last_error);
+	v->events = xcalloc(nev + 1, sizeof(*v->events));
+	for (i = 0; i < nev; i++) {
+		v->events[i].time = (int64_t)ev[i].created_at;
+		v->events[i].type = v->strs + evoff[3 * i];
+		v->events[i].summary = v->strs + evoff[3 * i + 1];
+		v->events[i].env = ev[i].env_id[0] != '\0' ?
+		    v->strs + evoff[3 * i + 2] : NULL;
 	}
-	for (i = 0; i < v->nevrows; i++) {
-		v->events[i].type = view_ptr(v->strs, v->events[i].type);
-		v->events[i].summary = view_ptr(v->strs, v->events[i].summary);
-		v->events[i].env = view_ptr(v->strs, v->events[i].env);
-	}
+	v->nevrows = nev;
+	free(evoff);
+	store_events_free(ev, nev);
 }
 
 static void
@@ -491,12 +537,13 @@ h_envs(struct httpd_response *resp, const struct httpd_request *req, void *arg)
 {
 	struct runner *r = arg;
 	struct httpd_status_facts f;
+	struct httpd_status_envs envs;
 
 	(void)req;
 	run_facts(&f, r);
 	httpd_response_type(resp, "application/json");
-	return httpd_status_envs_json(httpd_response_body(resp), &f, r->view.envs,
-	    r->view.nrows);
+	run_view_envs(&envs, &r->view);
+	return httpd_status_envs_json(httpd_response_body(resp), &f, &envs);
 }
 
 static int
@@ -515,13 +562,15 @@ h_page(struct httpd_response *resp, const struct httpd_request *req, void *arg)
 {
 	struct runner *r = arg;
 	struct httpd_status_facts f;
+	struct httpd_status_envs envs;
 
 	(void)req;
 	run_facts(&f, r);
 	httpd_response_type(resp, "text/html; charset=utf-8");
 	httpd_response_header(resp, "Content-Security-Policy", HTTPD_STATUS_PAGE_CSP);
-	return httpd_status_page_render(httpd_response_body(resp), &f, r->view.envs,
-	    r->view.nrows, r->view.events, r->view.nevrows);
+	run_view_envs(&envs, &r->view);
+	return httpd_status_page_render(httpd_response_body(resp), &f, &envs,
+	    r->view.events, r->view.nevrows);
 }
 
 int

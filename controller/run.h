@@ -34,17 +34,29 @@ struct run_metrics {
 };
 
 /*
- * What the pages show, from one pass: an entry per live environment and
- * the recent events, every string of them in one block.  At 10,000
- * environments that is about 1.3 MB, held between passes.
+ * What the pages show, from one pass: a small record per live
+ * environment and the recent events, every string of them in one block
+ * (lent to the pages one environment at a time: httpd_status_envs).  At
+ * 10,000 environments that is about 0.8 MB, held between passes.
  */
+struct run_view_env {
+	uint32_t	 strs;		/* offset in strs: name, then RUN_VIEW_* */
+	uint8_t		 status;	/* enum store_status */
+	uint8_t		 stage;		/* enum store_stage */
+	uint8_t		 state;		/* 1 + index of a known EC2 state; 0 none */
+	uint8_t		 has;		/* RUN_VIEW_*: the strings after the name */
+	int64_t		 age;		/* seconds; negative: unknown */
+	double		 cost;		/* USD so far */
+};
 struct run_view {
-	struct httpd_status_env	*envs;
+	struct run_view_env	*envs;
 	size_t			 nrows;
 	struct httpd_status_event *events;
 	size_t			 nevrows;
 	char			*strs;
 };
+/* The pages' list of environments from v (borrows v). */
+void	 run_view_envs(struct httpd_status_envs *out, const struct run_view *v);
 
 /* The EC2 state of each instance a pass saw, sorted by id. */
 struct run_state {

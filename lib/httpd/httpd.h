@@ -154,6 +154,21 @@ struct httpd_status_env {
 	const char	*last_error;
 };
 
+/*
+ * The environments a page shows, read one at a time: at(arg, i, out)
+ * fills *out with the i-th (0 <= i < n), its strings valid until the next
+ * call, so a caller can keep them compact and lend them out one by one.
+ * httpd_status_envs_of() serves a plain array.
+ */
+struct httpd_status_envs {
+	size_t		 n;
+	void		(*at)(const void *arg, size_t i,
+			    struct httpd_status_env *out);
+	const void	*arg;
+};
+void	 httpd_status_envs_of(struct httpd_status_envs *,
+	    const struct httpd_status_env *v, size_t n);
+
 struct httpd_status_event {
 	int64_t		 time;		/* unix seconds */
 	const char	*env;
@@ -168,7 +183,7 @@ struct httpd_status_event {
  */
 int	 httpd_status_page_render(struct buf *out,
 	    const struct httpd_status_facts *facts,
-	    const struct httpd_status_env *envs, size_t nenvs,
+	    const struct httpd_status_envs *envs,
 	    const struct httpd_status_event *events, size_t nevents);
 
 /*
@@ -178,10 +193,12 @@ int	 httpd_status_page_render(struct buf *out,
  * instance_id, state, ip, age_seconds, cost_usd, last_error}]} and
  * {"events": [{time (RFC 3339 UTC), env, type, summary}]}.  NULL strings
  * and negative "unknown" numbers are null; invalid UTF-8 becomes U+FFFD.
+ * The environments are written one by one: 10,000 of them never exist as
+ * one JSON tree.
  */
 int	 httpd_status_envs_json(struct buf *out,
 	    const struct httpd_status_facts *facts,
-	    const struct httpd_status_env *envs, size_t nenvs);
+	    const struct httpd_status_envs *envs);
 int	 httpd_status_events_json(struct buf *out,
 	    const struct httpd_status_event *events, size_t nevents);
 

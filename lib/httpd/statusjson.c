@@ -8,6 +8,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -107,33 +108,66 @@ facts_json(const struct httpd_status_facts *f)
 	return o;
 }
 
+/* Append v's compact JSON (taking it); ERR_LIMIT past out's maximum. */
+static int
+json_add(struct buf *out, json_t *v)
+{
+	char *s;
+	int error;
+
+	if ((s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+		fatalx("json_dumps: out of memory");
+	error = buf_addstr(out, s);
+	free(s);
+	json_decref(v);
+	return error;
+}
+
 int
 httpd_status_envs_json(struct buf *out, const struct httpd_status_facts *facts,
-    const struct httpd_status_env *envs, size_t n)
+    const struct httpd_status_envs *envs)
 {
+	struct httpd_status_env e;
 	json_t *doc = facts ? facts_json(facts) : json_object();
-	json_t *arr = json_array();
-	size_t i;
+	char *head;
+	size_t i, len;
+	int error = 0;
 
-	for (i = 0; i < n; i++) {
-		const struct httpd_status_env *e = &envs[i];
+	/* the facts, then the environments written one at a time */
+	if ((head = json_dumps(doc, JSON_COMPACT)) == NULL)
+		fatalx("json_dumps: out of memory");
+	json_decref(doc);
+	len = strlen(head);		/* "{...}" or "{}" */
+	head[len - 1] = '\0';
+	error |= buf_addstr(out, head);
+	error |= buf_addstr(out, len > 2 ? ",\"environments\":[" :
+	    "\"environments\":[");
+	free(head);
+	for (i = 0; i < envs->n && error == 0; i++) {
 		json_t *o = json_object();
 
-		json_object_set_new(o, "name", jstr(e->name));
-		json_object_set_new(o, "workspace", jstr(e->workspace));
-		json_object_set_new(o, "status", jstr(e->status));
-		json_object_set_new(o, "stage", jstr(e->stage));
-		json_object_set_new(o, "instance_id", jstr(e->instance_id));
-		json_object_set_new(o, "state", jstr(e->state));
-		json_object_set_new(o, "ip", jstr(e->ip));
-		json_object_set_new(o, "age_seconds", jint_or_null(e->age_seconds));
+		envs->at(envs->arg, i, &e);
+		json_object_set_new(o, "name", jstr(e.name));
+		json_object_set_new(o, "workspace", jstr(e.workspace));
+		json_object_set_new(o, "status", jstr(e.status));
+		json_object_set_new(o, "stage", jstr(e.stage));
+		json_object_set_new(o, "instance_id", jstr(e.instance_id));
+		json_object_set_new(o, "state", jstr(e.state));
+		json_object_set_new(o, "ip", jstr(e.ip));
+		json_object_set_new(o, "age_seconds", jint_or_null(e.age_seconds));
 		json_object_set_new(o, "cost_usd",
-		    e->cost < 0 ? json_null() : json_real(e->cost));
-		json_object_set_new(o, "last_error", jstr(e->last_error));
-		json_array_append_new(arr, o);
+		    e.cost < 0 ? json_null() : json_real(e.cost));
+		json_object_set_new(o, "last_error", jstr(e.last_error));
+		if (i > 0)
+			error |= buf_addch(out, ',');
+		error |= json_add(out, o);
 	}
-	json_object_set_new(doc, "environments", arr);
-	return json_emit(out, doc);
+	error |= buf_addstr(out, "]}");
+	if (error) {
+		err_set("JSON body larger than %zu bytes", out->max);
+		return ERR_LIMIT;
+	}
+	return 0;
 }
 
 int

@@ -8,12 +8,14 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "buf.h"
 #include "err.h"
 #include "httpd.h"
+#include "mem.h"
 
 #define ERROR_SHOWN_MAX	300	/* bytes of last_error shown */
 
@@ -178,51 +180,75 @@ render_header(struct buf *out, const struct httpd_status_facts *f,
 	return error;
 }
 
+static void
+envs_array_at(const void *arg, size_t i, struct httpd_status_env *out)
+{
+	*out = ((const struct httpd_status_env *)arg)[i];
+}
+
+void
+httpd_status_envs_of(struct httpd_status_envs *envs,
+    const struct httpd_status_env *v, size_t n)
+{
+	envs->n = n;
+	envs->at = envs_array_at;
+	envs->arg = v;
+}
+
 /* "ready 3 · error 1" chips, in the order statuses first appear. */
 static int
-render_counts(struct buf *out, const struct httpd_status_env *envs, size_t n)
+render_counts(struct buf *out, const struct httpd_status_envs *envs)
 {
-	size_t i, j, count;
+	struct httpd_status_env e;
+	struct { char *st; size_t count; } *seen = NULL;
+	size_t i, j, nseen = 0;
 	int error = 0;
 
-	error |= buf_addstr(out, "<p class=\"counts\">");
-	for (i = 0; i < n; i++) {
-		const char *st = envs[i].status ? envs[i].status : "";
+	for (i = 0; i < envs->n; i++) {
+		const char *st;
 
-		for (j = 0; j < i; j++)
-			if (strcmp(envs[j].status ? envs[j].status : "", st) == 0)
-				break;
-		if (j < i)
-			continue;
-		for (count = 0, j = i; j < n; j++)
-			if (strcmp(envs[j].status ? envs[j].status : "", st) == 0)
-				count++;
-		error |= buf_printf(out, "<span class=\"st %s\">", status_class(st));
-		error |= text(out, st);
-		error |= buf_printf(out, " %zu</span>", count);
+		envs->at(envs->arg, i, &e);
+		st = e.status ? e.status : "";
+		for (j = 0; j < nseen && strcmp(seen[j].st, st) != 0; j++)
+			;
+		if (j == nseen) {
+			seen = xreallocarray(seen, nseen + 1, sizeof(*seen));
+			seen[nseen].st = xstrdup(st);
+			seen[nseen++].count = 0;
+		}
+		seen[j].count++;
 	}
+	error |= buf_addstr(out, "<p class=\"counts\">");
+	for (j = 0; j < nseen; j++) {
+		error |= buf_printf(out, "<span class=\"st %s\">",
+		    status_class(seen[j].st));
+		error |= text(out, seen[j].st);
+		error |= buf_printf(out, " %zu</span>", seen[j].count);
+		free(seen[j].st);
+	}
+	free(seen);
 	error |= buf_addstr(out, "</p>\n");
 	return error;
 }
 
 static int
-render_envs(struct buf *out, const struct httpd_status_env *envs, size_t n)
+render_envs(struct buf *out, const struct httpd_status_envs *envs)
 {
+	struct httpd_status_env env, *e = &env;
 	char age[32];
-	size_t i;
+	size_t i, n = envs->n;
 	int error = 0;
 
 	error |= buf_printf(out, "<h2>Environments (%zu)</h2>\n", n);
 	if (n == 0)
 		return error | buf_addstr(out, "<p class=\"empty\">No environments.</p>\n");
-	error |= render_counts(out, envs, n);
+	error |= render_counts(out, envs);
 	error |= buf_addstr(out, "<table id=\"environments\"><thead><tr>"
 	    "<th>Name</th><th>Workspace</th><th>Status</th><th>Stage</th>"
 	    "<th>Instance</th><th>State</th><th>IP</th><th>Age</th>"
 	    "<th>Cost</th><th>Last error</th></tr></thead><tbody>\n");
 	for (i = 0; i < n && error == 0; i++) {
-		const struct httpd_status_env *e = &envs[i];
-
+		envs->at(envs->arg, i, e);
 		error |= buf_addstr(out, "<tr>");
 		error |= cell(out, "name", e->name);
 		error |= cell(out, NULL, e->workspace);
@@ -294,7 +320,7 @@ render_events(struct buf *out, const struct httpd_status_event *ev, size_t n,
 
 int
 httpd_status_page_render(struct buf *out, const struct httpd_status_facts *facts,
-    const struct httpd_status_env *envs, size_t nenvs,
+    const struct httpd_status_envs *envs,
     const struct httpd_status_event *events, size_t nevents)
 {
 	int error = 0;
@@ -308,9 +334,9 @@ httpd_status_page_render(struct buf *out, const struct httpd_status_facts *facts
 	error |= buf_addstr(out, "</title>\n<style>");
 	error |= buf_addstr(out, page_css);
 	error |= buf_addstr(out, "</style></head>\n<body>\n");
-	error |= render_header(out, facts, nenvs);
+	error |= render_header(out, facts, envs->n);
 	error |= buf_addstr(out, "<main>\n");
-	error |= render_envs(out, envs, nenvs);
+	error |= render_envs(out, envs);
 	error |= render_events(out, events, nevents, facts->now);
 	error |= buf_addstr(out, "</main>\n<footer>Read-only view; refreshes every 10 s. "
 	    "Also: <a href=\"/metrics\">/metrics</a> <a href=\"/healthz\">/healthz</a> "

@@ -795,11 +795,12 @@ def soak():
         check(wait_until(lambda: last_pass() >= settled + 1, 60), "a pass over the settled fleet")
         st, body = http(c.port, "/api/environments")
         envs = json.loads(body).get("environments", []) if st == 200 else []
-        rows = [l.split("|") for l in psql("SELECT name, status, stage, instance_id FROM environments "
+        rows = [l.split("|") for l in psql("SELECT name, status, stage, instance_id, "
+                                           "coalesce(public_ip, '-') FROM environments "
                                            "WHERE status <> 'terminated' ORDER BY name").splitlines()]
         states = {i["InstanceId"]: i["State"]["Name"] for i in cluster_instances(cl)}
-        check([(e["name"], e["status"], e["stage"], e["instance_id"]) for e in envs] ==
-              [tuple(r) for r in rows], "/api/environments: the live rows (psql), %d" % len(rows))
+        check([(e["name"], e["status"], e["stage"], e["instance_id"], e["ip"] or "-") for e in envs]
+              == [tuple(r) for r in rows], "/api/environments: the live rows (psql), %d" % len(rows))
         check(len(envs) > 0 and all(e["state"] == states.get(e["instance_id"]) == "running"
                                     for e in envs),
               "/api/environments: each instance's state as EC2 has it (aws CLI)")

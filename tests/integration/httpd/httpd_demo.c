@@ -54,13 +54,15 @@ sample_page(struct buf *out)
 		.cluster_id = "dev-cluster<1>", .revision = "0123abcdef4567890123",
 		.leader = 1, .last_pass_age = 7, .now = (int64_t)time(NULL),
 	};
+	struct httpd_status_envs envs;
 	size_t i;
 
 	memcpy(ev, sample_events, sizeof(ev));
 	for (i = 0; i < 4; i++)
 		ev[i].time = facts.now - 60 * (int64_t)(i + 1) * 7;
-	return httpd_status_page_render(out, &facts, sample_envs,
-	    sizeof(sample_envs) / sizeof(sample_envs[0]), ev, 4);
+	httpd_status_envs_of(&envs, sample_envs,
+	    sizeof(sample_envs) / sizeof(sample_envs[0]));
+	return httpd_status_page_render(out, &facts, &envs, ev, 4);
 }
 
 static struct metrics_registry *
@@ -126,12 +128,14 @@ h_envs(struct httpd_response *resp, const struct httpd_request *req, void *arg)
 		.cluster_id = "dev-cluster<1>", .revision = "0123abcdef4567890123",
 		.leader = 1, .last_pass_age = 7,
 	};
+	struct httpd_status_envs envs;
 
 	(void)req;
 	(void)arg;
+	httpd_status_envs_of(&envs, sample_envs,
+	    sizeof(sample_envs) / sizeof(sample_envs[0]));
 	httpd_response_type(resp, "application/json");
-	return httpd_status_envs_json(httpd_response_body(resp), &facts,
-	    sample_envs, sizeof(sample_envs) / sizeof(sample_envs[0]));
+	return httpd_status_envs_json(httpd_response_body(resp), &facts, &envs);
 }
 
 static int

@@ -200,12 +200,15 @@ test_httpd__status_page(void **state)
 		{ 1795000000 - 30, "<script>x</script>", "provision.error",
 		  "</td></tr></table><script>alert(3)</script>" },
 	};
+	struct httpd_status_envs list, none;
 	struct buf b;
 	const char *s;
 
 	(void)state;
+	httpd_status_envs_of(&list, envs, 3);
+	httpd_status_envs_of(&none, NULL, 0);
 	buf_init(&b, 1 << 20);
-	assert_int_equal(httpd_status_page_render(&b, &facts, envs, 3, events, 2), 0);
+	assert_int_equal(httpd_status_page_render(&b, &facts, &list, events, 2), 0);
 	s = buf_cstr(&b);
 	assert_non_null(strstr(s, "<meta http-equiv=\"refresh\" content=\"10\">"));
 	assert_null(strstr(s, "<script"));
@@ -235,13 +238,88 @@ test_httpd__status_page(void **state)
 
 	/* empty lists say so; a small buffer fails cleanly */
 	buf_reset(&b);
-	assert_int_equal(httpd_status_page_render(&b, &facts, NULL, 0, NULL, 0), 0);
+	assert_int_equal(httpd_status_page_render(&b, &facts, &none, NULL, 0), 0);
 	assert_non_null(strstr(buf_cstr(&b), "No environments."));
 	assert_non_null(strstr(buf_cstr(&b), "No events."));
 	buf_dispose(&b);
 	buf_init(&b, 512);
-	assert_int_equal(httpd_status_page_render(&b, &facts, envs, 3, events, 2),
+	assert_int_equal(httpd_status_page_render(&b, &facts, &list, events, 2),
 	    ERR_LIMIT);
+	buf_dispose(&b);
+}
+
+/*
+ * Environments lent one at a time from one scratch buffer that each call
+ * overwrites: the renderers must use a string only until the next call.
+ */
+struct lent {
+	char	name[32];
+	char	status[16];
+};
+
+static void
+lent_at(const void *arg, size_t i, struct httpd_status_env *out)
+{
+	struct lent *l = (struct lent *)(uintptr_t)arg;
+
+	snprintf(l->name, sizeof(l->name), "env-%04zu", i);
+	snprintf(l->status, sizeof(l->status), "%s", i % 3 == 2 ? "error" : "ready");
+	memset(out, 0, sizeof(*out));
+	out->name = l->name;
+	out->status = l->status;
+	out->age_seconds = (int64_t)i;
+	out->cost = -1;
+}
+
+static void
+test_httpd__status_lent(void **state)
+{
+	const struct httpd_status_facts facts = { .cluster_id = "c1", .leader = 1 };
+	struct lent scratch;
+	struct httpd_status_envs list = { 3000, lent_at, &scratch };
+	json_t *doc, *arr;
+	json_error_t jerr;
+	struct buf b;
+	char want[64];
+	size_t i;
+
+	(void)state;
+	buf_init(&b, 8 << 20);
+	assert_int_equal(httpd_status_page_render(&b, &facts, &list, NULL, 0), 0);
+	assert_non_null(strstr(buf_cstr(&b), "<span class=\"st st-ok\">ready 2000</span>"
+	    "<span class=\"st st-bad\">error 1000</span>"));
+	for (i = 0; i < 3000; i += 997) {
+		snprintf(want, sizeof(want), "<td class=\"name\">env-%04zu</td>", i);
+		assert_non_null(strstr(buf_cstr(&b), want));
+	}
+	buf_reset(&b);
+	assert_int_equal(httpd_status_envs_json(&b, &facts, &list), 0);
+	doc = json_loads(buf_cstr(&b), 0, &jerr);
+	if (doc == NULL)
+		fail_msg("bad JSON: %s", jerr.text);
+	assert_string_equal(json_string_value(json_object_get(doc, "cluster_id")), "c1");
+	arr = json_object_get(doc, "environments");
+	assert_int_equal(json_array_size(arr), 3000);
+	for (i = 0; i < 3000; i++) {
+		json_t *e = json_array_get(arr, i);
+
+		snprintf(want, sizeof(want), "env-%04zu", i);
+		assert_string_equal(json_string_value(json_object_get(e, "name")), want);
+		assert_string_equal(json_string_value(json_object_get(e, "status")),
+		    i % 3 == 2 ? "error" : "ready");
+		assert_int_equal(json_integer_value(json_object_get(e, "age_seconds")),
+		    (json_int_t)i);
+	}
+	json_decref(doc);
+	/* without facts the object starts with the list; a full buffer fails */
+	buf_reset(&b);
+	list.n = 1;
+	assert_int_equal(httpd_status_envs_json(&b, NULL, &list), 0);
+	assert_true(strncmp(buf_cstr(&b), "{\"environments\":[{", 18) == 0);
+	buf_dispose(&b);
+	buf_init(&b, 256);
+	list.n = 3000;
+	assert_int_equal(httpd_status_envs_json(&b, &facts, &list), ERR_LIMIT);
 	buf_dispose(&b);
 }
 
@@ -261,13 +339,15 @@ test_httpd__status_json(void **state)
 	const struct httpd_status_event ev[] = {
 		{ 1795000000, "web-1", "provision.ready", "ok \x01 ctl" },
 	};
+	struct httpd_status_envs list;
 	json_t *doc, *e;
 	json_error_t jerr;
 	struct buf b;
 
 	(void)state;
+	httpd_status_envs_of(&list, envs, 2);
 	buf_init(&b, 1 << 16);
-	assert_int_equal(httpd_status_envs_json(&b, &facts, envs, 2), 0);
+	assert_int_equal(httpd_status_envs_json(&b, &facts, &list), 0);
 	doc = json_loads(buf_cstr(&b), 0, &jerr);
 	if (doc == NULL)
 		fail_msg("bad JSON: %s: %s", jerr.text, buf_cstr(&b));
@@ -847,6 +927,7 @@ main(void)
 		cmocka_unit_test(test_httpd__duration_format),
 		cmocka_unit_test(test_httpd__status_page),
 		cmocka_unit_test(test_httpd__status_json),
+		cmocka_unit_test(test_httpd__status_lent),
 		cmocka_unit_test(test_httpd__fds_room),
 		cmocka_unit_test(test_httpd__routes),
 		cmocka_unit_test(test_httpd__oversized),
