@@ -3,6 +3,7 @@
 # (injected transport) or is a loopback server inside the test.
 envctl_unit_test(test_aws_core_parse
 	SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_core_parse.c
+		${CMAKE_CURRENT_LIST_DIR}/fakeaws.c
 	LIBS envctl_aws_core envctl_aws_sign envctl_base)
 envctl_unit_test(test_aws_core_client
 	SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_core_client.c

@@ -14,6 +14,7 @@
 #include "aws_int.h"
 #include "buf.h"
 #include "err.h"
+#include "fakeaws.h"
 #include "mem.h"
 
 /* ---- endpoints ---- */
@@ -525,27 +526,6 @@ test_aws_core__xml_stream(void **state)
 
 /* ---- aws_xml_push: the same reading, fed as the bytes arrive ---- */
 
-static char *
-read_fixture(const char *name, size_t *len)
-{
-	char path[512];
-	FILE *f;
-	char *data;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/aws/%s", TEST_RESOURCES, name);
-	assert_non_null(f = fopen(path, "rb"));
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	assert_true((n = ftell(f)) > 0);
-	rewind(f);
-	data = xmalloc((size_t)n + 1);
-	assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
-	data[n] = '\0';
-	fclose(f);
-	*len = (size_t)n;
-	return data;
-}
-
 /* Everything an element holds, written down: which, name, each child. */
 static int
 push_record(void *arg, size_t which, const struct aws_xml_node *n)
@@ -589,7 +569,7 @@ static char *
 big_page(size_t *len, int copies)
 {
 	size_t n;
-	char *one = read_fixture("describe_instances.xml", &n);
+	char *one = fakeaws_fixture("describe_instances.xml", &n);
 	const char *a = strstr(one, "<reservationSet>");
 	const char *z = strstr(one, "</reservationSet>");
 	struct buf b;
@@ -659,7 +639,7 @@ test_aws_core__xml_push_pieces(void **state)
 	buf_init(&want, AWS_XML_MAX_INPUT);
 	buf_init(&got, AWS_XML_MAX_INPUT);
 	for (f = 0; f < sizeof(fixtures) / sizeof(fixtures[0]); f++) {
-		data = fixtures[f] != NULL ? read_fixture(fixtures[f], &len) :
+		data = fixtures[f] != NULL ? fakeaws_fixture(fixtures[f], &len) :
 		    big_page(&len, 300);
 		buf_reset(&want);
 		dom_record(&want, data, len);

@@ -16,14 +16,13 @@
 #include "aws.h"
 #include "aws_int.h"
 #include "buf.h"
-#include "creds.h"
 #include "ec2.h"
 #include "err.h"
+#include "fakeaws.h"
 #include "log.h"
 #include "mem.h"
 #include "s3.h"
 
-#define FIXTURES	TEST_RESOURCES "/aws/"
 #define MAX_CALLS	16
 
 /* ---- the fake transport: canned answers, recorded requests ---- */
@@ -51,29 +50,6 @@ struct fake {
 	size_t		 nsent;
 };
 
-static char *
-slurp(const char *name, size_t *lenp)
-{
-	char path[512];
-	FILE *f;
-	char *data;
-	long n;
-
-	snprintf(path, sizeof(path), "%s%s", FIXTURES, name);
-	f = fopen(path, "rb");
-	assert_non_null(f);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	assert_true(n >= 0);
-	rewind(f);
-	data = xmalloc((size_t)n + 1);
-	assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
-	data[n] = '\0';
-	fclose(f);
-	*lenp = (size_t)n;
-	return data;
-}
-
 static struct canned *
 fake_answer(struct fake *fk, long status, const char *fixture)
 {
@@ -84,7 +60,7 @@ fake_answer(struct fake *fk, long status, const char *fixture)
 	memset(c, 0, sizeof(*c));
 	c->status = status;
 	if (fixture != NULL)
-		c->body = slurp(fixture, &c->len);
+		c->body = fakeaws_fixture(fixture, &c->len);
 	return c;
 }
 
@@ -122,44 +98,9 @@ fake_send(void *arg, struct aws_response *resp, const struct aws_http_request *r
 
 static const struct aws_transport fake_transport = { fake_send };
 
-static const char *
-fake_env(const char *name, void *arg)
-{
-	(void)arg;
-	if (strcmp(name, "AWS_ACCESS_KEY_ID") == 0)
-		return "AKIDEXAMPLE";
-	if (strcmp(name, "AWS_SECRET_ACCESS_KEY") == 0)
-		return "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-	if (strcmp(name, "AWS_EC2_METADATA_DISABLED") == 0)
-		return "true";
-	return NULL;
-}
-
-static time_t
-fixed_clock(void *arg)
-{
-	(void)arg;
-	return 1700000000;	/* 2023-11-14T22:13:20Z */
-}
-
-static double
-no_jitter(void *arg)
-{
-	(void)arg;
-	return 0.0;
-}
-
-static void
-no_sleep(void *arg, long ms)
-{
-	(void)arg;
-	(void)ms;
-}
-
 struct env {
 	struct fake			 fk;
-	struct aws_creds_provider	*creds;
-	struct aws_retry_quota		*quota;
+	struct fakeaws			 fa;
 	struct aws_client		*aws;
 	struct ec2_client		*ec2;
 	struct s3_client		*s3;
@@ -168,31 +109,11 @@ struct env {
 static int
 setup(void **state)
 {
-	struct aws_creds_options co;
-	struct aws_client_opts o;
 	struct env *e;
 
 	e = xcalloc(1, sizeof(*e));
-	memset(&co, 0, sizeof(co));
-	co.getenv = fake_env;
-	co.imds_disabled = 1;
-	co.credentials_file = "/nonexistent";
-	co.config_file = "/nonexistent";
-	assert_int_equal(aws_creds_provider_new(&e->creds, &co), 0);
-	e->quota = aws_retry_quota_new(AWS_RETRY_QUOTA_MAX);
-	memset(&o, 0, sizeof(o));
-	o.region = "us-east-1";
-	o.endpoint_url = "http://127.0.0.1:4566";
-	o.ignore_env_endpoints = 1;
-	o.creds = e->creds;
-	o.transport = &fake_transport;
-	o.transport_arg = &e->fk;
-	o.clock = fixed_clock;
-	o.rand = no_jitter;
-	o.sleep_ms = no_sleep;
-	o.quota = e->quota;
-	o.max_attempts = 3;
-	assert_int_equal(aws_client_new(&e->aws, &o), 0);
+	fakeaws_open(&e->fa, &fake_transport, &e->fk, 3);
+	e->aws = e->fa.aws;
 	assert_int_equal(ec2_client_new(&e->ec2, e->aws), 0);
 	assert_int_equal(s3_client_new(&e->s3, e->aws), 0);
 	*state = e;
@@ -214,9 +135,7 @@ teardown(void **state)
 	}
 	s3_client_free(e->s3);
 	ec2_client_free(e->ec2);
-	aws_client_free(e->aws);
-	aws_retry_quota_free(e->quota);
-	aws_creds_provider_free(e->creds);
+	fakeaws_close(&e->fa);
 	free(e);
 	return 0;
 }

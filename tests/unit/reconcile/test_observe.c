@@ -18,9 +18,9 @@
 #include "aws.h"
 #include "aws_int.h"
 #include "buf.h"
-#include "creds.h"
 #include "ec2.h"
 #include "err.h"
+#include "fakeaws.h"
 #include "mem.h"
 #include "observe.h"
 #include "store.h"
@@ -80,65 +80,19 @@ fake_send(void *arg, struct aws_response *resp, const struct aws_http_request *r
 
 static const struct aws_transport fake_transport = { fake_send };
 
-static const char *
-fake_env(const char *name, void *arg)
-{
-	(void)arg;
-	if (strcmp(name, "AWS_ACCESS_KEY_ID") == 0)
-		return "AKIDEXAMPLE";
-	if (strcmp(name, "AWS_SECRET_ACCESS_KEY") == 0)
-		return "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-	if (strcmp(name, "AWS_EC2_METADATA_DISABLED") == 0)
-		return "true";
-	return NULL;
-}
-
-static time_t
-fixed_clock(void *arg)
-{
-	(void)arg;
-	return 1700000000;
-}
-
-static void
-no_sleep(void *arg, long ms)
-{
-	(void)arg;
-	(void)ms;
-}
-
 struct env {
 	struct fake			 fk;
-	struct aws_creds_provider	*creds;
-	struct aws_client		*aws;
+	struct fakeaws			 fa;
 	struct ec2_client		*ec2;
 };
 
 static int
 setup(void **state)
 {
-	struct aws_creds_options co;
-	struct aws_client_opts o;
 	struct env *e = xcalloc(1, sizeof(*e));
 
-	memset(&co, 0, sizeof(co));
-	co.getenv = fake_env;
-	co.imds_disabled = 1;
-	co.credentials_file = "/nonexistent";
-	co.config_file = "/nonexistent";
-	assert_int_equal(aws_creds_provider_new(&e->creds, &co), 0);
-	memset(&o, 0, sizeof(o));
-	o.region = "us-east-1";
-	o.endpoint_url = "http://127.0.0.1:4566";
-	o.ignore_env_endpoints = 1;
-	o.creds = e->creds;
-	o.transport = &fake_transport;
-	o.transport_arg = &e->fk;
-	o.clock = fixed_clock;
-	o.sleep_ms = no_sleep;
-	o.max_attempts = 1;
-	assert_int_equal(aws_client_new(&e->aws, &o), 0);
-	assert_int_equal(ec2_client_new(&e->ec2, e->aws), 0);
+	fakeaws_open(&e->fa, &fake_transport, &e->fk, 1);
+	assert_int_equal(ec2_client_new(&e->ec2, e->fa.aws), 0);
 	*state = e;
 	return 0;
 }
@@ -150,8 +104,7 @@ teardown(void **state)
 
 	free(e->fk.sent);
 	ec2_client_free(e->ec2);
-	aws_client_free(e->aws);
-	aws_creds_provider_free(e->creds);
+	fakeaws_close(&e->fa);
 	free(e);
 	return 0;
 }
