@@ -202,6 +202,29 @@ done:
 	return error;
 }
 
+/*
+ * The Describe* calls that answer with one set of items: call action
+ * with q (taken), then hand take every <item> of the answer's set_name,
+ * in order, with out.
+ */
+static int
+ec2_describe_items(struct ec2_client *c, const char *action,
+    struct aws_query *q, const char *set_name,
+    void (*take)(void *out, const struct aws_xml_node *item), void *out)
+{
+	struct aws_xml *doc = NULL;
+	const struct aws_xml_node *set, *it;
+	int error;
+
+	if ((error = ec2_call(&doc, NULL, 0, c, action, q)) == 0 &&
+	    (set = aws_xml_child(aws_xml_root(doc), set_name)) != NULL)
+		AWS_XML_FOREACH(it, set, "item")
+			take(out, it);
+	aws_xml_free(doc);
+	aws_query_free(q);
+	return error;
+}
+
 /* ---- instances ---- */
 
 void
@@ -682,42 +705,37 @@ ec2_instance_status_list_dispose(struct ec2_instance_status_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
+static void
+instance_status_take(void *out, const struct aws_xml_node *it)
+{
+	struct ec2_instance_status_list *l = out;
+	struct ec2_instance_status *s;
+
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	s = &l->v[l->n++];
+	memset(s, 0, sizeof(*s));
+	child_copy(s->id, sizeof(s->id), it, "instanceId");
+	child_copy(s->az, sizeof(s->az), it, "availabilityZone");
+	child_copy(s->state, sizeof(s->state), path_node(it, "instanceState"),
+	    "name");
+	child_copy(s->instance_status, sizeof(s->instance_status),
+	    path_node(it, "instanceStatus"), "status");
+	child_copy(s->system_status, sizeof(s->system_status),
+	    path_node(it, "systemStatus"), "status");
+}
+
 int
 ec2_instance_status_describe(struct ec2_instance_status_list *out,
     struct ec2_client *c, const char *const *ids, size_t nids)
 {
 	struct aws_query *q;
-	struct aws_xml *doc = NULL;
-	const struct aws_xml_node *set, *it;
-	int error;
 
 	memset(out, 0, sizeof(*out));
 	q = aws_query_new("DescribeInstanceStatus", EC2_API_VERSION);
 	add_list(q, "InstanceId", ids, nids);
 	aws_query_add(q, "IncludeAllInstances", "true");
-	if ((error = ec2_call(&doc, NULL, 0, c, "DescribeInstanceStatus", q)) < 0)
-		goto done;
-	if ((set = aws_xml_child(aws_xml_root(doc), "instanceStatusSet")) != NULL) {
-		AWS_XML_FOREACH(it, set, "item") {
-			struct ec2_instance_status *s;
-
-			out->v = xreallocarray(out->v, out->n + 1, sizeof(*out->v));
-			s = &out->v[out->n++];
-			memset(s, 0, sizeof(*s));
-			child_copy(s->id, sizeof(s->id), it, "instanceId");
-			child_copy(s->az, sizeof(s->az), it, "availabilityZone");
-			child_copy(s->state, sizeof(s->state),
-			    path_node(it, "instanceState"), "name");
-			child_copy(s->instance_status, sizeof(s->instance_status),
-			    path_node(it, "instanceStatus"), "status");
-			child_copy(s->system_status, sizeof(s->system_status),
-			    path_node(it, "systemStatus"), "status");
-		}
-	}
-done:
-	aws_xml_free(doc);
-	aws_query_free(q);
-	return error;
+	return ec2_describe_items(c, "DescribeInstanceStatus", q,
+	    "instanceStatusSet", instance_status_take, out);
 }
 
 int
@@ -785,46 +803,41 @@ ec2_image_list_dispose(struct ec2_image_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
+static void
+image_take(void *out, const struct aws_xml_node *it)
+{
+	struct ec2_image_list *l = out;
+	struct ec2_image *im;
+
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	im = &l->v[l->n++];
+	memset(im, 0, sizeof(*im));
+	child_copy(im->id, sizeof(im->id), it, "imageId");
+	child_copy(im->name, sizeof(im->name), it, "name");
+	child_copy(im->owner_id, sizeof(im->owner_id), it, "imageOwnerId");
+	child_copy(im->state, sizeof(im->state), it, "imageState");
+	child_copy(im->architecture, sizeof(im->architecture), it,
+	    "architecture");
+	child_copy(im->root_device_name, sizeof(im->root_device_name), it,
+	    "rootDeviceName");
+	child_copy(im->creation_date, sizeof(im->creation_date), it,
+	    "creationDate");
+	im->created = parse_time(im->creation_date);
+}
+
 int
 ec2_images_describe(struct ec2_image_list *out, struct ec2_client *c,
     const struct ec2_describe_images_input *in)
 {
 	struct aws_query *q;
-	struct aws_xml *doc = NULL;
-	const struct aws_xml_node *set, *it;
-	int error;
 
 	memset(out, 0, sizeof(*out));
 	q = aws_query_new("DescribeImages", EC2_API_VERSION);
 	add_list(q, "Owner", in->owners, in->nowners);
 	add_list(q, "ImageId", in->image_ids, in->nimage_ids);
 	add_filters(q, in->filters, in->nfilters);
-	if ((error = ec2_call(&doc, NULL, 0, c, "DescribeImages", q)) < 0)
-		goto done;
-	if ((set = aws_xml_child(aws_xml_root(doc), "imagesSet")) != NULL) {
-		AWS_XML_FOREACH(it, set, "item") {
-			struct ec2_image *im;
-
-			out->v = xreallocarray(out->v, out->n + 1, sizeof(*out->v));
-			im = &out->v[out->n++];
-			memset(im, 0, sizeof(*im));
-			child_copy(im->id, sizeof(im->id), it, "imageId");
-			child_copy(im->name, sizeof(im->name), it, "name");
-			child_copy(im->owner_id, sizeof(im->owner_id), it, "imageOwnerId");
-			child_copy(im->state, sizeof(im->state), it, "imageState");
-			child_copy(im->architecture, sizeof(im->architecture), it,
-			    "architecture");
-			child_copy(im->root_device_name, sizeof(im->root_device_name),
-			    it, "rootDeviceName");
-			child_copy(im->creation_date, sizeof(im->creation_date), it,
-			    "creationDate");
-			im->created = parse_time(im->creation_date);
-		}
-	}
-done:
-	aws_xml_free(doc);
-	aws_query_free(q);
-	return error;
+	return ec2_describe_items(c, "DescribeImages", q, "imagesSet",
+	    image_take, out);
 }
 
 /* ---- security groups ---- */
@@ -913,32 +926,28 @@ sg_parse(struct ec2_security_group *g, const struct aws_xml_node *it)
 	}
 }
 
+static void
+sg_take(void *out, const struct aws_xml_node *it)
+{
+	struct ec2_security_group_list *l = out;
+
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	sg_parse(&l->v[l->n++], it);
+}
+
 int
 ec2_security_groups_describe(struct ec2_security_group_list *out,
     struct ec2_client *c, const char *const *ids, size_t nids,
     const struct ec2_filter *filters, size_t nfilters)
 {
 	struct aws_query *q;
-	struct aws_xml *doc = NULL;
-	const struct aws_xml_node *set, *it;
-	int error;
 
 	memset(out, 0, sizeof(*out));
 	q = aws_query_new("DescribeSecurityGroups", EC2_API_VERSION);
 	add_list(q, "GroupId", ids, nids);
 	add_filters(q, filters, nfilters);
-	if ((error = ec2_call(&doc, NULL, 0, c, "DescribeSecurityGroups", q)) < 0)
-		goto done;
-	if ((set = aws_xml_child(aws_xml_root(doc), "securityGroupInfo")) != NULL) {
-		AWS_XML_FOREACH(it, set, "item") {
-			out->v = xreallocarray(out->v, out->n + 1, sizeof(*out->v));
-			sg_parse(&out->v[out->n++], it);
-		}
-	}
-done:
-	aws_xml_free(doc);
-	aws_query_free(q);
-	return error;
+	return ec2_describe_items(c, "DescribeSecurityGroups", q,
+	    "securityGroupInfo", sg_take, out);
 }
 
 int
@@ -1048,37 +1057,32 @@ ec2_subnet_list_dispose(struct ec2_subnet_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
+static void
+subnet_take(void *out, const struct aws_xml_node *it)
+{
+	struct ec2_subnet_list *l = out;
+	struct ec2_subnet *sn;
+
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	sn = &l->v[l->n++];
+	memset(sn, 0, sizeof(*sn));
+	child_copy(sn->id, sizeof(sn->id), it, "subnetId");
+	child_copy(sn->vpc_id, sizeof(sn->vpc_id), it, "vpcId");
+	child_copy(sn->az, sizeof(sn->az), it, "availabilityZone");
+	child_copy(sn->cidr, sizeof(sn->cidr), it, "cidrBlock");
+}
+
 int
 ec2_subnets_describe(struct ec2_subnet_list *out, struct ec2_client *c,
     const char *const *ids, size_t nids)
 {
 	struct aws_query *q;
-	struct aws_xml *doc = NULL;
-	const struct aws_xml_node *set, *it;
-	int error;
 
 	memset(out, 0, sizeof(*out));
 	q = aws_query_new("DescribeSubnets", EC2_API_VERSION);
 	add_list(q, "SubnetId", ids, nids);
-	if ((error = ec2_call(&doc, NULL, 0, c, "DescribeSubnets", q)) < 0)
-		goto done;
-	if ((set = aws_xml_child(aws_xml_root(doc), "subnetSet")) != NULL) {
-		AWS_XML_FOREACH(it, set, "item") {
-			struct ec2_subnet *sn;
-
-			out->v = xreallocarray(out->v, out->n + 1, sizeof(*out->v));
-			sn = &out->v[out->n++];
-			memset(sn, 0, sizeof(*sn));
-			child_copy(sn->id, sizeof(sn->id), it, "subnetId");
-			child_copy(sn->vpc_id, sizeof(sn->vpc_id), it, "vpcId");
-			child_copy(sn->az, sizeof(sn->az), it, "availabilityZone");
-			child_copy(sn->cidr, sizeof(sn->cidr), it, "cidrBlock");
-		}
-	}
-done:
-	aws_xml_free(doc);
-	aws_query_free(q);
-	return error;
+	return ec2_describe_items(c, "DescribeSubnets", q, "subnetSet",
+	    subnet_take, out);
 }
 
 /* ---- tags ---- */
@@ -1167,30 +1171,26 @@ ec2_key_pair_delete(struct ec2_client *c, const char *name)
 	return error;
 }
 
+static void
+key_pair_take(void *out, const struct aws_xml_node *it)
+{
+	struct ec2_key_pair_list *l = out;
+
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	key_pair_parse(&l->v[l->n++], it);
+}
+
 int
 ec2_key_pairs_describe(struct ec2_key_pair_list *out, struct ec2_client *c,
     const char *const *names, size_t nnames)
 {
 	struct aws_query *q;
-	struct aws_xml *doc = NULL;
-	const struct aws_xml_node *set, *it;
-	int error;
 
 	memset(out, 0, sizeof(*out));
 	q = aws_query_new("DescribeKeyPairs", EC2_API_VERSION);
 	add_list(q, "KeyName", names, nnames);
-	if ((error = ec2_call(&doc, NULL, 0, c, "DescribeKeyPairs", q)) < 0)
-		goto done;
-	if ((set = aws_xml_child(aws_xml_root(doc), "keySet")) != NULL) {
-		AWS_XML_FOREACH(it, set, "item") {
-			out->v = xreallocarray(out->v, out->n + 1, sizeof(*out->v));
-			key_pair_parse(&out->v[out->n++], it);
-		}
-	}
-done:
-	aws_xml_free(doc);
-	aws_query_free(q);
-	return error;
+	return ec2_describe_items(c, "DescribeKeyPairs", q, "keySet",
+	    key_pair_take, out);
 }
 
 /* ---- spot prices ---- */
@@ -1204,17 +1204,32 @@ ec2_spot_price_list_dispose(struct ec2_spot_price_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
+static void
+spot_price_take(void *out, const struct aws_xml_node *it)
+{
+	struct ec2_spot_price_list *l = out;
+	struct ec2_spot_price *p;
+
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	p = &l->v[l->n++];
+	memset(p, 0, sizeof(*p));
+	child_copy(p->instance_type, sizeof(p->instance_type), it,
+	    "instanceType");
+	child_copy(p->az, sizeof(p->az), it, "availabilityZone");
+	child_copy(p->product, sizeof(p->product), it, "productDescription");
+	child_copy(p->price, sizeof(p->price), it, "spotPrice");
+	child_copy(p->timestamp, sizeof(p->timestamp), it, "timestamp");
+	p->when = parse_time(p->timestamp);
+}
+
 int
 ec2_spot_price_history(struct ec2_spot_price_list *out, struct ec2_client *c,
     const char *instance_type, const char *product, time_t start,
     int max_results)
 {
 	struct aws_query *q;
-	struct aws_xml *doc = NULL;
-	const struct aws_xml_node *set, *it;
 	char ts[32];
 	struct tm tm;
-	int error;
 
 	memset(out, 0, sizeof(*out));
 	q = aws_query_new("DescribeSpotPriceHistory", EC2_API_VERSION);
@@ -1226,27 +1241,6 @@ ec2_spot_price_history(struct ec2_spot_price_list *out, struct ec2_client *c,
 		aws_query_add(q, "StartTime", ts);
 	}
 	add_int(q, "MaxResults", max_results > 0 ? max_results : 100);
-	if ((error = ec2_call(&doc, NULL, 0, c, "DescribeSpotPriceHistory", q)) < 0)
-		goto done;
-	if ((set = aws_xml_child(aws_xml_root(doc), "spotPriceHistorySet")) != NULL) {
-		AWS_XML_FOREACH(it, set, "item") {
-			struct ec2_spot_price *p;
-
-			out->v = xreallocarray(out->v, out->n + 1, sizeof(*out->v));
-			p = &out->v[out->n++];
-			memset(p, 0, sizeof(*p));
-			child_copy(p->instance_type, sizeof(p->instance_type), it,
-			    "instanceType");
-			child_copy(p->az, sizeof(p->az), it, "availabilityZone");
-			child_copy(p->product, sizeof(p->product), it,
-			    "productDescription");
-			child_copy(p->price, sizeof(p->price), it, "spotPrice");
-			child_copy(p->timestamp, sizeof(p->timestamp), it, "timestamp");
-			p->when = parse_time(p->timestamp);
-		}
-	}
-done:
-	aws_xml_free(doc);
-	aws_query_free(q);
-	return error;
+	return ec2_describe_items(c, "DescribeSpotPriceHistory", q,
+	    "spotPriceHistorySet", spot_price_take, out);
 }
