@@ -7,6 +7,7 @@
  * reset that eats the response) -> closed.  Every state has a deadline.
  */
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/types.h>
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -50,8 +51,9 @@ struct conn {
 	int64_t		 deadline;
 	char		*in;		/* max_request + 1 bytes */
 	size_t		 inlen;
-	struct buf	 out;
-	size_t		 outoff;
+	struct buf	 out;		/* status line and headers */
+	struct buf	 body;		/* the response's body, moved, not copied */
+	size_t		 outoff;	/* sent so far, of out then body */
 	char		 peer[64];
 };
 
@@ -267,6 +269,7 @@ conn_close(struct httpd *h, size_t i)
 	close(c->fd);
 	free(c->in);
 	buf_dispose(&c->out);
+	buf_dispose(&c->body);
 	free(c);
 	h->conns[i] = h->conns[--h->nconns];
 	h->conns[h->nconns] = NULL;
@@ -586,13 +589,16 @@ response_dispose(struct httpd_response *r)
 	buf_dispose(&r->body);
 }
 
-/* Put status line, headers and (unless head_only) the body in c->out. */
+/*
+ * Put status line and headers in c->out and (unless head_only) move r's
+ * body to c->body: a page of megabytes is not held twice while it is sent.
+ */
 static void
 conn_respond(struct conn *c, struct httpd_response *r, int head_only)
 {
 	size_t i;
 
-	buf_init(&c->out, r->body.len + 4096 + HTTPD_MAX_RESP_HEADERS * 1024);
+	buf_init(&c->out, 4096 + HTTPD_MAX_RESP_HEADERS * 1024);
 	buf_printf(&c->out, "HTTP/1.1 %d %s\r\n", r->status,
 	    httpd_status_text(r->status));
 	buf_printf(&c->out, "Content-Type: %s\r\n",
@@ -604,8 +610,11 @@ conn_respond(struct conn *c, struct httpd_response *r, int head_only)
 	for (i = 0; i < r->nhdr; i++)
 		buf_printf(&c->out, "%s: %s\r\n", r->hdr[i].name, r->hdr[i].value);
 	buf_addstr(&c->out, "\r\n");
-	if (!head_only)
-		buf_add(&c->out, r->body.ptr ? r->body.ptr : "", r->body.len);
+	buf_init(&c->body, 0);
+	if (!head_only) {
+		c->body = r->body;
+		buf_init(&r->body, 0);
+	}
 	c->outoff = 0;
 	c->state = CONN_WRITE;
 }
@@ -832,11 +841,26 @@ conn_read(struct httpd *h, struct conn *c)
 static int
 conn_write(struct httpd *h, struct conn *c)
 {
+	struct iovec iov[2];
+	struct msghdr msg;
 	ssize_t n;
 
-	while (c->outoff < c->out.len) {
-		n = send(c->fd, c->out.ptr + c->outoff, c->out.len - c->outoff,
-		    MSG_NOSIGNAL);
+	while (c->outoff < c->out.len + c->body.len) {
+		/* what is left of the head, then of the body, in one call */
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = iov;
+		if (c->outoff < c->out.len) {
+			iov[0].iov_base = c->out.ptr + c->outoff;
+			iov[0].iov_len = c->out.len - c->outoff;
+			iov[1].iov_base = c->body.ptr;
+			iov[1].iov_len = c->body.len;
+			msg.msg_iovlen = c->body.len > 0 ? 2 : 1;
+		} else {
+			iov[0].iov_base = c->body.ptr + (c->outoff - c->out.len);
+			iov[0].iov_len = c->body.len - (c->outoff - c->out.len);
+			msg.msg_iovlen = 1;
+		}
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -846,6 +870,7 @@ conn_write(struct httpd *h, struct conn *c)
 		c->outoff += (size_t)n;
 	}
 	buf_dispose(&c->out);
+	buf_dispose(&c->body);
 	shutdown(c->fd, SHUT_WR);
 	c->state = CONN_DRAIN;
 	c->deadline = httpd_now(h) + HTTPD_DRAIN_MS;
