@@ -7,9 +7,9 @@
  * sorted lists together one environment at a time.  Sorting is on
  * compact keys holding the first 16 bytes of the name in big-endian
  * order (same order as strcmp), so most comparisons touch no string.
- * Strings shown in the result are copied into an arena of large chunks
- * owned by the plan (fixed reasons are string literals), so the result
- * stands on its own and costs few allocations.
+ * Reasons composed for the result are copied into an arena owned by the
+ * plan (fixed reasons are string literals; names and ids are the
+ * input's), so the result costs few allocations.
  *
  * Cost (tests/bench/plan, docs/benchmarks.md): about 2,000 instructions
  * and 200 bytes of result per environment.
@@ -19,26 +19,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "err.h"
 #include "mem.h"
 #include "plan.h"
 
-#define ARENA_CHUNK	(64 * 1024)
 #define REASON_MAX	256
-
-struct chunk {
-	struct chunk	*next;
-	size_t		 used;
-	size_t		 cap;
-	char		 data[];
-};
 
 struct plan {
 	struct plan_action	*v;
 	size_t			 n;
 	size_t			 cap;
-	struct chunk		*chunks;
-	size_t			 mem;
+	struct arena		 strings;	/* composed reasons */
+	size_t			 mem;		/* of v and the struct */
 	size_t			 ignored;
 	size_t			 counts[PLAN_KIND_COUNT];
 };
@@ -315,41 +308,6 @@ fmt_time(char *out, int64_t t)
 	return out;
 }
 
-static char *
-arena_alloc(struct plan *p, size_t len)
-{
-	struct chunk *c = p->chunks;
-	size_t cap;
-	char *s;
-
-	if (c == NULL || c->cap - c->used < len) {
-		cap = len > ARENA_CHUNK ? len : ARENA_CHUNK;
-		c = xmalloc(sizeof(*c) + cap);
-		c->cap = cap;
-		c->used = 0;
-		c->next = p->chunks;
-		p->chunks = c;
-		p->mem += sizeof(*c) + cap;
-	}
-	s = c->data + c->used;
-	c->used += len;
-	return s;
-}
-
-static const char *
-arena_strdup(struct plan *p, const char *s)
-{
-	size_t len;
-	char *d;
-
-	if (s == NULL)
-		return NULL;
-	len = strlen(s) + 1;
-	d = arena_alloc(p, len);
-	memcpy(d, s, len);
-	return d;
-}
-
 /* ---- emitting actions ------------------------------------------------ */
 
 static void
@@ -395,7 +353,7 @@ emit_reason(struct ctx *c, const struct group *g, enum plan_kind kind,
 	a->kind = kind;
 	a->held = kind;
 	a->name = g != NULL ? g->name : "";
-	a->reason = lit ? reason : arena_strdup(p, reason);
+	a->reason = lit ? reason : arena_strdup(&p->strings, reason);
 	if (rec != NULL) {
 		a->env_id = rec->env_id;
 		a->record_index = (size_t)(rec - c->in->records.v);
@@ -446,7 +404,7 @@ block(struct ctx *c, struct plan_action *a, const char *why)
 		cat(reason, sizeof(reason), a->reason, "; held: ", why, NULL);
 		c->held_reason = a->reason;
 		c->held_why = why;
-		c->held_out = arena_strdup(c->p, reason);
+		c->held_out = arena_strdup(&c->p->strings, reason);
 	}
 	a->reason = c->held_out;
 	c->p->counts[a->kind]--;
@@ -1450,14 +1408,9 @@ done:
 void
 plan_free(struct plan *p)
 {
-	struct chunk *c, *next;
-
 	if (p == NULL)
 		return;
-	for (c = p->chunks; c != NULL; c = next) {
-		next = c->next;
-		free(c);
-	}
+	arena_dispose(&p->strings);
 	free(p->v);
 	free(p);
 }
@@ -1508,7 +1461,7 @@ plan_ignored(const struct plan *p)
 size_t
 plan_mem_bytes(const struct plan *p)
 {
-	return p->mem;
+	return p->mem + arena_bytes(&p->strings);
 }
 
 const char *

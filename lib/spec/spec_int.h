@@ -7,25 +7,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "arena.h"
 #include "buf.h"
 #include "spec.h"
 
-/*
- * A bump allocator: everything of one parse is freed at once.
- */
-struct arena_chunk;
-struct arena {
-	struct arena_chunk	*head;
-};
-
-void	 arena_init(struct arena *);
-void	 arena_dispose(struct arena *);
-/* Forget everything allocated but keep the newest chunk for reuse. */
-void	 arena_reset(struct arena *);
-/* Zeroed, aligned memory owned by the arena (aborts on exhaustion). */
-void	*arena_alloc(struct arena *, size_t);
-char	*arena_strndup(struct arena *, const char *, size_t);
-char	*arena_strdup(struct arena *, const char *);
 
 /*
  * The diagnostics of one file.

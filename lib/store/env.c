@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "buf.h"
 #include "err.h"
 #include "log.h"
@@ -620,59 +621,10 @@ store_env_history(struct store_env **out, size_t *n, struct store *st,
 
 /*
  * The rows of a pass: brief rows (struct store_brief) whose strings go
- * into large chunks the store_pass owns, newest chunk first.  10,000
- * rows are about 25 chunks instead of 10,000 blocks of ~150 bytes, each
- * with its malloc header and rounding.
+ * into an arena the store_pass owns: 10,000 rows are a few dozen chunks
+ * instead of 10,000 blocks of ~150 bytes, each with its malloc header
+ * and rounding.
  */
-struct store_strings {
-	struct store_strings	*next;
-	size_t			 used;
-	size_t			 cap;
-	char			 data[];
-};
-
-/* A chunk and its header stay below glibc's mmap threshold (128 KiB). */
-#define STRINGS_CHUNK	(64 * 1024 - 64)
-
-/* A copy of the len bytes at p, NUL-terminated, owned by *head. */
-static const char *
-strings_add(struct store_strings **head, const char *p, size_t len)
-{
-	struct store_strings *c = *head;
-	char *s;
-
-	if (c == NULL || c->cap - c->used < len + 1) {
-		size_t cap = len + 1 > STRINGS_CHUNK / 4 ? len + 1 : STRINGS_CHUNK;
-
-		c = xmalloc(sizeof(*c) + cap);
-		c->used = 0;
-		c->cap = cap;
-		if (cap != STRINGS_CHUNK && *head != NULL) {
-			/* a string of its own: keep the current chunk's room */
-			c->next = (*head)->next;
-			(*head)->next = c;
-		} else {
-			c->next = *head;
-			*head = c;
-		}
-	}
-	s = c->data + c->used;
-	memcpy(s, p, len);
-	s[len] = '\0';
-	c->used += len + 1;
-	return s;
-}
-
-static void
-strings_free(struct store_strings *c)
-{
-	struct store_strings *next;
-
-	for (; c != NULL; c = next) {
-		next = c->next;
-		free(c);
-	}
-}
 
 /*
  * The columns of a brief row.  ttl_expired and has_leftovers are
@@ -696,7 +648,7 @@ enum {
 struct brief_load {
 	struct store_brief	*v;
 	size_t			 n, cap;
-	struct store_strings	**strings;
+	struct arena		*strings;
 	/* the regions seen so far, shared by the rows that name them */
 	const char		*regions[8];
 	size_t			 nregions;
@@ -708,7 +660,7 @@ brief_str(struct brief_load *l, const PGresult *res, int row, int col)
 {
 	if (PQgetisnull(res, row, col))
 		return NULL;
-	return strings_add(l->strings, PQgetvalue(res, row, col),
+	return arena_strndup(l->strings, PQgetvalue(res, row, col),
 	    (size_t)PQgetlength(res, row, col));
 }
 
@@ -810,7 +762,7 @@ store_pass_load(struct store_pass *out, struct store *st, time_t ended_since)
 
 	memset(out, 0, sizeof(*out));
 	memset(&l, 0, sizeof(l));
-	l.strings = &out->strings;
+	l.strings = out->strings = xcalloc(1, sizeof(*out->strings));
 	snprintf(tb, sizeof(tb), "%lld", (long long)ended_since);
 	param = tb;
 	if ((error = store_failpoint("store.pass_load", "load pass")) != 0)
@@ -845,6 +797,8 @@ store_pass_dispose(struct store_pass *p)
 		return;
 	free(p->live);
 	free(p->ended);
-	strings_free(p->strings);
+	if (p->strings != NULL)
+		arena_dispose(p->strings);
+	free(p->strings);
 	memset(p, 0, sizeof(*p));
 }

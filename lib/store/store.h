@@ -302,13 +302,13 @@ struct store_brief {
  * few large chunks the store_pass owns.  store_pass_dispose() frees
  * everything; on failure *out is left empty.
  */
-struct store_strings;
+struct arena;
 struct store_pass {
 	struct store_brief	*live;
 	size_t			 nlive;
 	struct store_brief	*ended;
 	size_t			 nended;
-	struct store_strings	*strings;	/* internal: the rows' strings */
+	struct arena		*strings;	/* internal: the rows' strings */
 };
 int	 store_pass_load(struct store_pass *out, struct store *,
 	    time_t ended_since);
