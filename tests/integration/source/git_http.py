@@ -36,10 +36,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.rfile.readline()
         return self.rfile.read(int(self.headers.get("Content-Length", "0")))
 
+    def log_request_line(self, status):
+        """One line per request, written before the answer is sent: once a
+        client has its answer, a test reading the log sees the line."""
+        user = ""
+        auth = self.headers.get("Authorization", "")
+        if auth.startswith("Basic "):
+            try:
+                user = base64.b64decode(auth[6:]).decode().partition(":")[0]
+            except ValueError:
+                user = "?"
+        print("%s %s %d user=%s" % (self.command, self.path, status, user), flush=True)
+
     def handle_any(self):
         data = self.body() if self.command == "POST" else b""
         if self.headers.get("Authorization") != WANT:
-            status = 401
+            self.log_request_line(401)
             self.send_response(401)
             self.send_header("WWW-Authenticate", 'Basic realm="git"')
             self.send_header("Content-Length", "0")
@@ -64,20 +76,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     status = int(v.strip().split()[0])
                 elif k:
                     headers.append((k, v.strip()))
+            self.log_request_line(status)
             self.send_response(status)
             for k, v in headers:
                 self.send_header(k, v)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
-        user = ""
-        auth = self.headers.get("Authorization", "")
-        if auth.startswith("Basic "):
-            try:
-                user = base64.b64decode(auth[6:]).decode().partition(":")[0]
-            except ValueError:
-                user = "?"
-        print("%s %s %d user=%s" % (self.command, self.path, status, user), flush=True)
 
     do_GET = handle_any
     do_POST = handle_any
