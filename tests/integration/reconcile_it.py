@@ -636,7 +636,7 @@ def chaos():
     """Pending delays, eventual consistency, throttling, 5xx and dropped
     connections in a seeded random mix: the fleet still converges, with no
     duplicate instance and nothing leaked once the specs are removed."""
-    n = int(os.environ.get("ENVCTL_IT_CHAOS_ENVS", "40"))
+    n = int(os.environ.get("ENVCTL_IT_CHAOS_ENVS", "48"))
     sc = Scenario("chaos")
     sc.env["ENVCTL_MAX_PARALLEL"] = "4"
     # Client-side pacing would keep the proxy's rate limits from ever
@@ -697,7 +697,7 @@ def chaos():
     runs = proxy("/__proxy/log?action=RunInstances")["entries"]
     print("chaos: %d AWS operations through the proxy, %d RunInstances (%d replayed)" %
           (ops, len(runs), sum(1 for e in runs if e.get("replayed"))))
-    check(ops >= 1000 or n < 40, "chaos: at least 1,000 operations (%d)" % ops)
+    check(ops >= 1000 or n < 48, "chaos: at least 1,000 operations (%d)" % ops)
 
 
 def bootstrap():
