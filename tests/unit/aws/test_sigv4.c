@@ -1,7 +1,7 @@
 /*
  * test_sigv4.c - SigV4 against AWS's own test vectors, stage by stage.
  *
- * Two suites (see ../shared/testdata/sigv4/README.md):
+ * Two suites (see tests/resources/aws/sigv4/README.md):
  *   aws4_testsuite/               34 cases, header form: .creq .sts .authz .sreq
  *   aws-signing-test-suite/v4/    38 cases, header and query forms:
  *                                 canonical request, string to sign,
@@ -31,8 +31,8 @@
 #include "mem.h"
 #include "sigv4.h"
 
-#define SUITE1	TEST_SHARED "/testdata/sigv4/aws4_testsuite"
-#define SUITE2	TEST_SHARED "/testdata/sigv4/aws-signing-test-suite/v4"
+#define SUITE1	TEST_RESOURCES "/aws/sigv4/aws4_testsuite"
+#define SUITE2	TEST_RESOURCES "/aws/sigv4/aws-signing-test-suite/v4"
 #define SUITE1_CASES	34
 #define SUITE2_CASES	38
 #define MAX_CASES	128
