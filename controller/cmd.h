@@ -3,7 +3,7 @@
  * dispatches from its table (libgit2 src/cli/main.c).
  *
  * Each takes argc/argv starting at the verb itself and returns the
- * process exit code (DESIGN.md §11: 0 ok / nothing to do, 2 changes or
+ * process exit code (docs/design.md §9: 0 ok / nothing to do, 2 changes or
  * drift, 1 error).
  */
 #ifndef ENVCTL_CMD_H

@@ -14,7 +14,7 @@
  * the timer's history stays complete without an event per run.
  * Nothing in AWS is changed.  systemd/envctl-drift.timer runs it.
  *
- * Exit: 0 no drift, 2 drift found, 1 error (DESIGN.md §11).
+ * Exit: 0 no drift, 2 drift found, 1 error (docs/design.md §9).
  */
 #include <jansson.h>
 #include <stdio.h>

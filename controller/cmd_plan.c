@@ -6,7 +6,7 @@
  *
  * Reads the three truths (the spec tree, EC2 by tag, the store's rows),
  * runs the pure planner and prints one line per action, terraform-like.
- * Exit 0 nothing to do, 2 changes or drift, 1 error (DESIGN.md §11).
+ * Exit 0 nothing to do, 2 changes or drift, 1 error (docs/design.md §9).
  *
  * AWS calls: one DescribeInstances page per 1,000 instances per region,
  * nothing else.  With --check-protection, also one

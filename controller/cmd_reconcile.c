@@ -19,7 +19,7 @@
  * the pass could not do its job.  --dry-run takes no lock.
  *
  * Exit: 0 converged, 2 changes pending, 1 error or leader lock held
- * elsewhere (DESIGN.md §11).
+ * elsewhere (docs/design.md §9).
  */
 #include <jansson.h>
 #include <pthread.h>

@@ -20,7 +20,7 @@
  * SIGTERM lets the pass in flight finish; SIGHUP during a pass is applied
  * after it.
  *
- * Leadership (DESIGN.md §9): only the holder of the cluster's advisory
+ * Leadership (docs/design.md §3.7): only the holder of the cluster's advisory
  * lock (store_leader_try() on a session of its own) runs passes; the
  * others check every LEADER_CHECK_MS and take over when the lock is free.
  * The leader confirms it still holds the lock after planning and before

@@ -137,7 +137,7 @@ int	 ec2_instances_describe(struct ec2_client *,
 
 /*
  * RunInstances for exactly one instance (MinCount = MaxCount = 1) with
- * everything DESIGN.md section 6 step 7 asks for.  Borrowed strings;
+ * everything docs/design.md §6.1 asks for.  Borrowed strings;
  * NULL/0 means "leave out" unless a default is given.
  */
 struct ec2_run_input {

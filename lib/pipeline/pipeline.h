@@ -1,5 +1,5 @@
 /*
- * pipeline.h - the provision and terminate pipelines (DESIGN.md §5-§6):
+ * pipeline.h - the provision and terminate pipelines (docs/design.md §6):
  * the only code that changes anything in AWS.
  *
  * A struct pipeline is one worker's tools: its own store connection and

@@ -3,7 +3,7 @@
  *
  * Discovery is one paginated DescribeInstances per region per pass,
  * filtered on this controller's cluster tag and every state but
- * terminated (DESIGN.md §4); never one call per environment.  The spec
+ * terminated (docs/design.md §1.2); never one call per environment.  The spec
  * tree and the store's rows are converted without I/O.
  *
  * Everything here borrows: the plan_* structs point into the ec2

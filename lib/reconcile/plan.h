@@ -1,7 +1,7 @@
 /*
  * plan.h - the reconcile planner: a pure function from what should be
  * (the spec tree), what is (EC2, by tag) and what was (the rows in
- * PostgreSQL) to an ordered list of actions (DESIGN.md section 5).
+ * PostgreSQL) to an ordered list of actions (docs/design.md §2).
  *
  * plan_build() does no I/O, reads no clock (now is an argument), keeps
  * no state between calls and allocates only its result (plus scratch it
@@ -17,7 +17,7 @@
  * call: the result copies every string it shows and refers back to the
  * inputs only by index (desired_index, instance_index, record_index).
  *
- * Decisions beyond the table in DESIGN.md (each one tested):
+ * Decisions beyond the table in docs/design.md §2 (each one tested):
  *  - Fail closed: if the spec source is unusable, discovery failed or
  *    the store is unreachable, the plan is exactly one PLAN_HALT action
  *    naming what failed, and nothing else.

@@ -1,7 +1,7 @@
 /*
  * spec.h - environment specs: parse, validate, hash, load a directory.
  *
- * A spec file (docs/spec.md, DESIGN.md §3) is parsed with libyaml into a
+ * A spec file (docs/spec.md, docs/design.md §4) is parsed with libyaml into a
  * typed struct spec with every default applied.  Every problem of a file
  * is collected as a diagnostic "file:line:col: message" (1-based line and
  * column, columns counted in characters).  A valid spec has a canonical

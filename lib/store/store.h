@@ -1,5 +1,5 @@
 /*
- * store.h - envctl's records in PostgreSQL (DESIGN.md §4).
+ * store.h - envctl's records in PostgreSQL (docs/design.md §5).
  *
  * One struct store is one libpq connection; it is not shared between
  * threads (open one per worker).  Every query is sent with PQexecParams
@@ -186,7 +186,7 @@ void	 store_free(struct store *);
 const char	*store_describe(const struct store *);
 
 /*
- * Leader election between controllers of one cluster (DESIGN.md §9): a
+ * Leader election between controllers of one cluster (docs/design.md §3.7): a
  * PostgreSQL session advisory lock keyed by the cluster id, held while
  * this connection lives.  *leader is 1 when this store holds it (taken
  * now or earlier), 0 when another session does.  Call it every pass: the

@@ -2,7 +2,7 @@
 """faultproxy.py - a scripted HTTP proxy between envctl and moto_server.
 
 moto differs from EC2 exactly where envctl's safety lives, so this proxy
-adds what real EC2 does and moto does not (DESIGN.md section 10):
+adds what real EC2 does and moto does not (docs/design.md §10):
 
   * ClientToken idempotency for RunInstances: a token seen before with the
     same parameters replays the stored response (no new instance); the

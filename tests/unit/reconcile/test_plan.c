@@ -1,5 +1,5 @@
 /*
- * test_plan.c - the planner against DESIGN.md section 5, one case per
+ * test_plan.c - the planner against docs/design.md §2-§3, one case per
  * row of the action table and one per safety rule.
  *
  * Each case states its inputs compactly (SPEC, INST, ROW lines) and the
