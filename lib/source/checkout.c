@@ -160,6 +160,36 @@ out:
 	return error;
 }
 
+/*
+ * A tree entry that is neither a file nor a directory (a symbolic link, a
+ * submodule) stands in the checkout as what a spec directory would hold in
+ * its place, so the spec tree sees an invalid spec there and never a
+ * removed one (docs/design.md §3): a symbolic link whose target is a fixed
+ * string that resolves nowhere (the blob's own target is never written,
+ * and no reader of the checkout follows links), and a submodule as an
+ * empty directory.
+ */
+static int
+write_placeholder(struct walk *w, int dirfd, const git_tree_entry *te)
+{
+	const char *name = git_tree_entry_name(te);
+	int error, sub = git_tree_entry_filemode(te) == GIT_FILEMODE_COMMIT;
+	char esc[256];
+
+	if ((error = account(w, name, 0)) != 0)
+		return error;
+	if (sub ? mkdirat(dirfd, name, 0755) == -1 :
+	    symlinkat(CHECKOUT_LINK_TARGET, dirfd, name) == -1) {
+		err_set("create %s: %s", log_escape(esc, sizeof(esc), name),
+		    strerror(errno));
+		return ERR_GENERIC;
+	}
+	log_info("gitsync: '%s' is a %s, not a regular file: kept in its "
+	    "place as an invalid entry", log_escape(esc, sizeof(esc), name),
+	    sub ? "submodule" : "symbolic link");
+	return 0;
+}
+
 /* The base for subdirectory name of b, into *sub (close sub->fd). */
 static void
 base_descend(struct base *sub, git_tree **subtree, git_repository *repo,
@@ -239,8 +269,7 @@ write_tree(struct walk *w, int dirfd, const git_tree *tree,
 			sub = NULL;
 			break;
 		default:	/* symlink, submodule */
-			log_warnx("gitsync: skipping '%s': not a regular file "
-			    "or directory", log_escape(esc, sizeof(esc), name));
+			error = write_placeholder(w, dirfd, te);
 			break;
 		}
 	}

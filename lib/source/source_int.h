@@ -10,6 +10,9 @@
 
 #include <git2.h>
 
+/* What a symlink of the tree points to in a checkout: nothing, ever. */
+#define CHECKOUT_LINK_TARGET	"/dev/null/envctl: a symbolic link is not a spec"
+
 /* Limits for writing a git tree out to disk. */
 struct checkout_caps {
 	size_t	max_file_size;
@@ -21,7 +24,9 @@ struct checkout_caps {
 /*
  * Write the regular files of tree (recursively) under dir, which must
  * exist and be empty.  Only blobs become files (mode 0644, or 0755 when
- * executable); symlinks and submodules are skipped with a log line, names
+ * executable); a symlink becomes a symlink to CHECKOUT_LINK_TARGET and a
+ * submodule an empty directory, so that a spec replaced by either is an
+ * invalid spec and not a removed one; names
  * that are not a single path component are refused, and nothing is ever
  * opened through a symlink (openat with O_NOFOLLOW|O_EXCL below a
  * directory fd we created).  Passing a cap fails with ERR_LIMIT; an

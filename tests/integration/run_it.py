@@ -451,6 +451,91 @@ def gitrun():
         c.term()
 
 
+# ---- gitlink -----------------------------------------------------------
+
+def gitlink():
+    """A live spec replaced in git by a symbolic link, then by a submodule:
+    an invalid spec each time, never a removed one.  A git revision with an
+    invalid spec does not load, so the last good one stays published and the
+    environment and its instance stay (psql, aws CLI).  Then the file is
+    really removed: that does terminate, so the checks above can fail."""
+    migrate()
+    cl, bucket = "it-gitlink", "envctl-it-gitlink"
+    aws("s3api", "create-bucket", "--bucket", bucket)
+    repo = mkdtemp(prefix="envctl-run-repo-")
+    state = mkdtemp(prefix="envctl-run-state-")
+    subprocess.run(["git", "init", "-q", "-b", "main", repo], check=True)
+    write_spec(repo, "one")
+    write_spec(repo, "two")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "one and two")
+    c = Controller("gitlink", "--spec-repo", "file://" + repo, "--state-dir", state,
+                   "--spec-poll-interval", "1s", "--cluster-id", cl, "--resync-interval", "1s",
+                   env={"ENVCTL_S3_BUCKET": bucket, "ENVCTL_READY_CHECKS": "status",
+                        "ENVCTL_EC2_RATE_LIMITS": "off"})
+
+    def status(name):
+        return psql("SELECT coalesce(string_agg(status, ','), '') FROM environments "
+                    "WHERE name = '%s'" % name).strip()
+
+    def running(name):
+        return [i for i in cluster_instances(cl, ["pending", "running"]) if tag(i, "envctl:env") == name]
+
+    def wait_until(pred, seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and c.alive():
+            if pred():
+                return True
+            time.sleep(0.2)
+        return pred()
+
+    def commit_rejected(msg):
+        """Commit; whether envctl refused the revision (and kept the last)."""
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", msg)
+        rev = git(repo, "rev-parse", "HEAD")
+        return c.wait_log("reconfiguration FAILED: revision %s" % rev, 20) is not None
+
+    try:
+        check(wait_until(lambda: status("one") == "ready" and status("two") == "ready", 120),
+              "both environments provisioned and ready (psql)")
+        good = os.readlink(os.path.join(state, "current"))
+        inst = running("one")
+        check(len(inst) == 1, "one instance runs for 'one' (aws CLI)")
+        os.remove(os.path.join(repo, "one.yaml"))
+        os.symlink("two.yaml", os.path.join(repo, "one.yaml"))
+        check(commit_rejected("one.yaml becomes a symlink"),
+              "a commit making a live spec a symlink is refused as a revision that does not load")
+        check(any("one.yaml" in l and "is a symbolic link" in l for _, l in c.lines),
+              "the log names the file and the reason")
+        time.sleep(2.5)     # two more resync passes on the kept revision
+        check(os.readlink(os.path.join(state, "current")) == good, "the last good tree stays published")
+        check(status("one") == "ready" and running("one") == inst,
+              "the environment and its instance stay (psql, aws CLI)")
+        subprocess.run(["git", "-C", repo, "rm", "-q", "--cached", "one.yaml"], check=True)
+        os.remove(os.path.join(repo, "one.yaml"))
+        os.mkdir(os.path.join(repo, "one.yaml"))
+        git(repo, "update-index", "--add", "--cacheinfo",
+            "160000,1111111111111111111111111111111111111111,one.yaml")
+        check(commit_rejected("one.yaml becomes a submodule"),
+              "a commit making it a submodule is refused too")
+        check(c.log_has("'one.yaml' is a submodule"), "the checkout kept the submodule as an invalid entry")
+        time.sleep(2.5)
+        check(status("one") == "ready" and running("one") == inst,
+              "still there after the submodule commit (psql, aws CLI)")
+        os.rmdir(os.path.join(repo, "one.yaml"))
+        git(repo, "rm", "-q", "--cached", "one.yaml")
+        git(repo, "commit", "-qm", "one removed")
+        check(wait_until(lambda: status("one") == "terminated" and not running("one"), 60),
+              "a spec really removed is terminated (psql, aws CLI)")
+        check(status("two") == "ready", "the other environment is untouched")
+        check(c.term() == 0, "SIGTERM: exit 0")
+    finally:
+        if t.failed:
+            c.dump()
+        c.term()
+
+
 # ---- leader -----------------------------------------------------------
 
 def leader():
@@ -1441,7 +1526,7 @@ def fence():
         a.term()
 
 
-SCENARIOS = {"loop": loop, "git": gitrun, "leader": leader, "pgdown": pgdown, "drift": drift,
+SCENARIOS = {"loop": loop, "git": gitrun, "gitlink": gitlink, "leader": leader, "pgdown": pgdown, "drift": drift,
              "soak": soak, "churn": churn, "takeover": takeover, "oncelock": oncelock,
              "overflow": overflow, "fence": fence}
 

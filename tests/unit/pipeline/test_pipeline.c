@@ -3,7 +3,8 @@
  * ready_checks parsing, the price tables (built-in and price_table
  * files), drift facts, the failpoint table, and the
  * refusal to run without a bucket.  The pipelines themselves run against
- * real PostgreSQL and moto in tests/integration/reconcile_it.py.
+ * fakes below their boundary in test_stages.c, and against real
+ * PostgreSQL and moto in tests/integration/reconcile_it.py.
  */
 #include <setjmp.h>
 #include <stdarg.h>

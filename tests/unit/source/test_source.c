@@ -751,6 +751,17 @@ test_source__subpath_only(void **state)
 }
 
 static void
+assert_link_target(const char *path, const char *want)
+{
+	char buf[256];
+	ssize_t n = readlink(path, buf, sizeof(buf) - 1);
+
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_string_equal(buf, want);
+}
+
+static void
 test_source__hostile_tree(void **state)
 {
 	struct fx *f = *state;
@@ -764,15 +775,31 @@ test_source__hostile_tree(void **state)
 	put(f->repo, "web.yaml", "x\n");
 	sh("ln -s /etc/passwd %s/evil.yaml && ln -s .. %s/up", f->repo,
 	    f->repo);
+	/* a submodule (gitlink) named like a spec, pointing at any commit */
+	sh("cd %s && git update-index --add --cacheinfo 160000,"
+	    "1111111111111111111111111111111111111111,sub.yaml && "
+	    "mkdir sub.yaml", f->repo);
 	a = commit(f, "A");
 	assert_int_equal(gitsync_new(&gs, &o), 0);
 	sync_publish(gs, a);
-	/* symlinks in the tree are not written at all */
+	/*
+	 * A symlink stands as a symlink to nowhere (never its own target),
+	 * a submodule as an empty directory: invalid specs, not removed ones.
+	 */
 	p = xasprintf("%s/current/evil.yaml", f->state);
-	assert_int_equal(lstat(p, &st), -1);
+	assert_int_equal(lstat(p, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_link_target(p, CHECKOUT_LINK_TARGET);
+	assert_int_equal(open(p, O_RDONLY), -1);
 	free(p);
 	p = xasprintf("%s/current/up", f->state);
-	assert_int_equal(lstat(p, &st), -1);
+	assert_int_equal(lstat(p, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_link_target(p, CHECKOUT_LINK_TARGET);
+	free(p);
+	p = xasprintf("%s/current/sub.yaml", f->state);
+	assert_int_equal(lstat(p, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
 	free(p);
 
 	/* a file past the cap: the commit is not published */

@@ -1,0 +1,1256 @@
+/*
+ * test_stages.c - the provision and terminate stage machines against the
+ * fakes below the pipeline's boundary (fakeworld.h: an in-memory EC2, S3
+ * and store linked instead of envctl_aws and envctl_store), so every
+ * transition, crash point and rollback path runs in milliseconds without
+ * PostgreSQL or moto.  Faults come from the pipeline's own failpoints
+ * (docs/failpoints.md) and from AWS errors scripted in the fake; every
+ * case asserts what the fake world and the row hold afterwards.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "aws.h"
+#include "ec2.h"
+#include "err.h"
+#include "failpoint.h"
+#include "fakeworld.h"
+#include "pipeline.h"
+#include "s3.h"
+#include "spec.h"
+#include "store.h"
+
+#define T0		1700000000
+#define BACKOFF_BASE	30
+
+static const char web_yaml[] =
+    "apiVersion: envctl/v1\n"
+    "kind: Environment\n"
+    "metadata: {name: web, workspace: team}\n"
+    "spec:\n"
+    "  region: us-east-1\n"
+    "  instance: {type: t3.small, subnets: [subnet-0a, subnet-0b]}\n"
+    "  access:\n"
+    "    ssh: {allow_from: [203.0.113.0/24]}\n"
+    "    ports:\n"
+    "      - {port: 3000, allow_from: [198.51.100.0/24]}\n"
+    "  bootstrap:\n"
+    "    secrets: {TOKEN: {env: STAGES_TEST_TOKEN}}\n"
+    "  lifecycle: {ready_timeout: 10m}\n"
+    "  tags: {owner: stages}\n";
+
+static const char spot_yaml[] =
+    "apiVersion: envctl/v1\n"
+    "kind: Environment\n"
+    "metadata: {name: web}\n"
+    "spec:\n"
+    "  instance: {type: t3.small, market: spot, spot: {fallback: on-demand}}\n"
+    "  access:\n"
+    "    ssh: {allow_from: [203.0.113.0/24]}\n";
+
+static time_t now;
+
+static time_t
+test_clock(void)
+{
+	return now;
+}
+
+static void
+tick(time_t s)
+{
+	now += s;
+	fakeworld.now = fakestore.now = now;
+}
+
+/* The world of one test: fakes, specs, a pipeline over them. */
+static struct {
+	struct spec_entry	*web, *spot;
+	struct aws_client	*aws;
+	struct ec2_client	*ec2;
+	struct store		*st;
+	struct pipeline		*p;
+	struct pipeline_opts	 o;
+} F;
+
+static struct spec_entry *
+spec_load(const char *yaml)
+{
+	struct spec_entry *e = NULL;
+
+	assert_int_equal(spec_entry_parse(&e, NULL, yaml, strlen(yaml), NULL), 0);
+	if (!spec_entry_valid(e))
+		fail_msg("spec: %s", spec_entry_diag(e, 0)->message);
+	return e;
+}
+
+/* A new process: a new pipeline over the same world. */
+static void
+restart(void)
+{
+	pipeline_free(F.p);
+	F.p = NULL;
+	assert_int_equal(pipeline_new(&F.p, F.st, F.aws, F.ec2, NULL, &F.o), 0);
+}
+
+/*
+ * An empty world and store, no failpoint, a clock past every pool the
+ * capacity cache remembers (it is process-wide, 300 s), a new pipeline.
+ */
+static void
+fresh(void)
+{
+	fakeworld_reset();
+	F.st = fakestore_reset();
+	assert_int_equal(failpoint_configure(""), 0);
+	tick(1000);
+	restart();
+}
+
+static int
+setup(void **state)
+{
+	struct aws_client_opts ao;
+
+	(void)state;
+	memset(&F, 0, sizeof(F));
+	F.web = spec_load(web_yaml);
+	F.spot = spec_load(spot_yaml);
+	memset(&ao, 0, sizeof(ao));
+	ao.region = "us-east-1";
+	assert_int_equal(aws_client_new(&F.aws, &ao), 0);
+	assert_int_equal(ec2_client_new(&F.ec2, F.aws), 0);
+	memset(&F.o, 0, sizeof(F.o));
+	F.o.bucket = "bkt";
+	F.o.s3_prefix = "envctl";
+	F.o.cluster_id = "c1";
+	F.o.revision = "rev1";
+	F.o.ready_checks = PIPELINE_CHECK_STATUS | PIPELINE_CHECK_MARKER;
+	plan_config_init(&F.o.plan);
+	F.o.plan.cluster_id = "c1";
+	F.o.plan.backoff_base = BACKOFF_BASE;
+	F.o.plan.backoff_cap = 3600;
+	F.o.clock = test_clock;
+	fresh();
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	pipeline_free(F.p);
+	ec2_client_free(F.ec2);
+	aws_client_free(F.aws);
+	spec_entry_free(F.web);
+	spec_entry_free(F.spot);
+	fakeworld_reset();
+	fakestore_reset();
+	failpoint_configure("");
+	return 0;
+}
+
+/*
+ * Run one job of kind on spec e (NULL: none) and the row of env_id (NULL:
+ * none), as a pass would; its result, the stage it reached in stage.
+ */
+static int
+job(enum plan_kind kind, const struct spec_entry *e, const char *env_id,
+    char stage[24])
+{
+	struct store_brief b;
+	struct pipeline_job j;
+	int error;
+
+	memset(&b, 0, sizeof(b));
+	b.id = env_id;
+	b.name = "web";
+	memset(&j, 0, sizeof(j));
+	j.kind = kind;
+	j.name = "web";
+	j.reason = kind == PLAN_TERMINATE ? "spec removed" : "test";
+	j.spec = e != NULL ? spec_entry_spec(e) : NULL;
+	j.spec_hash = e != NULL ? spec_entry_hash(e) : NULL;
+	j.workspace = "team";
+	j.row = env_id != NULL ? &b : NULL;
+	j.region = "us-east-1";
+	error = pipeline_job_run(F.p, &j);
+	assert_int_equal(j.result, error);
+	assert_true(error == 0 || j.error != NULL);
+	if (stage != NULL)
+		snprintf(stage, 24, "%s", j.stage);
+	free(j.error);
+	return error;
+}
+
+static void
+fp(const char *spec)
+{
+	assert_int_equal(failpoint_configure(spec), 0);
+}
+
+/* The one row of "web" (asserts it exists); its id copied to id. */
+static const struct store_env *
+row(char id[STORE_ID_LEN])
+{
+	const struct store_env *r = fakestore_row_named("web");
+
+	assert_non_null(r);
+	if (id != NULL)
+		snprintf(id, STORE_ID_LEN, "%s", r->id);
+	return r;
+}
+
+static const char *
+key(const char *id, const char *file)
+{
+	static char buf[4][160];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof(buf[i]), "envctl/%s/%s", id, file);
+	return buf[i];
+}
+
+static const char *
+res_name(const char *id)
+{
+	static char buf[128];
+
+	snprintf(buf, sizeof(buf), "envctl-%s", id);
+	return buf;
+}
+
+/* Nothing of any incarnation left in EC2 or S3. */
+static void
+assert_world_clean(void)
+{
+	assert_int_equal(fakeworld_live_instances(), 0);
+	assert_int_equal(fakeworld.nsg, 0);
+	assert_int_equal(fakeworld.nkp, 0);
+	if (fakeworld.nobj != 0)
+		fail_msg("S3 still holds %s", fakeworld.obj[0].key);
+}
+
+/*
+ * The row was rolled back from failed_at after attempts failed attempts
+ * because of why (a substring); the world holds nothing of it.
+ */
+static void
+assert_rolled_back(const char *failed_at, const char *why, int attempts)
+{
+	const struct store_env *r;
+	const struct fs_event *ev;
+	char id[STORE_ID_LEN], want[96];
+
+	r = row(id);
+	assert_int_equal(r->status, STORE_STATUS_ERROR);
+	assert_int_equal(r->stage, STORE_STAGE_INIT);
+	assert_int_equal(r->attempts, attempts);
+	assert_int_equal(r->next_attempt_at,
+	    now + plan_backoff_delay(&F.o.plan, (unsigned)attempts));
+	assert_non_null(r->error);
+	if (strstr(r->error, why) == NULL)
+		fail_msg("error '%s' does not say '%s'", r->error, why);
+	assert_non_null(r->failed_at_stage);
+	assert_string_equal(r->failed_at_stage, failed_at);
+	assert_null(r->ssh_key_s3_key);
+	assert_null(r->security_group_id);
+	assert_int_equal(fakestore_events(id, "remote.provision.error", &ev), 1);
+	snprintf(want, sizeof(want), "\"failed_at_stage\":\"%s\"", failed_at);
+	assert_non_null(strstr(ev->payload, want));
+	snprintf(want, sizeof(want), "\"attempt\":%d", attempts);
+	assert_non_null(strstr(ev->payload, want));
+	assert_world_clean();
+}
+
+/*
+ * Exactly one of everything for the row, all agreeing: one live
+ * instance tagged with its id, launched with its key pair into its
+ * group; the group with exactly the spec's rules; the key pair holding
+ * the public half stored in S3; the keys and the secrets in S3 (SSE).
+ */
+static void
+assert_one_of_each(const char *id)
+{
+	const struct store_env *r = fakestore_row(id);
+	const struct fw_instance *in = NULL;
+	const struct fw_group *g;
+	const struct fw_keypair *kp;
+	const struct fw_object *priv, *pub, *sec;
+	size_t i;
+
+	assert_non_null(r);
+	assert_int_equal(fakeworld_live_instances(), 1);
+	for (i = 0; i < fakeworld.ninst; i++)
+		if (strcmp(fakeworld.inst[i].state, "terminated") != 0)
+			in = &fakeworld.inst[i];
+	assert_non_null(in);
+	assert_non_null(r->instance_id);
+	assert_string_equal(r->instance_id, in->id);
+	assert_string_equal(fakeworld_tag(in, "envctl:env-id"), id);
+	assert_string_equal(fakeworld_tag(in, "envctl:spec-hash"),
+	    spec_entry_hash(F.web));
+	assert_string_equal(in->key_name, res_name(id));
+	assert_int_equal(fakeworld.nsg, 1);
+	assert_non_null(g = fakeworld_group_named(res_name(id)));
+	assert_non_null(r->security_group_id);
+	assert_string_equal(r->security_group_id, g->id);
+	assert_string_equal(in->sg, g->id);
+	assert_string_equal(g->vpc, "vpc-1");
+	assert_int_equal(g->nrules, 2);
+	assert_string_equal(g->rules[0].protocol, "tcp");
+	assert_int_equal(g->rules[0].from_port, 22);
+	assert_string_equal(g->rules[0].cidr, "203.0.113.0/24");
+	assert_int_equal(g->rules[1].from_port, 3000);
+	assert_string_equal(g->rules[1].cidr, "198.51.100.0/24");
+	assert_int_equal(fakeworld.nkp, 1);
+	assert_non_null(kp = fakeworld_keypair(res_name(id)));
+	assert_non_null(priv = fakeworld_object(key(id, "id_ed25519")));
+	assert_non_null(pub = fakeworld_object(key(id, "id_ed25519.pub")));
+	assert_non_null(sec = fakeworld_object(key(id, "secrets.env")));
+	assert_int_equal(fakeworld.nobj, 3);
+	assert_int_equal(priv->sse, S3_SSE_AES256);
+	assert_int_equal(sec->sse, S3_SSE_AES256);
+	assert_non_null(strstr(priv->body, "BEGIN OPENSSH PRIVATE KEY"));
+	assert_non_null(strstr(sec->body, "s3cr3t"));
+	assert_int_equal(strncmp(pub->body, kp->public_key,
+	    strlen(kp->public_key)), 0);
+	assert_non_null(r->ssh_key_s3_key);
+	assert_string_equal(r->ssh_key_s3_key, key(id, "id_ed25519"));
+}
+
+/* The stages written to the row of id, in order, as "A,B,C". */
+static const char *
+stages_written(const char *id)
+{
+	static char out[256];
+	size_t i, o = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < fakestore.nstages; i++)
+		if (strcmp(fakestore.stages[i].env_id, id) == 0)
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%s",
+			    o > 0 ? "," : "", store_stage_str(fakestore.stages[i].stage));
+	return out;
+}
+
+/* The instance booted: running, status ok, the bootstrap marker in S3. */
+static void
+boot(const char *id)
+{
+	char body[256];
+
+	fakeworld_settle();
+	snprintf(body, sizeof(body), "{\"version\":1,\"env_id\":\"%s\","
+	    "\"env\":\"web\",\"status\":\"ready\",\"line\":0,\"exit_code\":0,"
+	    "\"host_keys\":[]}", id);
+	fakeworld_put(key(id, "bootstrap-done.json"), body);
+}
+
+/* A fresh environment provisioned to DONE; its id into id. */
+static void
+provision_ready(char id[STORE_ID_LEN])
+{
+	char stage[24];
+
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, stage), 0);
+	assert_string_equal(stage, "TAGGED");
+	row(id);
+	tick(90);
+	boot(id);
+	assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), 0);
+	assert_string_equal(stage, "DONE");
+	assert_int_equal(row(NULL)->status, STORE_STATUS_READY);
+}
+
+/* ---- provision: the happy path ---- */
+
+static void
+test_stages__provision_fresh(void **state)
+{
+	const struct store_env *r;
+	const struct fw_instance *in;
+	const struct fs_event *ev;
+	char id[STORE_ID_LEN], stage[24], token[65];
+	time_t launched = 0;
+
+	(void)state;
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, stage), 0);
+	assert_string_equal(stage, "TAGGED");
+	r = row(id);
+	/* Every transition, in order, each written before the next step. */
+	assert_string_equal(stages_written(id), "KEYS_GENERATED,KEYS_UPLOADED,"
+	    "SG_READY,INSTANCE_LAUNCHED,TAGGED");
+	assert_int_equal(r->status, STORE_STATUS_PROVISIONING);
+	assert_int_equal(r->stage, STORE_STAGE_TAGGED);
+	assert_int_equal(r->attempts, 0);
+	assert_string_equal(r->spec_hash, spec_entry_hash(F.web));
+	assert_string_equal(r->workspace, "team");
+	assert_string_equal(r->ami_id, "ami-0bbb");	/* the newest al2023 */
+	assert_string_equal(r->market, "on-demand");
+	assert_string_equal(r->subnet_id, "subnet-0a");
+	assert_int_equal(r->launched_at, now);
+	assert_null(r->error);
+	assert_one_of_each(id);
+	in = fakeworld_instance(r->instance_id);
+	assert_string_equal(in->state, "pending");
+	assert_string_equal(in->type, "t3.small");
+	assert_string_equal(in->image, "ami-0bbb");
+	assert_string_equal(in->subnet, "subnet-0a");
+	assert_string_equal(fakeworld_tag(in, "envctl:managed"), "true");
+	assert_string_equal(fakeworld_tag(in, "envctl:cluster"), "c1");
+	assert_string_equal(fakeworld_tag(in, "envctl:env"), "web");
+	assert_string_equal(fakeworld_tag(in, "envctl:workspace"), "team");
+	assert_string_equal(fakeworld_tag(in, "Name"), "envctl-web");
+	assert_string_equal(fakeworld_tag(in, "owner"), "stages");
+	assert_non_null(strstr(in->user_data, id));
+	/* One launch, with the token of (env id, attempt 0, pool 0). */
+	assert_int_equal(fakeworld.nruns, 1);
+	pipeline_client_token(token, id, 0, 0);
+	assert_string_equal(fakeworld.runs[0].token, token);
+	/* Tagged at launch: no CreateTags; launched by this job: no describe. */
+	assert_int_equal(fakeworld_count("CreateTags"), 0);
+	assert_int_equal(fakeworld_count("DescribeInstances"), 0);
+	assert_int_equal(fakestore_events(id, "remote.provision.start", &ev), 1);
+	assert_non_null(strstr(ev->payload, "\"attempt\":1"));
+	assert_int_equal(fakestore_events(id, NULL, NULL), 1);
+	launched = r->launched_at;
+
+	/* The next pass: not booted yet, nothing changes. */
+	tick(30);
+	assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), 0);
+	assert_string_equal(stage, "TAGGED");
+	assert_int_equal(row(NULL)->stage, STORE_STAGE_TAGGED);
+	/* Running with status ok but no marker yet: still waiting. */
+	fakeworld_settle();
+	assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), 0);
+	assert_string_equal(stage, "TAGGED");
+	r = row(NULL);
+	assert_int_equal(r->stage, STORE_STAGE_TAGGED);
+	assert_non_null(r->public_ip);	/* recorded once running */
+	/* Marker there: DONE, ready, the secrets object deleted. */
+	tick(30);
+	boot(id);
+	assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), 0);
+	assert_string_equal(stage, "DONE");
+	r = row(NULL);
+	assert_int_equal(r->status, STORE_STATUS_READY);
+	assert_int_equal(r->stage, STORE_STAGE_DONE);
+	assert_int_equal(r->ready_at, now);
+	assert_int_equal(r->launched_at, launched);
+	assert_string_equal(stages_written(id), "KEYS_GENERATED,KEYS_UPLOADED,"
+	    "SG_READY,INSTANCE_LAUNCHED,TAGGED,DONE");
+	assert_int_equal(fakestore_events(id, "remote.provision.ready", &ev), 1);
+	assert_non_null(strstr(ev->payload, r->instance_id));
+	assert_non_null(strstr(ev->payload, "\"provision_seconds\":60"));
+	assert_null(fakeworld_object(key(id, "secrets.env")));
+	assert_non_null(fakeworld_object(key(id, "id_ed25519")));
+	assert_int_equal(fakeworld.nruns, 1);
+}
+
+static void
+test_stages__not_ready_checks(void **state)
+{
+	char id[STORE_ID_LEN], stage[24];
+
+	(void)state;
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, stage), 0);
+	row(id);
+	/* Status checks failing: waiting, not an error. */
+	fakeworld.impaired = true;
+	boot(id);
+	assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), 0);
+	assert_int_equal(row(NULL)->stage, STORE_STAGE_TAGGED);
+	assert_int_equal(row(NULL)->status, STORE_STATUS_PROVISIONING);
+	fakeworld.impaired = false;
+	/* A bootstrap that failed on the instance: rolled back. */
+	fakeworld_put(key(id, "bootstrap-done.json"), "{\"version\":1,"
+	    "\"env_id\":\"x\",\"env\":\"web\",\"status\":\"error\",\"line\":7,"
+	    "\"exit_code\":2,\"host_keys\":[]}");
+	assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), ERR_INVALID);
+	assert_rolled_back("TAGGED", "marker names another environment", 1);
+}
+
+/* ---- provision: every failpoint of a fresh run ---- */
+
+/*
+ * A failpoint of a fresh provision and what follows: the stage the row
+ * had reached ("" when nothing is rolled back: no row, or a row left
+ * pending at INIT for the next pass).
+ */
+static const struct {
+	const char	*fp;
+	const char	*failed_at;
+} fresh_fps[] = {
+	{ "provision.init.before", NULL },
+	{ "provision.init.after", "" },
+	{ "provision.event_start.before", "" },
+	{ "provision.event_start.after", "" },
+	{ "provision.keys_generated.before", "INIT" },
+	{ "provision.keys_generated.after", "KEYS_GENERATED" },
+	{ "provision.s3_keys.before", "KEYS_GENERATED" },
+	{ "provision.s3_keys.after", "KEYS_GENERATED" },
+	{ "provision.keys_uploaded.before", "KEYS_GENERATED" },
+	{ "provision.keys_uploaded.after", "KEYS_UPLOADED" },
+	{ "provision.keypair.before", "KEYS_UPLOADED" },
+	{ "provision.keypair.after", "KEYS_UPLOADED" },
+	{ "provision.sg_create.before", "KEYS_UPLOADED" },
+	{ "provision.sg_create.after", "KEYS_UPLOADED" },
+	{ "provision.sg_record.before", "KEYS_UPLOADED" },
+	{ "provision.sg_record.after", "KEYS_UPLOADED" },
+	{ "provision.sg_ingress.before", "KEYS_UPLOADED" },
+	{ "provision.sg_ingress.after", "KEYS_UPLOADED" },
+	{ "provision.sg_ready.before", "KEYS_UPLOADED" },
+	{ "provision.sg_ready.after", "SG_READY" },
+	{ "provision.ami.before", "SG_READY" },
+	{ "provision.ami.after", "SG_READY" },
+	{ "provision.launch_intent.before", "SG_READY" },
+	{ "provision.launch_intent.after", "SG_READY" },
+	{ "provision.secrets.before", "SG_READY" },
+	{ "provision.secrets.after", "SG_READY" },
+	{ "provision.launch.before", "SG_READY" },
+	/* launched, not recorded: the rollback finds it by its env-id tag */
+	{ "provision.launch.after", "SG_READY" },
+	{ "provision.instance_launched.before", "SG_READY" },
+	{ "provision.instance_launched.after", "INSTANCE_LAUNCHED" },
+	{ "provision.tag.before", "INSTANCE_LAUNCHED" },
+	{ "provision.tag.after", "INSTANCE_LAUNCHED" },
+	{ "provision.tagged.before", "INSTANCE_LAUNCHED" },
+	{ "provision.tagged.after", "TAGGED" },
+};
+
+/* Failpoints of a later pass (readiness), from a row at TAGGED. */
+static const struct {
+	const char	*fp;
+	const char	*failed_at;
+} advance_fps[] = {
+	{ "provision.check.before", "TAGGED" },
+	{ "provision.check.after", "TAGGED" },
+	{ "provision.running.before", "TAGGED" },
+	{ "provision.running.after", "TAGGED" },
+	{ "provision.done.before", "TAGGED" },
+	{ "provision.done.after", "DONE" },
+	{ "provision.event_ready.before", "DONE" },
+	{ "provision.event_ready.after", "DONE" },
+};
+
+static void
+test_stages__provision_failpoints(void **state)
+{
+	char spec[128], why[128];
+	size_t i;
+	int error;
+
+	(void)state;
+	for (i = 0; i < sizeof(fresh_fps) / sizeof(fresh_fps[0]); i++) {
+		fresh();
+		snprintf(spec, sizeof(spec), "%s=error", fresh_fps[i].fp);
+		snprintf(why, sizeof(why), "failpoint %s", fresh_fps[i].fp);
+		fp(spec);
+		error = job(PLAN_PROVISION, F.web, NULL, NULL);
+		fp("");
+		if (error != ERR_FAILPOINT)
+			fail_msg("%s: result %d", fresh_fps[i].fp, error);
+		if (fresh_fps[i].failed_at == NULL) {
+			assert_int_equal(fakestore.nrows, 0);
+			assert_int_equal(fakestore.nev, 0);
+		} else if (*fresh_fps[i].failed_at == '\0') {
+			/* The row stays pending at INIT: the next pass advances it. */
+			assert_int_equal(row(NULL)->status, STORE_STATUS_PENDING);
+			assert_int_equal(row(NULL)->stage, STORE_STAGE_INIT);
+			assert_int_equal(row(NULL)->attempts, 0);
+			assert_int_equal(fakestore_events(NULL,
+			    "remote.provision.error", NULL), 0);
+		} else
+			assert_rolled_back(fresh_fps[i].failed_at, why, 1);
+		assert_world_clean();
+	}
+	for (i = 0; i < sizeof(advance_fps) / sizeof(advance_fps[0]); i++) {
+		char id[STORE_ID_LEN];
+
+		fresh();
+		assert_int_equal(job(PLAN_PROVISION, F.web, NULL, NULL), 0);
+		row(id);
+		tick(60);
+		boot(id);
+		snprintf(spec, sizeof(spec), "%s=error", advance_fps[i].fp);
+		snprintf(why, sizeof(why), "failpoint %s", advance_fps[i].fp);
+		fp(spec);
+		error = job(PLAN_ADVANCE, F.web, id, NULL);
+		fp("");
+		if (error != ERR_FAILPOINT)
+			fail_msg("%s: result %d", advance_fps[i].fp, error);
+		assert_rolled_back(advance_fps[i].failed_at, why, 1);
+	}
+}
+
+/* ---- provision: AWS answering errors at each step ---- */
+
+static void
+test_stages__provision_aws_errors(void **state)
+{
+	static const struct {
+		const char	*action;
+		unsigned	 nth;
+		const char	*code;
+		const char	*failed_at;
+		const char	*why;
+		int		 result;
+	} cases[] = {
+		{ "PutObject", 1, "InternalError", "KEYS_GENERATED",
+		  "uploading the private key", ERR_UNAVAILABLE },
+		/* the private half is up already: the rollback deletes it */
+		{ "PutObject", 2, "AccessDenied", "KEYS_GENERATED",
+		  "uploading the public key", ERR_INVALID },
+		{ "GetObject", 1, "InternalError", "KEYS_UPLOADED",
+		  "reading the public key", ERR_UNAVAILABLE },
+		{ "ImportKeyPair", 1, "InvalidKey.Format", "KEYS_UPLOADED",
+		  "importing key pair", ERR_INVALID },
+		{ "DescribeSubnets", 1, "InvalidSubnetID.NotFound", "KEYS_UPLOADED",
+		  "looking up the VPC of subnets subnet-0a", ERR_NOTFOUND },
+		{ "CreateSecurityGroup", 1, "SecurityGroupLimitExceeded",
+		  "KEYS_UPLOADED", "creating security group", ERR_INVALID },
+		{ "AuthorizeSecurityGroupIngress", 1, "RulesPerSecurityGroupLimitExceeded",
+		  "KEYS_UPLOADED", "authorizing ingress", ERR_INVALID },
+		{ "DescribeImages", 1, "InternalError", "SG_READY",
+		  "resolving image al2023", ERR_UNAVAILABLE },
+		{ "PutObject", 3, "InternalError", "SG_READY",
+		  "uploading the secrets object", ERR_UNAVAILABLE },
+		/* not a capacity error: no other pool is tried */
+		{ "RunInstances", 0, "InvalidParameterCombination", "SG_READY",
+		  "InvalidParameterCombination", ERR_INVALID },
+		/* no capacity in any pool */
+		{ "RunInstances", 0, "InsufficientInstanceCapacity", "SG_READY",
+		  "InsufficientInstanceCapacity", ERR_UNAVAILABLE },
+		{ "CreateTags", 1, "InternalError", "INSTANCE_LAUNCHED",
+		  "tagging i-", ERR_UNAVAILABLE },
+	};
+	size_t i;
+	int error;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		fresh();
+		/* RunInstances answers without tags: the spec hash is stamped. */
+		fakeworld.run_answer_untagged = true;
+		fakeworld_fail(cases[i].action, NULL, cases[i].nth, cases[i].code);
+		error = job(PLAN_PROVISION, F.web, NULL, NULL);
+		if (error != cases[i].result)
+			fail_msg("case %zu (%s): result %d, %s", i, cases[i].action,
+			    error, err_get());
+		assert_rolled_back(cases[i].failed_at, cases[i].why, 1);
+		if (strcmp(cases[i].action, "RunInstances") == 0)
+			assert_int_equal(fakeworld.nruns,
+			    cases[i].code[0] == 'I' && cases[i].code[2] == 's' ? 2 : 1);
+	}
+}
+
+/* ---- provision: capacity, the next pool ---- */
+
+static void
+test_stages__capacity_next_pool(void **state)
+{
+	const struct store_env *r;
+	char id[STORE_ID_LEN], t0[65], t1[65], stage[24];
+
+	(void)state;
+	fakeworld_fail("RunInstances", "on-demand/subnet-0a", 0,
+	    "InsufficientInstanceCapacity");
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, stage), 0);
+	assert_string_equal(stage, "TAGGED");
+	r = row(id);
+	assert_string_equal(r->subnet_id, "subnet-0b");
+	assert_string_equal(r->market, "on-demand");
+	assert_one_of_each(id);
+	assert_string_equal(fakeworld_instance(r->instance_id)->subnet, "subnet-0b");
+	/* One token per pool: a replay of pool 1 cannot collide with pool 0. */
+	assert_int_equal(fakeworld.nruns, 2);
+	pipeline_client_token(t0, id, 0, 0);
+	pipeline_client_token(t1, id, 0, 1);
+	assert_string_equal(fakeworld.runs[0].token, t0);
+	assert_string_equal(fakeworld.runs[0].pool, "on-demand/subnet-0a");
+	assert_string_equal(fakeworld.runs[1].token, t1);
+	assert_string_equal(fakeworld.runs[1].pool, "on-demand/subnet-0b");
+
+	/* The pool's row write failing rolls back (at SG_READY). */
+	fresh();
+	fakeworld_fail("RunInstances", "on-demand/subnet-0a", 0,
+	    "InsufficientInstanceCapacity");
+	fp("provision.launch_pool.before=error");
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, NULL), ERR_FAILPOINT);
+	assert_rolled_back("SG_READY", "failpoint provision.launch_pool.before", 1);
+	fresh();
+	fakeworld_fail("RunInstances", "on-demand/subnet-0a", 0,
+	    "InsufficientInstanceCapacity");
+	fp("provision.launch_pool.after=error");
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, NULL), ERR_FAILPOINT);
+	assert_rolled_back("SG_READY", "failpoint provision.launch_pool.after", 1);
+	assert_int_equal(fakeworld.nruns, 1);
+
+	/* Spot without capacity falls back to on-demand. */
+	fresh();
+	fakeworld_fail("RunInstances", "spot/-", 0, "SpotMaxPriceTooLow");
+	assert_int_equal(job(PLAN_PROVISION, F.spot, NULL, stage), 0);
+	r = row(id);
+	assert_string_equal(r->market, "on-demand");
+	assert_int_equal(fakeworld.nruns, 2);
+	assert_string_equal(fakeworld.runs[0].pool, "spot/-");
+	assert_string_equal(fakeworld.runs[1].pool, "on-demand/-");
+	assert_int_equal(fakeworld_instance(r->instance_id)->spot, 0);
+	assert_int_equal(fakeworld_live_instances(), 1);
+}
+
+/* ---- provision: readiness ---- */
+
+static void
+test_stages__readiness_timeout(void **state)
+{
+	char id[STORE_ID_LEN], stage[24];
+
+	(void)state;
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, stage), 0);
+	row(id);
+	tick(600);	/* ready_timeout 10m: not yet past it */
+	assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), 0);
+	assert_int_equal(row(NULL)->stage, STORE_STAGE_TAGGED);
+	tick(1);
+	assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), ERR_TIMEOUT);
+	assert_rolled_back("TAGGED", "not ready 601s after launch", 1);
+
+	/* Gone out of band while booting: rolled back too. */
+	fresh();
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, stage), 0);
+	row(id);
+	snprintf(fakeworld_instance(row(NULL)->instance_id)->state, 16, "stopped");
+	assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), ERR_GENERIC);
+	assert_rolled_back("TAGGED", "is stopped", 1);
+}
+
+/* ---- provision: tagging ---- */
+
+static void
+test_stages__tagging(void **state)
+{
+	char id[STORE_ID_LEN], stage[24];
+	const struct fw_instance *in;
+
+	(void)state;
+	/* Not visible yet (eventual consistency): the next pass tags it. */
+	fakeworld.run_answer_untagged = true;
+	fakeworld.lag = true;
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, stage), 0);
+	assert_string_equal(stage, "INSTANCE_LAUNCHED");
+	row(id);
+	assert_int_equal(row(NULL)->stage, STORE_STAGE_INSTANCE_LAUNCHED);
+	assert_int_equal(row(NULL)->status, STORE_STATUS_PROVISIONING);
+	assert_int_equal(fakeworld_count("CreateTags"), 1);
+	fakeworld_settle();
+	assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), 0);
+	assert_int_equal(row(NULL)->stage, STORE_STAGE_TAGGED);
+	in = fakeworld_instance(row(NULL)->instance_id);
+	assert_string_equal(fakeworld_tag(in, "envctl:spec-hash"),
+	    spec_entry_hash(F.web));
+	assert_int_equal(fakeworld_count("CreateTags"), 2);
+	assert_int_equal(fakeworld.nruns, 1);
+	assert_int_equal(fakeworld_live_instances(), 1);
+}
+
+/* ---- provision: crashes ---- */
+
+/* Resume a row as the next passes would until it is TAGGED. */
+static void
+resume_to_tagged(const char *id)
+{
+	const struct store_env *r;
+	int pass;
+
+	for (pass = 0; pass < 3; pass++) {
+		r = fakestore_row(id);
+		if (r->stage == STORE_STAGE_TAGGED)
+			return;
+		restart();
+		tick(r->next_attempt_at > now ? r->next_attempt_at - now : 1);
+		if (job(r->status == STORE_STATUS_ERROR ? PLAN_RETRY : PLAN_ADVANCE,
+		    F.web, id, NULL) < 0)
+			fail_msg("resuming %s from %s: %s", id,
+			    store_stage_str(fakestore_row(id)->stage), err_get());
+	}
+	fail_msg("%s not TAGGED after 3 passes", id);
+}
+
+/*
+ * The process dies after each durable write of a fresh provision in
+ * turn (the store stops answering: nothing later is written, nothing
+ * is rolled back); the next process resumes the row from the stage it
+ * reached and ends with exactly one of everything, launched once.
+ */
+static void
+crash_every_write(bool lag)
+{
+	bool seen[STORE_STAGE_DONE + 1];
+	char id[STORE_ID_LEN];
+	long n;
+	int s;
+
+	memset(seen, 0, sizeof(seen));
+	for (n = 0; n < 100; n++) {
+		const struct store_env *r;
+		unsigned instances;
+
+		fresh();
+		fakeworld.lag = lag;
+		fakestore.down_after = n;
+		(void)job(PLAN_PROVISION, F.web, NULL, NULL);
+		fakestore.down_after = -1;
+		if (fakestore.writes < (unsigned)n)
+			break;	/* the run ended before its n-th write */
+		if (fakestore.nrows == 0) {
+			assert_world_clean();
+			continue;
+		}
+		r = row(id);
+		seen[r->stage] = true;
+		assert_true(r->status == STORE_STATUS_PENDING ||
+		    r->status == STORE_STATUS_PROVISIONING);
+		fakeworld_settle();	/* time passes; the new process sees all */
+		resume_to_tagged(id);
+		assert_one_of_each(id);
+		assert_int_equal(row(NULL)->attempts, 0);
+		/* Never a second instance: found by tag, or the same ClientToken. */
+		instances = (unsigned)fakeworld.ninst;
+		assert_int_equal(instances, 1);
+		if (fakeworld.nruns == 2) {
+			assert_string_equal(fakeworld.runs[0].token,
+			    fakeworld.runs[1].token);
+			assert_memory_equal(fakeworld.runs[0].params,
+			    fakeworld.runs[1].params, 32);
+		} else
+			assert_int_equal(fakeworld.nruns, 1);
+		/* And it finishes. */
+		tick(60);
+		boot(id);
+		assert_int_equal(job(PLAN_ADVANCE, F.web, id, NULL), 0);
+		assert_int_equal(row(NULL)->status, STORE_STATUS_READY);
+	}
+	if (!(n > 5 && n < 100))
+		fail_msg("crash loop ended at %ld", n);
+	for (s = STORE_STAGE_INIT; s <= STORE_STAGE_TAGGED; s++)
+		if (!seen[s])
+			fail_msg("no crash left a row at %s", store_stage_str(s));
+}
+
+static void
+test_stages__crash_every_write(void **state)
+{
+	(void)state;
+	crash_every_write(false);
+}
+
+/*
+ * The same with EC2's eventual consistency: a crash between RunInstances
+ * and its record is found by no filtered describe, so the launch is sent
+ * again; the same ClientToken with byte-identical parameters (user-data
+ * signed at the recorded launch time) answers the same instance.
+ */
+static void
+test_stages__crash_replay_client_token(void **state)
+{
+	char id[STORE_ID_LEN], token[65];
+	const struct store_env *r;
+	long n;
+
+	(void)state;
+	crash_every_write(true);
+	/* The crash between the launch and its record, looked at closely. */
+	for (n = 1; n < 100; n++) {
+		fresh();
+		fakeworld.lag = true;
+		fakestore.down_after = n;
+		(void)job(PLAN_PROVISION, F.web, NULL, NULL);
+		fakestore.down_after = -1;
+		if (fakeworld.ninst == 1 && row(id)->instance_id == NULL)
+			break;
+	}
+	assert_true(n < 100);
+	r = row(id);
+	assert_int_equal(r->stage, STORE_STAGE_SG_READY);
+	assert_int_not_equal(r->launched_at, 0);
+	tick(45);	/* a later process: another "now" */
+	restart();
+	assert_int_equal(job(PLAN_ADVANCE, F.web, id, NULL), 0);
+	assert_int_equal(fakeworld.nruns, 2);
+	pipeline_client_token(token, id, 0, 0);
+	assert_string_equal(fakeworld.runs[1].token, token);
+	assert_memory_equal(fakeworld.runs[0].params, fakeworld.runs[1].params, 32);
+	assert_int_equal(fakeworld.ninst, 1);
+	assert_string_equal(row(NULL)->instance_id, fakeworld.inst[0].id);
+	assert_int_equal(row(NULL)->stage, STORE_STAGE_TAGGED);
+}
+
+/*
+ * AWS stops answering after each call of a fresh provision in turn: the
+ * rollback cannot finish (the row says error, what exists stays); once
+ * AWS is back the retry undoes the leftovers first, then provisions
+ * attempt 2 (ClientToken of attempt 1) to exactly one of everything.
+ */
+static void
+test_stages__aws_down_every_call(void **state)
+{
+	const struct store_env *r;
+	char id[STORE_ID_LEN], token[65];
+	long n;
+	int error;
+
+	(void)state;
+	for (n = 0; n < 200; n++) {
+		fresh();
+		fakeworld.down_after = n;
+		error = job(PLAN_PROVISION, F.web, NULL, NULL);
+		fakeworld.down_after = -1;
+		if (error == 0)
+			break;
+		r = row(id);
+		assert_int_equal(r->status, STORE_STATUS_ERROR);
+		assert_int_equal(r->attempts, 1);
+		assert_int_equal(r->next_attempt_at, now + BACKOFF_BASE);
+		fakeworld_settle();
+		tick(BACKOFF_BASE);
+		restart();
+		if ((error = job(PLAN_RETRY, F.web, id, NULL)) != 0)
+			fail_msg("call %ld: retry: %s", n, err_get());
+		r = row(NULL);
+		assert_int_equal(r->stage, STORE_STAGE_TAGGED);
+		assert_int_equal(r->attempts, 1);
+		assert_null(r->error);
+		assert_one_of_each(id);
+		pipeline_client_token(token, id, 1, 0);
+		assert_string_equal(fakeworld.runs[fakeworld.nruns - 1].token, token);
+		assert_int_equal(fakestore_events(id, "remote.provision.start", NULL), 2);
+	}
+	assert_true(n > 10 && n < 200);
+}
+
+/* ---- provision: a rollback that fails half-way ---- */
+
+static void
+test_stages__rollback_interrupted(void **state)
+{
+	static const char *const fps[] = {
+		"provision.error.before", "provision.error.after",
+		"provision.rollback.instance.before",
+		"provision.rollback.instance.after",
+		"provision.rollback.s3.before", "provision.rollback.s3.after",
+		"provision.rollback.keypair.before",
+		"provision.rollback.keypair.after",
+		"provision.rollback.sg.before", "provision.rollback.sg.after",
+		"provision.rolled_back.before", "provision.rolled_back.after",
+	};
+	const struct store_env *r;
+	char spec[160], id[STORE_ID_LEN];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(fps) / sizeof(fps[0]); i++) {
+		fresh();
+		/* A failure after the launch, then the rollback's own. */
+		snprintf(spec, sizeof(spec), "provision.tagged.before=error,%s=error",
+		    fps[i]);
+		fp(spec);
+		assert_int_equal(job(PLAN_PROVISION, F.web, NULL, NULL),
+		    ERR_FAILPOINT);
+		fp("");
+		r = row(id);
+		if (i == 0) {
+			/* Not even marked failed: the next pass resumes it. */
+			assert_int_equal(r->status, STORE_STATUS_PROVISIONING);
+			assert_int_equal(r->stage, STORE_STAGE_INSTANCE_LAUNCHED);
+		} else {
+			assert_int_equal(r->status, STORE_STATUS_ERROR);
+			assert_int_equal(r->attempts, 1);
+			assert_string_equal(r->failed_at_stage, "INSTANCE_LAUNCHED");
+		}
+		/* Until the rollback deleted the group, something is left. */
+		if (i < 9 && fakeworld_live_instances() + fakeworld.nsg +
+		    fakeworld.nkp + fakeworld.nobj == 0)
+			fail_msg("%s: nothing left", fps[i]);
+		assert_int_equal(fakestore_events(id, "remote.provision.error",
+		    NULL), 0);
+		resume_to_tagged(id);
+		assert_one_of_each(id);
+	}
+}
+
+/* ---- provision: a group still in use ---- */
+
+static void
+test_stages__rollback_group_in_use(void **state)
+{
+	const struct store_env *r;
+	char id[STORE_ID_LEN], gid[32];
+
+	(void)state;
+	fakeworld.slow_shutdown = true;
+	fp("provision.tagged.before=error");
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, NULL), ERR_FAILPOINT);
+	fp("");
+	r = row(id);
+	/* The instance is shutting down: the group stays, named on the row. */
+	assert_int_equal(r->status, STORE_STATUS_ERROR);
+	assert_int_equal(r->stage, STORE_STAGE_INIT);
+	assert_non_null(r->security_group_id);
+	snprintf(gid, sizeof(gid), "%s", r->security_group_id);
+	assert_int_equal(fakeworld.nsg, 1);
+	assert_string_equal(fakeworld.sg[0].id, gid);
+	assert_int_equal(fakeworld_live_instances(), 1);
+	assert_string_equal(fakeworld.inst[0].state, "shutting-down");
+	assert_int_equal(fakeworld.nkp, 0);
+	assert_int_equal(fakeworld.nobj, 0);
+	assert_int_equal(fakestore_events(id, "remote.provision.error", NULL), 1);
+	/* Later the retry deletes it first, then makes a new one. */
+	fakeworld_settle();
+	fakeworld.slow_shutdown = false;
+	resume_to_tagged(id);
+	assert_one_of_each(id);
+	assert_string_not_equal(fakeworld.sg[0].id, gid);
+}
+
+/* ---- terminate ---- */
+
+static void
+test_stages__terminate(void **state)
+{
+	const struct store_env *r;
+	const struct fs_event *ev;
+	char id[STORE_ID_LEN], stage[24], want[96];
+	double cost;
+
+	(void)state;
+	provision_ready(id);
+	cost = row(NULL)->cost_per_hour_usd;
+	assert_true(cost > 0.0);
+	tick(7200);
+	assert_int_equal(job(PLAN_TERMINATE, NULL, id, stage), 0);
+	assert_string_equal(stage, "terminated");
+	r = row(NULL);
+	assert_int_equal(r->status, STORE_STATUS_TERMINATED);
+	assert_int_equal(r->terminated_at, now);
+	assert_string_equal(r->termination_reason, "spec removed");
+	assert_true(r->total_cost_usd > 2 * cost - 1e-9 &&
+	    r->total_cost_usd < 2 * cost + 1e-9);
+	assert_null(r->ssh_key_s3_key);
+	assert_null(r->security_group_id);
+	assert_world_clean();
+	assert_string_equal(fakeworld.inst[0].state, "terminated");
+	assert_int_equal(fakestore_events(id, "remote.terminate", &ev), 1);
+	assert_non_null(strstr(ev->payload, "\"uptime_seconds\":7200"));
+	snprintf(want, sizeof(want), "\"instance_id\":\"%s\"", r->instance_id);
+	assert_non_null(strstr(ev->payload, want));
+}
+
+static void
+test_stages__terminate_instance_gone(void **state)
+{
+	char id[STORE_ID_LEN], stage[24];
+
+	(void)state;
+	/* Terminated out of band: still described, as EC2 does for a while. */
+	provision_ready(id);
+	snprintf(fakeworld.inst[0].state, 16, "terminated");
+	assert_int_equal(job(PLAN_TERMINATE, NULL, id, stage), 0);
+	assert_int_equal(row(NULL)->status, STORE_STATUS_TERMINATED);
+	assert_world_clean();
+	/* Long gone: EC2 no longer knows the id at all. */
+	fresh();
+	provision_ready(id);
+	snprintf(fakeworld.inst[0].id, 32, "i-forgotten");
+	snprintf(fakeworld.inst[0].state, 16, "terminated");
+	assert_int_equal(job(PLAN_TERMINATE, NULL, id, stage), 0);
+	assert_string_equal(stage, "terminated");
+	assert_int_equal(row(NULL)->status, STORE_STATUS_TERMINATED);
+	assert_world_clean();
+	assert_int_equal(fakestore_events(id, "remote.terminate", NULL), 1);
+}
+
+static void
+test_stages__terminate_group_in_use(void **state)
+{
+	const struct store_env *r;
+	char id[STORE_ID_LEN], stage[24], gid[32];
+
+	(void)state;
+	provision_ready(id);
+	snprintf(gid, sizeof(gid), "%s", row(NULL)->security_group_id);
+	fakeworld.slow_shutdown = true;
+	assert_int_equal(job(PLAN_TERMINATE, NULL, id, stage), 0);
+	r = row(NULL);
+	/* Ended, with the group left on the row for garbage collection. */
+	assert_int_equal(r->status, STORE_STATUS_TERMINATED);
+	assert_non_null(r->security_group_id);
+	assert_string_equal(r->security_group_id, gid);
+	assert_null(r->ssh_key_s3_key);
+	assert_int_equal(fakeworld.nsg, 1);
+	assert_int_equal(fakeworld.nkp, 0);
+	assert_int_equal(fakeworld.nobj, 0);
+	/* GC while the instance is still shutting down: waiting. */
+	assert_int_equal(job(PLAN_GC, NULL, id, stage), 0);
+	assert_string_equal(stage, "gc-waiting");
+	assert_string_equal(row(NULL)->security_group_id, gid);
+	assert_int_equal(fakeworld.nsg, 1);
+	/* Once it is gone: collected. */
+	fakeworld_settle();
+	assert_int_equal(job(PLAN_GC, NULL, id, stage), 0);
+	assert_string_equal(stage, "collected");
+	assert_null(row(NULL)->security_group_id);
+	assert_world_clean();
+}
+
+static void
+test_stages__terminate_protected(void **state)
+{
+	const struct store_env *r;
+	char id[STORE_ID_LEN];
+
+	(void)state;
+	provision_ready(id);
+	fakeworld_instance(row(NULL)->instance_id)->protected = 1;
+	assert_int_equal(job(PLAN_TERMINATE, NULL, id, NULL), ERR_CONFLICT);
+	r = row(NULL);
+	assert_int_equal(r->status, STORE_STATUS_TERMINATING);
+	assert_non_null(strstr(r->error, "termination protection"));
+	/* Reported, never overridden: nothing of it was touched. */
+	assert_string_equal(fakeworld.inst[0].state, "running");
+	assert_int_equal(fakeworld.nsg, 1);
+	assert_int_equal(fakeworld.nkp, 1);
+	assert_int_equal(fakeworld.nobj, 3);	/* keys and the marker */
+	assert_int_equal(fakeworld_count("TerminateInstances"), 0);
+	/* Turned off: the next pass finishes it. */
+	fakeworld.inst[0].protected = 0;
+	assert_int_equal(job(PLAN_TERMINATE, NULL, id, NULL), 0);
+	assert_int_equal(row(NULL)->status, STORE_STATUS_TERMINATED);
+	assert_world_clean();
+}
+
+static const char *const terminate_fps[] = {
+	"terminate.mark.before", "terminate.mark.after",
+	"terminate.protection.before", "terminate.protection.after",
+	"terminate.instance.before", "terminate.instance.after",
+	"terminate.s3.before", "terminate.s3.after",
+	"terminate.keypair.before", "terminate.keypair.after",
+	"terminate.sg.before", "terminate.sg.after",
+	"terminate.done.before", "terminate.done.after",
+	"terminate.event.before", "terminate.event.after",
+};
+
+/*
+ * Every terminate failpoint: the job fails; the next pass (terminate
+ * again while the row is live, else garbage collection) ends with the
+ * row terminated and nothing left; the event recorded once at most.
+ */
+static void
+test_stages__terminate_failpoints(void **state)
+{
+	char spec[128], id[STORE_ID_LEN];
+	const struct store_env *r;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(terminate_fps) / sizeof(terminate_fps[0]); i++) {
+		fresh();
+		provision_ready(id);
+		snprintf(spec, sizeof(spec), "%s=error", terminate_fps[i]);
+		fp(spec);
+		assert_int_equal(job(PLAN_TERMINATE, NULL, id, NULL), ERR_FAILPOINT);
+		fp("");
+		r = row(NULL);
+		if (i >= 13)	/* done.after and the event: already ended */
+			assert_int_equal(r->status, STORE_STATUS_TERMINATED);
+		else if (i >= 1)
+			assert_int_equal(r->status, STORE_STATUS_TERMINATING);
+		if (r->status != STORE_STATUS_TERMINATED)
+			assert_int_equal(job(PLAN_TERMINATE, NULL, id, NULL), 0);
+		else if (r->ssh_key_s3_key != NULL || r->security_group_id != NULL)
+			assert_int_equal(job(PLAN_GC, NULL, id, NULL), 0);
+		r = row(NULL);
+		assert_int_equal(r->status, STORE_STATUS_TERMINATED);
+		assert_null(r->security_group_id);
+		assert_world_clean();
+		assert_int_equal(fakestore_events(id, "remote.terminate", NULL),
+		    strcmp(terminate_fps[i], "terminate.event.before") == 0 ||
+		    strcmp(terminate_fps[i], "terminate.done.after") == 0 ? 0 : 1);
+	}
+}
+
+/* Every provision and terminate failpoint is driven by a case above. */
+static void
+test_stages__failpoints_covered(void **state)
+{
+	static const char *const elsewhere[] = {
+		"provision.launch_pool.before", "provision.launch_pool.after",
+		"provision.error.before", "provision.error.after",
+		"provision.rollback.instance.before",
+		"provision.rollback.instance.after",
+		"provision.rollback.s3.before", "provision.rollback.s3.after",
+		"provision.rollback.keypair.before",
+		"provision.rollback.keypair.after",
+		"provision.rollback.sg.before", "provision.rollback.sg.after",
+		"provision.rolled_back.before", "provision.rolled_back.after",
+		/* adoption is not a stage of the machine */
+		"provision.adopt.before", "provision.adopt.after",
+	};
+	size_t i, j;
+	int found;
+
+	(void)state;
+	for (i = 0; pipeline_failpoints[i] != NULL; i++) {
+		const char *f = pipeline_failpoints[i];
+
+		found = strncmp(f, "terminate.", 10) != 0 &&
+		    strncmp(f, "provision.", 10) != 0;
+		for (j = 0; !found && j < sizeof(fresh_fps) / sizeof(fresh_fps[0]); j++)
+			found = strcmp(f, fresh_fps[j].fp) == 0;
+		for (j = 0; !found && j < sizeof(advance_fps) / sizeof(advance_fps[0]); j++)
+			found = strcmp(f, advance_fps[j].fp) == 0;
+		for (j = 0; !found && j < sizeof(elsewhere) / sizeof(elsewhere[0]); j++)
+			found = strcmp(f, elsewhere[j]) == 0;
+		for (j = 0; !found && j < sizeof(terminate_fps) / sizeof(terminate_fps[0]); j++)
+			found = strcmp(f, terminate_fps[j]) == 0;
+		if (!found)
+			fail_msg("failpoint %s has no case in test_stages.c", f);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_stages__provision_fresh, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__not_ready_checks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__provision_failpoints, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__provision_aws_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__capacity_next_pool, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__readiness_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__tagging, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__crash_every_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__crash_replay_client_token, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__aws_down_every_call, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__rollback_interrupted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__rollback_group_in_use, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__terminate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__terminate_instance_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__terminate_group_in_use, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__terminate_protected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__terminate_failpoints, setup, teardown),
+		cmocka_unit_test(test_stages__failpoints_covered),
+	};
+
+	now = T0;
+	setenv("STAGES_TEST_TOKEN", "s3cr3t", 1);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
