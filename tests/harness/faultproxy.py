@@ -21,7 +21,9 @@ adds what real EC2 does and moto does not (docs/design.md §10):
     test can open the "instance's" ssh port on 127.0.0.1), and
     GetConsoleOutput answered with a given text (base64, as EC2 does),
     per instance or for all;
-  * a request log that tests assert on.
+  * a request log that tests assert on, and with --record FILE a record
+    of every request (one JSON line each, never cleared) that the
+    conformance and IAM policy checks read after the suite.
 
 Python 3.11 standard library only.  Usage:
 
@@ -476,6 +478,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                  "replayed": False, "time": start, "seq": None, "duration": None,
                  "params": {k: v for k, v in pd.items()
                             if k not in ("UserData", "PublicKeyMaterial")}}
+        record(self, service, action, params)
         # Logged before anything is answered, and filled in as it goes
         # (status is set before the response is written), so a client that
         # reads the log right after its answer always finds its entry.
@@ -678,13 +681,53 @@ class Server(http.server.ThreadingHTTPServer):
     request_queue_size = 128
 
 
+RECORD = {"file": None, "lock": threading.Lock()}
+# Values a record never holds (instance scripts, key material): replaced by
+# a marker that keeps their presence and length for the conformance check.
+RECORD_REDACT = ("UserData", "PublicKeyMaterial")
+
+
+def record(handler, service, action, params):
+    """Append one JSON line per proxied request to --record's file: what
+    the conformance and IAM policy checks (tests/harness/conformance.py,
+    iam_policy.py) read after the whole suite.  Unlike the log, a reset
+    does not clear it."""
+    if RECORD["file"] is None:
+        return
+    qs = handler.path.partition("?")[2]
+    doc = {"service": service, "action": action, "method": handler.command,
+           "host": handler.headers.get("Host", ""),
+           "path": handler.path.split("?", 1)[0],
+           "ua": handler.headers.get("User-Agent", ""),
+           "presigned": "X-Amz-Signature=" in qs,
+           "auth_scope": auth_scope(handler.headers.get("Authorization", ""), qs),
+           "params": [[k, "<redacted:%d>" % len(v) if k in RECORD_REDACT else v]
+                      for k, v in params]}
+    line = json.dumps(doc, sort_keys=True) + "\n"
+    with RECORD["lock"]:
+        RECORD["file"].write(line)
+        RECORD["file"].flush()
+
+
+def auth_scope(authz, qs):
+    """The SigV4 credential scope (date/region/service/aws4_request)."""
+    m = re.search(r"Credential=[^/,&\s]+/([^,&\s]+)", authz)
+    if m is None:
+        cred = urllib.parse.parse_qs(qs).get("X-Amz-Credential", [""])[0]
+        return cred.split("/", 1)[1] if "/" in cred else ""
+    return m.group(1)
+
+
 def main():
     global STATE
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--listen-host", default="127.0.0.1")
     ap.add_argument("--listen-port", type=int, required=True)
     ap.add_argument("--upstream", required=True, help="moto_server base URL")
+    ap.add_argument("--record", help="append every request as a JSON line to this file")
     args = ap.parse_args()
+    if args.record:
+        RECORD["file"] = open(args.record, "a", encoding="utf-8")
     STATE = State(args.upstream)
     srv = Server((args.listen_host, args.listen_port), Handler)
     print("faultproxy listening on %s:%d -> %s" % (args.listen_host, args.listen_port,

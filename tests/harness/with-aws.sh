@@ -97,9 +97,16 @@ health="http://127.0.0.1:%s/moto-api/data.json"
 start moto_server moto.log moto_cmd || exit 1
 moto_pid=$pid moto_port=$port
 
+# ENVCTL_PROXY_RECORD_DIR (set by ctest for integration tests): every
+# request through the proxy is recorded there for tests/harness/conformance.py.
+record=
+if [ -n "${ENVCTL_PROXY_RECORD_DIR:-}" ]; then
+	mkdir -p "$ENVCTL_PROXY_RECORD_DIR" &&
+	    record="$ENVCTL_PROXY_RECORD_DIR/proxy-$$.jsonl"
+fi
 proxy_cmd() {
 	exec "$py" "$here/faultproxy.py" --upstream "http://127.0.0.1:$moto_port" \
-	    --listen-port "$1"
+	    --listen-port "$1" ${record:+--record "$record"}
 }
 health="http://127.0.0.1:%s/__proxy/health"
 start faultproxy proxy.log proxy_cmd || exit 1

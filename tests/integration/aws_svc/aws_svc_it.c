@@ -89,6 +89,7 @@ ctx_open(struct ctx *c, int storm)
 	memset(&o, 0, sizeof(o));
 	o.creds = c->creds;
 	o.rand = half;
+	o.user_agent = "envctl-it/aws_svc";
 	if (storm) {
 		c->quota = aws_retry_quota_new(AWS_RETRY_QUOTA_MAX);
 		o.quota = c->quota;
@@ -666,6 +667,7 @@ paced_worker(void *arg)
 	memset(&o, 0, sizeof(o));
 	o.creds = c.creds;
 	o.pacer = p->pacer;
+	o.user_agent = "envctl-it/aws_svc";
 	MUST(aws_client_new(&c.aws, &o));
 	MUST(ec2_client_new(&c.ec2, c.aws));
 	for (;;) {

@@ -325,7 +325,7 @@ test_aws_core__error_mapping(void **state)
 			fail_msg("no guidance for %s", guided[i]);
 	assert_null(aws_error_guidance("InvalidInstanceID.NotFound"));
 	assert_true(strstr(aws_error_guidance("UnauthorizedOperation"),
-	    "docs/iam-policy.md") != NULL);
+	    "docs/iam-policy.json") != NULL);
 	assert_true(strstr(aws_error_guidance("InsufficientInstanceCapacity"),
 	    "subnet") != NULL);
 	assert_true(strstr(aws_error_guidance("InvalidAMIID.NotFound"),
