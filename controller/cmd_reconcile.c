@@ -73,7 +73,6 @@ struct rc {
 	const struct config	*cfg;
 	struct rc_fence		 fence;
 	struct pipeline_opts	 opts;
-	struct pipeline_prices	*prices;	/* price_table, or NULL */
 	struct rc_res		*res;
 	size_t			 nres;
 	int			 json;
@@ -94,7 +93,7 @@ rc_open(struct pipeline **out, const char *region, void *arg)
 
 	memset(&r, 0, sizeof(r));
 	*out = NULL;
-	if ((error = store_open(&r.store, config_str(rc->cfg, "database_url"))) < 0)
+	if ((error = store_open(&r.store, rc->cfg->database_url)) < 0)
 		goto fail;
 	if ((error = ctl_aws_open(&r.aws, rc->cfg, region)) < 0)
 		goto fail;
@@ -528,7 +527,7 @@ rc_execute(struct rc *rc, const struct pass_view *pv, struct pipeline_job *jobs,
 	if (store_run_begin(run, pv->store, pv->revision) < 0)
 		log_warnx("recording the pass start: %s", err_get());
 	rc->fence.lock = lock;
-	rc->fence.cluster = config_str(rc->cfg, "cluster_id");
+	rc->fence.cluster = rc->cfg->cluster_id;
 	rc->fence.checked = rc_mono_ms();
 	rc->fence.leader = 1;
 	pthread_mutex_init(&rc->fence.mu, NULL);
@@ -537,7 +536,7 @@ rc_execute(struct rc *rc, const struct pass_view *pv, struct pipeline_job *jobs,
 	for (nrun = 0; nrun < njobs && jobs[nrun].result == 0; nrun++)
 		;
 	*failed = pipeline_jobs_run_fenced(jobs, nrun,
-	    (unsigned)config_int(rc->cfg, "max_parallel"), rc_open, rc_close,
+	    (unsigned)rc->cfg->max_parallel, rc_open, rc_close,
 	    rc_done, rc_fence_go, rc);
 	for (i = nrun; i < njobs; i++) {
 		rc_done(&jobs[i], i + 1, njobs, rc);
@@ -582,11 +581,11 @@ rc_pass(struct rc *rc, int pass, int force, int dry_run, int *changes,
 
 		/* One actor per cluster: never beside a running controller. */
 		if ((error = store_leader_try(&leader, pv.store,
-		    config_str(rc->cfg, "cluster_id"))) < 0 || !leader) {
+		    rc->cfg->cluster_id)) < 0 || !leader) {
 			if (error == 0) {
 				err_set("another controller of cluster %s holds the "
 				    "leader lock; this pass changes nothing",
-				    config_str(rc->cfg, "cluster_id"));
+				    rc->cfg->cluster_id);
 				error = ERR_CONFLICT;
 			}
 			pass_view_dispose(&pv);
@@ -652,48 +651,23 @@ out:
 static int
 rc_init(struct rc *rc, const struct config *cfg, int need_bucket)
 {
-	unsigned checks;
-
 	rc->cfg = cfg;
-	if (pipeline_checks_parse(&checks, config_str(cfg, "ready_checks")) < 0) {
-		err_prefix("ready_checks");
-		return ERR_INVALID;
-	}
-	rc->opts.bucket = config_str(cfg, "s3_bucket");
-	rc->opts.s3_prefix = config_str(cfg, "s3_prefix");
-	rc->opts.cluster_id = config_str(cfg, "cluster_id");
-	rc->opts.tag_prefix = config_str(cfg, "tag_prefix");
-	rc->opts.ready_checks = checks;
-	rc->opts.ready_ssh_port = (int)config_int(cfg, "ready_ssh_port");
-	if (*config_str(cfg, "price_table") != '\0') {
-		if (pipeline_prices_load(&rc->prices,
-		    config_str(cfg, "price_table")) < 0) {
-			err_prefix("price_table");
-			return ERR_INVALID;
-		}
-		rc->opts.prices = rc->prices;
-	}
+	rc->opts.bucket = cfg->s3_bucket;
+	rc->opts.s3_prefix = cfg->s3_prefix;
+	rc->opts.cluster_id = cfg->cluster_id;
+	rc->opts.tag_prefix = cfg->tag_prefix;
+	rc->opts.ready_checks = cfg->ready_checks;
+	rc->opts.ready_ssh_port = cfg->ready_ssh_port;
+	rc->opts.prices = cfg->prices;
 	plan_config_init(&rc->opts.plan);
-	rc->opts.plan.backoff_base = config_int(cfg, "backoff_base");
-	rc->opts.plan.backoff_cap = config_int(cfg, "backoff_max");
+	rc->opts.plan.backoff_base = cfg->backoff_base;
+	rc->opts.plan.backoff_cap = cfg->backoff_max;
 	if (need_bucket && *rc->opts.bucket == '\0') {
 		err_set("no S3 bucket configured: set s3_bucket "
 		    "(ENVCTL_S3_BUCKET or --s3-bucket)");
 		return ERR_INVALID;
 	}
 	return 0;
-}
-
-int
-reconcile_config_check(const struct config *cfg)
-{
-	struct rc rc;
-	int error;
-
-	memset(&rc, 0, sizeof(rc));
-	error = rc_init(&rc, cfg, 0);
-	pipeline_prices_free(rc.prices);
-	return error;
 }
 
 int
@@ -709,10 +683,8 @@ reconcile_execute(struct reconcile_result *res, const struct config *cfg,
 
 	memset(res, 0, sizeof(*res));
 	memset(&rc, 0, sizeof(rc));
-	if ((error = rc_init(&rc, cfg, 1)) < 0) {
-		pipeline_prices_free(rc.prices);
+	if ((error = rc_init(&rc, cfg, 1)) < 0)
 		return error;
-	}
 	rc.daemon = 1;
 	rc.started = time(NULL);
 	if (drift_resolved_record(pv, "run") < 0)
@@ -724,7 +696,6 @@ reconcile_execute(struct reconcile_result *res, const struct config *cfg,
 	res->njobs = njobs;
 	rc_jobs_free(jobs, njobs, specs);
 	free(rc.res);
-	pipeline_prices_free(rc.prices);
 	return 0;
 }
 
@@ -838,7 +809,6 @@ cmd_reconcile(int argc, char **argv)
 		    "changes pending" : "error");
 done:
 	free(rc.res);
-	pipeline_prices_free(rc.prices);
 	config_free(cfg);
 	return code;
 }

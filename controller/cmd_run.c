@@ -108,10 +108,10 @@ run_source_open(struct source **srcp, struct watch **wp, const struct config *c)
 	*srcp = NULL;
 	*wp = NULL;
 	memset(&o, 0, sizeof(o));
-	if (*config_str(c, "specs") != '\0') {
+	if (*c->specs != '\0') {
 		o.kind = SOURCE_DIR;
-		o.dir = config_str(c, "specs");
-	} else if (*config_str(c, "spec_repo") != '\0') {
+		o.dir = c->specs;
+	} else if (*c->spec_repo != '\0') {
 		/*
 		 * libgit2 only for a repository: its start (mbedTLS with the
 		 * system's CA bundle) costs a directory source nothing then.
@@ -121,18 +121,18 @@ run_source_open(struct source **srcp, struct watch **wp, const struct config *c)
 			git_inited = 1;
 		}
 		o.kind = SOURCE_GIT;
-		o.git.url = config_str(c, "spec_repo");
-		o.git.branch = config_str(c, "spec_branch");
-		o.git.subpath = config_str(c, "spec_path");
-		o.git.state_dir = config_str(c, "state_dir");
-		o.git.token_file = *config_str(c, "spec_token_file") ?
-		    config_str(c, "spec_token_file") : NULL;
-		o.git.ssh_key_file = *config_str(c, "spec_ssh_key") ?
-		    config_str(c, "spec_ssh_key") : NULL;
-		o.git.ssh_known_hosts = *config_str(c, "spec_known_hosts") ?
-		    config_str(c, "spec_known_hosts") : NULL;
-		o.git.ca_file = *config_str(c, "spec_ca_file") ?
-		    config_str(c, "spec_ca_file") : NULL;
+		o.git.url = c->spec_repo;
+		o.git.branch = c->spec_branch;
+		o.git.subpath = c->spec_path;
+		o.git.state_dir = c->state_dir;
+		o.git.token_file = *c->spec_token_file ?
+		    c->spec_token_file : NULL;
+		o.git.ssh_key_file = *c->spec_ssh_key ?
+		    c->spec_ssh_key : NULL;
+		o.git.ssh_known_hosts = *c->spec_known_hosts ?
+		    c->spec_known_hosts : NULL;
+		o.git.ca_file = *c->spec_ca_file ?
+		    c->spec_ca_file : NULL;
 	} else {
 		err_set("no specs to read: give --specs DIR or set spec_repo");
 		return ERR_INVALID;
@@ -156,14 +156,11 @@ run_candidate_check(const struct runner *r, const char *dir)
 {
 	struct spec_options opts;
 	struct spec_tree *tree = NULL;
-	char prefix[64];
+	char prefix[CTL_SPEC_PREFIX_LEN];
 	size_t i;
 	int error;
 
-	spec_options_init(&opts);
-	opts.default_region = ctl_region(r->cfg);
-	snprintf(prefix, sizeof(prefix), "%s:", config_str(r->cfg, "tag_prefix"));
-	opts.tag_prefix = prefix;
+	ctl_spec_options(&opts, prefix, r->cfg);
 	opts.lean = 1;		/* validity and diagnostics only */
 	if ((error = spec_tree_load(&tree, dir, &opts)) < 0)
 		return error;
@@ -247,7 +244,7 @@ run_leader_check(struct runner *r)
 	int leader = 0, error;
 
 	if (r->lead == NULL &&
-	    (error = store_open(&r->lead, config_str(r->cfg, "database_url"))) < 0) {
+	    (error = store_open(&r->lead, r->cfg->database_url)) < 0) {
 		r->lead = NULL;
 		goto down;
 	}
@@ -306,7 +303,7 @@ run_execute(struct runner *r, const struct pass_view *pv, size_t *ndrift,
 	int error, evfail;
 
 	*waiting = 0;
-	if (*config_str(r->cfg, "s3_bucket") == '\0') {
+	if (*r->cfg->s3_bucket == '\0') {
 		log_warnx("s3_bucket is not set: observing only, this pass "
 		    "changes nothing in AWS");
 		evfail = drift_events_record(ndrift, pv, "run") < 0;
@@ -478,7 +475,7 @@ run_pass_finish(struct runner *r)
 		metrics_counter_inc(r->m.passes, v);
 	}
 	run_notify(r->summary);
-	r->resync_at = mono_ms() + 1000 * (uint64_t)config_int(r->cfg, "resync_interval");
+	r->resync_at = mono_ms() + 1000 * (uint64_t)r->cfg->resync_interval;
 	run_view_clear(&job->view);
 	free(job->revision);
 	free(job);
@@ -507,8 +504,7 @@ run_config_parse(struct config **out, const struct runner *r)
 	if (error == 0 && argc > 1) {
 		err_set("unexpected argument '%s'", argv[1]);
 		error = ERR_INVALID;
-	} else if (error == 0)
-		error = reconcile_config_check(*out);	/* ready_checks, price_table */
+	}
 	if (error != 0 && *out != NULL) {
 		config_free(*out);
 		*out = NULL;
@@ -517,21 +513,22 @@ run_config_parse(struct config **out, const struct runner *r)
 	return error;
 }
 
+/* Does the spec source of b differ from a's? */
 static int
-changed(const struct config *a, const struct config *b, const char *key)
+source_changed(const struct config *a, const struct config *b)
 {
-	return strcmp(config_str(a, key), config_str(b, key)) != 0;
-}
+	const char *const sa[] = { a->specs, a->spec_repo, a->spec_branch,
+	    a->spec_path, a->state_dir, a->spec_token_file, a->spec_ssh_key,
+	    a->spec_known_hosts, a->spec_ca_file };
+	const char *const sb[] = { b->specs, b->spec_repo, b->spec_branch,
+	    b->spec_path, b->state_dir, b->spec_token_file, b->spec_ssh_key,
+	    b->spec_known_hosts, b->spec_ca_file };
+	size_t i;
 
-/* The log settings of the configuration in force (a parse applies its own). */
-static void
-run_log_restore(const struct runner *r)
-{
-	enum log_level level = LOG_LEVEL_INFO;
-
-	(void)log_level_parse(&level, config_str(r->cfg, "log_level"));
-	log_init("envctl", level, strcmp(config_str(r->cfg, "log_format"), "json") == 0 ?
-	    LOG_FORMAT_JSON : LOG_FORMAT_TEXT);
+	for (i = 0; i < sizeof(sa) / sizeof(sa[0]); i++)
+		if (strcmp(sa[i], sb[i]) != 0)
+			return 1;
+	return 0;
 }
 
 /* SIGHUP: the new configuration, or the old one if the new is invalid. */
@@ -542,19 +539,14 @@ run_reload(struct runner *r)
 	struct source *src = NULL;
 	struct watch *w = NULL;
 	struct httpd *h = NULL;
-	static const char *const srckeys[] = { "specs", "spec_repo", "spec_branch",
-	    "spec_path", "state_dir", "spec_token_file", "spec_ssh_key",
-	    "spec_known_hosts", "spec_ca_file" };
 	const char *fail[] = { "failed" }, *ok[] = { "ok" };
 	int newsrc = 0, newlisten = 0, error = -1;
-	size_t i;
 
 	log_info("SIGHUP: reloading the configuration");
 	if (run_config_parse(&nc, r) < 0)
 		goto done;
-	for (i = 0; i < sizeof(srckeys) / sizeof(srckeys[0]); i++)
-		newsrc |= changed(r->cfg, nc, srckeys[i]);
-	newlisten = changed(r->cfg, nc, "listen");
+	newsrc = source_changed(r->cfg, nc);
+	newlisten = strcmp(r->cfg->listen, nc->listen) != 0;
 	/*
 	 * A git source holds a lock on its state directory: the old one goes
 	 * first, and is opened again if the new one cannot be.
@@ -569,7 +561,7 @@ run_reload(struct runner *r)
 			goto done;
 		}
 	}
-	if (newlisten && run_httpd_open(&h, r, config_str(nc, "listen")) < 0)
+	if (newlisten && run_httpd_open(&h, r, nc->listen) < 0)
 		goto done;
 	if (newlisten) {
 		httpd_free(r->httpd);
@@ -580,7 +572,8 @@ run_reload(struct runner *r)
 		r->watch = w;
 		r->gitpoll_at = mono_ms();
 	}
-	if (changed(r->cfg, nc, "database_url") || changed(r->cfg, nc, "cluster_id")) {
+	if (strcmp(r->cfg->database_url, nc->database_url) != 0 ||
+	    strcmp(r->cfg->cluster_id, nc->cluster_id) != 0) {
 		if (r->lead != NULL && r->leader)
 			(void)store_leader_release(r->lead, run_cluster(r));
 		store_free(r->lead);
@@ -590,7 +583,7 @@ run_reload(struct runner *r)
 	}
 	config_free(r->cfg);
 	r->cfg = nc;
-	r->resync_at = mono_ms() + 1000 * (uint64_t)config_int(r->cfg, "resync_interval");
+	r->resync_at = mono_ms() + 1000 * (uint64_t)r->cfg->resync_interval;
 	r->pass_at = mono_ms();
 	r->pass_reason = "configuration reloaded";
 	log_info("configuration reloaded");
@@ -604,7 +597,7 @@ done:
 		if (r->src == NULL && run_source_open(&r->src, &r->watch, r->cfg) < 0)
 			fatalx("reopening the old spec source: %s", err_get());
 		config_free(nc);
-		run_log_restore(r);
+		ctl_log_apply(r->cfg);	/* a parse applies its own */
 	}
 	metrics_counter_inc(r->m.reconfig, error != 0 ? fail : ok);
 }
@@ -700,10 +693,10 @@ run_due(struct runner *r)
 	if (!busy && git && now >= r->gitpoll_at) {
 		run_git_poll(r);
 		r->gitpoll_at = mono_ms() +
-		    1000 * (uint64_t)config_int(r->cfg, "spec_poll_interval");
+		    1000 * (uint64_t)r->cfg->spec_poll_interval;
 	}
 	if (!busy && now >= r->resync_at) {
-		r->resync_at = now + 1000 * (uint64_t)config_int(r->cfg, "resync_interval");
+		r->resync_at = now + 1000 * (uint64_t)r->cfg->resync_interval;
 		if (r->pass_at == 0) {
 			r->pass_at = now;
 			r->pass_reason = "resync";
@@ -867,7 +860,7 @@ cmd_run(int argc, char **argv)
 		cmd_error("spec source", err_get());
 		goto out;
 	}
-	if (run_httpd_open(&r.httpd, &r, config_str(r.cfg, "listen")) < 0) {
+	if (run_httpd_open(&r.httpd, &r, r.cfg->listen) < 0) {
 		cmd_error("run", err_get());
 		goto out;
 	}
@@ -880,8 +873,8 @@ cmd_run(int argc, char **argv)
 	r.gitpoll_at = mono_ms();
 	r.db_ok = 1;	/* until the first check says otherwise */
 	log_info("envctl run: cluster=%s source=%s resync=%llds pid=%d", run_cluster(&r),
-	    source_kind(r.src) == SOURCE_GIT ? config_str(r.cfg, "spec_repo") :
-	    config_str(r.cfg, "specs"), config_int(r.cfg, "resync_interval"),
+	    source_kind(r.src) == SOURCE_GIT ? r.cfg->spec_repo :
+	    r.cfg->specs, r.cfg->resync_interval,
 	    (int)getpid());
 	if (run_loop(&r) == 0)
 		code = EXIT_OK;

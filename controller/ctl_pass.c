@@ -61,7 +61,7 @@ pass_discover(struct pass_view *pv, const struct config *cfg)
 			break;
 		pv->naws++;
 		if ((error = observe_instances_discover(&part, pv->aws[r]->ec2,
-		    &pv->tags, config_str(cfg, "cluster_id"))) < 0) {
+		    &pv->tags, cfg->cluster_id)) < 0) {
 			err_prefix("region %s", regions[r]);
 			break;
 		}
@@ -79,15 +79,14 @@ static void
 pass_config(struct plan_config *pc, const struct config *cfg, int force)
 {
 	plan_config_init(pc);
-	pc->cluster_id = config_str(cfg, "cluster_id");
-	pc->allow_empty = config_bool(cfg, "allow_empty");
-	pc->max_terminations_per_pass =
-	    (unsigned)config_int(cfg, "max_terminations_per_pass");
+	pc->cluster_id = cfg->cluster_id;
+	pc->allow_empty = cfg->allow_empty;
+	pc->max_terminations_per_pass = (unsigned)cfg->max_terminations_per_pass;
 	pc->force = force != 0;
-	pc->orphan_grace = config_int(cfg, "orphan_grace");
-	pc->backoff_base = config_int(cfg, "backoff_base");
-	pc->backoff_cap = config_int(cfg, "backoff_max");
-	pc->max_attempts = (unsigned)config_int(cfg, "max_attempts");
+	pc->orphan_grace = cfg->orphan_grace;
+	pc->backoff_base = cfg->backoff_base;
+	pc->backoff_cap = cfg->backoff_max;
+	pc->max_attempts = (unsigned)cfg->max_attempts;
 }
 
 static int
@@ -173,7 +172,7 @@ pass_view_load(struct pass_view *pv, const struct config *cfg, int force,
 	int error;
 
 	memset(pv, 0, sizeof(*pv));
-	if ((error = observe_tags_init(&pv->tags, config_str(cfg, "tag_prefix"))) < 0)
+	if ((error = observe_tags_init(&pv->tags, cfg->tag_prefix)) < 0)
 		goto fail;
 	/* Fail closed, cheapest first: specs, then the database, then AWS. */
 	if ((error = ctl_specs_load(&pv->tree, &pv->revision, cfg)) < 0)

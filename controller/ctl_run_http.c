@@ -505,7 +505,7 @@ h_health(struct httpd_response *resp, const struct httpd_request *req, void *arg
 	struct runner *r = arg;
 	struct httpd_status_facts f;
 	struct buf *b = httpd_response_body(resp);
-	int64_t max_age = 2 * config_int(r->cfg, "resync_interval") + 60;
+	int64_t max_age = 2 * r->cfg->resync_interval + 60;
 	json_t *o;
 	char *text;
 	int error;

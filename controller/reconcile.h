@@ -27,20 +27,13 @@ struct reconcile_result {
 };
 
 /*
- * Check the options the pipelines read (ready_checks, price_table): 0,
- * or ERR_INVALID with err_get() naming the option and the problem.
- */
-int	reconcile_config_check(const struct config *cfg);
-
-/*
  * Run the actions of pv's plan on max_parallel workers (each with its own
  * database connection and AWS clients), logging a line per action, and
  * record the pass in reconcile_runs.  The caller has loaded pv, checked it
  * did not halt, and holds the leader lock on the session lock: it is
  * checked again (at most once a second) before each environment's actions
  * start, and once it is lost no more start (they fail as "not started").
- * ERR_INVALID when the configuration cannot run pipelines (no s3_bucket,
- * bad ready_checks).
+ * ERR_INVALID when the configuration cannot run pipelines (no s3_bucket).
  */
 int	reconcile_execute(struct reconcile_result *res, const struct config *cfg,
 	    const struct pass_view *pv, struct store *lock);

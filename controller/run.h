@@ -126,7 +126,7 @@ struct runner {
 static inline const char *
 run_cluster(const struct runner *r)
 {
-	return config_str(r->cfg, "cluster_id");
+	return r->cfg->cluster_id;
 }
 
 /* Register envctl run's metrics in a new r->reg; 0 or ERR_GENERIC. */
