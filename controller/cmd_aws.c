@@ -1,7 +1,8 @@
 /*
  * cmd_aws.c - "envctl aws whoami [-o json]": which AWS identity envctl
  * would act as, where it would send requests, and where the credentials
- * came from.  Prints no secret.
+ * came from.  Prints no secret.  Its settings are the configuration's
+ * (config.h), as for every command: region, log_level, aws_max_attempts.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,16 +12,16 @@
 
 #include "aws.h"
 #include "cmd.h"
+#include "config.h"
 #include "creds.h"
+#include "ctl.h"
 #include "err.h"
 #include "log.h"
 #include "sts.h"
 
 struct whoami_opts {
 	int		 json;
-	const char	*region;
 	const char	*endpoint_url;
-	const char	*log_level;
 };
 
 static void
@@ -29,11 +30,13 @@ aws_usage(FILE *fp)
 	fprintf(fp,
 	    "usage: envctl aws whoami [-o text|json] [--region REGION]\n"
 	    "                         [--endpoint-url URL] [--log-level LEVEL]\n"
+	    "                         [--config FILE] [--option value ...]\n"
 	    "\n"
 	    "Resolve the AWS credential chain (environment, shared files and\n"
 	    "profile, assume-role, instance role), call STS GetCallerIdentity and\n"
 	    "print the account, ARN, user id, region, endpoint and the source of\n"
-	    "the credentials.  Region: --region, AWS_REGION, AWS_DEFAULT_REGION.\n"
+	    "the credentials.  Region: the region option (--region, ENVCTL_REGION,\n"
+	    "the config file), else AWS_REGION, AWS_DEFAULT_REGION.\n"
 	    "Endpoint: --endpoint-url, AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL.\n");
 }
 
@@ -44,7 +47,6 @@ whoami_parse(struct whoami_opts *o, int argc, char **argv)
 	int i;
 
 	memset(o, 0, sizeof(*o));
-	o->log_level = getenv("ENVCTL_LOG_LEVEL");
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -61,12 +63,8 @@ whoami_parse(struct whoami_opts *o, int argc, char **argv)
 				cmd_error("aws whoami", "-o takes text or json");
 				return -1;
 			}
-		} else if (strcmp(a, "--region") == 0)
-			o->region = v;
-		else if (strcmp(a, "--endpoint-url") == 0)
+		} else if (strcmp(a, "--endpoint-url") == 0)
 			o->endpoint_url = v;
-		else if (strcmp(a, "--log-level") == 0)
-			o->log_level = v;
 		else {
 			cmd_error("aws whoami", "unknown option (try -h)");
 			return -1;
@@ -107,7 +105,7 @@ whoami_print(const struct whoami_opts *o, const struct sts_identity *id,
 }
 
 static int
-aws_whoami(int argc, char **argv)
+aws_whoami(const struct config *cfg, int argc, char **argv)
 {
 	struct whoami_opts o;
 	struct aws_client_opts copts;
@@ -116,23 +114,17 @@ aws_whoami(int argc, char **argv)
 	struct aws_creds *creds = NULL;
 	struct aws_client *c = NULL;
 	struct sts_identity id;
-	enum log_level lvl;
 	int rc = EXIT_ERROR, n;
 
 	if ((n = whoami_parse(&o, argc, argv)) != 0) {
 		aws_usage(n > 0 ? stdout : stderr);
 		return n > 0 ? EXIT_OK : EXIT_ERROR;
 	}
-	if (o.log_level != NULL && *o.log_level != '\0') {
-		if (log_level_parse(&lvl, o.log_level) < 0) {
-			cmd_error("aws whoami", "unknown log level");
-			return EXIT_ERROR;
-		}
-		log_set_level(lvl);
-	}
 	memset(&copts, 0, sizeof(copts));
-	copts.region = o.region != NULL ? o.region : aws_region_from_env();
+	/* like ctl_region(), but no silent us-east-1: say there is none */
+	copts.region = *cfg->region != '\0' ? cfg->region : aws_region_from_env();
 	copts.endpoint_url = o.endpoint_url;
+	copts.max_attempts = cfg->aws_max_attempts;
 	if (copts.region == NULL) {
 		cmd_error("aws whoami", "no AWS region: set AWS_REGION or use --region");
 		goto done;
@@ -169,13 +161,23 @@ done:
 int
 cmd_aws(int argc, char **argv)
 {
+	struct config *cfg = NULL;
+	int rc = EXIT_ERROR;
+
 	if (argc < 2 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "--help") == 0) {
 		aws_usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? EXIT_ERROR : EXIT_OK;
 	}
-	if (strcmp(argv[1], "whoami") == 0)
-		return aws_whoami(argc - 1, argv + 1);
-	cmd_error("aws", "unknown subcommand (try 'envctl aws -h')");
-	return EXIT_ERROR;
+	/* --region, --log-level and the others are the table's */
+	if (ctl_config_load(&cfg, &argc, argv) < 0) {
+		cmd_error("configuration", err_get());
+		return EXIT_ERROR;
+	}
+	if (argc >= 2 && strcmp(argv[1], "whoami") == 0)
+		rc = aws_whoami(cfg, argc - 1, argv + 1);
+	else
+		cmd_error("aws", "unknown subcommand (try 'envctl aws -h')");
+	config_free(cfg);
+	return rc;
 }

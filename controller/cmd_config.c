@@ -22,7 +22,7 @@ config_show(const struct config *cfg, int json)
 
 	for (i = 0; i < config_count(); i++) {
 		const char *key = config_key(i);
-		const char *val = config_str(cfg, key);
+		const char *val = config_text(cfg, key);
 
 		if (config_is_secret(key) && *val != '\0')
 			val = "(set)";

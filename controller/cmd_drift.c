@@ -3,13 +3,13 @@
  *
  *	envctl drift [-o json] [--specs DIR]
  *
- * Reads specs, the store's rows and EC2 (pass.h: fails closed) and plans;
+ * Reads specs, the store's rows and EC2 and plans (engine.h: fails closed);
  * every drift action (drift-report, replace, drift-gone) is reported on
  * stdout on every run, and recorded as a drift.detected event with the
  * reason and the three hashes once per fact: a drift already recorded
  * (by this command, envctl run or reconcile) and not resolved since is
  * not recorded again, and drift that went away gets drift.resolved
- * (drift.h).  Each check itself is a reconcile_runs row whose counts hold
+ * (engine_drift.c).  Each check itself is a reconcile_runs row whose counts hold
  * "drift_check": 1 and whose drift_found counts every drift it saw, so
  * the timer's history stays complete without an event per run.
  * Nothing in AWS is changed.  systemd/envctl-drift.timer runs it.
@@ -25,14 +25,13 @@
 #include "cmd.h"
 #include "config.h"
 #include "ctl.h"
-#include "drift.h"
+#include "engine.h"
 #include "err.h"
 #include "log.h"
-#include "pass.h"
 #include "plan.h"
 
 static void
-drift_print_text(const struct pass_view *pv, size_t ndrift, long long run)
+drift_print_text(const struct engine_view *pv, size_t ndrift, long long run)
 {
 	size_t i;
 	char esc[512];
@@ -43,7 +42,7 @@ drift_print_text(const struct pass_view *pv, size_t ndrift, long long run)
 	for (i = 0; i < plan_count(pv->plan); i++) {
 		const struct plan_action *a = plan_action_at(pv->plan, i);
 
-		if (!drift_kind_is_drift(a->kind))
+		if (!engine_kind_is_drift(a->kind))
 			continue;
 		printf("  %c %-28s %-13s %s%s%s\n", plan_kind_symbol(a->kind),
 		    a->name[0] ? a->name : "(no env tag)", plan_kind_name(a->kind),
@@ -57,7 +56,7 @@ drift_print_text(const struct pass_view *pv, size_t ndrift, long long run)
 }
 
 static void
-drift_print_json(const struct pass_view *pv, size_t ndrift, long long run)
+drift_print_json(const struct engine_view *pv, size_t ndrift, long long run)
 {
 	json_t *doc = json_object(), *arr = json_array();
 	size_t i;
@@ -66,7 +65,7 @@ drift_print_json(const struct pass_view *pv, size_t ndrift, long long run)
 		const struct plan_action *a = plan_action_at(pv->plan, i);
 		json_t *o;
 
-		if (!drift_kind_is_drift(a->kind))
+		if (!engine_kind_is_drift(a->kind))
 			continue;
 		o = json_object();
 		json_object_set_new(o, "kind", json_string(plan_kind_name(a->kind)));
@@ -90,7 +89,7 @@ int
 cmd_drift(int argc, char **argv)
 {
 	struct config *cfg = NULL;
-	struct pass_view pv;
+	struct engine_view pv;
 	size_t ndrift = 0;
 	long long run = 0;
 	int json, code = EXIT_ERROR, evfail;
@@ -104,7 +103,7 @@ cmd_drift(int argc, char **argv)
 		fprintf(stderr, "usage: envctl drift [-o json] [--specs DIR]\n");
 		goto out;
 	}
-	if (pass_view_load(&pv, cfg, 0, 0, time(NULL)) < 0) {
+	if (engine_view_load(&pv, cfg, 0, 0, time(NULL)) < 0) {
 		cmd_error("drift", err_get());
 		goto out;
 	}
@@ -112,10 +111,10 @@ cmd_drift(int argc, char **argv)
 		cmd_error("drift", plan_action_at(pv.plan, 0)->reason);
 		goto dispose;
 	}
-	evfail = drift_events_record(&ndrift, &pv, "drift") < 0;
+	evfail = engine_drift_record(&ndrift, &pv, "drift") < 0;
 	if (evfail)
 		cmd_error("drift", "some drift.detected events were not recorded");
-	if (drift_run_record(&run, &pv, ndrift, evfail,
+	if (engine_run_record(&run, &pv, ndrift, evfail,
 	    evfail ? "drift events not recorded" : NULL, 1) < 0) {
 		cmd_error("drift: recording the run", err_get());
 		evfail = 1;
@@ -129,7 +128,7 @@ cmd_drift(int argc, char **argv)
 		    ndrift == 1 ? "" : "s", run);
 	code = evfail ? EXIT_ERROR : ndrift > 0 ? EXIT_CHANGES : EXIT_OK;
 dispose:
-	pass_view_dispose(&pv);
+	engine_view_dispose(&pv);
 out:
 	config_free(cfg);
 	return code;

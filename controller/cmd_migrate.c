@@ -4,23 +4,27 @@
  * Applies the schema migrations the database is missing and prints the
  * version before and after; with --check only compares the database's
  * version with the one this binary expects (exit 1 when they differ).
- * The database comes from --database-url, else ENVCTL_DATABASE_URL,
- * else libpq's PG* variables.
+ * The database is the configuration's database_url, as for every
+ * command (--database-url, ENVCTL_DATABASE_URL, the config file), else
+ * libpq's PG* variables.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
+#include "config.h"
+#include "ctl.h"
 #include "err.h"
 #include "store.h"
 
 static void
 migrate_usage(FILE *f)
 {
-	fprintf(f, "usage: envctl migrate [--database-url URL] [--check]\n"
-	    "  --database-url URL  conninfo or postgresql:// URI (default:\n"
-	    "                      $ENVCTL_DATABASE_URL, else libpq's PG* variables)\n"
+	fprintf(f, "usage: envctl migrate [--config FILE] [--database-url URL] [--check]\n"
+	    "  --database-url URL  conninfo or postgresql:// URI (default: the\n"
+	    "                      configuration's database_url, else libpq's PG*\n"
+	    "                      variables)\n"
 	    "  --check             print the current and expected schema version;\n"
 	    "                      exit 1 when they differ\n");
 }
@@ -28,30 +32,25 @@ migrate_usage(FILE *f)
 int
 cmd_migrate(int argc, char **argv)
 {
+	struct config *cfg = NULL;
 	struct store *st = NULL;
-	const char *url = NULL;
-	int i, check = 0, from = 0, to = 0, rc = EXIT_ERROR;
+	int check, from = 0, to = 0, rc = EXIT_ERROR;
 
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--check") == 0)
-			check = 1;
-		else if (strcmp(argv[i], "--database-url") == 0 && i + 1 < argc)
-			url = argv[++i];
-		else if (strncmp(argv[i], "--database-url=", 15) == 0)
-			url = argv[i] + 15;
-		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			migrate_usage(stdout);
-			return EXIT_OK;
-		} else {
-			cmd_error("migrate", "unknown option or missing value "
-			    "(try 'envctl migrate -h')");
-			return EXIT_ERROR;
-		}
+	if (ctl_take_flag(&argc, argv, "-h") || ctl_take_flag(&argc, argv, "--help")) {
+		migrate_usage(stdout);
+		return EXIT_OK;
 	}
-	if (url == NULL)
-		url = getenv("ENVCTL_DATABASE_URL");
-
-	if (store_open(&st, url) != 0) {
+	if (ctl_config_load(&cfg, &argc, argv) < 0) {
+		cmd_error("configuration", err_get());
+		return EXIT_ERROR;
+	}
+	check = ctl_take_flag(&argc, argv, "--check");
+	if (argc > 1) {
+		cmd_error("migrate", "unknown option or missing value "
+		    "(try 'envctl migrate -h')");
+		goto done;
+	}
+	if (store_open(&st, cfg->database_url) != 0) {
 		cmd_error("migrate", err_get());
 		goto done;
 	}
@@ -80,5 +79,6 @@ cmd_migrate(int argc, char **argv)
 	rc = EXIT_OK;
 done:
 	store_free(st);
+	config_free(cfg);
 	return rc;
 }

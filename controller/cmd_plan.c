@@ -24,17 +24,17 @@
 #include "config.h"
 #include "ctl.h"
 #include "ec2.h"
+#include "engine.h"
 #include "err.h"
 #include "log.h"
 #include "mem.h"
 #include "observe.h"
-#include "pass.h"
 #include "plan.h"
 #include "spec.h"
 #include "store.h"
 
 static void
-plan_print_text(const struct pass_view *pv, int verbose)
+plan_print_text(const struct engine_view *pv, int verbose)
 {
 	const struct plan *p = pv->plan;
 	size_t i, shown = 0;
@@ -72,7 +72,7 @@ plan_print_text(const struct pass_view *pv, int verbose)
 }
 
 static void
-plan_print_json(const struct pass_view *pv)
+plan_print_json(const struct engine_view *pv)
 {
 	const struct plan *p = pv->plan;
 	json_t *doc = json_object(), *actions = json_array(), *counts = json_object();
@@ -119,7 +119,7 @@ int
 cmd_plan(int argc, char **argv)
 {
 	struct config *cfg = NULL;
-	struct pass_view pv;
+	struct engine_view pv;
 	int json, verbose, check_protection, force, code = EXIT_ERROR;
 
 	if (ctl_config_load(&cfg, &argc, argv) < 0) {
@@ -135,7 +135,7 @@ cmd_plan(int argc, char **argv)
 		    "[--force] [--allow-empty] [--check-protection]\n");
 		goto out;
 	}
-	if (pass_view_load(&pv, cfg, force, check_protection, time(NULL)) < 0) {
+	if (engine_view_load(&pv, cfg, force, check_protection, time(NULL)) < 0) {
 		cmd_error("plan", err_get());
 		goto out;
 	}
@@ -150,7 +150,7 @@ cmd_plan(int argc, char **argv)
 		code = EXIT_ERROR;
 	} else
 		code = plan_has_changes(pv.plan) ? EXIT_CHANGES : EXIT_OK;
-	pass_view_dispose(&pv);
+	engine_view_dispose(&pv);
 out:
 	config_free(cfg);
 	return code;

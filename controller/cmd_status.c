@@ -189,7 +189,7 @@ status_discover(struct observe_instances *out, const struct config *cfg,
 
 		if ((error = ctl_aws_open(&aws, cfg, regions[i])) == 0 &&
 		    (error = observe_instances_discover(&part, aws->ec2, tags,
-		    config_str(cfg, "cluster_id"))) == 0)
+		    cfg->cluster_id)) == 0)
 			observe_instances_move(out, &part);
 		else
 			err_prefix("region %s", regions[i]);
@@ -227,7 +227,7 @@ cmd_status(int argc, char **argv)
 	}
 	if (argc == 2)
 		only = argv[1];
-	if (observe_tags_init(&tags, config_str(cfg, "tag_prefix")) < 0 ||
+	if (observe_tags_init(&tags, cfg->tag_prefix) < 0 ||
 	    ctl_store_open(&st, cfg) < 0 ||
 	    store_envs_load_live(&live, &nlive, st) < 0) {
 		cmd_error("status", err_get());

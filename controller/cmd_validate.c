@@ -8,11 +8,11 @@
  * cannot be read).  -v adds "ok <file> <name> <hash>" for valid files;
  * -o json prints one JSON document and nothing else on stdout.
  *
- * With no argument the directory is $ENVCTL_SPECS, else ./specs.  The
+ * Its settings are the configuration's, as for every command (config.h):
+ * with no argument the directory is the specs option, else ./specs; the
  * default region (it changes the hash of specs without spec.region) is
- * --region, else $ENVCTL_DEFAULT_REGION, $AWS_REGION, $AWS_DEFAULT_REGION,
- * else us-east-1; the reserved tag prefix is --tag-prefix, else
- * $ENVCTL_TAG_PREFIX, else "envctl:".
+ * the region option, else $AWS_REGION, $AWS_DEFAULT_REGION, us-east-1
+ * (ctl_region()); the reserved tag prefix is tag_prefix and ':'.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -22,6 +22,8 @@
 #include <sys/stat.h>
 
 #include "cmd.h"
+#include "config.h"
+#include "ctl.h"
 #include "err.h"
 #include "log.h"
 #include "mem.h"
@@ -40,18 +42,6 @@ validate_usage(void)
 {
 	fprintf(stderr, "usage: envctl validate [-o text|json] [-v] [--region REGION] "
 	    "[--tag-prefix PREFIX] [DIR|FILE...]\n");
-}
-
-static const char *
-env_first(const char *a, const char *b, const char *c)
-{
-	const char *names[3] = { a, b, c }, *v;
-	size_t i;
-
-	for (i = 0; i < 3; i++)
-		if (names[i] != NULL && (v = getenv(names[i])) != NULL && *v != '\0')
-			return v;
-	return NULL;
 }
 
 /* A JSON string; a path that is not UTF-8 is shown with its bytes escaped. */
@@ -151,15 +141,15 @@ cmd_validate(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "output",	required_argument,	NULL, 'o' },
 		{ "verbose",	no_argument,		NULL, 'v' },
-		{ "region",	required_argument,	NULL, 'r' },
-		{ "tag-prefix",	required_argument,	NULL, 't' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct config *cfg = NULL;
 	struct spec_options opts;
 	struct spec_tree *t = NULL;
 	struct vstate st;
 	const char **files = NULL, *dflt;
+	char prefix[CTL_SPEC_PREFIX_LEN];
 	size_t nfiles = 0;
 	struct stat sb;
 	json_t *doc;
@@ -167,10 +157,12 @@ cmd_validate(int argc, char **argv)
 	int ch, i, rc = EXIT_ERROR;
 
 	memset(&st, 0, sizeof(st));
-	spec_options_init(&opts);
-	opts.default_region = env_first("ENVCTL_DEFAULT_REGION", "AWS_REGION",
-	    "AWS_DEFAULT_REGION");
-	opts.tag_prefix = env_first("ENVCTL_TAG_PREFIX", NULL, NULL);
+	/* --region, --tag-prefix, --specs and the others are the table's */
+	if (ctl_config_load(&cfg, &argc, argv) < 0) {
+		cmd_error("configuration", err_get());
+		return EXIT_ERROR;
+	}
+	ctl_spec_options(&opts, prefix, cfg);
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "o:vh", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -179,24 +171,19 @@ cmd_validate(int argc, char **argv)
 				st.json = 1;
 			else if (strcmp(optarg, "text") != 0) {
 				cmd_error("validate", "-o takes text or json");
-				return EXIT_ERROR;
+				goto out;
 			}
 			break;
 		case 'v':
 			st.verbose = 1;
 			break;
-		case 'r':
-			opts.default_region = optarg;
-			break;
-		case 't':
-			opts.tag_prefix = optarg;
-			break;
 		case 'h':
 			validate_usage();
-			return EXIT_OK;
+			rc = EXIT_OK;
+			goto out;
 		default:
 			validate_usage();
-			return EXIT_ERROR;
+			goto out;
 		}
 	}
 	argc -= optind;
@@ -205,11 +192,9 @@ cmd_validate(int argc, char **argv)
 		st.jfiles = json_array();
 		st.jerrors = json_array();
 	}
-	dflt = env_first("ENVCTL_SPECS", NULL, NULL);
+	dflt = *cfg->specs != '\0' ? cfg->specs : "specs";
 	if (argc == 0) {
 		argv = (char **)&dflt;
-		if (dflt == NULL)
-			dflt = "specs";
 		argc = 1;
 	}
 	files = xreallocarray(NULL, (size_t)argc, sizeof(*files));
@@ -254,5 +239,7 @@ cmd_validate(int argc, char **argv)
 	}
 	free(files);
 	fflush(stdout);
+out:
+	config_free(cfg);
 	return rc;
 }

@@ -1,6 +1,8 @@
 /*
- * config.c - the option table and its three sources (see config.h).
+ * config.c - the option table, its parsers and its three sources
+ * (see config.h).
  */
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -11,96 +13,144 @@
 #include "config.h"
 #include "duration.h"
 #include "err.h"
+#include "log.h"
 #include "mem.h"
+#include "pipeline.h"
+
+struct config_option;
+
+enum config_type {
+	CONFIG_STRING,		/* char * */
+	CONFIG_INT,		/* int: non-negative decimal, within [min, max] */
+	CONFIG_BOOL,		/* int: true/false/yes/no/on/off/1/0 */
+	CONFIG_DURATION,	/* long long seconds: 30s, 5m, 1h30m, 2d */
+	CONFIG_ENUM,		/* a C enum: one of a '|'-separated list */
+	CONFIG_CUSTOM,		/* a parsed composite value */
+};
+
+/* Parse value into out (a field of the option's type, not yet in place). */
+typedef int config_parse_fn(const struct config_option *, void *out,
+    const char *value);
+/* Release what a field holds. */
+typedef void config_dispose_fn(const struct config_option *, void *field);
 
 struct config_option {
 	const char		*name;
 	enum config_type	 type;
+	size_t			 off, size;	/* the field in struct config */
 	const char		*def;
 	long long		 min, max;	/* CONFIG_INT, CONFIG_DURATION */
 	const char		*choices;	/* CONFIG_ENUM: "a|b|c" */
 	int			 secret;	/* never echoed back */
+	config_parse_fn		*parse;
+	config_dispose_fn	*dispose;	/* NULL: nothing to release */
 	const char		*help;
 };
 
-/* Every setting envctl has.  Keep docs/envctl.conf.example in step. */
-static const struct config_option options[] = {
-	{ "database_url", CONFIG_STRING, "", 0, 0, NULL, 1,
-	  "PostgreSQL conninfo or URI; empty: libpq's PG* variables" },
-	{ "specs", CONFIG_STRING, "", 0, 0, NULL, 0,
-	  "a local directory of spec files (instead of spec_repo)" },
-	{ "spec_repo", CONFIG_STRING, "", 0, 0, NULL, 0,
-	  "git URL of the spec repository (https, ssh, file or a path)" },
-	{ "spec_branch", CONFIG_STRING, "main", 0, 0, NULL, 0,
-	  "branch of spec_repo to follow" },
-	{ "spec_path", CONFIG_STRING, "", 0, 0, NULL, 0,
-	  "directory inside the repository holding the specs" },
-	{ "spec_poll_interval", CONFIG_DURATION, "30s", 1, 86400, NULL, 0,
-	  "how often spec_repo is fetched" },
-	{ "spec_token_file", CONFIG_STRING, "", 0, 0, NULL, 0,
-	  "https spec_repo: file holding the access token (read at each fetch)" },
-	{ "spec_ssh_key", CONFIG_STRING, "", 0, 0, NULL, 0,
-	  "ssh spec_repo: private key file (no passphrase)" },
-	{ "spec_known_hosts", CONFIG_STRING, "", 0, 0, NULL, 0,
-	  "ssh spec_repo: known_hosts file the server's key must be in" },
-	{ "spec_ca_file", CONFIG_STRING, "", 0, 0, NULL, 0,
-	  "https spec_repo: PEM file of CAs trusted besides the system's" },
-	{ "state_dir", CONFIG_STRING, "/var/lib/envctl", 0, 0, NULL, 0,
-	  "where checkouts of spec_repo are kept" },
-	{ "cluster_id", CONFIG_STRING, "default", 0, 0, NULL, 0,
-	  "this controller's cluster; instances are tagged with it" },
-	{ "tag_prefix", CONFIG_STRING, "envctl", 0, 0, NULL, 0,
-	  "prefix of the tags envctl sets and reads (envctl:managed, ...)" },
-	{ "region", CONFIG_STRING, "", 0, 0, NULL, 0,
-	  "default AWS region; empty: AWS_REGION, then us-east-1" },
-	{ "s3_bucket", CONFIG_STRING, "", 0, 0, NULL, 0,
-	  "bucket for SSH keys, secrets and bootstrap markers" },
-	{ "s3_prefix", CONFIG_STRING, "envctl", 0, 0, NULL, 0,
-	  "key prefix inside s3_bucket" },
-	{ "max_parallel", CONFIG_INT, "8", 1, 256, NULL, 0,
-	  "pipelines run at once" },
-	{ "max_terminations_per_pass", CONFIG_INT, "10", 0, 100000, NULL, 0,
-	  "deletion budget of one pass (unless --force)" },
-	{ "allow_empty", CONFIG_BOOL, "false", 0, 0, NULL, 0,
-	  "let an empty spec tree terminate every environment" },
-	{ "orphan_grace", CONFIG_DURATION, "10m", 0, 86400 * 30, NULL, 0,
-	  "age before an unknown tagged instance counts as an orphan" },
-	{ "resync_interval", CONFIG_DURATION, "5m", 1, 86400, NULL, 0,
-	  "time between full passes when nothing changes" },
-	{ "max_attempts", CONFIG_INT, "5", 1, 1000, NULL, 0,
-	  "failed provisions before giving up until the spec changes" },
-	{ "backoff_base", CONFIG_DURATION, "30s", 1, 86400, NULL, 0,
-	  "first retry delay after a failure (doubles each attempt)" },
-	{ "backoff_max", CONFIG_DURATION, "1h", 1, 86400 * 7, NULL, 0,
-	  "longest retry delay" },
-	{ "ready_checks", CONFIG_STRING, "status,ssh,marker,hostkey", 0, 0, NULL, 0,
-	  "readiness checks: any of status, ssh, marker, hostkey" },
-	{ "ready_ssh_port", CONFIG_INT, "22", 1, 65535, NULL, 0,
-	  "port the ssh readiness check connects to on the instance" },
-	{ "aws_max_attempts", CONFIG_INT, "3", 1, 20, NULL, 0,
-	  "attempts per AWS call (standard retry mode)" },
-	{ "ec2_rate_limits", CONFIG_STRING, "run=5:2,mutate=50:5,describe=100:20", 0, 0, NULL, 0,
-	  "client-side pacing of EC2 calls per class as burst:per-second (EC2's account limits); off: none" },
-	{ "price_table", CONFIG_STRING, "", 0, 0, NULL, 0,
-	  "file of on-demand prices (region instance-type usd-per-hour) overriding the built-in table" },
-	{ "log_level", CONFIG_ENUM, "info", 0, 0, "error|warn|info|debug", 0,
-	  "least important messages logged" },
-	{ "log_format", CONFIG_ENUM, "text", 0, 0, "text|json", 0,
-	  "text lines, or one JSON object per line for log shippers" },
-	{ "listen", CONFIG_STRING, "127.0.0.1:9464", 0, 0, NULL, 0,
-	  "address of /metrics, /healthz and the status page; empty: off" },
-};
 
-#define NOPTIONS	(sizeof(options) / sizeof(options[0]))
-
-struct config_value {
-	char	*value;
+struct config_src {
+	char	*text;		/* the value as given */
 	char	*origin;
 };
 
-struct config {
-	struct config_value	v[NOPTIONS];
+static config_parse_fn parse_string, parse_int, parse_bool, parse_duration;
+static config_parse_fn parse_tag_prefix, parse_ready_checks, parse_pace;
+static config_parse_fn parse_log_level, parse_log_format;
+static config_dispose_fn dispose_string;
+
+#define FIELD(f)	offsetof(struct config, f), sizeof(((struct config *)0)->f)
+#define STR(f, def, help) \
+	{ #f, CONFIG_STRING, FIELD(f), def, 0, 0, NULL, 0, parse_string, \
+	  dispose_string, help }
+#define SECRET(f, def, help) \
+	{ #f, CONFIG_STRING, FIELD(f), def, 0, 0, NULL, 1, parse_string, \
+	  dispose_string, help }
+#define INT(f, def, lo, hi, help) \
+	{ #f, CONFIG_INT, FIELD(f), def, lo, hi, NULL, 0, parse_int, NULL, help }
+#define BOOL(f, def, help) \
+	{ #f, CONFIG_BOOL, FIELD(f), def, 0, 0, NULL, 0, parse_bool, NULL, help }
+#define DURATION(f, def, lo, hi, help) \
+	{ #f, CONFIG_DURATION, FIELD(f), def, lo, hi, NULL, 0, parse_duration, \
+	  NULL, help }
+#define ENUM(f, def, choices, parse, help) \
+	{ #f, CONFIG_ENUM, FIELD(f), def, 0, 0, choices, 0, parse, NULL, help }
+#define CUSTOM(f, def, parse, dispose, help) \
+	{ #f, CONFIG_CUSTOM, FIELD(f), def, 0, 0, NULL, 0, parse, dispose, help }
+
+/*
+ * Every setting envctl has, each bound to its field of struct config
+ * (the macros take the field's name as the option's name, so the two
+ * cannot differ).  Keep docs/envctl.conf.example and envctl.conf(5) in
+ * step.
+ */
+static const struct config_option options[] = {
+	SECRET(database_url, "",
+	    "PostgreSQL conninfo or URI; empty: libpq's PG* variables"),
+	STR(specs, "",
+	    "a local directory of spec files (instead of spec_repo)"),
+	STR(spec_repo, "",
+	    "git URL of the spec repository (https, ssh, file or a path)"),
+	STR(spec_branch, "main",
+	    "branch of spec_repo to follow"),
+	STR(spec_path, "",
+	    "directory inside the repository holding the specs"),
+	DURATION(spec_poll_interval, "30s", 1, 86400,
+	    "how often spec_repo is fetched"),
+	STR(spec_token_file, "",
+	    "https spec_repo: file holding the access token (read at each fetch)"),
+	STR(spec_ssh_key, "",
+	    "ssh spec_repo: private key file (no passphrase)"),
+	STR(spec_known_hosts, "",
+	    "ssh spec_repo: known_hosts file the server's key must be in"),
+	STR(spec_ca_file, "",
+	    "https spec_repo: PEM file of CAs trusted besides the system's"),
+	STR(state_dir, "/var/lib/envctl",
+	    "where checkouts of spec_repo are kept"),
+	STR(cluster_id, "default",
+	    "this controller's cluster; instances are tagged with it"),
+	CUSTOM(tag_prefix, "envctl", parse_tag_prefix, dispose_string,
+	    "prefix of the tags envctl sets and reads (envctl:managed, ...); a trailing ':' is optional"),
+	STR(region, "",
+	    "default AWS region; empty: AWS_REGION, then us-east-1"),
+	STR(s3_bucket, "",
+	    "bucket for SSH keys, secrets and bootstrap markers"),
+	STR(s3_prefix, "envctl",
+	    "key prefix inside s3_bucket"),
+	INT(max_parallel, "8", 1, 256,
+	    "pipelines run at once"),
+	INT(max_terminations_per_pass, "10", 0, 100000,
+	    "deletion budget of one pass (unless --force)"),
+	BOOL(allow_empty, "false",
+	    "let an empty spec tree terminate every environment"),
+	DURATION(orphan_grace, "10m", 0, 86400 * 30,
+	    "age before an unknown tagged instance counts as an orphan"),
+	DURATION(resync_interval, "5m", 1, 86400,
+	    "time between full passes when nothing changes"),
+	INT(max_attempts, "5", 1, 1000,
+	    "failed provisions before giving up until the spec changes"),
+	DURATION(backoff_base, "30s", 1, 86400,
+	    "first retry delay after a failure (doubles each attempt)"),
+	DURATION(backoff_max, "1h", 1, 86400 * 7,
+	    "longest retry delay"),
+	CUSTOM(ready_checks, "status,ssh,marker,hostkey", parse_ready_checks, NULL,
+	    "readiness checks: any of status, ssh, marker, hostkey"),
+	INT(ready_ssh_port, "22", 1, 65535,
+	    "port the ssh readiness check connects to on the instance"),
+	INT(aws_max_attempts, "3", 1, 20,
+	    "attempts per AWS call (standard retry mode)"),
+	CUSTOM(ec2_rate_limits, AWS_PACE_DEFAULT, parse_pace, NULL,
+	    "client-side pacing of EC2 calls per class as burst:per-second (EC2's account limits); off: none"),
+	STR(price_table, "",
+	    "file of on-demand prices (region instance-type usd-per-hour) overriding the built-in table"),
+	ENUM(log_level, "info", "error|warn|info|debug", parse_log_level,
+	    "least important messages logged"),
+	ENUM(log_format, "text", "text|json", parse_log_format,
+	    "text lines, or one JSON object per line for log shippers"),
+	STR(listen, "127.0.0.1:9464",
+	    "address of /metrics, /healthz and the status page; empty: off"),
 };
+
+#define NOPTIONS	(sizeof(options) / sizeof(options[0]))
 
 static const struct config_option *
 option_find(const char *name, size_t *idx)
@@ -117,15 +167,63 @@ option_find(const char *name, size_t *idx)
 	return NULL;
 }
 
+static void *
+option_field(struct config *c, const struct config_option *opt)
+{
+	return (char *)c + opt->off;
+}
+
+/* Parse value into the field of opt, replacing what it held; ERR_INVALID. */
+static int
+option_apply(struct config *c, const struct config_option *opt,
+    const char *value)
+{
+	union {
+		char			*s;
+		int			 i;
+		long long		 ll;
+		unsigned		 u;
+		struct config_pace	 pace;
+		enum log_level		 level;
+		enum log_format		 format;
+	} tmp;
+	void *field = option_field(c, opt);
+
+	assert(opt->size <= sizeof(tmp));
+	memset(&tmp, 0, sizeof(tmp));
+	if (opt->parse(opt, &tmp, value) < 0)
+		return ERR_INVALID;
+	if (opt->dispose != NULL)
+		opt->dispose(opt, field);
+	memcpy(field, &tmp, opt->size);
+	return 0;
+}
+
+static void
+src_set(struct config_src *s, const struct config_option *opt,
+    const char *value, const char *origin)
+{
+	if (opt->secret)
+		mem_free_secret(s->text);
+	else
+		free(s->text);
+	free(s->origin);
+	s->text = xstrdup(value);
+	s->origin = xstrdup(origin);
+}
+
 struct config *
 config_new(void)
 {
 	struct config *c = xcalloc(1, sizeof(*c));
 	size_t i;
 
+	c->src = xcalloc(NOPTIONS, sizeof(*c->src));
 	for (i = 0; i < NOPTIONS; i++) {
-		c->v[i].value = xstrdup(options[i].def);
-		c->v[i].origin = xstrdup("default");
+		if (option_apply(c, &options[i], options[i].def) < 0)
+			fatalx("config: the default of %s: %s", options[i].name,
+			    err_get());
+		src_set(&c->src[i], &options[i], options[i].def, "default");
 	}
 	return c;
 }
@@ -138,17 +236,43 @@ config_free(struct config *c)
 	if (c == NULL)
 		return;
 	for (i = 0; i < NOPTIONS; i++) {
+		if (options[i].dispose != NULL)
+			options[i].dispose(&options[i], option_field(c, &options[i]));
 		if (options[i].secret)
-			mem_free_secret(c->v[i].value);
+			mem_free_secret(c->src[i].text);
 		else
-			free(c->v[i].value);
-		free(c->v[i].origin);
+			free(c->src[i].text);
+		free(c->src[i].origin);
 	}
+	free(c->src);
+	pipeline_prices_free(c->prices);
 	free(c);
 }
 
+/* ---- parsers, one per kind of field ---------------------------------- */
+
+static void
+dispose_string(const struct config_option *opt, void *field)
+{
+	char **p = field;
+
+	if (opt->secret)
+		mem_free_secret(*p);
+	else
+		free(*p);
+	*p = NULL;
+}
+
 static int
-parse_bool(int *out, const char *s)
+parse_string(const struct config_option *opt, void *out, const char *value)
+{
+	(void)opt;
+	*(char **)out = xstrdup(value);
+	return 0;
+}
+
+static int
+bool_word(int *out, const char *s)
 {
 	static const char *const yes[] = { "true", "yes", "on", "1" };
 	static const char *const no[] = { "false", "no", "off", "0" };
@@ -168,71 +292,18 @@ parse_bool(int *out, const char *s)
 }
 
 static int
-parse_int(long long *out, const char *s)
+parse_bool(const struct config_option *opt, void *out, const char *value)
 {
-	char *end;
-
-	if (*s == '\0' || !isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	*out = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return -1;
-	return 0;
-}
-
-static int
-enum_has(const char *choices, const char *s)
-{
-	size_t n = strlen(s);
-	const char *p = choices;
-
-	while (*p != '\0') {
-		const char *bar = strchr(p, '|');
-		size_t len = bar ? (size_t)(bar - p) : strlen(p);
-
-		if (len == n && strncmp(p, s, n) == 0)
-			return 1;
-		p += len + (bar != NULL);
+	if (bool_word(out, value) < 0) {
+		err_set("%s: expected true or false", opt->name);
+		return ERR_INVALID;
 	}
 	return 0;
 }
 
-/* Check value against opt; 0 or ERR_INVALID with the reason in err. */
 static int
-option_check(const struct config_option *opt, const char *value)
+in_range(const struct config_option *opt, long long n, const char *value)
 {
-	long long n = 0;
-	int b;
-
-	switch (opt->type) {
-	case CONFIG_STRING:
-		return 0;
-	case CONFIG_BOOL:
-		if (parse_bool(&b, value) < 0) {
-			err_set("%s: expected true or false", opt->name);
-			return ERR_INVALID;
-		}
-		return 0;
-	case CONFIG_ENUM:
-		if (!enum_has(opt->choices, value)) {
-			err_set("%s: expected one of %s", opt->name, opt->choices);
-			return ERR_INVALID;
-		}
-		return 0;
-	case CONFIG_INT:
-		if (parse_int(&n, value) < 0) {
-			err_set("%s: expected a whole number", opt->name);
-			return ERR_INVALID;
-		}
-		break;
-	case CONFIG_DURATION:
-		if (duration_parse(&n, value) < 0) {
-			err_prefix("%s", opt->name);
-			return ERR_INVALID;
-		}
-		break;
-	}
 	if (n < opt->min || n > opt->max) {
 		err_set("%s: %s is out of range [%lld, %lld]", opt->name, value,
 		    opt->min, opt->max);
@@ -240,6 +311,149 @@ option_check(const struct config_option *opt, const char *value)
 	}
 	return 0;
 }
+
+static int
+parse_int(const struct config_option *opt, void *out, const char *value)
+{
+	long long n;
+	char *end;
+
+	if (*value == '\0' || !isdigit((unsigned char)*value)) {
+		err_set("%s: expected a whole number", opt->name);
+		return ERR_INVALID;
+	}
+	errno = 0;
+	n = strtoll(value, &end, 10);
+	if (errno != 0 || *end != '\0') {
+		err_set("%s: expected a whole number", opt->name);
+		return ERR_INVALID;
+	}
+	if (in_range(opt, n, value) < 0)
+		return ERR_INVALID;
+	*(int *)out = (int)n;
+	return 0;
+}
+
+static int
+parse_duration(const struct config_option *opt, void *out, const char *value)
+{
+	long long n;
+
+	if (duration_parse(&n, value) < 0) {
+		err_prefix("%s", opt->name);
+		return ERR_INVALID;
+	}
+	if (in_range(opt, n, value) < 0)
+		return ERR_INVALID;
+	*(long long *)out = n;
+	return 0;
+}
+
+/* The index of s in choices "a|b|c", or -1. */
+static int
+enum_index(const char *choices, const char *s)
+{
+	size_t n = strlen(s);
+	const char *p = choices;
+	int i = 0;
+
+	while (*p != '\0') {
+		const char *bar = strchr(p, '|');
+		size_t len = bar ? (size_t)(bar - p) : strlen(p);
+
+		if (len == n && strncmp(p, s, n) == 0)
+			return i;
+		p += len + (bar != NULL);
+		i++;
+	}
+	return -1;
+}
+
+static int
+enum_parse(int *out, const struct config_option *opt, const char *value)
+{
+	if ((*out = enum_index(opt->choices, value)) < 0) {
+		err_set("%s: expected one of %s", opt->name, opt->choices);
+		return ERR_INVALID;
+	}
+	return 0;
+}
+
+static int
+parse_log_level(const struct config_option *opt, void *out, const char *value)
+{
+	static const enum log_level levels[] = { LOG_LEVEL_ERROR, LOG_LEVEL_WARN,
+	    LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };	/* in the order of choices */
+	int i;
+
+	if (enum_parse(&i, opt, value) < 0)
+		return ERR_INVALID;
+	*(enum log_level *)out = levels[i];
+	return 0;
+}
+
+static int
+parse_log_format(const struct config_option *opt, void *out, const char *value)
+{
+	static const enum log_format formats[] = { LOG_FORMAT_TEXT,
+	    LOG_FORMAT_JSON };	/* in the order of choices */
+	int i;
+
+	if (enum_parse(&i, opt, value) < 0)
+		return ERR_INVALID;
+	*(enum log_format *)out = formats[i];
+	return 0;
+}
+
+/*
+ * The prefix of envctl's tags, kept without its ':' (the tags are
+ * "<prefix>:managed", ...): "envctl" and "envctl:" are the same prefix
+ * wherever it is used.
+ */
+static int
+parse_tag_prefix(const struct config_option *opt, void *out, const char *value)
+{
+	size_t n = strlen(value), i;
+
+	if (n > 0 && value[n - 1] == ':')
+		n--;
+	if (n == 0 || n > 40) {
+		err_set("%s: must be 1..40 characters", opt->name);
+		return ERR_INVALID;
+	}
+	for (i = 0; i < n; i++)
+		/* what AWS allows in a tag key */
+		if (!isalnum((unsigned char)value[i]) &&
+		    strchr(" _.:/=+-@", value[i]) == NULL) {
+			err_set("%s: '%c' is not allowed in a tag prefix", opt->name,
+			    isprint((unsigned char)value[i]) ? value[i] : '?');
+			return ERR_INVALID;
+		}
+	*(char **)out = xstrndup(value, n);
+	return 0;
+}
+
+static int
+parse_ready_checks(const struct config_option *opt, void *out, const char *value)
+{
+	(void)opt;
+	/* its message starts with "ready_checks: " */
+	return pipeline_checks_parse(out, value) < 0 ? ERR_INVALID : 0;
+}
+
+static int
+parse_pace(const struct config_option *opt, void *out, const char *value)
+{
+	struct config_pace *p = out;
+
+	if (aws_pace_limits_parse(&p->limits, &p->off, value) < 0) {
+		err_prefix("%s", opt->name);
+		return ERR_INVALID;
+	}
+	return 0;
+}
+
+/* ---- sources --------------------------------------------------------- */
 
 int
 config_set(struct config *c, const char *key, const char *value,
@@ -256,17 +470,11 @@ config_set(struct config *c, const char *key, const char *value,
 		err_set("%s: %s: value longer than 4096 bytes", origin, key);
 		return ERR_INVALID;
 	}
-	if (option_check(opt, value) < 0) {
+	if (option_apply(c, opt, value) < 0) {
 		err_prefix("%s", origin);
 		return ERR_INVALID;
 	}
-	if (opt->secret)
-		mem_free_secret(c->v[i].value);
-	else
-		free(c->v[i].value);
-	free(c->v[i].origin);
-	c->v[i].value = xstrdup(value);
-	c->v[i].origin = xstrdup(origin);
+	src_set(&c->src[i], opt, value, origin);
 	return 0;
 }
 
@@ -429,7 +637,7 @@ config_take_flags(struct config *c, int *argcp, char **argv,
 			int b;
 
 			val = "true";
-			if (i + 1 < *argcp && parse_bool(&b, argv[i + 1]) == 0) {
+			if (i + 1 < *argcp && bool_word(&b, argv[i + 1]) == 0) {
 				val = argv[i + 1];
 				consumed_next = 1;
 			}
@@ -470,45 +678,34 @@ config_load(struct config *c, int *argcp, char **argv)
 		return error;
 	if ((error = config_load_env(c)) < 0)
 		return error;
-	return config_take_flags(c, argcp, argv, &path, 1);
+	if ((error = config_take_flags(c, argcp, argv, &path, 1)) < 0)
+		return error;
+	return config_complete(c);
+}
+
+int
+config_complete(struct config *c)
+{
+	struct pipeline_prices *p = NULL;
+
+	if (*c->price_table != '\0' &&
+	    pipeline_prices_load(&p, c->price_table) < 0) {
+		err_prefix("price_table");
+		return ERR_INVALID;
+	}
+	pipeline_prices_free(c->prices);
+	c->prices = p;
+	return 0;
 }
 
 const char *
-config_str(const struct config *c, const char *key)
+config_text(const struct config *c, const char *key)
 {
 	size_t i;
 
 	if (option_find(key, &i) == NULL)
 		return NULL;
-	return c->v[i].value;
-}
-
-long long
-config_int(const struct config *c, const char *key)
-{
-	const struct config_option *opt;
-	long long n = 0;
-	size_t i;
-
-	if ((opt = option_find(key, &i)) == NULL)
-		return 0;
-	if (opt->type == CONFIG_DURATION)
-		(void)duration_parse(&n, c->v[i].value);
-	else
-		(void)parse_int(&n, c->v[i].value);
-	return n;
-}
-
-int
-config_bool(const struct config *c, const char *key)
-{
-	size_t i;
-	int b = 0;
-
-	if (option_find(key, &i) == NULL)
-		return 0;
-	(void)parse_bool(&b, c->v[i].value);
-	return b;
+	return c->src[i].text;
 }
 
 const char *
@@ -518,7 +715,7 @@ config_origin(const struct config *c, const char *key)
 
 	if (option_find(key, &i) == NULL)
 		return NULL;
-	return c->v[i].origin;
+	return c->src[i].origin;
 }
 
 size_t

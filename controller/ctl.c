@@ -25,7 +25,6 @@ int
 ctl_config_load(struct config **out, int *argcp, char **argv)
 {
 	struct config *c = config_new();
-	enum log_level level = LOG_LEVEL_INFO;
 	int error;
 
 	if ((error = config_load(c, argcp, argv)) < 0) {
@@ -33,19 +32,23 @@ ctl_config_load(struct config **out, int *argcp, char **argv)
 		*out = NULL;
 		return error;
 	}
-	(void)log_level_parse(&level, config_str(c, "log_level"));
-	log_init("envctl", level, strcmp(config_str(c, "log_format"), "json") == 0 ?
-	    LOG_FORMAT_JSON : LOG_FORMAT_TEXT);
+	ctl_log_apply(c);
 	*out = c;
 	return 0;
+}
+
+void
+ctl_log_apply(const struct config *c)
+{
+	log_init("envctl", c->log_level, c->log_format);
 }
 
 const char *
 ctl_region(const struct config *c)
 {
-	const char *r = config_str(c, "region");
+	const char *r = c->region;
 
-	if (r != NULL && *r != '\0')
+	if (*r != '\0')
 		return r;
 	if ((r = aws_region_from_env()) != NULL && *r != '\0')
 		return r;
@@ -56,17 +59,17 @@ int
 ctl_specs_load(struct spec_tree **out, char **revision, const struct config *c)
 {
 	struct spec_options opts;
-	const char *dir = config_str(c, "specs");
+	const char *dir = c->specs;
 	char *published = NULL, target[PATH_MAX];
-	char prefix[64];
+	char prefix[CTL_SPEC_PREFIX_LEN];
 	ssize_t n;
 	int error;
 
 	*out = NULL;
 	*revision = NULL;
-	if (*dir == '\0' && *config_str(c, "spec_repo") != '\0') {
+	if (*dir == '\0' && *c->spec_repo != '\0') {
 		/* The controller publishes checkouts as state_dir/current -> trees/<commit>. */
-		published = xasprintf("%s/current", config_str(c, "state_dir"));
+		published = xasprintf("%s/current", c->state_dir);
 		if ((n = readlink(published, target, sizeof(target) - 1)) < 0) {
 			err_set("no published checkout of spec_repo at %s (%s): "
 			    "has 'envctl run' fetched it yet?", published, strerror(errno));
@@ -82,11 +85,8 @@ ctl_specs_load(struct spec_tree **out, char **revision, const struct config *c)
 	} else
 		*revision = xstrdup("local");
 
-	spec_options_init(&opts);
-	opts.default_region = ctl_region(c);
-	snprintf(prefix, sizeof(prefix), "%s:", config_str(c, "tag_prefix"));
-	opts.tag_prefix = prefix;
-	opts.lean = 1;		/* briefs only; rc_jobs reads the specs it runs */
+	ctl_spec_options(&opts, prefix, c);
+	opts.lean = 1;		/* briefs only; the engine reads the specs it runs */
 	if ((error = spec_tree_load(out, dir, &opts)) < 0) {
 		err_prefix("reading specs from %s", dir);
 		free(*revision);
@@ -96,12 +96,22 @@ ctl_specs_load(struct spec_tree **out, char **revision, const struct config *c)
 	return error;
 }
 
+void
+ctl_spec_options(struct spec_options *opts, char prefix[CTL_SPEC_PREFIX_LEN],
+    const struct config *c)
+{
+	spec_options_init(opts);
+	opts->default_region = ctl_region(c);
+	snprintf(prefix, CTL_SPEC_PREFIX_LEN, "%s:", c->tag_prefix);
+	opts->tag_prefix = prefix;
+}
+
 int
 ctl_store_open(struct store **out, const struct config *c)
 {
 	int error;
 
-	if ((error = store_open(out, config_str(c, "database_url"))) < 0)
+	if ((error = store_open(out, c->database_url)) < 0)
 		return error;
 	if ((error = store_check_version(*out)) < 0) {
 		store_free(*out);
@@ -166,20 +176,15 @@ static pthread_mutex_t pacers_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ctl_pacer *pacers;
 static size_t npacers;
 
-int
+void
 ctl_pacer_get(struct aws_pacer **out, const struct config *c,
     const char *region)
 {
-	struct aws_pace_limits l;
+	const struct aws_pace_limits *l = &c->ec2_rate_limits.limits;
+	int off = c->ec2_rate_limits.off;
 	size_t i;
-	int off, error;
 
 	*out = NULL;
-	if ((error = aws_pace_limits_parse(&l, &off,
-	    config_str(c, "ec2_rate_limits"))) < 0) {
-		err_prefix("ec2_rate_limits");
-		return error;
-	}
 	pthread_mutex_lock(&pacers_lock);
 	for (i = 0; i < npacers; i++)
 		if (strcmp(pacers[i].region, region) == 0)
@@ -187,15 +192,14 @@ ctl_pacer_get(struct aws_pacer **out, const struct config *c,
 	if (i == npacers && !off) {
 		pacers = xreallocarray(pacers, npacers + 1, sizeof(*pacers));
 		pacers[i].region = xstrdup(region);
-		(void)aws_pacer_new(&pacers[i].pacer, &l);
+		(void)aws_pacer_new(&pacers[i].pacer, l);
 		npacers++;
 	} else if (i < npacers)
 		/* The same limits keep the buckets; a reload's new ones apply. */
-		aws_pacer_set_limits(pacers[i].pacer, &l);
+		aws_pacer_set_limits(pacers[i].pacer, l);
 	if (!off)
 		*out = pacers[i].pacer;
 	pthread_mutex_unlock(&pacers_lock);
-	return 0;
 }
 
 void
@@ -229,9 +233,8 @@ ctl_aws_open(struct ctl_aws **out, const struct config *c, const char *region)
 	memset(&ao, 0, sizeof(ao));
 	ao.region = a->region;
 	ao.creds = a->creds;
-	ao.max_attempts = (int)config_int(c, "aws_max_attempts");
-	if ((error = ctl_pacer_get(&ao.pacer, c, a->region)) < 0)
-		goto fail;
+	ao.max_attempts = c->aws_max_attempts;
+	ctl_pacer_get(&ao.pacer, c, a->region);
 	if ((error = aws_client_new(&a->aws, &ao)) < 0)
 		goto fail;
 	if ((error = ec2_client_new(&a->ec2, a->aws)) < 0)

@@ -9,11 +9,14 @@
 #include <stdio.h>
 
 struct config;
+struct spec_options;
 struct spec_tree;
 struct store;
 
 /* Load the configuration (file, environment, flags) and apply log settings. */
 int	 ctl_config_load(struct config **out, int *argcp, char **argv);
+/* Apply the configuration's log_level and log_format. */
+void	 ctl_log_apply(const struct config *);
 
 /* The default region: config region, AWS_REGION, AWS_DEFAULT_REGION, us-east-1. */
 const char *ctl_region(const struct config *);
@@ -25,6 +28,15 @@ const char *ctl_region(const struct config *);
  */
 int	 ctl_specs_load(struct spec_tree **out, char **revision,
 	    const struct config *);
+
+/*
+ * The spec options of the configuration: the default region
+ * (ctl_region()) and the reserved tag prefix "<tag_prefix>:", written to
+ * prefix, which opts borrows.
+ */
+#define CTL_SPEC_PREFIX_LEN	48
+void	 ctl_spec_options(struct spec_options *opts,
+	    char prefix[CTL_SPEC_PREFIX_LEN], const struct config *);
 
 /* Open the database and check its schema version ("run 'envctl migrate'"). */
 int	 ctl_store_open(struct store **out, const struct config *);
@@ -51,11 +63,10 @@ void	 ctl_aws_free(struct ctl_aws *);
  * The EC2 pacer of region with the limits of ec2_rate_limits: made on
  * first use, then the same one for the life of the process (the limits
  * of a reloaded configuration are applied to it); owned here, never
- * freed.  *out is NULL when ec2_rate_limits is "off".  ERR_INVALID with
- * the parse error when the option is malformed.
+ * freed.  *out is NULL when ec2_rate_limits is "off".
  */
 struct aws_pacer;
-int	 ctl_pacer_get(struct aws_pacer **out, const struct config *,
+void	 ctl_pacer_get(struct aws_pacer **out, const struct config *,
 	    const char *region);
 /* Call fn for every region's pacer, under a lock (fn must not block). */
 typedef void ctl_pacer_fn(const char *region, struct aws_pacer *, void *arg);

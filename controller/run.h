@@ -1,7 +1,8 @@
 /*
- * run.h - what envctl run's files share (cmd_run.c: the loop, the passes,
- * signals and leadership; ctl_run_http.c: metrics, the pages and the HTTP
- * routes).  Everything here belongs to the controller process.
+ * run.h - the controller's loop (run.c): the passes on their thread,
+ * signals, leadership, the spec source and reloads.  What the HTTP side
+ * shows and serves is run_http.h.  Everything here belongs to the
+ * controller process.
  */
 #ifndef ENVCTL_RUN_H
 #define ENVCTL_RUN_H
@@ -12,61 +13,13 @@
 #include <time.h>
 
 #include "config.h"
-#include "httpd.h"
-#include "metrics.h"
-#include "store.h"
+#include "run_http.h"
 
-struct pass_view;
-struct store;
+struct httpd;
+struct metrics_registry;
 struct source;
+struct store;
 struct watch;
-
-#define EVENTS_SHOWN		50	/* events kept for /api/events and / */
-
-struct run_metrics {
-	struct metrics_metric	*envs, *passes, *actions, *duration, *last_ok;
-	struct metrics_metric	*leader, *db_up, *reconfig, *aws_calls;
-	struct metrics_metric	*aws_failures, *aws_retries, *aws_throttled;
-	/* process-wide AWS counters (lib/aws) and pacing, synced at each scrape */
-	struct metrics_metric	*aws_requests, *aws_attempts, *aws_throttles;
-	struct metrics_metric	*pace_wait, *pace_waits, *pace_rate;
-	struct metrics_metric	*provision;	/* seconds to ready, per environment */
-};
-
-/*
- * What the pages show, from one pass: a small record per live
- * environment and the recent events, every string of them in one block
- * (lent to the pages one environment at a time: httpd_status_envs).  At
- * 10,000 environments that is about 0.8 MB, held between passes.
- */
-struct run_view_env {
-	uint32_t	 strs;		/* offset in strs: name, then RUN_VIEW_* */
-	uint8_t		 status;	/* enum store_status */
-	uint8_t		 stage;		/* enum store_stage */
-	uint8_t		 state;		/* 1 + index of a known EC2 state; 0 none */
-	uint8_t		 has;		/* RUN_VIEW_*: the strings after the name */
-	int64_t		 age;		/* seconds; negative: unknown */
-	double		 cost;		/* USD so far */
-};
-struct run_view {
-	struct run_view_env	*envs;
-	size_t			 nrows;
-	struct httpd_status_event *events;
-	size_t			 nevrows;
-	char			*strs;
-};
-/* The pages' list of environments from v (borrows v). */
-void	 run_view_envs(struct httpd_status_envs *out, const struct run_view *v);
-
-/* The EC2 state of each instance a pass saw, sorted by id. */
-struct run_state {
-	char	id[24];		/* "i-" and 17 hex digits */
-	char	state[16];
-};
-struct run_states {
-	struct run_state	*v;
-	size_t			 n;
-};
 
 enum run_outcome {
 	RUN_OK = 0,
@@ -126,36 +79,16 @@ struct runner {
 static inline const char *
 run_cluster(const struct runner *r)
 {
-	return config_str(r->cfg, "cluster_id");
+	return r->cfg->cluster_id;
 }
 
-/* Register envctl run's metrics in a new r->reg; 0 or ERR_GENERIC. */
-int	 run_metrics_new(struct runner *r);
-/* Fold a finished pass into the metrics (thread-safe: called by the pass). */
-void	 run_metrics_pass(struct runner *r, const struct pass_view *pv);
 /*
- * Copy lib/aws's process-wide counters of calls (by service, action and
- * code) and the pacers' figures into the registry (before a scrape).
+ * The controller: load the configuration from argv (kept for SIGHUP),
+ * open the spec source and the HTTP listener, then loop until SIGTERM or
+ * SIGINT.  0 after a clean stop; negative when it cannot start, with
+ * *what naming the part ("configuration", "spec source", "run") and
+ * err_get() the reason, or *what NULL when the loop failed (logged).
  */
-void	 run_metrics_aws(struct runner *r);
-/* Copy the states of pv's instances (free with run_states_free()). */
-void	 run_states_take(struct run_states *out, const struct pass_view *pv);
-void	 run_states_free(struct run_states *);
-/*
- * Fill v from the database as a pass leaves it: the live rows (read one
- * at a time, never all at once) with the EC2 state of each row's
- * instance from states, and the recent events.  v owns it all;
- * run_view_clear() frees it and zeroes v.  Read failures are logged and
- * leave that part empty.
- */
-void	 run_view_build(struct run_view *v, struct store *st,
-	    const struct run_states *states);
-void	 run_view_clear(struct run_view *v);
-/*
- * Listen on addr with the routes /healthz, /metrics, /api/environments,
- * /api/events and /; "" means off (*out NULL, 0).  Handlers read r's
- * loop-owned state: call httpd_handle() from the loop's thread only.
- */
-int	 run_httpd_open(struct httpd **out, struct runner *r, const char *addr);
+int	 run_controller(const char **what, int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "mem.h"
 #include "pipeline.h"
+#include "store.h"
 
 struct pool {
 	struct pipeline_job	*jobs;
@@ -65,6 +66,7 @@ group_skip(struct pool *pool, size_t g)
 		job->result = ERR_CONFLICT;
 		free(job->error);
 		job->error = xstrdup("leadership not confirmed: not started");
+		job->waiting = pipeline_job_waits(job);
 		pool->failed++;
 		pool->ndone++;
 		if (pool->done != NULL)
@@ -185,6 +187,7 @@ pipeline_jobs_run_fenced(struct pipeline_job *jobs, size_t njobs,
 					jobs[i].result = ERR_UNAVAILABLE;
 					if (jobs[i].error == NULL)
 						jobs[i].error = xstrdup(why);
+					jobs[i].waiting = pipeline_job_waits(&jobs[i]);
 				}
 				free(why);
 				pool.failed = njobs;
@@ -216,4 +219,54 @@ out:
 	free(regions);
 	free(pool.groups);
 	return failed;
+}
+
+/*
+ * What a job's environment waits on once the job has run without error,
+ * by plan kind (kinds not listed: nothing).  One row per kind, so it
+ * folds into a table of plan-kind properties.
+ */
+enum pl_wait {
+	PL_WAIT_NONE = 0,
+	PL_WAIT_READY,		/* a provision that did not reach DONE */
+	PL_WAIT_GC,		/* a GC that left the security group */
+	PL_WAIT_HUMAN,		/* reported drift stays until a human acts */
+};
+
+static const enum pl_wait pl_waits[PLAN_KIND_COUNT] = {
+	[PLAN_PROVISION]	= PL_WAIT_READY,
+	[PLAN_RETRY]		= PL_WAIT_READY,
+	[PLAN_ADVANCE]		= PL_WAIT_READY,
+	[PLAN_REPLACE]		= PL_WAIT_READY,
+	[PLAN_DRIFT_GONE]	= PL_WAIT_READY,
+	[PLAN_GC]		= PL_WAIT_GC,
+	[PLAN_DRIFT_REPORT]	= PL_WAIT_HUMAN,
+};
+
+int
+pipeline_job_waits(const struct pipeline_job *job)
+{
+	if (job->result < 0)
+		return 1;
+	if ((unsigned)job->kind >= PLAN_KIND_COUNT)
+		return 0;
+	switch (pl_waits[job->kind]) {
+	case PL_WAIT_READY:
+		return job->reached != STORE_STAGE_DONE;
+	case PL_WAIT_GC:
+		return job->gc_waiting;
+	case PL_WAIT_HUMAN:
+		return 1;
+	case PL_WAIT_NONE:
+		break;
+	}
+	return 0;
+}
+
+const char *
+pipeline_job_status_instance(const struct pipeline_job *job)
+{
+	if (job->row == NULL || job->row->stage != STORE_STAGE_TAGGED)
+		return NULL;
+	return job->row->instance_id;
 }

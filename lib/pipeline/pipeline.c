@@ -870,6 +870,8 @@ pipeline_job_run(struct pipeline *p, struct pipeline_job *job)
 	int error = 0;
 
 	memset(&row, 0, sizeof(row));
+	job->reached = -1;
+	job->gc_waiting = 0;
 	switch (job->kind) {
 	case PLAN_PROVISION:
 		error = pl_provision_new(p, job);
@@ -927,5 +929,6 @@ pipeline_job_run(struct pipeline *p, struct pipeline_job *job)
 	job->result = error;
 	if (error < 0 && job->error == NULL)
 		job->error = xstrdup(err_get());
+	job->waiting = pipeline_job_waits(job);
 	return error;
 }

@@ -112,7 +112,31 @@ struct pipeline_job {
 	int				 result;	/* 0 or ERR_* */
 	char				*error;		/* message (owned) or NULL */
 	char				 stage[24];	/* stage reached (for the summary) */
+	int				 reached;	/* enum store_stage a provision
+							   reached; -1: none */
+	int				 gc_waiting;	/* GC left the security group */
+	/*
+	 * 1 when, after the job, its environment still waits on something
+	 * outside envctl (pipeline_job_waits()); set by pipeline_job_run()
+	 * and by the pool for the jobs it does not run.
+	 */
+	int				 waiting;
 };
+
+/*
+ * Whether job's environment still waits on something outside envctl
+ * after the job: it failed, a provision did not reach DONE (readiness),
+ * a GC left its security group (an instance still shutting down), a
+ * drift was reported to a human.  One rule per plan kind (exec.c).
+ */
+int	 pipeline_job_waits(const struct pipeline_job *job);
+
+/*
+ * The instance whose status checks job will read (its row waits at
+ * TAGGED for readiness), or NULL: a pass fetches those in batches
+ * (struct pipeline_job's status) instead of one call per job.
+ */
+const char *pipeline_job_status_instance(const struct pipeline_job *job);
 
 /*
  * Run one job: the pipeline(s) its kind names.  Returns 0 or a negative

@@ -5,6 +5,7 @@
 #define ENVCTL_PIPELINE_INT_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "err.h"
 #include "failpoint.h"
@@ -47,6 +48,14 @@ struct pipeline {
 } while (0)
 
 time_t	 pl_now(const struct pipeline *);
+
+/* The provision stage job has reached, as enum and as text. */
+static inline void
+pl_job_stage(struct pipeline_job *job, enum store_stage stage)
+{
+	job->reached = (int)stage;
+	snprintf(job->stage, sizeof(job->stage), "%s", store_stage_str(stage));
+}
 
 /* Write mask of row between failpoints fp.before/fp.after. */
 int	 pl_row_update(struct pipeline *, struct store_env *row, unsigned mask,

@@ -56,8 +56,7 @@ set_stage(struct prov *pv, enum store_stage stage, unsigned extra,
 	    fpa)) < 0 && fpa != NULL && strstr(err_get(), fpa) == NULL)
 		pv->row->stage = was;	/* not written: the row is still at was */
 	else
-		snprintf(pv->job->stage, sizeof(pv->job->stage), "%s",
-		    store_stage_str(stage));
+		pl_job_stage(pv->job, stage);
 	return error;
 }
 
@@ -1095,8 +1094,7 @@ run_stages(struct prov *pv)
 	int error = 0;
 
 	pv->start = pv->row->stage;
-	snprintf(pv->job->stage, sizeof(pv->job->stage), "%s",
-	    store_stage_str(pv->row->stage));
+	pl_job_stage(pv->job, pv->row->stage);
 	while (error == 0 && pv->row->stage != STORE_STAGE_DONE) {
 		switch (pv->row->stage) {
 		case STORE_STAGE_INIT:
@@ -1220,7 +1218,7 @@ pl_provision_new(struct pipeline *p, struct pipeline_job *job)
 	store_env_dispose(&row);
 	if ((error = store_env_get(&row, p->store, id)) < 0)
 		goto out;
-	snprintf(job->stage, sizeof(job->stage), "INIT");
+	pl_job_stage(job, STORE_STAGE_INIT);
 	FP("provision.event_start.before");
 	pl_json_escape(name, sizeof(name), job->name);
 	if ((error = pl_event(p, id, "remote.provision.start",
@@ -1342,7 +1340,7 @@ pl_adopt(struct pipeline *p, struct pipeline_job *job)
 	    STORE_ENV_READY_AT)) < 0)
 		goto out;
 	FP("provision.adopt.after");
-	snprintf(job->stage, sizeof(job->stage), "%s", store_stage_str(row.stage));
+	pl_job_stage(job, row.stage);
 	pl_json_escape(name, sizeof(name), job->name);
 	error = pl_event(p, id, "drift.detected", "{\"env\":\"%s\",\"kind\":"
 	    "\"row lost\",\"instance_id\":\"%s\",\"action\":\"adopted\"}", name,

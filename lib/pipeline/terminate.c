@@ -161,6 +161,7 @@ pl_gc(struct pipeline *p, struct pipeline_job *job)
 	    STORE_ENV_SECURITY_GROUP_ID, "gc.done.before", "gc.done.after")) < 0)
 		goto out;
 	snprintf(job->stage, sizeof(job->stage), sg_left ? "gc-waiting" : "collected");
+	job->gc_waiting = sg_left;
 out:
 	store_env_dispose(&row);
 	return error;

@@ -5,11 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "config.h"
 #include "err.h"
+#include "pipeline.h"
 
 static void
 test_config__defaults(void **state)
@@ -17,12 +19,21 @@ test_config__defaults(void **state)
 	struct config *c = config_new();
 
 	(void)state;
-	assert_string_equal(config_str(c, "cluster_id"), "default");
-	assert_int_equal(config_int(c, "max_terminations_per_pass"), 10);
-	assert_int_equal(config_int(c, "orphan_grace"), 600);
-	assert_int_equal(config_bool(c, "allow_empty"), 0);
+	assert_string_equal(c->cluster_id, "default");
+	assert_int_equal(c->max_terminations_per_pass, 10);
+	assert_int_equal(c->orphan_grace, 600);
+	assert_int_equal(c->allow_empty, 0);
+	assert_int_equal(c->ready_checks, PIPELINE_CHECK_ALL);
+	assert_int_equal(c->ec2_rate_limits.off, 0);
+	assert_true(c->ec2_rate_limits.limits.rate[AWS_PACE_RUN] == 2.0);
+	assert_int_equal(c->log_level, LOG_LEVEL_INFO);
+	assert_int_equal(c->log_format, LOG_FORMAT_TEXT);
+	assert_string_equal(c->tag_prefix, "envctl");
+	assert_string_equal(c->database_url, "");
+	assert_null(c->prices);
 	assert_string_equal(config_origin(c, "listen"), "default");
-	assert_null(config_str(c, "no_such_option"));
+	assert_string_equal(config_text(c, "listen"), "127.0.0.1:9464");
+	assert_null(config_text(c, "no_such_option"));
 	config_free(c);
 }
 
@@ -55,12 +66,13 @@ test_config__file_env_flag_precedence(void **state)
 	unsetenv("ENVCTL_REGION");
 	unsetenv("ENVCTL_CLUSTER_ID");
 	/* flag > env > file > default */
-	assert_string_equal(config_str(c, "cluster_id"), "fromflag");
+	assert_string_equal(c->cluster_id, "fromflag");
 	assert_string_equal(config_origin(c, "cluster_id"), "flag");
-	assert_string_equal(config_str(c, "region"), "ap-south-1");
+	assert_string_equal(c->region, "ap-south-1");
 	assert_string_equal(config_origin(c, "region"), "ENVCTL_REGION");
-	assert_int_equal(config_int(c, "max_parallel"), 3);
-	assert_int_equal(config_bool(c, "allow_empty"), 1);
+	assert_int_equal(c->max_parallel, 3);
+	assert_string_equal(config_text(c, "max_parallel"), "3");
+	assert_int_equal(c->allow_empty, 1);
 	assert_non_null(strstr(config_origin(c, "allow_empty"), ":5"));
 	/* what the table knows is consumed; the rest stays, in order */
 	assert_int_equal(argc, 3);
@@ -95,7 +107,8 @@ test_config__errors_name_the_source(void **state)
 	assert_true(config_load(c, &argc, argv) < 0);
 	assert_non_null(strstr(err_get(), "/nonexistent/envctl.conf"));
 	/* nothing was changed by the failures */
-	assert_int_equal(config_int(c, "max_parallel"), 8);
+	assert_int_equal(c->max_parallel, 8);
+	assert_string_equal(config_text(c, "max_parallel"), "8");
 	config_free(c);
 }
 
@@ -109,7 +122,7 @@ test_config__bare_bool_flag(void **state)
 
 	(void)state;
 	assert_int_equal(config_load(c, &argc, argv), 0);
-	assert_int_equal(config_bool(c, "allow_empty"), 1);
+	assert_int_equal(c->allow_empty, 1);
 	assert_int_equal(argc, 3);
 	assert_string_equal(argv[2], "-v");
 	config_free(c);
@@ -150,6 +163,104 @@ test_config__example_lists_every_option(void **state)
 	config_free(c);
 }
 
+/* "envctl" and "envctl:" are one prefix, from every source (issue 12). */
+static void
+test_config__tag_prefix_colon_optional(void **state)
+{
+	struct config *c = config_new();
+
+	(void)state;
+	assert_int_equal(config_set(c, "tag_prefix", "acme:", "ENVCTL_TAG_PREFIX"), 0);
+	assert_string_equal(c->tag_prefix, "acme");
+	assert_string_equal(config_text(c, "tag_prefix"), "acme:");
+	assert_int_equal(config_set(c, "tag_prefix", "acme", "flag"), 0);
+	assert_string_equal(c->tag_prefix, "acme");
+	assert_int_equal(config_set(c, "tag_prefix", "team:acme:", "flag"), 0);
+	assert_string_equal(c->tag_prefix, "team:acme");
+	assert_int_equal(config_set(c, "tag_prefix", ":", "flag"), ERR_INVALID);
+	assert_int_equal(config_set(c, "tag_prefix", "", "flag"), ERR_INVALID);
+	assert_int_equal(config_set(c, "tag_prefix", "a\nb", "flag"), ERR_INVALID);
+	assert_string_equal(c->tag_prefix, "team:acme");
+	config_free(c);
+}
+
+/* ready_checks and ec2_rate_limits are checked by the table, at load. */
+static void
+test_config__composites_checked_at_load(void **state)
+{
+	struct config *c = config_new();
+
+	(void)state;
+	assert_int_equal(config_load_text(c, "ready_checks = status, ssh\n", "a.conf"), 0);
+	assert_int_equal(c->ready_checks, PIPELINE_CHECK_STATUS | PIPELINE_CHECK_SSH);
+	assert_int_equal(config_load_text(c, "ready_checks = status,telepathy\n",
+	    "a.conf"), ERR_INVALID);
+	assert_non_null(strstr(err_get(), "a.conf:1: ready_checks: unknown check 'telepathy'"));
+	assert_int_equal(c->ready_checks, PIPELINE_CHECK_STATUS | PIPELINE_CHECK_SSH);
+
+	assert_int_equal(config_load_text(c, "ec2_rate_limits = off\n", "b.conf"), 0);
+	assert_int_equal(c->ec2_rate_limits.off, 1);
+	assert_int_equal(config_load_text(c, "ec2_rate_limits = run=5\n", "b.conf"),
+	    ERR_INVALID);
+	assert_non_null(strstr(err_get(), "b.conf:1: ec2_rate_limits: "));
+	assert_int_equal(c->ec2_rate_limits.off, 1);
+
+	assert_int_equal(config_load_text(c, "log_level = debug\nlog_format = json\n",
+	    "c.conf"), 0);
+	assert_int_equal(c->log_level, LOG_LEVEL_DEBUG);
+	assert_int_equal(c->log_format, LOG_FORMAT_JSON);
+	config_free(c);
+}
+
+/* price_table: the file is read once its path is final, its errors named. */
+static void
+test_config__price_table_read_at_load(void **state)
+{
+	char path[] = "/tmp/envctl-test-prices-XXXXXX";
+	const char *bad = "us-east-1 t3.micro 0.5\nus-east-1 t3.small -1\n";
+	const char *good = "us-east-1 t3.micro 0.5\n";
+	struct config *c = config_new();
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
+	close(fd);
+	assert_int_equal(config_set(c, "price_table", path, "flag"), 0);
+	assert_int_equal(config_complete(c), ERR_INVALID);
+	assert_non_null(strstr(err_get(), "price_table: "));
+	assert_non_null(strstr(err_get(), ":2: bad price '-1'"));
+	assert_null(c->prices);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, good, strlen(good)), (ssize_t)strlen(good));
+	close(fd);
+	assert_int_equal(config_complete(c), 0);
+	assert_non_null(c->prices);
+	assert_true(pipeline_price(c->prices, "us-east-1", "t3.micro") == 0.5);
+	unlink(path);
+	config_free(c);
+}
+
+/* ENVCTL_DEFAULT_REGION is no option: the region option is ENVCTL_REGION. */
+static void
+test_config__no_default_region_variable(void **state)
+{
+	char a0[] = "envctl", a1[] = "--config", a2[] = "/dev/null";
+	char *argv[] = { a0, a1, a2, NULL };
+	struct config *c = config_new();
+	int argc = 3;
+
+	(void)state;
+	setenv("ENVCTL_DEFAULT_REGION", "eu-north-1", 1);
+	assert_int_equal(config_load(c, &argc, argv), 0);
+	unsetenv("ENVCTL_DEFAULT_REGION");
+	assert_string_equal(c->region, "");
+	assert_null(config_text(c, "default_region"));
+	config_free(c);
+}
+
 int
 main(void)
 {
@@ -160,6 +271,10 @@ main(void)
 		cmocka_unit_test(test_config__bare_bool_flag),
 		cmocka_unit_test(test_config__secret_not_echoed),
 		cmocka_unit_test(test_config__example_lists_every_option),
+		cmocka_unit_test(test_config__tag_prefix_colon_optional),
+		cmocka_unit_test(test_config__composites_checked_at_load),
+		cmocka_unit_test(test_config__price_table_read_at_load),
+		cmocka_unit_test(test_config__no_default_region_variable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

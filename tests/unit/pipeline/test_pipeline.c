@@ -18,6 +18,7 @@
 
 #include "err.h"
 #include "pipeline.h"
+#include "store.h"
 
 static void
 test_pipeline__client_token(void **state)
@@ -264,6 +265,97 @@ test_pipeline__needs_bucket(void **state)
 	assert_non_null(strstr(err_get(), "s3_bucket"));
 }
 
+/*
+ * The waiting rule, every plan kind x outcome: after a job, does its
+ * environment still wait on something outside envctl?
+ */
+static void
+test_pipeline__job_waits(void **state)
+{
+	enum { FAILED, DONE, TAGGED, NO_STAGE, GC_LEFT, NOUTCOMES };
+	/* per kind: failed, reached DONE, stopped at TAGGED, no stage, GC left the SG */
+	static const struct { enum plan_kind kind; int want[NOUTCOMES]; } rows[] = {
+		{ PLAN_NOOP,		{ 1, 0, 0, 0, 0 } },
+		{ PLAN_PROVISION,	{ 1, 0, 1, 1, 1 } },
+		{ PLAN_RETRY,		{ 1, 0, 1, 1, 1 } },
+		{ PLAN_ADVANCE,		{ 1, 0, 1, 1, 1 } },
+		{ PLAN_REPLACE,		{ 1, 0, 1, 1, 1 } },
+		{ PLAN_DRIFT_REPORT,	{ 1, 1, 1, 1, 1 } },
+		{ PLAN_DRIFT_GONE,	{ 1, 0, 1, 1, 1 } },
+		{ PLAN_ADOPT,		{ 1, 0, 0, 0, 0 } },
+		{ PLAN_TERMINATE,	{ 1, 0, 0, 0, 0 } },
+		{ PLAN_CLOSE,		{ 1, 0, 0, 0, 0 } },
+		{ PLAN_ORPHAN,		{ 1, 0, 0, 0, 0 } },
+		{ PLAN_GC,		{ 1, 0, 0, 0, 1 } },
+		{ PLAN_BLOCKED,		{ 1, 0, 0, 0, 0 } },
+		{ PLAN_BACKOFF,		{ 1, 0, 0, 0, 0 } },
+		{ PLAN_GAVE_UP,		{ 1, 0, 0, 0, 0 } },
+		{ PLAN_HALT,		{ 1, 0, 0, 0, 0 } },
+	};
+	size_t i, seen = 0;
+	int o;
+
+	(void)state;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		for (o = 0; o < NOUTCOMES; o++) {
+			struct pipeline_job j;
+
+			memset(&j, 0, sizeof(j));
+			j.kind = rows[i].kind;
+			j.reached = -1;
+			switch (o) {
+			case FAILED:
+				j.result = ERR_GENERIC;
+				break;
+			case DONE:
+				j.reached = STORE_STAGE_DONE;
+				break;
+			case TAGGED:
+				j.reached = STORE_STAGE_TAGGED;
+				break;
+			case GC_LEFT:
+				j.gc_waiting = 1;
+				break;
+			default:
+				break;
+			}
+			if (pipeline_job_waits(&j) != rows[i].want[o])
+				fail_msg("kind %s outcome %d: waits %d, want %d",
+				    plan_kind_name(rows[i].kind), o,
+				    pipeline_job_waits(&j), rows[i].want[o]);
+		}
+		seen |= 1u << rows[i].kind;
+	}
+	/* every kind has its row */
+	assert_int_equal(seen, (1u << PLAN_KIND_COUNT) - 1);
+}
+
+/* A pass prefetches the status checks of rows waiting at TAGGED only. */
+static void
+test_pipeline__job_status_instance(void **state)
+{
+	struct store_brief row;
+	struct pipeline_job j;
+	char id[] = "i-0123456789abcdef0";
+
+	(void)state;
+	memset(&row, 0, sizeof(row));
+	memset(&j, 0, sizeof(j));
+	j.kind = PLAN_ADVANCE;
+	assert_null(pipeline_job_status_instance(&j));
+	j.row = &row;
+	row.instance_id = id;
+	row.stage = STORE_STAGE_INSTANCE_LAUNCHED;
+	assert_null(pipeline_job_status_instance(&j));
+	row.stage = STORE_STAGE_TAGGED;
+	assert_string_equal(pipeline_job_status_instance(&j), id);
+	row.instance_id = NULL;
+	assert_null(pipeline_job_status_instance(&j));
+	row.instance_id = id;
+	row.stage = STORE_STAGE_DONE;
+	assert_null(pipeline_job_status_instance(&j));
+}
+
 int
 main(void)
 {
@@ -277,6 +369,8 @@ main(void)
 		cmocka_unit_test(test_pipeline__drift_fact),
 		cmocka_unit_test(test_pipeline__failpoint_table),
 		cmocka_unit_test(test_pipeline__needs_bucket),
+		cmocka_unit_test(test_pipeline__job_waits),
+		cmocka_unit_test(test_pipeline__job_status_instance),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

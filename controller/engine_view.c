@@ -1,5 +1,6 @@
 /*
- * ctl_pass.c - the read half of a pass (see pass.h).
+ * engine_view.c - the engine's view of a pass: the three truths read and
+ * planned (engine.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -7,14 +8,14 @@
 #include "config.h"
 #include "ctl.h"
 #include "ec2.h"
+#include "engine.h"
 #include "err.h"
 #include "log.h"
 #include "mem.h"
-#include "pass.h"
 #include "spec.h"
 
 /* Ended rows younger than this are passed to the planner (GC, TTL memory). */
-#define PASS_ENDED_WINDOW	(30 * 86400)
+#define VIEW_ENDED_WINDOW	(30 * 86400)
 
 static int
 region_cmp(const void *a, const void *b)
@@ -24,7 +25,7 @@ region_cmp(const void *a, const void *b)
 
 /* The distinct regions: the default one and every valid spec's. */
 static const char **
-pass_regions(size_t *n, const struct spec_tree *tree, const char *def)
+view_regions(size_t *n, const struct spec_tree *tree, const char *def)
 {
 	size_t i, count = spec_tree_count(tree), k = 0, u;
 	const char **v = xcalloc(count + 1, sizeof(*v));
@@ -45,13 +46,13 @@ pass_regions(size_t *n, const struct spec_tree *tree, const char *def)
 }
 
 static int
-pass_discover(struct pass_view *pv, const struct config *cfg)
+view_discover(struct engine_view *pv, const struct config *cfg)
 {
 	const char **regions;
 	size_t nregions, r, i;
 	int error = 0;
 
-	regions = pass_regions(&nregions, pv->tree, ctl_region(cfg));
+	regions = view_regions(&nregions, pv->tree, ctl_region(cfg));
 	pv->aws = xcalloc(nregions, sizeof(*pv->aws));
 	for (r = 0; r < nregions; r++) {
 		struct observe_instances part;
@@ -61,7 +62,7 @@ pass_discover(struct pass_view *pv, const struct config *cfg)
 			break;
 		pv->naws++;
 		if ((error = observe_instances_discover(&part, pv->aws[r]->ec2,
-		    &pv->tags, config_str(cfg, "cluster_id"))) < 0) {
+		    &pv->tags, cfg->cluster_id)) < 0) {
 			err_prefix("region %s", regions[r]);
 			break;
 		}
@@ -76,22 +77,21 @@ pass_discover(struct pass_view *pv, const struct config *cfg)
 }
 
 static void
-pass_config(struct plan_config *pc, const struct config *cfg, int force)
+view_config(struct plan_config *pc, const struct config *cfg, int force)
 {
 	plan_config_init(pc);
-	pc->cluster_id = config_str(cfg, "cluster_id");
-	pc->allow_empty = config_bool(cfg, "allow_empty");
-	pc->max_terminations_per_pass =
-	    (unsigned)config_int(cfg, "max_terminations_per_pass");
+	pc->cluster_id = cfg->cluster_id;
+	pc->allow_empty = cfg->allow_empty;
+	pc->max_terminations_per_pass = (unsigned)cfg->max_terminations_per_pass;
 	pc->force = force != 0;
-	pc->orphan_grace = config_int(cfg, "orphan_grace");
-	pc->backoff_base = config_int(cfg, "backoff_base");
-	pc->backoff_cap = config_int(cfg, "backoff_max");
-	pc->max_attempts = (unsigned)config_int(cfg, "max_attempts");
+	pc->orphan_grace = cfg->orphan_grace;
+	pc->backoff_base = cfg->backoff_base;
+	pc->backoff_cap = cfg->backoff_max;
+	pc->max_attempts = (unsigned)cfg->max_attempts;
 }
 
 static int
-pass_plan(struct pass_view *pv, const struct config *cfg, int force,
+view_plan(struct engine_view *pv, const struct config *cfg, int force,
     time_t now, const char *const *protected_ids, size_t nprotected)
 {
 	struct plan_input in;
@@ -120,7 +120,7 @@ pass_plan(struct pass_view *pv, const struct config *cfg, int force,
 	in.records.v = precs;
 	in.records.n = nrecs;
 	in.records.ok = true;
-	pass_config(&in.config, cfg, force);
+	view_config(&in.config, cfg, force);
 	in.now = (int64_t)now;
 	error = plan_build(&pv->plan, &in);
 	/*
@@ -136,7 +136,7 @@ pass_plan(struct pass_view *pv, const struct config *cfg, int force,
 
 /* Look up termination protection of every instance the plan would end. */
 static int
-pass_check_protection(struct pass_view *pv, const struct config *cfg,
+view_check_protection(struct engine_view *pv, const struct config *cfg,
     int force, time_t now)
 {
 	const char **ids = NULL;
@@ -160,20 +160,20 @@ pass_check_protection(struct pass_view *pv, const struct config *cfg,
 		}
 	}
 	if (n > 0)
-		error = pass_plan(pv, cfg, force, now, ids, n);
+		error = view_plan(pv, cfg, force, now, ids, n);
 out:
 	free(ids);
 	return error;
 }
 
 int
-pass_view_load(struct pass_view *pv, const struct config *cfg, int force,
+engine_view_load(struct engine_view *pv, const struct config *cfg, int force,
     int check_protection, time_t now)
 {
 	int error;
 
 	memset(pv, 0, sizeof(*pv));
-	if ((error = observe_tags_init(&pv->tags, config_str(cfg, "tag_prefix"))) < 0)
+	if ((error = observe_tags_init(&pv->tags, cfg->tag_prefix)) < 0)
 		goto fail;
 	/* Fail closed, cheapest first: specs, then the database, then AWS. */
 	if ((error = ctl_specs_load(&pv->tree, &pv->revision, cfg)) < 0)
@@ -181,15 +181,15 @@ pass_view_load(struct pass_view *pv, const struct config *cfg, int force,
 	if ((error = ctl_store_open(&pv->store, cfg)) < 0)
 		goto fail;
 	if ((error = store_pass_load(&pv->rows, pv->store,
-	    now - PASS_ENDED_WINDOW)) < 0)
+	    now - VIEW_ENDED_WINDOW)) < 0)
 		goto fail;
-	if ((error = pass_discover(pv, cfg)) < 0)
+	if ((error = view_discover(pv, cfg)) < 0)
 		goto fail;
 	pv->aws_calls += pv->inst.pages;
-	if ((error = pass_plan(pv, cfg, force, now, NULL, 0)) < 0)
+	if ((error = view_plan(pv, cfg, force, now, NULL, 0)) < 0)
 		goto fail;
 	if (check_protection &&
-	    (error = pass_check_protection(pv, cfg, force, now)) < 0)
+	    (error = view_check_protection(pv, cfg, force, now)) < 0)
 		goto fail;
 	pv->nspecs = spec_tree_count(pv->tree);
 	pv->ninvalid = spec_tree_invalid_count(pv->tree);
@@ -197,16 +197,16 @@ pass_view_load(struct pass_view *pv, const struct config *cfg, int force,
 	pv->nlive = pv->rows.nlive;
 	return 0;
 fail:
-	pass_view_dispose(pv);
+	engine_view_dispose(pv);
 	return error;
 }
 
 void
-pass_view_dispose(struct pass_view *pv)
+engine_view_dispose(struct engine_view *pv)
 {
 	size_t i;
 
-	pass_view_release(pv);
+	engine_view_release(pv);
 	for (i = 0; i < pv->naws; i++)
 		ctl_aws_free(pv->aws[i]);
 	free(pv->aws);
@@ -216,7 +216,7 @@ pass_view_dispose(struct pass_view *pv)
 }
 
 void
-pass_view_release(struct pass_view *pv)
+engine_view_release(struct engine_view *pv)
 {
 	plan_free(pv->plan);
 	pv->plan = NULL;
@@ -229,7 +229,7 @@ pass_view_release(struct pass_view *pv)
 }
 
 struct ctl_aws *
-pass_view_instance_aws(const struct pass_view *pv, size_t i)
+engine_view_instance_aws(const struct engine_view *pv, size_t i)
 {
 	return pv->aws[pv->inst_region[i]];
 }

@@ -1,5 +1,6 @@
 /*
- * ctl_drift.c - drift.detected events and drift-check run rows (drift.h).
+ * engine_drift.c - drift.detected and drift.resolved events, and the run
+ * rows of passes that act on nothing (engine.h).
  */
 #include <jansson.h>
 #include <pthread.h>
@@ -8,18 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "drift.h"
 #include "ec2.h"
+#include "engine.h"
 #include "err.h"
 #include "log.h"
 #include "mem.h"
-#include "pass.h"
 #include "pipeline.h"
 #include "spec.h"
 #include "store.h"
 
 int
-drift_kind_is_drift(int kind)
+engine_kind_is_drift(int kind)
 {
 	return kind == PLAN_DRIFT_REPORT || kind == PLAN_REPLACE ||
 	    kind == PLAN_DRIFT_GONE;
@@ -33,7 +33,7 @@ str_or_null(const char *s)
 
 /* The live row action a acts on, or NULL. */
 static const struct store_brief *
-action_live_row(const struct pass_view *pv, const struct plan_action *a)
+action_live_row(const struct engine_view *pv, const struct plan_action *a)
 {
 	if (a->record_index == PLAN_NONE || a->record_index >= pv->rows.nlive)
 		return NULL;
@@ -61,7 +61,7 @@ id_cmp(const void *a, const void *b)
 }
 
 static int
-resolved_add(const struct pass_view *pv, const struct plan_action *a,
+resolved_add(const struct engine_view *pv, const struct plan_action *a,
     const struct store_brief *row, const char *fact, const char *check)
 {
 	json_t *o = json_object();
@@ -94,7 +94,7 @@ resolved_add(const struct pass_view *pv, const struct plan_action *a,
 }
 
 int
-drift_resolved_record(const struct pass_view *pv, const char *check)
+engine_drift_resolve(const struct engine_view *pv, const char *check)
 {
 	char (*next)[STORE_ID_LEN] = NULL, fact[PIPELINE_DRIFT_FACT_LEN + 1];
 	size_t i, nnext = 0;
@@ -115,7 +115,7 @@ drift_resolved_record(const struct pass_view *pv, const char *check)
 	for (i = 0; i < plan_count(pv->plan); i++) {
 		const struct plan_action *a = plan_action_at(pv->plan, i);
 		const struct store_brief *row = action_live_row(pv, a);
-		int drift = drift_kind_is_drift(a->kind);
+		int drift = engine_kind_is_drift(a->kind);
 
 		if (row == NULL)
 			continue;
@@ -146,14 +146,14 @@ drift_resolved_record(const struct pass_view *pv, const char *check)
 }
 
 int
-drift_events_record(size_t *ndrift, const struct pass_view *pv,
+engine_drift_record(size_t *ndrift, const struct engine_view *pv,
     const char *check)
 {
 	char fact[PIPELINE_DRIFT_FACT_LEN + 1], seen[PIPELINE_DRIFT_FACT_LEN + 1];
 	size_t i, n = 0;
 	int error, open;
 
-	error = drift_resolved_record(pv, check);
+	error = engine_drift_resolve(pv, check);
 	for (i = 0; i < plan_count(pv->plan); i++) {
 		const struct plan_action *a = plan_action_at(pv->plan, i);
 		const struct spec_entry *e;
@@ -162,7 +162,7 @@ drift_events_record(size_t *ndrift, const struct pass_view *pv,
 		char *text;
 		int rc;
 
-		if (!drift_kind_is_drift(a->kind))
+		if (!engine_kind_is_drift(a->kind))
 			continue;
 		n++;
 		if (*a->name != '\0' && (e = spec_tree_find(pv->tree, a->name)) != NULL &&
@@ -223,7 +223,7 @@ drift_events_record(size_t *ndrift, const struct pass_view *pv,
 }
 
 int
-drift_run_record(long long *run_id, const struct pass_view *pv, size_t ndrift,
+engine_run_record(long long *run_id, const struct engine_view *pv, size_t ndrift,
     int errors, const char *error_text, int drift_check)
 {
 	struct store_count counts[PLAN_KIND_COUNT + 1];

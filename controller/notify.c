@@ -1,5 +1,5 @@
 /*
- * ctl_notify.c - sd_notify(3) over $NOTIFY_SOCKET (notify.h).
+ * notify.c - sd_notify(3) over $NOTIFY_SOCKET (notify.h).
  */
 #include <sys/socket.h>
 #include <sys/un.h>

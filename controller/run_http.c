@@ -1,6 +1,6 @@
 /*
- * ctl_run_http.c - envctl run's metrics, status pages and HTTP routes
- * (run.h).
+ * run_http.c - envctl run's metrics, status pages and HTTP routes
+ * (run_http.h).
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -15,12 +15,13 @@
 #include "buf.h"
 #include "ctl.h"
 #include "ec2.h"
+#include "engine.h"
 #include "err.h"
 #include "log.h"
 #include "mem.h"
-#include "pass.h"
 #include "plan.h"
 #include "run.h"
+#include "run_http.h"
 
 /* ---- metrics -------------------------------------------------------- */
 
@@ -95,7 +96,7 @@ run_metrics_new(struct runner *r)
 }
 
 void
-run_metrics_pass(struct runner *r, const struct pass_view *pv)
+run_metrics_pass(struct runner *r, const struct engine_view *pv)
 {
 	size_t i;
 	int k;
@@ -255,7 +256,7 @@ state_cmp(const void *a, const void *b)
 }
 
 void
-run_states_take(struct run_states *out, const struct pass_view *pv)
+run_states_take(struct run_states *out, const struct engine_view *pv)
 {
 	size_t i;
 
@@ -505,7 +506,7 @@ h_health(struct httpd_response *resp, const struct httpd_request *req, void *arg
 	struct runner *r = arg;
 	struct httpd_status_facts f;
 	struct buf *b = httpd_response_body(resp);
-	int64_t max_age = 2 * config_int(r->cfg, "resync_interval") + 60;
+	int64_t max_age = 2 * r->cfg->resync_interval + 60;
 	json_t *o;
 	char *text;
 	int error;

@@ -1,0 +1,516 @@
+/*
+ * engine.c - the acting half of a pass (engine.h): the plan's actions as
+ * pipeline jobs, run on a pool of max_parallel workers under the leader
+ * lock's fence, and the pass recorded in reconcile_runs.
+ *
+ * Each worker has its own database connection and AWS clients (one set
+ * per region it needs).  Readiness is never waited for inside a pass:
+ * a job whose environment still waits says so (pipeline_job_waits()),
+ * and the caller looks again a little later.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "ec2.h"
+#include "engine.h"
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+#include "pipeline.h"
+#include "plan.h"
+#include "spec.h"
+#include "store.h"
+
+/* One worker's tools for one region (engine_open). */
+struct engine_res {
+	struct pipeline	*pl;
+	struct store	*store;
+	struct ctl_aws	*aws;
+};
+
+/*
+ * Fencing while a pass acts: the session holding the cluster's leader
+ * lock, re-checked (at most every ENGINE_FENCE_MS) before each
+ * environment's actions start.
+ */
+#define ENGINE_FENCE_MS	1000
+
+struct engine_fence {
+	struct store		*lock;		/* NULL: not fenced */
+	const char		*cluster;
+	pthread_mutex_t		 mu;
+	uint64_t		 checked;	/* monotonic ms of the last check */
+	int			 leader;
+};
+
+/* One pass's acting state. */
+struct engine {
+	const struct config	*cfg;
+	const struct engine_exec *x;
+	struct engine_fence	 fence;
+	struct pipeline_opts	 opts;
+	struct engine_res	*res;
+	size_t			 nres;
+	struct ec2_instance_status_list status;	/* of this pass's waiting instances */
+};
+
+static int
+engine_open(struct pipeline **out, const char *region, void *arg)
+{
+	struct engine *e = arg;
+	struct engine_res r;
+	int error;
+
+	memset(&r, 0, sizeof(r));
+	*out = NULL;
+	if ((error = store_open(&r.store, e->cfg->database_url)) < 0)
+		goto fail;
+	if ((error = ctl_aws_open(&r.aws, e->cfg, region)) < 0)
+		goto fail;
+	if ((error = pipeline_new(&r.pl, r.store, r.aws->aws, r.aws->ec2,
+	    r.aws->creds, &e->opts)) < 0)
+		goto fail;
+	e->res = xreallocarray(e->res, e->nres + 1, sizeof(*e->res));
+	e->res[e->nres++] = r;
+	*out = r.pl;
+	return 0;
+fail:
+	ctl_aws_free(r.aws);
+	store_free(r.store);
+	return error;
+}
+
+static void
+engine_close(struct pipeline *pl, void *arg)
+{
+	struct engine *e = arg;
+	size_t i;
+
+	for (i = 0; i < e->nres; i++) {
+		if (e->res[i].pl != pl)
+			continue;
+		pipeline_free(e->res[i].pl);
+		ctl_aws_free(e->res[i].aws);
+		store_free(e->res[i].store);
+		e->res[i] = e->res[--e->nres];
+		return;
+	}
+}
+
+static int
+kind_runs(enum plan_kind k)
+{
+	switch (k) {
+	case PLAN_PROVISION: case PLAN_RETRY: case PLAN_ADVANCE:
+	case PLAN_REPLACE: case PLAN_DRIFT_REPORT: case PLAN_DRIFT_GONE:
+	case PLAN_ADOPT: case PLAN_TERMINATE: case PLAN_CLOSE:
+	case PLAN_ORPHAN: case PLAN_GC:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+size_t
+engine_view_njobs(const struct engine_view *pv)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < plan_count(pv->plan); i++)
+		n += kind_runs(plan_action_at(pv->plan, i)->kind) != 0;
+	return n;
+}
+
+/*
+ * Give each job with a valid entry (spec_hash set) its whole spec: the
+ * pass's tree is lean (ctl_specs_load), so the files of want are read
+ * again into *specs, which the jobs borrow from.  A job whose file went,
+ * became invalid or changed since the pass read it fails without running
+ * (result and error set; the next pass acts on the new version); such
+ * jobs are moved last, in order, for engine_execute().
+ */
+static void
+engine_jobs_specs(struct pipeline_job *jobs, size_t n, struct spec_tree **specs,
+    const struct engine_view *pv, const struct spec_entry **want, size_t nwant)
+{
+	struct pipeline_job *v;
+	const struct spec_entry *r;
+	char *why = NULL;
+	size_t i, k = 0;
+
+	if (spec_tree_reload(specs, pv->tree, want, nwant) < 0)
+		why = xstrdup(err_get());
+	for (i = 0; i < n; i++) {
+		struct pipeline_job *j = &jobs[i];
+
+		if (j->spec_hash == NULL)
+			continue;
+		r = *specs != NULL ? spec_tree_find(*specs, j->name) : NULL;
+		if (r != NULL && spec_entry_valid(r)) {
+			j->spec = spec_entry_spec(r);
+			continue;
+		}
+		j->result = ERR_CONFLICT;
+		j->error = xstrdup(r != NULL && spec_entry_diag_count(r) > 0 ?
+		    spec_entry_diag(r, 0)->message : why != NULL ? why : "spec not read");
+	}
+	free(why);
+	v = xcalloc(n + 1, sizeof(*v));
+	for (i = 0; i < n; i++)
+		if (jobs[i].result == 0)
+			v[k++] = jobs[i];
+	for (i = 0; i < n; i++)
+		if (jobs[i].result < 0)
+			v[k++] = jobs[i];
+	memcpy(jobs, v, n * sizeof(*v));
+	free(v);
+}
+
+/*
+ * The plan's actions as pipeline jobs (borrowing from pv), with their
+ * whole specs from *specs (the caller frees it); those that cannot run
+ * come last, failed: see engine_jobs_specs.
+ */
+static struct pipeline_job *
+engine_jobs(size_t *njobs, struct spec_tree **specs, const struct engine_view *pv,
+    const struct config *cfg)
+{
+	struct pipeline_job *jobs;
+	const struct spec_entry **want;
+	size_t i, n = 0, nwant = 0;
+
+	*specs = NULL;
+	jobs = xcalloc(plan_count(pv->plan) + 1, sizeof(*jobs));
+	want = xcalloc(plan_count(pv->plan) + 1, sizeof(*want));
+	for (i = 0; i < plan_count(pv->plan); i++) {
+		const struct plan_action *a = plan_action_at(pv->plan, i);
+		const struct spec_brief *b = NULL;
+		const struct spec_entry *e;
+		struct pipeline_job *j;
+
+		if (!kind_runs(a->kind))
+			continue;
+		j = &jobs[n++];
+		j->kind = a->kind;
+		j->name = a->name;
+		j->reason = a->reason;
+		if (*a->name != '\0' && (e = spec_tree_find(pv->tree, a->name)) != NULL &&
+		    (b = spec_entry_brief(e)) != NULL) {
+			j->spec_hash = spec_entry_hash(e);
+			j->workspace = b->workspace;
+			want[nwant++] = e;
+		}
+		if (a->record_index != PLAN_NONE) {
+			size_t r = a->record_index;
+
+			j->row = r < pv->rows.nlive ? &pv->rows.live[r] :
+			    &pv->rows.ended[r - pv->rows.nlive];
+		}
+		if (a->instance_index != PLAN_NONE) {
+			j->inst = &pv->inst.v[a->instance_index];
+			j->region = engine_view_instance_aws(pv, a->instance_index)->region;
+		}
+		if (b != NULL && b->region != NULL)
+			j->region = b->region;
+		else if (j->region == NULL && j->row != NULL && j->row->region != NULL)
+			j->region = j->row->region;
+		else if (j->region == NULL)
+			j->region = ctl_region(cfg);
+	}
+	if (nwant > 0)
+		engine_jobs_specs(jobs, n, specs, pv, want, nwant);
+	free(want);
+	*njobs = n;
+	return jobs;
+}
+
+/* Record the pass in reconcile_runs (counts by action, drift, errors). */
+static void
+engine_record(struct store *st, int64_t run, const struct plan *plan, size_t failed)
+{
+	struct store_count counts[PLAN_KIND_COUNT];
+	size_t n = 0;
+	int k, drift;
+
+	for (k = 0; k < PLAN_KIND_COUNT; k++) {
+		size_t c = plan_count_kind(plan, (enum plan_kind)k);
+
+		if (c > 0 && k != PLAN_NOOP)
+			counts[n++] = (struct store_count){ plan_kind_name((enum plan_kind)k),
+			    (long)c };
+	}
+	drift = (int)(plan_count_kind(plan, PLAN_DRIFT_REPORT) +
+	    plan_count_kind(plan, PLAN_DRIFT_GONE) + plan_count_kind(plan, PLAN_REPLACE));
+	if (store_run_finish(st, run, counts, n, drift, (int)failed, NULL) < 0)
+		log_warnx("recording the pass: %s", err_get());
+}
+
+/*
+ * The provision time of each environment that became ready in this pass:
+ * a provisioning job that reached DONE and whose live row (read back) is
+ * ready and was not ready before.  Taken from the row's times, so it is
+ * the provision_seconds of its remote.provision.ready event.
+ */
+static void
+engine_ready_times(double **out, size_t *nout, const struct engine_view *pv,
+    const struct pipeline_job *jobs, size_t njobs)
+{
+	struct store_env row;
+	size_t i;
+
+	*out = NULL;
+	*nout = 0;
+	for (i = 0; i < njobs; i++) {
+		const struct pipeline_job *j = &jobs[i];
+
+		if (j->result < 0 || j->reached != STORE_STAGE_DONE || *j->name == '\0')
+			continue;
+		if (j->kind != PLAN_PROVISION && j->kind != PLAN_RETRY &&
+		    j->kind != PLAN_ADVANCE && j->kind != PLAN_REPLACE &&
+		    j->kind != PLAN_DRIFT_GONE)
+			continue;
+		memset(&row, 0, sizeof(row));
+		if (store_env_get_by_name(&row, pv->store, j->name) < 0) {
+			log_warnx("env=%s provision time: %s", j->name, err_get());
+			continue;
+		}
+		if (row.status == STORE_STATUS_READY && row.ready_at != 0 &&
+		    row.ready_at >= row.created_at && (j->row == NULL ||
+		    j->row->status != STORE_STATUS_READY ||
+		    strcmp(j->row->id, row.id) != 0)) {
+			*out = xreallocarray(*out, *nout + 1, sizeof(**out));
+			(*out)[(*nout)++] = (double)(row.ready_at - row.created_at);
+		}
+		store_env_dispose(&row);
+	}
+}
+
+static uint64_t
+engine_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * pipeline_go_fn: does this process still hold the leader lock?  Asked by
+ * the workers before each environment; once lost, lost for the pass, so
+ * a standby that took over never has a second actor beside it for longer
+ * than the steps already under way.
+ */
+static int
+engine_fence_go(void *arg)
+{
+	struct engine_fence *f = &((struct engine *)arg)->fence;
+	int leader = 0, go;
+
+	if (f->lock == NULL)
+		return 1;
+	pthread_mutex_lock(&f->mu);
+	if (f->leader && engine_mono_ms() - f->checked >= ENGINE_FENCE_MS) {
+		if (store_leader_try(&leader, f->lock, f->cluster) < 0 || !leader) {
+			log_warnx("cluster=%s leadership lost during the pass: "
+			    "no more environments start", f->cluster);
+			f->leader = 0;
+		}
+		f->checked = engine_mono_ms();
+	}
+	go = f->leader;
+	pthread_mutex_unlock(&f->mu);
+	return go;
+}
+
+static int
+status_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct ec2_instance_status *)a)->id,
+	    ((const struct ec2_instance_status *)b)->id);
+}
+
+/*
+ * The status checks of every instance a job will read
+ * (pipeline_job_status_instance()), for the whole pass: one
+ * DescribeInstanceStatus per 100 instances of a region instead of one
+ * per environment, made with the pass's own clients of each region.  A job whose instance is not in the answer (or
+ * whose batch failed: one unknown id fails all of it) asks for itself.
+ */
+static void
+engine_status_prefetch(struct engine *e, const struct engine_view *pv,
+    struct pipeline_job *jobs, size_t njobs)
+{
+	struct ec2_instance_status_list *all = &e->status;
+	struct ec2_instance_status key;
+	const char **ids, *id;
+	size_t i, k, n, r, m;
+
+	memset(all, 0, sizeof(*all));
+	if (!(e->opts.ready_checks & PIPELINE_CHECK_STATUS))
+		return;
+	ids = xcalloc(njobs + 1, sizeof(*ids));
+	for (r = 0; r < pv->naws; r++) {
+		for (i = n = 0; i < njobs; i++)
+			if ((id = pipeline_job_status_instance(&jobs[i])) != NULL &&
+			    jobs[i].region != NULL &&
+			    strcmp(jobs[i].region, pv->aws[r]->region) == 0)
+				ids[n++] = id;
+		for (k = 0; k < n; k += 100) {
+			struct ec2_instance_status_list l;
+
+			m = n - k < 100 ? n - k : 100;
+			memset(&l, 0, sizeof(l));
+			if (ec2_instance_status_describe(&l, pv->aws[r]->ec2,
+			    ids + k, m) < 0) {
+				log_info("region=%s status checks of %zu instances "
+				    "in one call failed (%s); each asks for itself",
+				    pv->aws[r]->region, m, err_get());
+				continue;
+			}
+			all->v = xreallocarray(all->v, all->n + l.n + 1,
+			    sizeof(*all->v));
+			memcpy(all->v + all->n, l.v, l.n * sizeof(*l.v));
+			all->n += l.n;
+			free(l.v);
+		}
+	}
+	free(ids);
+	if (all->n == 0)
+		return;
+	qsort(all->v, all->n, sizeof(*all->v), status_cmp);
+	for (i = 0; i < njobs; i++) {
+		if ((id = pipeline_job_status_instance(&jobs[i])) == NULL)
+			continue;
+		snprintf(key.id, sizeof(key.id), "%s", id);
+		jobs[i].status = bsearch(&key, all->v, all->n, sizeof(*all->v),
+		    status_cmp);
+	}
+}
+
+/* A log line per job as it ends (the default engine_done_fn). */
+static void
+engine_log_done(const struct pipeline_job *j, size_t ndone, size_t njobs,
+    void *arg)
+{
+	char esc[512];
+
+	(void)ndone;
+	(void)njobs;
+	(void)arg;
+	if (j->result < 0)
+		log_warnx("env=%s action=%s stage=%s error: %s", j->name,
+		    plan_kind_name(j->kind), j->stage[0] ? j->stage : "-",
+		    log_escape(esc, sizeof(esc), j->error ? j->error : "?"));
+	else
+		log_info("env=%s action=%s stage=%s ok", j->name,
+		    plan_kind_name(j->kind), j->stage[0] ? j->stage : "-");
+}
+
+static void
+engine_done(const struct pipeline_job *j, size_t ndone, size_t njobs, void *arg)
+{
+	const struct engine_exec *x = ((struct engine *)arg)->x;
+
+	if (x->done != NULL)
+		x->done(j, ndone, njobs, x->arg);
+	else
+		engine_log_done(j, ndone, njobs, NULL);
+}
+
+int
+engine_can_act(const struct config *cfg)
+{
+	if (*cfg->s3_bucket == '\0') {
+		err_set("no S3 bucket configured: set s3_bucket "
+		    "(ENVCTL_S3_BUCKET or --s3-bucket)");
+		return ERR_INVALID;
+	}
+	return 0;
+}
+
+/* The pipelines' options from the configuration. */
+static void
+engine_opts(struct pipeline_opts *o, const struct config *cfg)
+{
+	memset(o, 0, sizeof(*o));
+	o->bucket = cfg->s3_bucket;
+	o->s3_prefix = cfg->s3_prefix;
+	o->cluster_id = cfg->cluster_id;
+	o->tag_prefix = cfg->tag_prefix;
+	o->ready_checks = cfg->ready_checks;
+	o->ready_ssh_port = cfg->ready_ssh_port;
+	o->prices = cfg->prices;
+	plan_config_init(&o->plan);
+	o->plan.backoff_base = cfg->backoff_base;
+	o->plan.backoff_cap = cfg->backoff_max;
+}
+
+int
+engine_execute(struct engine_result *res, const struct config *cfg,
+    const struct engine_view *pv, const struct engine_exec *x)
+{
+	struct engine e;
+	size_t nrun, i;
+	int error;
+
+	memset(res, 0, sizeof(*res));
+	if ((error = engine_can_act(cfg)) < 0)
+		return error;
+	memset(&e, 0, sizeof(e));
+	e.cfg = cfg;
+	e.x = x;
+	engine_opts(&e.opts, cfg);
+	e.opts.revision = pv->revision;
+	/* Reported drift that is gone now: drift.resolved. */
+	if (engine_drift_resolve(pv, x->who) < 0)
+		log_warnx("recording resolved drift: %s", err_get());
+	res->jobs = engine_jobs(&res->njobs, &res->specs, pv, cfg);
+	if (store_run_begin(&res->run, pv->store, pv->revision) < 0)
+		log_warnx("recording the pass start: %s", err_get());
+	e.fence.lock = x->lock;
+	e.fence.cluster = cfg->cluster_id;
+	e.fence.checked = engine_mono_ms();
+	e.fence.leader = 1;
+	pthread_mutex_init(&e.fence.mu, NULL);
+	engine_status_prefetch(&e, pv, res->jobs, res->njobs);
+	/* the jobs engine_jobs failed (their spec file changed) come last */
+	for (nrun = 0; nrun < res->njobs && res->jobs[nrun].result == 0; nrun++)
+		;
+	res->failed = pipeline_jobs_run_fenced(res->jobs, nrun,
+	    (unsigned)cfg->max_parallel, engine_open, engine_close, engine_done,
+	    engine_fence_go, &e);
+	for (i = nrun; i < res->njobs; i++) {
+		res->jobs[i].waiting = pipeline_job_waits(&res->jobs[i]);
+		engine_done(&res->jobs[i], i + 1, res->njobs, &e);
+		res->failed++;
+	}
+	ec2_instance_status_list_dispose(&e.status);
+	pthread_mutex_destroy(&e.fence.mu);
+	for (i = 0; i < res->njobs; i++)
+		res->waiting |= res->jobs[i].waiting;
+	if (res->run > 0)
+		engine_record(pv->store, res->run, pv->plan, res->failed);
+	if (x->ready_times)
+		engine_ready_times(&res->provision_s, &res->nprovision, pv,
+		    res->jobs, res->njobs);
+	free(e.res);
+	return 0;
+}
+
+void
+engine_result_dispose(struct engine_result *res)
+{
+	size_t i;
+
+	for (i = 0; i < res->njobs; i++)
+		free(res->jobs[i].error);
+	free(res->jobs);
+	spec_tree_free(res->specs);
+	free(res->provision_s);
+	memset(res, 0, sizeof(*res));
+}

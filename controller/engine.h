@@ -1,0 +1,167 @@
+/*
+ * engine.h - the engine: one pass of reconciliation, shared by
+ * `envctl reconcile`, `envctl run`, `envctl drift` and `envctl plan`.
+ *
+ * A pass is
+ *   1. engine_view_load(): read the three truths (specs, rows, EC2) and
+ *      plan (lib/reconcile/plan.c, "the planner"); fails closed
+ *      (engine_view.c);
+ *   2. engine_execute(): run the plan's actions as pipeline jobs on a
+ *      pool of workers, fenced by the leader lock, record the pass in
+ *      reconcile_runs and say whether something still waits (engine.c);
+ *   or, for a pass that only looks, engine_drift_record() and
+ *   engine_run_record() (engine_drift.c).
+ * The engine prints nothing: the commands own their output, and hear of
+ * each job as it ends through engine_done_fn.
+ */
+#ifndef ENVCTL_ENGINE_H
+#define ENVCTL_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "observe.h"
+#include "plan.h"
+#include "store.h"
+
+struct config;
+struct ctl_aws;
+struct pipeline_job;
+struct spec_tree;
+
+/* ---- the view: the three truths and the plan (engine_view.c) -------- */
+
+struct engine_view {
+	struct spec_tree	*tree;
+	char			*revision;
+	struct store		*store;
+	struct store_pass	 rows;
+	struct ctl_aws		**aws;		/* one per region */
+	size_t			 naws;
+	struct observe_tags	 tags;
+	struct observe_instances inst;
+	size_t			*inst_region;	/* index into aws, per instance */
+	struct plan		*plan;		/* borrows from tree, inst, rows */
+	size_t			 nspecs, ninvalid, ninstances, nlive;
+	int			 aws_calls;
+};
+
+/*
+ * Load the spec tree, the store's rows and the instances of every region
+ * the specs name (plus the default one), then plan.  Fails (nothing to
+ * dispose) when any source cannot be read: fail closed, and in that
+ * order, so an unreachable database means no AWS call at all.  With
+ * check_protection, instances the plan would terminate are checked for
+ * termination protection and the plan is made again.
+ */
+int	 engine_view_load(struct engine_view *, const struct config *, int force,
+	    int check_protection, time_t now);
+void	 engine_view_dispose(struct engine_view *);
+/*
+ * Free what planning needed, the bulk of a pass: the spec tree, the
+ * instances, the rows and the plan (pv->plan and the arrays become NULL).
+ * The store, the revision, the AWS clients and the counts stay until
+ * engine_view_dispose().
+ */
+void	 engine_view_release(struct engine_view *);
+
+/* The AWS clients of the region an instance of pv->inst was found in. */
+struct ctl_aws *engine_view_instance_aws(const struct engine_view *, size_t i);
+
+/* The number of the plan's actions a pass runs as jobs. */
+size_t	 engine_view_njobs(const struct engine_view *);
+
+/* ---- acting (engine.c) ----------------------------------------------- */
+
+/* Called after each job, one call at a time (see pipeline_done_fn). */
+typedef void engine_done_fn(const struct pipeline_job *, size_t ndone,
+	    size_t njobs, void *arg);
+
+struct engine_exec {
+	struct store	*lock;		/* session holding the leader lock; NULL: not fenced */
+	const char	*who;		/* "run", "reconcile": drift.resolved's check */
+	engine_done_fn	*done;		/* NULL: a log line per job */
+	void		*arg;
+	int		 ready_times;	/* fill provision_s (reads rows back) */
+};
+
+struct engine_result {
+	size_t	 njobs;		/* actions run */
+	size_t	 failed;	/* of which failed */
+	int	 waiting;	/* some wait on something outside envctl */
+	int64_t	 run;		/* reconcile_runs id, 0 if not recorded */
+	/*
+	 * With ready_times: the provision time in seconds (the row's
+	 * ready_at - created_at, as the remote.provision.ready event has it)
+	 * of each environment that became ready in this pass.
+	 */
+	double	*provision_s;
+	size_t	 nprovision;
+	/* The jobs in the order they were given to the pool (kind, name, results). */
+	struct pipeline_job *jobs;
+	struct spec_tree *specs;	/* the jobs' specs */
+};
+
+/*
+ * 0 when the configuration can run pipelines, else ERR_INVALID ("no S3
+ * bucket configured ...").
+ */
+int	 engine_can_act(const struct config *);
+
+/*
+ * Act on pv's plan: close the drift that is gone (drift.resolved, check
+ * x->who), run the plan's actions on max_parallel workers (each with its
+ * own database connection and AWS clients), and record the pass in
+ * reconcile_runs.  The caller has loaded pv, checked it did not halt, and
+ * holds the leader lock on the session x->lock: it is checked again (at
+ * most once a second) before each environment's actions start, and once
+ * it is lost no more start (they fail as "not started").  ERR_INVALID
+ * when the configuration cannot run pipelines (engine_can_act()).  res
+ * borrows from pv; free it with engine_result_dispose() before pv.
+ */
+int	 engine_execute(struct engine_result *res, const struct config *cfg,
+	    const struct engine_view *pv, const struct engine_exec *x);
+void	 engine_result_dispose(struct engine_result *);
+
+/* ---- drift and run rows (engine_drift.c) ----------------------------- */
+
+/* 1 for the plan kinds that are drift: DRIFT_REPORT, REPLACE, DRIFT_GONE. */
+int	 engine_kind_is_drift(int kind);
+
+/*
+ * Record drift of pv->plan in pv->store, once per fact (the way Argo CD
+ * records an OutOfSync transition, not every refresh): a drift action
+ * whose fact (pipeline_drift_fact()) is the environment's open drift
+ * (pipeline_drift_open()) records nothing; any other gets a
+ * drift.detected event: payload {"env", "kind", "reason", "instance_id",
+ * "spec_hash" (desired), "recorded_hash" (the row's), "instance_hash"
+ * (the instance's tag), "revision", "check", "fact"}, check naming who
+ * looked ("drift" or "run").  engine_drift_resolve() runs first.
+ * *ndrift gets the number of drift actions (recorded now or before).
+ * Returns 0, or the first store error (the others are still tried).
+ */
+int	 engine_drift_record(size_t *ndrift, const struct engine_view *pv,
+	    const char *check);
+
+/*
+ * Close the open drift of every live environment that no longer drifts:
+ * a drift.resolved event {"env", "fact" (of the drift it closes),
+ * "kind" and "reason" (the plan's action now), "instance_id",
+ * "revision", "check"}, so the same drift coming back is recorded again.
+ * One query finds the rows whose drift may be open (the first call of a
+ * process); only their events are read.  Returns 0 or the first
+ * store error (that row is looked at again next pass).
+ */
+int	 engine_drift_resolve(const struct engine_view *pv, const char *check);
+
+/*
+ * A reconcile_runs row for pv's pass that acted on nothing: counts by
+ * plan kind (plus "drift_check": 1 when drift_check, a pass that only
+ * looked), drift_found = ndrift, errors, error (NULL: ran to its end).
+ * *run_id gets the row's id (0 when it could not be written).
+ */
+int	 engine_run_record(long long *run_id, const struct engine_view *pv,
+	    size_t ndrift, int errors, const char *error, int drift_check);
+
+#endif
