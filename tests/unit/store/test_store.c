@@ -1000,7 +1000,7 @@ rows_count(void *arg, const PGresult *res, int row)
 {
 	struct rows_seen *r = arg;
 
-	if (atoi(PQgetvalue(res, row, 0)) != r->n + 1)
+	if (strtol(PQgetvalue(res, row, 0), NULL, 10) != r->n + 1)
 		r->bad++;
 	if (++r->n == r->stop_at)
 		return ERR_LIMIT;
@@ -1038,8 +1038,8 @@ test_store__rows_streamed(void **state)
 		assert_string_equal(b->name, name);
 		assert_int_equal(b->status, STORE_STATUS_READY);
 		assert_int_equal(b->stage, STORE_STAGE_DONE);
-		assert_int_equal(atoi(b->instance_id + 2), (int)i + 1);
-		assert_int_equal(atoi(b->spec_hash + 4), (int)i + 1);
+		assert_int_equal(strtol(b->instance_id + 2, NULL, 10), (int)i + 1);
+		assert_int_equal(strtol(b->spec_hash + 4, NULL, 10), (int)i + 1);
 		if ((i + 1) % 3 == 2)
 			assert_null(b->region);
 		else
