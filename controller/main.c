@@ -26,7 +26,10 @@ static const struct cmd commands[] = {
 void
 cmd_error(const char *what, const char *why)
 {
-	fprintf(stderr, "envctl: %s: %s\n", what, why);
+	char w[256], y[4096];
+
+	fprintf(stderr, "envctl: %s: %s\n", log_sanitize(w, sizeof(w), what),
+	    log_sanitize(y, sizeof(y), why));
 }
 
 int
