@@ -1,10 +1,16 @@
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "base64.h"
@@ -14,6 +20,7 @@
 #include "failpoint.h"
 #include "log.h"
 #include "mem.h"
+#include "proc.h"
 
 static void
 test_base__buf_limit(void **state)
@@ -364,6 +371,62 @@ test_base__base64(void **state)
 	}
 }
 
+/*
+ * In a child (the test runner keeps its own settings): dumpable before,
+ * not after; RLIMIT_CORE 0 soft and hard, also when it starts raised;
+ * and the kernel says so in /proc/PID/limits.
+ */
+static void
+test_base__proc_harden(void **state)
+{
+	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+	char path[64], line[256], soft[16], hard[16];
+	int status, found = 0, tries;
+	pid_t pid;
+	FILE *f;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int code = 0;
+
+		(void)setrlimit(RLIMIT_CORE, &rl);	/* as high as allowed */
+		if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 1)
+			code |= 1;
+		if (proc_harden() != 0)
+			code |= 2;
+		if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0)
+			code |= 4;
+		if (getrlimit(RLIMIT_CORE, &rl) != 0 || rl.rlim_cur != 0 ||
+		    rl.rlim_max != 0)
+			code |= 8;
+		if (proc_harden() != 0)		/* again: nothing to lower */
+			code |= 16;
+		if (code == 0)
+			pause();	/* the parent reads /proc/PID/limits */
+		_exit(code);
+	}
+	/* until the child's limits read 0 0, or it exits with what failed */
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+	for (tries = 0; tries < 300 && !found; tries++) {
+		usleep(10 * 1000);
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			fail_msg("child failed: %d", WEXITSTATUS(status));
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		while (fgets(line, sizeof(line), f) != NULL)
+			if (sscanf(line, "Max core file size %15s %15s", soft,
+			    hard) == 2 && strcmp(soft, "0") == 0 &&
+			    strcmp(hard, "0") == 0)
+				found = 1;
+		fclose(f);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	assert_true(found);
+}
+
 int
 main(void)
 {
@@ -378,6 +441,7 @@ main(void)
 		cmocka_unit_test(test_base__mem),
 		cmocka_unit_test(test_base__duration),
 		cmocka_unit_test(test_base__base64),
+		cmocka_unit_test(test_base__proc_harden),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
