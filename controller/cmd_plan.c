@@ -38,10 +38,11 @@ plan_print_text(const struct engine_view *pv, int verbose)
 {
 	const struct plan *p = pv->plan;
 	size_t i, shown = 0;
-	char esc[512];
+	char esc[512], nm[256], id[64];
 
 	printf("envctl plan: revision %s; %zu specs (%zu invalid), "
-	    "%zu instances, %zu live records\n\n", pv->revision,
+	    "%zu instances, %zu live records\n\n",
+	    log_sanitize(esc, sizeof(esc), pv->revision),
 	    pv->nspecs, pv->ninvalid, pv->ninstances, pv->nlive);
 	for (i = 0; i < plan_count(p); i++) {
 		const struct plan_action *a = plan_action_at(p, i);
@@ -49,9 +50,11 @@ plan_print_text(const struct engine_view *pv, int verbose)
 		if (a->kind == PLAN_NOOP && !verbose)
 			continue;
 		printf("  %c %-28s %-13s %s%s%s\n", plan_kind_symbol(a->kind),
-		    a->name[0] ? a->name : "(no env tag)",
+		    log_sanitize(nm, sizeof(nm), a->name[0] ? a->name :
+		    "(no env tag)"),
 		    plan_kind_name(a->kind),
-		    a->instance_id ? a->instance_id : "",
+		    log_sanitize(id, sizeof(id),
+		    a->instance_id ? a->instance_id : ""),
 		    a->instance_id ? ": " : "",
 		    log_escape(esc, sizeof(esc), a->reason));
 		shown++;

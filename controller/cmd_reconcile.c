@@ -60,7 +60,7 @@ static void
 rc_done(const struct pipeline_job *j, size_t ndone, size_t njobs, void *arg)
 {
 	struct rc *rc = arg;
-	char esc[512];
+	char esc[512], nm[256];
 
 	if (rc->json)
 		return;
@@ -68,7 +68,8 @@ rc_done(const struct pipeline_job *j, size_t ndone, size_t njobs, void *arg)
 		printf("\r\033[K");
 	printf("  [pass %d %3llds %zu/%zu] %c %-24s %-13s %-18s %s%s\n", rc->pass,
 	    (long long)(time(NULL) - rc->started), ndone, njobs,
-	    plan_kind_symbol(j->kind), *j->name ? j->name : "(no env tag)",
+	    plan_kind_symbol(j->kind), log_sanitize(nm, sizeof(nm),
+	    *j->name ? j->name : "(no env tag)"),
 	    plan_kind_name(j->kind), j->stage[0] ? j->stage : "-",
 	    j->result < 0 ? "error: " : "ok",
 	    j->result < 0 ? log_escape(esc, sizeof(esc), j->error ? j->error : "?") : "");
@@ -124,12 +125,13 @@ rc_print_plan(struct rc *rc, const struct engine_view *pv, int pass)
 	}
 	for (i = 0; i < plan_count(pv->plan); i++) {
 		const struct plan_action *a = plan_action_at(pv->plan, i);
-		char esc[512];
+		char esc[512], nm[256];
 
 		if (a->kind == PLAN_NOOP)
 			continue;
 		printf("  %c %-28s %-13s %s\n", plan_kind_symbol(a->kind),
-		    *a->name ? a->name : "(no env tag)", plan_kind_name(a->kind),
+		    log_sanitize(nm, sizeof(nm), *a->name ? a->name :
+		    "(no env tag)"), plan_kind_name(a->kind),
 		    log_escape(esc, sizeof(esc), a->reason));
 	}
 }

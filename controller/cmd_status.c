@@ -90,7 +90,7 @@ row_cmp(const void *a, const void *b)
 static void
 print_text(const struct status_row *rows, size_t n, time_t now)
 {
-	char age[32], esc[256];
+	char age[32], esc[256], nm[256], id[64], st[64], ip[64], fs[64];
 	size_t i;
 
 	printf("%-24s %-12s %-17s %-20s %-13s %-15s %-8s %9s  %s\n", "NAME",
@@ -103,18 +103,20 @@ print_text(const struct status_row *rows, size_t n, time_t now)
 
 		duration_format(age, sizeof(age), born ? (long long)(now - born) : 0);
 		printf("%-24s %-12s %-17s %-20s %-13s %-15s %-8s %9.2f  %s\n",
-		    rows[i].name,
+		    log_sanitize(nm, sizeof(nm), rows[i].name),
 		    e ? store_status_str(e->status) : "-",
 		    e ? store_stage_str(e->stage) : "-",
-		    in ? in->id : (e && e->instance_id ? e->instance_id : "-"),
-		    in ? in->state : "-",
-		    in && in->public_ip[0] ? in->public_ip :
-		    (e && e->public_ip ? e->public_ip : "-"),
+		    log_sanitize(id, sizeof(id), in ? in->id :
+		    (e && e->instance_id ? e->instance_id : "-")),
+		    log_sanitize(st, sizeof(st), in ? in->state : "-"),
+		    log_sanitize(ip, sizeof(ip), in && in->public_ip[0] ?
+		    in->public_ip : (e && e->public_ip ? e->public_ip : "-")),
 		    age, rows[i].cost, rows[i].agreement);
 		if (e != NULL && e->error != NULL)
 			printf("    last error%s%s: %s\n",
 			    e->failed_at_stage ? " at " : "",
-			    e->failed_at_stage ? e->failed_at_stage : "",
+			    log_sanitize(fs, sizeof(fs),
+			    e->failed_at_stage ? e->failed_at_stage : ""),
 			    log_escape(esc, sizeof(esc), e->error));
 	}
 	if (n == 0)

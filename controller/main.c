@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "err.h"
 #include "log.h"
+#include "proc.h"
 
 static const struct cmd commands[] = {
 	{ "plan",	cmd_plan,	"what a pass would do, and why; exit 0 nothing, 2 changes, 1 error" },
@@ -26,7 +28,10 @@ static const struct cmd commands[] = {
 void
 cmd_error(const char *what, const char *why)
 {
-	fprintf(stderr, "envctl: %s: %s\n", what, why);
+	char w[256], y[4096];
+
+	fprintf(stderr, "envctl: %s: %s\n", log_sanitize(w, sizeof(w), what),
+	    log_sanitize(y, sizeof(y), why));
 }
 
 int
@@ -59,6 +64,8 @@ main(int argc, char **argv)
 	size_t i;
 
 	log_init("envctl", LOG_LEVEL_INFO, LOG_FORMAT_TEXT);
+	if (proc_harden() < 0)	/* no core files, no same-uid peeking */
+		log_warnx("%s", err_get());
 #ifdef M_MMAP_THRESHOLD
 	/*
 	 * A pass's big arrays (instances, rows, planner inputs: megabytes at

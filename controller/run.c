@@ -71,7 +71,7 @@
 #define PASS_RETRY_MS		5000	/* after a pass that could not run */
 #define PASS_WAITING_MS		5000	/* after one that left something waiting */
 #define BUSY_WAKE_MS		60000	/* longest sleep while a pass runs */
-#define MAX_POLLFDS		40
+#define MAX_POLLFDS		(5 + HTTPD_MAX_CLIENTS_DEFAULT)
 
 static void	run_reload(struct runner *);
 

@@ -35,6 +35,7 @@ run_metrics_new(struct runner *r)
 	static const char *const sac_l[] = { "service", "action", "code", NULL };
 	static const char *const sa_l[] = { "service", "action", NULL };
 	static const char *const rc_l[] = { "region", "class", NULL };
+	static const char *const reason_l[] = { "reason", NULL };
 	static const double dur_b[] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300 };
 	struct metrics_registry *g;
 	int e = 0;
@@ -92,6 +93,11 @@ run_metrics_new(struct runner *r)
 	    "Time from an incarnation's row to ready (remote.provision.ready), "
 	    "per environment", NULL, metrics_buckets_minutes,
 	    metrics_buckets_minutes_count);
+	e |= metrics_counter_new(&r->m.http_dropped, g,
+	    "envctl_http_connections_dropped_total",
+	    "Status server connections dropped for a newer one when all slots "
+	    "were taken (full) or their address held its share (per_client), "
+	    "or at a deadline (timeout)", reason_l);
 	return e != 0 ? ERR_GENERIC : 0;
 }
 
@@ -231,9 +237,18 @@ static int
 h_metrics(struct httpd_response *resp, const struct httpd_request *req,
     void *arg)
 {
+	static const char *const full[] = { "full" }, *const pc[] = { "per_client" },
+	    *const to[] = { "timeout" };
 	struct runner *r = arg;
+	struct httpd_stats st;
 
 	run_metrics_aws(r);
+	if (r->httpd != NULL) {
+		httpd_stats_get(&st, r->httpd);
+		counter_sync(r->m.http_dropped, full, (double)st.dropped_full);
+		counter_sync(r->m.http_dropped, pc, (double)st.dropped_client);
+		counter_sync(r->m.http_dropped, to, (double)st.timed_out);
+	}
 	return httpd_metrics_handler(resp, req, r->reg);
 }
 

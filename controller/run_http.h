@@ -25,6 +25,7 @@ struct run_metrics {
 	struct metrics_metric	*aws_requests, *aws_attempts, *aws_throttles;
 	struct metrics_metric	*pace_wait, *pace_waits, *pace_rate;
 	struct metrics_metric	*provision;	/* seconds to ready, per environment */
+	struct metrics_metric	*http_dropped;	/* lib/httpd's limits, at each scrape */
 };
 
 /*

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,29 +66,98 @@ log_set_sink(log_sink_fn *fn, void *arg)
 	log_sink_arg = arg;
 }
 
-char *
-log_escape(char *out, size_t outsz, const char *s)
+/*
+ * The length of the well-formed UTF-8 sequence at p (2 to 4 bytes) with
+ * its code point in *cp, or 0 when p does not start one (a stray
+ * continuation byte, an overlong form, a surrogate, past U+10FFFF, or cut
+ * short by the NUL).
+ */
+static size_t
+utf8_decode(uint32_t *cp, const unsigned char *p)
 {
-	size_t o = 0;
+	size_t n, i;
+	uint32_t c, min;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		n = 2;
+		c = p[0] & 0x1f;
+		min = 0x80;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		c = p[0] & 0x0f;
+		min = 0x800;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		c = p[0] & 0x07;
+		min = 0x10000;
+	} else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;	/* also stops at the NUL */
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+/*
+ * Code points a terminal or a reader would act on rather than show: C1
+ * controls, the line and paragraph separators, bidirectional overrides
+ * and isolates (text that reads differently from what it holds).
+ */
+static int
+cp_is_control(uint32_t c)
+{
+	return (c >= 0x80 && c <= 0x9f) || c == 0x2028 || c == 0x2029 ||
+	    (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+}
+
+/*
+ * The one escaper: see log_escape() and log_sanitize().  quotes: also
+ * escape " and backslash.
+ */
+static char *
+escape(char *out, size_t outsz, const char *s, int quotes)
+{
 	const unsigned char *p;
+	size_t o = 0, len;
+	uint32_t cp;
 
 	if (outsz == 0)
 		return out;
 	if (s == NULL)
 		s = "(null)";
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		char tmp[8];
+	for (p = (const unsigned char *)s; *p != '\0'; p += len) {
+		char tmp[16];
+		const char *src = tmp;
 		size_t n;
 
-		if (*p == '"' || *p == '\\') {
+		len = 1;
+		if (*p == '\n' || *p == '\r' || *p == '\t') {
 			tmp[0] = '\\';
-			tmp[1] = (char)*p;
+			tmp[1] = *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't';
 			n = 2;
 		} else if (*p < 0x20 || *p == 0x7f) {
 			n = (size_t)snprintf(tmp, sizeof(tmp), "\\x%02x", *p);
-		} else {
+		} else if (quotes && (*p == '"' || *p == '\\')) {
+			tmp[0] = '\\';
+			tmp[1] = (char)*p;
+			n = 2;
+		} else if (*p < 0x80) {
 			tmp[0] = (char)*p;
 			n = 1;
+		} else if ((len = utf8_decode(&cp, p)) == 0) {
+			len = 1;	/* not UTF-8: the byte, escaped */
+			n = (size_t)snprintf(tmp, sizeof(tmp), "\\x%02x", *p);
+		} else if (cp_is_control(cp)) {
+			n = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04x",
+			    (unsigned)cp);
+		} else {
+			src = (const char *)p;	/* printable: the sequence */
+			n = len;
 		}
 		if (o + n + 4 > outsz) {
 			if (outsz >= 4) {
@@ -98,11 +168,23 @@ log_escape(char *out, size_t outsz, const char *s)
 			}
 			break;
 		}
-		memcpy(out + o, tmp, n);
+		memcpy(out + o, src, n);
 		o += n;
 	}
 	out[o < outsz ? o : outsz - 1] = '\0';
 	return out;
+}
+
+char *
+log_escape(char *out, size_t outsz, const char *s)
+{
+	return escape(out, outsz, s, 1);
+}
+
+char *
+log_sanitize(char *out, size_t outsz, const char *s)
+{
+	return escape(out, outsz, s, 0);
 }
 
 /* Append msg to line as a JSON string body. */
@@ -167,7 +249,7 @@ log_emit(enum log_level level, const char *msg)
 static void
 log_vlog(enum log_level level, int with_errno, const char *fmt, va_list ap)
 {
-	char msg[LOG_LINE_MAX];
+	char msg[LOG_LINE_MAX], safe[LOG_LINE_MAX];
 	int saved = errno;
 	size_t n;
 
@@ -178,7 +260,8 @@ log_vlog(enum log_level level, int with_errno, const char *fmt, va_list ap)
 		n = strlen(msg);
 		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(saved));
 	}
-	log_emit(level, msg);
+	/* whatever the arguments held: one line, nothing a terminal obeys */
+	log_emit(level, log_sanitize(safe, sizeof(safe), msg));
 	errno = saved;
 }
 

@@ -5,7 +5,9 @@
  * checked before anything is formatted.  Lines go to stderr (journald
  * takes them from there) as plain text or, with LOG_FORMAT_JSON, as one
  * JSON object per line.  Put the object on every line ("env=web-1 run=42")
- * and pass untrusted strings through log_escape().
+ * and pass untrusted strings through log_escape().  Every message is passed
+ * through log_sanitize() once formatted, so no argument can end a line or
+ * send a terminal an escape sequence, whatever it holds.
  */
 #ifndef ENVCTL_LOG_H
 #define ENVCTL_LOG_H
@@ -44,8 +46,17 @@ void	 fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 /*
  * Copy untrusted s into out (size outsz, always NUL-terminated) with
  * control characters, quotes and backslashes escaped and the result cut
- * at outsz-4 bytes with "..." appended.  Returns out.
+ * at outsz-4 bytes with "..." appended (never inside a UTF-8 sequence).
+ * Returns out; s NULL is "(null)".  Escaped: \n \r \t, other C0 bytes
+ * and DEL as \xNN, bytes that are not well-formed UTF-8 as \xNN, and C1
+ * controls, U+2028, U+2029 and the bidirectional overrides and isolates
+ * (U+202A-202E, U+2066-2069) as \uNNNN.  Printable UTF-8 is kept.
  */
 char	*log_escape(char *out, size_t outsz, const char *s);
+/*
+ * log_escape() without escaping quotes and backslashes: for whole log
+ * lines and for values printed to a terminal or in plain text output.
+ */
+char	*log_sanitize(char *out, size_t outsz, const char *s);
 
 #endif

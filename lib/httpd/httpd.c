@@ -4,7 +4,17 @@
  * A connection goes READ (collecting the request head) -> WRITE (sending
  * the one response) -> DRAIN (our side shut down; reading and discarding
  * until the client closes, so unread input does not turn our close into a
- * reset that eats the response) -> closed.  Every state has a deadline.
+ * reset that eats the response) -> closed.  Every state has a deadline:
+ * header_timeout_ms from connecting for READ, request_timeout_ms for
+ * WRITE, HTTPD_DRAIN_MS for DRAIN.
+ *
+ * Limits under a flood (httpd.h): a connection records when it was
+ * accepted, when it last moved a byte and a sequence number bumped at each
+ * such moment, so "least recently active" is a strict order even on a
+ * coarse or injected clock.  A connection accepted in the current
+ * httpd_handle() call is never the one dropped: every connection is polled
+ * once, and read if its request is there, before a newer one can push it
+ * out.
  */
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -31,13 +41,16 @@
 #include "mem.h"
 
 #define HTTPD_TIMEOUT_DEFAULT	5000
-#define HTTPD_CLIENTS_DEFAULT	32
+#define HTTPD_HEADER_TIMEOUT_DEFAULT 3000
+#define HTTPD_MIN_IDLE_DEFAULT	250
+#define HTTPD_CLIENTS_DEFAULT	HTTPD_MAX_CLIENTS_DEFAULT
 #define HTTPD_REQUEST_DEFAULT	8192
 #define HTTPD_RESPONSE_DEFAULT	(16u << 20)
 #define HTTPD_DRAIN_MS		1000
 #define HTTPD_MAX_RESP_HEADERS	16
 #define HTTPD_MAX_HEADER_VALUE	1024	/* bytes in a response header value */
 #define HTTPD_ACCEPT_PAUSE_MS	100	/* after EMFILE and the like */
+#define HTTPD_WARN_EVERY_MS	60000	/* at most one "dropping" warning */
 
 enum conn_state {
 	CONN_READ,
@@ -49,6 +62,10 @@ struct conn {
 	int		 fd;
 	enum conn_state	 state;
 	int64_t		 deadline;
+	int64_t		 accepted;	/* ms */
+	int64_t		 active;	/* ms, last byte moved (or accepted) */
+	uint64_t	 seq;		/* orders activity strictly */
+	uint64_t	 gen;		/* the httpd_handle() call that accepted it */
 	char		*in;		/* max_request + 1 bytes */
 	size_t		 inlen;
 	struct buf	 out;		/* status line and headers */
@@ -66,6 +83,11 @@ struct httpd {
 	struct conn		**conns;	/* max_clients slots, nconns used */
 	size_t			 nconns;
 	int64_t			 accept_paused_until;
+	uint64_t		 seq;		/* last conn->seq given */
+	uint64_t		 gen;		/* httpd_handle() calls */
+	struct httpd_stats	 stats;
+	uint64_t		 dropped_warned;	/* drops already warned of */
+	int64_t			 warned_at;
 };
 
 struct httpd_response {
@@ -207,7 +229,7 @@ httpd_listen(struct httpd *h, const char *addr)
 		err_set("bind %s: %s", addr, strerror(errno));
 		goto out;
 	}
-	if (listen(fd, 64) < 0) {
+	if (listen(fd, h->opts.listen_backlog) < 0) {
 		err_set("listen %s: %s", addr, strerror(errno));
 		goto out;
 	}
@@ -244,8 +266,21 @@ httpd_new(struct httpd **out, const char *addr, const struct httpd_options *opts
 		h->opts = *opts;
 	if (h->opts.request_timeout_ms <= 0)
 		h->opts.request_timeout_ms = HTTPD_TIMEOUT_DEFAULT;
+	if (h->opts.header_timeout_ms <= 0)
+		h->opts.header_timeout_ms = HTTPD_HEADER_TIMEOUT_DEFAULT;
+	if (h->opts.header_timeout_ms > h->opts.request_timeout_ms)
+		h->opts.header_timeout_ms = h->opts.request_timeout_ms;
+	if (h->opts.min_idle_ms <= 0)
+		h->opts.min_idle_ms = HTTPD_MIN_IDLE_DEFAULT;
 	if (h->opts.max_clients == 0)
 		h->opts.max_clients = HTTPD_CLIENTS_DEFAULT;
+	if (h->opts.max_per_client == 0)
+		h->opts.max_per_client = h->opts.max_clients / 4;
+	if (h->opts.max_per_client == 0)
+		h->opts.max_per_client = 1;
+	if (h->opts.listen_backlog <= 0)
+		h->opts.listen_backlog = h->opts.max_clients > INT_MAX / 2 ?
+		    INT_MAX : (int)(2 * h->opts.max_clients);
 	if (h->opts.max_request == 0)
 		h->opts.max_request = HTTPD_REQUEST_DEFAULT;
 	if (h->opts.max_response == 0)
@@ -302,6 +337,70 @@ httpd_clients(const struct httpd *h)
 }
 
 void
+httpd_stats_get(struct httpd_stats *out, const struct httpd *h)
+{
+	*out = h->stats;
+}
+
+static void
+conn_touch(struct httpd *h, struct conn *c)
+{
+	c->active = httpd_now(h);
+	c->seq = ++h->seq;
+}
+
+/*
+ * When c may be dropped for a newer connection when the server is full:
+ * min_idle_ms after it connected while it has not sent a whole request,
+ * min_idle_ms after it last moved a byte once it has.
+ */
+static int64_t
+conn_evictable_at(const struct httpd *h, const struct conn *c)
+{
+	return (c->state == CONN_READ ? c->accepted : c->active) +
+	    h->opts.min_idle_ms;
+}
+
+/*
+ * The connection to drop for a newer one, or -1: the least recently
+ * active of those not accepted in this httpd_handle() call (gen), only
+ * from peer when peer is not NULL, only evictable ones when strict;
+ * otherwise evictable ones first.
+ */
+static ssize_t
+conn_victim(const struct httpd *h, const char *peer, int strict, int64_t now,
+    uint64_t gen)
+{
+	ssize_t best = -1;
+	int best_ok = 0, ok;
+	size_t i;
+
+	for (i = 0; i < h->nconns; i++) {
+		const struct conn *c = h->conns[i];
+
+		if (c->gen == gen || (peer != NULL && strcmp(c->peer, peer) != 0))
+			continue;
+		ok = now >= conn_evictable_at(h, c);
+		if (strict && !ok)
+			continue;
+		if (best < 0 || ok > best_ok ||
+		    (ok == best_ok && c->seq < h->conns[best]->seq)) {
+			best = (ssize_t)i;
+			best_ok = ok;
+		}
+	}
+	return best;
+}
+
+/* Whether a connection may be accepted now (gen: this call's). */
+static int
+httpd_has_room(const struct httpd *h, int64_t now, uint64_t gen)
+{
+	return h->nconns < h->opts.max_clients ||
+	    conn_victim(h, NULL, 1, now, gen) >= 0;
+}
+
+void
 httpd_routes_set(struct httpd *h, const struct httpd_route *routes, size_t n)
 {
 	free(h->routes);
@@ -316,10 +415,11 @@ httpd_routes_set(struct httpd *h, const struct httpd_route *routes, size_t n)
 size_t
 httpd_fds(struct httpd *h, struct pollfd *fds, size_t nfds)
 {
+	int64_t now = httpd_now(h);
 	size_t n = 0, i;
 
-	if (h->nconns < h->opts.max_clients &&
-	    (h->accept_paused_until == 0 || httpd_now(h) >= h->accept_paused_until)) {
+	if ((h->accept_paused_until == 0 || now >= h->accept_paused_until) &&
+	    httpd_has_room(h, now, 0)) {
 		h->accept_paused_until = 0;
 		if (n < nfds)
 			fds[n] = (struct pollfd){ .fd = h->lfd, .events = POLLIN };
@@ -339,7 +439,7 @@ httpd_fds(struct httpd *h, struct pollfd *fds, size_t nfds)
 int
 httpd_timeout_ms(struct httpd *h)
 {
-	int64_t now, best = -1, left;
+	int64_t now, best = -1, left, room_at = -1;
 	size_t i;
 
 	if (h->nconns == 0 && h->accept_paused_until == 0)
@@ -348,12 +448,20 @@ httpd_timeout_ms(struct httpd *h)
 	if (h->accept_paused_until != 0)
 		best = h->accept_paused_until > now ? h->accept_paused_until - now : 0;
 	for (i = 0; i < h->nconns; i++) {
-		left = h->conns[i]->deadline - now;
+		const struct conn *c = h->conns[i];
+
+		left = c->deadline - now;
 		if (left < 0)
 			left = 0;
 		if (best < 0 || left < best)
 			best = left;
+		if (room_at < 0 || conn_evictable_at(h, c) < room_at)
+			room_at = conn_evictable_at(h, c);
 	}
+	/* full: wake when the listener may be polled again */
+	if (h->nconns >= h->opts.max_clients && room_at > now &&
+	    (best < 0 || room_at - now < best))
+		best = room_at - now;
 	return best > INT_MAX ? INT_MAX : (int)best;
 }
 
@@ -823,6 +931,7 @@ conn_read(struct httpd *h, struct conn *c)
 			return 0;
 		if (n <= 0)
 			return -1;
+		conn_touch(h, c);
 		if (memchr(c->in + c->inlen, '\0', (size_t)n) != NULL) {
 			c->inlen += (size_t)n;
 			conn_respond_error(h, c, 400);
@@ -868,6 +977,7 @@ conn_write(struct httpd *h, struct conn *c)
 		if (n < 0)
 			return -1;
 		c->outoff += (size_t)n;
+		conn_touch(h, c);
 	}
 	buf_dispose(&c->out);
 	buf_dispose(&c->body);
@@ -894,16 +1004,59 @@ conn_drain(struct conn *c)
 	}
 }
 
+/* Note a connection dropped for a newer one; warn at most once a minute. */
 static void
-httpd_accept(struct httpd *h)
+httpd_dropped(struct httpd *h, size_t victim, uint64_t *counter,
+    const char *why, int64_t now)
+{
+	uint64_t total;
+
+	(*counter)++;
+	total = h->stats.dropped_full + h->stats.dropped_client;
+	log_debug("httpd: peer=%s dropped for a newer connection (%s)",
+	    h->conns[victim]->peer, why);
+	if (h->warned_at == 0 || now - h->warned_at >= HTTPD_WARN_EVERY_MS) {
+		log_warnx("httpd: %llu connection(s) dropped for newer ones (%s), "
+		    "the least recently active first",
+		    (unsigned long long)(total - h->dropped_warned), why);
+		h->warned_at = now;
+		h->dropped_warned = total;
+	}
+	conn_close(h, victim);
+}
+
+/* Connections from peer. */
+static size_t
+httpd_peer_count(const struct httpd *h, const char *peer)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < h->nconns; i++)
+		if (strcmp(h->conns[i]->peer, peer) == 0)
+			n++;
+	return n;
+}
+
+/*
+ * Accept what is waiting, making room by the rules in httpd.h; at most
+ * half a per-client cap in one call, so that an address at its cap always
+ * has a connection from an earlier call to give up.
+ */
+static void
+httpd_accept(struct httpd *h, int64_t now)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	struct conn *c;
 	char host[INET6_ADDRSTRLEN];
+	size_t batch, k, own_cap;
+	ssize_t v;
 	int fd;
 
-	while (h->nconns < h->opts.max_clients) {
+	own_cap = h->opts.max_per_client < h->opts.max_clients ?
+	    h->opts.max_per_client : h->opts.max_clients;
+	batch = own_cap / 2 > 0 ? own_cap / 2 : 1;
+	for (k = 0; k < batch && httpd_has_room(h, now, h->gen); k++) {
 		sslen = sizeof(ss);
 		fd = accept4(h->lfd, (struct sockaddr *)&ss, &sslen,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -913,20 +1066,36 @@ httpd_accept(struct httpd *h)
 				/* EMFILE and friends: the listener stays readable,
 				 * so stop polling it for a moment, not spin. */
 				log_warn("httpd: accept");
-				h->accept_paused_until = httpd_now(h) +
-				    HTTPD_ACCEPT_PAUSE_MS;
+				h->accept_paused_until = now + HTTPD_ACCEPT_PAUSE_MS;
 			}
 			return;
+		}
+		if (getnameinfo((struct sockaddr *)&ss, sslen, host, sizeof(host),
+		    NULL, 0, NI_NUMERICHOST) != 0)
+			snprintf(host, sizeof(host), "?");
+		h->stats.accepted++;
+		if (h->opts.max_per_client < h->opts.max_clients &&
+		    httpd_peer_count(h, host) >= h->opts.max_per_client &&
+		    (v = conn_victim(h, host, 0, now, h->gen)) >= 0)
+			httpd_dropped(h, (size_t)v, &h->stats.dropped_client,
+			    "per-client cap", now);
+		else if (h->nconns >= h->opts.max_clients &&
+		    (v = conn_victim(h, NULL, 1, now, h->gen)) >= 0)
+			httpd_dropped(h, (size_t)v, &h->stats.dropped_full,
+			    "connection cap", now);
+		if (h->nconns >= h->opts.max_clients) {	/* not reached */
+			close(fd);
+			break;
 		}
 		c = xcalloc(1, sizeof(*c));
 		c->fd = fd;
 		c->state = CONN_READ;
 		c->in = xmalloc(h->opts.max_request + 1);
 		c->in[0] = '\0';
-		c->deadline = httpd_now(h) + h->opts.request_timeout_ms;
-		if (getnameinfo((struct sockaddr *)&ss, sslen, host, sizeof(host),
-		    NULL, 0, NI_NUMERICHOST) != 0)
-			snprintf(host, sizeof(host), "?");
+		c->accepted = now;
+		c->gen = h->gen;
+		conn_touch(h, c);
+		c->deadline = now + h->opts.header_timeout_ms;
 		snprintf(c->peer, sizeof(c->peer), "%s", host);
 		h->conns[h->nconns++] = c;
 	}
@@ -953,6 +1122,7 @@ httpd_handle(struct httpd *h, const struct pollfd *fds, size_t nfds)
 	int64_t now;
 	int listener_ready = 0, rc;
 
+	h->gen++;
 	for (i = 0; i < nfds; i++) {
 		if (fds[i].revents == 0 || fds[i].fd < 0)
 			continue;
@@ -980,14 +1150,17 @@ httpd_handle(struct httpd *h, const struct pollfd *fds, size_t nfds)
 	for (i = h->nconns; i-- > 0; ) {
 		c = h->conns[i];
 		if (now >= c->deadline) {
-			if (c->state == CONN_READ)
-				log_debug("httpd: peer=%s request timed out", c->peer);
+			if (c->state != CONN_DRAIN) {
+				h->stats.timed_out++;
+				log_debug("httpd: peer=%s %s timed out", c->peer,
+				    c->state == CONN_READ ? "request" : "response");
+			}
 			conn_close(h, i);
 		}
 	}
 	/* After the clients, so a reused fd number is never mistaken. */
 	if (listener_ready)
-		httpd_accept(h);
+		httpd_accept(h, now);
 	return 0;
 }
 

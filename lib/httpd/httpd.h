@@ -6,10 +6,20 @@
  * polls (together with its own fds) and passes the results to
  * httpd_handle().  Requests are GET or HEAD (others get 405), at most
  * max_request bytes of request line and headers (414/431 past that), and
- * each connection is closed after one response.  A client that has not
- * sent a whole request within request_timeout_ms is dropped, as is one
- * that does not take its response in that time.  At most max_clients
- * connections are open at once; further ones wait in the listen backlog.
+ * each connection is closed after one response.
+ *
+ * Idle and slow clients cannot lock others out: a connection that has not
+ * sent its whole request head within header_timeout_ms of connecting is
+ * dropped, as is one that does not take its response within
+ * request_timeout_ms.  At most max_clients connections are open, at most
+ * max_per_client of them from one source address.  When a new connection
+ * comes from an address at its cap, that address's least recently active
+ * connection is dropped for it; when all max_clients are open, the least
+ * recently active connection that has had min_idle_ms to send its request
+ * (or to read its response) is dropped for it, and while there is none
+ * the new one waits in the listen backlog.  A connection is always polled
+ * at least once before it can be dropped for a newer one, so a client that
+ * sends its request as it connects is answered under any flood.
  *
  * Handlers are called from httpd_handle() and must not block.  Everything
  * in a request is untrusted.
@@ -29,14 +39,32 @@ struct httpd_response;
 /* Milliseconds on a monotonic clock. */
 typedef int64_t httpd_clock_fn(void *arg);
 
+/* The default of httpd_options.max_clients; a caller sizing its poll set. */
+#define HTTPD_MAX_CLIENTS_DEFAULT	128
+
 struct httpd_options {
 	int		 allow_nonloopback;	/* bind beyond 127/8 and ::1 */
 	int		 request_timeout_ms;	/* 0: 5000 */
-	size_t		 max_clients;		/* 0: 32 */
+	int		 header_timeout_ms;	/* 0: 3000, at most request_timeout_ms */
+	int		 min_idle_ms;		/* 0: 250 */
+	size_t		 max_clients;		/* 0: HTTPD_MAX_CLIENTS_DEFAULT */
+	size_t		 max_per_client;	/* 0: max_clients / 4, at least 1;
+						 * >= max_clients: no own cap */
+	int		 listen_backlog;	/* 0: 2 * max_clients */
 	size_t		 max_request;		/* 0: 8192 bytes */
 	size_t		 max_response;		/* 0: 16 MiB body */
 	httpd_clock_fn	*clock;			/* NULL: CLOCK_MONOTONIC */
 	void		*clock_arg;
+};
+
+/* What the limits did, counted since httpd_new(). */
+struct httpd_stats {
+	uint64_t	 accepted;		/* connections accepted */
+	uint64_t	 dropped_full;		/* for a newer one: max_clients open */
+	uint64_t	 dropped_client;	/* for a newer one from the same
+						 * address: max_per_client open */
+	uint64_t	 timed_out;		/* no whole request, or the
+						 * response not taken, in time */
 };
 
 /*
@@ -90,6 +118,8 @@ int	 httpd_handle(struct httpd *, const struct pollfd *fds, size_t nfds);
 int	 httpd_poll_once(struct httpd *, int max_wait_ms);
 /* Connections currently open. */
 size_t	 httpd_clients(const struct httpd *);
+/* Copy the counters into *out. */
+void	 httpd_stats_get(struct httpd_stats *out, const struct httpd *);
 
 /* Requests: every string is valid until the handler returns. */
 const char *httpd_request_method(const struct httpd_request *);	/* "GET", "HEAD" */

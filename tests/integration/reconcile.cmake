@@ -5,7 +5,9 @@
 #   chaos     delays, eventual consistency, throttling and dropped connections
 #   features  IPv6 ingress, the subnet's VPC, price_table, drift recorded once
 #             per fact, and the ssh / hostkey readiness checks
-foreach(scenario fleet faults chaos features)
+#   hostile   a newline and terminal escapes in a row's name and error:
+#             status, plan and log lines stay one line each, no ESC
+foreach(scenario fleet faults chaos features hostile)
 	envctl_integration_test(it_reconcile_${scenario}
 		${CMAKE_SOURCE_DIR}/tests/harness/with-pg.sh
 		${CMAKE_SOURCE_DIR}/tests/harness/with-aws.sh

@@ -15,6 +15,8 @@ Run under tests/harness/with-pg.sh and tests/harness/with-aws.sh:
     reconcile_it.py faults   every rollback path (failpoint =error at each
                              stage) and crash tests (=abort at every step
                              of both pipelines, then one normal pass)
+    reconcile_it.py hostile  a newline and terminal escapes in a row: status,
+                             plan and the pass's log lines stay one line each
 
 Results are checked with independent clients: the aws CLI straight to moto
 and psql; never with envctl's own view.  Each scenario gets its own
@@ -985,6 +987,76 @@ def readiness():
     proxy("/__proxy/config", {"console_output": {}, "public_ips": {}})
 
 
+def hostile():
+    """Rows whose name, error and stage hold a newline and terminal escapes
+    (written with psql): `status`, `plan` and the log lines of a pass that
+    closes them print one line each, as many as for a plain row, and never
+    an ESC, BEL or CR byte."""
+    sc = Scenario("hostile")
+    sc.env["ENVCTL_ALLOW_EMPTY"] = "true"       # no specs: both rows close
+    evil = r"x-evil\nenvctl: forged\x1b[2J"   # SQL E'' escapes
+
+    def seed():
+        for name, error, stage in [
+                ("x-plain", "boom plain", "SG_READY"),
+                (evil, r"boom\n\x1b[2Jgone\x1b]0;pwned\x07\r", r"SG\x1b[31m")]:
+            sc.psql("INSERT INTO environments (id, name, workspace, status, stage, "
+                    "metadata) VALUES ('%s', E'%s', 'it', 'error', 'INIT', "
+                    "jsonb_build_object('error', E'%s', 'failed_at_stage', E'%s'))"
+                    % (uuid.uuid4(), name, error, stage))
+    seed()
+    check(sc.psql("SELECT count(*) FROM environments WHERE name LIKE E'%\\x1b%'") == "1",
+          "hostile: psql stored a name holding ESC")
+    shown = r"x-evil\nenvctl: forged\x1b[2J"   # as envctl escapes it
+
+    def inert(what, r):
+        out = r.stdout + r.stderr
+        bad = [c for c in "\x1b\x07\r\x9b" if c in out]
+        check(not bad, "hostile: %s prints no control character (found %r)" % (what, bad))
+        forged = [ln for ln in out.splitlines() if ln.startswith("envctl: forged")]
+        check(not forged, "hostile: %s has no forged line: %r" % (what, forged))
+
+    def lines_with(text, out):
+        return len([ln for ln in out.splitlines() if text in ln])
+
+    r = sc.envctl("status")
+    check(r.returncode == 0, "hostile: status exits 0: " + r.stderr.strip())
+    inert("status", r)
+    check(lines_with("x-plain", r.stdout) == 1 and lines_with(shown, r.stdout) == 1,
+          "hostile: status shows each name on one line, escaped:\n" + r.stdout)
+    check(lines_with("last error", r.stdout) == 2 and
+          r"boom\n\x1b[2Jgone\x1b]0;pwned\x07\r" in r.stdout and r"SG\x1b[31m" in r.stdout,
+          "hostile: status shows each error on one line, escaped")
+    check(len(r.stdout.splitlines()) == 5, "hostile: status prints 1 + 2 * 2 lines")
+    r = sc.envctl("status", "x-evil\n\x1b[2J")
+    inert("status of an unknown hostile name", r)
+    check(r.returncode == 1 and len(r.stderr.splitlines()) == 1,
+          "hostile: the error naming it is one line: " + r.stderr)
+
+    r = sc.envctl("plan")
+    check(r.returncode == 2, "hostile: plan exits 2: " + r.stderr.strip())
+    inert("plan", r)
+    check(lines_with("x-plain", r.stdout) == 1 and lines_with(shown, r.stdout) == 1,
+          "hostile: plan shows each on one line:\n" + r.stdout)
+
+    for fmt in ("text", "json"):
+        if fmt == "json":
+            seed()
+            sc.env["ENVCTL_LOG_FORMAT"] = "json"
+        r = sc.reconcile()
+        inert("reconcile (%s log)" % fmt, r)
+        plain = lines_with("x-plain", r.stderr)
+        check(plain > 0 and lines_with("x-evil", r.stderr) == plain,
+              "hostile: %s log: as many lines name the hostile row as the plain one "
+              "(%d)\n%s" % (fmt, plain, r.stderr))
+        if fmt == "json":
+            check(all(json.loads(ln)["msg"] for ln in r.stderr.splitlines()),
+                  "hostile: every json log line parses")
+    check(sc.live("x-plain") == [], "hostile: the plain row was closed")
+    check(sc.psql("SELECT count(*) FROM environments WHERE status <> 'terminated'") == "0",
+          "hostile: the hostile row was closed too")
+
+
 def main():
     try:
         aws("s3api", "create-bucket", "--bucket", BUCKET)
@@ -992,7 +1064,8 @@ def main():
         pass
     part = sys.argv[1] if len(sys.argv) > 1 else "fleet"
     {"fleet": lambda: (fleet(), bootstrap()), "faults": faults, "chaos": chaos,
-     "features": lambda: (network(), prices(), drift_once(), readiness())}[part]()
+     "features": lambda: (network(), prices(), drift_once(), readiness()),
+     "hostile": hostile}[part]()
     print("%d passed, %d failed" % (len(passed), len(failures)))
     for f in failures:
         print("FAILED: " + f)

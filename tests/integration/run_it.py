@@ -6,7 +6,8 @@ Run under tests/harness/with-pg.sh and tests/harness/with-aws.sh:
 
     run_it.py loop      serve /healthz /metrics /api/* /, sd_notify (READY,
                         WATCHDOG, STATUS), a spec change reaches a pass
-                        (latency reported), SIGHUP with a broken config
+                        (latency reported), 200 idle connections lock
+                        nobody out, SIGHUP with a broken config
                         keeps the old one, SIGTERM exits 0, idle CPU
     run_it.py git       a commit adding a spec is picked up; a force-push
                         to a broken tree keeps the last good revision
@@ -251,6 +252,32 @@ def loop():
         check(sample("envctl_environments", {"status": "provisioning"}) == 1 and
               sample("envctl_environments", {"status": "ready"}) == 0,
               "metrics: environments by status (1 provisioning, 0 ready)")
+        # 200 idle connections (100 from 127.0.0.1, 100 from 127.0.0.2-101)
+        # lock nobody out: /healthz and /metrics still answer within 1 s.
+        idle = []
+        for i in range(200):
+            sk = socket.socket()
+            if i % 2:
+                sk.bind(("127.0.0.%d" % (2 + i // 2), 0))
+            sk.connect(("127.0.0.1", c.port))
+            idle.append(sk)
+        took = []
+        for path in ("/healthz", "/metrics", "/healthz"):
+            t0 = time.monotonic()
+            st, body = http(c.port, path, timeout=3)
+            took.append(time.monotonic() - t0)
+            check(st == 200, "under 200 idle connections %s answers 200 (%d)" % (path, st))
+        print("figure: /healthz, /metrics, /healthz under 200 idle connections: %s ms"
+              % ", ".join("%.0f" % (1000 * x) for x in took))
+        check(max(took) < 1.0, "under 200 idle connections every answer within 1 s")
+        for sk in idle:
+            sk.close()
+        st, body = http(c.port, "/metrics")
+        dropped = {ln.split('"')[1]: float(ln.split()[-1]) for ln in body.splitlines()
+                   if ln.startswith("envctl_http_connections_dropped_total{")}
+        check(dropped.get("per_client", 0) >= 100 - 32 and "full" in dropped and "timeout" in dropped,
+              "metrics: connections dropped for newer ones counted by reason (%s)" % dropped)
+
         st, body = http(c.port, "/api/events")
         check(st == 200 and "events" in json.loads(body), "/api/events is JSON")
         st, body = http(c.port, "/api/environments")

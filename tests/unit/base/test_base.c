@@ -1,10 +1,16 @@
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "base64.h"
@@ -14,6 +20,7 @@
 #include "failpoint.h"
 #include "log.h"
 #include "mem.h"
+#include "proc.h"
 
 static void
 test_base__buf_limit(void **state)
@@ -74,11 +81,109 @@ test_base__log_escape(void **state)
 	char out[16];
 
 	(void)state;
-	assert_string_equal(log_escape(out, sizeof(out), "a\"b\n"), "a\\\"b\\x0a");
+	assert_string_equal(log_escape(out, sizeof(out), "a\"b\n"), "a\\\"b\\n");
 	/* truncated with an ellipsis, never past the buffer */
 	log_escape(out, sizeof(out), "0123456789abcdefghij");
 	assert_string_equal(out, "0123456789ab...");
 	assert_string_equal(log_escape(out, sizeof(out), NULL), "(null)");
+}
+
+/*
+ * Fail unless s holds no byte a terminal or a line splitter acts on: no C0
+ * control, no DEL, only well-formed UTF-8 and none of it a C1 control, a
+ * line or paragraph separator or a bidirectional override or isolate.
+ */
+static void
+assert_inert(const char *s, const char *input_desc)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	uint32_t c;
+	int n, i;
+
+	while (*p != '\0') {
+		if (*p < 0x20 || *p == 0x7f)
+			fail_msg("%s: control byte 0x%02x survived", input_desc, *p);
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if ((*p & 0xe0) == 0xc0)
+			n = 2, c = *p & 0x1f;
+		else if ((*p & 0xf0) == 0xe0)
+			n = 3, c = *p & 0x0f;
+		else if ((*p & 0xf8) == 0xf0)
+			n = 4, c = *p & 0x07;
+		else
+			fail_msg("%s: stray byte 0x%02x survived", input_desc, *p);
+		for (i = 1; i < n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				fail_msg("%s: broken UTF-8 survived", input_desc);
+			c = c << 6 | (p[i] & 0x3f);
+		}
+		if ((n == 2 && c < 0x80) || (n == 3 && c < 0x800) ||
+		    (n == 4 && c < 0x10000) || c > 0x10ffff ||
+		    (c >= 0xd800 && c <= 0xdfff))
+			fail_msg("%s: invalid UTF-8 survived", input_desc);
+		if ((c >= 0x80 && c <= 0x9f) || c == 0x2028 || c == 0x2029 ||
+		    (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069))
+			fail_msg("%s: U+%04X survived", input_desc, (unsigned)c);
+		p += n;
+	}
+}
+
+/*
+ * Every byte, alone, in pairs and all together, through both escapers:
+ * nothing a terminal obeys survives; printable ASCII and UTF-8 pass.
+ */
+static void
+test_base__log_escape_bytes(void **state)
+{
+	char in[512], out[2048], desc[64];
+	int b, b2, quotes;
+
+	(void)state;
+	for (quotes = 0; quotes < 2; quotes++) {
+		char *(*esc)(char *, size_t, const char *) =
+		    quotes ? log_escape : log_sanitize;
+
+		for (b = 1; b < 256; b++) {
+			in[0] = (char)b;
+			in[1] = '\0';
+			snprintf(desc, sizeof(desc), "byte 0x%02x", b);
+			assert_inert(esc(out, sizeof(out), in), desc);
+			if (b >= 0x20 && b < 0x7f && !(quotes && (b == '"' ||
+			    b == '\\')))
+				assert_string_equal(out, in);	/* printable */
+			for (b2 = 1; b2 < 256; b2++) {
+				in[1] = (char)b2;
+				in[2] = '\0';
+				snprintf(desc, sizeof(desc), "bytes 0x%02x 0x%02x",
+				    b, b2);
+				assert_inert(esc(out, sizeof(out), in), desc);
+			}
+		}
+		for (b = 1; b < 256; b++)
+			in[b - 1] = (char)b;
+		in[255] = '\0';
+		assert_inert(esc(out, sizeof(out), in), "bytes 1-255");
+		assert_null(strchr(out, '\n'));
+	}
+	/* the named escapes, C1 and bidi as code points, bad UTF-8 as bytes */
+	assert_string_equal(log_sanitize(out, sizeof(out),
+	    "a\nb\rc\td\x1b[2Je\x7f\"q\"\\"),
+	    "a\\nb\\rc\\td\\x1b[2Je\\x7f\"q\"\\");
+	assert_string_equal(log_sanitize(out, sizeof(out),
+	    "\xc2\x9b" "2J \xe2\x80\xae" "cba \xe2\x80\xa8"),
+	    "\\u009b2J \\u202ecba \\u2028");
+	assert_string_equal(log_sanitize(out, sizeof(out),
+	    "\xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80 \xe2\x82"),
+	    "\\xc0\\xaf \\xed\\xa0\\x80 \\xf4\\x90\\x80\\x80 \\xe2\\x82");
+	/* printable UTF-8 passes untouched, and is never cut in half */
+	assert_string_equal(log_sanitize(out, sizeof(out),
+	    "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80 \xc2\xa0"),
+	    "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80 \xc2\xa0");
+	assert_string_equal(log_sanitize(out, 8, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"),
+	    "\xc3\xa9\xc3\xa9...");
 }
 
 struct captured {
@@ -113,7 +218,19 @@ test_base__log_levels_and_json(void **state)
 	log_init("t", LOG_LEVEL_DEBUG, LOG_FORMAT_JSON);
 	log_warnx("say \"hi\"\n");
 	assert_non_null(strstr(c.line, "\"level\":\"warn\""));
-	assert_non_null(strstr(c.line, "\"msg\":\"say \\\"hi\\\"\\u000a\"}"));
+	assert_non_null(strstr(c.line, "\"msg\":\"say \\\"hi\\\"\\\\n\"}"));
+	/* no argument forges a line or reaches the terminal, in either format */
+	log_info("env=%s err=%s", "a\nenvctl: forged", "\x1b[2J\xc2\x9b\x7f");
+	assert_int_equal(c.count, 3);
+	assert_null(strchr(c.line, '\n'));
+	assert_null(strchr(c.line, '\x1b'));
+	assert_non_null(strstr(c.line,
+	    "env=a\\\\nenvctl: forged err=\\\\x1b[2J\\\\u009b\\\\x7f\"}"));
+	log_init("t", LOG_LEVEL_DEBUG, LOG_FORMAT_TEXT);
+	log_info("env=%s err=%s", "a\nenvctl: forged", "\x1b[2J\xc2\x9b\x7f");
+	assert_int_equal(c.count, 4);
+	assert_string_equal(c.line,
+	    "t: env=a\\nenvctl: forged err=\\x1b[2J\\u009b\\x7f");
 	log_set_sink(NULL, NULL);
 	log_init("t", LOG_LEVEL_INFO, LOG_FORMAT_TEXT);
 	assert_int_equal(log_level_parse(&lvl, "debug"), 0);
@@ -254,6 +371,62 @@ test_base__base64(void **state)
 	}
 }
 
+/*
+ * In a child (the test runner keeps its own settings): dumpable before,
+ * not after; RLIMIT_CORE 0 soft and hard, also when it starts raised;
+ * and the kernel says so in /proc/PID/limits.
+ */
+static void
+test_base__proc_harden(void **state)
+{
+	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+	char path[64], line[256], soft[16], hard[16];
+	int status, found = 0, tries;
+	pid_t pid;
+	FILE *f;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int code = 0;
+
+		(void)setrlimit(RLIMIT_CORE, &rl);	/* as high as allowed */
+		if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 1)
+			code |= 1;
+		if (proc_harden() != 0)
+			code |= 2;
+		if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0)
+			code |= 4;
+		if (getrlimit(RLIMIT_CORE, &rl) != 0 || rl.rlim_cur != 0 ||
+		    rl.rlim_max != 0)
+			code |= 8;
+		if (proc_harden() != 0)		/* again: nothing to lower */
+			code |= 16;
+		if (code == 0)
+			pause();	/* the parent reads /proc/PID/limits */
+		_exit(code);
+	}
+	/* until the child's limits read 0 0, or it exits with what failed */
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+	for (tries = 0; tries < 300 && !found; tries++) {
+		usleep(10 * 1000);
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			fail_msg("child failed: %d", WEXITSTATUS(status));
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		while (fgets(line, sizeof(line), f) != NULL)
+			if (sscanf(line, "Max core file size %15s %15s", soft,
+			    hard) == 2 && strcmp(soft, "0") == 0 &&
+			    strcmp(hard, "0") == 0)
+				found = 1;
+		fclose(f);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	assert_true(found);
+}
+
 int
 main(void)
 {
@@ -262,11 +435,13 @@ main(void)
 		cmocka_unit_test(test_base__buf_grow_and_detach),
 		cmocka_unit_test(test_base__err_prefix),
 		cmocka_unit_test(test_base__log_escape),
+		cmocka_unit_test(test_base__log_escape_bytes),
 		cmocka_unit_test(test_base__log_levels_and_json),
 		cmocka_unit_test(test_base__failpoints),
 		cmocka_unit_test(test_base__mem),
 		cmocka_unit_test(test_base__duration),
 		cmocka_unit_test(test_base__base64),
+		cmocka_unit_test(test_base__proc_harden),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -413,6 +413,7 @@ struct server {
 	atomic_int	 stop;
 	atomic_int	 max_seen;	/* most connections open at once */
 	int		 port;
+	struct httpd_stats stats;	/* at the end, read after the join */
 };
 
 static int
@@ -516,6 +517,7 @@ server_main(void *arg)
 		if (n > atomic_load(&s->max_seen))
 			atomic_store(&s->max_seen, n);
 	}
+	httpd_stats_get(&s->stats, s->h);
 	/* let clients that already have their answer finish closing */
 	for (i = 0; i < 100 && httpd_clients(s->h) > 0; i++)
 		httpd_poll_once(s->h, 20);
@@ -534,33 +536,54 @@ server_start(const struct httpd_options *opts)
 	return s;
 }
 
+/* Stop the server; its counters as they were when it stopped into *st. */
 static size_t
-server_stop(struct server *s)
+server_stop_stats(struct server *s, struct httpd_stats *st)
 {
 	size_t left;
 
 	atomic_store(&s->stop, 1);
 	pthread_join(s->thread, NULL);
+	if (st != NULL)
+		*st = s->stats;
 	left = httpd_clients(s->h);
 	httpd_free(s->h);
 	free(s);
 	return left;
 }
 
+static size_t
+server_stop(struct server *s)
+{
+	return server_stop_stats(s, NULL);
+}
+
+/* Connect from 127.0.0.<from> (0: let the kernel pick 127.0.0.1). */
 static int
-client_connect(int port)
+client_connect_from(int port, int from)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	struct timeval tv = { .tv_sec = 10 };
 	int fd;
 
-	sin.sin_port = htons((uint16_t)port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	assert_true(fd >= 0);
+	if (from > 0) {
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK - 1 + (uint32_t)from);
+		if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+			fail_msg("bind 127.0.0.%d: %s", from, strerror(errno));
+	}
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	return fd;
+}
+
+static int
+client_connect(int port)
+{
+	return client_connect_from(port, 0);
 }
 
 static void
@@ -885,7 +908,7 @@ fake_clock(void *arg)
 	return *(int64_t *)arg;
 }
 
-/* The default 5 s request timeout, on an injected clock, without sleeping. */
+/* The default 3 s header timeout, on an injected clock, without sleeping. */
 static void
 test_httpd__timeout_clock(void **state)
 {
@@ -900,8 +923,8 @@ test_httpd__timeout_clock(void **state)
 	fd = client_connect(httpd_port(h));	/* the kernel completes it */
 	assert_int_equal(httpd_poll_once(h, 1000), 0);
 	assert_int_equal(httpd_clients(h), 1);
-	assert_int_equal(httpd_timeout_ms(h), 5000);
-	now += 4999;
+	assert_int_equal(httpd_timeout_ms(h), 3000);
+	now += 2999;
 	assert_int_equal(httpd_timeout_ms(h), 1);
 	assert_int_equal(httpd_handle(h, NULL, 0), 0);
 	assert_int_equal(httpd_clients(h), 1);	/* not yet */
@@ -916,10 +939,293 @@ test_httpd__timeout_clock(void **state)
 	assert_non_null(r);
 	assert_string_equal(r, "");
 	free(r);
-	assert_int_equal(httpd_timeout_ms(h), 4999);
+	assert_int_equal(httpd_timeout_ms(h), 2999);
 	close(fd);
 	close(fd2);
 	httpd_free(h);
+}
+
+/* n rounds of the server's loop, waiting at most 50 ms each. */
+static void
+pump(struct httpd *h, int n)
+{
+	while (n-- > 0)
+		assert_int_equal(httpd_poll_once(h, 50), 0);
+}
+
+/* 1 when the server has closed fd (EOF or reset), 0 while it is open. */
+static int
+client_dropped(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char c;
+
+	if (poll(&p, 1, 20) == 0)
+		return 0;
+	return recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+}
+
+/*
+ * Full: the least recently active connection goes for a new one, but only
+ * once it has had min_idle_ms to send its request; until then the new one
+ * waits in the backlog and the server wakes when that time comes.
+ */
+static void
+test_httpd__evict_lru(void **state)
+{
+	int64_t now = 1000000;
+	const struct httpd_options opts = { .clock = fake_clock,
+	    .clock_arg = &now, .max_clients = 3, .max_per_client = 3 };
+	struct httpd_stats st;
+	struct httpd *h;
+	int c1, c2, c3, c4;
+
+	(void)state;
+	assert_int_equal(httpd_new(&h, "127.0.0.1:0", &opts), 0);
+	c1 = client_connect(httpd_port(h));
+	c2 = client_connect(httpd_port(h));
+	c3 = client_connect(httpd_port(h));
+	pump(h, 4);
+	assert_int_equal(httpd_clients(h), 3);
+	send_all(c1, "GET / HTTP/1.1\r\n", 16);	/* c1: most recently active */
+	pump(h, 1);
+	c4 = client_connect(httpd_port(h));
+	pump(h, 2);
+	assert_int_equal(httpd_clients(h), 3);	/* c4 waits: nobody idle enough */
+	assert_int_equal(httpd_fds(h, NULL, 0), 3);	/* not the listener */
+	assert_int_equal(httpd_timeout_ms(h), 250);
+	now += 250;
+	assert_int_equal(httpd_fds(h, NULL, 0), 4);
+	assert_int_equal(httpd_timeout_ms(h), 3000 - 250);
+	pump(h, 2);
+	assert_int_equal(httpd_clients(h), 3);
+	assert_true(client_dropped(c2));	/* accepted before c3, idle since */
+	assert_false(client_dropped(c1));
+	assert_false(client_dropped(c3));
+	assert_false(client_dropped(c4));
+	httpd_stats_get(&st, h);
+	assert_int_equal(st.accepted, 4);
+	assert_int_equal(st.dropped_full, 1);
+	assert_int_equal(st.dropped_client, 0);
+	/* the header deadline still counts from connecting, trickle or not */
+	now += 3000 - 250;
+	pump(h, 1);
+	assert_true(client_dropped(c1));
+	assert_true(client_dropped(c3));
+	assert_false(client_dropped(c4));
+	httpd_stats_get(&st, h);
+	assert_int_equal(st.timed_out, 2);
+	close(c1);
+	close(c2);
+	close(c3);
+	close(c4);
+	httpd_free(h);
+}
+
+/*
+ * An address at its cap gives up its own least recently active connection
+ * for its new one, at once; other addresses keep theirs.
+ */
+static void
+test_httpd__evict_per_client(void **state)
+{
+	int64_t now = 1000000;
+	const struct httpd_options opts = { .clock = fake_clock,
+	    .clock_arg = &now, .max_clients = 8, .max_per_client = 2 };
+	struct httpd_stats st;
+	struct httpd *h;
+	int b1, a1, a2, a3;
+
+	(void)state;
+	assert_int_equal(httpd_new(&h, "127.0.0.1:0", &opts), 0);
+	b1 = client_connect_from(httpd_port(h), 3);
+	pump(h, 2);
+	a1 = client_connect_from(httpd_port(h), 2);
+	pump(h, 2);
+	a2 = client_connect_from(httpd_port(h), 2);
+	pump(h, 2);
+	assert_int_equal(httpd_clients(h), 3);
+	a3 = client_connect_from(httpd_port(h), 2);
+	pump(h, 2);
+	assert_int_equal(httpd_clients(h), 3);
+	assert_true(client_dropped(a1));
+	assert_false(client_dropped(a2));
+	assert_false(client_dropped(a3));
+	assert_false(client_dropped(b1));
+	httpd_stats_get(&st, h);
+	assert_int_equal(st.dropped_client, 1);
+	assert_int_equal(st.dropped_full, 0);
+	close(a1);
+	close(a2);
+	close(a3);
+	close(b1);
+	httpd_free(h);
+}
+
+#define FLOOD		200
+#define FLOOD_PROBES	5
+
+/*
+ * GET / on a fresh connection from 127.0.0.1, every probe answered 200
+ * within a second; print how long each took.  Returns the slowest, in ms.
+ */
+static int64_t
+probe_under_flood(int port, const char *what)
+{
+	int64_t t0, took, worst = 0;
+	char *r;
+	int i;
+
+	for (i = 0; i < FLOOD_PROBES; i++) {
+		t0 = now_ms();
+		r = request(port, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+		took = now_ms() - t0;
+		assert_int_equal(status_of(r), 200);
+		free(r);
+		print_message("httpd: %s: probe %d answered in %lld ms\n", what, i,
+		    (long long)took);
+		if (took >= 1000)
+			fail_msg("%s: probe %d took %lld ms", what, i, (long long)took);
+		if (took > worst)
+			worst = took;
+		usleep(100 * 1000);
+	}
+	return worst;
+}
+
+static void
+stats_print(const struct httpd_stats *st, int dropped)
+{
+	print_message("httpd: accepted %llu, dropped: %llu full, %llu per-client "
+	    "cap, %llu timed out; %d flood connections closed\n",
+	    (unsigned long long)st->accepted,
+	    (unsigned long long)st->dropped_full,
+	    (unsigned long long)st->dropped_client,
+	    (unsigned long long)st->timed_out, dropped);
+}
+
+/* 200 idle connections from the address the probes come from. */
+static void
+test_httpd__flood_idle_one_client(void **state)
+{
+	struct httpd_stats st;
+	struct server *s;
+	int fds[FLOOD], i, dropped = 0;
+
+	(void)state;
+	s = server_start(NULL);
+	for (i = 0; i < FLOOD; i++)
+		fds[i] = client_connect(s->port);
+	probe_under_flood(s->port, "200 idle from 127.0.0.1");
+	assert_true(atomic_load(&s->max_seen) <= 32);	/* one address */
+	for (i = 0; i < FLOOD; i++) {
+		dropped += client_dropped(fds[i]);
+		close(fds[i]);
+	}
+	assert_int_equal(server_stop_stats(s, &st), 0);
+	stats_print(&st, dropped);
+	/* at most 32 from one address: the rest went, oldest first */
+	assert_true(dropped >= FLOOD - 32);
+	assert_true(st.dropped_client >= FLOOD - 32 + 1);
+	assert_int_equal(st.dropped_full, 0);
+}
+
+/* 200 idle connections from 200 other addresses. */
+static void
+test_httpd__flood_idle_many_clients(void **state)
+{
+	struct httpd_stats st;
+	struct server *s;
+	int fds[FLOOD], i, dropped = 0;
+
+	(void)state;
+	s = server_start(NULL);
+	for (i = 0; i < FLOOD; i++)
+		fds[i] = client_connect_from(s->port, 2 + i);
+	probe_under_flood(s->port, "200 idle from 127.0.0.2-201");
+	assert_true(atomic_load(&s->max_seen) <= HTTPD_MAX_CLIENTS_DEFAULT);
+	for (i = 0; i < FLOOD; i++) {
+		dropped += client_dropped(fds[i]);
+		close(fds[i]);
+	}
+	assert_int_equal(server_stop_stats(s, &st), 0);
+	stats_print(&st, dropped);
+	assert_true(dropped >= FLOOD - HTTPD_MAX_CLIENTS_DEFAULT);
+	assert_true(st.dropped_full >= FLOOD - HTTPD_MAX_CLIENTS_DEFAULT);
+	assert_int_equal(st.dropped_client, 0);
+}
+
+struct trickle {
+	int		*fds;
+	int		 n;
+	atomic_int	 stop;
+	int		 sent;		/* bytes that went out */
+};
+
+/* A header byte on every connection every 50 ms. */
+static void *
+trickle_main(void *arg)
+{
+	struct trickle *t = arg;
+	int i;
+
+	while (!atomic_load(&t->stop)) {
+		for (i = 0; i < t->n; i++)
+			if (send(t->fds[i], "x", 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1)
+				t->sent++;
+		usleep(50 * 1000);
+	}
+	return NULL;
+}
+
+/*
+ * Slowloris: 200 connections, half from the probes' address and half from
+ * 100 others, each trickling its header a byte every 50 ms.  The probes
+ * are answered; no trickler outlives the header deadline.
+ */
+static void
+test_httpd__flood_slowloris(void **state)
+{
+	const struct httpd_options opts = { .header_timeout_ms = 1500 };
+	struct trickle t = { 0 };
+	struct httpd_stats st;
+	struct server *s;
+	pthread_t thr;
+	int fds[FLOOD], i, dropped = 0;
+	int64_t t0;
+
+	(void)state;
+	s = server_start(&opts);
+	t0 = now_ms();
+	for (i = 0; i < FLOOD; i++) {
+		fds[i] = client_connect_from(s->port, i % 2 ? 0 : 2 + i / 2);
+		send_all(fds[i], "GET / HTTP/1.1\r\nX-Slow: ",
+		    strlen("GET / HTTP/1.1\r\nX-Slow: "));
+	}
+	t.fds = fds;
+	t.n = FLOOD;
+	assert_int_equal(pthread_create(&thr, NULL, trickle_main, &t), 0);
+	probe_under_flood(s->port, "200 slowloris");
+	/* keep trickling past the deadline: every trickler is dropped */
+	while (now_ms() - t0 < 1500 + 1000)
+		usleep(50 * 1000);
+	atomic_store(&t.stop, 1);
+	pthread_join(thr, NULL);
+	assert_true(t.sent > FLOOD);
+	for (i = 0; i < FLOOD; i++) {
+		dropped += client_dropped(fds[i]);
+		close(fds[i]);
+	}
+	assert_int_equal(server_stop_stats(s, &st), 0);
+	stats_print(&st, dropped);
+	assert_int_equal(dropped, FLOOD);
+	assert_true(st.timed_out > 0);
+	assert_true(st.dropped_client > 0);
+	/* each trickler accepted once and gone by a deadline or for a newer one */
+	assert_int_equal(st.accepted, FLOOD + FLOOD_PROBES);
+	assert_true(st.timed_out + st.dropped_client + st.dropped_full >= FLOOD);
+	assert_true(st.timed_out + st.dropped_client + st.dropped_full <=
+	    FLOOD + FLOOD_PROBES);
 }
 
 #define NCLIENTS	64
@@ -949,18 +1255,24 @@ client_main(void *arg)
 	return NULL;
 }
 
+/*
+ * 64 clients at once against 8 slots held by idle connections: the idle
+ * ones are dropped for them (once they have had min_idle_ms), every client
+ * is answered, and no more than 8 connections are ever open.
+ */
 static void
 test_httpd__concurrent_clients(void **state)
 {
-	const struct httpd_options opts = { .max_clients = 8 };
+	const struct httpd_options opts = { .max_clients = 8,
+	    .max_per_client = 8 };
 	struct client c[NCLIENTS];
 	pthread_t t[NCLIENTS];
+	struct httpd_stats st;
 	struct server *s;
 	int i, fds[8];
 
 	(void)state;
 	s = server_start(&opts);
-	/* hold all 8 slots open, idle, while 64 clients queue up */
 	for (i = 0; i < 8; i++)
 		fds[i] = client_connect(s->port);
 	usleep(100 * 1000);
@@ -968,18 +1280,20 @@ test_httpd__concurrent_clients(void **state)
 		c[i] = (struct client){ s->port, i, 0 };
 		assert_int_equal(pthread_create(&t[i], NULL, client_main, &c[i]), 0);
 	}
-	usleep(200 * 1000);
-	/* free the slots: the queued clients are now served */
-	for (i = 0; i < 8; i++)
-		close(fds[i]);
 	for (i = 0; i < NCLIENTS; i++) {
 		pthread_join(t[i], NULL);
 		if (!c[i].ok)
 			fail_msg("client %d failed", i);
 	}
-	assert_true(atomic_load(&s->max_seen) <= 8);
+	for (i = 0; i < 8; i++) {
+		assert_true(client_dropped(fds[i]));
+		close(fds[i]);
+	}
 	assert_int_equal(atomic_load(&s->max_seen), 8);
-	assert_int_equal(server_stop(s), 0);
+	assert_int_equal(server_stop_stats(s, &st), 0);
+	assert_int_equal(st.accepted, 8 + NCLIENTS);
+	assert_true(st.dropped_full >= 8);
+	assert_int_equal(st.dropped_client, 0);
 }
 
 int
@@ -1001,6 +1315,11 @@ main(void)
 		cmocka_unit_test(test_httpd__big_body),
 		cmocka_unit_test(test_httpd__timeout_clock),
 		cmocka_unit_test(test_httpd__concurrent_clients),
+		cmocka_unit_test(test_httpd__evict_lru),
+		cmocka_unit_test(test_httpd__evict_per_client),
+		cmocka_unit_test(test_httpd__flood_idle_one_client),
+		cmocka_unit_test(test_httpd__flood_idle_many_clients),
+		cmocka_unit_test(test_httpd__flood_slowloris),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
