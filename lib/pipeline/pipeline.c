@@ -82,11 +82,11 @@ pipeline_new(struct pipeline **out, struct store *store, struct aws_client *aws,
 		    "markers need one");
 		return ERR_INVALID;
 	}
-	if (strlen(pre) > 40) {
-		err_set("tag prefix too long");
+	p = xcalloc(1, sizeof(*p));
+	if (observe_tags_init(&p->tags, pre) < 0) {
+		free(p);
 		return ERR_INVALID;
 	}
-	p = xcalloc(1, sizeof(*p));
 	p->store = store;
 	p->aws = aws;
 	p->ec2 = ec2;
@@ -96,12 +96,6 @@ pipeline_new(struct pipeline **out, struct store *store, struct aws_client *aws,
 		p->o.s3_prefix = "envctl";
 	if (p->o.cluster_id == NULL)
 		p->o.cluster_id = "default";
-	snprintf(p->tag_managed, sizeof(p->tag_managed), "%s:managed", pre);
-	snprintf(p->tag_cluster, sizeof(p->tag_cluster), "%s:cluster", pre);
-	snprintf(p->tag_env, sizeof(p->tag_env), "%s:env", pre);
-	snprintf(p->tag_env_id, sizeof(p->tag_env_id), "%s:env-id", pre);
-	snprintf(p->tag_spec_hash, sizeof(p->tag_spec_hash), "%s:spec-hash", pre);
-	snprintf(p->tag_workspace, sizeof(p->tag_workspace), "%s:workspace", pre);
 	(void)s3_client_new(&p->s3, aws);
 	*out = p;
 	return 0;
@@ -522,8 +516,8 @@ pl_instances_by_env_id(struct pipeline *p, const char *env_id, char ids[][32],
 	char tname[80], cname[80];
 	int error;
 
-	snprintf(tname, sizeof(tname), "tag:%s", p->tag_env_id);
-	snprintf(cname, sizeof(cname), "tag:%s", p->tag_cluster);
+	snprintf(tname, sizeof(tname), "tag:%s", p->tags.env_id);
+	snprintf(cname, sizeof(cname), "tag:%s", p->tags.cluster);
 	f[0] = (struct ec2_filter){ tname, idv, 1 };
 	f[1] = (struct ec2_filter){ cname, clv, 1 };
 	f[2] = (struct ec2_filter){ "instance-state-name", states, 4 };

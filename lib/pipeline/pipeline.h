@@ -59,7 +59,7 @@ struct pipeline_opts {
 	const char		*bucket;	/* s3_bucket, required */
 	const char		*s3_prefix;	/* "envctl" */
 	const char		*cluster_id;
-	const char		*tag_prefix;	/* "envctl" */
+	const char		*tag_prefix;	/* "envctl"; names: observe_tags_init() */
 	const char		*revision;	/* spec revision for new rows */
 	unsigned		 ready_checks;	/* PIPELINE_CHECK_* */
 	int			 ready_ssh_port; /* the ssh check's port; 0: 22 */

@@ -8,6 +8,7 @@
 
 #include "err.h"
 #include "failpoint.h"
+#include "observe.h"
 #include "pipeline.h"
 #include "store.h"
 
@@ -28,8 +29,7 @@ struct pipeline {
 	struct s3_client	*s3;
 	struct aws_creds_provider *creds;
 	struct pipeline_opts	 o;
-	char			 tag_managed[64], tag_cluster[64], tag_env[64],
-				 tag_env_id[64], tag_spec_hash[64], tag_workspace[64];
+	struct observe_tags	 tags;		/* names of the tags we set and read */
 	struct pl_ami		 ami[PL_AMI_CACHE];	/* per pass (per pipeline) */
 	size_t			 nami;
 };

@@ -184,13 +184,13 @@ env_tags(struct pipeline *p, const struct prov *pv, struct ec2_kv *kv,
 	size_t k = 0, i;
 
 	snprintf(namebuf, namesz, "envctl-%s", s->name);
-	kv[k++] = (struct ec2_kv){ p->tag_managed, "true" };
-	kv[k++] = (struct ec2_kv){ p->tag_cluster, p->o.cluster_id };
-	kv[k++] = (struct ec2_kv){ p->tag_env, s->name };
-	kv[k++] = (struct ec2_kv){ p->tag_env_id, pv->row->id };
+	kv[k++] = (struct ec2_kv){ p->tags.managed, "true" };
+	kv[k++] = (struct ec2_kv){ p->tags.cluster, p->o.cluster_id };
+	kv[k++] = (struct ec2_kv){ p->tags.env, s->name };
+	kv[k++] = (struct ec2_kv){ p->tags.env_id, pv->row->id };
 	if (with_hash)
-		kv[k++] = (struct ec2_kv){ p->tag_spec_hash, pv->job->spec_hash };
-	kv[k++] = (struct ec2_kv){ p->tag_workspace, s->workspace };
+		kv[k++] = (struct ec2_kv){ p->tags.spec_hash, pv->job->spec_hash };
+	kv[k++] = (struct ec2_kv){ p->tags.workspace, s->workspace };
 	kv[k++] = (struct ec2_kv){ "Name", namebuf };
 	for (i = 0; i < s->ntags; i++)
 		kv[k++] = (struct ec2_kv){ s->tags[i].key, s->tags[i].value };
@@ -546,7 +546,7 @@ record_instance(struct prov *pv, const struct ec2_instance *in, const char *ami)
 	struct pipeline *p = pv->p;
 	double cost;
 
-	const char *hash = ec2_instance_tag(in, p->tag_spec_hash);
+	const char *hash = ec2_instance_tag(in, p->tags.spec_hash);
 
 	pv->tags_seen = hash != NULL && strcmp(hash, pv->job->spec_hash) == 0;
 	pl_row_set(pv->row, STORE_ENV_INSTANCE_ID, in->id);
@@ -591,7 +591,7 @@ find_launched(struct prov *pv, struct ec2_instance *out, int *found)
 	if (pv->start < STORE_STAGE_SG_READY)
 		return 0;
 	if (pv->job->inst != NULL) {
-		const char *tag = ec2_instance_tag(pv->job->inst, p->tag_env_id);
+		const char *tag = ec2_instance_tag(pv->job->inst, p->tags.env_id);
 
 		if (tag != NULL && strcmp(tag, pv->row->id) == 0) {
 			snprintf(ids[0], 32, "%s", pv->job->inst->id);
@@ -792,7 +792,7 @@ step_tagged(struct prov *pv)
 {
 	struct pipeline *p = pv->p;
 	const char *ids[1] = { pv->row->instance_id };
-	struct ec2_kv kv[1] = { { p->tag_spec_hash, pv->job->spec_hash } };
+	struct ec2_kv kv[1] = { { p->tags.spec_hash, pv->job->spec_hash } };
 	int error;
 
 	FP("provision.tag.before");
@@ -1238,7 +1238,7 @@ out:
 static const char *
 adopt_env_id(const struct pipeline *p, const struct ec2_instance *in)
 {
-	const char *env_id = in != NULL ? ec2_instance_tag(in, p->tag_env_id) : NULL;
+	const char *env_id = in != NULL ? ec2_instance_tag(in, p->tags.env_id) : NULL;
 
 	return env_id != NULL && strlen(env_id) < STORE_ID_LEN ? env_id : NULL;
 }
@@ -1300,8 +1300,8 @@ pl_adopt(struct pipeline *p, struct pipeline_job *job)
 		error = ERR_INVALID;
 		goto out;
 	}
-	hash = ec2_instance_tag(in, p->tag_spec_hash);
-	ws = ec2_instance_tag(in, p->tag_workspace);
+	hash = ec2_instance_tag(in, p->tags.spec_hash);
+	ws = ec2_instance_tag(in, p->tags.workspace);
 	running = strcmp(in->state, "running") == 0;
 	snprintf(row.id, sizeof(row.id), "%s", env_id);
 	pl_row_set(&row, STORE_ENV_NAME, job->name);

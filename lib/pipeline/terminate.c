@@ -114,7 +114,7 @@ pl_orphan(struct pipeline *p, struct pipeline_job *job)
 	if (in == NULL)
 		return 0;
 	id = in->id;
-	env_id = ec2_instance_tag(in, p->tag_env_id);
+	env_id = ec2_instance_tag(in, p->tags.env_id);
 	FP("orphan.instance.before");
 	if ((error = ec2_instances_terminate(p->ec2, &id, 1)) < 0 &&
 	    error != ERR_NOTFOUND) {
@@ -242,7 +242,7 @@ pl_drift_report(struct pipeline *p, struct pipeline_job *job)
 	const char *env_id = job->row ? job->row->id : NULL, *hv;
 	int open = 0, error;
 
-	hv = job->inst ? ec2_instance_tag(job->inst, p->tag_spec_hash) : NULL;
+	hv = job->inst ? ec2_instance_tag(job->inst, p->tags.spec_hash) : NULL;
 	pipeline_drift_fact(fact, plan_kind_name(job->kind),
 	    job->inst ? job->inst->id : NULL, job->spec_hash, hv, job->reason);
 	if ((error = pipeline_drift_open(&open, seen, p->store, env_id)) < 0)

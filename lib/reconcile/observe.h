@@ -22,7 +22,12 @@ struct ec2_instance;
 struct spec_tree;
 struct store_brief;
 
-/* Tag names derived from the configured prefix ("envctl" -> "envctl:env"). */
+/*
+ * The names of the tags envctl sets and reads, derived from the
+ * configured prefix ("envctl" -> "envctl:env").  The one place they are
+ * spelled: discovery, `envctl status` and the pipelines (which set them
+ * at launch and read them back) all take them from here.
+ */
 struct observe_tags {
 	char	managed[64];
 	char	cluster[64];

@@ -263,6 +263,22 @@ test_pipeline__needs_bucket(void **state)
 	assert_non_null(strstr(err_get(), "s3_bucket"));
 }
 
+/* The tag names come from observe_tags_init(): its limits apply. */
+static void
+test_pipeline__tag_prefix_checked(void **state)
+{
+	struct pipeline *p = (struct pipeline *)1;
+	struct pipeline_opts o;
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	o.bucket = "b";
+	o.tag_prefix = "a-prefix-of-forty-one-characters-too-long";
+	assert_int_equal(pipeline_new(&p, NULL, NULL, NULL, NULL, &o), ERR_INVALID);
+	assert_null(p);
+	assert_non_null(strstr(err_get(), "tag prefix"));
+}
+
 int
 main(void)
 {
@@ -276,6 +292,7 @@ main(void)
 		cmocka_unit_test(test_pipeline__drift_fact),
 		cmocka_unit_test(test_pipeline__failpoint_table),
 		cmocka_unit_test(test_pipeline__needs_bucket),
+		cmocka_unit_test(test_pipeline__tag_prefix_checked),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
