@@ -46,7 +46,7 @@ struct run_view_env {
 	uint8_t		 state;		/* 1 + index of a known EC2 state; 0 none */
 	uint8_t		 has;		/* RUN_VIEW_*: the strings after the name */
 	int64_t		 age;		/* seconds; negative: unknown */
-	double		 cost;		/* USD so far */
+	double		 cost;		/* USD so far: pipeline_env_cost() */
 };
 struct run_view {
 	struct run_view_env	*envs;

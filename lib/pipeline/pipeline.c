@@ -398,6 +398,26 @@ pipeline_price(const struct pipeline_prices *t, const char *region,
 	return any != NULL ? any->usd : pipeline_price_on_demand(type);
 }
 
+void
+pipeline_env_cost(struct pipeline_cost *out, const struct store_env *e,
+    time_t now)
+{
+	time_t start = e->launched_at > 0 ? e->launched_at : e->ready_at;
+	int accrues;
+
+	memset(out, 0, sizeof(*out));
+	out->usd = e->total_cost_usd;
+	accrues = e->instance_id != NULL && start > 0 && now > start &&
+	    (e->status == STORE_STATUS_PROVISIONING ||
+	    e->status == STORE_STATUS_READY ||
+	    e->status == STORE_STATUS_TERMINATING);
+	if (!accrues)
+		return;
+	out->seconds = (long long)(now - start);
+	out->usd_per_hour = e->cost_per_hour_usd;
+	out->usd += (double)out->seconds / 3600.0 * e->cost_per_hour_usd;
+}
+
 time_t
 pl_now(const struct pipeline *p)
 {

@@ -43,6 +43,7 @@ struct ec2_instance;
 struct spec;
 struct store;
 struct store_brief;
+struct store_env;
 struct pipeline_prices;
 
 /* ready_checks bits. */
@@ -191,6 +192,35 @@ size_t	 pipeline_prices_count(const struct pipeline_prices *);
  */
 double	 pipeline_price(const struct pipeline_prices *table, const char *region,
 	    const char *instance_type);
+
+/*
+ * What an incarnation has cost so far, and the rate it costs at now.
+ * The one rule used by `envctl status`, the status pages and the
+ * terminate pipeline (which books usd as total_cost_usd):
+ *
+ *  - Billing starts at launch: an incarnation accrues cost_per_hour_usd
+ *    from launched_at (EC2's launch time once the instance is recorded;
+ *    adopt records it too), not from ready_at, so the minutes an
+ *    instance boots are counted.  A row without launched_at (0) accrues
+ *    from ready_at instead; without either it accrues nothing.
+ *  - Only while its instance may run: status provisioning, ready or
+ *    terminating with an instance recorded.  A row with no instance yet
+ *    (the launch intent also sets launched_at), an errored row (its
+ *    attempt was rolled back, the instance terminated) and an ended row
+ *    accrue nothing; an ended row costs what its termination booked.
+ *  - usd = total_cost_usd (booked before) + hours since the start x
+ *    cost_per_hour_usd; a start at or after now accrues nothing.
+ *
+ * seconds is the billed time (now - start, or 0), usd_per_hour the rate
+ * (0 when nothing accrues).
+ */
+struct pipeline_cost {
+	double		 usd;		/* so far */
+	double		 usd_per_hour;	/* now; 0 when not accruing */
+	long long	 seconds;	/* billed seconds of this incarnation */
+};
+void	 pipeline_env_cost(struct pipeline_cost *out, const struct store_env *e,
+	    time_t now);
 
 /*
  * Drift de-duplication: drift.detected is recorded once per fact, not on

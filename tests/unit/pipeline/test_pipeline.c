@@ -1,10 +1,11 @@
 /*
  * test_pipeline.c - the pipeline's pure pieces: ClientToken derivation,
  * ready_checks parsing, the price tables (built-in and price_table
- * files), drift facts, the failpoint table, and the
+ * files), the cost rule, drift facts, the failpoint table, and the
  * refusal to run without a bucket.  The pipelines themselves run against
  * real PostgreSQL and moto in tests/integration/reconcile_it.py.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 
 #include "err.h"
 #include "pipeline.h"
+#include "store.h"
 
 static void
 test_pipeline__client_token(void **state)
@@ -263,6 +265,65 @@ test_pipeline__needs_bucket(void **state)
 	assert_non_null(strstr(err_get(), "s3_bucket"));
 }
 
+/*
+ * pipeline_env_cost(), one row per case of its rule: billed from launch
+ * (ready_at only without launched_at), only while the instance may run.
+ */
+static void
+test_pipeline__env_cost(void **state)
+{
+	static const struct {
+		const char		*what;
+		enum store_status	 status;
+		const char		*instance_id;
+		time_t			 launched_at, ready_at;
+		double			 booked, usd, per_hour;
+		long long		 seconds;
+	} cases[] = {
+		{ "ready: from launch, not from ready", STORE_STATUS_READY, "i-1",
+		    10000, 10600, 0, 1.0, 0.5, 7200 },
+		{ "booked before is added", STORE_STATUS_READY, "i-1",
+		    10000, 10600, 0.25, 1.25, 0.5, 7200 },
+		{ "provisioning, instance launched", STORE_STATUS_PROVISIONING,
+		    "i-1", 10000, 0, 0, 1.0, 0.5, 7200 },
+		{ "terminating", STORE_STATUS_TERMINATING, "i-1", 10000, 10600, 0,
+		    1.0, 0.5, 7200 },
+		{ "no launched_at: from ready_at", STORE_STATUS_READY, "i-1", 0,
+		    13600, 0, 0.5, 0.5, 3600 },
+		{ "neither time", STORE_STATUS_READY, "i-1", 0, 0, 0, 0, 0, 0 },
+		{ "launch intent, no instance yet", STORE_STATUS_PROVISIONING,
+		    NULL, 10000, 0, 0, 0, 0, 0 },
+		{ "errored: rolled back", STORE_STATUS_ERROR, "i-1", 10000, 0, 0,
+		    0, 0, 0 },
+		{ "ended: what was booked", STORE_STATUS_TERMINATED, "i-1", 10000,
+		    10600, 1.75, 1.75, 0, 0 },
+		{ "launched in the future", STORE_STATUS_READY, "i-1", 20000, 0,
+		    0, 0, 0, 0 },
+	};
+	const time_t now = 17200;
+	struct pipeline_cost c;
+	struct store_env e;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&e, 0, sizeof(e));
+		e.status = cases[i].status;
+		e.instance_id = (char *)(uintptr_t)cases[i].instance_id;
+		e.launched_at = cases[i].launched_at;
+		e.ready_at = cases[i].ready_at;
+		e.total_cost_usd = cases[i].booked;
+		e.cost_per_hour_usd = 0.5;
+		pipeline_env_cost(&c, &e, now);
+		if (fabs(c.usd - cases[i].usd) > 1e-9 ||
+		    c.usd_per_hour != cases[i].per_hour ||
+		    c.seconds != cases[i].seconds)
+			fail_msg("%s: usd %.6f/h %.4f/%llds, want %.6f/h %.4f/%llds",
+			    cases[i].what, c.usd, c.usd_per_hour, c.seconds,
+			    cases[i].usd, cases[i].per_hour, cases[i].seconds);
+	}
+}
+
 /* The tag names come from observe_tags_init(): its limits apply. */
 static void
 test_pipeline__tag_prefix_checked(void **state)
@@ -292,6 +353,7 @@ main(void)
 		cmocka_unit_test(test_pipeline__drift_fact),
 		cmocka_unit_test(test_pipeline__failpoint_table),
 		cmocka_unit_test(test_pipeline__needs_bucket),
+		cmocka_unit_test(test_pipeline__env_cost),
 		cmocka_unit_test(test_pipeline__tag_prefix_checked),
 	};
 
