@@ -128,20 +128,6 @@ rc_close(struct pipeline *pl, void *arg)
 	}
 }
 
-static int
-kind_runs(enum plan_kind k)
-{
-	switch (k) {
-	case PLAN_PROVISION: case PLAN_RETRY: case PLAN_ADVANCE:
-	case PLAN_REPLACE: case PLAN_DRIFT_REPORT: case PLAN_DRIFT_GONE:
-	case PLAN_ADOPT: case PLAN_TERMINATE: case PLAN_CLOSE:
-	case PLAN_ORPHAN: case PLAN_GC:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
 /*
  * Give each job with a valid entry (spec_hash set) its whole spec: the
  * pass's tree is lean (ctl_specs_load), so the files of want are read
@@ -210,7 +196,7 @@ rc_jobs(size_t *njobs, struct spec_tree **specs, const struct pass_view *pv,
 		const struct spec_entry *e;
 		struct pipeline_job *j;
 
-		if (!kind_runs(a->kind))
+		if (!plan_kind_info(a->kind)->runs)
 			continue;
 		j = &jobs[n++];
 		j->kind = a->kind;
@@ -327,8 +313,7 @@ rc_record(struct store *st, int64_t run, const struct plan *plan, size_t failed)
 			counts[n++] = (struct store_count){ plan_kind_name((enum plan_kind)k),
 			    (long)c };
 	}
-	drift = (int)(plan_count_kind(plan, PLAN_DRIFT_REPORT) +
-	    plan_count_kind(plan, PLAN_DRIFT_GONE) + plan_count_kind(plan, PLAN_REPLACE));
+	drift = (int)plan_count_drift(plan);
 	if (store_run_finish(st, run, counts, n, drift, (int)failed, NULL) < 0)
 		log_warnx("recording the pass: %s", err_get());
 }
@@ -387,9 +372,7 @@ rc_ready_times(double **out, size_t *nout, const struct pass_view *pv,
 
 		if (j->result < 0 || strcmp(j->stage, "DONE") != 0 || *j->name == '\0')
 			continue;
-		if (j->kind != PLAN_PROVISION && j->kind != PLAN_RETRY &&
-		    j->kind != PLAN_ADVANCE && j->kind != PLAN_REPLACE &&
-		    j->kind != PLAN_DRIFT_GONE)
+		if (!plan_kind_info(j->kind)->provisions)
 			continue;
 		memset(&row, 0, sizeof(row));
 		if (store_env_get_by_name(&row, pv->store, j->name) < 0) {

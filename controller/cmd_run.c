@@ -317,9 +317,7 @@ run_execute(struct runner *r, const struct pass_view *pv, size_t *ndrift,
 		}
 		return evfail ? ERR_UNAVAILABLE : 0;
 	}
-	*ndrift = plan_count_kind(pv->plan, PLAN_DRIFT_REPORT) +
-	    plan_count_kind(pv->plan, PLAN_DRIFT_GONE) +
-	    plan_count_kind(pv->plan, PLAN_REPLACE);
+	*ndrift = plan_count_drift(pv->plan);
 	if ((error = reconcile_execute(&res, r->cfg, pv, r->lead)) < 0)
 		return error;
 	for (i = 0; i < res.nprovision; i++)

@@ -9,9 +9,6 @@
 
 struct pass_view;
 
-/* 1 for the plan kinds that are drift: DRIFT_REPORT, REPLACE, DRIFT_GONE. */
-int	 drift_kind_is_drift(int kind);
-
 /*
  * Record drift of pv->plan in pv->store, once per fact (the way Argo CD
  * records an OutOfSync transition, not every refresh): a drift action

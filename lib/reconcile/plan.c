@@ -87,42 +87,38 @@ enum hash_cmp {
 	HASH_MISSING,
 };
 
-static const char *const kind_names[PLAN_KIND_COUNT] = {
-	[PLAN_NOOP] = "noop",
-	[PLAN_PROVISION] = "provision",
-	[PLAN_RETRY] = "retry",
-	[PLAN_ADVANCE] = "advance",
-	[PLAN_REPLACE] = "replace",
-	[PLAN_DRIFT_REPORT] = "drift-report",
-	[PLAN_DRIFT_GONE] = "drift-gone",
-	[PLAN_ADOPT] = "adopt",
-	[PLAN_TERMINATE] = "terminate",
-	[PLAN_CLOSE] = "close",
-	[PLAN_ORPHAN] = "orphan",
-	[PLAN_GC] = "gc",
-	[PLAN_BLOCKED] = "blocked",
-	[PLAN_BACKOFF] = "backoff",
-	[PLAN_GAVE_UP] = "gave-up",
-	[PLAN_HALT] = "halt",
+/*
+ * What each kind is, in one place: its name and `envctl plan` symbol,
+ * whether a pipeline job runs it, whether it provisions, whether it is
+ * drift (counted as such by reconcile_runs, `envctl drift` and the
+ * summaries) and what it waits on (see enum plan_wait).
+ */
+#define KIND(k, nm, sym, run, prov, drift, wait) \
+	[k] = { nm, sym, run, prov, drift, wait }
+static const struct plan_kind_info kinds[PLAN_KIND_COUNT] = {
+	/*    kind		name		sym  runs prov drift waits */
+	KIND(PLAN_NOOP,		"noop",		'=', 0, 0, 0, PLAN_WAIT_NEVER),
+	KIND(PLAN_PROVISION,	"provision",	'+', 1, 1, 0, PLAN_WAIT_UNTIL_DONE),
+	KIND(PLAN_RETRY,	"retry",	'+', 1, 1, 0, PLAN_WAIT_UNTIL_DONE),
+	KIND(PLAN_ADVANCE,	"advance",	'>', 1, 1, 0, PLAN_WAIT_UNTIL_DONE),
+	KIND(PLAN_REPLACE,	"replace",	'~', 1, 1, 1, PLAN_WAIT_UNTIL_DONE),
+	KIND(PLAN_DRIFT_REPORT,	"drift-report",	'!', 1, 0, 1, PLAN_WAIT_ALWAYS),
+	KIND(PLAN_DRIFT_GONE,	"drift-gone",	'!', 1, 1, 1, PLAN_WAIT_UNTIL_DONE),
+	KIND(PLAN_ADOPT,	"adopt",	'&', 1, 0, 0, PLAN_WAIT_NEVER),
+	KIND(PLAN_TERMINATE,	"terminate",	'-', 1, 0, 0, PLAN_WAIT_NEVER),
+	KIND(PLAN_CLOSE,	"close",	'-', 1, 0, 0, PLAN_WAIT_NEVER),
+	KIND(PLAN_ORPHAN,	"orphan",	'?', 1, 0, 0, PLAN_WAIT_NEVER),
+	KIND(PLAN_GC,		"gc",		'*', 1, 0, 0, PLAN_WAIT_WHILE_LEFT),
+	KIND(PLAN_BLOCKED,	"blocked",	'#', 0, 0, 0, PLAN_WAIT_NEVER),
+	KIND(PLAN_BACKOFF,	"backoff",	'#', 0, 0, 0, PLAN_WAIT_NEVER),
+	KIND(PLAN_GAVE_UP,	"gave-up",	'#', 0, 0, 0, PLAN_WAIT_NEVER),
+	KIND(PLAN_HALT,		"halt",		'#', 0, 0, 0, PLAN_WAIT_NEVER),
 };
+#undef KIND
 
-static const char kind_symbols[PLAN_KIND_COUNT] = {
-	[PLAN_NOOP] = '=',
-	[PLAN_PROVISION] = '+',
-	[PLAN_RETRY] = '+',
-	[PLAN_ADVANCE] = '>',
-	[PLAN_REPLACE] = '~',
-	[PLAN_DRIFT_REPORT] = '!',
-	[PLAN_DRIFT_GONE] = '!',
-	[PLAN_ADOPT] = '&',
-	[PLAN_TERMINATE] = '-',
-	[PLAN_CLOSE] = '-',
-	[PLAN_ORPHAN] = '?',
-	[PLAN_GC] = '*',
-	[PLAN_BLOCKED] = '#',
-	[PLAN_BACKOFF] = '#',
-	[PLAN_GAVE_UP] = '#',
-	[PLAN_HALT] = '#',
+/* Answers for a kind out of range: nothing runs, waits or is drift. */
+static const struct plan_kind_info kind_unknown = {
+	"unknown", '?', false, false, false, PLAN_WAIT_NEVER
 };
 
 static const char *const stage_names[] = {
@@ -1464,20 +1460,36 @@ plan_mem_bytes(const struct plan *p)
 	return p->mem + arena_bytes(&p->strings);
 }
 
+const struct plan_kind_info *
+plan_kind_info(enum plan_kind kind)
+{
+	if ((unsigned)kind >= PLAN_KIND_COUNT || kinds[kind].name == NULL)
+		return &kind_unknown;
+	return &kinds[kind];
+}
+
 const char *
 plan_kind_name(enum plan_kind kind)
 {
-	if ((unsigned)kind >= PLAN_KIND_COUNT)
-		return "unknown";
-	return kind_names[kind];
+	return plan_kind_info(kind)->name;
 }
 
 char
 plan_kind_symbol(enum plan_kind kind)
 {
-	if ((unsigned)kind >= PLAN_KIND_COUNT)
-		return '?';
-	return kind_symbols[kind];
+	return plan_kind_info(kind)->symbol;
+}
+
+size_t
+plan_count_drift(const struct plan *p)
+{
+	size_t n = 0;
+	unsigned k;
+
+	for (k = 0; k < PLAN_KIND_COUNT; k++)
+		if (kinds[k].is_drift)
+			n += p->counts[k];
+	return n;
 }
 
 bool
