@@ -97,6 +97,13 @@ void	 observe_plan_records(struct plan_record **out, size_t *n,
 	    const struct store_brief *live, size_t nlive,
 	    const struct store_brief *ended, size_t nended);
 
+/*
+ * A stored stage (enum store_stage, as a row or brief row holds it) as
+ * the planner's enum plan_record_stage; ERR_INVALID for a value that is
+ * no stage.  The only way a stored stage becomes a planned one.
+ */
+int	 observe_plan_stage(enum plan_record_stage *out, unsigned stored);
+
 /* "running" -> PLAN_INSTANCE_RUNNING; unknown states map to running. */
 enum plan_instance_state observe_instance_state(const char *state);
 

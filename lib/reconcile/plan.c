@@ -130,6 +130,8 @@ static const char *const stage_names[] = {
 	[PLAN_STAGE_TAGGED] = "TAGGED",
 	[PLAN_STAGE_DONE] = "DONE",
 };
+_Static_assert(sizeof(stage_names) / sizeof(stage_names[0]) == PLAN_STAGE_COUNT,
+    "a name for every planned stage");
 
 static const char *const state_names[] = {
 	[PLAN_INSTANCE_PENDING] = "pending",
@@ -1458,6 +1460,12 @@ size_t
 plan_mem_bytes(const struct plan *p)
 {
 	return p->mem + arena_bytes(&p->strings);
+}
+
+const char *
+plan_stage_name(enum plan_record_stage s)
+{
+	return stage_name(s);
 }
 
 const struct plan_kind_info *

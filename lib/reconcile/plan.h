@@ -156,6 +156,7 @@ enum plan_record_stage {
 	PLAN_STAGE_INSTANCE_LAUNCHED,
 	PLAN_STAGE_TAGGED,
 	PLAN_STAGE_DONE,
+	PLAN_STAGE_COUNT	/* not a stage: how many there are */
 };
 
 /*
@@ -306,6 +307,8 @@ struct plan_kind_info {
 
 /* The properties of kind; an out-of-range kind gets "unknown", '?', all false. */
 const struct plan_kind_info *plan_kind_info(enum plan_kind);
+/* "INIT", ..., "DONE" (the store's spelling); "?" out of range. */
+const char	*plan_stage_name(enum plan_record_stage);
 /* "provision", "terminate", ...; "unknown" for an out-of-range kind. */
 const char	*plan_kind_name(enum plan_kind);
 /* The `envctl plan` column: + - ~ ! ? = > # & * (see enum plan_kind). */
