@@ -425,20 +425,31 @@ pl_now(const struct pipeline *p)
 }
 
 int
-pl_row_update(struct pipeline *p, struct store_env *row, unsigned mask,
-    const char *fp_before, const char *fp_after)
+pl_row_write(bool *written, struct pipeline *p, struct store_env *row,
+    unsigned mask, const char *fp_before, const char *fp_after)
 {
 	int error;
 
+	*written = false;
 	if ((error = FAILPOINT(fp_before)) < 0) {
 		err_set("failpoint %s", fp_before);
 		return error;
 	}
 	if ((error = store_env_update(p->store, row, mask)) < 0)
 		return error;
+	*written = true;
 	if ((error = FAILPOINT(fp_after)) < 0)
 		err_set("failpoint %s", fp_after);
 	return error;
+}
+
+int
+pl_row_update(struct pipeline *p, struct store_env *row, unsigned mask,
+    const char *fp_before, const char *fp_after)
+{
+	bool written;
+
+	return pl_row_write(&written, p, row, mask, fp_before, fp_after);
 }
 
 void

@@ -48,7 +48,13 @@ struct pipeline {
 
 time_t	 pl_now(const struct pipeline *);
 
-/* Write mask of row between failpoints fp.before/fp.after. */
+/*
+ * Write mask of row between failpoints fp_before and fp_after.
+ * pl_row_write() also says whether the row was written: *written is true
+ * once the update succeeded, even if fp_after then fails.
+ */
+int	 pl_row_write(bool *written, struct pipeline *, struct store_env *row,
+	    unsigned mask, const char *fp_before, const char *fp_after);
 int	 pl_row_update(struct pipeline *, struct store_env *row, unsigned mask,
 	    const char *fp_before, const char *fp_after);
 /* Set a string column of row (copy; NULL clears). */

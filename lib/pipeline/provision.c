@@ -49,12 +49,14 @@ set_stage(struct prov *pv, enum store_stage stage, unsigned extra,
     const char *fpb, const char *fpa)
 {
 	enum store_stage was = pv->row->stage;
+	bool written;
 	int error;
 
 	pv->row->stage = stage;
-	if ((error = pl_row_update(pv->p, pv->row, STORE_ENV_STAGE | extra, fpb,
-	    fpa)) < 0 && fpa != NULL && strstr(err_get(), fpa) == NULL)
-		pv->row->stage = was;	/* not written: the row is still at was */
+	error = pl_row_write(&written, pv->p, pv->row, STORE_ENV_STAGE | extra,
+	    fpb, fpa);
+	if (!written)
+		pv->row->stage = was;	/* the row is still at was */
 	else
 		snprintf(pv->job->stage, sizeof(pv->job->stage), "%s",
 		    store_stage_str(stage));
@@ -774,9 +776,6 @@ step_launch(struct prov *pv)
 	FP("provision.launch.after");
 	error = record_instance(pv, &inst, ami);
 out:
-	if (error < 0 && found == 0 && (inst.id == NULL || inst.id[0] == '\0') &&
-	    err_get()[0] == '\0')
-		err_set("launch failed");
 	ec2_instance_dispose(&inst);
 	free(pub);
 	free(marker_key);
