@@ -46,6 +46,8 @@ struct pipeline {
 	}								\
 } while (0)
 
+/* ---- pipeline.c ---- */
+
 time_t	 pl_now(const struct pipeline *);
 
 /*
@@ -71,6 +73,16 @@ void	 pl_resource_name(char *out, size_t outsz, const char *env_id);
 /* The AWS code of the last failure ("" when none). */
 const char *pl_aws_code(const struct pipeline *);
 
+/*
+ * A presigned URL whose signing time is at (not now), so that a replayed
+ * launch renders byte-identical user-data (same ClientToken, same
+ * parameters).  *out is freed with mem_free_secret().
+ */
+int	 pl_presign_at(char **out, struct pipeline *, const char *method,
+	    const char *key, unsigned expires, time_t at);
+
+/* ---- cleanup.c ---- */
+
 /* Live (not terminated/shutting-down) instances tagged with env_id; ids into out. */
 int	 pl_instances_by_env_id(struct pipeline *, const char *env_id,
 	    char ids[][32], size_t max, size_t *n);
@@ -90,17 +102,59 @@ int	 pl_sg_find(struct pipeline *, const char *env_id, char id[32]);
 /* Delete every S3 object under <prefix>/<env-id>/. */
 int	 pl_s3_prefix_delete(struct pipeline *, const char *env_id);
 
-/*
- * A presigned URL whose signing time is at (not now), so that a replayed
- * launch renders byte-identical user-data (same ClientToken, same
- * parameters).  *out is freed with mem_free_secret().
- */
-int	 pl_presign_at(char **out, struct pipeline *, const char *method,
-	    const char *key, unsigned expires, time_t at);
+/* ---- ami.c ---- */
 
 /* Resolve spec image (alias or ami id) to an AMI; cached per pipeline. */
 int	 pl_ami_resolve(struct pipeline *, const char *image, char id[32],
 	    char root_device[64]);
+
+/* ---- readiness.c: each probe looks once ---- */
+
+/* A readiness probe says "not yet" with this (not an error). */
+#define PL_NOT_YET	1
+
+/* What step_ready reads of an instance. */
+struct pl_instance_now {
+	char	state[16];
+	char	public_ip[48];
+};
+
+/*
+ * Instance instance_id as EC2 sees it now into *out (*found 0 when EC2
+ * knows none): seen, the pass's observation, when it is that instance,
+ * else one DescribeInstances by id.
+ */
+int	 pl_instance_now(struct pl_instance_now *out, int *found,
+	    struct pipeline *, const struct ec2_instance *seen,
+	    const char *instance_id);
+/*
+ * EC2's status checks of instance_id both ok: 0, else PL_NOT_YET.  seen
+ * (may be NULL) is what the pass fetched; asked for when it is not this
+ * instance's.
+ */
+int	 pl_ready_status(struct pipeline *,
+	    const struct ec2_instance_status *seen, const char *instance_id);
+/* 1 when a TCP connect to ip:port succeeds within timeout_ms, else 0. */
+int	 pl_ready_tcp(const char *ip, int port, int timeout_ms);
+/*
+ * The bootstrap marker of row in S3 says ready (and, with
+ * PIPELINE_CHECK_HOSTKEY in checks, the host key it names is the one on
+ * the instance console): 0, PL_NOT_YET while there is no marker, or an
+ * error (the bootstrap failed, another env id, a host key mismatch).
+ */
+int	 pl_ready_marker(struct pipeline *, const struct store_env *row,
+	    unsigned checks);
+
+/* ---- capacity.c ---- */
+
+/* Whether an AWS error code means "no capacity in this pool". */
+int	 pl_capacity_error(const char *code);
+/* Whether pool (spot?, type, subnet) said "no capacity" lately. */
+int	 pl_pool_cached(int spot, const char *type, const char *subnet,
+	    time_t now);
+/* Remember that pool (spot?, type, subnet) said "no capacity" at now. */
+void	 pl_pool_remember(int spot, const char *type, const char *subnet,
+	    time_t now);
 
 /* Provision pieces (provision.c). */
 int	 pl_provision_new(struct pipeline *, struct pipeline_job *);
