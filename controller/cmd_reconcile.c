@@ -681,7 +681,8 @@ reconcile_config_check(const struct config *cfg)
 
 int
 reconcile_execute(struct reconcile_result *res, const struct config *cfg,
-    const struct pass_view *pv, struct store *lock)
+    const struct pass_view *pv, struct store *lock,
+    struct pipeline_capacity *capacity)
 {
 	struct pipeline_job *jobs;
 	struct spec_tree *specs = NULL;
@@ -698,6 +699,7 @@ reconcile_execute(struct reconcile_result *res, const struct config *cfg,
 	}
 	rc.daemon = 1;
 	rc.started = time(NULL);
+	rc.opts.capacity = capacity;
 	if (drift_resolved_record(pv, "run") < 0)
 		log_warnx("recording resolved drift: %s", err_get());
 	jobs = rc_jobs(&njobs, &specs, pv, cfg, 1);
@@ -757,6 +759,7 @@ cmd_reconcile(int argc, char **argv)
 		cmd_error("reconcile", err_get());
 		goto done;
 	}
+	(void)pipeline_capacity_new(&rc.opts.capacity);	/* for all passes */
 	if (rc.json)
 		rc.jpasses = json_array();
 	deadline = time(NULL) + (time_t)wait_s;
@@ -822,6 +825,7 @@ cmd_reconcile(int argc, char **argv)
 done:
 	free(rc.res);
 	pipeline_prices_free(rc.prices);
+	pipeline_capacity_free(rc.opts.capacity);
 	config_free(cfg);
 	return code;
 }

@@ -60,6 +60,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "pass.h"
+#include "pipeline.h"
 #include "reconcile.h"
 #include "plan.h"
 #include "run.h"
@@ -318,7 +319,8 @@ run_execute(struct runner *r, const struct pass_view *pv, size_t *ndrift,
 		return evfail ? ERR_UNAVAILABLE : 0;
 	}
 	*ndrift = plan_count_drift(pv->plan);
-	if ((error = reconcile_execute(&res, r->cfg, pv, r->lead)) < 0)
+	if ((error = reconcile_execute(&res, r->cfg, pv, r->lead,
+	    r->capacity)) < 0)
 		return error;
 	for (i = 0; i < res.nprovision; i++)
 		metrics_histogram_observe(r->m.provision, NULL, res.provision_s[i]);
@@ -807,6 +809,7 @@ run_free(struct runner *r)
 	source_free(r->src);
 	run_view_clear(&r->view);
 	metrics_registry_free(r->reg);
+	pipeline_capacity_free(r->capacity);
 	if (r->efd >= 0)
 		close(r->efd);
 	if (r->sfd >= 0)
@@ -861,6 +864,7 @@ cmd_run(int argc, char **argv)
 		cmd_error("run", "metrics registry");
 		goto out;
 	}
+	(void)pipeline_capacity_new(&r.capacity);	/* kept across passes */
 	if (run_source_open(&r.src, &r.watch, r.cfg) < 0) {
 		cmd_error("spec source", err_get());
 		goto out;

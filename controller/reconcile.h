@@ -10,6 +10,7 @@
 
 struct config;
 struct pass_view;
+struct pipeline_capacity;
 struct store;
 
 struct reconcile_result {
@@ -40,9 +41,11 @@ int	reconcile_config_check(const struct config *cfg);
  * checked again (at most once a second) before each environment's actions
  * start, and once it is lost no more start (they fail as "not started").
  * ERR_INVALID when the configuration cannot run pipelines (no s3_bucket,
- * bad ready_checks).
+ * bad ready_checks).  capacity (borrowed, may be NULL) is the caller's
+ * cache of pools without capacity, kept from pass to pass.
  */
 int	reconcile_execute(struct reconcile_result *res, const struct config *cfg,
-	    const struct pass_view *pv, struct store *lock);
+	    const struct pass_view *pv, struct store *lock,
+	    struct pipeline_capacity *capacity);
 
 #endif

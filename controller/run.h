@@ -17,6 +17,7 @@
 #include "store.h"
 
 struct pass_view;
+struct pipeline_capacity;
 struct store;
 struct source;
 struct watch;
@@ -118,6 +119,7 @@ struct runner {
 	char			*revision;	/* of the last good pass */
 	char			 summary[256];	/* of the last pass */
 	struct run_view		 view;		/* of the last good pass */
+	struct pipeline_capacity *capacity;	/* pools without capacity */
 	struct run_job		*job;		/* the pass in flight, or NULL */
 	int			 efd;		/* eventfd: the job is done */
 	int			 reload_pending;	/* SIGHUP during a pass */

@@ -1,13 +1,18 @@
 /*
- * capacity.c - "no capacity" answers of EC2 and the pools (market,
- * instance type, subnet) that just gave one, so that the next launches
- * skip them for a while.
+ * capacity.c - "no capacity" answers of EC2 and the pools (region,
+ * market, instance type, subnet) that just gave one, so that the next
+ * launches skip them for a while.  The cache is an object its owner (the
+ * engine) creates and lends to every pipeline through pipeline_opts; it
+ * is thread-safe (one mutex), bounded (CAPACITY_N pools, the oldest
+ * entry replaced) and reads no clock (now is an argument).
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "mem.h"
 #include "pipeline_int.h"
 
 int
@@ -20,59 +25,85 @@ pl_capacity_error(const char *code)
 	    strcmp(code, "InsufficientFreeAddressesInSubnet") == 0;
 }
 
-/*
- * Pools (market, instance type, subnet) that just answered "no capacity",
- * process-wide for a few minutes, so the next environments skip them.
- */
-#define POOL_CACHE_N	64
-#define POOL_CACHE_TTL	300
+#define CAPACITY_N	64
 
-static struct {
-	char	key[128];
-	time_t	until;
-} pool_cache[POOL_CACHE_N];
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+struct capacity_entry {
+	char	key[160];	/* region/market/type/subnet */
+	time_t	until;		/* skipped while now < until */
+};
 
-static void
-pool_key(char *out, size_t outsz, int spot, const char *type, const char *sub)
+struct pipeline_capacity {
+	pthread_mutex_t		 lock;
+	struct capacity_entry	 v[CAPACITY_N];
+};
+
+int
+pipeline_capacity_new(struct pipeline_capacity **out)
 {
-	snprintf(out, outsz, "%s/%s/%s", spot ? "spot" : "on-demand", type,
-	    sub ? sub : "-");
+	struct pipeline_capacity *c = xcalloc(1, sizeof(*c));
+
+	pthread_mutex_init(&c->lock, NULL);
+	*out = c;
+	return 0;
+}
+
+void
+pipeline_capacity_free(struct pipeline_capacity *c)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+/* The key of a pool into out; 0 when it does not fit (never cached). */
+static int
+pool_key(char out[160], const char *region, int spot, const char *type,
+    const char *sub)
+{
+	int n;
+
+	n = snprintf(out, 160, "%s/%s/%s/%s", region != NULL ? region : "-",
+	    spot ? "spot" : "on-demand", type, sub != NULL ? sub : "-");
+	return n > 0 && n < 160;
 }
 
 int
-pl_pool_cached(int spot, const char *type, const char *sub, time_t now)
+pl_capacity_exhausted(struct pipeline_capacity *c, const char *region,
+    int spot, const char *type, const char *sub, time_t now)
 {
-	char key[128];
+	char key[160];
 	int hit = 0;
 	size_t i;
 
-	pool_key(key, sizeof(key), spot, type, sub);
-	pthread_mutex_lock(&pool_lock);
-	for (i = 0; i < POOL_CACHE_N && !hit; i++)
-		hit = pool_cache[i].until > now && strcmp(pool_cache[i].key, key) == 0;
-	pthread_mutex_unlock(&pool_lock);
+	if (c == NULL || !pool_key(key, region, spot, type, sub))
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < CAPACITY_N && !hit; i++)
+		hit = c->v[i].until > now && strcmp(c->v[i].key, key) == 0;
+	pthread_mutex_unlock(&c->lock);
 	return hit;
 }
 
 void
-pl_pool_remember(int spot, const char *type, const char *sub, time_t now)
+pl_capacity_remember(struct pipeline_capacity *c, const char *region,
+    int spot, const char *type, const char *sub, time_t now)
 {
-	char key[128];
+	char key[160];
 	size_t i, slot = 0;
 
-	pool_key(key, sizeof(key), spot, type, sub);
-	pthread_mutex_lock(&pool_lock);
-	for (i = 0; i < POOL_CACHE_N; i++) {
-		if (strcmp(pool_cache[i].key, key) == 0 ||
-		    pool_cache[i].until <= now) {
+	if (c == NULL || !pool_key(key, region, spot, type, sub))
+		return;
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < CAPACITY_N; i++) {
+		if (strcmp(c->v[i].key, key) == 0 || c->v[i].until <= now) {
 			slot = i;
 			break;
 		}
-		if (pool_cache[i].until < pool_cache[slot].until)
+		if (c->v[i].until < c->v[slot].until)
 			slot = i;
 	}
-	snprintf(pool_cache[slot].key, sizeof(pool_cache[slot].key), "%s", key);
-	pool_cache[slot].until = now + POOL_CACHE_TTL;
-	pthread_mutex_unlock(&pool_lock);
+	snprintf(c->v[slot].key, sizeof(c->v[slot].key), "%s", key);
+	c->v[slot].until = now + PIPELINE_CAPACITY_TTL;
+	pthread_mutex_unlock(&c->lock);
 }

@@ -45,6 +45,7 @@ struct store;
 struct store_brief;
 struct store_env;
 struct pipeline_prices;
+struct pipeline_capacity;
 
 /* ready_checks bits. */
 enum {
@@ -65,6 +66,7 @@ struct pipeline_opts {
 	unsigned		 ready_checks;	/* PIPELINE_CHECK_* */
 	int			 ready_ssh_port; /* the ssh check's port; 0: 22 */
 	const struct pipeline_prices *prices;	/* price_table; NULL: built-in */
+	struct pipeline_capacity *capacity;	/* shared, borrowed; NULL: none */
 	struct plan_config	 plan;		/* backoff settings */
 	time_t			(*clock)(void);	/* NULL: time() */
 };
@@ -81,6 +83,17 @@ int	 pipeline_new(struct pipeline **out, struct store *store,
 	    struct aws_client *aws, struct ec2_client *ec2,
 	    struct aws_creds_provider *creds, const struct pipeline_opts *opts);
 void	 pipeline_free(struct pipeline *);
+
+/*
+ * The pools (region, market, instance type, subnet) that just answered
+ * "no capacity", remembered PIPELINE_CAPACITY_TTL seconds so that the
+ * next launches go straight to the next pool.  Its owner (the engine)
+ * creates one, lends it to every pipeline of every pass (opts.capacity)
+ * and frees it after the last; the pipelines use it from any thread.
+ */
+#define PIPELINE_CAPACITY_TTL	300
+int	 pipeline_capacity_new(struct pipeline_capacity **out);
+void	 pipeline_capacity_free(struct pipeline_capacity *);
 
 /* Parse "status,ssh,marker,hostkey" (any subset) into *out; ERR_INVALID else. */
 int	 pipeline_checks_parse(unsigned *out, const char *s);

@@ -149,12 +149,15 @@ int	 pl_ready_marker(struct pipeline *, const struct store_env *row,
 
 /* Whether an AWS error code means "no capacity in this pool". */
 int	 pl_capacity_error(const char *code);
-/* Whether pool (spot?, type, subnet) said "no capacity" lately. */
-int	 pl_pool_cached(int spot, const char *type, const char *subnet,
-	    time_t now);
-/* Remember that pool (spot?, type, subnet) said "no capacity" at now. */
-void	 pl_pool_remember(int spot, const char *type, const char *subnet,
-	    time_t now);
+/*
+ * Whether pool (region, spot?, type, subnet) said "no capacity" less
+ * than PIPELINE_CAPACITY_TTL seconds before now.  c NULL: never.
+ */
+int	 pl_capacity_exhausted(struct pipeline_capacity *c, const char *region,
+	    int spot, const char *type, const char *subnet, time_t now);
+/* Remember that the pool said "no capacity" at now (c NULL: nothing). */
+void	 pl_capacity_remember(struct pipeline_capacity *c, const char *region,
+	    int spot, const char *type, const char *subnet, time_t now);
 
 /* Provision pieces (provision.c). */
 int	 pl_provision_new(struct pipeline *, struct pipeline_job *);

@@ -671,7 +671,8 @@ step_launch(struct prov *pv)
 		int spot = markets[v / nsub];
 
 		if (v != first && v + 1 < nvar &&
-		    pl_pool_cached(spot, s->instance.type, sub, pl_now(p)))
+		    pl_capacity_exhausted(p->o.capacity, aws_client_region(p->aws),
+		    spot, s->instance.type, sub, pl_now(p)))
 			continue;	/* just said "no capacity": skip it */
 		if (v != first) {
 			/* Record the pool before trying it: a replay starts here. */
@@ -692,7 +693,8 @@ step_launch(struct prov *pv)
 			break;
 		if (!pl_capacity_error(pl_aws_code(p)))
 			goto out;
-		pl_pool_remember(spot, s->instance.type, sub, pl_now(p));
+		pl_capacity_remember(p->o.capacity, aws_client_region(p->aws),
+		    spot, s->instance.type, sub, pl_now(p));
 		log_info("env=%s no capacity (%s) for %s%s%s%s; trying the next pool",
 		    s->name, pl_aws_code(p), spot ? "spot " : "", s->instance.type,
 		    sub ? " in " : "", sub ? sub : "");

@@ -1,8 +1,8 @@
 /*
  * test_pipeline.c - the pipeline's pure pieces: ClientToken derivation,
  * ready_checks parsing, the price tables (built-in and price_table
- * files), the cost rule, drift facts, the failpoint table, and the
- * refusal to run without a bucket.  The pipelines themselves run against
+ * files), the cost rule, the capacity-pool cache, drift facts, the
+ * failpoint table, and the refusal to run without a bucket.  The pipelines themselves run against
  * real PostgreSQL and moto in tests/integration/reconcile_it.py.
  */
 #include <math.h>
@@ -18,6 +18,7 @@
 
 #include "err.h"
 #include "pipeline.h"
+#include "pipeline_int.h"
 #include "store.h"
 
 static void
@@ -324,6 +325,70 @@ test_pipeline__env_cost(void **state)
 	}
 }
 
+/*
+ * The capacity-pool cache: keyed by region, market, type and subnet (two
+ * regions never share an entry), an entry lasts PIPELINE_CAPACITY_TTL
+ * seconds of the clock the caller passes, and a full cache replaces its
+ * oldest entry.
+ */
+static void
+test_pipeline__capacity_cache(void **state)
+{
+	struct pipeline_capacity *c = NULL;
+	const time_t t0 = 1700000000;
+	char type[32];
+	int i;
+
+	(void)state;
+	assert_int_equal(pipeline_capacity_new(&c), 0);
+	assert_non_null(c);
+	assert_false(pl_capacity_exhausted(c, "us-east-1", 1, "t3.micro",
+	    "subnet-1", t0));
+	pl_capacity_remember(c, "us-east-1", 1, "t3.micro", "subnet-1", t0);
+	assert_true(pl_capacity_exhausted(c, "us-east-1", 1, "t3.micro",
+	    "subnet-1", t0));
+	/* another region, market, type or subnet is another pool */
+	assert_false(pl_capacity_exhausted(c, "eu-west-1", 1, "t3.micro",
+	    "subnet-1", t0));
+	assert_false(pl_capacity_exhausted(c, "us-east-1", 0, "t3.micro",
+	    "subnet-1", t0));
+	assert_false(pl_capacity_exhausted(c, "us-east-1", 1, "t3.small",
+	    "subnet-1", t0));
+	assert_false(pl_capacity_exhausted(c, "us-east-1", 1, "t3.micro",
+	    NULL, t0));
+	/* remembered in one region, the other still tries it */
+	pl_capacity_remember(c, "eu-west-1", 0, "m5.large", NULL, t0);
+	assert_true(pl_capacity_exhausted(c, "eu-west-1", 0, "m5.large", NULL,
+	    t0 + 10));
+	assert_false(pl_capacity_exhausted(c, "us-east-1", 0, "m5.large", NULL,
+	    t0 + 10));
+	/* expiry, by the clock given */
+	assert_true(pl_capacity_exhausted(c, "us-east-1", 1, "t3.micro",
+	    "subnet-1", t0 + PIPELINE_CAPACITY_TTL - 1));
+	assert_false(pl_capacity_exhausted(c, "us-east-1", 1, "t3.micro",
+	    "subnet-1", t0 + PIPELINE_CAPACITY_TTL));
+	/* remembered again: lasts from then */
+	pl_capacity_remember(c, "us-east-1", 1, "t3.micro", "subnet-1", t0 + 400);
+	assert_true(pl_capacity_exhausted(c, "us-east-1", 1, "t3.micro",
+	    "subnet-1", t0 + 400 + PIPELINE_CAPACITY_TTL - 1));
+	/* bounded: 100 pools later, the newest are there */
+	for (i = 0; i < 100; i++) {
+		snprintf(type, sizeof(type), "c%d.large", i);
+		pl_capacity_remember(c, "us-east-1", 0, type, NULL, t0 + 500 + i);
+	}
+	assert_true(pl_capacity_exhausted(c, "us-east-1", 0, "c99.large", NULL,
+	    t0 + 600));
+	assert_false(pl_capacity_exhausted(c, "us-east-1", 0, "c0.large", NULL,
+	    t0 + 600));
+	pipeline_capacity_free(c);
+
+	/* no cache: every pool is tried */
+	pl_capacity_remember(NULL, "us-east-1", 1, "t3.micro", NULL, t0);
+	assert_false(pl_capacity_exhausted(NULL, "us-east-1", 1, "t3.micro",
+	    NULL, t0));
+	pipeline_capacity_free(NULL);
+}
+
 /* The tag names come from observe_tags_init(): its limits apply. */
 static void
 test_pipeline__tag_prefix_checked(void **state)
@@ -354,6 +419,7 @@ main(void)
 		cmocka_unit_test(test_pipeline__failpoint_table),
 		cmocka_unit_test(test_pipeline__needs_bucket),
 		cmocka_unit_test(test_pipeline__env_cost),
+		cmocka_unit_test(test_pipeline__capacity_cache),
 		cmocka_unit_test(test_pipeline__tag_prefix_checked),
 	};
 
