@@ -42,7 +42,7 @@ drift_print_text(const struct engine_view *pv, size_t ndrift, long long run)
 	for (i = 0; i < plan_count(pv->plan); i++) {
 		const struct plan_action *a = plan_action_at(pv->plan, i);
 
-		if (!engine_kind_is_drift(a->kind))
+		if (!plan_kind_info(a->kind)->is_drift)
 			continue;
 		printf("  %c %-28s %-13s %s%s%s\n", plan_kind_symbol(a->kind),
 		    a->name[0] ? a->name : "(no env tag)", plan_kind_name(a->kind),
@@ -65,7 +65,7 @@ drift_print_json(const struct engine_view *pv, size_t ndrift, long long run)
 		const struct plan_action *a = plan_action_at(pv->plan, i);
 		json_t *o;
 
-		if (!engine_kind_is_drift(a->kind))
+		if (!plan_kind_info(a->kind)->is_drift)
 			continue;
 		o = json_object();
 		json_object_set_new(o, "kind", json_string(plan_kind_name(a->kind)));

@@ -67,7 +67,7 @@ plan_print_text(const struct engine_view *pv, int verbose)
 	    plan_count_kind(p, PLAN_DRIFT_GONE),
 	    plan_count_kind(p, PLAN_TERMINATE) + plan_count_kind(p, PLAN_CLOSE),
 	    plan_count_kind(p, PLAN_REPLACE),
-	    plan_count_kind(p, PLAN_DRIFT_REPORT) + plan_count_kind(p, PLAN_DRIFT_GONE),
+	    plan_count_drift(p),
 	    plan_count_kind(p, PLAN_ORPHAN),
 	    plan_count_kind(p, PLAN_BLOCKED) + plan_count_kind(p, PLAN_BACKOFF) +
 	    plan_count_kind(p, PLAN_GAVE_UP),

@@ -50,6 +50,7 @@ struct rc {
 	int			 pass;
 	time_t			 started;
 	json_t			*jpasses;
+	struct pipeline_capacity *capacity;	/* for all the passes */
 };
 
 /*
@@ -189,6 +190,7 @@ rc_pass(struct rc *rc, int pass, int force, int dry_run, int *changes,
 	x.lock = pv.store;
 	x.who = "reconcile";
 	x.done = rc_done;
+	x.capacity = rc->capacity;
 	x.arg = rc;
 	if ((error = engine_execute(&res, rc->cfg, &pv, &x)) < 0) {
 		engine_view_dispose(&pv);
@@ -258,6 +260,7 @@ cmd_reconcile(int argc, char **argv)
 		cmd_error("reconcile", err_get());
 		goto done;
 	}
+	(void)pipeline_capacity_new(&rc.capacity);
 	if (rc.json)
 		rc.jpasses = json_array();
 	deadline = time(NULL) + (time_t)wait_s;
@@ -321,6 +324,7 @@ cmd_reconcile(int argc, char **argv)
 		    code == EXIT_OK ? "converged" : code == EXIT_CHANGES ?
 		    "changes pending" : "error");
 done:
+	pipeline_capacity_free(rc.capacity);
 	config_free(cfg);
 	return code;
 }

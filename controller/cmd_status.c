@@ -1,7 +1,8 @@
 /*
  * envctl status [NAME] [-o json] - environments as the records and EC2
- * see them: status, stage, instance, its state, IP, age, cost so far,
- * last error, and whether the two agree.
+ * see them: status, stage, instance, its state, IP, age, cost so far
+ * (pipeline_env_cost(), as the status pages), last error, and whether
+ * the two agree.
  *
  * Reads the live rows (one query) and the cluster's instances (one
  * paginated DescribeInstances per region the rows and the default
@@ -22,6 +23,7 @@
 #include "log.h"
 #include "mem.h"
 #include "observe.h"
+#include "pipeline.h"
 #include "store.h"
 
 struct status_row {
@@ -50,15 +52,6 @@ agreement_of(const struct store_env *e, const struct ec2_instance *inst)
 	if (e->status == STORE_STATUS_READY && strcmp(inst->state, "running") != 0)
 		return "ready but not running";
 	return "ok";
-}
-
-static double
-cost_so_far(const struct store_env *e, time_t now)
-{
-	if (e == NULL || e->ready_at == 0 || now <= e->ready_at)
-		return e != NULL ? e->total_cost_usd : 0.0;
-	return e->total_cost_usd +
-	    (double)(now - e->ready_at) / 3600.0 * e->cost_per_hour_usd;
 }
 
 static const struct ec2_instance *
@@ -212,6 +205,7 @@ cmd_status(int argc, char **argv)
 	struct observe_tags tags;
 	struct observe_instances inst = { 0 };
 	struct status_row *rows = NULL;
+	struct pipeline_cost cost;
 	unsigned char *used = NULL;
 	const char *only = NULL;
 	size_t nlive = 0, nrows = 0, i;
@@ -246,7 +240,8 @@ cmd_status(int argc, char **argv)
 		rows[nrows].name = live[i].name;
 		rows[nrows].inst = instance_for(&inst, &tags, &live[i], used);
 		rows[nrows].agreement = agreement_of(&live[i], rows[nrows].inst);
-		rows[nrows].cost = cost_so_far(&live[i], now);
+		pipeline_env_cost(&cost, &live[i], now);
+		rows[nrows].cost = cost.usd;
 		nrows++;
 	}
 	for (i = 0; i < inst.n; i++) {

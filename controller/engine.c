@@ -102,27 +102,13 @@ engine_close(struct pipeline *pl, void *arg)
 	}
 }
 
-static int
-kind_runs(enum plan_kind k)
-{
-	switch (k) {
-	case PLAN_PROVISION: case PLAN_RETRY: case PLAN_ADVANCE:
-	case PLAN_REPLACE: case PLAN_DRIFT_REPORT: case PLAN_DRIFT_GONE:
-	case PLAN_ADOPT: case PLAN_TERMINATE: case PLAN_CLOSE:
-	case PLAN_ORPHAN: case PLAN_GC:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
 size_t
 engine_view_njobs(const struct engine_view *pv)
 {
 	size_t i, n = 0;
 
 	for (i = 0; i < plan_count(pv->plan); i++)
-		n += kind_runs(plan_action_at(pv->plan, i)->kind) != 0;
+		n += plan_kind_info(plan_action_at(pv->plan, i)->kind)->runs;
 	return n;
 }
 
@@ -193,7 +179,7 @@ engine_jobs(size_t *njobs, struct spec_tree **specs, const struct engine_view *p
 		const struct spec_entry *e;
 		struct pipeline_job *j;
 
-		if (!kind_runs(a->kind))
+		if (!plan_kind_info(a->kind)->runs)
 			continue;
 		j = &jobs[n++];
 		j->kind = a->kind;
@@ -244,8 +230,7 @@ engine_record(struct store *st, int64_t run, const struct plan *plan, size_t fai
 			counts[n++] = (struct store_count){ plan_kind_name((enum plan_kind)k),
 			    (long)c };
 	}
-	drift = (int)(plan_count_kind(plan, PLAN_DRIFT_REPORT) +
-	    plan_count_kind(plan, PLAN_DRIFT_GONE) + plan_count_kind(plan, PLAN_REPLACE));
+	drift = (int)plan_count_drift(plan);
 	if (store_run_finish(st, run, counts, n, drift, (int)failed, NULL) < 0)
 		log_warnx("recording the pass: %s", err_get());
 }
@@ -270,9 +255,7 @@ engine_ready_times(double **out, size_t *nout, const struct engine_view *pv,
 
 		if (j->result < 0 || j->reached != STORE_STAGE_DONE || *j->name == '\0')
 			continue;
-		if (j->kind != PLAN_PROVISION && j->kind != PLAN_RETRY &&
-		    j->kind != PLAN_ADVANCE && j->kind != PLAN_REPLACE &&
-		    j->kind != PLAN_DRIFT_GONE)
+		if (!plan_kind_info(j->kind)->provisions)
 			continue;
 		memset(&row, 0, sizeof(row));
 		if (store_env_get_by_name(&row, pv->store, j->name) < 0) {
@@ -466,6 +449,7 @@ engine_execute(struct engine_result *res, const struct config *cfg,
 	e.x = x;
 	engine_opts(&e.opts, cfg);
 	e.opts.revision = pv->revision;
+	e.opts.capacity = x->capacity;
 	/* Reported drift that is gone now: drift.resolved. */
 	if (engine_drift_resolve(pv, x->who) < 0)
 		log_warnx("recording resolved drift: %s", err_get());

@@ -27,6 +27,7 @@
 
 struct config;
 struct ctl_aws;
+struct pipeline_capacity;
 struct pipeline_job;
 struct spec_tree;
 
@@ -84,6 +85,12 @@ struct engine_exec {
 	engine_done_fn	*done;		/* NULL: a log line per job */
 	void		*arg;
 	int		 ready_times;	/* fill provision_s (reads rows back) */
+	/*
+	 * The pools that just answered "no capacity", kept by the caller
+	 * across its passes (keyed by region, market, type and subnet);
+	 * NULL: none remembered.
+	 */
+	struct pipeline_capacity *capacity;
 };
 
 struct engine_result {
@@ -125,9 +132,6 @@ int	 engine_execute(struct engine_result *res, const struct config *cfg,
 void	 engine_result_dispose(struct engine_result *);
 
 /* ---- drift and run rows (engine_drift.c) ----------------------------- */
-
-/* 1 for the plan kinds that are drift: DRIFT_REPORT, REPLACE, DRIFT_GONE. */
-int	 engine_kind_is_drift(int kind);
 
 /*
  * Record drift of pv->plan in pv->store, once per fact (the way Argo CD

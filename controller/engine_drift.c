@@ -18,13 +18,6 @@
 #include "spec.h"
 #include "store.h"
 
-int
-engine_kind_is_drift(int kind)
-{
-	return kind == PLAN_DRIFT_REPORT || kind == PLAN_REPLACE ||
-	    kind == PLAN_DRIFT_GONE;
-}
-
 static json_t *
 str_or_null(const char *s)
 {
@@ -115,7 +108,7 @@ engine_drift_resolve(const struct engine_view *pv, const char *check)
 	for (i = 0; i < plan_count(pv->plan); i++) {
 		const struct plan_action *a = plan_action_at(pv->plan, i);
 		const struct store_brief *row = action_live_row(pv, a);
-		int drift = engine_kind_is_drift(a->kind);
+		int drift = plan_kind_info(a->kind)->is_drift;
 
 		if (row == NULL)
 			continue;
@@ -162,7 +155,7 @@ engine_drift_record(size_t *ndrift, const struct engine_view *pv,
 		char *text;
 		int rc;
 
-		if (!engine_kind_is_drift(a->kind))
+		if (!plan_kind_info(a->kind)->is_drift)
 			continue;
 		n++;
 		if (*a->name != '\0' && (e = spec_tree_find(pv->tree, a->name)) != NULL &&

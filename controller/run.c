@@ -57,6 +57,7 @@
 #include "mem.h"
 #include "metrics.h"
 #include "notify.h"
+#include "pipeline.h"
 #include "plan.h"
 #include "run.h"
 #include "run_http.h"
@@ -312,12 +313,11 @@ run_execute(struct runner *r, const struct engine_view *pv, size_t *ndrift,
 		}
 		return evfail ? ERR_UNAVAILABLE : 0;
 	}
-	*ndrift = plan_count_kind(pv->plan, PLAN_DRIFT_REPORT) +
-	    plan_count_kind(pv->plan, PLAN_DRIFT_GONE) +
-	    plan_count_kind(pv->plan, PLAN_REPLACE);
+	*ndrift = plan_count_drift(pv->plan);
 	memset(&x, 0, sizeof(x));
 	x.lock = r->lead;
 	x.who = "run";
+	x.capacity = r->capacity;
 	x.ready_times = 1;
 	if ((error = engine_execute(&res, r->cfg, pv, &x)) < 0)
 		return error;
@@ -804,6 +804,7 @@ run_free(struct runner *r)
 	source_free(r->src);
 	run_view_clear(&r->view);
 	metrics_registry_free(r->reg);
+	pipeline_capacity_free(r->capacity);
 	if (r->efd >= 0)
 		close(r->efd);
 	if (r->sfd >= 0)
@@ -853,6 +854,7 @@ run_controller(const char **what, int argc, char **argv)
 		err_set("metrics registry");
 		goto out;
 	}
+	(void)pipeline_capacity_new(&r.capacity);	/* kept across passes */
 	if (run_source_open(&r.src, &r.watch, r.cfg) < 0) {
 		*what = "spec source";
 		goto out;

@@ -56,6 +56,7 @@ struct runner {
 	struct watch		*watch;
 	struct httpd		*httpd;
 	struct store		*lead;		/* the leadership session */
+	struct pipeline_capacity *capacity;	/* no-capacity pools, across passes */
 	struct metrics_registry	*reg;
 	struct run_metrics	 m;
 	int			 sfd, tfd;

@@ -19,6 +19,7 @@
 #include "err.h"
 #include "log.h"
 #include "mem.h"
+#include "pipeline.h"
 #include "plan.h"
 #include "run.h"
 #include "run_http.h"
@@ -375,6 +376,7 @@ view_env_add(void *arg, const struct store_env *e)
 	struct run_view *v = b->v;
 	struct run_view_env *s;
 	struct run_state key, *st = NULL;
+	struct pipeline_cost cost;
 	time_t since = e->launched_at ? e->launched_at : e->created_at;
 	const char *state = NULL;
 	size_t k;
@@ -407,9 +409,8 @@ view_env_add(void *arg, const struct store_env *e)
 	view_str(b, &s->has, RUN_VIEW_IP, e->public_ip);
 	view_str(b, &s->has, RUN_VIEW_ERROR, e->error);
 	s->age = since ? (int64_t)(b->now - since) : -1;
-	s->cost = e->launched_at && e->cost_per_hour_usd > 0 ?
-	    e->total_cost_usd + e->cost_per_hour_usd *
-	    (double)(b->now - e->launched_at) / 3600.0 : e->total_cost_usd;
+	pipeline_env_cost(&cost, e, b->now);
+	s->cost = cost.usd;
 	memcpy(b->ids[v->nrows], e->id, STORE_ID_LEN);
 	v->nrows++;
 	return 0;

@@ -138,6 +138,11 @@ void		 aws_response_init(struct aws_response *);
 void		 aws_response_dispose(struct aws_response *);
 /* A response header (case-insensitive name) or NULL: "ETag", "x-amz-request-id". */
 const char	*aws_response_header(const struct aws_response *, const char *name);
+/*
+ * Forget the previous attempt's answer, keep the buffer's limits; the
+ * sink's reader starts over (sink_begin).
+ */
+void		 aws_response_reset(struct aws_response *);
 
 /*
  * Send req through client: resolve the endpoint, sign, send, retry in

@@ -3,6 +3,10 @@
 # build on aws_int.h.
 add_library(envctl_aws_core STATIC
 	${CMAKE_CURRENT_LIST_DIR}/http.c
+	${CMAKE_CURRENT_LIST_DIR}/headers.c
+	${CMAKE_CURRENT_LIST_DIR}/query.c
+	${CMAKE_CURRENT_LIST_DIR}/response.c
+	${CMAKE_CURRENT_LIST_DIR}/curl.c
 	${CMAKE_CURRENT_LIST_DIR}/endpoint.c
 	${CMAKE_CURRENT_LIST_DIR}/retry.c
 	${CMAKE_CURRENT_LIST_DIR}/pace.c

@@ -221,43 +221,20 @@ out:
 	return failed;
 }
 
-/*
- * What a job's environment waits on once the job has run without error,
- * by plan kind (kinds not listed: nothing).  One row per kind, so it
- * folds into a table of plan-kind properties.
- */
-enum pl_wait {
-	PL_WAIT_NONE = 0,
-	PL_WAIT_READY,		/* a provision that did not reach DONE */
-	PL_WAIT_GC,		/* a GC that left the security group */
-	PL_WAIT_HUMAN,		/* reported drift stays until a human acts */
-};
-
-static const enum pl_wait pl_waits[PLAN_KIND_COUNT] = {
-	[PLAN_PROVISION]	= PL_WAIT_READY,
-	[PLAN_RETRY]		= PL_WAIT_READY,
-	[PLAN_ADVANCE]		= PL_WAIT_READY,
-	[PLAN_REPLACE]		= PL_WAIT_READY,
-	[PLAN_DRIFT_GONE]	= PL_WAIT_READY,
-	[PLAN_GC]		= PL_WAIT_GC,
-	[PLAN_DRIFT_REPORT]	= PL_WAIT_HUMAN,
-};
-
 int
 pipeline_job_waits(const struct pipeline_job *job)
 {
 	if (job->result < 0)
 		return 1;
-	if ((unsigned)job->kind >= PLAN_KIND_COUNT)
-		return 0;
-	switch (pl_waits[job->kind]) {
-	case PL_WAIT_READY:
+	/* what each kind waits on is the planner's kind table's (plan.h) */
+	switch (plan_kind_info(job->kind)->waits) {
+	case PLAN_WAIT_UNTIL_DONE:
 		return job->reached != STORE_STAGE_DONE;
-	case PL_WAIT_GC:
+	case PLAN_WAIT_WHILE_LEFT:
 		return job->gc_waiting;
-	case PL_WAIT_HUMAN:
+	case PLAN_WAIT_ALWAYS:
 		return 1;
-	case PL_WAIT_NONE:
+	case PLAN_WAIT_NEVER:
 		break;
 	}
 	return 0;

@@ -1,9 +1,11 @@
 /*
- * pipeline.c - the pipeline's context, shared helpers (rows, events,
- * names, AMI aliases, prices, client tokens, cleanup) and the dispatch
- * from a plan action to the pipeline(s) it names.
+ * pipeline.c - the pipeline's context, the small helpers every step
+ * uses (rows, events, names, client tokens, presigning) and the dispatch
+ * from a plan action to the pipeline(s) it names.  Elsewhere: prices.c
+ * (prices and cost), ami.c (image aliases), cleanup.c (undoing an
+ * incarnation), provision.c, readiness.c, capacity.c, terminate.c,
+ * exec.c (the worker pool).
  */
-#include <errno.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,11 +14,9 @@
 
 #include "aws.h"
 #include "ec2.h"
-#include "log.h"
 #include "mem.h"
 #include "pipeline_int.h"
 #include "s3.h"
-#include "spec.h"
 
 /*
  * Every failpoint of both pipelines.  Cleanup steps exist three times:
@@ -82,11 +82,11 @@ pipeline_new(struct pipeline **out, struct store *store, struct aws_client *aws,
 		    "markers need one");
 		return ERR_INVALID;
 	}
-	if (strlen(pre) > 40) {
-		err_set("tag prefix too long");
+	p = xcalloc(1, sizeof(*p));
+	if (observe_tags_init(&p->tags, pre) < 0) {
+		free(p);
 		return ERR_INVALID;
 	}
-	p = xcalloc(1, sizeof(*p));
 	p->store = store;
 	p->aws = aws;
 	p->ec2 = ec2;
@@ -96,12 +96,6 @@ pipeline_new(struct pipeline **out, struct store *store, struct aws_client *aws,
 		p->o.s3_prefix = "envctl";
 	if (p->o.cluster_id == NULL)
 		p->o.cluster_id = "default";
-	snprintf(p->tag_managed, sizeof(p->tag_managed), "%s:managed", pre);
-	snprintf(p->tag_cluster, sizeof(p->tag_cluster), "%s:cluster", pre);
-	snprintf(p->tag_env, sizeof(p->tag_env), "%s:env", pre);
-	snprintf(p->tag_env_id, sizeof(p->tag_env_id), "%s:env-id", pre);
-	snprintf(p->tag_spec_hash, sizeof(p->tag_spec_hash), "%s:spec-hash", pre);
-	snprintf(p->tag_workspace, sizeof(p->tag_workspace), "%s:workspace", pre);
 	(void)s3_client_new(&p->s3, aws);
 	*out = p;
 	return 0;
@@ -167,243 +161,6 @@ pipeline_client_token(char out[65], const char *env_id, unsigned attempt,
 	out[64] = '\0';
 }
 
-double
-pipeline_price_on_demand(const char *type)
-{
-	/* us-east-1 Linux on-demand USD/hour; price_table overrides it. */
-	static const struct { const char *type; double usd; } prices[] = {
-		{ "t2.micro", 0.0116 }, { "t2.small", 0.023 }, { "t2.medium", 0.0464 },
-		{ "t3.nano", 0.0052 }, { "t3.micro", 0.0104 }, { "t3.small", 0.0208 },
-		{ "t3.medium", 0.0416 }, { "t3.large", 0.0832 }, { "t3.xlarge", 0.1664 },
-		{ "t3.2xlarge", 0.3328 }, { "t3a.medium", 0.0376 },
-		{ "t4g.small", 0.0168 }, { "t4g.medium", 0.0336 },
-		{ "m5.large", 0.096 }, { "m5.xlarge", 0.192 }, { "m6i.large", 0.096 },
-		{ "m6i.xlarge", 0.192 }, { "m7i.large", 0.1008 },
-		{ "c5.large", 0.085 }, { "c6i.large", 0.085 }, { "c6i.xlarge", 0.17 },
-		{ "r5.large", 0.126 }, { "r6i.large", 0.126 },
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(prices) / sizeof(prices[0]); i++)
-		if (strcmp(prices[i].type, type) == 0)
-			return prices[i].usd;
-	return 0.0;
-}
-
-/* ---- the operator's price table ------------------------------------ */
-
-#define PRICES_FILE_MAX		(1024 * 1024)
-#define PRICE_MAX		100000.0
-
-struct price_entry {
-	char	region[32];
-	char	type[48];
-	double	usd;
-	size_t	line;
-};
-
-struct pipeline_prices {
-	struct price_entry	*v;
-	size_t			 n;
-};
-
-void
-pipeline_prices_free(struct pipeline_prices *t)
-{
-	if (t == NULL)
-		return;
-	free(t->v);
-	free(t);
-}
-
-size_t
-pipeline_prices_count(const struct pipeline_prices *t)
-{
-	return t != NULL ? t->n : 0;
-}
-
-/* Whether s (len bytes) is a plain decimal: digits, at most one '.'. */
-static int
-price_syntax_ok(const char *s, size_t len)
-{
-	size_t i, dots = 0, digits = 0;
-
-	for (i = 0; i < len; i++) {
-		if (s[i] == '.')
-			dots++;
-		else if (s[i] >= '0' && s[i] <= '9')
-			digits++;
-		else
-			return 0;
-	}
-	return digits > 0 && dots <= 1 && len < 32;
-}
-
-static int
-name_syntax_ok(const char *s, size_t len, int type)
-{
-	size_t i;
-
-	if (len == 0)
-		return 0;
-	for (i = 0; i < len; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-		    s[i] == '-' || (type && s[i] == '.')))
-			return 0;
-	return !type || memchr(s, '.', len) != NULL;
-}
-
-/* One line (NUL-free, no newline) into t; ERR_INVALID with name:line. */
-static int
-prices_line(struct pipeline_prices *t, const char *l, size_t len,
-    const char *name, size_t lineno)
-{
-	const char *f[4];
-	size_t fl[4], nf = 0, i = 0;
-	struct price_entry e;
-	char num[32], *end;
-
-	if (memchr(l, '#', len) != NULL)
-		len = (size_t)((const char *)memchr(l, '#', len) - l);
-	while (i < len) {
-		while (i < len && (l[i] == ' ' || l[i] == '\t' || l[i] == '\r'))
-			i++;
-		if (i == len)
-			break;
-		if (nf == 4)
-			break;
-		f[nf] = l + i;
-		while (i < len && l[i] != ' ' && l[i] != '\t' && l[i] != '\r')
-			i++;
-		fl[nf] = (size_t)(l + i - f[nf]);
-		nf++;
-	}
-	if (nf == 0)
-		return 0;
-	if (nf != 3) {
-		err_set("%s:%zu: expected 3 fields (region instance-type "
-		    "usd-per-hour), found %s", name, lineno, nf > 3 ? "more" :
-		    nf == 1 ? "1" : "2");
-		return ERR_INVALID;
-	}
-	if (!(fl[0] == 1 && f[0][0] == '*') &&
-	    (!name_syntax_ok(f[0], fl[0], 0) || fl[0] >= sizeof(e.region))) {
-		err_set("%s:%zu: bad region '%.*s' (like us-east-1, or * for any)",
-		    name, lineno, (int)(fl[0] > 40 ? 40 : fl[0]), f[0]);
-		return ERR_INVALID;
-	}
-	if (!name_syntax_ok(f[1], fl[1], 1) || fl[1] >= sizeof(e.type)) {
-		err_set("%s:%zu: bad instance type '%.*s' (like t3.micro)", name,
-		    lineno, (int)(fl[1] > 40 ? 40 : fl[1]), f[1]);
-		return ERR_INVALID;
-	}
-	if (!price_syntax_ok(f[2], fl[2])) {
-		err_set("%s:%zu: bad price '%.*s': a plain non-negative decimal "
-		    "of US dollars per hour (like 0.0104)", name, lineno,
-		    (int)(fl[2] > 40 ? 40 : fl[2]), f[2]);
-		return ERR_INVALID;
-	}
-	memset(&e, 0, sizeof(e));
-	memcpy(e.region, f[0], fl[0]);
-	memcpy(e.type, f[1], fl[1]);
-	memcpy(num, f[2], fl[2]);
-	num[fl[2]] = '\0';
-	errno = 0;
-	e.usd = strtod(num, &end);
-	if (errno != 0 || *end != '\0' || !(e.usd >= 0.0) || e.usd >= PRICE_MAX) {
-		err_set("%s:%zu: price %s out of range (0 to %.0f)", name, lineno,
-		    num, PRICE_MAX);
-		return ERR_INVALID;
-	}
-	e.line = lineno;
-	for (i = 0; i < t->n; i++)
-		if (strcmp(t->v[i].region, e.region) == 0 &&
-		    strcmp(t->v[i].type, e.type) == 0) {
-			err_set("%s:%zu: %s %s listed twice (first at line %zu)",
-			    name, lineno, e.region, e.type, t->v[i].line);
-			return ERR_INVALID;
-		}
-	t->v = xreallocarray(t->v, t->n + 1, sizeof(*t->v));
-	t->v[t->n++] = e;
-	return 0;
-}
-
-int
-pipeline_prices_parse(struct pipeline_prices **out, const char *text,
-    size_t len, const char *name)
-{
-	struct pipeline_prices *t;
-	size_t pos = 0, lineno = 0;
-	int error = 0;
-
-	*out = NULL;
-	if (memchr(text, '\0', len) != NULL) {
-		err_set("%s: holds a NUL byte: not a text file", name);
-		return ERR_INVALID;
-	}
-	t = xcalloc(1, sizeof(*t));
-	while (pos < len && error == 0) {
-		const char *nl = memchr(text + pos, '\n', len - pos);
-		size_t ll = nl != NULL ? (size_t)(nl - (text + pos)) : len - pos;
-
-		lineno++;
-		error = prices_line(t, text + pos, ll, name, lineno);
-		pos += ll + 1;
-	}
-	if (error < 0) {
-		pipeline_prices_free(t);
-		return error;
-	}
-	*out = t;
-	return 0;
-}
-
-int
-pipeline_prices_load(struct pipeline_prices **out, const char *path)
-{
-	FILE *f;
-	char *buf;
-	size_t n;
-	int error;
-
-	*out = NULL;
-	if ((f = fopen(path, "re")) == NULL) {
-		err_set("%s: %s", path, strerror(errno));
-		return ERR_INVALID;
-	}
-	buf = xmalloc(PRICES_FILE_MAX + 1);
-	n = fread(buf, 1, PRICES_FILE_MAX + 1, f);
-	if (ferror(f)) {
-		err_set("%s: %s", path, strerror(errno));
-		error = ERR_INVALID;
-	} else if (n > PRICES_FILE_MAX) {
-		err_set("%s: larger than %d bytes", path, PRICES_FILE_MAX);
-		error = ERR_LIMIT;
-	} else
-		error = pipeline_prices_parse(out, buf, n, path);
-	fclose(f);
-	free(buf);
-	return error;
-}
-
-double
-pipeline_price(const struct pipeline_prices *t, const char *region,
-    const char *type)
-{
-	const struct price_entry *any = NULL;
-	size_t i;
-
-	for (i = 0; t != NULL && i < t->n; i++) {
-		if (strcmp(t->v[i].type, type) != 0)
-			continue;
-		if (region != NULL && strcmp(t->v[i].region, region) == 0)
-			return t->v[i].usd;
-		if (strcmp(t->v[i].region, "*") == 0)
-			any = &t->v[i];
-	}
-	return any != NULL ? any->usd : pipeline_price_on_demand(type);
-}
-
 time_t
 pl_now(const struct pipeline *p)
 {
@@ -411,20 +168,31 @@ pl_now(const struct pipeline *p)
 }
 
 int
-pl_row_update(struct pipeline *p, struct store_env *row, unsigned mask,
-    const char *fp_before, const char *fp_after)
+pl_row_write(bool *written, struct pipeline *p, struct store_env *row,
+    unsigned mask, const char *fp_before, const char *fp_after)
 {
 	int error;
 
+	*written = false;
 	if ((error = FAILPOINT(fp_before)) < 0) {
 		err_set("failpoint %s", fp_before);
 		return error;
 	}
 	if ((error = store_env_update(p->store, row, mask)) < 0)
 		return error;
+	*written = true;
 	if ((error = FAILPOINT(fp_after)) < 0)
 		err_set("failpoint %s", fp_after);
 	return error;
+}
+
+int
+pl_row_update(struct pipeline *p, struct store_env *row, unsigned mask,
+    const char *fp_before, const char *fp_after)
+{
+	bool written;
+
+	return pl_row_write(&written, p, row, mask, fp_before, fp_after);
 }
 
 void
@@ -493,69 +261,6 @@ pl_aws_code(const struct pipeline *p)
 	return e != NULL ? e->code : "";
 }
 
-struct id_collect {
-	char	(*ids)[32];
-	size_t	 max, n;
-};
-
-static int
-collect_ids(const struct ec2_instance *v, size_t n, void *arg)
-{
-	struct id_collect *c = arg;
-	size_t i;
-
-	for (i = 0; i < n && c->n < c->max; i++)
-		snprintf(c->ids[c->n++], 32, "%s", v[i].id);
-	return 0;
-}
-
-int
-pl_instances_by_env_id(struct pipeline *p, const char *env_id, char ids[][32],
-    size_t max, size_t *n)
-{
-	static const char *const states[] = { "pending", "running", "stopping",
-	    "stopped" };
-	const char *idv[1] = { env_id }, *clv[1] = { p->o.cluster_id };
-	struct ec2_filter f[3];
-	struct ec2_describe_instances_input in;
-	struct id_collect c = { ids, max, 0 };
-	char tname[80], cname[80];
-	int error;
-
-	snprintf(tname, sizeof(tname), "tag:%s", p->tag_env_id);
-	snprintf(cname, sizeof(cname), "tag:%s", p->tag_cluster);
-	f[0] = (struct ec2_filter){ tname, idv, 1 };
-	f[1] = (struct ec2_filter){ cname, clv, 1 };
-	f[2] = (struct ec2_filter){ "instance-state-name", states, 4 };
-	memset(&in, 0, sizeof(in));
-	in.filters = f;
-	in.nfilters = 3;
-	error = ec2_instances_describe(p->ec2, &in, collect_ids, &c, NULL);
-	*n = c.n;
-	return error;
-}
-
-int
-pl_s3_prefix_delete(struct pipeline *p, const char *env_id)
-{
-	struct s3_object_list l;
-	char *prefix = pl_s3_key(p, env_id, "");
-	size_t i;
-	int error;
-
-	memset(&l, 0, sizeof(l));
-	/* A handful of objects per environment: one page is all. */
-	if ((error = s3_objects_list(&l, p->s3, p->o.bucket, prefix, NULL, 0)) < 0)
-		goto out;
-	for (i = 0; i < l.n; i++)
-		if ((error = s3_object_delete(p->s3, p->o.bucket, l.v[i].key)) < 0)
-			goto out;
-out:
-	s3_object_list_dispose(&l);
-	free(prefix);
-	return error;
-}
-
 static time_t
 fixed_clock(void *arg)
 {
@@ -584,230 +289,6 @@ pl_presign_at(char **out, struct pipeline *p, const char *method,
 	s3_client_free(s3);
 	aws_client_free(c);
 	return error;
-}
-
-/* The group id of envctl-<env-id> into id, "" when there is none. */
-static int
-sg_find_by_name(struct pipeline *p, const char *env_id, char id[32])
-{
-	struct ec2_security_group_list l;
-	char name[128];
-	const char *names[1] = { name };
-	struct ec2_filter f = { "group-name", names, 1 };
-	int error;
-
-	id[0] = '\0';
-	pl_resource_name(name, sizeof(name), env_id);
-	memset(&l, 0, sizeof(l));
-	if ((error = ec2_security_groups_describe(&l, p->ec2, NULL, 0, &f, 1)) < 0)
-		return error;
-	if (l.n > 0)
-		snprintf(id, 32, "%s", l.v[0].id);
-	ec2_security_group_list_dispose(&l);
-	return 0;
-}
-
-int
-pl_sg_find(struct pipeline *p, const char *env_id, char id[32])
-{
-	return sg_find_by_name(p, env_id, id);
-}
-
-static int
-fp_step(const char *prefix, const char *step, const char *when)
-{
-	char name[96];
-	int error;
-
-	snprintf(name, sizeof(name), "%s.%s.%s", prefix, step, when);
-	if ((error = FAILPOINT(name)) < 0)
-		err_set("failpoint %s", name);
-	return error;
-}
-
-int
-pl_cleanup(struct pipeline *p, struct store_env *row, bool *sg_left,
-    bool terminate_instance, const char *pre)
-{
-	char ids[8][32], sg[32], kp[128];
-	const char *idp[9];
-	size_t n = 0, i, k = 0;
-	int error = 0;
-
-	*sg_left = false;
-	if (terminate_instance) {
-		if ((error = pl_instances_by_env_id(p, row->id, ids, 8, &n)) < 0)
-			goto out;
-		if (row->instance_id != NULL)
-			idp[k++] = row->instance_id;
-		for (i = 0; i < n; i++)
-			if (row->instance_id == NULL ||
-			    strcmp(ids[i], row->instance_id) != 0)
-				idp[k++] = ids[i];
-		if (k > 0) {
-			if ((error = fp_step(pre, "instance", "before")) < 0)
-				goto out;
-			error = ec2_instances_terminate(p->ec2, idp, k);
-			if (error == ERR_NOTFOUND && k > 1) {
-				/* One id gone already: end the others one by one. */
-				for (i = 0; i < k; i++) {
-					error = ec2_instances_terminate(p->ec2, &idp[i], 1);
-					if (error < 0 && error != ERR_NOTFOUND)
-						goto out;
-				}
-				error = 0;
-			}
-			if (error == ERR_NOTFOUND)
-				error = 0;
-			if (error < 0) {
-				err_prefix("terminating %s", idp[0]);
-				goto out;
-			}
-			if ((error = fp_step(pre, "instance", "after")) < 0)
-				goto out;
-		}
-	}
-	if ((error = fp_step(pre, "s3", "before")) < 0)
-		goto out;
-	if ((error = pl_s3_prefix_delete(p, row->id)) < 0) {
-		err_prefix("deleting S3 objects of %s", row->id);
-		goto out;
-	}
-	if ((error = fp_step(pre, "s3", "after")) < 0)
-		goto out;
-	pl_row_set(row, STORE_ENV_SSH_KEY_S3_KEY, NULL);
-	if ((error = fp_step(pre, "keypair", "before")) < 0)
-		goto out;
-	pl_resource_name(kp, sizeof(kp), row->id);
-	if ((error = ec2_key_pair_delete(p->ec2, kp)) < 0 && error != ERR_NOTFOUND) {
-		err_prefix("deleting key pair %s", kp);
-		goto out;
-	}
-	error = 0;
-	if ((error = fp_step(pre, "keypair", "after")) < 0)
-		goto out;
-	if (row->security_group_id != NULL)
-		snprintf(sg, sizeof(sg), "%s", row->security_group_id);
-	else if ((error = sg_find_by_name(p, row->id, sg)) < 0)
-		goto out;
-	if (sg[0] != '\0') {
-		if ((error = fp_step(pre, "sg", "before")) < 0)
-			goto out;
-		error = ec2_security_group_delete(p->ec2, sg);
-		if (error == ERR_NOTFOUND)
-			error = 0;
-		else if (error < 0 &&
-		    strcmp(pl_aws_code(p), "DependencyViolation") == 0) {
-			/* The instance is still shutting down: a later pass. */
-			log_info("env_id=%s security group %s still in use; "
-			    "deleted by a later pass", row->id, sg);
-			pl_row_set(row, STORE_ENV_SECURITY_GROUP_ID, sg);
-			*sg_left = true;
-			error = 0;
-		} else if (error < 0) {
-			err_prefix("deleting security group %s", sg);
-			goto out;
-		}
-		if (!*sg_left)
-			pl_row_set(row, STORE_ENV_SECURITY_GROUP_ID, NULL);
-		if ((error = fp_step(pre, "sg", "after")) < 0)
-			goto out;
-	} else
-		pl_row_set(row, STORE_ENV_SECURITY_GROUP_ID, NULL);
-out:
-	return error;
-}
-
-/* Image aliases: owner and name pattern, x86_64, newest wins. */
-static const struct {
-	const char	*alias;
-	const char	*owner;
-	const char	*pattern;
-} ami_aliases[] = {
-	{ "al2023", "amazon", "al2023-ami-2023.*-x86_64" },
-	{ "al2", "amazon", "amzn2-ami-hvm-*-x86_64-gp2" },
-	{ "ubuntu-22.04", "099720109477",
-	  "ubuntu/images/hvm-ssd*/ubuntu-jammy-22.04-amd64-server-*" },
-	{ "ubuntu-24.04", "099720109477",
-	  "ubuntu/images/hvm-ssd*/ubuntu-noble-24.04-amd64-server-*" },
-	{ "debian-12", "136693071363", "debian-12-amd64-*" },
-};
-
-int
-pl_ami_resolve(struct pipeline *p, const char *image, char id[32],
-    char root[64])
-{
-	struct ec2_describe_images_input in;
-	struct ec2_image_list l;
-	struct ec2_filter f[3];
-	const char *owners[1], *names[1], *arch[1] = { "x86_64" },
-	    *state[1] = { "available" }, *ids[1] = { image };
-	const struct ec2_image *best = NULL;
-	size_t i;
-	int error;
-
-	for (i = 0; i < p->nami; i++)
-		if (strcmp(p->ami[i].alias, image) == 0) {
-			snprintf(id, 32, "%s", p->ami[i].id);
-			snprintf(root, 64, "%s", p->ami[i].root_device);
-			return 0;
-		}
-	memset(&in, 0, sizeof(in));
-	memset(&l, 0, sizeof(l));
-	if (strncmp(image, "ami-", 4) == 0) {
-		in.image_ids = ids;
-		in.nimage_ids = 1;
-	} else {
-		for (i = 0; i < sizeof(ami_aliases) / sizeof(ami_aliases[0]); i++)
-			if (strcmp(ami_aliases[i].alias, image) == 0)
-				break;
-		if (i == sizeof(ami_aliases) / sizeof(ami_aliases[0])) {
-			err_set("unknown image alias '%s'", image);
-			return ERR_INVALID;
-		}
-		owners[0] = ami_aliases[i].owner;
-		names[0] = ami_aliases[i].pattern;
-		f[0] = (struct ec2_filter){ "name", names, 1 };
-		f[1] = (struct ec2_filter){ "architecture", arch, 1 };
-		f[2] = (struct ec2_filter){ "state", state, 1 };
-		in.owners = owners;
-		in.nowners = 1;
-		in.filters = f;
-		in.nfilters = 3;
-	}
-	if ((error = ec2_images_describe(&l, p->ec2, &in)) < 0) {
-		if (error == ERR_NOTFOUND)
-			err_set("image %s not found in region %s: check the image "
-			    "alias or id", image, aws_client_region(p->aws));
-		else
-			err_prefix("resolving image %s", image);
-		return error;
-	}
-	for (i = 0; i < l.n; i++) {
-		const struct ec2_image *im = &l.v[i];
-
-		if (best == NULL || im->created > best->created ||
-		    (im->created == best->created && strcmp(im->name, best->name) > 0))
-			best = im;
-	}
-	if (best == NULL) {
-		ec2_image_list_dispose(&l);
-		err_set("image %s: no matching image in region %s: check the image "
-		    "alias or id", image, aws_client_region(p->aws));
-		return ERR_NOTFOUND;
-	}
-	snprintf(id, 32, "%s", best->id);
-	snprintf(root, 64, "%s", best->root_device_name[0] ? best->root_device_name :
-	    "/dev/xvda");
-	if (p->nami < PL_AMI_CACHE) {
-		snprintf(p->ami[p->nami].alias, sizeof(p->ami[0].alias), "%s", image);
-		snprintf(p->ami[p->nami].id, sizeof(p->ami[0].id), "%s", id);
-		snprintf(p->ami[p->nami].root_device, sizeof(p->ami[0].root_device),
-		    "%s", root);
-		p->nami++;
-	}
-	ec2_image_list_dispose(&l);
-	return 0;
 }
 
 /* The live row job acts on, fresh from the database (caller disposes). */

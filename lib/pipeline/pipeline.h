@@ -43,7 +43,9 @@ struct ec2_instance;
 struct spec;
 struct store;
 struct store_brief;
+struct store_env;
 struct pipeline_prices;
+struct pipeline_capacity;
 
 /* ready_checks bits. */
 enum {
@@ -59,11 +61,12 @@ struct pipeline_opts {
 	const char		*bucket;	/* s3_bucket, required */
 	const char		*s3_prefix;	/* "envctl" */
 	const char		*cluster_id;
-	const char		*tag_prefix;	/* "envctl" */
+	const char		*tag_prefix;	/* "envctl"; names: observe_tags_init() */
 	const char		*revision;	/* spec revision for new rows */
 	unsigned		 ready_checks;	/* PIPELINE_CHECK_* */
 	int			 ready_ssh_port; /* the ssh check's port; 0: 22 */
 	const struct pipeline_prices *prices;	/* price_table; NULL: built-in */
+	struct pipeline_capacity *capacity;	/* shared, borrowed; NULL: none */
 	struct plan_config	 plan;		/* backoff settings */
 	time_t			(*clock)(void);	/* NULL: time() */
 };
@@ -80,6 +83,17 @@ int	 pipeline_new(struct pipeline **out, struct store *store,
 	    struct aws_client *aws, struct ec2_client *ec2,
 	    struct aws_creds_provider *creds, const struct pipeline_opts *opts);
 void	 pipeline_free(struct pipeline *);
+
+/*
+ * The pools (region, market, instance type, subnet) that just answered
+ * "no capacity", remembered PIPELINE_CAPACITY_TTL seconds so that the
+ * next launches go straight to the next pool.  Its owner (the engine)
+ * creates one, lends it to every pipeline of every pass (opts.capacity)
+ * and frees it after the last; the pipelines use it from any thread.
+ */
+#define PIPELINE_CAPACITY_TTL	300
+int	 pipeline_capacity_new(struct pipeline_capacity **out);
+void	 pipeline_capacity_free(struct pipeline_capacity *);
 
 /* Parse "status,ssh,marker,hostkey" (any subset) into *out; ERR_INVALID else. */
 int	 pipeline_checks_parse(unsigned *out, const char *s);
@@ -215,6 +229,35 @@ size_t	 pipeline_prices_count(const struct pipeline_prices *);
  */
 double	 pipeline_price(const struct pipeline_prices *table, const char *region,
 	    const char *instance_type);
+
+/*
+ * What an incarnation has cost so far, and the rate it costs at now.
+ * The one rule used by `envctl status`, the status pages and the
+ * terminate pipeline (which books usd as total_cost_usd):
+ *
+ *  - Billing starts at launch: an incarnation accrues cost_per_hour_usd
+ *    from launched_at (EC2's launch time once the instance is recorded;
+ *    adopt records it too), not from ready_at, so the minutes an
+ *    instance boots are counted.  A row without launched_at (0) accrues
+ *    from ready_at instead; without either it accrues nothing.
+ *  - Only while its instance may run: status provisioning, ready or
+ *    terminating with an instance recorded.  A row with no instance yet
+ *    (the launch intent also sets launched_at), an errored row (its
+ *    attempt was rolled back, the instance terminated) and an ended row
+ *    accrue nothing; an ended row costs what its termination booked.
+ *  - usd = total_cost_usd (booked before) + hours since the start x
+ *    cost_per_hour_usd; a start at or after now accrues nothing.
+ *
+ * seconds is the billed time (now - start, or 0), usd_per_hour the rate
+ * (0 when nothing accrues).
+ */
+struct pipeline_cost {
+	double		 usd;		/* so far */
+	double		 usd_per_hour;	/* now; 0 when not accruing */
+	long long	 seconds;	/* billed seconds of this incarnation */
+};
+void	 pipeline_env_cost(struct pipeline_cost *out, const struct store_env *e,
+	    time_t now);
 
 /*
  * Drift de-duplication: drift.detected is recorded once per fact, not on

@@ -9,6 +9,7 @@
 
 #include "err.h"
 #include "failpoint.h"
+#include "observe.h"
 #include "pipeline.h"
 #include "store.h"
 
@@ -29,8 +30,7 @@ struct pipeline {
 	struct s3_client	*s3;
 	struct aws_creds_provider *creds;
 	struct pipeline_opts	 o;
-	char			 tag_managed[64], tag_cluster[64], tag_env[64],
-				 tag_env_id[64], tag_spec_hash[64], tag_workspace[64];
+	struct observe_tags	 tags;		/* names of the tags we set and read */
 	struct pl_ami		 ami[PL_AMI_CACHE];	/* per pass (per pipeline) */
 	size_t			 nami;
 };
@@ -47,6 +47,8 @@ struct pipeline {
 	}								\
 } while (0)
 
+/* ---- pipeline.c ---- */
+
 time_t	 pl_now(const struct pipeline *);
 
 /* The provision stage job has reached, as enum and as text. */
@@ -57,7 +59,13 @@ pl_job_stage(struct pipeline_job *job, enum store_stage stage)
 	snprintf(job->stage, sizeof(job->stage), "%s", store_stage_str(stage));
 }
 
-/* Write mask of row between failpoints fp.before/fp.after. */
+/*
+ * Write mask of row between failpoints fp_before and fp_after.
+ * pl_row_write() also says whether the row was written: *written is true
+ * once the update succeeded, even if fp_after then fails.
+ */
+int	 pl_row_write(bool *written, struct pipeline *, struct store_env *row,
+	    unsigned mask, const char *fp_before, const char *fp_after);
 int	 pl_row_update(struct pipeline *, struct store_env *row, unsigned mask,
 	    const char *fp_before, const char *fp_after);
 /* Set a string column of row (copy; NULL clears). */
@@ -73,6 +81,16 @@ void	 pl_resource_name(char *out, size_t outsz, const char *env_id);
 
 /* The AWS code of the last failure ("" when none). */
 const char *pl_aws_code(const struct pipeline *);
+
+/*
+ * A presigned URL whose signing time is at (not now), so that a replayed
+ * launch renders byte-identical user-data (same ClientToken, same
+ * parameters).  *out is freed with mem_free_secret().
+ */
+int	 pl_presign_at(char **out, struct pipeline *, const char *method,
+	    const char *key, unsigned expires, time_t at);
+
+/* ---- cleanup.c ---- */
 
 /* Live (not terminated/shutting-down) instances tagged with env_id; ids into out. */
 int	 pl_instances_by_env_id(struct pipeline *, const char *env_id,
@@ -93,17 +111,62 @@ int	 pl_sg_find(struct pipeline *, const char *env_id, char id[32]);
 /* Delete every S3 object under <prefix>/<env-id>/. */
 int	 pl_s3_prefix_delete(struct pipeline *, const char *env_id);
 
-/*
- * A presigned URL whose signing time is at (not now), so that a replayed
- * launch renders byte-identical user-data (same ClientToken, same
- * parameters).  *out is freed with mem_free_secret().
- */
-int	 pl_presign_at(char **out, struct pipeline *, const char *method,
-	    const char *key, unsigned expires, time_t at);
+/* ---- ami.c ---- */
 
 /* Resolve spec image (alias or ami id) to an AMI; cached per pipeline. */
 int	 pl_ami_resolve(struct pipeline *, const char *image, char id[32],
 	    char root_device[64]);
+
+/* ---- readiness.c: each probe looks once ---- */
+
+/* A readiness probe says "not yet" with this (not an error). */
+#define PL_NOT_YET	1
+
+/* What step_ready reads of an instance. */
+struct pl_instance_now {
+	char	state[16];
+	char	public_ip[48];
+};
+
+/*
+ * Instance instance_id as EC2 sees it now into *out (*found 0 when EC2
+ * knows none): seen, the pass's observation, when it is that instance,
+ * else one DescribeInstances by id.
+ */
+int	 pl_instance_now(struct pl_instance_now *out, int *found,
+	    struct pipeline *, const struct ec2_instance *seen,
+	    const char *instance_id);
+/*
+ * EC2's status checks of instance_id both ok: 0, else PL_NOT_YET.  seen
+ * (may be NULL) is what the pass fetched; asked for when it is not this
+ * instance's.
+ */
+int	 pl_ready_status(struct pipeline *,
+	    const struct ec2_instance_status *seen, const char *instance_id);
+/* 1 when a TCP connect to ip:port succeeds within timeout_ms, else 0. */
+int	 pl_ready_tcp(const char *ip, int port, int timeout_ms);
+/*
+ * The bootstrap marker of row in S3 says ready (and, with
+ * PIPELINE_CHECK_HOSTKEY in checks, the host key it names is the one on
+ * the instance console): 0, PL_NOT_YET while there is no marker, or an
+ * error (the bootstrap failed, another env id, a host key mismatch).
+ */
+int	 pl_ready_marker(struct pipeline *, const struct store_env *row,
+	    unsigned checks);
+
+/* ---- capacity.c ---- */
+
+/* Whether an AWS error code means "no capacity in this pool". */
+int	 pl_capacity_error(const char *code);
+/*
+ * Whether pool (region, spot?, type, subnet) said "no capacity" less
+ * than PIPELINE_CAPACITY_TTL seconds before now.  c NULL: never.
+ */
+int	 pl_capacity_exhausted(struct pipeline_capacity *c, const char *region,
+	    int spot, const char *type, const char *subnet, time_t now);
+/* Remember that the pool said "no capacity" at now (c NULL: nothing). */
+void	 pl_capacity_remember(struct pipeline_capacity *c, const char *region,
+	    int spot, const char *type, const char *subnet, time_t now);
 
 /* Provision pieces (provision.c). */
 int	 pl_provision_new(struct pipeline *, struct pipeline_job *);

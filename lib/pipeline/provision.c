@@ -1,18 +1,14 @@
 /*
  * provision.c - the provision pipeline: one function per transition of
- * the row's stage, readiness checked once per pass, rollback on failure.
+ * the row's stage, readiness checked once per pass (the probes are in
+ * readiness.c), launches that move on from pools without capacity
+ * (capacity.c), rollback on failure, and adopting a lost row.
  */
 #include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include "aws.h"
 #include "ec2.h"
@@ -23,9 +19,6 @@
 #include "spec.h"
 #include "sshkey.h"
 #include "userdata.h"
-
-/* Readiness checks say "not yet" with this (not an error). */
-#define PL_NOT_YET	1
 
 /* What one provision run holds in memory (nothing here is durable). */
 struct prov {
@@ -49,12 +42,14 @@ set_stage(struct prov *pv, enum store_stage stage, unsigned extra,
     const char *fpb, const char *fpa)
 {
 	enum store_stage was = pv->row->stage;
+	bool written;
 	int error;
 
 	pv->row->stage = stage;
-	if ((error = pl_row_update(pv->p, pv->row, STORE_ENV_STAGE | extra, fpb,
-	    fpa)) < 0 && fpa != NULL && strstr(err_get(), fpa) == NULL)
-		pv->row->stage = was;	/* not written: the row is still at was */
+	error = pl_row_write(&written, pv->p, pv->row, STORE_ENV_STAGE | extra,
+	    fpb, fpa);
+	if (!written)
+		pv->row->stage = was;	/* the row is still at was */
 	else
 		pl_job_stage(pv->job, stage);
 	return error;
@@ -183,13 +178,13 @@ env_tags(struct pipeline *p, const struct prov *pv, struct ec2_kv *kv,
 	size_t k = 0, i;
 
 	snprintf(namebuf, namesz, "envctl-%s", s->name);
-	kv[k++] = (struct ec2_kv){ p->tag_managed, "true" };
-	kv[k++] = (struct ec2_kv){ p->tag_cluster, p->o.cluster_id };
-	kv[k++] = (struct ec2_kv){ p->tag_env, s->name };
-	kv[k++] = (struct ec2_kv){ p->tag_env_id, pv->row->id };
+	kv[k++] = (struct ec2_kv){ p->tags.managed, "true" };
+	kv[k++] = (struct ec2_kv){ p->tags.cluster, p->o.cluster_id };
+	kv[k++] = (struct ec2_kv){ p->tags.env, s->name };
+	kv[k++] = (struct ec2_kv){ p->tags.env_id, pv->row->id };
 	if (with_hash)
-		kv[k++] = (struct ec2_kv){ p->tag_spec_hash, pv->job->spec_hash };
-	kv[k++] = (struct ec2_kv){ p->tag_workspace, s->workspace };
+		kv[k++] = (struct ec2_kv){ p->tags.spec_hash, pv->job->spec_hash };
+	kv[k++] = (struct ec2_kv){ p->tags.workspace, s->workspace };
 	kv[k++] = (struct ec2_kv){ "Name", namebuf };
 	for (i = 0; i < s->ntags; i++)
 		kv[k++] = (struct ec2_kv){ s->tags[i].key, s->tags[i].value };
@@ -458,73 +453,6 @@ out:
 	return error;
 }
 
-static int
-capacity_error(const char *code)
-{
-	return strcmp(code, "InsufficientInstanceCapacity") == 0 ||
-	    strcmp(code, "InsufficientCapacity") == 0 ||
-	    strcmp(code, "SpotMaxPriceTooLow") == 0 ||
-	    strcmp(code, "MaxSpotInstanceCountExceeded") == 0 ||
-	    strcmp(code, "InsufficientFreeAddressesInSubnet") == 0;
-}
-
-/*
- * Pools (market, instance type, subnet) that just answered "no capacity",
- * process-wide for a few minutes, so the next environments skip them.
- */
-#define POOL_CACHE_N	64
-#define POOL_CACHE_TTL	300
-
-static struct {
-	char	key[128];
-	time_t	until;
-} pool_cache[POOL_CACHE_N];
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void
-pool_key(char *out, size_t outsz, int spot, const char *type, const char *sub)
-{
-	snprintf(out, outsz, "%s/%s/%s", spot ? "spot" : "on-demand", type,
-	    sub ? sub : "-");
-}
-
-static int
-pool_cached(int spot, const char *type, const char *sub, time_t now)
-{
-	char key[128];
-	int hit = 0;
-	size_t i;
-
-	pool_key(key, sizeof(key), spot, type, sub);
-	pthread_mutex_lock(&pool_lock);
-	for (i = 0; i < POOL_CACHE_N && !hit; i++)
-		hit = pool_cache[i].until > now && strcmp(pool_cache[i].key, key) == 0;
-	pthread_mutex_unlock(&pool_lock);
-	return hit;
-}
-
-static void
-pool_remember(int spot, const char *type, const char *sub, time_t now)
-{
-	char key[128];
-	size_t i, slot = 0;
-
-	pool_key(key, sizeof(key), spot, type, sub);
-	pthread_mutex_lock(&pool_lock);
-	for (i = 0; i < POOL_CACHE_N; i++) {
-		if (strcmp(pool_cache[i].key, key) == 0 ||
-		    pool_cache[i].until <= now) {
-			slot = i;
-			break;
-		}
-		if (pool_cache[i].until < pool_cache[slot].until)
-			slot = i;
-	}
-	snprintf(pool_cache[slot].key, sizeof(pool_cache[slot].key), "%s", key);
-	pool_cache[slot].until = now + POOL_CACHE_TTL;
-	pthread_mutex_unlock(&pool_lock);
-}
-
 static double
 spot_price(struct pipeline *p, const char *type)
 {
@@ -545,7 +473,7 @@ record_instance(struct prov *pv, const struct ec2_instance *in, const char *ami)
 	struct pipeline *p = pv->p;
 	double cost;
 
-	const char *hash = ec2_instance_tag(in, p->tag_spec_hash);
+	const char *hash = ec2_instance_tag(in, p->tags.spec_hash);
 
 	pv->tags_seen = hash != NULL && strcmp(hash, pv->job->spec_hash) == 0;
 	pl_row_set(pv->row, STORE_ENV_INSTANCE_ID, in->id);
@@ -590,7 +518,7 @@ find_launched(struct prov *pv, struct ec2_instance *out, int *found)
 	if (pv->start < STORE_STAGE_SG_READY)
 		return 0;
 	if (pv->job->inst != NULL) {
-		const char *tag = ec2_instance_tag(pv->job->inst, p->tag_env_id);
+		const char *tag = ec2_instance_tag(pv->job->inst, p->tags.env_id);
 
 		if (tag != NULL && strcmp(tag, pv->row->id) == 0) {
 			snprintf(ids[0], 32, "%s", pv->job->inst->id);
@@ -742,7 +670,8 @@ step_launch(struct prov *pv)
 		int spot = markets[v / nsub];
 
 		if (v != first && v + 1 < nvar &&
-		    pool_cached(spot, s->instance.type, sub, pl_now(p)))
+		    pl_capacity_exhausted(p->o.capacity, aws_client_region(p->aws),
+		    spot, s->instance.type, sub, pl_now(p)))
 			continue;	/* just said "no capacity": skip it */
 		if (v != first) {
 			/* Record the pool before trying it: a replay starts here. */
@@ -761,9 +690,10 @@ step_launch(struct prov *pv)
 		in.spot_max_price = spot ? s->instance.spot.max_price : NULL;
 		if ((error = ec2_instance_run(&inst, p->ec2, &in)) == 0)
 			break;
-		if (!capacity_error(pl_aws_code(p)))
+		if (!pl_capacity_error(pl_aws_code(p)))
 			goto out;
-		pool_remember(spot, s->instance.type, sub, pl_now(p));
+		pl_capacity_remember(p->o.capacity, aws_client_region(p->aws),
+		    spot, s->instance.type, sub, pl_now(p));
 		log_info("env=%s no capacity (%s) for %s%s%s%s; trying the next pool",
 		    s->name, pl_aws_code(p), spot ? "spot " : "", s->instance.type,
 		    sub ? " in " : "", sub ? sub : "");
@@ -773,9 +703,6 @@ step_launch(struct prov *pv)
 	FP("provision.launch.after");
 	error = record_instance(pv, &inst, ami);
 out:
-	if (error < 0 && found == 0 && (inst.id == NULL || inst.id[0] == '\0') &&
-	    err_get()[0] == '\0')
-		err_set("launch failed");
 	ec2_instance_dispose(&inst);
 	free(pub);
 	free(marker_key);
@@ -791,7 +718,7 @@ step_tagged(struct prov *pv)
 {
 	struct pipeline *p = pv->p;
 	const char *ids[1] = { pv->row->instance_id };
-	struct ec2_kv kv[1] = { { p->tag_spec_hash, pv->job->spec_hash } };
+	struct ec2_kv kv[1] = { { p->tags.spec_hash, pv->job->spec_hash } };
 	int error;
 
 	FP("provision.tag.before");
@@ -812,150 +739,13 @@ out:
 	return error;
 }
 
-static int
-tcp_check(const char *ip, int port, int timeout_ms)
-{
-	struct sockaddr_in sa;
-	struct pollfd pfd;
-	int fd, soerr = 0, ok = 0;
-	socklen_t len = sizeof(soerr);
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, ip, &sa.sin_addr) != 1)
-		return 0;
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
-		return 0;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-		ok = 1;
-	else if (errno == EINPROGRESS) {
-		pfd.fd = fd;
-		pfd.events = POLLOUT;
-		if (poll(&pfd, 1, timeout_ms) == 1 &&
-		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 &&
-		    soerr == 0)
-			ok = 1;
-	}
-	close(fd);
-	return ok;
-}
-
-/* Marker and host key checks: 0 ready, PL_NOT_YET, or an error. */
-static int
-check_marker(struct prov *pv, unsigned checks)
-{
-	struct pipeline *p = pv->p;
-	struct userdata_marker *mk = NULL;
-	char *key = pl_s3_key(p, pv->row->id, "bootstrap-done.json");
-	char *body = NULL, *console = NULL, *q;
-	size_t len = 0, clen = 0, i;
-	char first[SSHKEY_FINGERPRINT_SIZE] = "";
-	int error, seen = 0, match = 0;
-
-	error = s3_object_get(&body, &len, p->s3, p->o.bucket, key,
-	    USERDATA_MARKER_MAX, 0);
-	if (error == ERR_NOTFOUND) {
-		error = PL_NOT_YET;
-		goto out;
-	}
-	if (error < 0)
-		goto out;
-	if ((error = userdata_marker_parse(&mk, body, len)) < 0) {
-		err_prefix("bootstrap marker");
-		goto out;
-	}
-	if (strcmp(userdata_marker_env_id(mk), pv->row->id) != 0) {
-		err_set("bootstrap marker names another environment id");
-		error = ERR_INVALID;
-		goto out;
-	}
-	if (userdata_marker_status(mk) != USERDATA_STATUS_READY) {
-		err_set("bootstrap failed on the instance at line %ld (exit %d); "
-		    "see /var/log/envctl-bootstrap.log", userdata_marker_line(mk),
-		    userdata_marker_exit_code(mk));
-		error = ERR_GENERIC;
-		goto out;
-	}
-	if (checks & PIPELINE_CHECK_HOSTKEY) {
-		if ((error = ec2_console_output_get(&console, &clen, p->ec2,
-		    pv->row->instance_id)) < 0)
-			goto out;
-		for (q = console; q != NULL && (q = strstr(q, "SHA256:")) != NULL; q += 7) {
-			char fp[SSHKEY_FINGERPRINT_SIZE];
-
-			i = strspn(q, "SHA256:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=");
-			snprintf(fp, sizeof(fp), "%.*s", (int)(i < sizeof(fp) - 1 ? i : sizeof(fp) - 1), q);
-			if (!seen)
-				snprintf(first, sizeof(first), "%s", fp);
-			seen = 1;
-			if (userdata_marker_has_fingerprint(mk, fp))
-				match = 1;
-		}
-		if (seen && !match) {
-			/* Fingerprints are public: naming one helps the operator. */
-			err_set("host key in the bootstrap marker does not match the "
-			    "one on the instance console (%s)", first);
-			error = ERR_INVALID;
-			goto out;
-		}
-	}
-	error = 0;
-out:
-	userdata_marker_free(mk);
-	free(body);
-	free(console);
-	free(key);
-	return error;
-}
-
-/* What step_ready reads of an instance. */
-struct instance_now {
-	char	state[16];
-	char	public_ip[48];
-};
-
-/* The instance as EC2 sees it now (job's observation if it is ours). */
-static int
-instance_now(struct prov *pv, struct instance_now *out, int *found)
-{
-	struct pipeline *p = pv->p;
-	struct ec2_instance_page page;
-	struct ec2_describe_instances_input in;
-	const char *ids[1] = { pv->row->instance_id };
-	int error;
-
-	*found = 0;
-	if (pv->job->inst != NULL && strcmp(pv->job->inst->id, ids[0]) == 0) {
-		snprintf(out->state, sizeof(out->state), "%s", pv->job->inst->state);
-		snprintf(out->public_ip, sizeof(out->public_ip), "%s",
-		    pv->job->inst->public_ip);
-		*found = 1;
-		return 0;
-	}
-	memset(&in, 0, sizeof(in));
-	in.instance_ids = ids;
-	in.ninstance_ids = 1;
-	memset(&page, 0, sizeof(page));
-	if ((error = ec2_instances_describe_page(&page, p->ec2, &in, NULL)) < 0)
-		return error == ERR_NOTFOUND ? 0 : error;
-	if (page.n > 0) {
-		snprintf(out->state, sizeof(out->state), "%s", page.v[0].state);
-		snprintf(out->public_ip, sizeof(out->public_ip), "%s", page.v[0].public_ip);
-		*found = 1;
-	}
-	ec2_instance_page_dispose(&page);
-	return 0;
-}
-
 /* TAGGED -> DONE once every ready check passes; PL_NOT_YET otherwise. */
 static int
 step_ready(struct prov *pv)
 {
 	struct pipeline *p = pv->p;
 	const struct spec *s = pv->spec;
-	struct instance_now now_inst;
-	struct ec2_instance_status_list st;
+	struct pl_instance_now now_inst;
 	const char *ids[1] = { pv->row->instance_id };
 	unsigned checks = p->o.ready_checks;
 	time_t now = pl_now(p);
@@ -963,7 +753,6 @@ step_ready(struct prov *pv)
 	int error = 0, found = 0;
 
 	memset(&now_inst, 0, sizeof(now_inst));
-	memset(&st, 0, sizeof(st));
 	if (pv->row->launched_at > 0 &&
 	    now - pv->row->launched_at > s->lifecycle.ready_timeout_s) {
 		err_set("not ready %llds after launch (ready_timeout %llds)",
@@ -982,7 +771,8 @@ step_ready(struct prov *pv)
 		goto out;
 	}
 	FP("provision.check.before");
-	if ((error = instance_now(pv, &now_inst, &found)) < 0)
+	if ((error = pl_instance_now(&now_inst, &found, p, pv->job->inst,
+	    ids[0])) < 0)
 		goto out;
 	if (!found || strcmp(now_inst.state, "pending") == 0) {
 		error = PL_NOT_YET;
@@ -1000,29 +790,17 @@ step_ready(struct prov *pv)
 		    "provision.running.before", "provision.running.after")) < 0)
 			goto out;
 	}
-	if (checks & PIPELINE_CHECK_STATUS) {
-		const struct ec2_instance_status *sv = pv->job->status;
-
-		if (sv == NULL || strcmp(sv->id, ids[0]) != 0) {
-			if ((error = ec2_instance_status_describe(&st, p->ec2,
-			    ids, 1)) < 0)
-				goto out;
-			sv = st.n > 0 ? &st.v[0] : NULL;
-		}
-		if (sv == NULL || strcmp(sv->instance_status, "ok") != 0 ||
-		    strcmp(sv->system_status, "ok") != 0) {
-			error = PL_NOT_YET;
-			goto out;
-		}
-	}
+	if ((checks & PIPELINE_CHECK_STATUS) &&
+	    (error = pl_ready_status(p, pv->job->status, ids[0])) != 0)
+		goto out;
 	if ((checks & PIPELINE_CHECK_SSH) && (pv->row->public_ip == NULL ||
-	    !tcp_check(pv->row->public_ip, p->o.ready_ssh_port > 0 ?
+	    !pl_ready_tcp(pv->row->public_ip, p->o.ready_ssh_port > 0 ?
 	    p->o.ready_ssh_port : 22, 2000))) {
 		error = PL_NOT_YET;
 		goto out;
 	}
 	if ((checks & (PIPELINE_CHECK_MARKER | PIPELINE_CHECK_HOSTKEY)) &&
-	    (error = check_marker(pv, checks)) != 0)
+	    (error = pl_ready_marker(p, pv->row, checks)) != 0)
 		goto out;
 	FP("provision.check.after");
 
@@ -1045,7 +823,6 @@ step_ready(struct prov *pv)
 	if (s3_object_delete(p->s3, p->o.bucket, secrets_key) < 0)
 		log_warnx("env=%s deleting the secrets object: %s", s->name, err_get());
 out:
-	ec2_instance_status_list_dispose(&st);
 	free(secrets_key);
 	return error;
 }
@@ -1236,7 +1013,7 @@ out:
 static const char *
 adopt_env_id(const struct pipeline *p, const struct ec2_instance *in)
 {
-	const char *env_id = in != NULL ? ec2_instance_tag(in, p->tag_env_id) : NULL;
+	const char *env_id = in != NULL ? ec2_instance_tag(in, p->tags.env_id) : NULL;
 
 	return env_id != NULL && strlen(env_id) < STORE_ID_LEN ? env_id : NULL;
 }
@@ -1298,8 +1075,8 @@ pl_adopt(struct pipeline *p, struct pipeline_job *job)
 		error = ERR_INVALID;
 		goto out;
 	}
-	hash = ec2_instance_tag(in, p->tag_spec_hash);
-	ws = ec2_instance_tag(in, p->tag_workspace);
+	hash = ec2_instance_tag(in, p->tags.spec_hash);
+	ws = ec2_instance_tag(in, p->tags.workspace);
 	running = strcmp(in->state, "running") == 0;
 	snprintf(row.id, sizeof(row.id), "%s", env_id);
 	pl_row_set(&row, STORE_ENV_NAME, job->name);

@@ -19,16 +19,17 @@
  * the instance (unless it has termination protection: reported, never
  * overridden), its S3 objects, key pair and security group (kept on the
  * row for GC when the instance is still shutting down), then terminated
- * with the cost booked.  Idempotent: anything already gone is success.
+ * with the cost booked (pipeline_env_cost()).  Idempotent: anything
+ * already gone is success.
  */
 int
 pl_terminate(struct pipeline *p, struct pipeline_job *job,
     struct store_env *row, const char *instance_id, const char *reason)
 {
-	time_t now = pl_now(p), uptime = 0;
+	time_t now = pl_now(p);
 	char esc_name[256], esc_reason[256], esc_id[64];
+	struct pipeline_cost cost;
 	bool sg_left = false;
-	double cost = 0.0;
 	int error = 0, prot = 0;
 
 	if (instance_id != NULL && (row->instance_id == NULL ||
@@ -67,13 +68,10 @@ pl_terminate(struct pipeline *p, struct pipeline_job *job,
 	}
 	if ((error = pl_cleanup(p, row, &sg_left, true, "terminate")) < 0)
 		goto out;
-	if (row->ready_at > 0 && now > row->ready_at) {
-		uptime = now - row->ready_at;
-		cost = (double)uptime / 3600.0 * row->cost_per_hour_usd;
-	}
+	pipeline_env_cost(&cost, row, now);
 	row->status = STORE_STATUS_TERMINATED;
 	row->terminated_at = now;
-	row->total_cost_usd = cost;
+	row->total_cost_usd = cost.usd;
 	if (row->termination_reason == NULL)
 		pl_row_set(row, STORE_ENV_TERMINATION_REASON, reason);
 	if ((error = pl_row_update(p, row, STORE_ENV_STATUS |
@@ -91,11 +89,11 @@ pl_terminate(struct pipeline *p, struct pipeline_job *job,
 	    "{\"env\":\"%s\",\"instance_id\":%s%s%s,\"reason\":\"%s\","
 	    "\"uptime_seconds\":%lld,\"cost_usd\":%.6f}", esc_name,
 	    row->instance_id ? "\"" : "", row->instance_id ? esc_id : "null",
-	    row->instance_id ? "\"" : "", esc_reason, (long long)uptime, cost)) < 0)
+	    row->instance_id ? "\"" : "", esc_reason, cost.seconds, cost.usd)) < 0)
 		goto out;
 	FP("terminate.event.after");
 	log_info("env=%s env_id=%s terminated (%s); uptime %llds, cost $%.4f",
-	    row->name, row->id, row->termination_reason, (long long)uptime, cost);
+	    row->name, row->id, row->termination_reason, cost.seconds, cost.usd);
 out:
 	return error;
 }
@@ -114,7 +112,7 @@ pl_orphan(struct pipeline *p, struct pipeline_job *job)
 	if (in == NULL)
 		return 0;
 	id = in->id;
-	env_id = ec2_instance_tag(in, p->tag_env_id);
+	env_id = ec2_instance_tag(in, p->tags.env_id);
 	FP("orphan.instance.before");
 	if ((error = ec2_instances_terminate(p->ec2, &id, 1)) < 0 &&
 	    error != ERR_NOTFOUND) {
@@ -243,7 +241,7 @@ pl_drift_report(struct pipeline *p, struct pipeline_job *job)
 	const char *env_id = job->row ? job->row->id : NULL, *hv;
 	int open = 0, error;
 
-	hv = job->inst ? ec2_instance_tag(job->inst, p->tag_spec_hash) : NULL;
+	hv = job->inst ? ec2_instance_tag(job->inst, p->tags.spec_hash) : NULL;
 	pipeline_drift_fact(fact, plan_kind_name(job->kind),
 	    job->inst ? job->inst->id : NULL, job->spec_hash, hv, job->reason);
 	if ((error = pipeline_drift_open(&open, seen, p->store, env_id)) < 0)

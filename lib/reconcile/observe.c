@@ -1,6 +1,7 @@
 /*
  * observe.c - discovery by tag, and the conversions into plan inputs.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,6 +270,37 @@ observe_plan_desired(struct plan_desired **out, size_t *n,
 	*n = count;
 }
 
+/*
+ * The stored stage (lib/store) as the planner's: the one table between
+ * the two enums.  Indexed by the stored stage; the assertions fail the
+ * build when either enum grows without this table (a stage in the middle
+ * is caught by test_observe__stage_map, which compares the names).
+ */
+static const enum plan_record_stage stage_map[] = {
+	[STORE_STAGE_INIT]		= PLAN_STAGE_INIT,
+	[STORE_STAGE_KEYS_GENERATED]	= PLAN_STAGE_KEYS_GENERATED,
+	[STORE_STAGE_KEYS_UPLOADED]	= PLAN_STAGE_KEYS_UPLOADED,
+	[STORE_STAGE_SG_READY]		= PLAN_STAGE_SG_READY,
+	[STORE_STAGE_INSTANCE_LAUNCHED]	= PLAN_STAGE_INSTANCE_LAUNCHED,
+	[STORE_STAGE_TAGGED]		= PLAN_STAGE_TAGGED,
+	[STORE_STAGE_DONE]		= PLAN_STAGE_DONE,
+};
+_Static_assert(sizeof(stage_map) / sizeof(stage_map[0]) == STORE_STAGE_COUNT,
+    "every stored stage maps to a planned stage");
+_Static_assert((int)STORE_STAGE_COUNT == (int)PLAN_STAGE_COUNT,
+    "the stored and the planned stages are the same set");
+
+int
+observe_plan_stage(enum plan_record_stage *out, unsigned stored)
+{
+	if (stored >= sizeof(stage_map) / sizeof(stage_map[0])) {
+		err_set("stored stage %u is not one the planner knows", stored);
+		return ERR_INVALID;
+	}
+	*out = stage_map[stored];
+	return 0;
+}
+
 static void
 record_from_row(struct plan_record *r, const struct store_brief *e)
 {
@@ -280,12 +312,15 @@ record_from_row(struct plan_record *r, const struct store_brief *e)
 		[STORE_STATUS_TERMINATING] = PLAN_STATUS_TERMINATING,
 		[STORE_STATUS_TERMINATED] = PLAN_STATUS_TERMINATED,
 	};
+	int error;
 
 	memset(r, 0, sizeof(*r));
 	r->env_id = e->id;
 	r->name = e->name;
 	r->status = status_map[e->status];
-	r->stage = (enum plan_record_stage)e->stage;
+	error = observe_plan_stage(&r->stage, e->stage);
+	assert(error == 0);	/* store_stage_parse() lets only stages in */
+	(void)error;
 	r->spec_hash = e->spec_hash;
 	r->instance_id = e->instance_id;
 	r->attempts = e->attempts > 0 ? (unsigned)e->attempts : 0;

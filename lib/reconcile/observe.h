@@ -22,7 +22,12 @@ struct ec2_instance;
 struct spec_tree;
 struct store_brief;
 
-/* Tag names derived from the configured prefix ("envctl" -> "envctl:env"). */
+/*
+ * The names of the tags envctl sets and reads, derived from the
+ * configured prefix ("envctl" -> "envctl:env").  The one place they are
+ * spelled: discovery, `envctl status` and the pipelines (which set them
+ * at launch and read them back) all take them from here.
+ */
 struct observe_tags {
 	char	managed[64];
 	char	cluster[64];
@@ -91,6 +96,13 @@ void	 observe_plan_desired(struct plan_desired **out, size_t *n,
 void	 observe_plan_records(struct plan_record **out, size_t *n,
 	    const struct store_brief *live, size_t nlive,
 	    const struct store_brief *ended, size_t nended);
+
+/*
+ * A stored stage (enum store_stage, as a row or brief row holds it) as
+ * the planner's enum plan_record_stage; ERR_INVALID for a value that is
+ * no stage.  The only way a stored stage becomes a planned one.
+ */
+int	 observe_plan_stage(enum plan_record_stage *out, unsigned stored);
 
 /* "running" -> PLAN_INSTANCE_RUNNING; unknown states map to running. */
 enum plan_instance_state observe_instance_state(const char *state);

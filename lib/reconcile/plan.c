@@ -3,10 +3,11 @@
  *
  * Shape: sort the desired entries and the rows by name, tie each of our
  * instances to a name (through its row's env id when a row knows it:
- * a hash table of env ids), sort those by name, then walk the three
- * sorted lists together one environment at a time.  Sorting is on
+ * a hash table of env ids: idtab.c), sort those by name, then walk the
+ * three sorted lists together one environment at a time.  Sorting is on
  * compact keys holding the first 16 bytes of the name in big-endian
- * order (same order as strcmp), so most comparisons touch no string.
+ * order (same order as strcmp), so most comparisons touch no string
+ * (skey.c).
  * Reasons composed for the result are copied into an arena owned by the
  * plan (fixed reasons are string literals; names and ids are the
  * input's), so the result costs few allocations.
@@ -23,6 +24,7 @@
 #include "err.h"
 #include "mem.h"
 #include "plan.h"
+#include "plan_int.h"
 
 #define REASON_MAX	256
 
@@ -34,17 +36,6 @@ struct plan {
 	size_t			 mem;		/* of v and the struct */
 	size_t			 ignored;
 	size_t			 counts[PLAN_KIND_COUNT];
-};
-
-/*
- * A sort key: the first 16 bytes of s packed big-endian (zero padded),
- * so comparing hi then lo orders like strcmp; obj is what it stands for.
- */
-struct skey {
-	uint64_t	 hi;
-	uint64_t	 lo;
-	const char	*s;
-	const void	*obj;
 };
 
 /*
@@ -87,42 +78,38 @@ enum hash_cmp {
 	HASH_MISSING,
 };
 
-static const char *const kind_names[PLAN_KIND_COUNT] = {
-	[PLAN_NOOP] = "noop",
-	[PLAN_PROVISION] = "provision",
-	[PLAN_RETRY] = "retry",
-	[PLAN_ADVANCE] = "advance",
-	[PLAN_REPLACE] = "replace",
-	[PLAN_DRIFT_REPORT] = "drift-report",
-	[PLAN_DRIFT_GONE] = "drift-gone",
-	[PLAN_ADOPT] = "adopt",
-	[PLAN_TERMINATE] = "terminate",
-	[PLAN_CLOSE] = "close",
-	[PLAN_ORPHAN] = "orphan",
-	[PLAN_GC] = "gc",
-	[PLAN_BLOCKED] = "blocked",
-	[PLAN_BACKOFF] = "backoff",
-	[PLAN_GAVE_UP] = "gave-up",
-	[PLAN_HALT] = "halt",
+/*
+ * What each kind is, in one place: its name and `envctl plan` symbol,
+ * whether a pipeline job runs it, whether it provisions, whether it is
+ * drift (counted as such by reconcile_runs, `envctl drift` and the
+ * summaries) and what it waits on (see enum plan_wait).
+ */
+#define KIND(k, nm, sym, run, prov, drift, wait) \
+	[k] = { nm, sym, run, prov, drift, wait }
+static const struct plan_kind_info kinds[PLAN_KIND_COUNT] = {
+	/*    kind		name		sym  runs prov drift waits */
+	KIND(PLAN_NOOP,		"noop",		'=', 0, 0, 0, PLAN_WAIT_NEVER),
+	KIND(PLAN_PROVISION,	"provision",	'+', 1, 1, 0, PLAN_WAIT_UNTIL_DONE),
+	KIND(PLAN_RETRY,	"retry",	'+', 1, 1, 0, PLAN_WAIT_UNTIL_DONE),
+	KIND(PLAN_ADVANCE,	"advance",	'>', 1, 1, 0, PLAN_WAIT_UNTIL_DONE),
+	KIND(PLAN_REPLACE,	"replace",	'~', 1, 1, 1, PLAN_WAIT_UNTIL_DONE),
+	KIND(PLAN_DRIFT_REPORT,	"drift-report",	'!', 1, 0, 1, PLAN_WAIT_ALWAYS),
+	KIND(PLAN_DRIFT_GONE,	"drift-gone",	'!', 1, 1, 1, PLAN_WAIT_UNTIL_DONE),
+	KIND(PLAN_ADOPT,	"adopt",	'&', 1, 0, 0, PLAN_WAIT_NEVER),
+	KIND(PLAN_TERMINATE,	"terminate",	'-', 1, 0, 0, PLAN_WAIT_NEVER),
+	KIND(PLAN_CLOSE,	"close",	'-', 1, 0, 0, PLAN_WAIT_NEVER),
+	KIND(PLAN_ORPHAN,	"orphan",	'?', 1, 0, 0, PLAN_WAIT_NEVER),
+	KIND(PLAN_GC,		"gc",		'*', 1, 0, 0, PLAN_WAIT_WHILE_LEFT),
+	KIND(PLAN_BLOCKED,	"blocked",	'#', 0, 0, 0, PLAN_WAIT_NEVER),
+	KIND(PLAN_BACKOFF,	"backoff",	'#', 0, 0, 0, PLAN_WAIT_NEVER),
+	KIND(PLAN_GAVE_UP,	"gave-up",	'#', 0, 0, 0, PLAN_WAIT_NEVER),
+	KIND(PLAN_HALT,		"halt",		'#', 0, 0, 0, PLAN_WAIT_NEVER),
 };
+#undef KIND
 
-static const char kind_symbols[PLAN_KIND_COUNT] = {
-	[PLAN_NOOP] = '=',
-	[PLAN_PROVISION] = '+',
-	[PLAN_RETRY] = '+',
-	[PLAN_ADVANCE] = '>',
-	[PLAN_REPLACE] = '~',
-	[PLAN_DRIFT_REPORT] = '!',
-	[PLAN_DRIFT_GONE] = '!',
-	[PLAN_ADOPT] = '&',
-	[PLAN_TERMINATE] = '-',
-	[PLAN_CLOSE] = '-',
-	[PLAN_ORPHAN] = '?',
-	[PLAN_GC] = '*',
-	[PLAN_BLOCKED] = '#',
-	[PLAN_BACKOFF] = '#',
-	[PLAN_GAVE_UP] = '#',
-	[PLAN_HALT] = '#',
+/* Answers for a kind out of range: nothing runs, waits or is drift. */
+static const struct plan_kind_info kind_unknown = {
+	"unknown", '?', false, false, false, PLAN_WAIT_NEVER
 };
 
 static const char *const stage_names[] = {
@@ -134,6 +121,8 @@ static const char *const stage_names[] = {
 	[PLAN_STAGE_TAGGED] = "TAGGED",
 	[PLAN_STAGE_DONE] = "DONE",
 };
+_Static_assert(sizeof(stage_names) / sizeof(stage_names[0]) == PLAN_STAGE_COUNT,
+    "a name for every planned stage");
 
 static const char *const state_names[] = {
 	[PLAN_INSTANCE_PENDING] = "pending",
@@ -807,197 +796,7 @@ plan_group(struct ctx *c, const struct group *g)
 	}
 }
 
-/* ---- sorting and merging --------------------------------------------- */
-
-static uint64_t
-load_be64(const unsigned char *b)
-{
-	uint64_t v;
-
-	memcpy(&v, b, sizeof(v));
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	v = __builtin_bswap64(v);
-#endif
-	return v;
-}
-
-static void
-skey_set(struct skey *k, const char *s, const void *obj)
-{
-	unsigned char b[16] = { 0 };
-
-	memcpy(b, s, strnlen(s, sizeof(b)));
-	k->hi = load_be64(b);
-	k->lo = load_be64(b + 8);
-	k->s = s;
-	k->obj = obj;
-}
-
-/* Orders exactly like strcmp(a->s, b->s). */
-static int
-skey_cmp(const struct skey *a, const struct skey *b)
-{
-	if (a->hi != b->hi)
-		return a->hi < b->hi ? -1 : 1;
-	if (a->lo != b->lo)
-		return a->lo < b->lo ? -1 : 1;
-	if ((a->lo & 0xff) == 0)	/* both end within the prefix */
-		return 0;
-	return strcmp(a->s + 16, b->s + 16);
-}
-
-/* Decides between keys with equal strings; NULL: they are equal. */
-typedef int skey_tie_fn(const struct skey *, const struct skey *);
-
-static int
-skey_order(const struct skey *a, const struct skey *b, skey_tie_fn *tie)
-{
-	int r = skey_cmp(a, b);
-
-	return r != 0 || tie == NULL ? r : tie(a, b);
-}
-
-/*
- * Stable bottom-up merge sort of n keys (insertion-sorted runs of 16
- * first); tmp has room for n keys.  O(n log n) comparisons.
- */
-static void
-skey_msort(struct skey *v, struct skey *tmp, size_t n, skey_tie_fn *tie)
-{
-	struct skey *src = v, *dst = tmp, *t, x;
-	size_t w, i, j, end;
-
-	for (i = 0; i < n; i += 16) {
-		end = i + 16 < n ? i + 16 : n;
-		for (j = i + 1; j < end; j++) {
-			size_t h = j;
-
-			x = v[j];
-			while (h > i && skey_order(&x, &v[h - 1], tie) < 0) {
-				v[h] = v[h - 1];
-				h--;
-			}
-			v[h] = x;
-		}
-	}
-	for (w = 16; w < n; w *= 2) {
-		for (i = 0; i < n; i += 2 * w) {
-			size_t mid = i + w < n ? i + w : n;
-			size_t hi = i + 2 * w < n ? i + 2 * w : n;
-			size_t a = i, b = mid, k = i;
-
-			while (a < mid && b < hi)
-				dst[k++] = skey_order(&src[b], &src[a], tie) < 0 ?
-				    src[b++] : src[a++];
-			while (a < mid)
-				dst[k++] = src[a++];
-			while (b < hi)
-				dst[k++] = src[b++];
-		}
-		t = src;
-		src = dst;
-		dst = t;
-	}
-	if (src != v)
-		memcpy(v, src, n * sizeof(*v));
-}
-
-static unsigned
-skey_byte(const struct skey *k, unsigned b)
-{
-	uint64_t w = b < 8 ? k->hi : k->lo;
-
-	return (unsigned)(w >> (56 - 8 * (b % 8))) & 0xff;
-}
-
-static void
-skey_isort(struct skey *v, size_t n, skey_tie_fn *tie)
-{
-	struct skey x;
-	size_t j, h;
-
-	for (j = 1; j < n; j++) {
-		x = v[j];
-		for (h = j; h > 0 && skey_order(&x, &v[h - 1], tie) < 0; h--)
-			v[h] = v[h - 1];
-		v[h] = x;
-	}
-}
-
-/*
- * Sort n keys like skey_order(): MSD radix sort on the 16 prefix bytes
- * from byte b on (a byte where all keys agree costs one counting pass),
- * insertion sort for small buckets, skey_msort() when prefixes are
- * exhausted (long names, tie-breaker).  tmp has room for n keys.  About
- * O(n log n / 8) byte steps for distinct names; O(n log n) at worst.
- */
-static void
-skey_sort_from(struct skey *v, struct skey *tmp, size_t n, unsigned b,
-    skey_tie_fn *tie)
-{
-	size_t count[256], k, sum, c;
-	uint64_t dhi = 0, dlo = 0;
-	unsigned x, lo = 255, hi = 0;
-
-	if (n <= 32) {
-		skey_isort(v, n, tie);
-		return;
-	}
-	/* skip the bytes on which all keys agree, in one pass */
-	for (k = 1; k < n; k++) {
-		dhi |= v[k].hi ^ v[0].hi;
-		dlo |= v[k].lo ^ v[0].lo;
-	}
-	if (b < 8)
-		dhi &= ~0ULL >> (8 * b);
-	else {
-		dhi = 0;
-		dlo &= ~0ULL >> (8 * (b - 8));
-	}
-	if (dhi != 0)
-		b = (unsigned)__builtin_clzll(dhi) / 8;
-	else if (dlo != 0)
-		b = 8 + (unsigned)__builtin_clzll(dlo) / 8;
-	else {
-		/* equal prefixes: longer names or the tie-breaker decide */
-		if ((v[0].lo & 0xff) != 0 || tie != NULL)
-			skey_msort(v, tmp, n, tie);
-		return;
-	}
-	memset(count, 0, sizeof(count));
-	for (k = 0; k < n; k++) {
-		x = skey_byte(&v[k], b);
-		count[x]++;
-		lo = x < lo ? x : lo;
-		hi = x > hi ? x : hi;
-	}
-	for (sum = 0, x = lo; x <= hi; x++) {
-		c = count[x];
-		count[x] = sum;
-		sum += c;
-	}
-	for (k = 0; k < n; k++)
-		tmp[count[skey_byte(&v[k], b)]++] = v[k];
-	memcpy(v, tmp, n * sizeof(*v));
-	/* count[x] is now the end of bucket x */
-	for (k = lo, sum = 0; k <= hi; sum = count[k], k++) {
-		c = count[k] - sum;
-		if (c < 2)
-			continue;
-		if (k == 0) {
-			/* names ended: equal strings, only the tie-breaker left */
-			if (tie != NULL)
-				skey_msort(v + sum, tmp, c, tie);
-		} else
-			skey_sort_from(v + sum, tmp, c, b + 1, tie);
-	}
-}
-
-static void
-skey_sort(struct skey *v, struct skey *tmp, size_t n, skey_tie_fn *tie)
-{
-	skey_sort_from(v, tmp, n, 0, tie);
-}
+/* ---- keying and merging (sorting: skey.c, env ids: idtab.c) ---------- */
 
 /* Rows of one name: the live row first; then ended rows newest first, env id. */
 static int
@@ -1019,85 +818,6 @@ tie_iref(const struct skey *a, const struct skey *b)
 	const struct iref *x = a->obj, *y = b->obj;
 
 	return strcmp(x->inst->instance_id, y->inst->instance_id);
-}
-
-/*
- * Open-addressing table of rows by env id.  Each slot keeps the id's
- * hash so a probe looks at a row only when the hashes match.
- */
-struct idslot {
-	uint64_t			 hash;
-	const struct plan_record	*rec;
-};
-
-struct idtab {
-	struct idslot	*slot;
-	size_t		 mask;
-};
-
-/* Eight bytes at a time, multiply-xorshift mixing; not for hostile keys
- * beyond a slower probe (the table is rebuilt every pass). */
-static uint64_t
-hash_str(const char *s)
-{
-	size_t len = strlen(s), k;
-	uint64_t h = 0x9e3779b97f4a7c15ULL ^ len, w;
-
-	for (k = 0; k + 8 <= len; k += 8) {
-		memcpy(&w, s + k, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdULL;
-		h ^= h >> 32;
-	}
-	if (k < len) {
-		w = 0;
-		memcpy(&w, s + k, len - k);
-		h = (h ^ w) * 0xff51afd7ed558ccdULL;
-	}
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	return h ^ (h >> 29);
-}
-
-static void
-idtab_init(struct idtab *t, size_t n)
-{
-	size_t size = 16;
-
-	while (size < n + n / 2)	/* load factor at most 2/3 */
-		size *= 2;
-	t->slot = xcalloc(size, sizeof(*t->slot));
-	t->mask = size - 1;
-}
-
-/* Add r; ERR_INVALID if its env id is there already. */
-static int
-idtab_add(struct idtab *t, const struct plan_record *r)
-{
-	uint64_t h = hash_str(r->env_id);
-	size_t k = (size_t)h & t->mask;
-
-	for (; t->slot[k].rec != NULL; k = (k + 1) & t->mask)
-		if (t->slot[k].hash == h &&
-		    strcmp(t->slot[k].rec->env_id, r->env_id) == 0) {
-			err_set("plan: two rows with env id %s", r->env_id);
-			return ERR_INVALID;
-		}
-	t->slot[k].hash = h;
-	t->slot[k].rec = r;
-	return 0;
-}
-
-static const struct plan_record *
-idtab_find(const struct idtab *t, const char *id)
-{
-	uint64_t h = hash_str(id);
-	size_t k = (size_t)h & t->mask;
-
-	for (; t->slot[k].rec != NULL; k = (k + 1) & t->mask)
-		if (t->slot[k].hash == h &&
-		    strcmp(t->slot[k].rec->env_id, id) == 0)
-			return t->slot[k].rec;
-	return NULL;
 }
 
 /* Checks that need no pass over the entries (those come while keying). */
@@ -1465,19 +1185,41 @@ plan_mem_bytes(const struct plan *p)
 }
 
 const char *
+plan_stage_name(enum plan_record_stage s)
+{
+	return stage_name(s);
+}
+
+const struct plan_kind_info *
+plan_kind_info(enum plan_kind kind)
+{
+	if ((unsigned)kind >= PLAN_KIND_COUNT || kinds[kind].name == NULL)
+		return &kind_unknown;
+	return &kinds[kind];
+}
+
+const char *
 plan_kind_name(enum plan_kind kind)
 {
-	if ((unsigned)kind >= PLAN_KIND_COUNT)
-		return "unknown";
-	return kind_names[kind];
+	return plan_kind_info(kind)->name;
 }
 
 char
 plan_kind_symbol(enum plan_kind kind)
 {
-	if ((unsigned)kind >= PLAN_KIND_COUNT)
-		return '?';
-	return kind_symbols[kind];
+	return plan_kind_info(kind)->symbol;
+}
+
+size_t
+plan_count_drift(const struct plan *p)
+{
+	size_t n = 0;
+	unsigned k;
+
+	for (k = 0; k < PLAN_KIND_COUNT; k++)
+		if (kinds[k].is_drift)
+			n += p->counts[k];
+	return n;
 }
 
 bool

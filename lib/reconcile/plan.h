@@ -156,6 +156,7 @@ enum plan_record_stage {
 	PLAN_STAGE_INSTANCE_LAUNCHED,
 	PLAN_STAGE_TAGGED,
 	PLAN_STAGE_DONE,
+	PLAN_STAGE_COUNT	/* not a stage: how many there are */
 };
 
 /*
@@ -281,10 +282,39 @@ size_t		 plan_ignored(const struct plan *);
 /* Bytes of memory held by the result (benchmarks). */
 size_t		 plan_mem_bytes(const struct plan *);
 
+/*
+ * What a job of a kind waits on, once it has run without failing: the
+ * next pass is then worth making soon rather than at the resync
+ * interval.  (A failed job waits whatever its kind.)
+ */
+enum plan_wait {
+	PLAN_WAIT_NEVER = 0,	/* done when it returns */
+	PLAN_WAIT_UNTIL_DONE,	/* provisioning: until the row's stage is DONE */
+	PLAN_WAIT_WHILE_LEFT,	/* GC: while the security group is left (the
+				   instance is still shutting down) */
+	PLAN_WAIT_ALWAYS,	/* drift report: until a human acts */
+};
+
+/* The properties of a kind: one table in plan.c, the only place they are listed. */
+struct plan_kind_info {
+	const char	*name;		/* "provision", "drift-report", ... */
+	char		 symbol;	/* the `envctl plan` column */
+	bool		 runs;		/* a pipeline job runs it */
+	bool		 provisions;	/* runs the provision pipeline (DONE = ready) */
+	bool		 is_drift;	/* drift found: REPLACE, DRIFT_REPORT, DRIFT_GONE */
+	enum plan_wait	 waits;
+};
+
+/* The properties of kind; an out-of-range kind gets "unknown", '?', all false. */
+const struct plan_kind_info *plan_kind_info(enum plan_kind);
+/* "INIT", ..., "DONE" (the store's spelling); "?" out of range. */
+const char	*plan_stage_name(enum plan_record_stage);
 /* "provision", "terminate", ...; "unknown" for an out-of-range kind. */
 const char	*plan_kind_name(enum plan_kind);
 /* The `envctl plan` column: + - ~ ! ? = > # & * (see enum plan_kind). */
 char		 plan_kind_symbol(enum plan_kind);
+/* Actions of the kinds that are drift (is_drift; BLOCKED ones not counted). */
+size_t		 plan_count_drift(const struct plan *);
 /*
  * Whether a kind means "not converged" for exit code 2: everything but
  * NOOP and HALT (BLOCKED, BACKOFF and GAVE_UP are held or failed changes

@@ -19,10 +19,17 @@ static const char *const status_names[] = {
 	"pending", "provisioning", "ready", "error", "terminating", "terminated",
 };
 static const char *const stage_names[] = {
-	"INIT", "KEYS_GENERATED", "KEYS_UPLOADED", "SG_READY",
-	"INSTANCE_LAUNCHED", "TAGGED", "DONE",
+	[STORE_STAGE_INIT] = "INIT",
+	[STORE_STAGE_KEYS_GENERATED] = "KEYS_GENERATED",
+	[STORE_STAGE_KEYS_UPLOADED] = "KEYS_UPLOADED",
+	[STORE_STAGE_SG_READY] = "SG_READY",
+	[STORE_STAGE_INSTANCE_LAUNCHED] = "INSTANCE_LAUNCHED",
+	[STORE_STAGE_TAGGED] = "TAGGED",
+	[STORE_STAGE_DONE] = "DONE",
 };
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+_Static_assert(NELEM(stage_names) == STORE_STAGE_COUNT,
+    "a name for every stored stage");
 
 const char *
 store_status_str(enum store_status s)

@@ -64,6 +64,7 @@ enum store_stage {
 	STORE_STAGE_INSTANCE_LAUNCHED,
 	STORE_STAGE_TAGGED,
 	STORE_STAGE_DONE,
+	STORE_STAGE_COUNT	/* not a stage: how many there are */
 };
 
 /* "pending", "INIT", ...; "?" for a value out of range. */

@@ -287,7 +287,9 @@ def fleet():
 
     # A removed spec: terminated, everything it owned gone, cost booked.
     alpha_id = rows["alpha"]["id"]
-    sc.psql("UPDATE environments SET ready_at = now() - interval '2 hours' WHERE id = '%s'" % alpha_id)
+    # Billing starts at launch (pipeline_env_cost): 2 h launched, 1 h ready.
+    sc.psql("UPDATE environments SET launched_at = now() - interval '2 hours', "
+            "ready_at = now() - interval '1 hour' WHERE id = '%s'" % alpha_id)
     sc.unspec("alpha")
     r = sc.reconcile("--wait", "20s")
     check(r.returncode == 0, "removed spec: converged (%d %s)" % (r.returncode, r.stderr.strip()))
@@ -857,7 +859,8 @@ def prices():
     cost = sc.psql("SELECT cost_per_hour_usd FROM environments WHERE name = 'pr'")
     check(r.returncode == 0 and row and row[0]["status"] == "ready" and float(cost) == 0.5,
           "price_table: cost_per_hour_usd is the table's 0.5, not the built-in 0.0104 (%s)" % cost)
-    sc.psql("UPDATE environments SET ready_at = now() - interval '3 hours' WHERE name = 'pr'")
+    sc.psql("UPDATE environments SET launched_at = now() - interval '3 hours', "
+            "ready_at = now() - interval '2 hours' WHERE name = 'pr'")
     sc.unspec("pr")
     r = sc.reconcile("--allow-empty", "--wait", "30s")
     a = sc.rows("pr")[0]

@@ -302,6 +302,13 @@ def loop():
         else:
             print("skip chromium: not installed")
 
+        # Cost so far: the pages and `envctl status` bill alike, from launch
+        # (2 h at $0.50/h), not from ready_at (1 h).  The passes below refresh
+        # the pages' view.
+        psql("UPDATE environments SET instance_id = 'i-0c0570000000000a1', "
+             "launched_at = now() - interval '2 hours', ready_at = now() - interval '1 hour', "
+             "cost_per_hour_usd = 0.5 WHERE id = '%s'" % alpha_id)
+
         # A spec change reaches a pass (and its first AWS call) quickly.
         lat, aws_lat = [], []
         for i in range(5):
@@ -326,6 +333,15 @@ def loop():
                                                          len(lat)))
             check(max(aws_lat) < 1.0, "spec change -> first AWS call within 1 s (max %.0f ms)"
                   % (1000 * max(aws_lat)))
+        st, body = http(c.port, "/api/environments")
+        page = [e.get("cost_usd") for e in (json.loads(body).get("environments", [])
+                                            if st == 200 else []) if e["name"] == "alpha"]
+        r = envctl("status", "alpha", "-o", "json", "--config", conf)
+        cli = [e.get("cost_usd") for e in (json.loads(r.stdout) if r.returncode == 0 else [])]
+        check(len(page) == 1 and len(cli) == 1 and page[0] is not None and
+              abs(page[0] - 1.0) < 0.01 and abs(cli[0] - page[0]) < 0.01,
+              "cost so far: the page's %s = envctl status's %s = 2 h x $0.50 from launch (%s)"
+              % (page and page[0], cli and cli[0], r.stderr.strip()))
 
         # SIGHUP with a broken configuration keeps the old one.
         with open(conf, "w") as f:

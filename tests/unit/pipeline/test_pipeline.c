@@ -1,11 +1,13 @@
 /*
  * test_pipeline.c - the pipeline's pure pieces: ClientToken derivation,
  * ready_checks parsing, the price tables (built-in and price_table
- * files), drift facts, the failpoint table, and the
- * refusal to run without a bucket.  The pipelines themselves run against
- * fakes below their boundary in test_stages.c, and against real
- * PostgreSQL and moto in tests/integration/reconcile_it.py.
+ * files), the cost rule, the capacity-pool cache, drift facts, the
+ * failpoint table, and the refusal to run without a bucket.  The
+ * pipelines themselves run against fakes below their boundary in
+ * test_stages.c, and against real PostgreSQL and moto in
+ * tests/integration/reconcile_it.py.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +20,7 @@
 
 #include "err.h"
 #include "pipeline.h"
+#include "pipeline_int.h"
 #include "store.h"
 
 static void
@@ -356,6 +359,145 @@ test_pipeline__job_status_instance(void **state)
 	assert_null(pipeline_job_status_instance(&j));
 }
 
+/*
+ * pipeline_env_cost(), one row per case of its rule: billed from launch
+ * (ready_at only without launched_at), only while the instance may run.
+ */
+static void
+test_pipeline__env_cost(void **state)
+{
+	static const struct {
+		const char		*what;
+		enum store_status	 status;
+		const char		*instance_id;
+		time_t			 launched_at, ready_at;
+		double			 booked, usd, per_hour;
+		long long		 seconds;
+	} cases[] = {
+		{ "ready: from launch, not from ready", STORE_STATUS_READY, "i-1",
+		    10000, 10600, 0, 1.0, 0.5, 7200 },
+		{ "booked before is added", STORE_STATUS_READY, "i-1",
+		    10000, 10600, 0.25, 1.25, 0.5, 7200 },
+		{ "provisioning, instance launched", STORE_STATUS_PROVISIONING,
+		    "i-1", 10000, 0, 0, 1.0, 0.5, 7200 },
+		{ "terminating", STORE_STATUS_TERMINATING, "i-1", 10000, 10600, 0,
+		    1.0, 0.5, 7200 },
+		{ "no launched_at: from ready_at", STORE_STATUS_READY, "i-1", 0,
+		    13600, 0, 0.5, 0.5, 3600 },
+		{ "neither time", STORE_STATUS_READY, "i-1", 0, 0, 0, 0, 0, 0 },
+		{ "launch intent, no instance yet", STORE_STATUS_PROVISIONING,
+		    NULL, 10000, 0, 0, 0, 0, 0 },
+		{ "errored: rolled back", STORE_STATUS_ERROR, "i-1", 10000, 0, 0,
+		    0, 0, 0 },
+		{ "ended: what was booked", STORE_STATUS_TERMINATED, "i-1", 10000,
+		    10600, 1.75, 1.75, 0, 0 },
+		{ "launched in the future", STORE_STATUS_READY, "i-1", 20000, 0,
+		    0, 0, 0, 0 },
+	};
+	const time_t now = 17200;
+	struct pipeline_cost c;
+	struct store_env e;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&e, 0, sizeof(e));
+		e.status = cases[i].status;
+		e.instance_id = (char *)(uintptr_t)cases[i].instance_id;
+		e.launched_at = cases[i].launched_at;
+		e.ready_at = cases[i].ready_at;
+		e.total_cost_usd = cases[i].booked;
+		e.cost_per_hour_usd = 0.5;
+		pipeline_env_cost(&c, &e, now);
+		if (fabs(c.usd - cases[i].usd) > 1e-9 ||
+		    c.usd_per_hour != cases[i].per_hour ||
+		    c.seconds != cases[i].seconds)
+			fail_msg("%s: usd %.6f/h %.4f/%llds, want %.6f/h %.4f/%llds",
+			    cases[i].what, c.usd, c.usd_per_hour, c.seconds,
+			    cases[i].usd, cases[i].per_hour, cases[i].seconds);
+	}
+}
+
+/*
+ * The capacity-pool cache: keyed by region, market, type and subnet (two
+ * regions never share an entry), an entry lasts PIPELINE_CAPACITY_TTL
+ * seconds of the clock the caller passes, and a full cache replaces its
+ * oldest entry.
+ */
+static void
+test_pipeline__capacity_cache(void **state)
+{
+	struct pipeline_capacity *c = NULL;
+	const time_t t0 = 1700000000;
+	char type[32];
+	int i;
+
+	(void)state;
+	assert_int_equal(pipeline_capacity_new(&c), 0);
+	assert_non_null(c);
+	assert_false(pl_capacity_exhausted(c, "us-east-1", 1, "t3.micro",
+	    "subnet-1", t0));
+	pl_capacity_remember(c, "us-east-1", 1, "t3.micro", "subnet-1", t0);
+	assert_true(pl_capacity_exhausted(c, "us-east-1", 1, "t3.micro",
+	    "subnet-1", t0));
+	/* another region, market, type or subnet is another pool */
+	assert_false(pl_capacity_exhausted(c, "eu-west-1", 1, "t3.micro",
+	    "subnet-1", t0));
+	assert_false(pl_capacity_exhausted(c, "us-east-1", 0, "t3.micro",
+	    "subnet-1", t0));
+	assert_false(pl_capacity_exhausted(c, "us-east-1", 1, "t3.small",
+	    "subnet-1", t0));
+	assert_false(pl_capacity_exhausted(c, "us-east-1", 1, "t3.micro",
+	    NULL, t0));
+	/* remembered in one region, the other still tries it */
+	pl_capacity_remember(c, "eu-west-1", 0, "m5.large", NULL, t0);
+	assert_true(pl_capacity_exhausted(c, "eu-west-1", 0, "m5.large", NULL,
+	    t0 + 10));
+	assert_false(pl_capacity_exhausted(c, "us-east-1", 0, "m5.large", NULL,
+	    t0 + 10));
+	/* expiry, by the clock given */
+	assert_true(pl_capacity_exhausted(c, "us-east-1", 1, "t3.micro",
+	    "subnet-1", t0 + PIPELINE_CAPACITY_TTL - 1));
+	assert_false(pl_capacity_exhausted(c, "us-east-1", 1, "t3.micro",
+	    "subnet-1", t0 + PIPELINE_CAPACITY_TTL));
+	/* remembered again: lasts from then */
+	pl_capacity_remember(c, "us-east-1", 1, "t3.micro", "subnet-1", t0 + 400);
+	assert_true(pl_capacity_exhausted(c, "us-east-1", 1, "t3.micro",
+	    "subnet-1", t0 + 400 + PIPELINE_CAPACITY_TTL - 1));
+	/* bounded: 100 pools later, the newest are there */
+	for (i = 0; i < 100; i++) {
+		snprintf(type, sizeof(type), "c%d.large", i);
+		pl_capacity_remember(c, "us-east-1", 0, type, NULL, t0 + 500 + i);
+	}
+	assert_true(pl_capacity_exhausted(c, "us-east-1", 0, "c99.large", NULL,
+	    t0 + 600));
+	assert_false(pl_capacity_exhausted(c, "us-east-1", 0, "c0.large", NULL,
+	    t0 + 600));
+	pipeline_capacity_free(c);
+
+	/* no cache: every pool is tried */
+	pl_capacity_remember(NULL, "us-east-1", 1, "t3.micro", NULL, t0);
+	assert_false(pl_capacity_exhausted(NULL, "us-east-1", 1, "t3.micro",
+	    NULL, t0));
+	pipeline_capacity_free(NULL);
+}
+
+/* The tag names come from observe_tags_init(): its limits apply. */
+static void
+test_pipeline__tag_prefix_checked(void **state)
+{
+	struct pipeline *p = (struct pipeline *)1;
+	struct pipeline_opts o;
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	o.bucket = "b";
+	o.tag_prefix = "a-prefix-of-forty-one-characters-too-long";
+	assert_int_equal(pipeline_new(&p, NULL, NULL, NULL, NULL, &o), ERR_INVALID);
+	assert_null(p);
+	assert_non_null(strstr(err_get(), "tag prefix"));
+}
+
 int
 main(void)
 {
@@ -371,6 +513,9 @@ main(void)
 		cmocka_unit_test(test_pipeline__needs_bucket),
 		cmocka_unit_test(test_pipeline__job_waits),
 		cmocka_unit_test(test_pipeline__job_status_instance),
+		cmocka_unit_test(test_pipeline__env_cost),
+		cmocka_unit_test(test_pipeline__capacity_cache),
+		cmocka_unit_test(test_pipeline__tag_prefix_checked),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

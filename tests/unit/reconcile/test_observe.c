@@ -298,6 +298,29 @@ test_observe__plan_records(void **state)
 	free(r);
 }
 
+/*
+ * The stage table: every stored stage becomes the planned stage of the
+ * same name (a stage inserted on one side only fails here, beyond the
+ * count the build asserts), and a value that is no stage is refused.
+ */
+static void
+test_observe__stage_map(void **state)
+{
+	enum plan_record_stage ps;
+	unsigned s;
+
+	(void)state;
+	for (s = 0; s < STORE_STAGE_COUNT; s++) {
+		ps = PLAN_STAGE_COUNT;
+		assert_int_equal(observe_plan_stage(&ps, s), 0);
+		assert_true(ps < PLAN_STAGE_COUNT);
+		assert_string_equal(plan_stage_name(ps),
+		    store_stage_str((enum store_stage)s));
+	}
+	assert_int_equal(observe_plan_stage(&ps, STORE_STAGE_COUNT), ERR_INVALID);
+	assert_int_equal(observe_plan_stage(&ps, 255), ERR_INVALID);
+}
+
 int
 main(void)
 {
@@ -307,6 +330,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_observe__prefix_and_plan_instances, setup, teardown),
 		cmocka_unit_test(test_observe__plan_records),
+		cmocka_unit_test(test_observe__stage_map),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

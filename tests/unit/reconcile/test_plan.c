@@ -161,7 +161,7 @@ run_case(const struct plan_case *c)
 {
 	struct plan_input in;
 	struct plan *p = NULL;
-	size_t k, nwant = 0;
+	size_t k, nwant = 0, ndrift;
 
 	case_input(&in, c);
 	assert_int_equal(plan_build(&p, &in), 0);
@@ -191,6 +191,14 @@ run_case(const struct plan_case *c)
 			assert_string_equal(a->instance_id, w->instance_id);
 		}
 	}
+	/* drift as DESIGN.md counts it: what is replaced, reported or gone */
+	for (k = 0, ndrift = 0; k < plan_count(p); k++) {
+		enum plan_kind kk = plan_action_at(p, k)->kind;
+
+		ndrift += kk == PLAN_REPLACE || kk == PLAN_DRIFT_REPORT ||
+		    kk == PLAN_DRIFT_GONE;
+	}
+	assert_int_equal(plan_count_drift(p), ndrift);
 	assert_int_equal(plan_ignored(p), c->ignored);
 	if (c->changes >= 0)
 		assert_int_equal(plan_has_changes(p), c->changes);
@@ -690,35 +698,57 @@ test_plan__symbols_and_names(void **state)
 		enum plan_kind	 kind;
 		char		 sym;
 		const char	*name;
-		bool		 change;
+		bool		 change, runs, provisions, drift;
+		enum plan_wait	 waits;
 	} t[] = {
-		{ PLAN_NOOP, '=', "noop", false },
-		{ PLAN_PROVISION, '+', "provision", true },
-		{ PLAN_RETRY, '+', "retry", true },
-		{ PLAN_ADVANCE, '>', "advance", true },
-		{ PLAN_REPLACE, '~', "replace", true },
-		{ PLAN_DRIFT_REPORT, '!', "drift-report", true },
-		{ PLAN_DRIFT_GONE, '!', "drift-gone", true },
-		{ PLAN_ADOPT, '&', "adopt", true },
-		{ PLAN_TERMINATE, '-', "terminate", true },
-		{ PLAN_CLOSE, '-', "close", true },
-		{ PLAN_ORPHAN, '?', "orphan", true },
-		{ PLAN_GC, '*', "gc", true },
-		{ PLAN_BLOCKED, '#', "blocked", true },
-		{ PLAN_BACKOFF, '#', "backoff", true },
-		{ PLAN_GAVE_UP, '#', "gave-up", true },
-		{ PLAN_HALT, '#', "halt", false },
+		{ PLAN_NOOP, '=', "noop", false, false, false, false, PLAN_WAIT_NEVER },
+		{ PLAN_PROVISION, '+', "provision", true, true, true, false,
+		    PLAN_WAIT_UNTIL_DONE },
+		{ PLAN_RETRY, '+', "retry", true, true, true, false,
+		    PLAN_WAIT_UNTIL_DONE },
+		{ PLAN_ADVANCE, '>', "advance", true, true, true, false,
+		    PLAN_WAIT_UNTIL_DONE },
+		{ PLAN_REPLACE, '~', "replace", true, true, true, true,
+		    PLAN_WAIT_UNTIL_DONE },
+		{ PLAN_DRIFT_REPORT, '!', "drift-report", true, true, false, true,
+		    PLAN_WAIT_ALWAYS },
+		{ PLAN_DRIFT_GONE, '!', "drift-gone", true, true, true, true,
+		    PLAN_WAIT_UNTIL_DONE },
+		{ PLAN_ADOPT, '&', "adopt", true, true, false, false, PLAN_WAIT_NEVER },
+		{ PLAN_TERMINATE, '-', "terminate", true, true, false, false,
+		    PLAN_WAIT_NEVER },
+		{ PLAN_CLOSE, '-', "close", true, true, false, false, PLAN_WAIT_NEVER },
+		{ PLAN_ORPHAN, '?', "orphan", true, true, false, false, PLAN_WAIT_NEVER },
+		{ PLAN_GC, '*', "gc", true, true, false, false, PLAN_WAIT_WHILE_LEFT },
+		{ PLAN_BLOCKED, '#', "blocked", true, false, false, false,
+		    PLAN_WAIT_NEVER },
+		{ PLAN_BACKOFF, '#', "backoff", true, false, false, false,
+		    PLAN_WAIT_NEVER },
+		{ PLAN_GAVE_UP, '#', "gave-up", true, false, false, false,
+		    PLAN_WAIT_NEVER },
+		{ PLAN_HALT, '#', "halt", false, false, false, false, PLAN_WAIT_NEVER },
 	};
+	const struct plan_kind_info *ki;
 	size_t k;
 
 	(void)state;
 	assert_int_equal(sizeof(t) / sizeof(t[0]), PLAN_KIND_COUNT);
 	for (k = 0; k < sizeof(t) / sizeof(t[0]); k++) {
+		ki = plan_kind_info(t[k].kind);
 		assert_int_equal(plan_kind_symbol(t[k].kind), t[k].sym);
 		assert_string_equal(plan_kind_name(t[k].kind), t[k].name);
 		assert_int_equal(plan_kind_is_change(t[k].kind), t[k].change);
+		assert_int_equal(ki->symbol, t[k].sym);
+		assert_string_equal(ki->name, t[k].name);
+		assert_int_equal(ki->runs, t[k].runs);
+		assert_int_equal(ki->provisions, t[k].provisions);
+		assert_int_equal(ki->is_drift, t[k].drift);
+		assert_int_equal(ki->waits, t[k].waits);
 	}
 	assert_string_equal(plan_kind_name(PLAN_KIND_COUNT), "unknown");
+	ki = plan_kind_info((enum plan_kind)99);
+	assert_false(ki->runs || ki->provisions || ki->is_drift);
+	assert_int_equal(ki->waits, PLAN_WAIT_NEVER);
 	assert_int_equal(plan_kind_symbol((enum plan_kind)99), '?');
 }
 

@@ -1,0 +1,208 @@
+/*
+ * cleanup.c - undoing what an incarnation made, shared by rollback,
+ * terminate, orphans and garbage collection: its instances (found by
+ * the env-id tag), S3 objects, key pair and security group.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ec2.h"
+#include "log.h"
+#include "pipeline_int.h"
+#include "s3.h"
+
+struct id_collect {
+	char	(*ids)[32];
+	size_t	 max, n;
+};
+
+static int
+collect_ids(const struct ec2_instance *v, size_t n, void *arg)
+{
+	struct id_collect *c = arg;
+	size_t i;
+
+	for (i = 0; i < n && c->n < c->max; i++)
+		snprintf(c->ids[c->n++], 32, "%s", v[i].id);
+	return 0;
+}
+
+int
+pl_instances_by_env_id(struct pipeline *p, const char *env_id, char ids[][32],
+    size_t max, size_t *n)
+{
+	static const char *const states[] = { "pending", "running", "stopping",
+	    "stopped" };
+	const char *idv[1] = { env_id }, *clv[1] = { p->o.cluster_id };
+	struct ec2_filter f[3];
+	struct ec2_describe_instances_input in;
+	struct id_collect c = { ids, max, 0 };
+	char tname[80], cname[80];
+	int error;
+
+	snprintf(tname, sizeof(tname), "tag:%s", p->tags.env_id);
+	snprintf(cname, sizeof(cname), "tag:%s", p->tags.cluster);
+	f[0] = (struct ec2_filter){ tname, idv, 1 };
+	f[1] = (struct ec2_filter){ cname, clv, 1 };
+	f[2] = (struct ec2_filter){ "instance-state-name", states, 4 };
+	memset(&in, 0, sizeof(in));
+	in.filters = f;
+	in.nfilters = 3;
+	error = ec2_instances_describe(p->ec2, &in, collect_ids, &c, NULL);
+	*n = c.n;
+	return error;
+}
+
+int
+pl_s3_prefix_delete(struct pipeline *p, const char *env_id)
+{
+	struct s3_object_list l;
+	char *prefix = pl_s3_key(p, env_id, "");
+	size_t i;
+	int error;
+
+	memset(&l, 0, sizeof(l));
+	/* A handful of objects per environment: one page is all. */
+	if ((error = s3_objects_list(&l, p->s3, p->o.bucket, prefix, NULL, 0)) < 0)
+		goto out;
+	for (i = 0; i < l.n; i++)
+		if ((error = s3_object_delete(p->s3, p->o.bucket, l.v[i].key)) < 0)
+			goto out;
+out:
+	s3_object_list_dispose(&l);
+	free(prefix);
+	return error;
+}
+
+/* The group id of envctl-<env-id> into id, "" when there is none. */
+static int
+sg_find_by_name(struct pipeline *p, const char *env_id, char id[32])
+{
+	struct ec2_security_group_list l;
+	char name[128];
+	const char *names[1] = { name };
+	struct ec2_filter f = { "group-name", names, 1 };
+	int error;
+
+	id[0] = '\0';
+	pl_resource_name(name, sizeof(name), env_id);
+	memset(&l, 0, sizeof(l));
+	if ((error = ec2_security_groups_describe(&l, p->ec2, NULL, 0, &f, 1)) < 0)
+		return error;
+	if (l.n > 0)
+		snprintf(id, 32, "%s", l.v[0].id);
+	ec2_security_group_list_dispose(&l);
+	return 0;
+}
+
+int
+pl_sg_find(struct pipeline *p, const char *env_id, char id[32])
+{
+	return sg_find_by_name(p, env_id, id);
+}
+
+static int
+fp_step(const char *prefix, const char *step, const char *when)
+{
+	char name[96];
+	int error;
+
+	snprintf(name, sizeof(name), "%s.%s.%s", prefix, step, when);
+	if ((error = FAILPOINT(name)) < 0)
+		err_set("failpoint %s", name);
+	return error;
+}
+
+int
+pl_cleanup(struct pipeline *p, struct store_env *row, bool *sg_left,
+    bool terminate_instance, const char *pre)
+{
+	char ids[8][32], sg[32], kp[128];
+	const char *idp[9];
+	size_t n = 0, i, k = 0;
+	int error = 0;
+
+	*sg_left = false;
+	if (terminate_instance) {
+		if ((error = pl_instances_by_env_id(p, row->id, ids, 8, &n)) < 0)
+			goto out;
+		if (row->instance_id != NULL)
+			idp[k++] = row->instance_id;
+		for (i = 0; i < n; i++)
+			if (row->instance_id == NULL ||
+			    strcmp(ids[i], row->instance_id) != 0)
+				idp[k++] = ids[i];
+		if (k > 0) {
+			if ((error = fp_step(pre, "instance", "before")) < 0)
+				goto out;
+			error = ec2_instances_terminate(p->ec2, idp, k);
+			if (error == ERR_NOTFOUND && k > 1) {
+				/* One id gone already: end the others one by one. */
+				for (i = 0; i < k; i++) {
+					error = ec2_instances_terminate(p->ec2, &idp[i], 1);
+					if (error < 0 && error != ERR_NOTFOUND)
+						goto out;
+				}
+				error = 0;
+			}
+			if (error == ERR_NOTFOUND)
+				error = 0;
+			if (error < 0) {
+				err_prefix("terminating %s", idp[0]);
+				goto out;
+			}
+			if ((error = fp_step(pre, "instance", "after")) < 0)
+				goto out;
+		}
+	}
+	if ((error = fp_step(pre, "s3", "before")) < 0)
+		goto out;
+	if ((error = pl_s3_prefix_delete(p, row->id)) < 0) {
+		err_prefix("deleting S3 objects of %s", row->id);
+		goto out;
+	}
+	if ((error = fp_step(pre, "s3", "after")) < 0)
+		goto out;
+	pl_row_set(row, STORE_ENV_SSH_KEY_S3_KEY, NULL);
+	if ((error = fp_step(pre, "keypair", "before")) < 0)
+		goto out;
+	pl_resource_name(kp, sizeof(kp), row->id);
+	if ((error = ec2_key_pair_delete(p->ec2, kp)) < 0 && error != ERR_NOTFOUND) {
+		err_prefix("deleting key pair %s", kp);
+		goto out;
+	}
+	error = 0;
+	if ((error = fp_step(pre, "keypair", "after")) < 0)
+		goto out;
+	if (row->security_group_id != NULL)
+		snprintf(sg, sizeof(sg), "%s", row->security_group_id);
+	else if ((error = sg_find_by_name(p, row->id, sg)) < 0)
+		goto out;
+	if (sg[0] != '\0') {
+		if ((error = fp_step(pre, "sg", "before")) < 0)
+			goto out;
+		error = ec2_security_group_delete(p->ec2, sg);
+		if (error == ERR_NOTFOUND)
+			error = 0;
+		else if (error < 0 &&
+		    strcmp(pl_aws_code(p), "DependencyViolation") == 0) {
+			/* The instance is still shutting down: a later pass. */
+			log_info("env_id=%s security group %s still in use; "
+			    "deleted by a later pass", row->id, sg);
+			pl_row_set(row, STORE_ENV_SECURITY_GROUP_ID, sg);
+			*sg_left = true;
+			error = 0;
+		} else if (error < 0) {
+			err_prefix("deleting security group %s", sg);
+			goto out;
+		}
+		if (!*sg_left)
+			pl_row_set(row, STORE_ENV_SECURITY_GROUP_ID, NULL);
+		if ((error = fp_step(pre, "sg", "after")) < 0)
+			goto out;
+	} else
+		pl_row_set(row, STORE_ENV_SECURITY_GROUP_ID, NULL);
+out:
+	return error;
+}
