@@ -1029,7 +1029,7 @@ test_stages__terminate(void **state)
 	const struct store_env *r;
 	const struct fs_event *ev;
 	char id[STORE_ID_LEN], stage[24], want[96];
-	double cost;
+	double cost, want_cost;
 
 	(void)state;
 	provision_ready(id);
@@ -1042,14 +1042,19 @@ test_stages__terminate(void **state)
 	assert_int_equal(r->status, STORE_STATUS_TERMINATED);
 	assert_int_equal(r->terminated_at, now);
 	assert_string_equal(r->termination_reason, "spec removed");
-	assert_true(r->total_cost_usd > 2 * cost - 1e-9 &&
-	    r->total_cost_usd < 2 * cost + 1e-9);
+	/* billed from launch, not from ready (pipeline_env_cost) */
+	assert_true(r->launched_at > 0 && r->launched_at < r->ready_at);
+	want_cost = (double)(now - r->launched_at) / 3600.0 * cost;
+	assert_true(r->total_cost_usd > want_cost - 1e-9 &&
+	    r->total_cost_usd < want_cost + 1e-9);
 	assert_null(r->ssh_key_s3_key);
 	assert_null(r->security_group_id);
 	assert_world_clean();
 	assert_string_equal(fakeworld.inst[0].state, "terminated");
 	assert_int_equal(fakestore_events(id, "remote.terminate", &ev), 1);
-	assert_non_null(strstr(ev->payload, "\"uptime_seconds\":7200"));
+	snprintf(want, sizeof(want), "\"uptime_seconds\":%lld",
+	    (long long)(now - r->launched_at));
+	assert_non_null(strstr(ev->payload, want));
 	snprintf(want, sizeof(want), "\"instance_id\":\"%s\"", r->instance_id);
 	assert_non_null(strstr(ev->payload, want));
 }
