@@ -149,6 +149,7 @@ cmd_validate(int argc, char **argv)
 	struct spec_tree *t = NULL;
 	struct vstate st;
 	const char **files = NULL, *dflt;
+	const char *const *paths;
 	char prefix[CTL_SPEC_PREFIX_LEN];
 	size_t nfiles = 0;
 	struct stat sb;
@@ -193,21 +194,22 @@ cmd_validate(int argc, char **argv)
 		st.jerrors = json_array();
 	}
 	dflt = *cfg->specs != '\0' ? cfg->specs : "specs";
+	paths = (const char *const *)argv;
 	if (argc == 0) {
-		argv = (char **)&dflt;
+		paths = &dflt;
 		argc = 1;
 	}
 	files = xreallocarray(NULL, (size_t)argc, sizeof(*files));
 	for (i = 0; i < argc; i++) {
-		if (stat(argv[i], &sb) == 0 && S_ISDIR(sb.st_mode)) {
-			if (spec_tree_load(&t, argv[i], &opts) < 0)
+		if (stat(paths[i], &sb) == 0 && S_ISDIR(sb.st_mode)) {
+			if (spec_tree_load(&t, paths[i], &opts) < 0)
 				load_error(&st, err_get());
 			else
 				report_tree(&st, t);
 			spec_tree_free(t);
 			t = NULL;
 		} else
-			files[nfiles++] = argv[i];
+			files[nfiles++] = paths[i];
 	}
 	if (nfiles > 0) {
 		if (spec_tree_load_files(&t, files, nfiles, &opts) < 0)

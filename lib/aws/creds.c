@@ -32,7 +32,10 @@ struct aws_creds {
 };
 
 struct aws_creds_provider {
-	struct aws_creds_options opts;	/* strings owned */
+	struct aws_creds_options opts;	/* strings point into own */
+	struct {
+		char	*profile, *credentials_file, *config_file, *imds_endpoint;
+	}			 own;
 	pthread_mutex_t	 lock;
 	struct aws_creds *cached;
 };
@@ -195,10 +198,13 @@ aws_creds_provider_new(struct aws_creds_provider **out,
 
 	if (opts != NULL)
 		p->opts = *opts;
-	p->opts.profile = dup_or_null(p->opts.profile);
-	p->opts.credentials_file = dup_or_null(p->opts.credentials_file);
-	p->opts.config_file = dup_or_null(p->opts.config_file);
-	p->opts.imds_endpoint = dup_or_null(p->opts.imds_endpoint);
+	p->opts.profile = p->own.profile = dup_or_null(p->opts.profile);
+	p->opts.credentials_file = p->own.credentials_file =
+	    dup_or_null(p->opts.credentials_file);
+	p->opts.config_file = p->own.config_file =
+	    dup_or_null(p->opts.config_file);
+	p->opts.imds_endpoint = p->own.imds_endpoint =
+	    dup_or_null(p->opts.imds_endpoint);
 	if (p->opts.imds_timeout_ms <= 0)
 		p->opts.imds_timeout_ms = CREDS_DEFAULT_IMDS_MS;
 	if (p->opts.refresh_margin_s <= 0)
@@ -215,10 +221,10 @@ aws_creds_provider_free(struct aws_creds_provider *p)
 		return;
 	pthread_mutex_destroy(&p->lock);
 	aws_creds_free(p->cached);
-	free((char *)p->opts.profile);
-	free((char *)p->opts.credentials_file);
-	free((char *)p->opts.config_file);
-	free((char *)p->opts.imds_endpoint);
+	free(p->own.profile);
+	free(p->own.credentials_file);
+	free(p->own.config_file);
+	free(p->own.imds_endpoint);
 	free(p);
 }
 

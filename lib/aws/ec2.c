@@ -81,14 +81,11 @@ parse_time(const char *s)
 	return timegm(&tm);
 }
 
-/* Free tags_parse()'s result (the strings are its own copies). */
+/* Free tags_parse()'s result: one block, the strings after the array. */
 static void
 tags_free(struct ec2_tag *tags, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		free((char *)tags[i].key);
-		free((char *)tags[i].value);
-	}
+	(void)n;
 	free(tags);
 }
 
@@ -97,8 +94,9 @@ static void
 tags_parse(struct ec2_tag **out, size_t *nout, const struct aws_xml_node *parent)
 {
 	const struct aws_xml_node *set, *it;
-	struct ec2_tag *v = NULL;
-	size_t n = 0;
+	struct ec2_tag *v;
+	char **kv = NULL, *p;
+	size_t n = 0, bytes = 0, i;
 
 	*out = NULL;
 	*nout = 0;
@@ -112,11 +110,30 @@ tags_parse(struct ec2_tag **out, size_t *nout, const struct aws_xml_node *parent
 			free(val);
 			continue;
 		}
-		v = xreallocarray(v, n + 1, sizeof(*v));
-		v[n].key = k;
-		v[n].value = val != NULL ? val : xstrdup("");
+		kv = xreallocarray(kv, 2 * (n + 1), sizeof(*kv));
+		kv[2 * n] = k;
+		kv[2 * n + 1] = val != NULL ? val : xstrdup("");
+		bytes += strlen(k) + strlen(kv[2 * n + 1]) + 2;
 		n++;
 	}
+	if (n == 0)
+		return;
+	/* the array and its strings in one block (tags_free) */
+	v = xmalloc(n * sizeof(*v) + bytes);
+	p = (char *)(v + n);
+	for (i = 0; i < n; i++) {
+		size_t kl = strlen(kv[2 * i]) + 1, vl = strlen(kv[2 * i + 1]) + 1;
+
+		memcpy(p, kv[2 * i], kl);
+		v[i].key = p;
+		p += kl;
+		memcpy(p, kv[2 * i + 1], vl);
+		v[i].value = p;
+		p += vl;
+		free(kv[2 * i]);
+		free(kv[2 * i + 1]);
+	}
+	free(kv);
 	*out = v;
 	*nout = n;
 }

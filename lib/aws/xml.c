@@ -11,6 +11,7 @@
  * ignoring namespaces; there is no XPath.
  */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,7 +30,11 @@ struct aws_xml {
 	int		 secret;	/* wipe the text before freeing */
 };
 
-#define NODE(n)		((xmlNodePtr)(n))
+/*
+ * libxml2's read functions take non-const nodes; a node handed out as
+ * const is never changed through this.
+ */
+#define NODE(n)		((xmlNodePtr)(uintptr_t)(n))
 #define XNODE(n)	((const struct aws_xml_node *)(n))
 
 static pthread_once_t xml_once = PTHREAD_ONCE_INIT;

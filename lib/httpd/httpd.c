@@ -93,7 +93,10 @@ struct httpd {
 struct httpd_response {
 	int		 status;
 	char		*type;
-	struct httpd_header hdr[HTTPD_MAX_RESP_HEADERS];	/* owned copies */
+	struct {
+		char	*name;
+		char	*value;
+	}		 hdr[HTTPD_MAX_RESP_HEADERS];	/* owned copies */
 	size_t		 nhdr;
 	struct buf	 body;
 };
@@ -539,9 +542,9 @@ httpd_url_decode(const char *s, size_t len)
 }
 
 const char *
-httpd_request_param(const struct httpd_request *cr, const char *name)
+httpd_request_param(const struct httpd_request *r, const char *name)
 {
-	struct httpd_request *r = (struct httpd_request *)cr;
+	struct httpd_params *own = r->own;
 	const char *p = r->query, *amp, *eq;
 	char *key, *val;
 	int match;
@@ -559,9 +562,12 @@ httpd_request_param(const struct httpd_request *cr, const char *name)
 			    : xstrdup("");
 			if (val == NULL)
 				return NULL;
-			r->owned = xreallocarray(r->owned, r->nowned + 1,
-			    sizeof(*r->owned));
-			r->owned[r->nowned++] = val;
+			if (own == NULL) {	/* not from httpd_request_parse() */
+				free(val);
+				return NULL;
+			}
+			own->v = xreallocarray(own->v, own->n + 1, sizeof(*own->v));
+			own->v[own->n++] = val;
 			return val;
 		}
 		p = *amp ? amp + 1 : amp;
@@ -574,11 +580,11 @@ httpd_request_dispose(struct httpd_request *r)
 {
 	size_t i;
 
-	for (i = 0; i < r->nowned; i++)
-		free(r->owned[i]);
-	free(r->owned);
-	r->owned = NULL;
-	r->nowned = 0;
+	for (i = 0; i < r->params.n; i++)
+		free(r->params.v[i]);
+	free(r->params.v);
+	r->params.v = NULL;
+	r->params.n = 0;
 }
 
 int
@@ -690,8 +696,8 @@ response_dispose(struct httpd_response *r)
 	size_t i;
 
 	for (i = 0; i < r->nhdr; i++) {
-		free((char *)r->hdr[i].name);
-		free((char *)r->hdr[i].value);
+		free(r->hdr[i].name);
+		free(r->hdr[i].value);
 	}
 	free(r->type);
 	buf_dispose(&r->body);
@@ -803,6 +809,7 @@ httpd_request_parse(struct httpd_request *req, char *head)
 	int first = 1;
 
 	memset(req, 0, sizeof(*req));
+	req->own = &req->params;
 	for (line = head; *line != '\0'; line = next) {
 		if ((next = strchr(line, '\n')) == NULL)
 			return 400;

@@ -13,7 +13,17 @@ struct httpd_header {
 	const char	*value;
 };
 
-/* Strings point into the connection's input buffer, parsed in place. */
+/* Decoded query parameters a request hands out (freed by dispose). */
+struct httpd_params {
+	char	**v;
+	size_t	  n;
+};
+
+/*
+ * Strings point into the connection's input buffer, parsed in place.
+ * Parameter lookups take a const request and keep what they decode in
+ * params, through own (= &params, set by httpd_request_parse()).
+ */
 struct httpd_request {
 	const char		*method;
 	const char		*path;
@@ -21,8 +31,8 @@ struct httpd_request {
 	const char		*version;
 	struct httpd_header	 hdr[HTTPD_MAX_HEADERS];
 	size_t			 nhdr;
-	char			**owned;	/* decoded params, freed by dispose */
-	size_t			 nowned;
+	struct httpd_params	 params;
+	struct httpd_params	*own;
 };
 
 /*

@@ -29,7 +29,7 @@
  */
 struct spec_entry {
 	char		*path;
-	char		*name;
+	const char	*name;
 	struct diags	 diags;		/* diags.arena: the tree's, or own */
 	struct spec	*spec;		/* NULL when invalid or lean */
 	struct spec_brief brief;	/* when valid */
@@ -141,7 +141,7 @@ entry_set_valid(struct spec_entry *e, const struct spec *s, struct intern *in)
 	e->brief.on_drift = s->lifecycle.on_drift;
 	if (in == NULL) {
 		e->spec = (struct spec *)(uintptr_t)s;
-		e->name = (char *)(uintptr_t)s->name;
+		e->name = s->name;
 		e->brief.workspace = s->workspace;
 		e->brief.region = s->region;
 		return;

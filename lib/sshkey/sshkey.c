@@ -408,12 +408,19 @@ ec_point_ok(const struct keytype *kt, const uint8_t *q, size_t qlen)
 	OSSL_PARAM params[3];
 	EVP_PKEY_CTX *ctx = NULL, *cctx = NULL;
 	EVP_PKEY *p = NULL;
+	/* OpenSSL's params take non-const pointers: give it copies */
+	char group[32];
+	uint8_t point[256];
 	int ok = 0;
 
+	if (qlen > sizeof(point) ||
+	    (size_t)snprintf(group, sizeof(group), "%s", kt->group) >= sizeof(group))
+		return 0;
+	memcpy(point, q, qlen);
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
-	    (char *)kt->group, 0);
+	    group, 0);
 	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
-	    (void *)q, qlen);
+	    point, qlen);
 	params[2] = OSSL_PARAM_construct_end();
 	if ((ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
 	    EVP_PKEY_fromdata_init(ctx) != 1 ||

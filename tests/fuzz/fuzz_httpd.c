@@ -89,7 +89,7 @@ request(const uint8_t *data, size_t size)
 		error = httpd_request_param_int(&n, &req, "limit", 50, 1, 1000);
 		fail_unless(error == 0 ? n >= 1 && n <= 1000 : n == 50);
 		httpd_request_dispose(&req);
-		fail_unless(req.owned == NULL && req.nowned == 0);
+		fail_unless(req.params.v == NULL && req.params.n == 0);
 	}
 	free(buf);
 }

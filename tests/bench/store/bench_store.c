@@ -76,16 +76,21 @@ main(int argc, char **argv)
 	    n, PQserverVersion(raw) / 10000);
 	printf("  migrate from empty           %8.1f ms\n", (now_s() - t0) * 1e3);
 
+	/* store_env's strings are writable: give it buffers, not literals */
+	char ws[] = "bench", hash[] = "sha256:0123456789abcdef", rev[] = "c0ffee";
+	char region[] = "us-east-1", market[] = "on-demand";
+	char inst[] = "i-0123456789abcdef0";
+
 	t0 = now_s();
 	for (i = 0; i < n; i++) {
 		memset(&e, 0, sizeof(e));
 		snprintf(name, sizeof(name), "env-%06zu", i);
 		e.name = name;
-		e.workspace = "bench";
-		e.spec_hash = "sha256:0123456789abcdef";
-		e.spec_revision = "c0ffee";
-		e.region = "us-east-1";
-		e.market = "on-demand";
+		e.workspace = ws;
+		e.spec_hash = hash;
+		e.spec_revision = rev;
+		e.region = region;
+		e.market = market;
 		e.cost_per_hour_usd = 0.0416;
 		if (store_env_insert(ids[i], st, &e) != 0)
 			die_store("insert");
@@ -101,7 +106,7 @@ main(int argc, char **argv)
 		e.row_version = 1;
 		e.stage = STORE_STAGE_INSTANCE_LAUNCHED;
 		e.status = STORE_STATUS_PROVISIONING;
-		e.instance_id = "i-0123456789abcdef0";
+		e.instance_id = inst;
 		e.launched_at = time(NULL);
 		if (store_env_update(st, &e, STORE_ENV_STAGE | STORE_ENV_STATUS |
 		    STORE_ENV_INSTANCE_ID | STORE_ENV_LAUNCHED_AT |

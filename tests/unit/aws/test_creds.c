@@ -192,7 +192,13 @@ stub_start(struct stub *s, const char *const *extra)
 		dup2(fds[1], 1);
 		close(fds[0]);
 		close(fds[1]);
-		execvp("python3", (char *const *)argv);
+		char *cargv[32];	/* exec wants them writable */
+		size_t i;
+
+		for (i = 0; argv[i] != NULL; i++)
+			cargv[i] = xstrdup(argv[i]);
+		cargv[i] = NULL;
+		execvp("python3", cargv);
 		_exit(127);
 	}
 	close(fds[1]);

@@ -106,7 +106,10 @@ struct rawreq {
 	char	*method;
 	char	*path;
 	char	*query;		/* NULL when none */
-	struct sigv4_header *h;
+	struct sigv4_header *h;	/* names and values point into hown */
+	struct {
+		char	*name, *value;
+	}	*hown;
 	char	**hlines;	/* raw lines of each header, folding kept */
 	size_t	 nh;
 	char	*body;
@@ -153,9 +156,9 @@ rawreq_parse(struct rawreq *r, const char *text)
 			char *v = xasprintf("%s\n%s", r->h[r->nh - 1].value, line);
 			char *l = xasprintf("%s\n%s", r->hlines[r->nh - 1], line);
 
-			free((char *)r->h[r->nh - 1].value);
+			free(r->hown[r->nh - 1].value);
 			free(r->hlines[r->nh - 1]);
-			r->h[r->nh - 1].value = v;
+			r->h[r->nh - 1].value = r->hown[r->nh - 1].value = v;
 			r->hlines[r->nh - 1] = l;
 			free(line);
 		} else {
@@ -163,10 +166,13 @@ rawreq_parse(struct rawreq *r, const char *text)
 
 			assert_non_null(colon);
 			r->h = xreallocarray(r->h, r->nh + 1, sizeof(*r->h));
+			r->hown = xreallocarray(r->hown, r->nh + 1,
+			    sizeof(*r->hown));
 			r->hlines = xreallocarray(r->hlines, r->nh + 1,
 			    sizeof(*r->hlines));
-			r->h[r->nh].name = xstrndup(line, (size_t)(colon - line));
-			r->h[r->nh].value = xstrdup(colon + 1);
+			r->h[r->nh].name = r->hown[r->nh].name =
+			    xstrndup(line, (size_t)(colon - line));
+			r->h[r->nh].value = r->hown[r->nh].value = xstrdup(colon + 1);
 			r->hlines[r->nh] = line;
 			r->nh++;
 		}
@@ -185,11 +191,12 @@ rawreq_dispose(struct rawreq *r)
 	free(r->path);
 	free(r->query);
 	for (size_t i = 0; i < r->nh; i++) {
-		free((char *)r->h[i].name);
-		free((char *)r->h[i].value);
+		free(r->hown[i].name);
+		free(r->hown[i].value);
 		free(r->hlines[i]);
 	}
 	free(r->h);
+	free(r->hown);
 	free(r->hlines);
 	free(r->body);
 }

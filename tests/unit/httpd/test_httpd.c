@@ -493,14 +493,16 @@ h_big(struct httpd_response *resp, const struct httpd_request *req, void *arg)
 	return 0;
 }
 
+static char root_arg[] = "root", static_arg[] = "static";
+
 static const struct httpd_route routes[] = {
 	{ "/big", h_big, NULL },
 	{ "/health", h_health, NULL },
-	{ "/", h_hello, "root" },
+	{ "/", h_hello, root_arg },
 	{ "/api/echo", h_echo, NULL },
 	{ "/fail", h_fail, NULL },
 	{ "/healthz", h_unhealthy, NULL },
-	{ "/static/*", h_hello, "static" },
+	{ "/static/*", h_hello, static_arg },
 };
 
 static void *

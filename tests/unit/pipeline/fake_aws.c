@@ -936,14 +936,10 @@ ec2_spot_price_history(struct ec2_spot_price_list *out, struct ec2_client *c,
 void
 ec2_security_group_list_dispose(struct ec2_security_group_list *l)
 {
-	size_t i, j;
+	size_t i;
 
 	for (i = 0; i < l->n; i++) {
-		for (j = 0; j < l->v[i].ntags; j++) {
-			free((char *)l->v[i].tags[j].key);
-			free((char *)l->v[i].tags[j].value);
-		}
-		free(l->v[i].tags);
+		free(l->v[i].tags);	/* one block, as lib/aws's */
 		free(l->v[i].ingress);
 	}
 	free(l->v);
@@ -980,10 +976,23 @@ ec2_security_group_create(char *id_out, size_t id_outsz, struct ec2_client *c,
 	return 0;
 }
 
+/* Copy s to *p and move *p past its NUL; returns where it went. */
+static const char *
+pack_str(char **p, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *at = *p;
+
+	memcpy(at, s, n);
+	*p += n;
+	return at;
+}
+
 static void
 group_export(struct ec2_security_group *out, const struct fw_group *g)
 {
-	size_t i;
+	size_t i, bytes;
+	char *p;
 
 	snprintf(out->id, sizeof(out->id), "%s", g->id);
 	snprintf(out->name, sizeof(out->name), "%s", g->name);
@@ -991,10 +1000,14 @@ group_export(struct ec2_security_group *out, const struct fw_group *g)
 	out->ingress = xcalloc(g->nrules + 1, sizeof(*out->ingress));
 	memcpy(out->ingress, g->rules, g->nrules * sizeof(*g->rules));
 	out->ningress = g->nrules;
-	out->tags = xcalloc(g->ntags + 1, sizeof(*out->tags));
+	/* the tags and their strings in one block, as lib/aws makes them */
+	for (i = bytes = 0; i < g->ntags; i++)
+		bytes += strlen(g->tags[i].key) + strlen(g->tags[i].value) + 2;
+	out->tags = xcalloc(1, (g->ntags + 1) * sizeof(*out->tags) + bytes);
+	p = (char *)(out->tags + g->ntags + 1);
 	for (i = 0; i < g->ntags; i++) {
-		out->tags[i].key = xstrdup(g->tags[i].key);
-		out->tags[i].value = xstrdup(g->tags[i].value);
+		out->tags[i].key = pack_str(&p, g->tags[i].key);
+		out->tags[i].value = pack_str(&p, g->tags[i].value);
 	}
 	out->ntags = g->ntags;
 }

@@ -55,6 +55,8 @@ static const struct {
 };
 
 #define SLOT(env, i)	((char **)(void *)((char *)(env) + text_fields[i].off))
+#define CSLOT(env, i)	((char *const *)(const void *)((const char *)(env) + \
+			    text_fields[i].off))
 
 static const char *const stage_names[] = {
 	"INIT", "KEYS_GENERATED", "KEYS_UPLOADED", "SG_READY",
@@ -110,8 +112,8 @@ row_copy(struct store_env *dst, const struct store_env *src)
 
 	*dst = *src;
 	for (i = 0; i < NELEM(text_fields); i++)
-		if (*SLOT(src, i) != NULL)
-			*SLOT(dst, i) = xstrdup(*SLOT(src, i));
+		if (*CSLOT(src, i) != NULL)
+			*SLOT(dst, i) = xstrdup(*CSLOT(src, i));
 	dst->metadata = NULL;
 	dst->packed = NULL;
 }

@@ -351,7 +351,8 @@ static void
 test_sshkey__public_only_has_no_private(void **state)
 {
 	struct sshkey *key = NULL, *pub = NULL;
-	char *line, *pem = (char *)"unchanged";
+	static char unchanged[] = "unchanged";
+	char *line, *pem = unchanged;
 
 	(void)state;
 	assert_int_equal(sshkey_generate(&key, SSHKEY_ED25519, NULL), 0);

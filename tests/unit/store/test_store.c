@@ -145,8 +145,10 @@ migrate_ok(struct store *st)
 static char *
 psql(const char *db, const char *sql)
 {
-	char *argv[] = { "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-	    "-d", (char *)db, "-c", (char *)sql, NULL };
+	const char *const args[] = { "psql", "-X", "-q", "-A", "-t", "-v",
+	    "ON_ERROR_STOP=1", "-d", db, "-c", sql, NULL };
+	char *argv[sizeof(args) / sizeof(args[0])];
+	size_t i;
 	posix_spawn_file_actions_t fa;
 	struct buf out;
 	char chunk[65536];
@@ -154,6 +156,9 @@ psql(const char *db, const char *sql)
 	pid_t pid;
 	int fds[2], status;
 
+	for (i = 0; args[i] != NULL; i++)	/* spawn wants them writable */
+		argv[i] = xstrdup(args[i]);
+	argv[i] = NULL;
 	assert_int_equal(pipe(fds), 0);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
@@ -161,6 +166,8 @@ psql(const char *db, const char *sql)
 	posix_spawn_file_actions_addclose(&fa, fds[1]);
 	assert_int_equal(posix_spawnp(&pid, "psql", &fa, NULL, argv, environ), 0);
 	posix_spawn_file_actions_destroy(&fa);
+	for (i = 0; argv[i] != NULL; i++)
+		free(argv[i]);
 	close(fds[1]);
 	buf_init(&out, 64u << 20);
 	while ((r = read(fds[0], chunk, sizeof(chunk))) > 0)

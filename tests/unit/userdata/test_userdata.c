@@ -465,7 +465,8 @@ static void
 test_userdata__refuses_bad_inputs(void **state)
 {
 	struct fixture f;
-	char *s = (char *)"x";
+	static char x[] = "x";
+	char *s = x;
 	int rc;
 	size_t i;
 
@@ -491,7 +492,7 @@ test_userdata__refuses_bad_inputs(void **state)
 		/* values are not echoed into the message */
 		assert_null(strstr(err_get(), "reboot"));
 		assert_null(strstr(err_get(), "attacker"));
-		s = (char *)"x";
+		s = x;
 	}
 }
 
