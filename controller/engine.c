@@ -18,6 +18,7 @@
 #include "ctl.h"
 #include "ec2.h"
 #include "engine.h"
+#include "duration.h"
 #include "err.h"
 #include "log.h"
 #include "mem.h"
@@ -273,15 +274,6 @@ engine_ready_times(double **out, size_t *nout, const struct engine_view *pv,
 	}
 }
 
-static uint64_t
-engine_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /*
  * pipeline_go_fn: does this process still hold the leader lock?  Asked by
  * the workers before each environment; once lost, lost for the pass, so
@@ -297,13 +289,13 @@ engine_fence_go(void *arg)
 	if (f->lock == NULL)
 		return 1;
 	pthread_mutex_lock(&f->mu);
-	if (f->leader && engine_mono_ms() - f->checked >= ENGINE_FENCE_MS) {
+	if (f->leader && duration_mono_ms() - f->checked >= ENGINE_FENCE_MS) {
 		if (store_leader_try(&leader, f->lock, f->cluster) < 0 || !leader) {
 			log_warnx("cluster=%s leadership lost during the pass: "
 			    "no more environments start", f->cluster);
 			f->leader = 0;
 		}
-		f->checked = engine_mono_ms();
+		f->checked = duration_mono_ms();
 	}
 	go = f->leader;
 	pthread_mutex_unlock(&f->mu);
@@ -458,7 +450,7 @@ engine_execute(struct engine_result *res, const struct config *cfg,
 		log_warnx("recording the pass start: %s", err_get());
 	e.fence.lock = x->lock;
 	e.fence.cluster = cfg->cluster_id;
-	e.fence.checked = engine_mono_ms();
+	e.fence.checked = duration_mono_ms();
 	e.fence.leader = 1;
 	pthread_mutex_init(&e.fence.mu, NULL);
 	engine_status_prefetch(&e, pv, res->jobs, res->njobs);

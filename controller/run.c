@@ -51,6 +51,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "engine.h"
+#include "duration.h"
 #include "err.h"
 #include "httpd.h"
 #include "log.h"
@@ -75,15 +76,6 @@
 #define MAX_POLLFDS		(5 + HTTPD_MAX_CLIENTS_DEFAULT)
 
 static void	run_reload(struct runner *);
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void
 run_notify(const char *state)
@@ -223,7 +215,7 @@ run_git_poll(struct runner *r)
 	    source_revision(r->src), forced ? " (force-pushed)" : "", oldcopy);
 	result = "ok";
 	(void)watch_read(r->watch, &wr);	/* our own swap of "current" */
-	r->pass_at = mono_ms();
+	r->pass_at = duration_mono_ms();
 	r->pass_reason = "new revision";
 done:
 	if (result != NULL) {
@@ -253,7 +245,7 @@ run_leader_check(struct runner *r)
 	r->db_ok = 1;
 	if (leader && !r->leader) {
 		log_info("cluster=%s role=leader: this controller acts", run_cluster(r));
-		r->pass_at = mono_ms();
+		r->pass_at = duration_mono_ms();
 		r->pass_reason = "leadership taken";
 	} else if (!leader && r->leader) {
 		log_warnx("cluster=%s role=standby: leadership lost", run_cluster(r));
@@ -340,7 +332,7 @@ run_pass_work(void *arg)
 	struct runner *r = job->r;
 	struct engine_view pv;
 	struct run_states states;
-	uint64_t t0 = mono_ms(), one = 1;
+	uint64_t t0 = duration_mono_ms(), one = 1;
 	int leader = 0, changes;
 
 	log_info("pass=%lld start reason=%s", job->n, job->reason);
@@ -366,7 +358,7 @@ run_pass_work(void *arg)
 	}
 	job->outcome = RUN_OK;
 	metrics_histogram_observe(r->m.duration, NULL,
-	    (double)(mono_ms() - t0) / 1000.0);
+	    (double)(duration_mono_ms() - t0) / 1000.0);
 	run_metrics_pass(r, &pv);
 	changes = plan_has_changes(pv.plan);
 	/* the pages need only the states: let the pass's bulk go first */
@@ -382,7 +374,7 @@ run_pass_work(void *arg)
 	log_info("pass=%lld done run=%lld revision=%s specs=%zu live=%zu "
 	    "instances=%zu drift=%zu changes=%d seconds=%.3f", job->n, job->run,
 	    pv.revision, pv.nspecs, pv.nlive, pv.ninstances, job->ndrift, changes,
-	    (double)(mono_ms() - t0) / 1000.0);
+	    (double)(duration_mono_ms() - t0) / 1000.0);
 out:
 	engine_view_dispose(&pv);
 	/* A pass over many specs frees a lot at once: give it back to the system. */
@@ -407,7 +399,7 @@ run_pass_start(struct runner *r)
 		log_warnx("pass=%lld: cannot start a thread: %s", job->n,
 		    strerror(error));
 		free(job);
-		r->pass_at = mono_ms() + PASS_RETRY_MS;
+		r->pass_at = duration_mono_ms() + PASS_RETRY_MS;
 		return;
 	}
 	r->job = job;
@@ -441,7 +433,7 @@ run_pass_finish(struct runner *r)
 		 * than at the next resync (a change seen meanwhile goes first).
 		 */
 		if (job->waiting && r->pass_at == 0) {
-			r->pass_at = mono_ms() + PASS_WAITING_MS;
+			r->pass_at = duration_mono_ms() + PASS_WAITING_MS;
 			r->pass_reason = "waiting";
 		}
 		if (!r->ready_sent) {
@@ -455,7 +447,7 @@ run_pass_finish(struct runner *r)
 		    job->n);
 		r->leader = 0;
 		metrics_gauge_set(r->m.leader, NULL, 0);
-		r->leader_at = mono_ms();
+		r->leader_at = duration_mono_ms();
 		snprintf(r->summary, sizeof(r->summary), "STATUS=pass %lld fenced",
 		    job->n);
 		break;
@@ -464,8 +456,8 @@ run_pass_finish(struct runner *r)
 		log_warnx("pass=%lld FAILED, nothing changed: %s", job->n,
 		    log_escape(esc, sizeof(esc), job->why));
 		r->last_failed = 1;
-		r->leader_at = mono_ms();	/* is it the database? look now */
-		r->pass_at = mono_ms() + PASS_RETRY_MS;
+		r->leader_at = duration_mono_ms();	/* is it the database? look now */
+		r->pass_at = duration_mono_ms() + PASS_RETRY_MS;
 		r->pass_reason = "retry";
 		snprintf(r->summary, sizeof(r->summary), "STATUS=pass %lld failed",
 		    job->n);
@@ -477,7 +469,7 @@ run_pass_finish(struct runner *r)
 		metrics_counter_inc(r->m.passes, v);
 	}
 	run_notify(r->summary);
-	r->resync_at = mono_ms() + 1000 * (uint64_t)r->cfg->resync_interval;
+	r->resync_at = duration_mono_ms() + 1000 * (uint64_t)r->cfg->resync_interval;
 	run_view_clear(&job->view);
 	free(job->revision);
 	free(job);
@@ -572,7 +564,7 @@ run_reload(struct runner *r)
 	if (newsrc) {
 		r->src = src;
 		r->watch = w;
-		r->gitpoll_at = mono_ms();
+		r->gitpoll_at = duration_mono_ms();
 	}
 	if (strcmp(r->cfg->database_url, nc->database_url) != 0 ||
 	    strcmp(r->cfg->cluster_id, nc->cluster_id) != 0) {
@@ -581,12 +573,12 @@ run_reload(struct runner *r)
 		store_free(r->lead);
 		r->lead = NULL;
 		r->leader = 0;
-		r->leader_at = mono_ms();
+		r->leader_at = duration_mono_ms();
 	}
 	config_free(r->cfg);
 	r->cfg = nc;
-	r->resync_at = mono_ms() + 1000 * (uint64_t)r->cfg->resync_interval;
-	r->pass_at = mono_ms();
+	r->resync_at = duration_mono_ms() + 1000 * (uint64_t)r->cfg->resync_interval;
+	r->pass_at = duration_mono_ms();
 	r->pass_reason = "configuration reloaded";
 	log_info("configuration reloaded");
 	error = 0;
@@ -675,7 +667,7 @@ nearest(uint64_t a, uint64_t b)
 static uint64_t
 run_due(struct runner *r)
 {
-	uint64_t now = mono_ms(), next, debounce = 0;
+	uint64_t now = duration_mono_ms(), next, debounce = 0;
 	int busy = r->job != NULL, git = source_kind(r->src) == SOURCE_GIT;
 
 	if (r->burst_first != 0) {
@@ -690,11 +682,11 @@ run_due(struct runner *r)
 	}
 	if (!busy && now >= r->leader_at) {
 		run_leader_check(r);
-		r->leader_at = mono_ms() + LEADER_CHECK_MS;
+		r->leader_at = duration_mono_ms() + LEADER_CHECK_MS;
 	}
 	if (!busy && git && now >= r->gitpoll_at) {
 		run_git_poll(r);
-		r->gitpoll_at = mono_ms() +
+		r->gitpoll_at = duration_mono_ms() +
 		    1000 * (uint64_t)r->cfg->spec_poll_interval;
 	}
 	if (!busy && now >= r->resync_at) {
@@ -713,7 +705,7 @@ run_due(struct runner *r)
 			r->pass_at = r->leader_at;	/* after the database is back */
 		busy = r->job != NULL;
 	}
-	now = mono_ms();
+	now = duration_mono_ms();
 	if (r->watchdog_ms != 0 && now >= r->watchdog_at) {
 		run_notify("WATCHDOG=1");
 		r->watchdog_at = now + r->watchdog_ms;
@@ -752,7 +744,7 @@ run_loop(struct runner *r)
 		its.it_value.tv_nsec = (long)(next % 1000) * 1000000L;
 		if (timerfd_settime(r->tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
 			log_warn("timerfd_settime");
-		now = mono_ms();
+		now = duration_mono_ms();
 		timeout = next > now ? (int)(next - now + 1) : 0;
 		nfds = 0;
 		fds[nfds++] = (struct pollfd){ .fd = r->sfd, .events = POLLIN };
@@ -774,7 +766,7 @@ run_loop(struct runner *r)
 		if (fds[1].revents & POLLIN)
 			(void)!read(r->tfd, &expirations, sizeof(expirations));
 		if (fds[2].revents & POLLIN)
-			run_watch(r, mono_ms());
+			run_watch(r, duration_mono_ms());
 		if ((fds[3].revents & POLLIN) &&
 		    read(r->efd, &expirations, sizeof(expirations)) > 0 && r->job != NULL)
 			run_pass_finish(r);
@@ -863,11 +855,11 @@ run_controller(const char **what, int argc, char **argv)
 		goto out;
 	if ((wd = notify_watchdog_usec()) != 0) {
 		r.watchdog_ms = wd / 2000 ? wd / 2000 : 1;
-		r.watchdog_at = mono_ms();
+		r.watchdog_at = duration_mono_ms();
 	}
-	r.resync_at = mono_ms();
-	r.leader_at = mono_ms();
-	r.gitpoll_at = mono_ms();
+	r.resync_at = duration_mono_ms();
+	r.leader_at = duration_mono_ms();
+	r.gitpoll_at = duration_mono_ms();
 	r.db_ok = 1;	/* until the first check says otherwise */
 	log_info("envctl run: cluster=%s source=%s resync=%llds pid=%d", run_cluster(&r),
 	    source_kind(r.src) == SOURCE_GIT ? r.cfg->spec_repo :

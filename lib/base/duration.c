@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <time.h>
 #include <string.h>
 
 #include "duration.h"
@@ -90,4 +91,13 @@ duration_format(char *out, size_t outsz, long long secs)
 		}
 	}
 	return out;
+}
+
+uint64_t
+duration_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }

@@ -5,6 +5,7 @@
 #define ENVCTL_DURATION_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * Parse s: one or more <digits><unit> groups, unit one of s m h d, units
@@ -15,5 +16,7 @@
 int	 duration_parse(long long *out, const char *s);
 /* Write secs as the shortest such string ("1h30m", "0s") into out. */
 char	*duration_format(char *out, size_t outsz, long long secs);
+/* Milliseconds of CLOCK_MONOTONIC: for deadlines and elapsed times. */
+uint64_t duration_mono_ms(void);
 
 #endif
