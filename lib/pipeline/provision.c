@@ -547,6 +547,193 @@ find_launched(struct prov *pv, struct ec2_instance *out, int *found)
 	return 0;
 }
 
+/*
+ * The launch intent, written once: the image and the time the
+ * user-data's presigned URLs are signed at.  A replay after a crash
+ * renders the same bytes, so the same ClientToken is accepted.
+ */
+static int
+launch_intent(struct prov *pv, const char *ami)
+{
+	struct pipeline *p = pv->p;
+	const struct spec *s = pv->spec;
+
+	if (pv->row->launched_at != 0 && pv->row->ami_id != NULL)
+		return 0;
+	pv->row->launched_at = pl_now(p);
+	pl_row_set(pv->row, STORE_ENV_AMI_ID, ami);
+	pl_row_set(pv->row, STORE_ENV_MARKET,
+	    s->instance.market == SPEC_MARKET_SPOT ? "spot" : "on-demand");
+	pl_row_set(pv->row, STORE_ENV_SUBNET_ID, s->instance.nsubnets > 0 ?
+	    s->instance.subnets[0] : NULL);
+	return pl_row_update(p, pv->row, STORE_ENV_LAUNCHED_AT |
+	    STORE_ENV_AMI_ID | STORE_ENV_MARKET | STORE_ENV_SUBNET_ID,
+	    "provision.launch_intent.before", "provision.launch_intent.after");
+}
+
+/*
+ * The instance's user-data: its public key (or a comment for a named key
+ * pair), the presigned URLs of its bootstrap marker and its secrets.
+ */
+static int
+launch_script(char **script, struct prov *pv)
+{
+	struct pipeline *p = pv->p;
+	const struct spec *s = pv->spec;
+	struct userdata_params up;
+	char *pub = NULL, *marker_key = NULL, *marker_url = NULL,
+	    *secrets_url = NULL;
+	unsigned expires;
+	int error;
+
+	*script = NULL;
+	if ((error = public_key_line(&pub, pv)) < 0)
+		goto out;
+	if (pub == NULL)	/* a named key pair: EC2 installs it */
+		pub = xasprintf("# key pair %s installed by EC2",
+		    s->access.ssh.key_name);
+	marker_key = pl_s3_key(p, pv->row->id, "bootstrap-done.json");
+	expires = (unsigned)(s->lifecycle.ready_timeout_s + 600 <
+	    S3_PRESIGN_MAX_EXPIRES ? s->lifecycle.ready_timeout_s + 600 :
+	    S3_PRESIGN_MAX_EXPIRES);
+	if ((error = pl_presign_at(&marker_url, p, "PUT", marker_key, expires,
+	    pv->row->launched_at)) < 0)
+		goto out;
+	if ((error = secrets_upload(&secrets_url, pv)) < 0)
+		goto out;
+	memset(&up, 0, sizeof(up));
+	up.env_id = pv->row->id;
+	up.public_key = pub;
+	up.marker_url = marker_url;
+	up.secrets_url = secrets_url;
+	error = userdata_render(script, NULL, s, &up);
+out:
+	free(pub);
+	free(marker_key);
+	mem_free_secret(marker_url);
+	mem_free_secret(secrets_url);
+	return error;
+}
+
+/*
+ * The pools a launch may use, in order: (market, subnet) for each market
+ * (spot, then on-demand if the spec falls back) and each subnet (or none).
+ */
+struct pools {
+	int		 markets[2];
+	size_t		 nmarkets;
+	const char	*const *subnets;
+	const char	*nosub[1];
+	size_t		 nsub;
+};
+
+static void
+pools_init(struct pools *pl, const struct spec *s)
+{
+	memset(pl, 0, sizeof(*pl));
+	if (s->instance.market == SPEC_MARKET_SPOT) {
+		pl->markets[pl->nmarkets++] = 1;
+		if (s->instance.spot.fallback == SPEC_SPOT_FALLBACK_ON_DEMAND)
+			pl->markets[pl->nmarkets++] = 0;
+	} else
+		pl->markets[pl->nmarkets++] = 0;
+	pl->subnets = s->instance.nsubnets > 0 ? s->instance.subnets : pl->nosub;
+	pl->nsub = s->instance.nsubnets > 0 ? s->instance.nsubnets : 1;
+}
+
+static size_t
+pools_count(const struct pools *pl)
+{
+	return pl->nmarkets * pl->nsub;
+}
+
+static const char *
+pool_subnet(const struct pools *pl, size_t v)
+{
+	return pl->subnets[v % pl->nsub];
+}
+
+static int
+pool_spot(const struct pools *pl, size_t v)
+{
+	return pl->markets[v / pl->nsub];
+}
+
+/* The pool the row says was being tried (a crash replay resumes there). */
+static size_t
+pools_resume(const struct pools *pl, const struct store_env *row)
+{
+	size_t v;
+
+	if (row->market == NULL || row->launched_at == 0)
+		return 0;
+	for (v = 0; v < pools_count(pl); v++) {
+		const char *sub = pool_subnet(pl, v);
+		const char *mk = pool_spot(pl, v) ? "spot" : "on-demand";
+
+		if (strcmp(row->market, mk) == 0 &&
+		    ((sub == NULL && row->subnet_id == NULL) ||
+		    (sub != NULL && row->subnet_id != NULL &&
+		    strcmp(sub, row->subnet_id) == 0)))
+			return v;
+	}
+	return 0;
+}
+
+/*
+ * RunInstances in each pool from the resumed one on, until one has
+ * capacity: a pool that just said "no capacity" is skipped (unless it is
+ * the last), and each pool is recorded on the row before it is tried.
+ */
+static int
+launch_in_pools(struct ec2_instance *inst, struct prov *pv,
+    struct ec2_run_input *in)
+{
+	struct pipeline *p = pv->p;
+	const struct spec *s = pv->spec;
+	struct pools pl;
+	char token[65];
+	size_t v, first, nvar;
+	int error = ERR_GENERIC;
+
+	pools_init(&pl, s);
+	nvar = pools_count(&pl);
+	first = pools_resume(&pl, pv->row);
+	for (v = first; v < nvar; v++) {
+		const char *sub = pool_subnet(&pl, v);
+		int spot = pool_spot(&pl, v);
+
+		if (v != first && v + 1 < nvar &&
+		    pl_capacity_exhausted(p->o.capacity, aws_client_region(p->aws),
+		    spot, s->instance.type, sub, pl_now(p)))
+			continue;	/* just said "no capacity": skip it */
+		if (v != first) {
+			pl_row_set(pv->row, STORE_ENV_MARKET, spot ? "spot" : "on-demand");
+			pl_row_set(pv->row, STORE_ENV_SUBNET_ID, sub);
+			if ((error = pl_row_update(p, pv->row, STORE_ENV_MARKET |
+			    STORE_ENV_SUBNET_ID, "provision.launch_pool.before",
+			    "provision.launch_pool.after")) < 0)
+				return error;
+		}
+		pipeline_client_token(token, pv->row->id,
+		    (unsigned)pv->row->attempts, (unsigned)v);
+		in->client_token = token;
+		in->subnet_id = sub;
+		in->spot = spot;
+		in->spot_max_price = spot ? s->instance.spot.max_price : NULL;
+		if ((error = ec2_instance_run(inst, p->ec2, in)) == 0)
+			return 0;
+		if (!pl_capacity_error(pl_aws_code(p)))
+			return error;
+		pl_capacity_remember(p->o.capacity, aws_client_region(p->aws),
+		    spot, s->instance.type, sub, pl_now(p));
+		log_info("env=%s no capacity (%s) for %s%s%s%s; trying the next pool",
+		    s->name, pl_aws_code(p), spot ? "spot " : "", s->instance.type,
+		    sub ? " in " : "", sub ? sub : "");
+	}
+	return error;
+}
+
 /* SG_READY -> INSTANCE_LAUNCHED: AMI, user-data, RunInstances, record. */
 static int
 step_launch(struct prov *pv)
@@ -556,13 +743,11 @@ step_launch(struct prov *pv)
 	struct ec2_instance inst;
 	struct ec2_run_input in;
 	struct ec2_kv kv[SPEC_TAGS_AWS_MAX + 8];
-	struct userdata_params up;
-	char ami[32], root[64], kpname[128], nametag[128], token[65];
-	char *pub = NULL, *marker_key = NULL, *marker_url = NULL,
-	    *secrets_url = NULL, *script = NULL, keycomment[160];
-	const char *sg[1], *const *subnets, *nosub[1] = { NULL };
-	size_t nkv, nsub, nmarkets, nvar, v, first;
-	int markets[2], found = 0, error = 0;
+	char ami[32], root[64], kpname[128], nametag[128];
+	char *script = NULL;
+	const char *sg[1];
+	size_t nkv;
+	int found = 0, error = 0;
 
 	memset(&inst, 0, sizeof(inst));
 	if ((error = find_launched(pv, &inst, &found)) < 0)
@@ -576,48 +761,9 @@ step_launch(struct prov *pv)
 	    s->instance.image, ami, root)) < 0)
 		goto out;
 	FP("provision.ami.after");
-	if (pv->row->launched_at == 0 || pv->row->ami_id == NULL) {
-		/*
-		 * The launch intent: the image and the time the user-data's
-		 * presigned URLs are signed at.  A replay after a crash
-		 * renders the same bytes, so the same ClientToken is accepted.
-		 */
-		pv->row->launched_at = pl_now(p);
-		pl_row_set(pv->row, STORE_ENV_AMI_ID, ami);
-		pl_row_set(pv->row, STORE_ENV_MARKET,
-		    s->instance.market == SPEC_MARKET_SPOT ? "spot" : "on-demand");
-		pl_row_set(pv->row, STORE_ENV_SUBNET_ID, s->instance.nsubnets > 0 ?
-		    s->instance.subnets[0] : NULL);
-		if ((error = pl_row_update(p, pv->row, STORE_ENV_LAUNCHED_AT |
-		    STORE_ENV_AMI_ID | STORE_ENV_MARKET | STORE_ENV_SUBNET_ID,
-		    "provision.launch_intent.before",
-		    "provision.launch_intent.after")) < 0)
-			goto out;
-	}
-	if ((error = public_key_line(&pub, pv)) < 0)
+	if ((error = launch_intent(pv, ami)) < 0 ||
+	    (error = launch_script(&script, pv)) < 0)
 		goto out;
-	if (pub == NULL) {
-		/* A named key pair: EC2 installs it; the script gets a comment line. */
-		snprintf(keycomment, sizeof(keycomment),
-		    "# key pair %s installed by EC2", s->access.ssh.key_name);
-		pub = xstrdup(keycomment);
-	}
-	marker_key = pl_s3_key(p, pv->row->id, "bootstrap-done.json");
-	if ((error = pl_presign_at(&marker_url, p, "PUT", marker_key,
-	    (unsigned)(s->lifecycle.ready_timeout_s + 600 <
-	    S3_PRESIGN_MAX_EXPIRES ? s->lifecycle.ready_timeout_s + 600 :
-	    S3_PRESIGN_MAX_EXPIRES), pv->row->launched_at)) < 0)
-		goto out;
-	if ((error = secrets_upload(&secrets_url, pv)) < 0)
-		goto out;
-	memset(&up, 0, sizeof(up));
-	up.env_id = pv->row->id;
-	up.public_key = pub;
-	up.marker_url = marker_url;
-	up.secrets_url = secrets_url;
-	if ((error = userdata_render(&script, NULL, s, &up)) < 0)
-		goto out;
-
 	env_tags(p, pv, kv, &nkv, nametag, sizeof(nametag), 1);
 	pl_resource_name(kpname, sizeof(kpname), pv->row->id);
 	sg[0] = pv->row->security_group_id;
@@ -635,79 +781,13 @@ step_launch(struct prov *pv)
 	in.ntags = nkv;
 	in.root_device_name = root;
 	in.root_size_gb = (int)s->instance.disk_size_gb;
-
-	nmarkets = 0;
-	if (s->instance.market == SPEC_MARKET_SPOT) {
-		markets[nmarkets++] = 1;
-		if (s->instance.spot.fallback == SPEC_SPOT_FALLBACK_ON_DEMAND)
-			markets[nmarkets++] = 0;
-	} else
-		markets[nmarkets++] = 0;
-	subnets = s->instance.nsubnets > 0 ? s->instance.subnets : nosub;
-	nsub = s->instance.nsubnets > 0 ? s->instance.nsubnets : 1;
-
-	nvar = nmarkets * nsub;
-	/* Resume at the pool the row says was being tried (crash replay). */
-	first = 0;
-	if (pv->row->market != NULL && pv->row->launched_at != 0) {
-		for (v = 0; v < nvar; v++) {
-			const char *sub = subnets[v % nsub];
-			const char *mk = markets[v / nsub] ? "spot" : "on-demand";
-
-			if (strcmp(pv->row->market, mk) == 0 &&
-			    ((sub == NULL && pv->row->subnet_id == NULL) ||
-			    (sub != NULL && pv->row->subnet_id != NULL &&
-			    strcmp(sub, pv->row->subnet_id) == 0))) {
-				first = v;
-				break;
-			}
-		}
-	}
 	FP("provision.launch.before");
-	error = ERR_GENERIC;
-	for (v = first; v < nvar; v++) {
-		const char *sub = subnets[v % nsub];
-		int spot = markets[v / nsub];
-
-		if (v != first && v + 1 < nvar &&
-		    pl_capacity_exhausted(p->o.capacity, aws_client_region(p->aws),
-		    spot, s->instance.type, sub, pl_now(p)))
-			continue;	/* just said "no capacity": skip it */
-		if (v != first) {
-			/* Record the pool before trying it: a replay starts here. */
-			pl_row_set(pv->row, STORE_ENV_MARKET, spot ? "spot" : "on-demand");
-			pl_row_set(pv->row, STORE_ENV_SUBNET_ID, sub);
-			if ((error = pl_row_update(p, pv->row, STORE_ENV_MARKET |
-			    STORE_ENV_SUBNET_ID, "provision.launch_pool.before",
-			    "provision.launch_pool.after")) < 0)
-				goto out;
-		}
-		pipeline_client_token(token, pv->row->id,
-		    (unsigned)pv->row->attempts, (unsigned)v);
-		in.client_token = token;
-		in.subnet_id = sub;
-		in.spot = spot;
-		in.spot_max_price = spot ? s->instance.spot.max_price : NULL;
-		if ((error = ec2_instance_run(&inst, p->ec2, &in)) == 0)
-			break;
-		if (!pl_capacity_error(pl_aws_code(p)))
-			goto out;
-		pl_capacity_remember(p->o.capacity, aws_client_region(p->aws),
-		    spot, s->instance.type, sub, pl_now(p));
-		log_info("env=%s no capacity (%s) for %s%s%s%s; trying the next pool",
-		    s->name, pl_aws_code(p), spot ? "spot " : "", s->instance.type,
-		    sub ? " in " : "", sub ? sub : "");
-	}
-	if (error < 0)
+	if ((error = launch_in_pools(&inst, pv, &in)) < 0)
 		goto out;
 	FP("provision.launch.after");
 	error = record_instance(pv, &inst, ami);
 out:
 	ec2_instance_dispose(&inst);
-	free(pub);
-	free(marker_key);
-	mem_free_secret(marker_url);
-	mem_free_secret(secrets_url);
 	free(script);
 	return error;
 }
