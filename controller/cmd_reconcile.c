@@ -213,17 +213,116 @@ out:
 	return 0;
 }
 
+/* The command's flags: --once [--dry-run] [--wait DURATION] [--force]. */
+struct rc_args {
+	int		 once, dry_run, force;
+	const char	*waitarg;	/* NULL: no --wait */
+	long long	 wait_s;
+};
+
+static int
+rc_args_parse(struct rc_args *a, int *argcp, char **argv)
+{
+	int i, out, argc;
+
+	memset(a, 0, sizeof(*a));
+	a->once = ctl_take_flag(argcp, argv, "--once");
+	a->dry_run = ctl_take_flag(argcp, argv, "--dry-run");
+	a->force = ctl_take_flag(argcp, argv, "--force");
+	argc = *argcp;
+	for (i = 1, out = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--wait") == 0 && i + 1 < argc)
+			a->waitarg = argv[++i];
+		else if (strncmp(argv[i], "--wait=", 7) == 0)
+			a->waitarg = argv[i] + 7;
+		else
+			argv[out++] = argv[i];
+	}
+	*argcp = out;
+	if (out > 1 || !a->once) {
+		fprintf(stderr, "usage: envctl reconcile --once [--dry-run] "
+		    "[--wait DURATION] [--force] [--specs DIR] [-o json]\n"
+		    "(the long-running loop is 'envctl run')\n");
+		return ERR_INVALID;
+	}
+	if (a->waitarg != NULL && duration_parse(&a->wait_s, a->waitarg) < 0) {
+		cmd_error("--wait", err_get());
+		return ERR_INVALID;
+	}
+	return 0;
+}
+
+/*
+ * Passes until the fleet converges, a pass fails or --wait runs out; the
+ * exit code.  *npass and *failed_total: passes run and actions failed.
+ */
+static int
+rc_passes(struct rc *rc, const struct rc_args *a, int *npass,
+    size_t *failed_total)
+{
+	time_t deadline = time(NULL) + (time_t)a->wait_s;
+	int changes = 0, waiting = 0, changes2 = 0;
+	size_t failed = 0, f2 = 0;
+
+	for (*npass = 1;; (*npass)++) {
+		if (rc_pass(rc, *npass, a->force, a->dry_run, &changes, &failed,
+		    &waiting) < 0)
+			break;
+		*failed_total += failed;
+		if (!changes)
+			return EXIT_OK;
+		if (a->dry_run)
+			return EXIT_CHANGES;
+		if (a->waitarg == NULL ||
+		    time(NULL) + RECONCILE_PASS_GAP > deadline) {
+			if (failed > 0)
+				return EXIT_ERROR;
+			if (waiting)	/* environments still on their way */
+				return EXIT_CHANGES;
+			/* Did this pass converge?  Look once more, changing nothing. */
+			if (rc_pass(rc, *npass + 1, a->force, 2, &changes2, &f2,
+			    &waiting) < 0)
+				break;
+			return changes2 ? EXIT_CHANGES : EXIT_OK;
+		}
+		if (waiting)
+			sleep(RECONCILE_PASS_GAP);
+	}
+	cmd_error("reconcile", err_get());
+	return EXIT_ERROR;
+}
+
+static void
+rc_summary(const struct rc *rc, int code, int npass, size_t failed_total)
+{
+	json_t *doc;
+
+	if (!rc->json) {
+		printf("reconcile: %d pass%s, %zu failed action%s; %s\n", npass,
+		    npass == 1 ? "" : "es", failed_total,
+		    failed_total == 1 ? "" : "s", code == EXIT_OK ? "converged" :
+		    code == EXIT_CHANGES ? "changes pending" : "error");
+		return;
+	}
+	doc = json_object();
+	json_object_set(doc, "passes", rc->jpasses);
+	json_object_set_new(doc, "converged", json_boolean(code == EXIT_OK));
+	json_object_set_new(doc, "failed_actions",
+	    json_integer((json_int_t)failed_total));
+	json_object_set_new(doc, "exit", json_integer(code));
+	json_dumpf(doc, stdout, JSON_INDENT(2));
+	fputc('\n', stdout);
+	json_decref(doc);
+}
+
 int
 cmd_reconcile(int argc, char **argv)
 {
 	struct config *cfg = NULL;
 	struct rc rc;
-	const char *waitarg = NULL;
-	long long wait_s = 0;
-	time_t deadline;
-	int once, dry_run, force, i, out, pass = 0, changes = 0, waiting = 0;
-	int code = EXIT_ERROR;
-	size_t failed = 0, failed_total = 0;
+	struct rc_args a;
+	int code = EXIT_ERROR, npass = 0;
+	size_t failed_total = 0;
 
 	memset(&rc, 0, sizeof(rc));
 	if (ctl_config_load(&cfg, &argc, argv) < 0) {
@@ -233,97 +332,20 @@ cmd_reconcile(int argc, char **argv)
 	rc.json = ctl_take_json_flag(&argc, argv);
 	rc.tty = isatty(STDOUT_FILENO);
 	rc.started = time(NULL);
-	once = ctl_take_flag(&argc, argv, "--once");
-	dry_run = ctl_take_flag(&argc, argv, "--dry-run");
-	force = ctl_take_flag(&argc, argv, "--force");
-	for (i = 1, out = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--wait") == 0 && i + 1 < argc)
-			waitarg = argv[++i];
-		else if (strncmp(argv[i], "--wait=", 7) == 0)
-			waitarg = argv[i] + 7;
-		else
-			argv[out++] = argv[i];
-	}
-	argc = out;
-	if (argc > 1 || !once) {
-		fprintf(stderr, "usage: envctl reconcile --once [--dry-run] "
-		    "[--wait DURATION] [--force] [--specs DIR] [-o json]\n"
-		    "(the long-running loop is 'envctl run')\n");
-		goto done;
-	}
-	if (waitarg != NULL && duration_parse(&wait_s, waitarg) < 0) {
-		cmd_error("--wait", err_get());
-		goto done;
-	}
 	rc.cfg = cfg;
-	if (!dry_run && engine_can_act(cfg) < 0) {
+	if (rc_args_parse(&a, &argc, argv) < 0)
+		goto done;
+	if (!a.dry_run && engine_can_act(cfg) < 0) {
 		cmd_error("reconcile", err_get());
 		goto done;
 	}
 	(void)pipeline_capacity_new(&rc.capacity);
 	if (rc.json)
 		rc.jpasses = json_array();
-	deadline = time(NULL) + (time_t)wait_s;
-	for (;;) {
-		pass++;
-		if (rc_pass(&rc, pass, force, dry_run, &changes, &failed,
-		    &waiting) < 0) {
-			cmd_error("reconcile", err_get());
-			code = EXIT_ERROR;
-			break;
-		}
-		failed_total += failed;
-		if (!changes) {
-			code = EXIT_OK;
-			break;
-		}
-		if (dry_run) {
-			code = EXIT_CHANGES;
-			break;
-		}
-		if (waitarg == NULL || time(NULL) + RECONCILE_PASS_GAP > deadline) {
-			int changes2 = 0;
-			size_t f2 = 0;
-
-			if (failed > 0) {
-				code = EXIT_ERROR;
-				break;
-			}
-			if (waiting) {
-				/* Environments still on their way: not converged. */
-				code = EXIT_CHANGES;
-				break;
-			}
-			/* Did this pass converge?  Look once more, changing nothing. */
-			if (rc_pass(&rc, pass + 1, force, 2, &changes2, &f2,
-			    &waiting) < 0) {
-				cmd_error("reconcile", err_get());
-				code = EXIT_ERROR;
-				break;
-			}
-			code = changes2 ? EXIT_CHANGES : EXIT_OK;
-			break;
-		}
-		if (waiting)
-			sleep(RECONCILE_PASS_GAP);
-	}
-	if (rc.json) {
-		json_t *doc = json_object();
-
-		json_object_set_new(doc, "passes", rc.jpasses);
-		json_object_set_new(doc, "converged", json_boolean(code == EXIT_OK));
-		json_object_set_new(doc, "failed_actions",
-		    json_integer((json_int_t)failed_total));
-		json_object_set_new(doc, "exit", json_integer(code));
-		json_dumpf(doc, stdout, JSON_INDENT(2));
-		fputc('\n', stdout);
-		json_decref(doc);
-	} else
-		printf("reconcile: %d pass%s, %zu failed action%s; %s\n", pass,
-		    pass == 1 ? "" : "es", failed_total, failed_total == 1 ? "" : "s",
-		    code == EXIT_OK ? "converged" : code == EXIT_CHANGES ?
-		    "changes pending" : "error");
+	code = rc_passes(&rc, &a, &npass, &failed_total);
+	rc_summary(&rc, code, npass, failed_total);
 done:
+	json_decref(rc.jpasses);
 	pipeline_capacity_free(rc.capacity);
 	config_free(cfg);
 	return code;

@@ -135,6 +135,69 @@ load_error(struct vstate *st, const char *msg)
 	cmd_error("validate", msg);
 }
 
+/* Validate each path: a directory as a tree, the files together. */
+static void
+validate_paths(struct vstate *st, const char *const *paths, int n,
+    const struct spec_options *opts)
+{
+	struct spec_tree *t = NULL;
+	const char **files;
+	size_t nfiles = 0;
+	struct stat sb;
+	int i;
+
+	files = xreallocarray(NULL, (size_t)n, sizeof(*files));
+	for (i = 0; i < n; i++) {
+		if (stat(paths[i], &sb) == 0 && S_ISDIR(sb.st_mode)) {
+			if (spec_tree_load(&t, paths[i], opts) < 0)
+				load_error(st, err_get());
+			else
+				report_tree(st, t);
+			spec_tree_free(t);
+			t = NULL;
+		} else
+			files[nfiles++] = paths[i];
+	}
+	if (nfiles > 0) {
+		if (spec_tree_load_files(&t, files, nfiles, opts) < 0)
+			load_error(st, err_get());
+		else
+			report_tree(st, t);
+		spec_tree_free(t);
+	}
+	free(files);
+}
+
+/* The JSON document (-o json) and the summary line on stderr. */
+static void
+validate_report(struct vstate *st, int ok)
+{
+	json_t *doc;
+	char *msg;
+
+	if (st->json) {
+		doc = json_pack("{s:b, s:I, s:I, s:o, s:o}", "valid", ok,
+		    "files_checked", (json_int_t)st->files, "invalid",
+		    (json_int_t)st->invalid, "files", st->jfiles, "errors",
+		    st->jerrors);
+		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+		fputc('\n', stdout);
+		json_decref(doc);
+	}
+	fflush(stdout);
+	if (st->errors != 0)
+		return;
+	if (st->invalid == 0)
+		msg = xasprintf("%zu spec%s, all valid", st->files,
+		    st->files == 1 ? "" : "s");
+	else
+		msg = xasprintf("%zu of %zu spec%s invalid (%zu problem%s)",
+		    st->invalid, st->files, st->files == 1 ? "" : "s",
+		    st->problems, st->problems == 1 ? "" : "s");
+	fprintf(stderr, "envctl: validate: %s\n", msg);
+	free(msg);
+}
+
 int
 cmd_validate(int argc, char **argv)
 {
@@ -146,16 +209,10 @@ cmd_validate(int argc, char **argv)
 	};
 	struct config *cfg = NULL;
 	struct spec_options opts;
-	struct spec_tree *t = NULL;
 	struct vstate st;
-	const char **files = NULL, *dflt;
-	const char *const *paths;
+	const char *dflt;
 	char prefix[CTL_SPEC_PREFIX_LEN];
-	size_t nfiles = 0;
-	struct stat sb;
-	json_t *doc;
-	char *msg;
-	int ch, i, rc = EXIT_ERROR;
+	int ch, rc = EXIT_ERROR;
 
 	memset(&st, 0, sizeof(st));
 	/* --region, --tag-prefix, --specs and the others are the table's */
@@ -194,53 +251,12 @@ cmd_validate(int argc, char **argv)
 		st.jerrors = json_array();
 	}
 	dflt = *cfg->specs != '\0' ? cfg->specs : "specs";
-	paths = (const char *const *)argv;
-	if (argc == 0) {
-		paths = &dflt;
-		argc = 1;
-	}
-	files = xreallocarray(NULL, (size_t)argc, sizeof(*files));
-	for (i = 0; i < argc; i++) {
-		if (stat(paths[i], &sb) == 0 && S_ISDIR(sb.st_mode)) {
-			if (spec_tree_load(&t, paths[i], &opts) < 0)
-				load_error(&st, err_get());
-			else
-				report_tree(&st, t);
-			spec_tree_free(t);
-			t = NULL;
-		} else
-			files[nfiles++] = paths[i];
-	}
-	if (nfiles > 0) {
-		if (spec_tree_load_files(&t, files, nfiles, &opts) < 0)
-			load_error(&st, err_get());
-		else
-			report_tree(&st, t);
-		spec_tree_free(t);
-	}
+	if (argc == 0)
+		validate_paths(&st, &dflt, 1, &opts);
+	else
+		validate_paths(&st, (const char *const *)argv, argc, &opts);
 	rc = st.invalid == 0 && st.errors == 0 ? EXIT_OK : EXIT_ERROR;
-	if (st.json) {
-		doc = json_pack("{s:b, s:I, s:I, s:o, s:o}", "valid", rc == EXIT_OK,
-		    "files_checked", (json_int_t)st.files, "invalid", (json_int_t)st.invalid,
-		    "files", st.jfiles, "errors", st.jerrors);
-		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
-		fputc('\n', stdout);
-		json_decref(doc);
-	}
-	fflush(stdout);
-	if (st.errors == 0) {
-		if (st.invalid == 0)
-			msg = xasprintf("%zu spec%s, all valid", st.files,
-			    st.files == 1 ? "" : "s");
-		else
-			msg = xasprintf("%zu of %zu spec%s invalid (%zu problem%s)",
-			    st.invalid, st.files, st.files == 1 ? "" : "s", st.problems,
-			    st.problems == 1 ? "" : "s");
-		fprintf(stderr, "envctl: validate: %s\n", msg);
-		free(msg);
-	}
-	free(files);
-	fflush(stdout);
+	validate_report(&st, rc == EXIT_OK);
 out:
 	config_free(cfg);
 	return rc;
