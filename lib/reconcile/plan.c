@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "duration.h"
 #include "err.h"
 #include "mem.h"
 #include "plan.h"
@@ -65,6 +66,11 @@ struct ctx {
 	unsigned		 budget_used;
 	bool			 empty;
 	char			 budget_why[96];
+	/* the window budget: sorted times inside it, room left, reason */
+	int64_t			*window_t;
+	size_t			 window_n;
+	unsigned		 window_left;
+	char			 window_why[160];
 	/* the last BLOCKED reason composed, reused for the same parts */
 	const char		*held_reason;
 	const char		*held_why;
@@ -403,6 +409,56 @@ block(struct ctx *c, struct plan_action *a, const char *why)
 }
 
 /*
+ * "termination budget N/W used (K in the last W); held until T": K counts
+ * this pass's terminations too, T is when the oldest of the K that must
+ * leave the window for one more to fit does (now + W for this pass's).
+ */
+static void
+window_why(struct ctx *c)
+{
+	const struct plan_config *cfg = &c->in->config;
+	char n1[NUM_MAX], n2[NUM_MAX], w[32], t[TIME_MAX];
+	size_t total = c->window_n + c->budget_used, j;
+	int64_t until;
+
+	j = total >= cfg->budget_count ? total - cfg->budget_count : 0;
+	until = (j < c->window_n ? c->window_t[j] : c->in->now) +
+	    cfg->budget_window;
+	duration_format(w, sizeof(w), cfg->budget_window);
+	cat(c->window_why, sizeof(c->window_why), "termination budget ",
+	    fmt_int(n1, cfg->budget_count), "/", w, " used (",
+	    fmt_int(n2, (int64_t)total), " in the last ", w,
+	    "); held until ", fmt_time(t, until), NULL);
+}
+
+static int
+time_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The terminations inside the window, sorted, and the room left in it. */
+static void
+window_init(struct ctx *c)
+{
+	const struct plan_input *in = c->in;
+	size_t i;
+
+	if (in->config.budget_window <= 0)
+		return;
+	c->window_t = xreallocarray(NULL, in->nterminated + 1,
+	    sizeof(*c->window_t));
+	for (i = 0; i < in->nterminated; i++)
+		if (in->terminated[i] > in->now - in->config.budget_window)
+			c->window_t[c->window_n++] = in->terminated[i];
+	qsort(c->window_t, c->window_n, sizeof(*c->window_t), time_cmp);
+	c->window_left = c->window_n < in->config.budget_count ?
+	    in->config.budget_count - (unsigned)c->window_n : 0;
+}
+
+/*
  * Emit a deletion (TERMINATE, CLOSE, ORPHAN, REPLACE) through the safety
  * rules: empty tree, termination protection, deletion budget.  lit: the
  * reason is a string literal (see emit_reason()).
@@ -430,6 +486,12 @@ emit_delete(struct ctx *c, const struct group *g, enum plan_kind kind,
 		return;
 	if (c->budget_used >= cfg->max_terminations_per_pass) {
 		block(c, a, c->budget_why);
+		return;
+	}
+	if (cfg->budget_window > 0 && c->budget_used >= c->window_left) {
+		if (c->window_why[0] == '\0')
+			window_why(c);
+		block(c, a, c->window_why);
 		return;
 	}
 	c->budget_used++;
@@ -830,7 +892,8 @@ check_input(const struct plan_input *in)
 	}
 	if ((in->desired.n > 0 && in->desired.v == NULL) ||
 	    (in->observed.n > 0 && in->observed.v == NULL) ||
-	    (in->records.n > 0 && in->records.v == NULL)) {
+	    (in->records.n > 0 && in->records.v == NULL) ||
+	    (in->nterminated > 0 && in->terminated == NULL)) {
 		err_set("plan: input array missing");
 		return ERR_INVALID;
 	}
@@ -1020,6 +1083,8 @@ plan_config_init(struct plan_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->max_terminations_per_pass = 10;
+	cfg->budget_count = 10;
+	cfg->budget_window = 600;
 	cfg->orphan_grace = 600;
 	cfg->backoff_base = 30;
 	cfg->backoff_cap = 3600;
@@ -1056,12 +1121,12 @@ plan_build(struct plan **out, const struct plan_input *in)
 	int error = -1;
 
 	*out = NULL;
+	memset(&c, 0, sizeof(c));
 	if ((error = check_input(in)) != 0)
 		goto done;
 
 	p = xcalloc(1, sizeof(*p));
 	p->mem = sizeof(*p);
-	memset(&c, 0, sizeof(c));
 	c.in = in;
 	c.p = p;
 	c.empty = (in->desired.tree_empty || in->desired.n == 0) &&
@@ -1069,6 +1134,7 @@ plan_build(struct plan **out, const struct plan_input *in)
 	cat(c.budget_why, sizeof(c.budget_why), "deletion budget of ",
 	    fmt_int(n1, in->config.max_terminations_per_pass),
 	    " per pass used (force lifts it)", NULL);
+	window_init(&c);
 
 	if (!in->desired.source_usable || !in->observed.ok || !in->records.ok) {
 		plan_halt(&c);
@@ -1118,6 +1184,7 @@ done:
 	free(ir);
 	free(ik);
 	free(tmp);
+	free(c.window_t);
 	if (error == 0)
 		*out = p;
 	else
