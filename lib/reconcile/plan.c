@@ -389,6 +389,12 @@ emit(struct ctx *c, const struct group *g, enum plan_kind kind,
 	return emit_reason(c, g, kind, inst, rec, reason, false);
 }
 
+#define HELD_SEP	"; held: "
+#define WHY_EMPTY	"spec tree is empty and allow_empty is off"
+#define WHY_PROTECTION	"termination protection"
+#define WHY_PASS	"deletion budget of "
+#define WHY_WINDOW	"termination budget "
+
 /* Turn a into BLOCKED; why must outlive the build (literal or ctx). */
 static void
 block(struct ctx *c, struct plan_action *a, const char *why)
@@ -396,7 +402,7 @@ block(struct ctx *c, struct plan_action *a, const char *why)
 	char reason[REASON_MAX];
 
 	if (a->reason != c->held_reason || why != c->held_why) {
-		cat(reason, sizeof(reason), a->reason, "; held: ", why, NULL);
+		cat(reason, sizeof(reason), a->reason, HELD_SEP, why, NULL);
 		c->held_reason = a->reason;
 		c->held_why = why;
 		c->held_out = arena_strdup(&c->p->strings, reason);
@@ -425,7 +431,7 @@ window_why(struct ctx *c)
 	until = (j < c->window_n ? c->window_t[j] : c->in->now) +
 	    cfg->budget_window;
 	duration_format(w, sizeof(w), cfg->budget_window);
-	cat(c->window_why, sizeof(c->window_why), "termination budget ",
+	cat(c->window_why, sizeof(c->window_why), WHY_WINDOW,
 	    fmt_int(n1, cfg->budget_count), "/", w, " used (",
 	    fmt_int(n2, (int64_t)total), " in the last ", w,
 	    "); held until ", fmt_time(t, until), NULL);
@@ -473,13 +479,13 @@ emit_delete(struct ctx *c, const struct group *g, enum plan_kind kind,
 
 	a = emit_reason(c, g, kind, inst, rec, reason, lit);
 	if (c->empty) {
-		block(c, a, "spec tree is empty and allow_empty is off");
+		block(c, a, WHY_EMPTY);
 		return;
 	}
 	if (kind == PLAN_CLOSE)
 		return;
 	if (inst != NULL && inst->termination_protection) {
-		block(c, a, "termination protection");
+		block(c, a, WHY_PROTECTION);
 		return;
 	}
 	if (cfg->force)
@@ -1078,6 +1084,50 @@ merge(struct ctx *c, const struct skey *d, size_t nd, const struct skey *r,
 
 /* ---- public ---------------------------------------------------------- */
 
+const char *
+plan_action_held_why(const struct plan_action *a)
+{
+	const char *p, *last = NULL;
+
+	if (a->kind != PLAN_BLOCKED || a->reason == NULL)
+		return "";
+	for (p = a->reason; (p = strstr(p, HELD_SEP)) != NULL; p++)
+		last = p;
+	return last != NULL ? last + strlen(HELD_SEP) : "";
+}
+
+enum plan_hold
+plan_action_hold(const struct plan_action *a)
+{
+	const char *why = plan_action_held_why(a);
+
+	if (a->kind != PLAN_BLOCKED)
+		return PLAN_HOLD_NONE;
+	if (strcmp(why, WHY_EMPTY) == 0)
+		return PLAN_HOLD_EMPTY;
+	if (strcmp(why, WHY_PROTECTION) == 0)
+		return PLAN_HOLD_PROTECTION;
+	if (strncmp(why, WHY_PASS, strlen(WHY_PASS)) == 0)
+		return PLAN_HOLD_PASS;
+	if (strncmp(why, WHY_WINDOW, strlen(WHY_WINDOW)) == 0)
+		return PLAN_HOLD_WINDOW;
+	return PLAN_HOLD_NONE;
+}
+
+const char *
+plan_hold_name(enum plan_hold h)
+{
+	static const char *const names[PLAN_HOLD_COUNT] = {
+		[PLAN_HOLD_NONE] = "none",
+		[PLAN_HOLD_EMPTY] = "empty-tree",
+		[PLAN_HOLD_PROTECTION] = "protection",
+		[PLAN_HOLD_PASS] = "pass-budget",
+		[PLAN_HOLD_WINDOW] = "window-budget",
+	};
+
+	return (unsigned)h < PLAN_HOLD_COUNT ? names[h] : "none";
+}
+
 void
 plan_config_init(struct plan_config *cfg)
 {
@@ -1131,7 +1181,7 @@ plan_build(struct plan **out, const struct plan_input *in)
 	c.p = p;
 	c.empty = (in->desired.tree_empty || in->desired.n == 0) &&
 	    !in->config.allow_empty;
-	cat(c.budget_why, sizeof(c.budget_why), "deletion budget of ",
+	cat(c.budget_why, sizeof(c.budget_why), WHY_PASS,
 	    fmt_int(n1, in->config.max_terminations_per_pass),
 	    " per pass used (force lifts it)", NULL);
 	window_init(&c);

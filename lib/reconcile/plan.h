@@ -324,6 +324,23 @@ struct plan_kind_info {
 	enum plan_wait	 waits;
 };
 
+/* The safety rule that made an action BLOCKED (docs/design.md §3.2-§3.5). */
+enum plan_hold {
+	PLAN_HOLD_NONE = 0,	/* not BLOCKED */
+	PLAN_HOLD_EMPTY,	/* "empty-tree" */
+	PLAN_HOLD_PROTECTION,	/* "protection" */
+	PLAN_HOLD_PASS,		/* "pass-budget": max_terminations_per_pass */
+	PLAN_HOLD_WINDOW,	/* "window-budget": termination budget over time */
+	PLAN_HOLD_COUNT
+};
+
+/* Which rule holds a (read from the reason the planner gave it). */
+enum plan_hold	 plan_action_hold(const struct plan_action *a);
+/* "empty-tree", "protection", "pass-budget", "window-budget"; "none". */
+const char	*plan_hold_name(enum plan_hold);
+/* The rule's words in a's reason (after "; held: "); "" when not BLOCKED. */
+const char	*plan_action_held_why(const struct plan_action *a);
+
 /* The properties of kind; an out-of-range kind gets "unknown", '?', all false. */
 const struct plan_kind_info *plan_kind_info(enum plan_kind);
 /* "INIT", ..., "DONE" (the store's spelling); "?" out of range. */
