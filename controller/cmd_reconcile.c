@@ -183,6 +183,8 @@ rc_pass(struct rc *rc, int pass, int force, int dry_run, int *changes,
 		/* Reported drift that is gone now: drift.resolved. */
 		if (engine_drift_resolve(&pv, "reconcile") < 0)
 			log_warnx("recording resolved drift: %s", err_get());
+		if (engine_held_record(&pv) < 0)
+			log_warnx("recording held deletions: %s", err_get());
 		goto out;
 	}
 	rc->pass = pass;

@@ -55,7 +55,7 @@ struct config_src {
 
 static config_parse_fn parse_string, parse_int, parse_bool, parse_duration;
 static config_parse_fn parse_tag_prefix, parse_ready_checks, parse_pace;
-static config_parse_fn parse_log_level, parse_log_format;
+static config_parse_fn parse_log_level, parse_log_format, parse_budget;
 static config_dispose_fn dispose_string;
 
 #define FIELD(f)	offsetof(struct config, f), sizeof(((struct config *)0)->f)
@@ -120,6 +120,8 @@ static const struct config_option options[] = {
 	    "pipelines run at once"),
 	INT(max_terminations_per_pass, "10", 0, 100000,
 	    "deletion budget of one pass (unless --force)"),
+	CUSTOM(termination_budget, "10/10m", parse_budget, NULL,
+	    "deletion budget over time as N/DURATION: at most N terminations in any DURATION, counted from the database (unless --force); off: none"),
 	BOOL(allow_empty, "false",
 	    "let an empty spec tree terminate every environment"),
 	DURATION(orphan_grace, "10m", 0, 86400 * 30,
@@ -346,6 +348,44 @@ parse_duration(const struct config_option *opt, void *out, const char *value)
 	if (in_range(opt, n, value) < 0)
 		return ERR_INVALID;
 	*(long long *)out = n;
+	return 0;
+}
+
+/* "N/DURATION" (N 0..100000, DURATION 1s..30d) or "off". */
+static int
+parse_budget(const struct config_option *opt, void *out, const char *value)
+{
+	struct config_budget *b = out;
+	long long n, w;
+	const char *slash = strchr(value, '/');
+	char *end;
+
+	if (strcmp(value, "off") == 0) {
+		b->count = 0;
+		b->window = 0;
+		return 0;
+	}
+	if (slash == NULL || !isdigit((unsigned char)*value)) {
+		err_set("%s: expected N/DURATION (\"10/10m\") or off", opt->name);
+		return ERR_INVALID;
+	}
+	errno = 0;
+	n = strtoll(value, &end, 10);
+	if (errno != 0 || end != slash || n > 100000) {
+		err_set("%s: %s: N must be a whole number 0..100000", opt->name,
+		    value);
+		return ERR_INVALID;
+	}
+	if (duration_parse(&w, slash + 1) < 0) {
+		err_prefix("%s", opt->name);
+		return ERR_INVALID;
+	}
+	if (w < 1 || w > 86400 * 30) {
+		err_set("%s: %s: the window must be 1s..30d", opt->name, value);
+		return ERR_INVALID;
+	}
+	b->count = (int)n;
+	b->window = w;
 	return 0;
 }
 

@@ -35,6 +35,12 @@ struct config_pace {
 	int			 off;		/* "off": no pacing */
 };
 
+/* termination_budget, parsed: at most count in any window seconds. */
+struct config_budget {
+	int			 count;
+	long long		 window;	/* 0: "off", no such budget */
+};
+
 struct config_src;
 
 /*
@@ -61,6 +67,7 @@ struct config {
 	char			*s3_prefix;
 	int			 max_parallel;
 	int			 max_terminations_per_pass;
+	struct config_budget	 termination_budget;
 	int			 allow_empty;
 	long long		 orphan_grace;
 	long long		 resync_interval;

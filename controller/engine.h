@@ -44,6 +44,8 @@ struct engine_view {
 	struct observe_instances inst;
 	size_t			*inst_region;	/* index into aws, per instance */
 	struct plan		*plan;		/* borrows from tree, inst, rows */
+	int64_t			*terminated;	/* the window budget's count (store) */
+	size_t			 nterminated;
 	size_t			 nspecs, ninvalid, ninstances, nlive;
 	int			 aws_calls;
 };
@@ -158,6 +160,16 @@ int	 engine_drift_record(size_t *ndrift, const struct engine_view *pv,
  * store error (that row is looked at again next pass).
  */
 int	 engine_drift_resolve(const struct engine_view *pv, const char *check);
+
+/*
+ * The deletions pv->plan holds (BLOCKED): a termination.held event the
+ * first time an instance's termination is held by a deletion budget
+ * (payload {"env", "instance_id", "kind" (held), "reason", "revision"};
+ * once per instance, whatever the passes after), and a log line per
+ * rule that holds something, once per revision (the empty tree, the
+ * budgets, termination protection).  Returns 0 or the store's error.
+ */
+int	 engine_held_record(const struct engine_view *pv);
 
 /*
  * A reconcile_runs row for pv's pass that acted on nothing: counts by

@@ -240,3 +240,100 @@ engine_run_record(long long *run_id, const struct engine_view *pv, size_t ndrift
 	return store_run_finish(pv->store, id, counts, n, (int)ndrift, errors,
 	    error_text);
 }
+
+/*
+ * The revision whose holds were last logged: a hold is logged once per
+ * revision, not every pass (passes run one at a time).
+ */
+static char held_logged[128];
+
+/* One log line per rule that holds something, once per revision. */
+static void
+held_log(const struct engine_view *pv)
+{
+	size_t count[PLAN_HOLD_COUNT] = { 0 };
+	const char *why[PLAN_HOLD_COUNT] = { NULL };
+	const char *rev = pv->revision != NULL ? pv->revision : "";
+	size_t i;
+	int h;
+
+	if (strncmp(held_logged, rev, sizeof(held_logged) - 1) == 0 &&
+	    held_logged[0] != '\0')
+		return;
+	for (i = 0; i < plan_count(pv->plan); i++) {
+		const struct plan_action *a = plan_action_at(pv->plan, i);
+		enum plan_hold hh = plan_action_hold(a);
+
+		if (hh == PLAN_HOLD_NONE)
+			continue;
+		if (count[hh]++ == 0)
+			why[hh] = plan_action_held_why(a);
+	}
+	for (h = PLAN_HOLD_NONE + 1; h < PLAN_HOLD_COUNT; h++)
+		if (count[h] > 0)
+			log_warnx("revision=%s held=%s %zu deletion%s held: %s",
+			    rev, plan_hold_name((enum plan_hold)h), count[h],
+			    count[h] == 1 ? "" : "s", why[h]);
+	if (plan_count_kind(pv->plan, PLAN_BLOCKED) > 0)
+		snprintf(held_logged, sizeof(held_logged), "%s", rev);
+}
+
+/* A termination.held event for a (a budget's hold). */
+static int
+held_event(const struct engine_view *pv, const struct plan_action *a)
+{
+	json_t *o = json_object();
+	char *payload;
+	int error;
+
+	json_object_set_new(o, "env", json_string(a->name));
+	json_object_set_new(o, "instance_id", str_or_null(a->instance_id));
+	json_object_set_new(o, "kind", json_string(plan_kind_name(a->held)));
+	json_object_set_new(o, "reason", json_string(a->reason));
+	json_object_set_new(o, "revision", str_or_null(pv->revision));
+	if ((payload = json_dumps(o, JSON_COMPACT)) == NULL)
+		abort();	/* out of memory */
+	error = store_event_add(NULL, pv->store, a->env_id, "termination.held",
+	    payload, strlen(payload));
+	free(payload);
+	json_decref(o);
+	return error;
+}
+
+int
+engine_held_record(const struct engine_view *pv)
+{
+	const char **ids = NULL;
+	const struct plan_action **held = NULL;
+	bool *seen = NULL;
+	size_t i, n = 0;
+	int error = 0, e;
+
+	held_log(pv);
+	for (i = 0; i < plan_count(pv->plan); i++) {
+		const struct plan_action *a = plan_action_at(pv->plan, i);
+		enum plan_hold h = plan_action_hold(a);
+
+		if ((h != PLAN_HOLD_PASS && h != PLAN_HOLD_WINDOW) ||
+		    a->instance_id == NULL)
+			continue;
+		ids = xreallocarray(ids, n + 1, sizeof(*ids));
+		held = xreallocarray(held, n + 1, sizeof(*held));
+		ids[n] = a->instance_id;
+		held[n++] = a;
+	}
+	if (n == 0)
+		goto out;
+	seen = xcalloc(n, sizeof(*seen));
+	if ((error = store_event_instances_seen(seen, pv->store,
+	    "termination.held", ids, n)) < 0)
+		goto out;
+	for (i = 0; i < n; i++)
+		if (!seen[i] && (e = held_event(pv, held[i])) < 0 && error == 0)
+			error = e;
+out:
+	free(ids);
+	free(held);
+	free(seen);
+	return error;
+}

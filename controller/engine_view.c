@@ -83,6 +83,8 @@ view_config(struct plan_config *pc, const struct config *cfg, int force)
 	pc->cluster_id = cfg->cluster_id;
 	pc->allow_empty = cfg->allow_empty;
 	pc->max_terminations_per_pass = (unsigned)cfg->max_terminations_per_pass;
+	pc->budget_count = (unsigned)cfg->termination_budget.count;
+	pc->budget_window = cfg->termination_budget.window;
 	pc->force = force != 0;
 	pc->orphan_grace = cfg->orphan_grace;
 	pc->backoff_base = cfg->backoff_base;
@@ -122,6 +124,8 @@ view_plan(struct engine_view *pv, const struct config *cfg, int force,
 	in.records.ok = true;
 	view_config(&in.config, cfg, force);
 	in.now = (int64_t)now;
+	in.terminated = pv->terminated;
+	in.nterminated = pv->nterminated;
 	error = plan_build(&pv->plan, &in);
 	/*
 	 * The plan keeps indexes into these arrays, which are those of the
@@ -183,6 +187,12 @@ engine_view_load(struct engine_view *pv, const struct config *cfg, int force,
 	if ((error = store_pass_load(&pv->rows, pv->store,
 	    now - VIEW_ENDED_WINDOW)) < 0)
 		goto fail;
+	/* the window budget counts from the database: restarts, leaders */
+	if (cfg->termination_budget.window > 0 &&
+	    (error = store_terminations_since(&pv->terminated,
+	    &pv->nterminated, pv->store,
+	    now - (time_t)cfg->termination_budget.window)) < 0)
+		goto fail;
 	if ((error = view_discover(pv, cfg)) < 0)
 		goto fail;
 	pv->aws_calls += pv->inst.pages;
@@ -222,6 +232,9 @@ engine_view_release(struct engine_view *pv)
 	pv->plan = NULL;
 	free(pv->inst_region);
 	pv->inst_region = NULL;
+	free(pv->terminated);
+	pv->terminated = NULL;
+	pv->nterminated = 0;
 	observe_instances_dispose(&pv->inst);
 	store_pass_dispose(&pv->rows);
 	spec_tree_free(pv->tree);

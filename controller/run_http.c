@@ -32,6 +32,7 @@ run_metrics_new(struct runner *r)
 	static const char *const status_l[] = { "status", NULL };
 	static const char *const result_l[] = { "result", NULL };
 	static const char *const kind_l[] = { "kind", NULL };
+	static const char *const rule_l[] = { "rule", NULL };
 	static const char *const region_l[] = { "region", NULL };
 	static const char *const sac_l[] = { "service", "action", "code", NULL };
 	static const char *const sa_l[] = { "service", "action", NULL };
@@ -50,6 +51,9 @@ run_metrics_new(struct runner *r)
 	    "Passes by result (ok, error, fenced)", result_l);
 	e |= metrics_counter_new(&r->m.actions, g, "envctl_actions_total",
 	    "Plan actions of the passes, by kind", kind_l);
+	e |= metrics_gauge_new(&r->m.held, g, "envctl_held_actions",
+	    "Deletions the last pass held, by the safety rule holding them "
+	    "(empty-tree, protection, pass-budget, window-budget)", rule_l);
 	e |= metrics_histogram_new(&r->m.duration, g, "envctl_pass_duration_seconds",
 	    "Duration of a pass, load to record", NULL, dur_b,
 	    sizeof(dur_b) / sizeof(dur_b[0]));
@@ -126,6 +130,18 @@ run_metrics_pass(struct runner *r, const struct engine_view *pv)
 
 		if (c > 0)
 			metrics_counter_add(r->m.actions, v, (double)c);
+	}
+	for (k = PLAN_HOLD_NONE + 1; k < PLAN_HOLD_COUNT; k++) {
+		const char *v[] = { plan_hold_name((enum plan_hold)k) };
+
+		metrics_gauge_set(r->m.held, v, 0);
+	}
+	for (i = 0; i < plan_count(pv->plan); i++) {
+		enum plan_hold h = plan_action_hold(plan_action_at(pv->plan, i));
+		const char *v[] = { plan_hold_name(h) };
+
+		if (h != PLAN_HOLD_NONE)
+			metrics_gauge_add(r->m.held, v, 1);
 	}
 	for (i = 0; i < pv->naws; i++) {
 		struct aws_client_stats st;

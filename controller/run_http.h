@@ -19,7 +19,7 @@ struct runner;
 
 struct run_metrics {
 	struct metrics_metric	*envs, *passes, *actions, *duration, *last_ok;
-	struct metrics_metric	*leader, *db_up, *reconfig, *aws_calls;
+	struct metrics_metric	*leader, *db_up, *reconfig, *aws_calls, *held;
 	struct metrics_metric	*aws_failures, *aws_retries, *aws_throttled;
 	/* process-wide AWS counters (lib/aws) and pacing, synced at each scrape */
 	struct metrics_metric	*aws_requests, *aws_attempts, *aws_throttles;

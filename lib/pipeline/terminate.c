@@ -87,9 +87,10 @@ pl_terminate(struct pipeline *p, struct pipeline_job *job,
 	FP("terminate.event.before");
 	if ((error = pl_event(p, row->id, "remote.terminate",
 	    "{\"env\":\"%s\",\"instance_id\":%s%s%s,\"reason\":\"%s\","
-	    "\"uptime_seconds\":%lld,\"cost_usd\":%.6f}", esc_name,
-	    row->instance_id ? "\"" : "", row->instance_id ? esc_id : "null",
-	    row->instance_id ? "\"" : "", esc_reason, cost.seconds, cost.usd)) < 0)
+	    "\"kind\":\"%s\",\"uptime_seconds\":%lld,\"cost_usd\":%.6f}",
+	    esc_name, row->instance_id ? "\"" : "",
+	    row->instance_id ? esc_id : "null", row->instance_id ? "\"" : "",
+	    esc_reason, plan_kind_name(job->kind), cost.seconds, cost.usd)) < 0)
 		goto out;
 	FP("terminate.event.after");
 	log_info("env=%s env_id=%s terminated (%s); uptime %llds, cost $%.4f",

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "duration.h"
 #include "err.h"
 #include "mem.h"
 #include "plan.h"
@@ -65,6 +66,11 @@ struct ctx {
 	unsigned		 budget_used;
 	bool			 empty;
 	char			 budget_why[96];
+	/* the window budget: sorted times inside it, room left, reason */
+	int64_t			*window_t;
+	size_t			 window_n;
+	unsigned		 window_left;
+	char			 window_why[160];
 	/* the last BLOCKED reason composed, reused for the same parts */
 	const char		*held_reason;
 	const char		*held_why;
@@ -383,6 +389,12 @@ emit(struct ctx *c, const struct group *g, enum plan_kind kind,
 	return emit_reason(c, g, kind, inst, rec, reason, false);
 }
 
+#define HELD_SEP	"; held: "
+#define WHY_EMPTY	"spec tree is empty and allow_empty is off"
+#define WHY_PROTECTION	"termination protection"
+#define WHY_PASS	"deletion budget of "
+#define WHY_WINDOW	"termination budget "
+
 /* Turn a into BLOCKED; why must outlive the build (literal or ctx). */
 static void
 block(struct ctx *c, struct plan_action *a, const char *why)
@@ -390,7 +402,7 @@ block(struct ctx *c, struct plan_action *a, const char *why)
 	char reason[REASON_MAX];
 
 	if (a->reason != c->held_reason || why != c->held_why) {
-		cat(reason, sizeof(reason), a->reason, "; held: ", why, NULL);
+		cat(reason, sizeof(reason), a->reason, HELD_SEP, why, NULL);
 		c->held_reason = a->reason;
 		c->held_why = why;
 		c->held_out = arena_strdup(&c->p->strings, reason);
@@ -400,6 +412,56 @@ block(struct ctx *c, struct plan_action *a, const char *why)
 	a->held = a->kind;
 	a->kind = PLAN_BLOCKED;
 	c->p->counts[PLAN_BLOCKED]++;
+}
+
+/*
+ * "termination budget N/W used (K in the last W); held until T": K counts
+ * this pass's terminations too, T is when the oldest of the K that must
+ * leave the window for one more to fit does (now + W for this pass's).
+ */
+static void
+window_why(struct ctx *c)
+{
+	const struct plan_config *cfg = &c->in->config;
+	char n1[NUM_MAX], n2[NUM_MAX], w[32], t[TIME_MAX];
+	size_t total = c->window_n + c->budget_used, j;
+	int64_t until;
+
+	j = total >= cfg->budget_count ? total - cfg->budget_count : 0;
+	until = (j < c->window_n ? c->window_t[j] : c->in->now) +
+	    cfg->budget_window;
+	duration_format(w, sizeof(w), cfg->budget_window);
+	cat(c->window_why, sizeof(c->window_why), WHY_WINDOW,
+	    fmt_int(n1, cfg->budget_count), "/", w, " used (",
+	    fmt_int(n2, (int64_t)total), " in the last ", w,
+	    "); held until ", fmt_time(t, until), NULL);
+}
+
+static int
+time_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The terminations inside the window, sorted, and the room left in it. */
+static void
+window_init(struct ctx *c)
+{
+	const struct plan_input *in = c->in;
+	size_t i;
+
+	if (in->config.budget_window <= 0)
+		return;
+	c->window_t = xreallocarray(NULL, in->nterminated + 1,
+	    sizeof(*c->window_t));
+	for (i = 0; i < in->nterminated; i++)
+		if (in->terminated[i] > in->now - in->config.budget_window)
+			c->window_t[c->window_n++] = in->terminated[i];
+	qsort(c->window_t, c->window_n, sizeof(*c->window_t), time_cmp);
+	c->window_left = c->window_n < in->config.budget_count ?
+	    in->config.budget_count - (unsigned)c->window_n : 0;
 }
 
 /*
@@ -417,19 +479,25 @@ emit_delete(struct ctx *c, const struct group *g, enum plan_kind kind,
 
 	a = emit_reason(c, g, kind, inst, rec, reason, lit);
 	if (c->empty) {
-		block(c, a, "spec tree is empty and allow_empty is off");
+		block(c, a, WHY_EMPTY);
 		return;
 	}
 	if (kind == PLAN_CLOSE)
 		return;
 	if (inst != NULL && inst->termination_protection) {
-		block(c, a, "termination protection");
+		block(c, a, WHY_PROTECTION);
 		return;
 	}
 	if (cfg->force)
 		return;
 	if (c->budget_used >= cfg->max_terminations_per_pass) {
 		block(c, a, c->budget_why);
+		return;
+	}
+	if (cfg->budget_window > 0 && c->budget_used >= c->window_left) {
+		if (c->window_why[0] == '\0')
+			window_why(c);
+		block(c, a, c->window_why);
 		return;
 	}
 	c->budget_used++;
@@ -830,7 +898,8 @@ check_input(const struct plan_input *in)
 	}
 	if ((in->desired.n > 0 && in->desired.v == NULL) ||
 	    (in->observed.n > 0 && in->observed.v == NULL) ||
-	    (in->records.n > 0 && in->records.v == NULL)) {
+	    (in->records.n > 0 && in->records.v == NULL) ||
+	    (in->nterminated > 0 && in->terminated == NULL)) {
 		err_set("plan: input array missing");
 		return ERR_INVALID;
 	}
@@ -1015,11 +1084,57 @@ merge(struct ctx *c, const struct skey *d, size_t nd, const struct skey *r,
 
 /* ---- public ---------------------------------------------------------- */
 
+const char *
+plan_action_held_why(const struct plan_action *a)
+{
+	const char *p, *last = NULL;
+
+	if (a->kind != PLAN_BLOCKED || a->reason == NULL)
+		return "";
+	for (p = a->reason; (p = strstr(p, HELD_SEP)) != NULL; p++)
+		last = p;
+	return last != NULL ? last + strlen(HELD_SEP) : "";
+}
+
+enum plan_hold
+plan_action_hold(const struct plan_action *a)
+{
+	const char *why = plan_action_held_why(a);
+
+	if (a->kind != PLAN_BLOCKED)
+		return PLAN_HOLD_NONE;
+	if (strcmp(why, WHY_EMPTY) == 0)
+		return PLAN_HOLD_EMPTY;
+	if (strcmp(why, WHY_PROTECTION) == 0)
+		return PLAN_HOLD_PROTECTION;
+	if (strncmp(why, WHY_PASS, strlen(WHY_PASS)) == 0)
+		return PLAN_HOLD_PASS;
+	if (strncmp(why, WHY_WINDOW, strlen(WHY_WINDOW)) == 0)
+		return PLAN_HOLD_WINDOW;
+	return PLAN_HOLD_NONE;
+}
+
+const char *
+plan_hold_name(enum plan_hold h)
+{
+	static const char *const names[PLAN_HOLD_COUNT] = {
+		[PLAN_HOLD_NONE] = "none",
+		[PLAN_HOLD_EMPTY] = "empty-tree",
+		[PLAN_HOLD_PROTECTION] = "protection",
+		[PLAN_HOLD_PASS] = "pass-budget",
+		[PLAN_HOLD_WINDOW] = "window-budget",
+	};
+
+	return (unsigned)h < PLAN_HOLD_COUNT ? names[h] : "none";
+}
+
 void
 plan_config_init(struct plan_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->max_terminations_per_pass = 10;
+	cfg->budget_count = 10;
+	cfg->budget_window = 600;
 	cfg->orphan_grace = 600;
 	cfg->backoff_base = 30;
 	cfg->backoff_cap = 3600;
@@ -1056,19 +1171,20 @@ plan_build(struct plan **out, const struct plan_input *in)
 	int error = -1;
 
 	*out = NULL;
+	memset(&c, 0, sizeof(c));
 	if ((error = check_input(in)) != 0)
 		goto done;
 
 	p = xcalloc(1, sizeof(*p));
 	p->mem = sizeof(*p);
-	memset(&c, 0, sizeof(c));
 	c.in = in;
 	c.p = p;
 	c.empty = (in->desired.tree_empty || in->desired.n == 0) &&
 	    !in->config.allow_empty;
-	cat(c.budget_why, sizeof(c.budget_why), "deletion budget of ",
+	cat(c.budget_why, sizeof(c.budget_why), WHY_PASS,
 	    fmt_int(n1, in->config.max_terminations_per_pass),
 	    " per pass used (force lifts it)", NULL);
+	window_init(&c);
 
 	if (!in->desired.source_usable || !in->observed.ok || !in->records.ok) {
 		plan_halt(&c);
@@ -1118,6 +1234,7 @@ done:
 	free(ir);
 	free(ik);
 	free(tmp);
+	free(c.window_t);
 	if (error == 0)
 		*out = p;
 	else

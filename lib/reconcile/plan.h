@@ -66,9 +66,13 @@
  *    TERMINATE, CLOSE, ORPHAN (and REPLACE) becomes BLOCKED.  GC of ended
  *    incarnations is still planned (it touches nothing live).
  *  - Termination protection turns TERMINATE, REPLACE and ORPHAN into
- *    BLOCKED; it does not use the budget.  Then the deletion budget:
+ *    BLOCKED; it does not use the budget.  Then the deletion budgets:
  *    the first max_terminations_per_pass TERMINATE/REPLACE/ORPHAN in plan
- *    order go ahead, later ones are BLOCKED, unless force.
+ *    order go ahead, later ones are BLOCKED, unless force; and of those,
+ *    only as many as the window budget has left (budget_count less the
+ *    in->terminated inside the last budget_window seconds), the rest
+ *    BLOCKED "termination budget N/W used (...); held until T", T being
+ *    when the window has room for one more (unless force).
  *  - An invalid spec leaves its environment alone: one NOOP "invalid
  *    spec, left alone", nothing else for that name except GC.
  *  - GC: one action per ended row flagged has_leftovers.
@@ -191,7 +195,15 @@ struct plan_config {
 	const char	*cluster_id;			/* required */
 	bool		 allow_empty;
 	unsigned	 max_terminations_per_pass;	/* default 10 */
-	bool		 force;				/* lifts the budget */
+	/*
+	 * The deletion budget over time (termination_budget): at most
+	 * budget_count terminations in any budget_window seconds, counting
+	 * plan_input.terminated (the ones already made) and this pass's.
+	 * budget_window 0: no such budget.  Defaults 10 in 600 s.
+	 */
+	unsigned	 budget_count;
+	int64_t		 budget_window;
+	bool		 force;				/* lifts both budgets */
 	int64_t		 orphan_grace;			/* default 600 s */
 	int64_t		 backoff_base;			/* default 30 s */
 	int64_t		 backoff_cap;			/* default 3600 s */
@@ -204,6 +216,13 @@ struct plan_input {
 	struct plan_records	 records;
 	struct plan_config	 config;
 	int64_t			 now;		/* unix seconds */
+	/*
+	 * When the terminations the window budget counts were made (unix
+	 * seconds, any order): the caller reads them from the store; times
+	 * at or before now - budget_window are not counted.
+	 */
+	const int64_t		*terminated;
+	size_t			 nterminated;
 };
 
 /* ---- output ---------------------------------------------------------- */
@@ -304,6 +323,23 @@ struct plan_kind_info {
 	bool		 is_drift;	/* drift found: REPLACE, DRIFT_REPORT, DRIFT_GONE */
 	enum plan_wait	 waits;
 };
+
+/* The safety rule that made an action BLOCKED (docs/design.md §3.2-§3.5). */
+enum plan_hold {
+	PLAN_HOLD_NONE = 0,	/* not BLOCKED */
+	PLAN_HOLD_EMPTY,	/* "empty-tree" */
+	PLAN_HOLD_PROTECTION,	/* "protection" */
+	PLAN_HOLD_PASS,		/* "pass-budget": max_terminations_per_pass */
+	PLAN_HOLD_WINDOW,	/* "window-budget": termination budget over time */
+	PLAN_HOLD_COUNT
+};
+
+/* Which rule holds a (read from the reason the planner gave it). */
+enum plan_hold	 plan_action_hold(const struct plan_action *a);
+/* "empty-tree", "protection", "pass-budget", "window-budget"; "none". */
+const char	*plan_hold_name(enum plan_hold);
+/* The rule's words in a's reason (after "; held: "); "" when not BLOCKED. */
+const char	*plan_action_held_why(const struct plan_action *a);
 
 /* The properties of kind; an out-of-range kind gets "unknown", '?', all false. */
 const struct plan_kind_info *plan_kind_info(enum plan_kind);

@@ -108,6 +108,76 @@ store_events_free(struct store_event *evs, size_t n)
 }
 
 int
+store_terminations_since(int64_t **times, size_t *n, struct store *st,
+    time_t since)
+{
+	const char *params[1];
+	char sb[32];
+	PGresult *res = NULL;
+	size_t i, rows;
+	int error;
+
+	*times = NULL;
+	*n = 0;
+	snprintf(sb, sizeof(sb), "%lld", (long long)since);
+	params[0] = sb;
+	if ((error = store_exec(&res, st, "count terminations",
+	    "SELECT " EPOCH("created_at") " FROM events"
+	    " WHERE created_at > to_timestamp($1::bigint)"
+	    " AND (type = 'orphan.terminated' OR (type = 'remote.terminate'"
+	    " AND payload->>'instance_id' IS NOT NULL"
+	    " AND coalesce(payload->>'kind', '') <> 'close'))"
+	    " ORDER BY created_at, id", 1, params, PGRES_TUPLES_OK)) != 0)
+		goto done;
+	rows = (size_t)PQntuples(res);
+	if (rows > 0)
+		*times = xcalloc(rows, sizeof(**times));
+	for (i = 0; i < rows; i++)
+		(*times)[i] = store_col_int64(res, (int)i, 0);
+	*n = rows;
+done:
+	PQclear(res);
+	return error;
+}
+
+int
+store_event_instances_seen(bool *seen, struct store *st, const char *type,
+    const char *const *ids, size_t n)
+{
+	const char *params[2];
+	json_t *arr = json_array();
+	char *json = NULL;
+	PGresult *res = NULL;
+	size_t i, k, rows;
+	int error;
+
+	for (i = 0; i < n; i++) {
+		seen[i] = false;
+		json_array_append_new(arr, json_string(ids[i]));
+	}
+	if ((json = json_dumps(arr, JSON_COMPACT)) == NULL)
+		abort();	/* out of memory */
+	params[0] = type;
+	params[1] = json;
+	if ((error = store_exec(&res, st, "read held events",
+	    "SELECT DISTINCT payload->>'instance_id' FROM events"
+	    " WHERE type = $1 AND payload->>'instance_id' IN"
+	    " (SELECT jsonb_array_elements_text($2::jsonb))", 2, params,
+	    PGRES_TUPLES_OK)) != 0)
+		goto done;
+	rows = (size_t)PQntuples(res);
+	for (k = 0; k < rows; k++)
+		for (i = 0; i < n; i++)
+			if (strcmp(ids[i], PQgetvalue(res, (int)k, 0)) == 0)
+				seen[i] = true;
+done:
+	PQclear(res);
+	free(json);
+	json_decref(arr);
+	return error;
+}
+
+int
 store_run_begin(int64_t *id_out, struct store *st, const char *revision)
 {
 	PGresult *res = NULL;

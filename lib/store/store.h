@@ -348,6 +348,24 @@ void	 store_events_free(struct store_event *, size_t n);
 int	 store_drift_open_ids(char (**ids)[STORE_ID_LEN], size_t *n,
 	    struct store *);
 
+/*
+ * When the terminations the deletion budget counts (docs/design.md §3.3)
+ * were recorded, after since (unix seconds), oldest first: every
+ * orphan.terminated event (orphans, duplicate instances) and every
+ * remote.terminate event that ended an instance (its payload names an
+ * "instance_id" and its "kind" is not "close").  Counted from the events,
+ * so the count holds across restarts and leaders.  *times (NULL when *n
+ * is 0) is the caller's to free.
+ */
+int	 store_terminations_since(int64_t **times, size_t *n, struct store *,
+	    time_t since);
+/*
+ * Of the n instance ids, which already have an event of type naming them
+ * (payload "instance_id"): seen[i] set for each such ids[i].  One query.
+ */
+int	 store_event_instances_seen(bool *seen, struct store *, const char *type,
+	    const char *const *ids, size_t n);
+
 /* A count by action name, for store_run_finish(). */
 struct store_count {
 	const char	*action;

@@ -31,6 +31,9 @@ Run under tests/harness/with-pg.sh and tests/harness/with-aws.sh:
                         spec of the burst is acted on; provision histogram
     run_it.py fence     the lock lost while a pass acts: no environment
                         starts after it; the standby changes nothing
+    run_it.py budget    termination_budget 3/20s: 30 of 31 specs removed,
+                        at most 3 terminated in any 20 s, the rest held
+                        (events, metric, log), released as the window moves
 
 Results are checked with psql, the proxy's request log and plain HTTP,
 never with envctl's own view.  Each scenario uses its own cluster id.
@@ -1569,7 +1572,65 @@ def fence():
         a.term()
 
 
-SCENARIOS = {"loop": loop, "git": gitrun, "gitlink": gitlink, "leader": leader, "pgdown": pgdown, "drift": drift,
+def budget():
+    """The deletion budget over time: 30 of 31 specs removed under `run` with
+    termination_budget 3/20s.  No more than 3 instances are terminated in
+    any 20 s (psql: remote.terminate times; aws CLI: what still runs), the
+    rest are held with a reason (one termination.held event each, not one
+    per pass; the log says so once for the revision; envctl_held_actions),
+    then released as the window moves."""
+    migrate()
+    cl, bucket = "it-budget", "envctl-it-budget"
+    aws("s3api", "create-bucket", "--bucket", bucket)
+    specs = mkdtemp(prefix="envctl-run-budget-")
+    names = ["b%02d" % i for i in range(31)]
+    for n in names:
+        write_spec(specs, n)
+    env = {"ENVCTL_S3_BUCKET": bucket, "ENVCTL_READY_CHECKS": "status",
+           "ENVCTL_EC2_RATE_LIMITS": "off", "ENVCTL_CLUSTER_ID": cl, "ENVCTL_SPECS": specs}
+    r = envctl("reconcile", "--once", env=env)
+    live = lambda: [i for i in cluster_instances(cl, ["pending", "running"])]  # noqa: E731
+    check(len(live()) == 31, "31 environments launched (aws CLI: %d)" % len(live()))
+    for n in names[1:]:
+        os.unlink(os.path.join(specs, n + ".yaml"))
+    c = Controller("budget", "--resync-interval", "1s", "--termination-budget", "3/20s",
+                   env=env)
+    t0 = time.time()
+
+    def term_times():
+        out = psql("SELECT extract(epoch FROM created_at) FROM events WHERE type = "
+                   "'remote.terminate' AND payload->>'kind' = 'terminate' ORDER BY 1")
+        return [float(x) for x in out.split()]
+
+    # ~1.5 windows: the first 3 go, the rest wait; then 3 more go
+    worst, seen_held = 0, False
+    while time.time() - t0 < 30 and c.alive():
+        ts = term_times()
+        worst = max([worst] + [sum(1 for u in ts if v <= u < v + 20) for v in ts])
+        if not seen_held and len(ts) == 3:
+            st, body = http(c.port, "/metrics")
+            seen_held = 'envctl_held_actions{rule="window-budget"} 27' in body
+        time.sleep(0.5)
+    ts = term_times()
+    check(worst <= 3, "no more than 3 terminations in any 20 s (psql: most %d)" % worst)
+    check(len(ts) == 6, "released as the window moves: 6 terminated in ~30 s (psql: %d)" % len(ts))
+    check(len(live()) == 25, "25 instances still run (aws CLI: %d)" % len(live()))
+    check(seen_held, "envctl_held_actions{rule=\"window-budget\"} 27 while held")
+    held = psql("SELECT count(*), count(DISTINCT payload->>'instance_id') FROM events "
+                "WHERE type = 'termination.held'").strip()
+    check(held == "27|27", "one termination.held event per held instance (psql: %s)" % held)
+    reason = psql("SELECT payload->>'reason' FROM events WHERE type = 'termination.held' "
+                  "LIMIT 1").strip()
+    check("termination budget 3/20s used (3 in the last 20s); held until" in reason,
+          "held with a reason: " + reason)
+    nlog = sum(1 for _, l in c.lines if "held=window-budget" in l)
+    check(nlog == 1, "the hold is logged once for the revision (%d lines)" % nlog)
+    check(c.term() == 0, "SIGTERM: exit 0")
+    if t.failed:
+        c.dump()
+
+
+SCENARIOS = {"loop": loop, "budget": budget, "git": gitrun, "gitlink": gitlink, "leader": leader, "pgdown": pgdown, "drift": drift,
              "soak": soak, "churn": churn, "takeover": takeover, "oncelock": oncelock,
              "overflow": overflow, "fence": fence}
 

@@ -85,6 +85,9 @@ struct plan_case {
 	struct want		 want[16];
 	unsigned		 flags;
 	unsigned		 budget;	/* 0: default (10) */
+	unsigned		 window_n;	/* with window_s: termination_budget */
+	int64_t			 window_s;	/* 0: default (10/10m) */
+	int64_t			 done[8];	/* terminations made (0 ends) */
 	size_t			 ignored;
 	int			 changes;	/* expected plan_has_changes() */
 };
@@ -139,6 +142,13 @@ case_input(struct plan_input *in, const struct plan_case *c)
 	in->config.force = (c->flags & F_FORCE) != 0;
 	if (c->budget > 0)
 		in->config.max_terminations_per_pass = c->budget;
+	if (c->window_s > 0) {
+		in->config.budget_count = c->window_n;
+		in->config.budget_window = c->window_s;
+	}
+	in->terminated = c->done;
+	while (in->nterminated < 8 && c->done[in->nterminated] != 0)
+		in->nterminated++;
 	in->now = NOW;
 }
 
@@ -528,6 +538,132 @@ CASE(deletion_budget_force,
 	   ROW("e-2", "web-b", READY, DONE, H1, "i-2") },
     .want = { WANT(TERMINATE, "web-a", "spec removed"),
 	      WANT(TERMINATE, "web-b", "spec removed"),
+	      WANT(PROVISION, "zz-keep", "new environment") },
+    .changes = 1)
+
+/*
+ * The window budget (termination_budget N/W): what was terminated in the
+ * last W seconds counts; older terminations (at or before NOW - W) not.
+ * Under: 1 of 3 used in the window, 2 go ahead.
+ */
+CASE(window_budget_under,
+    .d = { SPEC("zz-keep", H1) },
+    .window_n = 3, .window_s = 600,
+    .done = { NOW - 100, NOW - 600, NOW - 4000 },
+    .i = { INST("i-1", RUNNING, "web-a", "e-1", H1, OLD),
+	   INST("i-2", RUNNING, "web-b", "e-2", H1, OLD) },
+    .r = { ROW("e-1", "web-a", READY, DONE, H1, "i-1"),
+	   ROW("e-2", "web-b", READY, DONE, H1, "i-2") },
+    .want = { WANT(TERMINATE, "web-a", "spec removed"),
+	      WANT(TERMINATE, "web-b", "spec removed"),
+	      WANT(PROVISION, "zz-keep", "new environment") },
+    .changes = 1)
+
+/* At: the window is full; held until its oldest leaves it (NOW-200+600) */
+CASE(window_budget_at,
+    .d = { SPEC("zz-keep", H1) },
+    .window_n = 3, .window_s = 600,
+    .done = { NOW - 10, NOW - 200, NOW - 100 },
+    .i = { INST("i-1", RUNNING, "web-a", "e-1", H1, OLD) },
+    .r = { ROW("e-1", "web-a", READY, DONE, H1, "i-1"),
+	   ROW("e-4", "web-e", READY, DONE, H1, NULL) },
+    .want = { WANT_HELD(TERMINATE, "web-a", "spec removed; held: termination "
+		  "budget 3/10m used (3 in the last 10m); held until "
+		  "2027-01-15T08:06:40Z"),
+	      WANT(CLOSE, "web-e", "spec removed"),	/* not counted */
+	      WANT(PROVISION, "zz-keep", "new environment") },
+    .changes = 1)
+
+/*
+ * Over: 1 used, 2 removals go, then the window is full; the first slot
+ * frees when the one made before the pass leaves it (NOW-100+600).
+ */
+CASE(window_budget_over,
+    .d = { SPEC("zz-keep", H1) },
+    .window_n = 3, .window_s = 600,
+    .done = { NOW - 100 },
+    .i = { INST("i-1", RUNNING, "web-a", "e-1", H1, OLD),
+	   INST("i-2", RUNNING, "web-b", "e-2", H1, OLD),
+	   INST("i-3", RUNNING, "web-c", "e-3", H1, OLD),
+	   INST("i-4", RUNNING, "web-d", "e-4", H1, OLD) },
+    .r = { ROW("e-1", "web-a", READY, DONE, H1, "i-1"),
+	   ROW("e-2", "web-b", READY, DONE, H1, "i-2"),
+	   ROW("e-3", "web-c", READY, DONE, H1, "i-3"),
+	   ROW("e-4", "web-d", READY, DONE, H1, "i-4") },
+    .want = { WANT(TERMINATE, "web-a", "spec removed"),
+	      WANT(TERMINATE, "web-b", "spec removed"),
+	      WANT_HELD(TERMINATE, "web-c", "termination budget 3/10m used "
+		  "(3 in the last 10m); held until 2027-01-15T08:08:20Z"),
+	      WANT_HELD(TERMINATE, "web-d", "held until 2027-01-15T08:08:20Z"),
+	      WANT(PROVISION, "zz-keep", "new environment") },
+    .changes = 1)
+
+/* None used before the pass: the slot frees W after this pass's first */
+CASE(window_budget_this_pass,
+    .d = { SPEC("zz-keep", H1) },
+    .window_n = 1, .window_s = 600,
+    .i = { INST("i-1", RUNNING, "web-a", "e-1", H1, OLD),
+	   INST("i-2", RUNNING, "web-b", "e-2", H1, OLD) },
+    .r = { ROW("e-1", "web-a", READY, DONE, H1, "i-1"),
+	   ROW("e-2", "web-b", READY, DONE, H1, "i-2") },
+    .want = { WANT(TERMINATE, "web-a", "spec removed"),
+	      WANT_HELD(TERMINATE, "web-b", "termination budget 1/10m used "
+		  "(1 in the last 10m); held until 2027-01-15T08:10:00Z"),
+	      WANT(PROVISION, "zz-keep", "new environment") },
+    .changes = 1)
+
+/* --force lifts the window budget for its pass, as the per-pass one */
+CASE(window_budget_force,
+    .d = { SPEC("zz-keep", H1) },
+    .window_n = 1, .window_s = 600, .flags = F_FORCE,
+    .done = { NOW - 10, NOW - 20 },
+    .i = { INST("i-1", RUNNING, "web-a", "e-1", H1, OLD),
+	   INST("i-2", RUNNING, "web-b", "e-2", H1, OLD) },
+    .r = { ROW("e-1", "web-a", READY, DONE, H1, "i-1"),
+	   ROW("e-2", "web-b", READY, DONE, H1, "i-2") },
+    .want = { WANT(TERMINATE, "web-a", "spec removed"),
+	      WANT(TERMINATE, "web-b", "spec removed"),
+	      WANT(PROVISION, "zz-keep", "new environment") },
+    .changes = 1)
+
+/*
+ * Mixed kinds: terminate, orphan and replace count, in plan order; close
+ * does not; protection holds without using the budget.
+ */
+CASE(window_budget_mixed,
+    .d = { SPEC("web-r", H2), SPEC("web-s", H2), SPEC("zz-keep", H1) },
+    .window_n = 4, .window_s = 3600,
+    .done = { NOW - 3000 },
+    .i = { INST("i-1", RUNNING, "web-a", "e-1", H1, OLD),
+	   INST_PROTECTED("i-2", RUNNING, "web-b", "e-2", H1, OLD),
+	   INST("i-9", RUNNING, "web-o", "e-unknown", H1, OLD),
+	   INST("i-3", RUNNING, "web-r", "e-3", H1, OLD),
+	   INST("i-4", RUNNING, "web-s", "e-4", H1, OLD) },
+    .r = { ROW("e-1", "web-a", READY, DONE, H1, "i-1"),
+	   ROW("e-2", "web-b", READY, DONE, H1, "i-2"),
+	   ROW("e-5", "web-c", READY, DONE, H1, NULL),
+	   ROW("e-3", "web-r", READY, DONE, H1, "i-3"),
+	   ROW("e-4", "web-s", READY, DONE, H1, "i-4") },
+    .want = { WANT(TERMINATE, "web-a", "spec removed"),
+	      WANT_HELD(TERMINATE, "web-b", "termination protection"),
+	      WANT(CLOSE, "web-c", "spec removed"),
+	      WANT(ORPHAN, "web-o", "orphan"),
+	      WANT(REPLACE, "web-r", "spec changed"),
+	      WANT_HELD(REPLACE, "web-s", "termination budget 4/1h used "
+		  "(4 in the last 1h); held until 2027-01-15T08:10:00Z"),
+	      WANT(PROVISION, "zz-keep", "new environment") },
+    .changes = 1)
+
+/* The per-pass budget used up first: its reason, not the window's */
+CASE(window_budget_per_pass_first,
+    .d = { SPEC("zz-keep", H1) },
+    .window_n = 5, .window_s = 600, .budget = 1,
+    .i = { INST("i-1", RUNNING, "web-a", "e-1", H1, OLD),
+	   INST("i-2", RUNNING, "web-b", "e-2", H1, OLD) },
+    .r = { ROW("e-1", "web-a", READY, DONE, H1, "i-1"),
+	   ROW("e-2", "web-b", READY, DONE, H1, "i-2") },
+    .want = { WANT(TERMINATE, "web-a", "spec removed"),
+	      WANT_HELD(TERMINATE, "web-b", "deletion budget of 1 per pass"),
 	      WANT(PROVISION, "zz-keep", "new environment") },
     .changes = 1)
 
@@ -1443,6 +1579,13 @@ main(void)
 		cmocka_unit_test(test_plan__deletion_budget),
 		cmocka_unit_test(test_plan__deletion_budget_replace),
 		cmocka_unit_test(test_plan__deletion_budget_force),
+		cmocka_unit_test(test_plan__window_budget_under),
+		cmocka_unit_test(test_plan__window_budget_at),
+		cmocka_unit_test(test_plan__window_budget_over),
+		cmocka_unit_test(test_plan__window_budget_this_pass),
+		cmocka_unit_test(test_plan__window_budget_force),
+		cmocka_unit_test(test_plan__window_budget_mixed),
+		cmocka_unit_test(test_plan__window_budget_per_pass_first),
 		cmocka_unit_test(test_plan__termination_protection),
 		cmocka_unit_test(test_plan__shutting_down_is_gone),
 		cmocka_unit_test(test_plan__shutting_down_closes_row),

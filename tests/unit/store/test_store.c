@@ -1168,6 +1168,70 @@ test_store__update_guard(void **state)
 	store_env_dispose(&b);
 }
 
+/*
+ * The deletion budget's count: terminations of instances (terminate,
+ * replace: remote.terminate naming an instance, not a close; orphans and
+ * duplicates: orphan.terminated) after since, oldest first.
+ */
+static void
+test_store__terminations_since(void **state)
+{
+	struct fx *f = *state;
+	static const char *const ids[] = { "i-held", "i-new", "i-other" };
+	char id[STORE_ID_LEN], sql[256];
+	int64_t *t = NULL, old = 0;
+	bool seen[3];
+	time_t now = time(NULL);
+	size_t n = 99;
+
+	migrate_ok(f->st);
+	env_insert_ok(f->st, "tb", id);
+	assert_int_equal(store_terminations_since(&t, &n, f->st, now - 3600), 0);
+	assert_int_equal(n, 0);
+	assert_null(t);
+#define EV(eid, type, json) \
+	assert_int_equal(store_event_add(NULL, f->st, eid, type, json, \
+	    strlen(json)), 0)
+	EV(id, "remote.terminate", "{\"instance_id\":\"i-1\",\"kind\":\"terminate\"}");
+	EV(id, "remote.terminate", "{\"instance_id\":\"i-2\",\"kind\":\"close\"}");
+	EV(id, "remote.terminate", "{\"instance_id\":null}");
+	EV(id, "remote.terminate", "{\"instance_id\":\"i-3\"}");	/* before "kind" */
+	EV(NULL, "orphan.terminated", "{\"instance_id\":\"i-4\"}");
+	EV(id, "remote.provision.start", "{\"instance_id\":\"i-5\"}");
+	EV(id, "remote.terminate", "{\"instance_id\":\"i-6\",\"kind\":\"replace\"}");
+	EV(NULL, "termination.held", "{\"instance_id\":\"i-held\"}");
+#undef EV
+	/* i-6 two hours ago: outside a one-hour window; i-3 ten minutes ago */
+	snprintf(sql, sizeof(sql), "UPDATE events SET created_at = now() - "
+	    "interval '2 hours' WHERE payload->>'instance_id' = 'i-6'");
+	free(psql(f->db, sql));
+	snprintf(sql, sizeof(sql), "UPDATE events SET created_at = now() - "
+	    "interval '10 minutes' WHERE payload->>'instance_id' = 'i-3'");
+	free(psql(f->db, sql));
+	assert_int_equal(store_terminations_since(&t, &n, f->st, now - 3600), 0);
+	assert_int_equal(n, 3);	/* i-3, then i-1 and i-4 */
+	assert_true(t[0] <= now - 590 && t[0] >= now - 610);
+	assert_true(t[1] >= now - 5 && t[2] >= t[1]);
+	free(t);
+	assert_int_equal(store_terminations_since(&t, &n, f->st, now - 3 * 3600),
+	    0);
+	assert_int_equal(n, 4);
+	old = t[0];
+	assert_true(old <= now - 7190 && old >= now - 7210);
+	free(t);
+	assert_psql(f->db, "SELECT count(*) FROM events WHERE created_at > now() - "
+	    "interval '1 hour' AND type IN ('remote.terminate', "
+	    "'orphan.terminated')", "5");
+
+	assert_int_equal(store_event_instances_seen(seen, f->st,
+	    "termination.held", ids, 3), 0);
+	assert_true(seen[0]);
+	assert_false(seen[1]);
+	assert_false(seen[2]);
+	assert_int_equal(store_event_instances_seen(seen, f->st,
+	    "orphan.terminated", ids, 0), 0);
+}
+
 static void
 test_store__events_and_runs(void **state)
 {
@@ -1524,6 +1588,7 @@ main(void)
 		T(test_store__rows_streamed),
 		T(test_store__update_guard),
 		T(test_store__events_and_runs),
+		T(test_store__terminations_since),
 		T(test_store__connection_settings),
 		T(test_store__reconnects),
 		T(test_store__leader_election),
