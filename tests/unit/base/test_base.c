@@ -113,8 +113,10 @@ assert_inert(const char *s, const char *input_desc)
 			n = 3, c = *p & 0x0f;
 		else if ((*p & 0xf8) == 0xf0)
 			n = 4, c = *p & 0x07;
-		else
+		else {
 			fail_msg("%s: stray byte 0x%02x survived", input_desc, *p);
+			return;	/* fail_msg does not return; say so to the compiler */
+		}
 		for (i = 1; i < n; i++) {
 			if ((p[i] & 0xc0) != 0x80)
 				fail_msg("%s: broken UTF-8 survived", input_desc);
