@@ -59,6 +59,9 @@ struct config {
 	char			*region;
 	char			*s3_bucket;
 	char			*s3_prefix;
+	char			*secret_env_prefix;	/* "": env secrets off */
+	char			*secrets_dir;		/* "": file secrets off */
+	char			*secret_ssm_prefix;	/* "": ssm secrets off */
 	int			 max_parallel;
 	int			 max_terminations_per_pass;
 	int			 allow_empty;
