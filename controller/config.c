@@ -55,6 +55,8 @@ struct config_src {
 
 static config_parse_fn parse_string, parse_int, parse_bool, parse_duration;
 static config_parse_fn parse_tag_prefix, parse_ready_checks, parse_pace;
+static config_parse_fn parse_secret_env_prefix, parse_secret_ssm_prefix;
+static config_parse_fn parse_secrets_dir;
 static config_parse_fn parse_log_level, parse_log_format, parse_budget;
 static config_dispose_fn dispose_string;
 
@@ -116,6 +118,14 @@ static const struct config_option options[] = {
 	    "bucket for SSH keys, secrets and bootstrap markers"),
 	STR(s3_prefix, "envctl",
 	    "key prefix inside s3_bucket"),
+	CUSTOM(secret_env_prefix, "ENVCTL_SECRET_", parse_secret_env_prefix,
+	    dispose_string,
+	    "spec secrets {env: X}: only variables starting with this; empty: off"),
+	CUSTOM(secrets_dir, "", parse_secrets_dir, dispose_string,
+	    "spec secrets {file: X}: directory of secret files (systemd: %d); empty: off"),
+	CUSTOM(secret_ssm_prefix, "/envctl/", parse_secret_ssm_prefix,
+	    dispose_string,
+	    "spec secrets {ssm: /X}: only SSM parameters under this path; empty: off"),
 	INT(max_parallel, "8", 1, 256,
 	    "pipelines run at once"),
 	INT(max_terminations_per_pass, "10", 0, 100000,
@@ -470,6 +480,77 @@ parse_tag_prefix(const struct config_option *opt, void *out, const char *value)
 			return ERR_INVALID;
 		}
 	*(char **)out = xstrndup(value, n);
+	return 0;
+}
+
+/*
+ * The variables a spec's {env: X} may name start with this prefix.  A
+ * prefix that the controller's own secrets start with would hand them to
+ * whoever commits a spec, so it is refused.
+ */
+static int
+parse_secret_env_prefix(const struct config_option *opt, void *out,
+    const char *value)
+{
+	static const char *const own[] = { "AWS_ACCESS_KEY_ID",
+	    "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "PGPASSWORD",
+	    "PGPASSFILE", "ENVCTL_DATABASE_URL", NULL };
+	size_t n = strlen(value), i;
+
+	if (n > 64) {
+		err_set("%s: at most 64 characters", opt->name);
+		return ERR_INVALID;
+	}
+	for (i = 0; i < n; i++)
+		if ((!isalnum((unsigned char)value[i]) && value[i] != '_') ||
+		    (i == 0 && isdigit((unsigned char)value[i]))) {
+			err_set("%s: must be the start of a variable name "
+			    "([A-Za-z_][A-Za-z0-9_]*)", opt->name);
+			return ERR_INVALID;
+		}
+	for (i = 0; n > 0 && own[i] != NULL; i++)
+		if (strncmp(own[i], value, n) == 0) {
+			err_set("%s: %s starts with it; the prefix must leave out "
+			    "the controller's own credentials", opt->name, own[i]);
+			return ERR_INVALID;
+		}
+	*(char **)out = xstrdup(value);
+	return 0;
+}
+
+/* The SSM parameters a spec's {ssm: X} may name are under this path. */
+static int
+parse_secret_ssm_prefix(const struct config_option *opt, void *out,
+    const char *value)
+{
+	size_t n = strlen(value), i;
+
+	if (n > 0 && (n < 3 || value[0] != '/' || value[n - 1] != '/' || n > 200 ||
+	    strstr(value, "//") != NULL)) {
+		err_set("%s: must be a path like /envctl/ (starts and ends with '/', "
+		    "not / alone), or empty", opt->name);
+		return ERR_INVALID;
+	}
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)value[i]) &&
+		    strchr("_.-/", value[i]) == NULL) {
+			err_set("%s: only letters, digits and '_', '.', '-', '/'",
+			    opt->name);
+			return ERR_INVALID;
+		}
+	*(char **)out = xstrdup(value);
+	return 0;
+}
+
+/* Secret files are read from this directory at use: an absolute path. */
+static int
+parse_secrets_dir(const struct config_option *opt, void *out, const char *value)
+{
+	if (*value != '\0' && *value != '/') {
+		err_set("%s: must be an absolute path, or empty", opt->name);
+		return ERR_INVALID;
+	}
+	*(char **)out = xstrdup(value);
 	return 0;
 }
 

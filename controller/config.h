@@ -65,6 +65,9 @@ struct config {
 	char			*region;
 	char			*s3_bucket;
 	char			*s3_prefix;
+	char			*secret_env_prefix;	/* "": env secrets off */
+	char			*secrets_dir;		/* "": file secrets off */
+	char			*secret_ssm_prefix;	/* "": ssm secrets off */
 	int			 max_parallel;
 	int			 max_terminations_per_pass;
 	struct config_budget	 termination_budget;

@@ -104,6 +104,9 @@ ctl_spec_options(struct spec_options *opts, char prefix[CTL_SPEC_PREFIX_LEN],
 	opts->default_region = ctl_region(c);
 	snprintf(prefix, CTL_SPEC_PREFIX_LEN, "%s:", c->tag_prefix);
 	opts->tag_prefix = prefix;
+	opts->secret_env_prefix = c->secret_env_prefix;
+	opts->secret_ssm_prefix = c->secret_ssm_prefix;
+	opts->secret_files = *c->secrets_dir != '\0';
 }
 
 int

@@ -420,6 +420,10 @@ engine_opts(struct pipeline_opts *o, const struct config *cfg)
 	o->ready_checks = cfg->ready_checks;
 	o->ready_ssh_port = cfg->ready_ssh_port;
 	o->prices = cfg->prices;
+	o->secret_env_prefix = cfg->secret_env_prefix;
+	o->secret_ssm_prefix = cfg->secret_ssm_prefix;
+	o->secrets_dir = cfg->secrets_dir;
+	o->secret_ssm_region = ctl_region(cfg);	/* the controller's own */
 	plan_config_init(&o->plan);
 	o->plan.backoff_base = cfg->backoff_base;
 	o->plan.backoff_cap = cfg->backoff_max;

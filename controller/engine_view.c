@@ -170,6 +170,30 @@ out:
 	return error;
 }
 
+/*
+ * Say, every pass, which specs are invalid and why (their first problem,
+ * file:line:col): nothing of them is provisioned, and an environment of
+ * that name is left as it is.  Diagnostics never hold a secret's value.
+ */
+static void
+view_warn_invalid(const struct spec_tree *t)
+{
+	char path[512], name[128];
+	size_t i;
+
+	for (i = 0; i < spec_tree_count(t); i++) {
+		const struct spec_entry *e = spec_tree_entry(t, i);
+		const struct spec_diag *d;
+
+		if (spec_entry_valid(e) || (d = spec_entry_diag(e, 0)) == NULL)
+			continue;
+		log_warnx("env=%s %s:%u:%u: %s (invalid spec: nothing of it changes)",
+		    log_escape(name, sizeof(name), spec_entry_name(e)),
+		    log_escape(path, sizeof(path), spec_entry_path(e)), d->line,
+		    d->col, d->message);
+	}
+}
+
 int
 engine_view_load(struct engine_view *pv, const struct config *cfg, int force,
     int check_protection, time_t now)
@@ -182,6 +206,7 @@ engine_view_load(struct engine_view *pv, const struct config *cfg, int force,
 	/* Fail closed, cheapest first: specs, then the database, then AWS. */
 	if ((error = ctl_specs_load(&pv->tree, &pv->revision, cfg)) < 0)
 		goto fail;
+	view_warn_invalid(pv->tree);
 	if ((error = ctl_store_open(&pv->store, cfg)) < 0)
 		goto fail;
 	if ((error = store_pass_load(&pv->rows, pv->store,

@@ -31,10 +31,11 @@ enum aws_service {
 	AWS_SERVICE_EC2 = 0,
 	AWS_SERVICE_S3,
 	AWS_SERVICE_STS,
+	AWS_SERVICE_SSM,
 	AWS_SERVICE_COUNT
 };
 
-/* "ec2", "s3", "sts": the signing name and the endpoint label. */
+/* "ec2", "s3", "sts", "ssm": the signing name and the endpoint label. */
 const char	*aws_service_name(enum aws_service);
 
 /* Defaults used when an option is left 0/NULL. */

@@ -18,12 +18,14 @@ static const char *const service_names[AWS_SERVICE_COUNT] = {
 	[AWS_SERVICE_EC2] = "ec2",
 	[AWS_SERVICE_S3] = "s3",
 	[AWS_SERVICE_STS] = "sts",
+	[AWS_SERVICE_SSM] = "ssm",
 };
 
 static const char *const service_env[AWS_SERVICE_COUNT] = {
 	[AWS_SERVICE_EC2] = "AWS_ENDPOINT_URL_EC2",
 	[AWS_SERVICE_S3] = "AWS_ENDPOINT_URL_S3",
 	[AWS_SERVICE_STS] = "AWS_ENDPOINT_URL_STS",
+	[AWS_SERVICE_SSM] = "AWS_ENDPOINT_URL_SSM",
 };
 
 const char *

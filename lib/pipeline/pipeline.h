@@ -66,6 +66,11 @@ struct pipeline_opts {
 	unsigned		 ready_checks;	/* PIPELINE_CHECK_* */
 	int			 ready_ssh_port; /* the ssh check's port; 0: 22 */
 	const struct pipeline_prices *prices;	/* price_table; NULL: built-in */
+	/* The secret namespace (spec.h; NULL: the defaults, "": off). */
+	const char		*secret_env_prefix;
+	const char		*secret_ssm_prefix;
+	const char		*secrets_dir;	/* NULL or "": no file secrets */
+	const char		*secret_ssm_region; /* NULL: the pipeline's */
 	struct pipeline_capacity *capacity;	/* shared, borrowed; NULL: none */
 	struct plan_config	 plan;		/* backoff settings */
 	time_t			(*clock)(void);	/* NULL: time() */

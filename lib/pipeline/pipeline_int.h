@@ -90,6 +90,26 @@ const char *pl_aws_code(const struct pipeline *);
 int	 pl_presign_at(char **out, struct pipeline *, const char *method,
 	    const char *key, unsigned expires, time_t at);
 
+/* ---- secrets.c ---- */
+
+struct spec_secret;
+struct stat;
+
+/*
+ * The value of spec secret s, read now from the secret namespace (its
+ * prefix checked again).  *out is freed with mem_free_secret().  Errors
+ * name the secret and its source, never the value.
+ */
+int	 pl_secret_read(char **out, struct pipeline *, const struct spec_secret *s);
+/*
+ * Whether the open file fd (st its fstat) is the controller's alone:
+ * owned by its user or by root, no access for others, read for no group
+ * and no other user (mode bits, or the access ACL with its mask).  0, or
+ * -1 with the reason in why.
+ */
+int	 pl_secret_file_private(int fd, const struct stat *st, char *why,
+	    size_t whysz);
+
 /* ---- cleanup.c ---- */
 
 /* Live (not terminated/shutting-down) instances tagged with env_id; ids into out. */

@@ -399,36 +399,36 @@ out:
 	return error;
 }
 
-/* The secrets env file to S3 and its presigned GET (caller frees *url). */
+/*
+ * The secrets env file to S3 and its presigned GET (caller frees *url).
+ * Each value is read now from the secret namespace (secrets.c).
+ */
 static int
 secrets_upload(char **url, struct prov *pv)
 {
 	struct pipeline *p = pv->p;
 	const struct spec *s = pv->spec;
-	const char **names = NULL, **values = NULL;
+	const char **names = NULL;
+	char **values = NULL;
 	char *body = NULL, *key = NULL;
 	struct s3_put_opts po;
-	size_t i;
+	size_t i, n = s->bootstrap.nsecrets;
 	unsigned expires;
 	int error = 0;
 
 	*url = NULL;
-	if (s->bootstrap.nsecrets == 0)
+	if (n == 0)
 		return 0;
-	names = xcalloc(s->bootstrap.nsecrets, sizeof(*names));
-	values = xcalloc(s->bootstrap.nsecrets, sizeof(*values));
-	for (i = 0; i < s->bootstrap.nsecrets; i++) {
+	names = xcalloc(n, sizeof(*names));
+	values = xcalloc(n, sizeof(*values));
+	for (i = 0; i < n; i++) {
 		names[i] = s->bootstrap.secrets[i].name;
-		values[i] = getenv(s->bootstrap.secrets[i].env);
-		if (values[i] == NULL) {
-			err_set("secret %s: environment variable %s is not set on "
-			    "the controller", names[i], s->bootstrap.secrets[i].env);
-			error = ERR_INVALID;
+		if ((error = pl_secret_read(&values[i], p,
+		    &s->bootstrap.secrets[i])) < 0)
 			goto out;
-		}
 	}
-	if ((error = userdata_secrets_render(&body, names, values,
-	    s->bootstrap.nsecrets)) < 0)
+	if ((error = userdata_secrets_render(&body, names,
+	    (const char *const *)values, n)) < 0)
 		goto out;
 	key = pl_s3_key(p, pv->row->id, "secrets.env");
 	memset(&po, 0, sizeof(po));
@@ -446,6 +446,8 @@ secrets_upload(char **url, struct prov *pv)
 	    (unsigned)s->lifecycle.ready_timeout_s : 60;
 	error = pl_presign_at(url, p, "GET", key, expires, pv->row->launched_at);
 out:
+	for (i = 0; values != NULL && i < n; i++)
+		mem_free_secret(values[i]);
 	mem_free_secret(body);
 	free(key);
 	free(names);

@@ -365,6 +365,62 @@ check_env_name(const char *s, char *why, size_t whysz)
 	return 0;
 }
 
+const char *
+spec_secret_source_name(enum spec_secret_source src)
+{
+	switch (src) {
+	case SPEC_SECRET_ENV:
+		return "env";
+	case SPEC_SECRET_FILE:
+		return "file";
+	case SPEC_SECRET_SSM:
+		return "ssm";
+	}
+	return "?";
+}
+
+int
+spec_secret_file_check(const char *s, char *why, size_t whysz)
+{
+	size_t i, len = strlen(s);
+
+	if (len == 0 || len > SPEC_SECRET_REF_MAX)
+		return why_set(why, whysz, "must be 1 to %d characters long",
+		    SPEC_SECRET_REF_MAX);
+	if (s[0] == '.')
+		return why_set(why, whysz, "must not start with '.'");
+	for (i = 0; i < len; i++)
+		if (!is_alnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-' &&
+		    s[i] != '.')
+			return why_set(why, whysz, "is a file name in secrets_dir: "
+			    "only letters, digits, '_', '-' and '.'");
+	return 0;
+}
+
+int
+spec_secret_ssm_check(const char *s, const char *prefix, char *why, size_t whysz)
+{
+	size_t i, len = strlen(s), plen = strlen(prefix);
+
+	if (len == 0 || len > SPEC_SECRET_REF_MAX)
+		return why_set(why, whysz, "must be 1 to %d characters long",
+		    SPEC_SECRET_REF_MAX);
+	for (i = 0; i < len; i++)
+		if (!is_alnum((unsigned char)s[i]) && strchr("_.-/", s[i]) == NULL)
+			return why_set(why, whysz, "may contain only letters, digits "
+			    "and '_', '-', '.', '/'");
+	if (strstr(s, "//") != NULL || strstr(s, "/./") != NULL ||
+	    strstr(s, "/../") != NULL || s[len - 1] == '/' ||
+	    (len >= 2 && strcmp(s + len - 2, "/.") == 0) ||
+	    (len >= 3 && strcmp(s + len - 3, "/..") == 0))
+		return why_set(why, whysz, "must be a parameter name, without "
+		    "empty, '.' or '..' parts");
+	if (plen == 0 || len <= plen || strncmp(s, prefix, plen) != 0)
+		return why_set(why, whysz, "must be under %s (secret_ssm_prefix)",
+		    plen ? prefix : "a prefix");
+	return 0;
+}
+
 int
 check_region(const char *s, char *why, size_t whysz)
 {

@@ -196,8 +196,11 @@ put_bootstrap(struct buf *b, const struct spec *s)
 	e |= buf_addstr(b, ",\"secrets\":{");
 	for (i = 0; i < s->bootstrap.nsecrets; i++) {
 		e |= put_key(b, s->bootstrap.secrets[i].name, i == 0);
-		e |= buf_addstr(b, "{\"env\":");
-		e |= put_str(b, s->bootstrap.secrets[i].env);
+		e |= buf_addstr(b, "{\"");
+		e |= buf_addstr(b, spec_secret_source_name(
+		    s->bootstrap.secrets[i].source));
+		e |= buf_addstr(b, "\":");
+		e |= put_str(b, s->bootstrap.secrets[i].ref);
 		e |= buf_addch(b, '}');
 	}
 	e |= buf_addstr(b, "},\"setup\":");

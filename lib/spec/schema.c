@@ -38,6 +38,9 @@ struct sctx {
 	struct diags		*d;
 	struct spec		*s;
 	const char		*tag_prefix;
+	const char		*secret_env_prefix;	/* "": env secrets off */
+	const char		*secret_ssm_prefix;	/* "": ssm secrets off */
+	int			 secret_files;
 };
 
 static void
@@ -965,12 +968,91 @@ secret_cmp(const void *a, const void *b)
 	    ((const struct spec_secret *)b)->name);
 }
 
+/*
+ * The reference of secret k in ref, which is a one-key mapping: 0 and
+ * *src, *out set, or -1 (reported).  Only the secret namespace is
+ * accepted: a variable under secret_env_prefix, a file name in
+ * secrets_dir, an SSM parameter under secret_ssm_prefix.
+ */
+static int
+secret_ref(struct sctx *c, const struct ynode *k, const struct ynode *ref,
+    enum spec_secret_source *src, const char **out)
+{
+	static const char *const keys[] = { "env", "file", "ssm", NULL };
+	const struct ynode *v = NULL;
+	char why[256], vq[128];
+	const char *s;
+	size_t i, given = 0;
+
+	map_unknown(c, ref, keys, "a secret reference");
+	for (i = 0; keys[i] != NULL; i++)
+		if (map_get(ref, keys[i]) != NULL) {
+			v = map_get(ref, keys[i]);
+			*src = (enum spec_secret_source)i;
+			given++;
+		}
+	if (given != 1) {
+		err_at(c, ref, "secret %s needs exactly one of {env: VARIABLE}, "
+		    "{file: NAME} or {ssm: /PATH}", k->text);
+		return -1;
+	}
+	if ((s = as_str(c, v, spec_secret_source_name(*src))) == NULL)
+		return -1;
+	switch (*src) {
+	case SPEC_SECRET_ENV:
+		if (check_env_name(s, why, sizeof(why)) < 0) {
+			err_at(c, v, "bad variable name '%s' for secret %s: %s",
+			    q(vq, sizeof(vq), s), k->text, why);
+			return -1;
+		}
+		if (*c->secret_env_prefix == '\0' || strncmp(s,
+		    c->secret_env_prefix, strlen(c->secret_env_prefix)) != 0 ||
+		    strlen(s) == strlen(c->secret_env_prefix)) {
+			err_at(c, v, "secret %s: variable %s is not in the secret "
+			    "namespace: %s%s%s", k->text, s,
+			    *c->secret_env_prefix ? "its name must start with " :
+			    "environment secrets are off (secret_env_prefix is empty)",
+			    c->secret_env_prefix, *c->secret_env_prefix ?
+			    " (secret_env_prefix)" : "");
+			return -1;
+		}
+		break;
+	case SPEC_SECRET_FILE:
+		if (!c->secret_files) {
+			err_at(c, v, "secret %s: file secrets need secrets_dir, "
+			    "which is not set", k->text);
+			return -1;
+		}
+		if (spec_secret_file_check(s, why, sizeof(why)) < 0) {
+			err_at(c, v, "bad file name '%s' for secret %s: %s",
+			    q(vq, sizeof(vq), s), k->text, why);
+			return -1;
+		}
+		break;
+	case SPEC_SECRET_SSM:
+		if (*c->secret_ssm_prefix == '\0') {
+			err_at(c, v, "secret %s: SSM secrets are off "
+			    "(secret_ssm_prefix is empty)", k->text);
+			return -1;
+		}
+		if (spec_secret_ssm_check(s, c->secret_ssm_prefix, why,
+		    sizeof(why)) < 0) {
+			err_at(c, v, "bad SSM parameter '%s' for secret %s: %s",
+			    q(vq, sizeof(vq), s), k->text, why);
+			return -1;
+		}
+		break;
+	}
+	*out = s;
+	return 0;
+}
+
 static void
 do_secrets(struct sctx *c, const struct ynode *v)
 {
-	static const char *const keys[] = { "env", NULL };
 	struct spec_secret *out;
-	char why[256], kq[128], vq[128];
+	enum spec_secret_source src = SPEC_SECRET_ENV;
+	char why[256], kq[128];
 	size_t i, j, n = 0;
 
 	if ((v = as_map(c, v, "spec.bootstrap.secrets")) == NULL)
@@ -981,7 +1063,7 @@ do_secrets(struct sctx *c, const struct ynode *v)
 	}
 	out = arena_alloc(c->a, (v->n ? v->n : 1) * sizeof(*out));
 	for (i = 0; i < v->n; i++) {
-		const struct ynode *k = v->items[2 * i], *ref = v->items[2 * i + 1], *env;
+		const struct ynode *k = v->items[2 * i], *ref = v->items[2 * i + 1];
 		const char *s;
 
 		if (k->bad || ref->bad)
@@ -992,22 +1074,13 @@ do_secrets(struct sctx *c, const struct ynode *v)
 		}
 		if (ref->kind != YNODE_MAP) {
 			/* never echo what might be the secret itself */
-			err_at(c, ref, "secret %s must be a reference {env: VARIABLE}; "
-			    "a secret's value never goes in a spec", k->text);
+			err_at(c, ref, "secret %s must be a reference {env: VARIABLE}, "
+			    "{file: NAME} or {ssm: /PATH}; a secret's value never goes "
+			    "in a spec", k->text);
 			continue;
 		}
-		map_unknown(c, ref, keys, "a secret reference");
-		if ((env = map_get(ref, "env")) == NULL) {
-			err_at(c, ref, "secret %s needs {env: VARIABLE}", k->text);
+		if (secret_ref(c, k, ref, &src, &s) < 0)
 			continue;
-		}
-		if ((s = as_str(c, env, "env")) == NULL)
-			continue;
-		if (check_env_name(s, why, sizeof(why)) < 0) {
-			err_at(c, env, "bad variable name '%s' for secret %s: %s",
-			    q(vq, sizeof(vq), s), k->text, why);
-			continue;
-		}
 		for (j = 0; j < c->s->bootstrap.nenvironment; j++)
 			if (strcmp(c->s->bootstrap.environment[j].key, k->text) == 0)
 				break;
@@ -1016,7 +1089,8 @@ do_secrets(struct sctx *c, const struct ynode *v)
 			continue;
 		}
 		out[n].name = dup(c, k->text);
-		out[n].env = dup(c, s);
+		out[n].source = src;
+		out[n].ref = dup(c, s);
 		n++;
 	}
 	if (n > 0)
@@ -1201,6 +1275,11 @@ schema_build(struct arena *a, struct diags *d, const struct ynode *root,
 	c.d = d;
 	c.s = arena_alloc(a, sizeof(*c.s));
 	c.tag_prefix = opts && opts->tag_prefix ? opts->tag_prefix : DEFAULT_TAG_PREFIX;
+	c.secret_env_prefix = opts && opts->secret_env_prefix ?
+	    opts->secret_env_prefix : SPEC_SECRET_ENV_PREFIX;
+	c.secret_ssm_prefix = opts && opts->secret_ssm_prefix ?
+	    opts->secret_ssm_prefix : SPEC_SECRET_SSM_PREFIX;
+	c.secret_files = opts ? opts->secret_files : 0;
 	if (root == NULL || ynode_is_null(root)) {
 		diags_add(d, 1, 1, "the spec is empty; expected a mapping with apiVersion, "
 		    "kind, metadata and spec");

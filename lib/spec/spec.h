@@ -100,11 +100,26 @@ struct spec_port {
 	const struct spec_cidr	*allow_from;
 };
 
-/* A secret is a reference: NAME is set from the controller's $env. */
-struct spec_secret {
-	const char	*name;
-	const char	*env;
+/*
+ * A secret is a reference to a value the controller holds, never the
+ * value: {env: VARIABLE} (a variable under secret_env_prefix), {file:
+ * NAME} (a file in secrets_dir) or {ssm: /path} (an SSM parameter under
+ * secret_ssm_prefix).  The prefixes are the spec_options' ones.
+ */
+enum spec_secret_source {
+	SPEC_SECRET_ENV = 0,
+	SPEC_SECRET_FILE,
+	SPEC_SECRET_SSM,
 };
+
+struct spec_secret {
+	const char		*name;
+	enum spec_secret_source	 source;
+	const char		*ref;	/* the variable, file name or parameter */
+};
+
+/* "env", "file" or "ssm": the reference's key in a spec and in the hash. */
+const char	*spec_secret_source_name(enum spec_secret_source);
 
 struct spec {
 	const char	*api_version;		/* "envctl/v1" */
@@ -176,11 +191,39 @@ struct spec_diag {
 	const char	*message;
 };
 
+/*
+ * The secret namespace: a spec may name only what is in it, so
+ * validation and every pass refuse the controller's own variables
+ * (AWS_SECRET_ACCESS_KEY, PGPASSWORD, ENVCTL_DATABASE_URL...).  An empty
+ * prefix turns its source off; secret_files 0 turns {file:} off.
+ */
 struct spec_options {
 	const char	*default_region;	/* NULL: "us-east-1" */
 	const char	*tag_prefix;		/* NULL: "envctl:" */
+	const char	*secret_env_prefix;	/* NULL: SPEC_SECRET_ENV_PREFIX */
+	const char	*secret_ssm_prefix;	/* NULL: SPEC_SECRET_SSM_PREFIX */
+	int		 secret_files;		/* 1: secrets_dir is set */
 	int		 lean;			/* trees: keep briefs, not specs */
 };
+
+#define SPEC_SECRET_ENV_PREFIX	"ENVCTL_SECRET_"
+#define SPEC_SECRET_SSM_PREFIX	"/envctl/"
+/* The longest file name or SSM parameter name a secret may give. */
+#define SPEC_SECRET_REF_MAX	255
+
+/*
+ * Whether a secret file name is acceptable: 1 to SPEC_SECRET_REF_MAX of
+ * [A-Za-z0-9_.-], not starting with '.' (so never "." or "..") and no
+ * '/'.  0 or -1 with a reason in why (for the pipeline's second check).
+ */
+int	 spec_secret_file_check(const char *s, char *why, size_t whysz);
+/*
+ * Whether an SSM parameter name is under prefix (which starts and ends
+ * with '/'): [A-Za-z0-9_.-/] only, no "//", "/./" or "/../" part, at most
+ * SPEC_SECRET_REF_MAX bytes.  0 or -1 with a reason in why.
+ */
+int	 spec_secret_ssm_check(const char *s, const char *prefix, char *why,
+	    size_t whysz);
 
 /*
  * What a pass needs of a valid spec, in full and lean trees alike; the

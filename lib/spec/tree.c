@@ -52,6 +52,9 @@ struct spec_tree {
 	/* the options it was loaded with, for spec_tree_reload() */
 	const char		 *default_region;
 	const char		 *tag_prefix;
+	const char		 *secret_env_prefix;
+	const char		 *secret_ssm_prefix;
+	int			  secret_files;
 };
 
 /*
@@ -472,6 +475,13 @@ tree_new(const struct spec_options *opts, struct intern *in, struct intern **inp
 		t->default_region = arena_strdup(&t->arena, opts->default_region);
 	if (opts != NULL && opts->tag_prefix != NULL)
 		t->tag_prefix = arena_strdup(&t->arena, opts->tag_prefix);
+	if (opts != NULL && opts->secret_env_prefix != NULL)
+		t->secret_env_prefix = arena_strdup(&t->arena,
+		    opts->secret_env_prefix);
+	if (opts != NULL && opts->secret_ssm_prefix != NULL)
+		t->secret_ssm_prefix = arena_strdup(&t->arena,
+		    opts->secret_ssm_prefix);
+	t->secret_files = opts != NULL && opts->secret_files;
 	memset(in, 0, sizeof(*in));
 	in->arena = &t->arena;
 	*inp = opts != NULL && opts->lean ? in : NULL;
@@ -666,6 +676,9 @@ spec_tree_reload(struct spec_tree **out, const struct spec_tree *from,
 	spec_options_init(&opts);
 	opts.default_region = from->default_region;
 	opts.tag_prefix = from->tag_prefix;
+	opts.secret_env_prefix = from->secret_env_prefix;
+	opts.secret_ssm_prefix = from->secret_ssm_prefix;
+	opts.secret_files = from->secret_files;
 	t = tree_new(&opts, &in, &inp);
 	arena_init(&scratch);
 	w = xcalloc(n ? n : 1, sizeof(*w));

@@ -458,6 +458,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             params = urllib.parse.parse_qsl(qs, keep_blank_values=True)
         pd = dict(params)
         action = pd.get("Action")
+        target = self.headers.get("X-Amz-Target", "")
+        if not action and target:      # JSON protocol (SSM): AmazonSSM.GetParameter
+            action = target.rpartition(".")[2]
         if not action:
             if service in ("unknown", "s3"):
                 service = "s3"

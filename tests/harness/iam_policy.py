@@ -16,10 +16,12 @@ The fault proxy records every request of the integration tests
      aws:RequestTag conditions, modify and delete aws:ResourceTag ones
      (tagging while creating: ec2:CreateAction), except RunInstances and
      CreateSecurityGroup on the parts they use (image, subnet, ...); S3
-     only under BUCKET/S3_PREFIX/; iam:PassRole only to EC2.
+     only under BUCKET/S3_PREFIX/; SSM parameters only under SSM_PREFIX/;
+     iam:PassRole only to EC2.
 
 Placeholders in the policy: BUCKET, S3_PREFIX (s3_prefix, "envctl" in the
-tests), CLUSTER_ID.
+tests), SSM_PREFIX (secret_ssm_prefix without its slashes, "envctl"),
+CLUSTER_ID.
 
 Usage: iam_policy.py check POLICY RECORD_DIR SRC_DIR
        iam_policy.py selftest POLICY SRC_DIR
@@ -37,6 +39,7 @@ import urllib.parse
 
 SKIP = 77
 TEST_PREFIX = "envctl"          # s3_prefix in the integration tests
+TEST_SSM_PREFIX = "envctl"      # secret_ssm_prefix /envctl/ in the integration tests
 
 # Calls that need no grant in this policy, and why.
 NOT_GRANTED = {
@@ -62,7 +65,7 @@ def as_list(x):
 def implemented(src):
     """IAM actions of every call lib/aws implements."""
     acts = set()
-    for f, svc in (("ec2.c", "ec2"), ("sts.c", "sts"), ("s3.c", "s3")):
+    for f, svc in (("ec2.c", "ec2"), ("sts.c", "sts"), ("s3.c", "s3"), ("ssm.c", "ssm")):
         text = open(os.path.join(src, "lib", "aws", f), encoding="utf-8").read()
         for name in set(re.findall(r'"([A-Z][A-Za-z0-9]+)"', text)):
             if svc == "s3":
@@ -92,7 +95,7 @@ def controller_calls(records):
             not ua.startswith(("aws-cli/", "Boto3/", "Botocore/", "botocore/"))
         if not (mine or presigned):
             continue
-        if r["service"] in ("ec2", "sts"):
+        if r["service"] in ("ec2", "sts", "ssm"):
             out.append(("%s:%s" % (r["service"], r["action"]), None, {}))
             continue
         if r["service"] != "s3" or r["action"] not in S3_ACTIONS:
@@ -111,6 +114,7 @@ def controller_calls(records):
 
 def bind(policy, bucket):
     text = json.dumps(policy).replace("BUCKET", bucket).replace("S3_PREFIX", TEST_PREFIX)
+    text = text.replace("SSM_PREFIX", TEST_SSM_PREFIX)
     return json.loads(text)
 
 
@@ -172,6 +176,10 @@ def scoped(policy):
                         bad.append("%s: %s outside BUCKET/S3_PREFIX/: %s" % (sid, a, r))
                 if a == "s3:ListBucket" and "s3:prefix" not in keys:
                     bad.append("%s: s3:ListBucket without an s3:prefix condition" % sid)
+            if svc == "ssm":
+                for r in res:
+                    if not r.startswith("arn:aws:ssm:*:*:parameter/SSM_PREFIX/"):
+                        bad.append("%s: %s outside SSM_PREFIX/: %s" % (sid, a, r))
             if a == "iam:PassRole" and \
                     cond.get("StringEquals", {}).get("iam:PassedToService") != "ec2.amazonaws.com":
                 bad.append("%s: iam:PassRole not limited to ec2.amazonaws.com" % sid)
@@ -219,7 +227,8 @@ def selftest(policy_path, src):
              ("s3:PutObject", "arn:aws:s3:::b/envctl/e1/ssh/key", {}),
              ("s3:GetObject", "arn:aws:s3:::b/envctl/e1/marker", {}),
              ("s3:DeleteObject", "arn:aws:s3:::b/envctl/e1/ssh/key", {}),
-             ("s3:ListBucket", "arn:aws:s3:::b", {"s3:prefix": "envctl/e1/"})]
+             ("s3:ListBucket", "arn:aws:s3:::b", {"s3:prefix": "envctl/e1/"}),
+             ("ssm:GetParameter", None, {})]
     if findings(policy, calls, impl):
         print("selftest FAIL: the shipped policy has findings: %s" % findings(policy, calls, impl))
         return 1
@@ -257,6 +266,10 @@ def selftest(policy_path, src):
         ("a wildcard action", mutate(lambda p: stmt(p, "ReadTheFleet")["Action"].append("ec2:*")), calls),
         ("the whole bucket", mutate(lambda p: stmt(p, "ObjectsUnderThePrefix").update(
             {"Resource": "arn:aws:s3:::BUCKET/*"})), calls),
+        ("every SSM parameter", mutate(lambda p: stmt(p, "SecretParametersUnderThePrefix").update(
+            {"Resource": "arn:aws:ssm:*:*:parameter/*"})), calls),
+        ("GetParameter dropped", mutate(lambda p: p["Statement"].remove(
+            stmt(p, "SecretParametersUnderThePrefix"))), calls),
     ]
     for what, p, c in cases:
         if not findings(p, c, impl):

@@ -17,6 +17,9 @@ Run under tests/harness/with-pg.sh and tests/harness/with-aws.sh:
                              of both pipelines, then one normal pass)
     reconcile_it.py hostile  a newline and terminal escapes in a row: status,
                              plan and the pass's log lines stay one line each
+    reconcile_it.py secrets  only the secret namespace: the controller's AWS key
+                             and PGPASSWORD refused by validate and reconcile;
+                             env, file and ssm secrets reach a real bootstrap
 
 Results are checked with independent clients: the aws CLI straight to moto
 and psql; never with envctl's own view.  Each scenario gets its own
@@ -704,24 +707,13 @@ def chaos():
     check(ops >= 1000 or n < 48, "chaos: at least 1,000 operations (%d)" % ops)
 
 
-def bootstrap():
-    """The user-data envctl launched really runs: decoded from the instance,
-    run by bash in a sandbox with stand-ins for docker, git and the package
-    managers, it fetches the secrets and PUTs the marker through the
-    presigned URLs envctl signed; the next pass marks the environment
-    ready.  Hostile spec values run nothing."""
-    sc = Scenario("boot", checks="status,marker")
-    top = tempfile.mkdtemp(prefix="envctl-boot-")
-    pwned = os.path.join(top, "pwned")
-    hostile = "$(touch %s)`touch %s`'\\\"; touch %s" % (pwned, pwned, pwned)
-    sc.spec("boot", mode=hostile)
-    r = sc.reconcile()
-    row = sc.live("boot")
-    check(r.returncode == 2 and row and row[0]["stage"] == "TAGGED",
-          "bootstrap: launched, waiting for the marker (%s)" % r.stderr.strip()[-200:])
-    if not row:
-        return
-    ud = aws("ec2", "describe-instance-attribute", "--instance-id", row[0]["instance_id"],
+def run_user_data(instance_id, top):
+    """Run the user-data envctl gave instance_id (aws CLI) as the instance
+    would: bash in a sandbox under top with stand-ins for docker, git and
+    the package managers; curl is real, so the secrets come through the
+    presigned GET and the marker goes up the presigned PUT.  Returns the
+    bash process and the stand-ins' calls."""
+    ud = aws("ec2", "describe-instance-attribute", "--instance-id", instance_id,
              "--attribute", "userData")["UserData"]["Value"]
     script = base64.b64decode(ud).decode()
     fakes = os.path.join(os.environ.get("ENVCTL_SRC", os.path.dirname(os.path.abspath(__file__)) + "/../.."),
@@ -742,10 +734,165 @@ def bootstrap():
     b = subprocess.run(["bash", path], env=env, capture_output=True, text=True, timeout=120)
     if os.environ.get("IT_DEBUG"):
         print(open(log).read() if os.path.exists(log) else "no log")
+    calls = [json.loads(x) for x in open(log)] if os.path.exists(log) else []
+    return b, calls
+
+
+LEAK_SPEC = textwrap.dedent("""\
+    apiVersion: envctl/v1
+    kind: Environment
+    metadata: {name: leak, workspace: it}
+    spec:
+      instance: {type: t3.micro}
+      access:
+        ssh: {key: auto, allow_from: [203.0.113.7/32]}
+      bootstrap:
+        secrets:
+          K: {env: AWS_SECRET_ACCESS_KEY}
+          P: {env: PGPASSWORD}
+    """)
+
+
+def s3_bodies():
+    """Every object in the bucket, read with the aws CLI."""
+    out = []
+    objs = aws("s3api", "list-objects-v2", "--bucket", BUCKET).get("Contents", [])
+    for o in objs:
+        path = tempfile.mktemp()
+        aws("s3api", "get-object", "--bucket", BUCKET, "--key", o["Key"], path)
+        with open(path, "rb") as f:
+            out.append((o["Key"], f.read().decode("utf-8", "replace")))
+        os.unlink(path)
+    return out
+
+
+def secrets():
+    """Secrets only from the secret namespace.  A spec naming the
+    controller's AWS_SECRET_ACCESS_KEY and PGPASSWORD is refused at its
+    line by validate and by reconcile, and changes nothing of an existing
+    environment; {env}, {file} (secrets_dir) and {ssm} (moto's SSM) reach a
+    real bootstrap run; the canaries are in no S3 object, user-data, row,
+    event or output (aws CLI, psql)."""
+    sc = Scenario("sec", checks="status,marker")
+    u = uuid.uuid4().hex
+    aws_canary, pg_canary = "awscanary-" + u, "pgcanary-" + u
+    file_val, ssm_val = "filesecret-" + u, "ssmsecret-" + u
+    sdir = tempfile.mkdtemp(prefix="envctl-secrets-")
+    with open(os.path.join(sdir, "api-key"), "w") as f:
+        f.write(file_val + "\n")
+    os.chmod(os.path.join(sdir, "api-key"), 0o600)
+    param = "/envctl/it-%s/db" % u[:12]
+    aws("ssm", "put-parameter", "--name", param, "--type", "SecureString", "--value", ssm_val)
+    # moto checks no signature: the controller's own secrets are canaries here.
+    sc.env.update({"AWS_SECRET_ACCESS_KEY": aws_canary, "PGPASSWORD": pg_canary,
+                   "ENVCTL_SECRETS_DIR": sdir})
+    leak = os.path.join(sc.specs, "leak.yaml")
+    with open(leak, "w") as f:
+        f.write(LEAK_SPEC)
+    good = "secrets: {API_KEY: {env: ENVCTL_SECRET_CANARY}, FILE_KEY: {file: api-key}, " \
+        "SSM_KEY: {ssm: %s}}" % param
+    keep = os.path.join(sc.specs, "keep.yaml")
+    text = SPEC.format(name="keep", on_drift="replace", disk=12, mode="dev")
+    text = text.replace("secrets: {API_KEY: {env: ENVCTL_SECRET_CANARY}}", good)
+    with open(keep, "w") as f:
+        f.write(text)
+
+    r = sc.envctl("validate", leak)
+    out = r.stdout + r.stderr
+    check(r.returncode == 1 and
+          "%s:10:16: secret K: variable AWS_SECRET_ACCESS_KEY is not in the secret namespace" %
+          leak in out and
+          "%s:11:16: secret P: variable PGPASSWORD is not in the secret namespace" % leak in out,
+          "secrets: validate refuses AWS_SECRET_ACCESS_KEY and PGPASSWORD at their lines (%d %s)" %
+          (r.returncode, out.strip()[-300:]))
+    r = sc.envctl("validate", keep)
+    check(r.returncode == 0, "secrets: env, file and ssm references validate (%s)" %
+          (r.stdout + r.stderr).strip()[-200:])
+
+    r = sc.reconcile()
+    out = r.stdout + r.stderr
+    row = sc.live("keep")
+    leaked = [i for i in sc.instances() if tags_of(i).get("envctl:env") == "leak"]
+    check(sc.rows("leak") == [] and leaked == [] and "leak.yaml:10:16" in out,
+          "secrets: reconcile refuses the spec at its line and provisions nothing of it "
+          "(rows %s, instances %d, %s)" % (sc.rows("leak"), len(leaked), out.strip()[-300:]))
+    check(bool(row) and row[0]["stage"] == "TAGGED",
+          "secrets: the valid spec launched beside it (%s)" % (row and row[0]["stage"]))
+    if not row:
+        return
+    b, calls = run_user_data(row[0]["instance_id"], tempfile.mkdtemp(prefix="envctl-sec-boot-"))
+    envfiles = [c["env_file"]["content"] for c in calls if c.get("env_file")]
+    check(b.returncode == 0 and any("API_KEY=%s\n" % CANARY in e and
+                                    "FILE_KEY=%s\n" % file_val in e and
+                                    "SSM_KEY=%s\n" % ssm_val in e for e in envfiles),
+          "secrets: env, secrets_dir and ssm values reach the bootstrap through the "
+          "presigned GET (%d %s)" % (b.returncode, b.stderr[-200:]))
+    check(not any(aws_canary in e or pg_canary in e for e in envfiles),
+          "secrets: the controller's own secrets are not in the secrets object")
+    r = sc.reconcile()
+    row = sc.live("keep")
+    check(r.returncode == 0 and row and row[0]["status"] == "ready",
+          "secrets: the bootstrap's marker makes it ready (%s)" % (row and row[0]["status"]))
+
+    # The existing environment's spec now names the AWS key: left alone.
+    with open(keep, "w") as f:
+        f.write(text.replace("SSM_KEY:", "K: {env: AWS_SECRET_ACCESS_KEY}, SSM_KEY:"))
+    before = sc.rows("keep")
+    r = sc.reconcile()
+    after = sc.rows("keep")
+    inst = [i for i in sc.instances(states=("pending", "running"))
+            if tags_of(i).get("envctl:env") == "keep"]
+    objs = aws("s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix",
+               "envctl/%s/" % before[0]["id"]).get("Contents", [])
+    check(after == before and len(inst) == 1 and inst[0]["InstanceId"] == before[0]["instance_id"]
+          and "keep.yaml" in r.stdout + r.stderr and
+          not any(o["Key"].endswith("secrets.env") for o in objs),
+          "secrets: an existing environment whose spec turns invalid is left alone "
+          "(rows %s -> %s, instances %d)" % (before, after, len(inst)))
+
+    # The canaries: nowhere.
+    bodies = s3_bodies()
+    uds = []
+    for i in sc.instances(states=("pending", "running", "stopping", "stopped", "shutting-down",
+                                  "terminated")):
+        ud = aws("ec2", "describe-instance-attribute", "--instance-id", i["InstanceId"],
+                 "--attribute", "userData").get("UserData", {}).get("Value", "")
+        uds.append(base64.b64decode(ud).decode("utf-8", "replace") if ud else "")
+    dump = sc.psql("SELECT row_to_json(e)::text FROM environments e") + \
+        sc.psql("SELECT row_to_json(v)::text FROM events v") + \
+        sc.psql("SELECT row_to_json(r)::text FROM reconcile_runs r")
+    for what, v in (("the AWS key", aws_canary), ("PGPASSWORD", pg_canary),
+                    ("the file secret", file_val), ("the SSM secret", ssm_val)):
+        check(not any(v in body for _, body in bodies) or v in (file_val, ssm_val) and
+              not any(v in body for k, body in bodies if not k.endswith("secrets.env")),
+              "secrets: %s in no S3 object (%d read)" % (what, len(bodies)))
+        check(uds and not any(v in x for x in uds), "secrets: %s in no user-data (%d)" %
+              (what, len(uds)))
+        check(v not in dump, "secrets: %s in no row, event or run" % what)
+        check(not any(v in o for o in outputs), "secrets: %s in no envctl output" % what)
+
+
+def bootstrap():
+    """The user-data envctl launched really runs: decoded from the instance,
+    run by bash in a sandbox with stand-ins for docker, git and the package
+    managers, it fetches the secrets and PUTs the marker through the
+    presigned URLs envctl signed; the next pass marks the environment
+    ready.  Hostile spec values run nothing."""
+    sc = Scenario("boot", checks="status,marker")
+    top = tempfile.mkdtemp(prefix="envctl-boot-")
+    pwned = os.path.join(top, "pwned")
+    hostile = "$(touch %s)`touch %s`'\\\"; touch %s" % (pwned, pwned, pwned)
+    sc.spec("boot", mode=hostile)
+    r = sc.reconcile()
+    row = sc.live("boot")
+    check(r.returncode == 2 and row and row[0]["stage"] == "TAGGED",
+          "bootstrap: launched, waiting for the marker (%s)" % r.stderr.strip()[-200:])
+    if not row:
+        return
+    b, calls = run_user_data(row[0]["instance_id"], top)
     check(b.returncode == 0, "bootstrap: the user-data script runs to its end (%d %s)" %
           (b.returncode, b.stderr[-300:]))
     check(not os.path.exists(pwned), "bootstrap: hostile spec values ran nothing")
-    calls = [json.loads(x) for x in open(log)] if os.path.exists(log) else []
     envfiles = [c["env_file"]["content"] for c in calls if c.get("env_file")]
     check(any(CANARY in e for e in envfiles),
           "bootstrap: the secret reached docker through the presigned GET")
@@ -1068,7 +1215,7 @@ def main():
     part = sys.argv[1] if len(sys.argv) > 1 else "fleet"
     {"fleet": lambda: (fleet(), bootstrap()), "faults": faults, "chaos": chaos,
      "features": lambda: (network(), prices(), drift_once(), readiness()),
-     "hostile": hostile}[part]()
+     "hostile": hostile, "secrets": secrets}[part]()
     print("%d passed, %d failed" % (len(passed), len(failures)))
     for f in failures:
         print("FAILED: " + f)

@@ -136,7 +136,7 @@ main(int argc, char **argv)
 			if (spec.bootstrap.nsecrets == MAXV)
 				usage();
 			secrets[spec.bootstrap.nsecrets].name = optarg;
-			secrets[spec.bootstrap.nsecrets++].env = optarg;
+			secrets[spec.bootstrap.nsecrets++].ref = optarg;
 			break;
 		default:
 			usage();

@@ -593,6 +593,9 @@ test_aws_pace__counter_cardinality(void **state)
 	assert_int_equal(r.calls, 1);
 	r = row_of(cs, AWS_SERVICE_EC2, "other", "other");
 	assert_int_equal(r.calls, 1);
+	aws_call_stats_add(cs, AWS_SERVICE_SSM, "GetParameter", "", 1, 0);
+	r = row_of(cs, AWS_SERVICE_SSM, "other", "other");
+	assert_int_equal(r.calls, 1);
 	assert_int_equal(aws_call_stats_foreach(cs, NULL, NULL),
 	    AWS_CALL_STATS_MAX_SERIES);
 	aws_call_stats_free(cs);

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "mem.h"
 #include "s3.h"
+#include "ssm.h"
 
 #define MAX_CALLS	16
 
@@ -1185,6 +1186,57 @@ test_svc__secrets_stay_out_of_logs_and_errors(void **state)
 	buf_dispose(&cap.all);
 }
 
+/* ---- SSM: GetParameter ---- */
+
+/* The JSON protocol request, signed for "ssm"; the value comes back, copied. */
+static void
+test_svc__ssm_get_parameter(void **state)
+{
+	struct env *e = *state;
+	struct canned *c;
+	const struct sent *s;
+	char *v = NULL;
+
+	c = fake_answer(&e->fk, 200, NULL);
+	c->body = xstrdup("{\"Parameter\":{\"Name\":\"/envctl/a\",\"Type\":"
+	    "\"SecureString\",\"Value\":\"p4ss w=rd\",\"Version\":1}}");
+	c->len = strlen(c->body);
+	assert_int_equal(ssm_parameter_get(&v, e->aws, "/envctl/a"), 0);
+	assert_string_equal(v, "p4ss w=rd");
+	mem_free_secret(v);
+	s = &e->fk.sent[0];
+	assert_string_equal(s->method, "POST");
+	assert_string_equal(s->body, "{\"Name\":\"/envctl/a\",\"WithDecryption\":true}");
+	assert_string_equal(aws_headers_get(&s->headers, "X-Amz-Target"),
+	    "AmazonSSM.GetParameter");
+	assert_string_equal(aws_headers_get(&s->headers, "Content-Type"),
+	    "application/x-amz-json-1.1");
+	assert_non_null(strstr(aws_headers_get(&s->headers, "Authorization"),
+	    "/ssm/aws4_request"));
+}
+
+/* A missing parameter is ERR_NOTFOUND naming it; an answer without a value fails. */
+static void
+test_svc__ssm_get_parameter_errors(void **state)
+{
+	struct env *e = *state;
+	struct canned *c;
+	char *v = NULL;
+
+	c = fake_answer(&e->fk, 400, NULL);
+	c->body = xstrdup("{\"__type\":\"ParameterNotFound\",\"message\":\"\"}");
+	c->len = strlen(c->body);
+	assert_int_equal(ssm_parameter_get(&v, e->aws, "/envctl/gone"), ERR_NOTFOUND);
+	assert_null(v);
+	assert_non_null(strstr(err_get(), "ssm parameter /envctl/gone"));
+	c = fake_answer(&e->fk, 200, NULL);
+	c->body = xstrdup("{\"Parameter\":{\"Name\":\"/envctl/a\",\"Value\":7}}");
+	c->len = strlen(c->body);
+	assert_int_equal(ssm_parameter_get(&v, e->aws, "/envctl/a"), ERR_INVALID);
+	assert_null(v);
+	assert_non_null(strstr(err_get(), "no string value"));
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -1192,6 +1244,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_svc__run_instances_request_has_every_field),
+		T(test_svc__ssm_get_parameter),
+		T(test_svc__ssm_get_parameter_errors),
 		T(test_svc__run_instances_on_demand_and_arn),
 		T(test_svc__run_instances_refuses_bad_input),
 		T(test_svc__run_instances_mismatch_is_conflict),

@@ -184,6 +184,44 @@ test_config__tag_prefix_colon_optional(void **state)
 	config_free(c);
 }
 
+/*
+ * The secret namespace (issue 13): a prefix that the controller's own
+ * credentials start with is refused, and so are malformed prefixes.
+ */
+static void
+test_config__secret_namespace(void **state)
+{
+	struct config *c = config_new();
+
+	(void)state;
+	assert_string_equal(c->secret_env_prefix, "ENVCTL_SECRET_");
+	assert_string_equal(c->secret_ssm_prefix, "/envctl/");
+	assert_string_equal(c->secrets_dir, "");
+	assert_int_equal(config_set(c, "secret_env_prefix", "APP_SECRET_", "flag"), 0);
+	assert_int_equal(config_set(c, "secret_env_prefix", "", "flag"), 0);
+	assert_int_equal(config_set(c, "secret_env_prefix", "AWS_", "flag"), ERR_INVALID);
+	assert_int_equal(config_set(c, "secret_env_prefix", "AWS_SECRET", "flag"),
+	    ERR_INVALID);
+	assert_int_equal(config_set(c, "secret_env_prefix", "PG", "flag"), ERR_INVALID);
+	assert_int_equal(config_set(c, "secret_env_prefix", "ENVCTL_", "flag"),
+	    ERR_INVALID);
+	assert_int_equal(config_set(c, "secret_env_prefix", "E", "flag"), ERR_INVALID);
+	assert_int_equal(config_set(c, "secret_env_prefix", "1X_", "flag"), ERR_INVALID);
+	assert_int_equal(config_set(c, "secret_env_prefix", "A-B", "flag"), ERR_INVALID);
+	assert_string_equal(c->secret_env_prefix, "");
+	assert_int_equal(config_set(c, "secret_ssm_prefix", "/team/envs/", "flag"), 0);
+	assert_int_equal(config_set(c, "secret_ssm_prefix", "", "flag"), 0);
+	assert_int_equal(config_set(c, "secret_ssm_prefix", "/", "flag"), ERR_INVALID);
+	assert_int_equal(config_set(c, "secret_ssm_prefix", "/envctl", "flag"), ERR_INVALID);
+	assert_int_equal(config_set(c, "secret_ssm_prefix", "envctl/", "flag"), ERR_INVALID);
+	assert_int_equal(config_set(c, "secret_ssm_prefix", "/a//b/", "flag"), ERR_INVALID);
+	assert_int_equal(config_set(c, "secrets_dir", "/run/credentials/envctl.service",
+	    "flag"), 0);
+	assert_int_equal(config_set(c, "secrets_dir", "relative/dir", "flag"), ERR_INVALID);
+	assert_string_equal(c->secrets_dir, "/run/credentials/envctl.service");
+	config_free(c);
+}
+
 /* ready_checks and ec2_rate_limits are checked by the table, at load. */
 static void
 test_config__composites_checked_at_load(void **state)
@@ -272,6 +310,7 @@ main(void)
 		cmocka_unit_test(test_config__secret_not_echoed),
 		cmocka_unit_test(test_config__example_lists_every_option),
 		cmocka_unit_test(test_config__tag_prefix_colon_optional),
+		cmocka_unit_test(test_config__secret_namespace),
 		cmocka_unit_test(test_config__composites_checked_at_load),
 		cmocka_unit_test(test_config__price_table_read_at_load),
 		cmocka_unit_test(test_config__no_default_region_variable),

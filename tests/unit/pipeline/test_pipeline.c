@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -498,6 +501,87 @@ test_pipeline__tag_prefix_checked(void **state)
 	assert_non_null(strstr(err_get(), "tag prefix"));
 }
 
+/* An access ACL: USER_OBJ rw, a named user, GROUP_OBJ, MASK, OTHER none. */
+static int
+acl_set(int fd, unsigned user, unsigned user_perm, unsigned group_perm,
+    unsigned mask)
+{
+	unsigned char b[4 + 5 * 8];
+	const unsigned e[5][3] = { { 0x01, 6, 0xffffffffu }, { 0x02, user_perm, user },
+	    { 0x04, group_perm, 0xffffffffu }, { 0x10, mask, 0xffffffffu },
+	    { 0x20, 0, 0xffffffffu } };
+	size_t i, j;
+
+	memset(b, 0, sizeof(b));
+	b[0] = 2;
+	for (i = 0; i < 5; i++) {
+		unsigned char *p = b + 4 + 8 * i;
+
+		p[0] = (unsigned char)e[i][0];
+		p[2] = (unsigned char)e[i][1];
+		for (j = 0; j < 4; j++)
+			p[4 + j] = (unsigned char)(e[i][2] >> (8 * j));
+	}
+	return fsetxattr(fd, "system.posix_acl_access", b, sizeof(b), 0);
+}
+
+static int
+private(int fd, const char *want)
+{
+	struct stat st;
+	char why[160] = "";
+	int r;
+
+	assert_int_equal(fstat(fd, &st), 0);
+	r = pl_secret_file_private(fd, &st, why, sizeof(why));
+	if (want == NULL && r != 0)
+		fail_msg("refused: %s", why);
+	if (want != NULL && (r == 0 || strstr(why, want) == NULL))
+		fail_msg("want '%s', got %d '%s'", want, r, why);
+	return r;
+}
+
+/*
+ * A secret file is the controller's alone: by the mode, or by an access
+ * ACL (systemd's LoadCredential= gives a service user one, and the group
+ * bits then show the ACL's mask).
+ */
+static void
+test_pipeline__secret_file_private(void **state)
+{
+	char path[] = "/tmp/envctl-secret-file.XXXXXX";
+	unsigned me = (unsigned)geteuid();
+	int fd;
+
+	(void)state;
+	assert_true((fd = mkstemp(path)) >= 0);
+	assert_int_equal(fchmod(fd, 0600), 0);
+	private(fd, NULL);
+	assert_int_equal(fchmod(fd, 0640), 0);
+	private(fd, "its group may read it (mode 640)");
+	assert_int_equal(fchmod(fd, 0604), 0);
+	private(fd, "others may read it");
+	assert_int_equal(fchmod(fd, 0600), 0);
+	if (acl_set(fd, me, 4, 0, 4) < 0 && errno == ENOTSUP) {
+		print_message("no ACLs on /tmp: ACL cases skipped\n");
+	} else {
+		private(fd, NULL);		/* read for us only, mode shows 640 */
+		assert_int_equal(acl_set(fd, 4242, 4, 0, 4), 0);
+		private(fd, "its ACL lets uid 4242 read it");
+		assert_int_equal(acl_set(fd, 4242, 4, 0, 0), 0);
+		private(fd, NULL);		/* masked off */
+		assert_int_equal(acl_set(fd, me, 4, 4, 4), 0);
+		private(fd, "its ACL lets gid");
+		assert_int_equal(fremovexattr(fd, "system.posix_acl_access"), 0);
+	}
+	if (me == 0) {
+		assert_int_equal(fchown(fd, 4242, 0), 0);
+		private(fd, "owned by uid 4242, not by the controller's user");
+	}
+	close(fd);
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -516,6 +600,7 @@ main(void)
 		cmocka_unit_test(test_pipeline__env_cost),
 		cmocka_unit_test(test_pipeline__capacity_cache),
 		cmocka_unit_test(test_pipeline__tag_prefix_checked),
+		cmocka_unit_test(test_pipeline__secret_file_private),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "aws.h"
@@ -41,7 +43,7 @@ static const char web_yaml[] =
     "    ports:\n"
     "      - {port: 3000, allow_from: [198.51.100.0/24]}\n"
     "  bootstrap:\n"
-    "    secrets: {TOKEN: {env: STAGES_TEST_TOKEN}}\n"
+    "    secrets: {TOKEN: {env: ENVCTL_SECRET_STAGES_TOKEN}}\n"
     "  lifecycle: {ready_timeout: 10m}\n"
     "  tags: {owner: stages}\n";
 
@@ -368,6 +370,123 @@ provision_ready(char id[STORE_ID_LEN])
 	assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), 0);
 	assert_string_equal(stage, "DONE");
 	assert_int_equal(row(NULL)->status, STORE_STATUS_READY);
+}
+
+/* ---- secrets: only the secret namespace, read at use ---- */
+
+static const char secrets_yaml[] =
+    "apiVersion: envctl/v1\n"
+    "kind: Environment\n"
+    "metadata: {name: web}\n"
+    "spec:\n"
+    "  access:\n"
+    "    ssh: {allow_from: [203.0.113.0/24]}\n"
+    "  bootstrap:\n"
+    "    secrets:\n"
+    "      E: {env: ENVCTL_SECRET_STAGES_TOKEN}\n"
+    "      F: {file: api-key}\n"
+    "      S: {%s}\n";
+
+static struct spec_entry *
+secrets_spec(const char *ssm, const char *env_prefix)
+{
+	struct spec_options opts;
+	struct spec_entry *e = NULL;
+	char text[1024];
+
+	snprintf(text, sizeof(text), secrets_yaml, ssm);
+	spec_options_init(&opts);
+	opts.secret_files = 1;
+	opts.secret_env_prefix = env_prefix;
+	assert_int_equal(spec_entry_parse(&e, NULL, text, strlen(text), &opts), 0);
+	if (!spec_entry_valid(e))
+		fail_msg("spec: %s", spec_entry_diag(e, 0)->message);
+	return e;
+}
+
+/* A provision with e fails before launching, its error saying why (not the values). */
+static void
+secrets_refused(const struct spec_entry *e, const char *why)
+{
+	const struct store_env *r;
+
+	fresh();
+	assert_true(job(PLAN_PROVISION, e, NULL, NULL) < 0);
+	r = row(NULL);
+	assert_non_null(r->error);
+	if (strstr(r->error, why) == NULL)
+		fail_msg("error '%s' does not say '%s'", r->error, why);
+	assert_null(strstr(r->error, "v4lue"));
+	assert_null(strstr(r->error, "s3cr3t"));
+	assert_int_equal(fakeworld.nruns, 0);
+	assert_world_clean();
+}
+
+static void
+test_stages__secret_sources(void **state)
+{
+	struct spec_entry *e, *bad;
+	const struct fw_object *sec;
+	char dir[] = "/tmp/envctl-stages-secrets.XXXXXX", path[128], other[128];
+	char id[STORE_ID_LEN];
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/api-key", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs("file-v4lue\n", f);
+	fclose(f);
+	assert_int_equal(chmod(path, 0600), 0);
+	F.o.secrets_dir = dir;
+	e = secrets_spec("ssm: /envctl/stages/s", NULL);
+
+	/* Each source delivers its value into the secrets object. */
+	fresh();
+	assert_int_equal(job(PLAN_PROVISION, e, NULL, NULL), 0);
+	row(id);
+	assert_non_null(sec = fakeworld_object(key(id, "secrets.env")));
+	assert_string_equal(sec->body, "E=s3cr3t\nF=file-v4lue\nS=ssm-v4lue\n");
+
+	/* A file others could read, a link, a missing one: refused. */
+	assert_int_equal(chmod(path, 0640), 0);
+	secrets_refused(e, "api-key is refused: its group may read it (mode 640)");
+	assert_int_equal(chmod(path, 0604), 0);
+	secrets_refused(e, "is refused: others may read it");
+	assert_int_equal(chmod(path, 0600), 0);
+	snprintf(other, sizeof(other), "%s/real", dir);
+	assert_int_equal(rename(path, other), 0);
+	assert_int_equal(symlink(other, path), 0);
+	secrets_refused(e, "secret F:");
+	assert_int_equal(unlink(path), 0);
+	secrets_refused(e, "api-key: No such file");
+	assert_int_equal(rename(other, path), 0);
+
+	/* No secrets_dir: no file secrets, whatever the spec says. */
+	F.o.secrets_dir = NULL;
+	secrets_refused(e, "file secrets need secrets_dir");
+	F.o.secrets_dir = dir;
+
+	/* An SSM parameter that is not there is named, not guessed. */
+	bad = secrets_spec("ssm: /envctl/stages/missing", NULL);
+	secrets_refused(bad, "/envctl/stages/missing");
+	spec_entry_free(bad);
+
+	/* The pipeline checks the namespace again: a spec read with other prefixes. */
+	F.o.secret_env_prefix = "OTHER_";
+	secrets_refused(e, "variable ENVCTL_SECRET_STAGES_TOKEN is not in the "
+	    "secret namespace (secret_env_prefix OTHER_)");
+	F.o.secret_env_prefix = NULL;
+	F.o.secret_ssm_prefix = "/other/";
+	secrets_refused(e, "SSM parameter /envctl/stages/s is not in the secret "
+	    "namespace");
+	F.o.secret_ssm_prefix = NULL;
+
+	spec_entry_free(e);
+	F.o.secrets_dir = NULL;
+	unlink(path);
+	rmdir(dir);
+	fresh();
 }
 
 /* ---- provision: the happy path ---- */
@@ -1253,9 +1372,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_stages__terminate_protected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__terminate_failpoints, setup, teardown),
 		cmocka_unit_test(test_stages__failpoints_covered),
+		cmocka_unit_test_setup_teardown(test_stages__secret_sources, setup, teardown),
 	};
 
 	now = T0;
-	setenv("STAGES_TEST_TOKEN", "s3cr3t", 1);
+	setenv("ENVCTL_SECRET_STAGES_TOKEN", "s3cr3t", 1);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

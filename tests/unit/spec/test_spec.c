@@ -494,7 +494,8 @@ test_spec__full_parse(void **state)
 	assert_int_equal(s->bootstrap.nsetup, 1);
 	assert_string_equal(s->bootstrap.setup[0], "npm ci");
 	assert_string_equal(s->bootstrap.secrets[0].name, "API_KEY");
-	assert_string_equal(s->bootstrap.secrets[0].env, "ENVCTL_SECRET_API_KEY");
+	assert_int_equal(s->bootstrap.secrets[0].source, SPEC_SECRET_ENV);
+	assert_string_equal(s->bootstrap.secrets[0].ref, "ENVCTL_SECRET_API_KEY");
 	assert_int_equal(s->lifecycle.ttl_s, 8 * 3600);
 	assert_string_equal(s->tags[0].key, "cost-center");
 	assert_string_equal(s->tags[0].value, "1234");
@@ -516,6 +517,115 @@ test_spec__reserved_prefix_option(void **state)
 	assert_true(has_diag(e, 4, 10, "the prefix 'fuel-code:' is reserved"));
 	assert_int_equal(spec_entry_diag_count(e), 1);	/* envctl: is fine then */
 	spec_entry_free(e);
+}
+
+/*
+ * Secrets come only from the secret namespace: a variable under
+ * secret_env_prefix, a file in secrets_dir, an SSM parameter under
+ * secret_ssm_prefix.  The controller's own variables are refused where
+ * they are written; a refused value is never echoed.
+ */
+static void
+test_spec__secret_namespace(void **state)
+{
+	static const char head[] = "apiVersion: envctl/v1\nkind: Environment\n"
+	    "metadata: {name: sec}\nspec:\n  bootstrap:\n    secrets:\n";
+	static const struct {
+		const char	*line;		/* the secret's line */
+		int		 files;		/* opts.secret_files */
+		unsigned	 col;		/* 0: valid */
+		const char	*msg;
+	} cases[] = {
+		{ "      A: {env: AWS_SECRET_ACCESS_KEY}", 0, 16,
+		  "variable AWS_SECRET_ACCESS_KEY is not in the secret namespace: "
+		  "its name must start with ENVCTL_SECRET_" },
+		{ "      A: {env: PGPASSWORD}", 0, 16, "is not in the secret namespace" },
+		{ "      A: {env: ENVCTL_DATABASE_URL}", 0, 16,
+		  "is not in the secret namespace" },
+		{ "      A: {env: AWS_SESSION_TOKEN}", 0, 16, "not in the secret namespace" },
+		{ "      A: {env: ENVCTL_SECRET_}", 0, 16, "not in the secret namespace" },
+		{ "      A: {env: ENVCTL_SECRET_X}", 0, 0, NULL },
+		{ "      A: {file: api-key}", 0, 17, "file secrets need secrets_dir" },
+		{ "      A: {file: api-key.v2}", 1, 0, NULL },
+		{ "      A: {file: ../etc/shadow}", 1, 17, "must not start with '.'" },
+		{ "      A: {file: a/b}", 1, 17, "only letters, digits" },
+		{ "      A: {file: ..}", 1, 17, "must not start with '.'" },
+		{ "      A: {ssm: /envctl/app/key}", 0, 0, NULL },
+		{ "      A: {ssm: /prod/db/password}", 0, 16, "must be under /envctl/" },
+		{ "      A: {ssm: /envctl/../prod/x}", 0, 16, "without empty, '.' or '..'" },
+		{ "      A: {ssm: /envctl/}", 0, 16, "without empty, '.' or" },
+		{ "      A: {ssm: envctl/x}", 0, 16, "must be under /envctl/" },
+		{ "      A: {env: ENVCTL_SECRET_X, ssm: /envctl/x}", 0, 10,
+		  "needs exactly one of" },
+		{ "      A: {value: hunter2}", 0, 11, "unknown key 'value'" },
+	};
+	char text[512];
+	struct spec_options opts;
+	struct spec_entry *e;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int n = snprintf(text, sizeof(text), "%s%s\n", head, cases[i].line);
+
+		spec_options_init(&opts);
+		opts.secret_files = cases[i].files;
+		assert_int_equal(spec_entry_parse(&e, "sec.yaml", text, (size_t)n, &opts), 0);
+		if (cases[i].msg == NULL) {
+			if (!spec_entry_valid(e))
+				print_error("case %zu: %s\n", i, spec_entry_diag(e, 0)->message);
+			assert_true(spec_entry_valid(e));
+		} else if (!has_diag(e, 7, cases[i].col, cases[i].msg)) {
+			print_error("case %zu: %u:%u %s\n", i,
+			    spec_entry_diag_count(e) ? spec_entry_diag(e, 0)->line : 0,
+			    spec_entry_diag_count(e) ? spec_entry_diag(e, 0)->col : 0,
+			    spec_entry_diag_count(e) ? spec_entry_diag(e, 0)->message : "valid");
+			fail();
+		}
+		if (cases[i].msg != NULL)
+			assert_null(strstr(spec_entry_diag(e, 0)->message, "hunter2"));
+		spec_entry_free(e);
+	}
+
+	/* The prefixes are the controller's: another prefix, or a source off. */
+	spec_options_init(&opts);
+	opts.secret_env_prefix = "APP_";
+	opts.secret_ssm_prefix = "";
+	snprintf(text, sizeof(text), "%s      A: {env: APP_KEY}\n      B: {env: "
+	    "ENVCTL_SECRET_KEY}\n      C: {ssm: /envctl/c}\n", head);
+	assert_int_equal(spec_entry_parse(&e, "sec.yaml", text, strlen(text), &opts), 0);
+	assert_int_equal(spec_entry_diag_count(e), 2);
+	assert_true(has_diag(e, 8, 16, "must start with APP_"));
+	assert_true(has_diag(e, 9, 16, "SSM secrets are off"));
+	spec_entry_free(e);
+	opts.secret_env_prefix = "";
+	snprintf(text, sizeof(text), "%s      A: {env: APP_KEY}\n", head);
+	assert_int_equal(spec_entry_parse(&e, "sec.yaml", text, strlen(text), &opts), 0);
+	assert_true(has_diag(e, 7, 16, "environment secrets are off"));
+	spec_entry_free(e);
+
+	/* Each source is its own reference in the hash. */
+	{
+		char h1[SPEC_HASH_SIZE], h2[SPEC_HASH_SIZE];
+		const struct spec *s;
+
+		spec_options_init(&opts);
+		opts.secret_files = 1;
+		snprintf(text, sizeof(text), "%s      A: {file: xy}\n", head);
+		assert_int_equal(spec_entry_parse(&e, "sec.yaml", text, strlen(text), &opts), 0);
+		assert_non_null(s = spec_entry_spec(e));
+		assert_int_equal(s->bootstrap.secrets[0].source, SPEC_SECRET_FILE);
+		assert_string_equal(s->bootstrap.secrets[0].ref, "xy");
+		assert_int_equal(spec_hash(h1, s), 0);
+		spec_entry_free(e);
+		opts.secret_env_prefix = "x";	/* the same name, another source */
+		snprintf(text, sizeof(text), "%s      A: {env: xy}\n", head);
+		assert_int_equal(spec_entry_parse(&e, "sec.yaml", text, strlen(text), &opts), 0);
+		assert_non_null(s = spec_entry_spec(e));
+		assert_int_equal(spec_hash(h2, s), 0);
+		assert_string_not_equal(h1, h2);
+		spec_entry_free(e);
+	}
 }
 
 /* ---- the hash ---- */
@@ -548,7 +658,7 @@ static const char hash_base[] =
 "    system_packages: [git, make]\n"
 "    setup: [\"npm ci\", \"npm test\"]\n"
 "    environment: {A: \"1\", B: two}\n"
-"    secrets: {TOKEN: {env: ENVCTL_TOKEN}}\n"
+"    secrets: {TOKEN: {env: ENVCTL_SECRET_TOKEN}}\n"
 "  lifecycle: {ttl: 8h, ready_timeout: 10m, on_drift: report}\n"
 "  tags: {cost-center: \"1234\", owner: alice}\n";
 
@@ -568,7 +678,7 @@ static const char hash_same[] =
 "  bootstrap:\n"
 "    secrets:\n"
 "      TOKEN:\n"
-"        env: ENVCTL_TOKEN\n"
+"        env: ENVCTL_SECRET_TOKEN\n"
 "    environment:\n"
 "      B: \"two\"\n"
 "      A: '1'\n"
@@ -717,7 +827,8 @@ test_spec__hash_sensitivity(void **state)
 		{ "\"npm test\"", "\"npm  test\"" },
 		{ "A: \"1\"", "A: \"2\"" },
 		{ "B: two}", "B: two, C: \"\"}" },
-		{ "env: ENVCTL_TOKEN", "env: ENVCTL_TOKEN2" },
+		{ "env: ENVCTL_SECRET_TOKEN", "env: ENVCTL_SECRET_TOKEN2" },
+		{ "{env: ENVCTL_SECRET_TOKEN}", "{ssm: /envctl/ENVCTL_SECRET_TOKEN}" },
 		{ "{TOKEN:", "{TOKEN2:" },
 		{ "ttl: 8h", "ttl: 9h" },
 		{ "ttl: 8h, ", "" },
@@ -1370,6 +1481,7 @@ main(void)
 		cmocka_unit_test(test_spec__defaults),
 		cmocka_unit_test(test_spec__full_parse),
 		cmocka_unit_test(test_spec__reserved_prefix_option),
+		cmocka_unit_test(test_spec__secret_namespace),
 		cmocka_unit_test(test_spec__hash_invariance),
 		cmocka_unit_test(test_spec__hash_sensitivity),
 		cmocka_unit_test(test_spec__hash_golden),

@@ -60,7 +60,7 @@ fixture_init(struct fixture *f)
 	f->spec.bootstrap.environment = f->env;
 	f->spec.bootstrap.nenvironment = 1;
 	f->secrets[0].name = "API_KEY";
-	f->secrets[0].env = "ENVCTL_SECRET_API_KEY";
+	f->secrets[0].ref = "ENVCTL_SECRET_API_KEY";
 	f->spec.bootstrap.secrets = f->secrets;
 	f->spec.bootstrap.nsecrets = 1;
 	f->p.env_id = "5f0c2a9e-1d2b-4c3d-8e4f-0a1b2c3d4e5f";
