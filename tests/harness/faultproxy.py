@@ -23,15 +23,23 @@ adds what real EC2 does and moto does not (docs/design.md §10):
     per instance or for all;
   * a request log that tests assert on.
 
+  * a strict mode (STRICT below): EC2 and S3 refusing what moto accepts.
+
 Python 3.11 standard library only.  Usage:
 
-    faultproxy.py --listen-port P --upstream http://127.0.0.1:M
+    faultproxy.py --listen-port P --upstream http://127.0.0.1:M [--strict [JSON]]
+
+--strict turns strict mode on from the start and after every reset, with
+the settings of JSON (an object of STRICT keys) over the defaults;
+with-aws.sh passes it when ENVCTL_STRICT is 1 (or a JSON object).
 
 Control API on the same port (JSON in, JSON out):
 
   GET  /__proxy/health           {"ok": true}
   POST /__proxy/config           merge a config document (see CONFIG below)
   GET  /__proxy/config           the current config
+  GET  /__proxy/strict           strict mode's effective settings (defaults
+                                 filled in), or {"enabled": false}
   POST /__proxy/reset            forget config, log, tokens, launch times;
                                  also resets moto unless {"moto": false}
   GET  /__proxy/log[?action=A]   {"entries": [...]} (oldest first); each entry:
@@ -58,7 +66,8 @@ CONFIG (every key optional; a POST merges top-level keys):
                "after_bytes": 1000}],                    # mid: body bytes sent
    "latency": {"DescribeInstances": 0.2, "*": 0.0},
    "public_ips": {"*": "127.0.0.1", "i-0abc": "127.0.0.2"},
-   "console_output": {"*": "text", "i-0abc": "other text"}}
+   "console_output": {"*": "text", "i-0abc": "other text"},
+   "strict": true | false | {...}}            # see STRICT
 
 "drop": "mid" forwards the request, sends the answer's status and
 headers (its full Content-Length) and the first after_bytes bytes of
@@ -80,6 +89,122 @@ reservation, not by instance; it wants Ebs.VolumeSize in a block device
 mapping; it drops a PUT body sent as application/x-www-form-urlencoded
 (send presigned PUTs with another Content-Type, as curl -T does); its EC2
 XML namespace has no trailing slash.
+
+STRICT.  moto accepts what EC2 and S3 refuse, so a test can pass where a
+first real run would not.  Strict mode answers as EC2 and S3 do.  It is
+on with --strict, or with a config POST of "strict": true (the defaults)
+or an object (merged into the current strict settings, key by key, and
+turning strict mode on unless it says "enabled": false); "strict": false
+turns it off.  A reset goes back to --strict's settings, or off.  Each
+behaviour has its knob; the defaults below are what strict mode does when
+a knob is not given ("off" says how to switch the behaviour off).  Times
+"after launch" count from the RunInstances answer through the proxy;
+instances seeded straight into moto count as old.  The log entry of a
+strict answer has fault "strict-<what>" (redirect, expired-token,
+presign-expired, key-format, invisible, architecture, unsupported,
+dependency, console-empty).
+
+  bucket_region: true       (off: false)
+      An S3 bucket has a region: its CreateBucket LocationConstraint (none:
+      us-east-1), else bucket_regions, else moto's GetBucketLocation.  A
+      request whose SigV4 credential scope region (Authorization header or
+      a presigned URL's X-Amz-Credential) or whose Host's region
+      (<bucket>.s3.<region>.amazonaws.com, s3.<region>..., s3.amazonaws.com
+      = us-east-1; a custom endpoint such as 127.0.0.1 has none) is another
+      gets 301 PermanentRedirect with header x-amz-bucket-region and an
+      <Error> body naming <Endpoint> and <Bucket> (HEAD: no body).
+      CreateBucket and ListBuckets are not checked.  (Real S3 answers
+      some of these 400 AuthorizationHeaderMalformed instead, with a
+      <Region>; a client that follows x-amz-bucket-region handles both.)
+  bucket_regions: {}        {"bucket": "eu-west-1"}: wins over the others.
+  architecture: true        (off: false)
+      RunInstances with an image (architecture asked of moto's
+      DescribeImages) the instance type cannot run: 400
+      InvalidParameterValue "The architecture 'T' of the specified
+      instance type does not match the architecture 'I' of the specified
+      AMI. ...".  A type runs arm64 if its family is a1 or has a "g" right
+      after its generation digit (t4g, m6g, m7gd, c6gn, r8g, x2gd, im4gn,
+      g5g, hpc7g, ...); mac1 x86_64_mac, other mac* arm64_mac; t1, t2, m1,
+      m2, m3, c1, c3 i386 and x86_64; every other type x86_64.
+  architectures: {}         overrides by type or family, names or globs:
+                            {"t3": ["arm64"], "m5.large": ["x86_64"]}.
+  type_offerings: {"us-east-1e": {"not_offered": ["t3", "t3a", "t4g", "*[5678]*"]}}
+                            (off: {})
+      Per availability zone, "offered" (only these) or "not_offered"
+      globs, matched against the type and its family.  RunInstances of a
+      type not offered in the AZ of its SubnetId (or
+      NetworkInterface.1.SubnetId, asked of moto's DescribeSubnets) or
+      Placement.AvailabilityZone: 400 Unsupported "Your requested instance
+      type (T) is not supported in your requested Availability Zone (AZ).
+      Please retry your request by not specifying an Availability Zone or
+      choosing AZ1, AZ2, ...".  No subnet and no AZ: EC2 picks one, no
+      error.  The default is an approximation of an old us-east-1 zone.
+  refuse_key_types: ["ecdsa-sha2-*", "sk-ecdsa-sha2-*", "ssh-dss"]  (off: [])
+      ImportKeyPair whose PublicKeyMaterial (base64 of the OpenSSH line)
+      is of one of these types: 400 InvalidKey.Format "Key is not in valid
+      OpenSSH public key format" (EC2 takes RSA and ED25519 keys only;
+      moto 5.2.1 refuses ECDSA too but as InvalidKeyPair.Format).
+  invisible: {"security_group": 1.0, "key_pair": 1.0, "instance": 1.0}
+                            (seconds; off: {} or 0)
+      For this long after it was created through the proxy
+      (CreateSecurityGroup, CreateKeyPair / ImportKeyPair, RunInstances)
+      a resource is unknown to the invisible_actions: a call naming it
+      (GroupId, GroupName, SecurityGroupId.N, SecurityGroup.N,
+      NetworkInterface.N.SecurityGroupId.M, IpPermissions.N.Groups.M.GroupId;
+      KeyName, KeyName.N, KeyPairId; InstanceId, InstanceId.N; ResourceId.N
+      of sg-, key-, i-) answers 400 InvalidGroup.NotFound "The security
+      group 'X' does not exist", InvalidKeyPair.NotFound "The key pair 'X'
+      does not exist" or InvalidInstanceID.NotFound "The instance ID 'X'
+      does not exist"; DescribeSecurityGroups, DescribeKeyPairs,
+      DescribeInstances and DescribeInstanceStatus lists leave it out.
+      (The instance delay and invisible_seconds: the longer one counts.)
+  invisible_actions: ["Describe*", "RunInstances", "CreateTags", "DeleteTags",
+      "AuthorizeSecurityGroup*", "RevokeSecurityGroup*", "DeleteSecurityGroup",
+      "ModifyInstanceAttribute", "GetConsoleOutput", "StartInstances",
+      "StopInstances", "RebootInstances", "TerminateInstances"]
+      (DeleteKeyPair is left out: EC2 answers it success for a key it
+      does not know.)
+  sg_dependency: true       (off: false)
+      DeleteSecurityGroup of a group an instance that is not terminated
+      uses (asked of moto's DescribeInstances): 400 DependencyViolation
+      "resource sg-X has a dependent object".  moto deletes it.
+  status_initializing_seconds: 2.0   (off: 0)
+      DescribeInstanceStatus shows instanceStatus and systemStatus (and
+      their details) "initializing" this long after launch.
+  console_seconds: 2.0      (off: 0)
+  console_buffered: false   (true: off)
+      GetConsoleOutput answers no <output> (EC2's empty console) until
+      console_seconds after launch; after that, without Latest=true, only
+      the stale buffered snapshot, empty unless console_buffered; with
+      Latest=true the current text (console_output, else moto's).
+  credential_expiry: {}     {"ASIA...": 1767225600, "<session token>": "2026-01-01T00:00:00Z"}
+      Credentials by access key id or session token, and when they expire
+      (epoch seconds or ISO 8601 UTC).  An S3 request signed with them
+      after that, presigned URLs included whatever their X-Amz-Expires:
+      400 ExpiredToken "The provided token has expired.".
+  presign_expiry: true      (off: false)
+      A presigned URL used after X-Amz-Date + X-Amz-Expires: 403
+      AccessDenied "Request has expired" with <X-Amz-Expires>, <Expires>
+      and <ServerTime>.
+  reachability: true        (off: false)
+  caller_cidr: "127.0.0.1/32"
+  reach_port: 22
+  unreachable_ip: "127.0.0.254"
+      public_ips hands an instance its reachable address only when one of
+      its security groups admits caller_cidr on TCP reach_port (a tcp or
+      all-traffic rule whose port range holds it and whose IPv4 CIDR holds
+      the caller); otherwise its address is unreachable_ip, an address on
+      which nothing listens, so a connection is refused at once (EC2 drops
+      the packets and the client times out; the refusal keeps tests fast).
+      A test playing the instance must listen on 127.0.0.1 (not 0.0.0.0)
+      for unreachable_ip to refuse.  Groups are read from moto at every
+      answer, so an AuthorizeSecurityGroupIngress shows at once.
+  subnet_public_ip: true    (off: false)
+      An instance in a subnet whose MapPublicIpOnLaunch is false (moto's
+      default subnets map, subnets a test creates do not) has no public
+      address (no <ipAddress>, no association) unless RunInstances asked
+      for one (NetworkInterface.N.AssociatePublicIpAddress=true); public_ips
+      gives it none either.
 
 Rate-limit and latency keys are an action name or a glob ("Describe*",
 "*"); an exact name wins over a glob, and every action matching one glob
@@ -144,6 +269,7 @@ class State:
         self.born = {}            # sg id/name, key name/id -> (kind, monotonic time)
         self.bucket_region = {}   # bucket -> region (CreateBucket, or asked of moto)
         self.public_ip = {}       # instance id -> True/False: AssociatePublicIpAddress
+        self.image_arch = {}      # image id -> architecture (asked of moto)
 
     def merge(self, doc):
         doc = dict(doc)
@@ -833,11 +959,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             itype = pd.get("InstanceType", "m1.small")
             image = pd.get("ImageId")
             if st["architecture"] and image:
-                root = self.moto_ec2(scope, "DescribeImages", {"ImageId.1": image})
-                arch = None
-                if root is not None:
-                    arch = next((el.text for el in root.iter(ns_of(root) + "architecture")),
-                                None)
+                with STATE.lock:
+                    arch = STATE.image_arch.get(image)
+                if arch is None:
+                    root = self.moto_ec2(scope, "DescribeImages", {"ImageId.1": image})
+                    if root is not None:
+                        arch = next((el.text for el in
+                                     root.iter(ns_of(root) + "architecture")), None)
+                    if arch:
+                        with STATE.lock:
+                            STATE.image_arch[image] = arch
                 archs = type_archs(itype, st["architectures"])
                 if arch and arch not in archs:
                     return refuse(

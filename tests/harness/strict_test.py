@@ -107,7 +107,17 @@ def refused(res, status, code, what):
     return texts(body, "Message")[0]
 
 
+IMAGES = {}
+
+
 def image(arch):
+    """An image of moto's with that architecture (moto's images survive a reset)."""
+    if arch not in IMAGES:
+        IMAGES[arch] = image_of(arch)
+    return IMAGES[arch]
+
+
+def image_of(arch):
     body = ok(ec2("DescribeImages", **{"Filter.1.Name": "architecture",
                                        "Filter.1.Value.1": arch}), "images " + arch)
     ids = texts(body, "imageId")
@@ -583,11 +593,13 @@ def main():
     t = time.time()
     for name, fn in sorted(globals().items()):
         if name.startswith("test_") and callable(fn):
+            t0 = time.time()
             try:
                 fn()
             except AssertionError as e:
                 print("FAIL strict %s: %s" % (name, e), file=sys.stderr)
                 return 1
+            print("  %s %.1f s" % (name, time.time() - t0))
     control("reset", {})
     print("ok strict: %d checks in %.1f s" % (CHECKS, time.time() - t))
     return 0
