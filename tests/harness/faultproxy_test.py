@@ -45,6 +45,13 @@ def control(path, doc=None):
     return json.loads(body)
 
 
+def reset(doc):
+    """Reset, and strict mode off: these are the checks of the plain proxy
+    (strict_test.py has strict mode's), whatever ENVCTL_STRICT says."""
+    control("reset", doc)
+    control("config", {"strict": False})
+
+
 def ec2(action, **params):
     params.update({"Action": action, "Version": "2016-11-15"})
     return request("POST", "/", urllib.parse.urlencode(params).encode(), {
@@ -57,7 +64,7 @@ def log(action=None):
 
 
 def test_nth_times_and_bodies():
-    control("reset", {})
+    reset({})
     control("config", {"faults": [
         {"action": "DescribeKeyPairs", "nth": 2, "status": 500, "code": "InternalError"},
         {"action": "DescribeVpcs", "every": True, "times": 2, "status": 400,
@@ -75,7 +82,7 @@ def test_nth_times_and_bodies():
 
 def test_probability_is_seeded():
     def run():
-        control("reset", {"moto": False})
+        reset({"moto": False})
         control("config", {"seed": 7, "faults": [
             {"action": "DescribeRegions", "probability": 0.5, "status": 503,
              "code": "Unavailable"}]})
@@ -86,7 +93,7 @@ def test_probability_is_seeded():
 
 
 def test_rate_limit_and_scale():
-    control("reset", {"moto": False})
+    reset({"moto": False})
     control("config", {"rate_limits": {"Describe*": {"burst": 3, "rate": 0}}})
     codes = [ec2("DescribeKeyPairs" if i % 2 else "DescribeRegions")[0]
              for i in range(5)]
@@ -104,7 +111,7 @@ def test_rate_limit_and_scale():
 
 
 def test_latency_and_drops():
-    control("reset", {"moto": False})
+    reset({"moto": False})
     control("config", {"latency": {"DescribeRegions": 0.3},
                        "faults": [{"action": "DescribeAvailabilityZones", "nth": 1,
                                    "drop": "before"}]})
@@ -119,7 +126,7 @@ def test_latency_and_drops():
 
 
 def test_s3_names_and_errors():
-    control("reset", {})
+    reset({})
     h = {"Authorization": auth("s3")}
     check(request("PUT", "/pbucket", b"", h)[0] == 200, "create bucket")
     check(request("PUT", "/pbucket/a/b.txt", b"hello",
@@ -147,7 +154,7 @@ def xml_texts(body, tag):
 
 def test_public_ips_and_console_output():
     import base64
-    control("reset", {})
+    reset({})
     st, body = ec2("DescribeImages")
     check(st == 200, "describe images")
     image = xml_texts(body, "imageId")[0]
@@ -190,9 +197,9 @@ def test_public_ips_and_console_output():
 
 
 def test_reset_clears_moto():
-    control("reset", {})
+    reset({})
     check(ec2("CreateKeyPair", KeyName="gone-after-reset")[0] == 200, "create")
-    control("reset", {})
+    reset({})
     st, body = ec2("DescribeKeyPairs")
     check(st == 200 and b"gone-after-reset" not in body, "moto reset")
     # (entries are compared by action: an entry's duration is filled in

@@ -17,3 +17,8 @@ endif()
 envctl_integration_test(aws_faultproxy
 	${CMAKE_SOURCE_DIR}/tests/harness/with-aws.sh
 	python3 ${CMAKE_SOURCE_DIR}/tests/harness/faultproxy_test.py)
+# The fault proxy's strict mode: each behaviour on and off (boto3 for
+# presigned URLs, raw HTTP otherwise).
+envctl_integration_test(aws_faultproxy_strict
+	${CMAKE_SOURCE_DIR}/tests/harness/with-aws.sh
+	python3 ${CMAKE_SOURCE_DIR}/tests/harness/strict_test.py)
