@@ -1004,9 +1004,9 @@ def hostile():
                 ("x-plain", "boom plain", "SG_READY"),
                 (evil, r"boom\n\x1b[2Jgone\x1b]0;pwned\x07\r", r"SG\x1b[31m")]:
             sc.psql("INSERT INTO environments (id, name, workspace, status, stage, "
-                    "metadata) VALUES ('%s', E'%s', 'it', 'error', 'INIT', "
-                    "jsonb_build_object('error', E'%s', 'failed_at_stage', E'%s'))"
-                    % (uuid.uuid4(), name, error, stage))
+                    "metadata, cluster_id) VALUES ('%s', E'%s', 'it', 'error', 'INIT', "
+                    "jsonb_build_object('error', E'%s', 'failed_at_stage', E'%s'), '%s')"
+                    % (uuid.uuid4(), name, error, stage, sc.cluster))
     seed()
     check(sc.psql("SELECT count(*) FROM environments WHERE name LIKE E'%\\x1b%'") == "1",
           "hostile: psql stored a name holding ESC")
