@@ -655,11 +655,13 @@ store_env_history(struct store_env **out, size_t *n, struct store *st,
 	", " EPOCH("ready_at") ", " EPOCH("created_at") ","		\
 	" coalesce(termination_reason = 'ttl expired', false),"	\
 	" status = 'terminated' AND (ssh_key_s3_key IS NOT NULL"	\
-	" OR security_group_id IS NOT NULL)"
+	" OR security_group_id IS NOT NULL),"				\
+	" CASE WHEN metadata->>'failed_at_stage' = '"			\
+	STORE_FAILED_OWNERSHIP "' THEN metadata->>'error' END"
 enum {
 	B_ID, B_NAME, B_SPEC_HASH, B_INSTANCE_ID, B_REGION, B_STATUS, B_STAGE,
 	B_ATTEMPTS, B_NEXT_ATTEMPT, B_LAUNCHED, B_READY, B_CREATED,
-	B_TTL_EXPIRED, B_HAS_LEFTOVERS,
+	B_TTL_EXPIRED, B_HAS_LEFTOVERS, B_NOT_OURS,
 	B_NCOLS
 };
 
@@ -741,6 +743,7 @@ brief_row_add(void *arg, const PGresult *res, int row)
 	b->created_at = (time_t)store_col_int64(res, row, B_CREATED);
 	b->ttl_expired = *PQgetvalue(res, row, B_TTL_EXPIRED) == 't';
 	b->has_leftovers = *PQgetvalue(res, row, B_HAS_LEFTOVERS) == 't';
+	b->not_ours = brief_str(l, res, row, B_NOT_OURS);
 	return 0;
 }
 

@@ -191,6 +191,13 @@ void	 store_free(struct store *);
  * A migration that gives old rows a cluster gives them this one.
  */
 #define STORE_CLUSTER_DEFAULT	"default"
+
+/*
+ * failed_at_stage of a row one of whose resources is not envctl's own
+ * (docs/design.md §3.9); its error says which and why, and the pass's
+ * brief row carries that error as not_ours.
+ */
+#define STORE_FAILED_OWNERSHIP	"ownership"
 void	 store_cluster_set(struct store *, const char *cluster);
 const char	*store_cluster(const struct store *);
 
@@ -293,6 +300,7 @@ struct store_brief {
 	const char	*spec_hash;
 	const char	*instance_id;
 	const char	*region;
+	const char	*not_ours;	/* failed at STORE_FAILED_OWNERSHIP: the error */
 	time_t		 next_attempt_at;
 	time_t		 launched_at;
 	time_t		 ready_at;
