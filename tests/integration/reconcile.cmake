@@ -7,7 +7,9 @@
 #             per fact, and the ssh / hostkey readiness checks
 #   hostile   a newline and terminal escapes in a row's name and error:
 #             status, plan and log lines stay one line each, no ESC
-foreach(scenario fleet faults chaos features hostile)
+#   own       two clusters on one database; forged rows pointing at an
+#             untagged instance, another cluster's, an unrelated group
+foreach(scenario fleet faults chaos features hostile own)
 	envctl_integration_test(it_reconcile_${scenario}
 		${CMAKE_SOURCE_DIR}/tests/harness/with-pg.sh
 		${CMAKE_SOURCE_DIR}/tests/harness/with-aws.sh
