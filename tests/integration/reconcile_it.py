@@ -306,11 +306,16 @@ def fleet():
     check(len(term) == 1 and term[0]["reason"] == "spec removed" and term[0]["uptime_seconds"] >= 7200,
           "event remote.terminate with uptime and cost")
 
-    # Leftovers of an ended incarnation (as a crashed GC would leave them)
-    # are collected and the row's columns cleared.
+    # Leftovers of an ended incarnation (as a crashed GC would leave them:
+    # tagged as envctl tags them, design §3.9) are collected and the row's
+    # columns cleared.
+    ours = ("Tags=[{Key=envctl:managed,Value=true},{Key=envctl:cluster,Value=%s},"
+            "{Key=envctl:env-id,Value=%s}]" % (sc.cluster, alpha_id))
     g = aws("ec2", "create-security-group", "--group-name", "envctl-" + alpha_id,
-            "--description", "leftover")["GroupId"]
-    aws("ec2", "create-key-pair", "--key-name", "envctl-" + alpha_id)
+            "--description", "leftover", "--tag-specifications",
+            "ResourceType=security-group," + ours)["GroupId"]
+    aws("ec2", "create-key-pair", "--key-name", "envctl-" + alpha_id, "--tag-specifications",
+        "ResourceType=key-pair," + ours)
     path = tempfile.mktemp()
     with open(path, "w") as f:
         f.write("leftover")

@@ -1246,6 +1246,8 @@ test_stages__own_instance_refused(void **state)
 			ri.image_id = "ami-0aaa";
 			ri.instance_type = "t3.micro";
 			ri.client_token = "someone-else";
+			ri.user_data = "#!/bin/sh\n";
+			ri.user_data_len = 10;
 			assert_int_equal(ec2_instance_run(&other, F.ec2, &ri), 0);
 			row_point(id, STORE_ENV_INSTANCE_ID, other.id);
 			ec2_instance_dispose(&other);
