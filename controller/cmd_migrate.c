@@ -54,6 +54,8 @@ cmd_migrate(int argc, char **argv)
 		cmd_error("migrate", err_get());
 		goto done;
 	}
+	/* Rows from before migration 3 become this cluster's. */
+	store_cluster_set(st, cfg->cluster_id);
 	printf("database: %s\n", store_describe(st));
 	if (check) {
 		if (store_schema_version(&from, st) != 0) {

@@ -109,7 +109,7 @@ static const struct config_option options[] = {
 	STR(state_dir, "/var/lib/envctl",
 	    "where checkouts of spec_repo are kept"),
 	STR(cluster_id, "default",
-	    "this controller's cluster; instances are tagged with it"),
+	    "this controller's cluster; its instances are tagged with it, its rows carry it"),
 	CUSTOM(tag_prefix, "envctl", parse_tag_prefix, dispose_string,
 	    "prefix of the tags envctl sets and reads (envctl:managed, ...); a trailing ':' is optional"),
 	STR(region, "",

@@ -116,6 +116,7 @@ ctl_store_open(struct store **out, const struct config *c)
 
 	if ((error = store_open(out, c->database_url)) < 0)
 		return error;
+	store_cluster_set(*out, c->cluster_id);
 	if ((error = store_check_version(*out)) < 0) {
 		store_free(*out);
 		*out = NULL;

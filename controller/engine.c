@@ -71,6 +71,7 @@ engine_open(struct pipeline **out, const char *region, void *arg)
 	*out = NULL;
 	if ((error = store_open(&r.store, e->cfg->database_url)) < 0)
 		goto fail;
+	store_cluster_set(r.store, e->cfg->cluster_id);
 	if ((error = ctl_aws_open(&r.aws, e->cfg, region)) < 0)
 		goto fail;
 	if ((error = pipeline_new(&r.pl, r.store, r.aws->aws, r.aws->ec2,

@@ -1128,8 +1128,12 @@ ec2_tags_create(struct ec2_client *c, const char *const *resource_ids,
 void
 ec2_key_pair_list_dispose(struct ec2_key_pair_list *l)
 {
+	size_t i;
+
 	if (l == NULL)
 		return;
+	for (i = 0; i < l->n; i++)
+		tags_free(l->v[i].tags, l->v[i].ntags);
 	free(l->v);
 	memset(l, 0, sizeof(*l));
 }
@@ -1194,7 +1198,9 @@ key_pair_take(void *out, const struct aws_xml_node *it)
 	struct ec2_key_pair_list *l = out;
 
 	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
-	key_pair_parse(&l->v[l->n++], it);
+	key_pair_parse(&l->v[l->n], it);
+	tags_parse(&l->v[l->n].tags, &l->v[l->n].ntags, it);
+	l->n++;
 }
 
 int

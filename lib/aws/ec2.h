@@ -352,9 +352,11 @@ int	 ec2_tags_create(struct ec2_client *, const char *const *resource_ids,
 /* ---- key pairs ---- */
 
 struct ec2_key_pair {
-	char	name[256];
-	char	id[32];
-	char	fingerprint[128];
+	char		 name[256];
+	char		 id[32];
+	char		 fingerprint[128];
+	struct ec2_tag	*tags;		/* DescribeKeyPairs only; the list's */
+	size_t		 ntags;
 };
 
 struct ec2_key_pair_list {

@@ -70,6 +70,7 @@ err_code_str(int code)
 	case ERR_UNAVAILABLE:	return "unavailable";
 	case ERR_CONFLICT:	return "conflict";
 	case ERR_FAILPOINT:	return "failpoint";
+	case ERR_FOREIGN:	return "not ours";
 	default:		return "error";
 	}
 }

@@ -21,6 +21,7 @@ enum err_code {
 	ERR_UNAVAILABLE	= -8,	/* a dependency (database, network) cannot be reached */
 	ERR_CONFLICT	= -9,	/* a concurrent change won; retry from a fresh read */
 	ERR_FAILPOINT	= -10,	/* a failpoint fired (test builds) */
+	ERR_FOREIGN	= -11,	/* not ours: its tags say it is not envctl's to change */
 };
 
 /* Set the message for this thread, replacing the previous one. */

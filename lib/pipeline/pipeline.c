@@ -324,11 +324,17 @@ static int
 job_terminate_duplicate(struct pipeline *p, struct pipeline_job *job)
 {
 	const char *id = job->inst != NULL ? job->inst->id : NULL;
-	char esc[64];
+	char esc[64], why[256], what[64];
 	int error;
 
 	if (id == NULL)
 		return 0;
+	/* The pass's own DescribeInstances shows its tags: no extra call. */
+	if (pl_own_tags(why, sizeof(why), p, job->inst->tags, job->inst->ntags,
+	    job->row != NULL ? job->row->id : NULL) < 0) {
+		snprintf(what, sizeof(what), "instance %s", id);
+		return pl_not_ours(p, NULL, what, why);
+	}
 	if ((error = FAILPOINT("terminate.instance.before")) < 0) {
 		err_set("failpoint terminate.instance.before");
 		return error;

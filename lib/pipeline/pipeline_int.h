@@ -125,11 +125,59 @@ int	 pl_instances_by_env_id(struct pipeline *, const char *env_id,
 int	 pl_cleanup(struct pipeline *, struct store_env *row, bool *sg_left,
 	    bool terminate_instance, const char *fp_prefix);
 
-/* The id of security group envctl-<env-id> into id ("" if none). */
-int	 pl_sg_find(struct pipeline *, const char *env_id, char id[32]);
+/*
+ * The id of security group envctl-<row id> into id ("" if none);
+ * ERR_FOREIGN (pl_not_ours) when its tags are not row's.
+ */
+int	 pl_sg_find(struct pipeline *, struct store_env *row, char id[32]);
 
-/* Delete every S3 object under <prefix>/<env-id>/. */
+/* Whether env_id is a uuid (36 of [0-9a-f-]): never a path. */
+bool	 pl_env_id_valid(const char *env_id);
+
+/*
+ * Delete every S3 object under <prefix>/<env-id>/ (ERR_FOREIGN, nothing
+ * deleted, when env_id is not a uuid).
+ */
 int	 pl_s3_prefix_delete(struct pipeline *, const char *env_id);
+
+/* ---- own.c: only what is provably ours (docs/design.md §3.9) ---- */
+
+struct ec2_tag;
+struct ec2_security_group_list;
+
+#define PL_STAGE_OWNERSHIP	STORE_FAILED_OWNERSHIP
+
+/*
+ * 0 when tags say managed=true, this cluster and env id env_id (NULL:
+ * any env id); else ERR_FOREIGN with the first mismatch in why.
+ */
+int	 pl_own_tags(char *why, size_t whysz, const struct pipeline *,
+	    const struct ec2_tag *tags, size_t ntags, const char *env_id);
+/*
+ * Refuse to touch what (e.g. "instance i-1") of row (may be NULL):
+ * the row keeps error "not ours: ..." at stage ownership and event
+ * ownership.refused is added, both only the first time for this reason.
+ * Returns ERR_FOREIGN with that message (or a store error).
+ */
+int	 pl_not_ours(struct pipeline *, struct store_env *row, const char *what,
+	    const char *why);
+/*
+ * DescribeInstances of row's instance_id: *gone when EC2 has no such
+ * instance or it is terminated/shutting down; ERR_FOREIGN (pl_not_ours)
+ * when its tags are not row's.
+ */
+int	 pl_own_instance(bool *gone, struct pipeline *, struct store_env *row,
+	    const char *instance_id);
+/*
+ * DescribeSecurityGroups of group_id into *out (caller disposes):
+ * ERR_NOTFOUND when there is none, ERR_FOREIGN (pl_not_ours, *out
+ * empty) when its tags are not row's.
+ */
+int	 pl_own_sg(struct ec2_security_group_list *out, struct pipeline *,
+	    struct store_env *row, const char *group_id);
+/* DescribeKeyPairs of name: *gone when there is none; else as above. */
+int	 pl_own_key_pair(bool *gone, struct pipeline *, struct store_env *row,
+	    const char *name);
 
 /* ---- ami.c ---- */
 

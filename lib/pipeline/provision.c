@@ -239,22 +239,21 @@ cidr_equal(const char *a, const char *b)
 	return memcmp(aa, ab, fa == AF_INET6 ? 16 : 4) == 0;
 }
 
-/* Revoke the rules of group g the spec does not ask for. */
+/*
+ * Revoke the rules of group gid the spec does not ask for; l is the
+ * group as described before the spec's rules were authorized.
+ */
 static int
 sg_revoke_extra(struct pipeline *p, const char *gid,
+    const struct ec2_security_group_list *l,
     const struct ec2_ingress_rule *want, size_t nwant)
 {
-	struct ec2_security_group_list l;
-	const char *ids[1] = { gid };
 	struct ec2_ingress_rule extra[64];
 	size_t i, j, n = 0;
-	int error;
+	int error = 0;
 
-	memset(&l, 0, sizeof(l));
-	if ((error = ec2_security_groups_describe(&l, p->ec2, ids, 1, NULL, 0)) < 0)
-		return error;
-	for (i = 0; l.n > 0 && i < l.v[0].ningress && n < 64; i++) {
-		const struct ec2_sg_rule *r = &l.v[0].ingress[i];
+	for (i = 0; l->n > 0 && i < l->v[0].ningress && n < 64; i++) {
+		const struct ec2_sg_rule *r = &l->v[0].ingress[i];
 
 		for (j = 0; j < nwant; j++)
 			if (strcmp(r->protocol, want[j].protocol) == 0 &&
@@ -268,7 +267,6 @@ sg_revoke_extra(struct pipeline *p, const char *gid,
 	}
 	if (n > 0)
 		error = ec2_security_group_ingress_revoke(p->ec2, gid, extra, n);
-	ec2_security_group_list_dispose(&l);
 	return error;
 }
 
@@ -329,10 +327,13 @@ step_sg_ready(struct prov *pv)
 	const struct spec *s = pv->spec;
 	struct ec2_kv kv[SPEC_TAGS_AWS_MAX + 8];
 	struct ec2_ingress_rule rules[256];
+	struct ec2_security_group_list have;
 	char name[128], gid[32], nametag[128], *pub = NULL, desc[160], vpc[32];
 	size_t nkv, nrules;
 	bool existed = false;
 	int error = 0;
+
+	memset(&have, 0, sizeof(have));
 
 	env_tags(p, pv, kv, &nkv, nametag, sizeof(nametag), 0);
 	pl_resource_name(name, sizeof(name), pv->row->id);
@@ -363,7 +364,7 @@ step_sg_ready(struct prov *pv)
 		if (error == ERR_EXISTS) {
 			/* A retried create: the deterministic name finds it. */
 			existed = true;
-			if ((error = pl_sg_find(p, pv->row->id, gid)) == 0 &&
+			if ((error = pl_sg_find(p, pv->row, gid)) == 0 &&
 			    gid[0] == '\0') {
 				err_set("security group %s reported duplicate but "
 				    "not found", name);
@@ -381,13 +382,23 @@ step_sg_ready(struct prov *pv)
 			goto out;
 	}
 	nrules = spec_rules(s, rules, sizeof(rules) / sizeof(rules[0]));
+	/*
+	 * A group that existed already is changed only if it is ours; the
+	 * one description serves the check and the extra rules.
+	 */
+	if (existed && (error = pl_own_sg(&have, p, pv->row, gid)) < 0) {
+		if (error != ERR_FOREIGN)
+			err_prefix("describing security group %s", gid);
+		goto out;
+	}
 	FP("provision.sg_ingress.before");
 	if (nrules > 0 && (error = ec2_security_group_ingress_authorize(p->ec2,
 	    gid, rules, nrules)) < 0) {
 		err_prefix("authorizing ingress on %s", gid);
 		goto out;
 	}
-	if (existed && (error = sg_revoke_extra(p, gid, rules, nrules)) < 0) {
+	if (existed && (error = sg_revoke_extra(p, gid, &have, rules,
+	    nrules)) < 0) {
 		err_prefix("revoking extra ingress on %s", gid);
 		goto out;
 	}
@@ -395,6 +406,7 @@ step_sg_ready(struct prov *pv)
 	error = set_stage(pv, STORE_STAGE_SG_READY, 0, "provision.sg_ready.before",
 	    "provision.sg_ready.after");
 out:
+	ec2_security_group_list_dispose(&have);
 	free(pub);
 	return error;
 }
@@ -983,7 +995,8 @@ run_stages(struct prov *pv)
 	pv->key = NULL;
 	if (error == PL_NOT_YET)
 		return 0;
-	if (error < 0) {
+	/* Not ours: no rollback touches it; the row keeps the refusal. */
+	if (error < 0 && error != ERR_FOREIGN) {
 		char *why = xstrdup(err_get());
 		int rerr;
 

@@ -106,7 +106,7 @@ pl_orphan(struct pipeline *p, struct pipeline_job *job)
 	const struct ec2_instance *in = job->inst;
 	const char *id, *env_id;
 	struct store_env tmp;
-	char esc_env[256], esc_eid[128];
+	char esc_env[256], esc_eid[128], why[256], what[64];
 	bool sg_left = false;
 	int error = 0;
 
@@ -114,6 +114,11 @@ pl_orphan(struct pipeline *p, struct pipeline_job *job)
 		return 0;
 	id = in->id;
 	env_id = ec2_instance_tag(in, p->tags.env_id);
+	/* Ours by the pass's own DescribeInstances: managed, this cluster. */
+	if (pl_own_tags(why, sizeof(why), p, in->tags, in->ntags, NULL) < 0) {
+		snprintf(what, sizeof(what), "instance %s", id);
+		return pl_not_ours(p, NULL, what, why);
+	}
 	FP("orphan.instance.before");
 	if ((error = ec2_instances_terminate(p->ec2, &id, 1)) < 0 &&
 	    error != ERR_NOTFOUND) {
@@ -130,8 +135,7 @@ pl_orphan(struct pipeline *p, struct pipeline_job *job)
 		goto out;
 	log_info("env=%s orphan instance %s terminated", job->name, id);
 	/* What the orphan's incarnation left under its (unknown) env id. */
-	if (env_id != NULL && *env_id != '\0' && strlen(env_id) < STORE_ID_LEN &&
-	    strspn(env_id, "0123456789abcdef-") == strlen(env_id)) {
+	if (pl_env_id_valid(env_id)) {
 		memset(&tmp, 0, sizeof(tmp));
 		snprintf(tmp.id, sizeof(tmp.id), "%s", env_id);
 		error = pl_cleanup(p, &tmp, &sg_left, false, "orphan");

@@ -330,6 +330,7 @@ record_from_row(struct plan_record *r, const struct store_brief *e)
 	r->created_at = (int64_t)e->created_at;
 	r->ttl_expired = e->ttl_expired;
 	r->has_leftovers = e->has_leftovers;
+	r->not_ours = e->not_ours;
 }
 
 void

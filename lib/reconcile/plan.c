@@ -330,6 +330,8 @@ push(struct plan *p)
 	return a;
 }
 
+static void	block(struct ctx *, struct plan_action *, const char *why);
+
 /*
  * Append an action about environment g (NULL: none) touching instance
  * inst and row rec (either may be NULL).  reason is copied into the
@@ -362,6 +364,9 @@ emit_reason(struct ctx *c, const struct group *g, enum plan_kind kind,
 	if (g != NULL && g->d != NULL)
 		a->desired_index = (size_t)(g->d - c->in->desired.v);
 	p->counts[kind]++;
+	/* A row with a resource that is not ours: nothing acts on it. */
+	if (rec != NULL && rec->not_ours != NULL && kinds[kind].runs)
+		block(c, a, rec->not_ours);
 	return a;
 }
 
@@ -478,6 +483,8 @@ emit_delete(struct ctx *c, const struct group *g, enum plan_kind kind,
 	struct plan_action *a;
 
 	a = emit_reason(c, g, kind, inst, rec, reason, lit);
+	if (a->kind == PLAN_BLOCKED)
+		return;		/* not ours (emit_reason) */
 	if (c->empty) {
 		block(c, a, WHY_EMPTY);
 		return;

@@ -182,6 +182,12 @@ struct plan_record {
 	int64_t			 created_at;
 	bool			 ttl_expired;	/* ended rows: ended by TTL */
 	bool			 has_leftovers;	/* ended rows: keys/rules remain */
+	/*
+	 * Set when the pipeline refused to touch a resource of this row
+	 * that is not envctl's (docs/design.md §3.9): why.  Every action on
+	 * the row that would run a job is `blocked` with it.
+	 */
+	const char		*not_ours;
 };
 
 struct plan_records {

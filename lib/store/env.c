@@ -348,7 +348,7 @@ int
 store_env_insert(char id_out[STORE_ID_LEN], struct store *st,
     const struct store_env *env)
 {
-	const char *params[8];
+	const char *params[9];
 	char cost[64], name[80];
 	PGresult *res = NULL;
 	int error = -1;
@@ -371,12 +371,13 @@ store_env_insert(char id_out[STORE_ID_LEN], struct store *st,
 	params[5] = env->region;
 	params[6] = env->market;
 	params[7] = cost;
+	params[8] = store_cluster(st);
 	error = store_exec(&res, st, "insert environment",
 	    "INSERT INTO environments (id, name, workspace, spec_hash,"
-	    " spec_revision, region, market, cost_per_hour_usd)"
+	    " spec_revision, region, market, cost_per_hour_usd, cluster_id)"
 	    " VALUES (coalesce($1::uuid, gen_random_uuid()), $2, $3, $4, $5,"
-	    " $6, $7, $8::numeric) RETURNING id::text",
-	    8, params, PGRES_TUPLES_OK);
+	    " $6, $7, $8::numeric, $9) RETURNING id::text",
+	    9, params, PGRES_TUPLES_OK);
 	if (error == ERR_EXISTS &&
 	    strstr(err_get(), "environments_one_live_per_name") != NULL)
 		err_set("insert environment '%s': it already has a live row "
@@ -413,6 +414,7 @@ store_env_update(struct store *st, struct store_env *env, unsigned mask)
 	if ((error = store_failpoint("store.env_update", "update environment")) != 0)
 		goto done;
 	params[np++] = env->id;
+	params[np++] = store_cluster(st);
 	buf_addstr(&sql, "UPDATE environments SET updated_at = now(),"
 	    " row_version = row_version + 1");
 	/* Column names come from the constant table, values are parameters. */
@@ -465,7 +467,7 @@ store_env_update(struct store *st, struct store_env *env, unsigned mask)
 		}
 		np++;
 	}
-	buf_addstr(&sql, " WHERE id = $1::uuid");
+	buf_addstr(&sql, " WHERE id = $1::uuid AND cluster_id = $2");
 	if (mask & STORE_ENV_GUARD) {
 		snprintf(vbuf, sizeof(vbuf), "%" PRId64, env->row_version);
 		params[np++] = vbuf;
@@ -527,13 +529,17 @@ env_query(struct store_env **out, size_t *n, struct store *st, const char *what,
 	return 0;
 }
 
-#define LIVE_FROM	" FROM environments WHERE status <> 'terminated' ORDER BY name"
+/* Every query on environments names the store's cluster as $1. */
+#define LIVE_FROM	" FROM environments WHERE cluster_id = $1"	\
+	" AND status <> 'terminated' ORDER BY name"
 #define LIVE_SQL	"SELECT " ENV_COLUMNS LIVE_FROM
 
 int
 store_envs_load_live(struct store_env **out, size_t *n, struct store *st)
 {
-	return env_query(out, n, st, "load live environments", LIVE_SQL, 0, NULL,
+	const char *cl = store_cluster(st);
+
+	return env_query(out, n, st, "load live environments", LIVE_SQL, 1, &cl,
 	    1);
 }
 
@@ -566,8 +572,9 @@ store_envs_live_each(struct store *st, int (*fn)(void *, const struct store_env 
     void *arg)
 {
 	struct env_each e = { fn, arg };
+	const char *cl = store_cluster(st);
 
-	return store_exec_rows(st, "load live environments", LIVE_SQL, 0, NULL,
+	return store_exec_rows(st, "load live environments", LIVE_SQL, 1, &cl,
 	    env_each_row, &e);
 }
 
@@ -577,12 +584,13 @@ env_query_one(struct store_env *out, struct store *st, const char *what,
     const char *sql, const char *param)
 {
 	struct store_env *envs = NULL;
+	const char *params[2] = { store_cluster(st), param };
 	size_t n = 0;
 	char esc[80];
 	int error;
 
 	memset(out, 0, sizeof(*out));
-	if ((error = env_query(&envs, &n, st, what, sql, 1, &param, 0)) != 0)
+	if ((error = env_query(&envs, &n, st, what, sql, 2, params, 0)) != 0)
 		return error;
 	if (n == 0) {
 		log_escape(esc, sizeof(esc), param);
@@ -601,29 +609,33 @@ store_env_get_by_name(struct store_env *out, struct store *st, const char *name)
 {
 	return env_query_one(out, st, "get environment",
 	    "SELECT " ENV_COLUMNS " FROM environments"
-	    " WHERE name = $1 AND status <> 'terminated'", name);
+	    " WHERE cluster_id = $1 AND name = $2 AND status <> 'terminated'",
+	    name);
 }
 
 int
 store_env_get(struct store_env *out, struct store *st, const char *id)
 {
 	return env_query_one(out, st, "get environment",
-	    "SELECT " ENV_COLUMNS " FROM environments WHERE id = $1::uuid", id);
+	    "SELECT " ENV_COLUMNS " FROM environments"
+	    " WHERE cluster_id = $1 AND id = $2::uuid", id);
 }
 
 int
 store_env_history(struct store_env **out, size_t *n, struct store *st,
     const char *name, size_t limit)
 {
-	const char *params[2];
+	const char *params[3];
 	char lim[32];
 
 	snprintf(lim, sizeof(lim), "%zu", limit);
-	params[0] = name;
-	params[1] = lim;
+	params[0] = store_cluster(st);
+	params[1] = name;
+	params[2] = lim;
 	return env_query(out, n, st, "environment history",
-	    "SELECT " ENV_COLUMNS " FROM environments WHERE name = $1"
-	    " ORDER BY created_at DESC, id LIMIT $2::bigint", 2, params, 1);
+	    "SELECT " ENV_COLUMNS " FROM environments WHERE cluster_id = $1"
+	    " AND name = $2 ORDER BY created_at DESC, id LIMIT $3::bigint", 3,
+	    params, 1);
 }
 
 /*
@@ -643,11 +655,13 @@ store_env_history(struct store_env **out, size_t *n, struct store *st,
 	", " EPOCH("ready_at") ", " EPOCH("created_at") ","		\
 	" coalesce(termination_reason = 'ttl expired', false),"	\
 	" status = 'terminated' AND (ssh_key_s3_key IS NOT NULL"	\
-	" OR security_group_id IS NOT NULL)"
+	" OR security_group_id IS NOT NULL),"				\
+	" CASE WHEN metadata->>'failed_at_stage' = '"			\
+	STORE_FAILED_OWNERSHIP "' THEN metadata->>'error' END"
 enum {
 	B_ID, B_NAME, B_SPEC_HASH, B_INSTANCE_ID, B_REGION, B_STATUS, B_STAGE,
 	B_ATTEMPTS, B_NEXT_ATTEMPT, B_LAUNCHED, B_READY, B_CREATED,
-	B_TTL_EXPIRED, B_HAS_LEFTOVERS,
+	B_TTL_EXPIRED, B_HAS_LEFTOVERS, B_NOT_OURS,
 	B_NCOLS
 };
 
@@ -729,6 +743,7 @@ brief_row_add(void *arg, const PGresult *res, int row)
 	b->created_at = (time_t)store_col_int64(res, row, B_CREATED);
 	b->ttl_expired = *PQgetvalue(res, row, B_TTL_EXPIRED) == 't';
 	b->has_leftovers = *PQgetvalue(res, row, B_HAS_LEFTOVERS) == 't';
+	b->not_ours = brief_str(l, res, row, B_NOT_OURS);
 	return 0;
 }
 
@@ -764,14 +779,15 @@ store_pass_load(struct store_pass *out, struct store *st, time_t ended_since)
 {
 	struct brief_load l;
 	char tb[32];
-	const char *param;
+	const char *params[2];
 	int error = -1;
 
 	memset(out, 0, sizeof(*out));
 	memset(&l, 0, sizeof(l));
 	l.strings = out->strings = xcalloc(1, sizeof(*out->strings));
 	snprintf(tb, sizeof(tb), "%lld", (long long)ended_since);
-	param = tb;
+	params[0] = store_cluster(st);
+	params[1] = tb;
 	if ((error = store_failpoint("store.pass_load", "load pass")) != 0)
 		goto done;
 	if ((error = store_tx_begin(st,
@@ -780,14 +796,15 @@ store_pass_load(struct store_pass *out, struct store *st, time_t ended_since)
 	if ((error = store_check_version(st)) != 0)
 		goto done;
 	if ((error = brief_query(&out->live, &out->nlive, &l, st,
-	    "load live environments", "SELECT " BRIEF_COLUMNS LIVE_FROM, 0,
-	    NULL)) != 0)
+	    "load live environments", "SELECT " BRIEF_COLUMNS LIVE_FROM, 1,
+	    params)) != 0)
 		goto done;
 	if ((error = brief_query(&out->ended, &out->nended, &l, st,
 	    "load ended environments",
 	    "SELECT " BRIEF_COLUMNS " FROM environments"
-	    " WHERE status = 'terminated' AND terminated_at >= to_timestamp($1::bigint)"
-	    " ORDER BY terminated_at, name", 1, &param)) != 0)
+	    " WHERE cluster_id = $1 AND status = 'terminated'"
+	    " AND terminated_at >= to_timestamp($2::bigint)"
+	    " ORDER BY terminated_at, name", 2, params)) != 0)
 		goto done;
 	error = store_tx_commit(st);
 done:

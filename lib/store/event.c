@@ -304,6 +304,7 @@ int
 store_drift_open_ids(char (**ids)[STORE_ID_LEN], size_t *n, struct store *st)
 {
 	PGresult *res = NULL;
+	const char *cl = store_cluster(st);
 	size_t i, rows;
 	int error;
 
@@ -313,11 +314,11 @@ store_drift_open_ids(char (**ids)[STORE_ID_LEN], size_t *n, struct store *st)
 	    "SELECT d.env_id::text FROM ("
 	    "  SELECT DISTINCT ON (ev.env_id) ev.env_id, ev.type, ev.payload"
 	    "  FROM events ev JOIN environments e ON e.id = ev.env_id"
-	    "  WHERE e.status <> 'terminated'"
+	    "  WHERE e.cluster_id = $1 AND e.status <> 'terminated'"
 	    "    AND ev.type IN ('drift.detected', 'drift.resolved')"
 	    "  ORDER BY ev.env_id, ev.id DESC) d"
 	    " WHERE d.type = 'drift.detected' AND d.payload ? 'fact'"
-	    " ORDER BY d.env_id::text COLLATE \"C\"", 0, NULL,
+	    " ORDER BY d.env_id::text COLLATE \"C\"", 1, &cl,
 	    PGRES_TUPLES_OK)) != 0)
 		goto done;
 	rows = (size_t)PQntuples(res);

@@ -22,6 +22,8 @@
 struct migration {
 	const char	*name;
 	const char	*sql;
+	const char	*adopt;	/* then this, $1 the migrator's cluster (or NULL) */
+	const char	*after;	/* then this constant script (or NULL) */
 };
 
 static const struct migration migrations[] = {
@@ -69,7 +71,7 @@ static const struct migration migrations[] = {
 	"  type text NOT NULL CHECK (type <> ''),"
 	"  payload jsonb NOT NULL DEFAULT '{}',"
 	"  created_at timestamptz NOT NULL DEFAULT now()"
-	");" },
+	");", NULL, NULL },
 	/* 2 */
 	{ "reconcile_runs, row versions, indexes",
 	"ALTER TABLE environments"
@@ -88,7 +90,23 @@ static const struct migration migrations[] = {
 	"CREATE INDEX events_env_id ON events (env_id, id DESC);"
 	"CREATE INDEX environments_name_history ON environments (name, created_at DESC);"
 	"CREATE INDEX environments_terminated_at ON environments (terminated_at)"
-	"  WHERE status = 'terminated';" },
+	"  WHERE status = 'terminated';", NULL, NULL },
+	/*
+	 * 3: rows belong to a cluster (docs/design.md §5.1).  Rows written
+	 * before it are adopted by the cluster of the controller that
+	 * migrates; one live row per name within a cluster.
+	 */
+	{ "environments per cluster",
+	"ALTER TABLE environments ADD COLUMN cluster_id text"
+	"  CHECK (cluster_id <> '');",
+	"UPDATE environments SET cluster_id = $1 WHERE cluster_id IS NULL",
+	"ALTER TABLE environments ALTER COLUMN cluster_id SET NOT NULL;"
+	"DROP INDEX environments_one_live_per_name;"
+	"CREATE UNIQUE INDEX environments_one_live_per_name"
+	"  ON environments (cluster_id, name) WHERE status <> 'terminated';"
+	"DROP INDEX environments_name_history;"
+	"CREATE INDEX environments_name_history"
+	"  ON environments (cluster_id, name, created_at DESC);" },
 };
 
 #define NMIGRATIONS	((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -183,6 +201,18 @@ store_migrate_one(struct store *st, int v, int *now)
 	    -1, NULL, PGRES_COMMAND_OK)) != 0) {
 		err_prefix("migration %d (%s)", v, migrations[v - 1].name);
 		goto done;
+	}
+	if (migrations[v - 1].adopt != NULL) {
+		params[0] = store_cluster(st);
+		if ((error = store_exec(NULL, st, "apply migration",
+		    migrations[v - 1].adopt, 1, params, PGRES_COMMAND_OK)) != 0 ||
+		    (error = store_exec(NULL, st, "apply migration",
+		    migrations[v - 1].after, -1, NULL, PGRES_COMMAND_OK)) != 0) {
+			err_prefix("migration %d (%s)", v, migrations[v - 1].name);
+			goto done;
+		}
+		log_info("store: migration %d: rows without a cluster now belong "
+		    "to cluster %s", v, store_cluster(st));
 	}
 	snprintf(vbuf, sizeof(vbuf), "%d", v);
 	params[0] = vbuf;

@@ -196,7 +196,22 @@ store_free(struct store *st)
 	if (st->conn != NULL)
 		PQfinish(st->conn);
 	free(st->leader);
+	free(st->cluster);
 	free(st);
+}
+
+void
+store_cluster_set(struct store *st, const char *cluster)
+{
+	free(st->cluster);
+	st->cluster = xstrdup(cluster != NULL && *cluster != '\0' ? cluster :
+	    STORE_CLUSTER_DEFAULT);
+}
+
+const char *
+store_cluster(const struct store *st)
+{
+	return st->cluster != NULL ? st->cluster : STORE_CLUSTER_DEFAULT;
 }
 
 const char *

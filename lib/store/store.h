@@ -183,6 +183,24 @@ int	 store_env_set_text(struct store_env *env, unsigned field,
 int	 store_open(struct store **out, const char *database_url);
 void	 store_free(struct store *);
 
+/*
+ * Rows belong to a cluster (docs/design.md §5.1): every query on
+ * environments reads, inserts and updates only the rows whose cluster_id
+ * is this store's cluster, set here (copied) after store_open();
+ * STORE_CLUSTER_DEFAULT until then, the cluster_id option's default.
+ * A migration that gives old rows a cluster gives them this one.
+ */
+#define STORE_CLUSTER_DEFAULT	"default"
+
+/*
+ * failed_at_stage of a row one of whose resources is not envctl's own
+ * (docs/design.md §3.9); its error says which and why, and the pass's
+ * brief row carries that error as not_ours.
+ */
+#define STORE_FAILED_OWNERSHIP	"ownership"
+void	 store_cluster_set(struct store *, const char *cluster);
+const char	*store_cluster(const struct store *);
+
 /* "host=... port=... dbname=... user=..." of the connection, no password. */
 const char	*store_describe(const struct store *);
 
@@ -282,6 +300,7 @@ struct store_brief {
 	const char	*spec_hash;
 	const char	*instance_id;
 	const char	*region;
+	const char	*not_ours;	/* failed at STORE_FAILED_OWNERSHIP: the error */
 	time_t		 next_attempt_at;
 	time_t		 launched_at;
 	time_t		 ready_at;

@@ -13,6 +13,7 @@ struct store {
 	int		 in_tx;		/* inside BEGIN..COMMIT: never reconnect */
 	unsigned	 resets;	/* reconnections so far */
 	char		*leader;	/* cluster whose leader lock we hold, or NULL */
+	char		*cluster;	/* rows read and written are this cluster's */
 	unsigned	 leader_resets;	/* resets when it was taken */
 	char		 desc[256];	/* host/port/dbname/user, no password */
 };

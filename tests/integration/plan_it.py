@@ -55,8 +55,8 @@ def main():
 
     def row(name, env_id, status, stage, spec_hash, instance_id=None):
         psql("INSERT INTO environments (id, name, workspace, spec_hash, status, stage, "
-             "instance_id, attempts, created_at, updated_at) VALUES "
-             "('%s', '%s', 'it', '%s', '%s', '%s', %s, 0, now(), now())" %
+             "instance_id, attempts, created_at, updated_at, cluster_id) VALUES "
+             "('%s', '%s', 'it', '%s', '%s', '%s', %s, 0, now(), now(), '" + CLUSTER + "')" %
              (env_id, name, spec_hash, status, stage,
               "'%s'" % instance_id if instance_id else "NULL"))
 

@@ -9,7 +9,9 @@
 #             status, plan and log lines stay one line each, no ESC
 #   secrets   secrets only from the secret namespace (env prefix, secrets_dir,
 #             SSM on moto); the controller's own secrets refused and nowhere
-foreach(scenario fleet faults chaos features hostile secrets)
+#   own       two clusters on one database; forged rows pointing at an
+#             untagged instance, another cluster's, an unrelated group
+foreach(scenario fleet faults chaos features hostile secrets own)
 	envctl_integration_test(it_reconcile_${scenario}
 		${CMAKE_SOURCE_DIR}/tests/harness/with-pg.sh
 		${CMAKE_SOURCE_DIR}/tests/harness/with-aws.sh

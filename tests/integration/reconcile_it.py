@@ -20,6 +20,9 @@ Run under tests/harness/with-pg.sh and tests/harness/with-aws.sh:
     reconcile_it.py secrets  only the secret namespace: the controller's AWS key
                              and PGPASSWORD refused by validate and reconcile;
                              env, file and ssm secrets reach a real bootstrap
+    reconcile_it.py own      two clusters on one database leave each other
+                             alone; forged rows pointing at what is not
+                             envctl's touch nothing (design §3.9)
 
 Results are checked with independent clients: the aws CLI straight to moto
 and psql; never with envctl's own view.  Each scenario gets its own
@@ -306,11 +309,16 @@ def fleet():
     check(len(term) == 1 and term[0]["reason"] == "spec removed" and term[0]["uptime_seconds"] >= 7200,
           "event remote.terminate with uptime and cost")
 
-    # Leftovers of an ended incarnation (as a crashed GC would leave them)
-    # are collected and the row's columns cleared.
+    # Leftovers of an ended incarnation (as a crashed GC would leave them:
+    # tagged as envctl tags them, design §3.9) are collected and the row's
+    # columns cleared.
+    ours = ("Tags=[{Key=envctl:managed,Value=true},{Key=envctl:cluster,Value=%s},"
+            "{Key=envctl:env-id,Value=%s}]" % (sc.cluster, alpha_id))
     g = aws("ec2", "create-security-group", "--group-name", "envctl-" + alpha_id,
-            "--description", "leftover")["GroupId"]
-    aws("ec2", "create-key-pair", "--key-name", "envctl-" + alpha_id)
+            "--description", "leftover", "--tag-specifications",
+            "ResourceType=security-group," + ours)["GroupId"]
+    aws("ec2", "create-key-pair", "--key-name", "envctl-" + alpha_id, "--tag-specifications",
+        "ResourceType=key-pair," + ours)
     path = tempfile.mktemp()
     with open(path, "w") as f:
         f.write("leftover")
@@ -1151,9 +1159,9 @@ def hostile():
                 ("x-plain", "boom plain", "SG_READY"),
                 (evil, r"boom\n\x1b[2Jgone\x1b]0;pwned\x07\r", r"SG\x1b[31m")]:
             sc.psql("INSERT INTO environments (id, name, workspace, status, stage, "
-                    "metadata) VALUES ('%s', E'%s', 'it', 'error', 'INIT', "
-                    "jsonb_build_object('error', E'%s', 'failed_at_stage', E'%s'))"
-                    % (uuid.uuid4(), name, error, stage))
+                    "metadata, cluster_id) VALUES ('%s', E'%s', 'it', 'error', 'INIT', "
+                    "jsonb_build_object('error', E'%s', 'failed_at_stage', E'%s'), '%s')"
+                    % (uuid.uuid4(), name, error, stage, sc.cluster))
     seed()
     check(sc.psql("SELECT count(*) FROM environments WHERE name LIKE E'%\\x1b%'") == "1",
           "hostile: psql stored a name holding ESC")
@@ -1207,6 +1215,112 @@ def hostile():
           "hostile: the hostile row was closed too")
 
 
+def own():
+    """Destruction only of what is provably envctl's own (design §3.9).
+    Two clusters on one database, five alternating passes each: every
+    instance of each survives, one per environment.  Rows forged with psql
+    point at an untagged instance, the other cluster's instance and an
+    unrelated security group: all three survive, the events say why, plan
+    and status show it.  Last, the AWS calls of one terminate, counted from
+    the proxy's log (the figure in docs/benchmarks.md)."""
+    a, b = Scenario("own-a"), Scenario("own-b")
+    b.db = a.db                                  # one database, two clusters
+    b.env["PGDATABASE"] = a.db
+    for sc in (a, b):
+        sc.spec("web")
+        sc.spec("api")
+    first = {}
+    for i in range(5):
+        for sc in (a, b):
+            r = sc.reconcile()
+            check(r.returncode in (0, 2), "own: %s pass %d acts without error (%d: %s)" %
+                  (sc.cluster, i + 1, r.returncode, r.stderr.strip()[-300:]))
+            insts = sc.instances()
+            first.setdefault(sc.cluster, sorted(x["InstanceId"] for x in insts))
+    for sc in (a, b):
+        insts = sc.instances()
+        names = sorted(tags_of(x)["envctl:env"] for x in insts)
+        check(names == ["api", "web"], "own: %s has one instance per environment (%s)" %
+              (sc.cluster, names))
+        check(sorted(x["InstanceId"] for x in insts) == first[sc.cluster],
+              "own: %s's instances of the first pass all survive" % sc.cluster)
+        gone = sc.instances(states=("shutting-down", "terminated"))
+        check(gone == [], "own: %s lost no instance (%s)" % (sc.cluster,
+              [x["InstanceId"] for x in gone]))
+    rows = a.psql("SELECT cluster_id, name, status FROM environments ORDER BY 1, 2")
+    want = "\n".join("%s|%s|ready" % (c, n) for c in sorted((a.cluster, b.cluster))
+                     for n in ("api", "web"))
+    check(rows == want, "own: one ready row per environment and cluster (psql):\n" + rows)
+
+    # Forged rows in cluster a, pointing at what is not a's.
+    web_a = [x for x in a.instances() if tags_of(x)["envctl:env"] == "web"][0]
+    stray = aws("ec2", "run-instances", "--image-id", web_a["ImageId"], "--instance-type",
+                "t3.micro", "--count", "1")["Instances"][0]["InstanceId"]
+    theirs = [x for x in b.instances() if tags_of(x)["envctl:env"] == "web"][0]["InstanceId"]
+    group = aws("ec2", "create-security-group", "--group-name", "unrelated-db",
+                "--description", "not envctl's")["GroupId"]
+    forged = {"forged-untagged": ("'%s'" % stray, "NULL", "no tag envctl:managed"),
+              "forged-theirs": ("'%s'" % theirs, "NULL",
+                                "tag envctl:cluster is '%s', not '%s'" % (b.cluster, a.cluster)),
+              "forged-group": ("NULL", "'%s'" % group, "no tag envctl:managed")}
+    for name, (inst, sg, _) in forged.items():
+        a.psql("INSERT INTO environments (id, name, workspace, status, stage, instance_id, "
+               "security_group_id, cluster_id) VALUES ('%s', '%s', 'it', 'ready', 'DONE', %s, %s, "
+               "'%s')" % (uuid.uuid4(), name, inst, sg, a.cluster))
+    proxy("/__proxy/log/clear", {})
+    r1, r2 = a.reconcile(), a.reconcile()
+    check(r1.returncode == 1 and "not ours" in r1.stderr,
+          "own: the pass that meets them fails, saying 'not ours' (%d)" % r1.returncode)
+    check(r2.returncode == 2, "own: the next pass holds them (exit 2: %d %s)" %
+          (r2.returncode, r2.stderr.strip()[-300:]))
+    log = proxy("/__proxy/log")["entries"]
+    touched = [(e["action"], v) for e in log for k, v in e["params"].items()
+               if e["action"] in ("TerminateInstances", "DeleteSecurityGroup",
+                                  "AuthorizeSecurityGroupIngress",
+                                  "RevokeSecurityGroupIngress")
+               and v in (stray, theirs, group)]
+    check(touched == [], "own: no mutating call named a forged row's resource (%s)" % touched)
+    live = {x["InstanceId"]: x["State"]["Name"] for res in aws(
+        "ec2", "describe-instances", "--instance-ids", stray, theirs)["Reservations"]
+        for x in res["Instances"]}
+    check(live == {stray: "running", theirs: "running"},
+          "own: the untagged and the other cluster's instance still run (aws: %s)" % live)
+    check(len(aws("ec2", "describe-security-groups", "--group-ids", group)["SecurityGroups"]) == 1,
+          "own: the unrelated security group still exists (aws)")
+    ev = a.psql("SELECT e.name, ev.payload->>'reason' FROM events ev JOIN environments e "
+                "ON e.id = ev.env_id WHERE ev.type = 'ownership.refused' ORDER BY 1")
+    got = dict(line.split("|", 1) for line in ev.splitlines())
+    check(sorted(got) == sorted(forged) and all(got[n] == forged[n][2] for n in forged),
+          "own: one ownership.refused per forged row, in two passes, saying why (psql):\n" + ev)
+    st = a.psql("SELECT string_agg(DISTINCT status || '/' || (metadata->>'failed_at_stage'), ',') "
+                "FROM environments WHERE name LIKE 'forged-%'")
+    check(st == "terminating/ownership", "own: forged rows kept, failed at ownership (%s)" % st)
+    r = a.envctl("plan")
+    held = [ln for ln in r.stdout.splitlines() if "forged-" in ln and "not ours" in ln]
+    check(len(held) == 3 and all(ln.strip().startswith("#") for ln in held),
+          "own: plan shows the three held, not ours:\n" + r.stdout)
+    r = a.envctl("status")
+    check(r.stdout.count("not ours") == 3, "own: status shows the three errors:\n" + r.stdout)
+    check(len(b.instances()) == 2 and len(a.instances()) == 2,
+          "own: both clusters keep their two instances")
+
+    # The figure: the AWS calls of one terminate (the api spec removed).
+    a.psql("DELETE FROM environments WHERE name LIKE 'forged-%'")
+    a.unspec("api")
+    proxy("/__proxy/log/clear", {})
+    r = a.reconcile()
+    calls = {}
+    for e in proxy("/__proxy/log")["entries"]:
+        calls[e["action"]] = calls.get(e["action"], 0) + 1
+    print("own: AWS calls of a pass that terminates one environment: %s" %
+          json.dumps(calls, sort_keys=True))
+    check(r.returncode == 0 and calls.get("TerminateInstances") == 1 and
+          calls.get("DescribeKeyPairs") == 1 and calls.get("DeleteKeyPair") == 1,
+          "own: one terminate, its key pair described once before it is deleted (%s)" % calls)
+    check([x for x in b.instances() if tags_of(x)["envctl:env"] == "api"] != [],
+          "own: b's api instance is untouched")
+
+
 def main():
     try:
         aws("s3api", "create-bucket", "--bucket", BUCKET)
@@ -1215,7 +1329,7 @@ def main():
     part = sys.argv[1] if len(sys.argv) > 1 else "fleet"
     {"fleet": lambda: (fleet(), bootstrap()), "faults": faults, "chaos": chaos,
      "features": lambda: (network(), prices(), drift_once(), readiness()),
-     "hostile": hostile, "secrets": secrets}[part]()
+     "hostile": hostile, "secrets": secrets, "own": own}[part]()
     print("%d passed, %d failed" % (len(passed), len(failures)))
     for f in failures:
         print("FAILED: " + f)

@@ -215,8 +215,8 @@ def loop():
     # A row for alpha, so the pages have an environment to show.
     alpha_id = str(uuid.uuid4())
     psql("INSERT INTO environments (id, name, workspace, spec_hash, status, stage, attempts, "
-         "created_at, updated_at) VALUES ('%s', 'alpha', 'it', 'v1:%s', 'provisioning', "
-         "'KEYS_UPLOADED', 0, now(), now())" % (alpha_id, "0" * 64))
+         "created_at, updated_at, cluster_id) VALUES ('%s', 'alpha', 'it', 'v1:%s', 'provisioning', "
+         "'KEYS_UPLOADED', 0, now(), now(), 'it-loop')" % (alpha_id, "0" * 64))
     n = Notify()
     c = Controller("loop", "--config", conf, "--specs", specs, notify=n, port=port)
     try:
@@ -787,8 +787,8 @@ def drift():
 
     def row(name, env_id, spec_hash, instance_id):
         psql("INSERT INTO environments (id, name, workspace, spec_hash, status, stage, instance_id, "
-             "attempts, created_at, updated_at) VALUES ('%s', '%s', 'it', '%s', 'ready', 'DONE', '%s', 0, "
-             "now(), now())" % (env_id, name, spec_hash, instance_id))
+             "attempts, created_at, updated_at, cluster_id) VALUES ('%s', '%s', 'it', '%s', 'ready', "
+             "'DONE', '%s', 0, now(), now(), '%s')" % (env_id, name, spec_hash, instance_id, cl))
 
     old = "v1:" + "0" * 64
     ids = {n: str(uuid.uuid4()) for n in ("clean", "c-drift", "d-report", "h-gone")}

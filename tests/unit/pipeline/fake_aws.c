@@ -1164,8 +1164,49 @@ ec2_tags_create(struct ec2_client *c, const char *const *ids, size_t nids,
 void
 ec2_key_pair_list_dispose(struct ec2_key_pair_list *l)
 {
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i].tags);	/* one block, as lib/aws's */
 	free(l->v);
 	memset(l, 0, sizeof(*l));
+}
+
+/* DescribeKeyPairs by names: a missing name is InvalidKeyPair.NotFound. */
+int
+ec2_key_pairs_describe(struct ec2_key_pair_list *out, struct ec2_client *c,
+    const char *const *names, size_t nnames)
+{
+	const struct fw_keypair *k;
+	size_t i, j, bytes;
+	char *p;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	if ((error = call(c->aws, "DescribeKeyPairs", nnames > 0 ? names[0] :
+	    NULL)) < 0)
+		return error;
+	for (i = 0; i < nnames; i++)
+		if (fakeworld_keypair(names[i]) == NULL)
+			return answer(c->aws, "DescribeKeyPairs",
+			    "InvalidKeyPair.NotFound");
+	out->v = xcalloc(nnames + 1, sizeof(*out->v));
+	for (i = 0; i < nnames; i++) {
+		struct ec2_key_pair *o = &out->v[out->n++];
+
+		k = fakeworld_keypair(names[i]);
+		snprintf(o->name, sizeof(o->name), "%s", k->name);
+		for (j = bytes = 0; j < k->ntags; j++)
+			bytes += strlen(k->tags[j].key) + strlen(k->tags[j].value) + 2;
+		o->tags = xcalloc(1, (k->ntags + 1) * sizeof(*o->tags) + bytes);
+		p = (char *)(o->tags + k->ntags + 1);
+		for (j = 0; j < k->ntags; j++) {
+			o->tags[j].key = pack_str(&p, k->tags[j].key);
+			o->tags[j].value = pack_str(&p, k->tags[j].value);
+		}
+		o->ntags = k->ntags;
+	}
+	return 0;
 }
 
 int

@@ -1261,6 +1261,289 @@ test_stages__terminate_protected(void **state)
 	assert_world_clean();
 }
 
+/* ---- only what is provably ours (docs/design.md §3.9) ---- */
+
+/* Set tag key of t to value (NULL: remove it). */
+static void
+retag(struct fw_tag *t, size_t *n, const char *key, const char *value)
+{
+	size_t i;
+
+	for (i = 0; i < *n; i++)
+		if (strcmp(t[i].key, key) == 0)
+			break;
+	if (i == *n) {
+		assert_true(*n < FW_TAGS);
+		t[i].key = strdup(key);
+		t[i].value = NULL;
+		(*n)++;
+	}
+	free(t[i].value);
+	t[i].value = NULL;
+	if (value != NULL) {
+		t[i].value = strdup(value);
+		return;
+	}
+	free(t[i].key);
+	t[i] = t[--*n];
+}
+
+/* Point string column field of the stored row of id at v. */
+static void
+row_point(const char *id, unsigned field, const char *v)
+{
+	struct store_env r;
+
+	assert_int_equal(store_env_get(&r, F.st, id), 0);
+	if (field == STORE_ENV_INSTANCE_ID) {
+		free(r.instance_id);
+		r.instance_id = strdup(v);
+	} else {
+		free(r.security_group_id);
+		r.security_group_id = strdup(v);
+	}
+	assert_int_equal(store_env_update(F.st, &r, field), 0);
+	store_env_dispose(&r);
+}
+
+/*
+ * The row of id was refused once for what (a substring of its error,
+ * which says why): status kept, stage ownership, one ownership.refused.
+ */
+static void
+assert_refused(const char *id, enum store_status status, const char *what,
+    const char *why)
+{
+	const struct store_env *r = fakestore_row(id);
+	const struct fs_event *ev;
+
+	assert_non_null(r);
+	assert_int_equal(r->status, status);
+	assert_non_null(r->error);
+	if (strstr(r->error, what) == NULL || strstr(r->error, why) == NULL ||
+	    strncmp(r->error, "not ours: ", 10) != 0)
+		fail_msg("error '%s' does not say '%s' and '%s'", r->error, what,
+		    why);
+	assert_string_equal(r->failed_at_stage, STORE_FAILED_OWNERSHIP);
+	assert_int_equal(fakestore_events(id, "ownership.refused", &ev), 1);
+	assert_non_null(strstr(ev->payload, why));
+}
+
+/*
+ * Terminate a row whose instance is not ours (no managed tag, another
+ * cluster's, another env id's, an unrelated untagged one): nothing in
+ * AWS is touched, and a second pass records nothing more.
+ */
+static void
+test_stages__own_instance_refused(void **state)
+{
+	static const struct {
+		const char	*key, *value, *why;
+	} c[] = {
+		{ "envctl:managed", NULL, "no tag envctl:managed" },
+		{ "envctl:managed", "false", "tag envctl:managed is 'false', not 'true'" },
+		{ "envctl:cluster", "c2", "tag envctl:cluster is 'c2', not 'c1'" },
+		{ "envctl:env-id", "0000", "tag envctl:env-id is '0000'" },
+		{ NULL, NULL, "no tag envctl:managed" },	/* another instance */
+	};
+	struct ec2_run_input ri;
+	struct ec2_instance other;
+	struct fw_instance *in;
+	char id[STORE_ID_LEN], iid[32];
+	size_t i, nobj;
+	unsigned deletes;
+
+	(void)state;
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		fresh();
+		provision_ready(id);
+		in = fakeworld_instance(row(NULL)->instance_id);
+		if (c[i].key != NULL)
+			retag(in->tags, &in->ntags, c[i].key, c[i].value);
+		else {
+			memset(&ri, 0, sizeof(ri));
+			ri.image_id = "ami-0aaa";
+			ri.instance_type = "t3.micro";
+			ri.client_token = "someone-else";
+			ri.user_data = "#!/bin/sh\n";
+			ri.user_data_len = 10;
+			assert_int_equal(ec2_instance_run(&other, F.ec2, &ri), 0);
+			row_point(id, STORE_ENV_INSTANCE_ID, other.id);
+			ec2_instance_dispose(&other);
+		}
+		snprintf(iid, sizeof(iid), "instance %s", row(NULL)->instance_id);
+		deletes = fakeworld_count("DeleteObject");
+		nobj = fakeworld.nobj;
+		assert_int_equal(job(PLAN_TERMINATE, NULL, id, NULL), ERR_FOREIGN);
+		assert_refused(id, STORE_STATUS_TERMINATING, iid, c[i].why);
+		assert_int_equal(fakeworld_count("TerminateInstances"), 0);
+		assert_int_equal(fakeworld_count("DeleteSecurityGroup"), 0);
+		assert_int_equal(fakeworld_count("DeleteKeyPair"), 0);
+		assert_int_equal(fakeworld_count("DeleteObject"), deletes);
+		assert_int_equal(fakeworld.nobj, nobj);
+		assert_int_equal(fakeworld_live_instances(), c[i].key ? 1 : 2);
+		/* The next pass (were it planned) adds no second event. */
+		assert_int_equal(job(PLAN_TERMINATE, NULL, id, NULL), ERR_FOREIGN);
+		assert_refused(id, STORE_STATUS_TERMINATING, iid, c[i].why);
+		assert_int_equal(fakeworld_count("TerminateInstances"), 0);
+	}
+}
+
+/*
+ * A row's security group or key pair that is not ours: the instance (ours)
+ * goes, the foreign group or key pair stays, untouched.
+ */
+static void
+test_stages__own_group_and_key_pair_refused(void **state)
+{
+	static const struct ec2_kv theirs[] = { { "team", "db" } };
+	struct fw_group *g;
+	struct fw_keypair *kp;
+	char id[STORE_ID_LEN], gid[32], what[192];
+
+	(void)state;
+	/* The row names an unrelated group (untagged). */
+	provision_ready(id);
+	assert_int_equal(ec2_security_group_create(gid, sizeof(gid), F.ec2,
+	    "database", "theirs", "vpc-1", theirs, 1), 0);
+	row_point(id, STORE_ENV_SECURITY_GROUP_ID, gid);
+	snprintf(what, sizeof(what), "security group %s", gid);
+	assert_int_equal(job(PLAN_TERMINATE, NULL, id, NULL), ERR_FOREIGN);
+	assert_refused(id, STORE_STATUS_TERMINATING, what, "no tag envctl:managed");
+	assert_int_equal(fakeworld_count("DeleteSecurityGroup"), 0);
+	assert_non_null(fakeworld_group_named("database"));
+	assert_string_equal(fakeworld.inst[0].state, "terminated");
+
+	/* Its own group, found by name, retagged to another cluster. */
+	fresh();
+	provision_ready(id);
+	g = fakeworld_group_named(res_name(id));
+	retag(g->tags, &g->ntags, "envctl:cluster", "c2");
+	fakeworld_settle();
+	row_point(id, STORE_ENV_SECURITY_GROUP_ID, g->id);
+	snprintf(what, sizeof(what), "security group %s", g->id);
+	assert_int_equal(job(PLAN_TERMINATE, NULL, id, NULL), ERR_FOREIGN);
+	assert_refused(id, STORE_STATUS_TERMINATING, what,
+	    "tag envctl:cluster is 'c2', not 'c1'");
+	assert_int_equal(fakeworld_count("DeleteSecurityGroup"), 0);
+	assert_int_equal(fakeworld.nsg, 1);
+
+	/* The key pair of another env id. */
+	fresh();
+	provision_ready(id);
+	kp = fakeworld_keypair(res_name(id));
+	retag(kp->tags, &kp->ntags, "envctl:env-id", "other");
+	assert_int_equal(job(PLAN_TERMINATE, NULL, id, NULL), ERR_FOREIGN);
+	snprintf(what, sizeof(what), "key pair %s", res_name(id));
+	assert_refused(id, STORE_STATUS_TERMINATING, what,
+	    "tag envctl:env-id is 'other'");
+	assert_int_equal(fakeworld_count("DeleteKeyPair"), 0);
+	assert_int_equal(fakeworld_count("DeleteSecurityGroup"), 0);
+	assert_int_equal(fakeworld.nkp, 1);
+}
+
+/*
+ * A group that already exists (a retried create) is given rules only if
+ * it is ours; refused, the provision stops without a rollback.
+ */
+static void
+test_stages__own_existing_group_not_changed(void **state)
+{
+	static const struct ec2_kv theirs[] = {
+		{ "envctl:managed", "true" }, { "envctl:cluster", "c2" } };
+	char id[STORE_ID_LEN], gid[32];
+
+	(void)state;
+	fp("provision.sg_create.before=error");
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, NULL), ERR_FAILPOINT);
+	fp("");
+	row(id);
+	/* Another cluster's controller made a group of that name meanwhile. */
+	assert_int_equal(ec2_security_group_create(gid, sizeof(gid), F.ec2,
+	    res_name(id), "theirs", "vpc-1", theirs, 2), 0);
+	tick(3600);
+	assert_int_equal(job(PLAN_RETRY, F.web, id, NULL), ERR_FOREIGN);
+	assert_refused(id, STORE_STATUS_PROVISIONING, gid,
+	    "tag envctl:cluster is 'c2', not 'c1'");
+	assert_int_equal(fakeworld_count("AuthorizeSecurityGroupIngress"), 0);
+	assert_int_equal(fakeworld_count("RevokeSecurityGroupIngress"), 0);
+	assert_int_equal(fakeworld_count("DeleteSecurityGroup"), 0);
+	assert_int_equal(fakeworld_count("RunInstances"), 0);
+	assert_int_equal(fakeworld_group_named(res_name(id))->nrules, 0);
+	assert_int_equal(fakestore_events(id, "remote.provision.error", NULL), 1);
+
+	/* The group the row recorded, retagged before the rules were set. */
+	fresh();
+	fp("provision.sg_ingress.before=error,provision.error.before=error");
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, NULL), ERR_FAILPOINT);
+	fp("");
+	assert_int_equal(row(id)->stage, STORE_STAGE_KEYS_UPLOADED);
+	assert_non_null(row(NULL)->security_group_id);
+	snprintf(gid, sizeof(gid), "%s", row(NULL)->security_group_id);
+	retag(fakeworld.sg[0].tags, &fakeworld.sg[0].ntags, "envctl:cluster", "c2");
+	assert_int_equal(job(PLAN_ADVANCE, F.web, id, NULL), ERR_FOREIGN);
+	assert_refused(id, STORE_STATUS_PROVISIONING, gid,
+	    "tag envctl:cluster is 'c2', not 'c1'");
+	assert_int_equal(fakeworld_count("AuthorizeSecurityGroupIngress"), 0);
+	assert_int_equal(fakeworld_count("RevokeSecurityGroupIngress"), 0);
+	assert_int_equal(fakeworld_count("DeleteSecurityGroup"), 0);
+	assert_int_equal(fakeworld.sg[0].nrules, 0);
+}
+
+/* Orphans and duplicates are checked on the pass's own description. */
+static void
+test_stages__own_orphan_and_duplicate(void **state)
+{
+	struct ec2_tag tags[3] = {
+		{ "envctl:managed", "true" }, { "envctl:cluster", "c2" },
+		{ "envctl:env-id", "11111111-1111-1111-1111-111111111111" } };
+	struct ec2_instance in;
+	struct store_brief b;
+	struct pipeline_job j;
+	char id[STORE_ID_LEN];
+	const struct fs_event *ev;
+
+	(void)state;
+	provision_ready(id);
+	memset(&in, 0, sizeof(in));
+	in.id = fakeworld.inst[0].id;
+	in.state = "running";
+	in.tags = tags;
+	in.ntags = 3;
+	memset(&j, 0, sizeof(j));
+	j.kind = PLAN_ORPHAN;
+	j.name = "web";
+	j.reason = "orphan";
+	j.inst = &in;
+	j.region = "us-east-1";
+	assert_int_equal(pipeline_job_run(F.p, &j), ERR_FOREIGN);
+	assert_non_null(strstr(j.error, "tag envctl:cluster is 'c2'"));
+	free(j.error);
+	assert_int_equal(fakestore_events(NULL, "ownership.refused", &ev), 1);
+	assert_non_null(strstr(ev->payload, "envctl:cluster"));
+	/* A duplicate of the row whose env-id tag is another's. */
+	tags[1].value = "c1";
+	memset(&b, 0, sizeof(b));
+	b.id = id;
+	b.name = "web";
+	j.kind = PLAN_TERMINATE;
+	j.reason = "duplicate instance";
+	j.row = &b;
+	j.error = NULL;
+	assert_int_equal(pipeline_job_run(F.p, &j), ERR_FOREIGN);
+	assert_non_null(strstr(j.error, "tag envctl:env-id is '1111"));
+	free(j.error);
+	assert_int_equal(fakeworld_count("TerminateInstances"), 0);
+	assert_string_equal(fakeworld.inst[0].state, "running");
+	/* Ours after all: the orphan goes. */
+	tags[2].value = id;
+	j.kind = PLAN_ORPHAN;
+	j.row = NULL;
+	j.error = NULL;
+	assert_int_equal(pipeline_job_run(F.p, &j), 0);
+	assert_int_equal(fakeworld_count("TerminateInstances"), 1);
+}
+
 static const char *const terminate_fps[] = {
 	"terminate.mark.before", "terminate.mark.after",
 	"terminate.protection.before", "terminate.protection.after",
@@ -1371,6 +1654,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_stages__terminate_group_in_use, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__terminate_protected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__terminate_failpoints, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__own_instance_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__own_group_and_key_pair_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__own_existing_group_not_changed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__own_orphan_and_duplicate, setup, teardown),
 		cmocka_unit_test(test_stages__failpoints_covered),
 		cmocka_unit_test_setup_teardown(test_stages__secret_sources, setup, teardown),
 	};

@@ -683,6 +683,37 @@ CASE(termination_protection,
 	      WANT(PROVISION, "zz-keep", "new environment") },
     .changes = 1)
 
+/*
+ * not ours (docs/design.md §3.9): a row the pipeline refused to touch is
+ * held, whatever would act on it, and uses no budget
+ */
+#define NOT_OURS "not ours: instance i-9: no tag envctl:managed"
+CASE(not_ours_held,
+    .d = { SPEC("web-e", H2), SPEC("zz-keep", H1) },
+    .budget = 1,
+    .i = { INST("i-2", RUNNING, "web-b", "e-2", H1, OLD),
+	   INST("i-3", RUNNING, "web-c", "e-3", H1, OLD) },
+    .r = { { .env_id = "e-1", .name = "web-a", .status = PLAN_STATUS_TERMINATING,
+	     .stage = PLAN_STAGE_DONE, .instance_id = "i-9", .created_at = OLD,
+	     .not_ours = NOT_OURS },
+	   { .env_id = "e-2", .name = "web-b", .status = PLAN_STATUS_READY,
+	     .stage = PLAN_STAGE_DONE, .spec_hash = H1, .instance_id = "i-2",
+	     .created_at = OLD, .launched_at = OLD, .not_ours = NOT_OURS },
+	   ROW("e-3", "web-c", READY, DONE, H1, "i-3"),
+	   { .env_id = "e-4", .name = "web-d", .status = PLAN_STATUS_TERMINATED,
+	     .stage = PLAN_STAGE_DONE, .created_at = OLD, .has_leftovers = true,
+	     .not_ours = NOT_OURS },
+	   { .env_id = "e-5", .name = "web-e", .status = PLAN_STATUS_ERROR,
+	     .stage = PLAN_STAGE_SG_READY, .spec_hash = H1, .attempts = 1,
+	     .created_at = OLD, .not_ours = NOT_OURS } },
+    .want = { WANT_HELD(CLOSE, "web-a", NOT_OURS),
+	      WANT_HELD(TERMINATE, "web-b", NOT_OURS),
+	      WANT(TERMINATE, "web-c", "spec removed"),
+	      WANT_HELD(GC, "web-d", NOT_OURS),
+	      WANT_HELD(RETRY, "web-e", NOT_OURS),
+	      WANT(PROVISION, "zz-keep", "new environment") },
+    .changes = 1)
+
 /* shutting-down is going away: not there for provisioning ... */
 CASE(shutting_down_is_gone,
     .d = { SPEC("web-a", H1), SPEC("web-n", H1) },
@@ -1587,6 +1618,7 @@ main(void)
 		cmocka_unit_test(test_plan__window_budget_mixed),
 		cmocka_unit_test(test_plan__window_budget_per_pass_first),
 		cmocka_unit_test(test_plan__termination_protection),
+		cmocka_unit_test(test_plan__not_ours_held),
 		cmocka_unit_test(test_plan__shutting_down_is_gone),
 		cmocka_unit_test(test_plan__shutting_down_closes_row),
 		cmocka_unit_test(test_plan__stopped_is_reported),

@@ -323,6 +323,54 @@ test_store__migrate_from_each_version(void **state)
 	}
 }
 
+/*
+ * Rows belong to a cluster: rows written before migration 3 are adopted
+ * by the migrator's cluster; a store of another cluster neither reads,
+ * updates nor counts them, and may have a live row of the same name.
+ */
+static void
+test_store__rows_per_cluster(void **state)
+{
+	struct fx *f = *state;
+	struct store *other = NULL;
+	struct store_env e;
+	struct store_pass pass;
+	char id[STORE_ID_LEN], oid[STORE_ID_LEN];
+	int from, to;
+
+	assert_int_equal(store_migrate_to(f->st, 2, &from, &to), 0);
+	free(psql(f->db, "INSERT INTO environments (name, status, stage)"
+	    " VALUES ('old', 'ready', 'DONE')"));
+	store_cluster_set(f->st, "blue");
+	assert_int_equal(store_migrate(f->st, &from, &to), 0);
+	assert_psql(f->db, "SELECT cluster_id FROM environments WHERE name = 'old'",
+	    "blue");
+	env_insert_ok(f->st, "web", id);
+
+	assert_int_equal(store_open(&other, f->conninfo), 0);
+	store_cluster_set(other, "green");
+	assert_int_equal(store_env_get(&e, other, id), ERR_NOTFOUND);
+	assert_int_equal(store_env_get_by_name(&e, other, "old"), ERR_NOTFOUND);
+	assert_int_equal(store_pass_load(&pass, other, 0), 0);
+	assert_int_equal(pass.nlive + pass.nended, 0);
+	store_pass_dispose(&pass);
+	/* the same name lives once per cluster */
+	env_insert_ok(other, "web", oid);
+	/* an update by the other cluster's store finds no row of its own */
+	assert_int_equal(store_env_get(&e, f->st, id), 0);
+	e.status = STORE_STATUS_TERMINATING;
+	assert_true(store_env_update(other, &e, STORE_ENV_STATUS) < 0);
+	store_env_dispose(&e);
+	assert_int_equal(store_pass_load(&pass, f->st, 0), 0);
+	assert_int_equal(pass.nlive, 2);
+	assert_int_equal(pass.live[0].status, STORE_STATUS_READY);
+	assert_int_equal(pass.live[1].status, STORE_STATUS_PENDING);
+	store_pass_dispose(&pass);
+	assert_psql(f->db, "SELECT string_agg(cluster_id || ':' || name, ','"
+	    " ORDER BY cluster_id, name) FROM environments", "blue:old,blue:web,green:web");
+	store_free(other);
+}
+
 static void
 test_store__migrate_twice_is_noop(void **state)
 {
@@ -493,8 +541,8 @@ test_store__one_live_row_per_name(void **state)
 	/* and directly: the database itself refuses it */
 	raw = PQconnectdb(f->conninfo);
 	assert_int_equal(PQstatus(raw), CONNECTION_OK);
-	res = PQexec(raw, "INSERT INTO environments (name, status)"
-	    " VALUES ('web-alice', 'provisioning')");
+	res = PQexec(raw, "INSERT INTO environments (name, status, cluster_id)"
+	    " VALUES ('web-alice', 'provisioning', 'default')");
 	assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
 	assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE), "23505");
 	PQclear(res);
@@ -510,8 +558,8 @@ test_store__one_live_row_per_name(void **state)
 	assert_int_equal(store_env_insert(id2, f->st, &e), 0);
 	assert_string_not_equal(id1, id2);
 	env_set_status(f->st, id2, STORE_STATUS_TERMINATED);
-	res = PQexec(raw, "INSERT INTO environments (name, status)"
-	    " VALUES ('web-alice', 'terminated')");
+	res = PQexec(raw, "INSERT INTO environments (name, status, cluster_id)"
+	    " VALUES ('web-alice', 'terminated', 'default')");
 	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
 	PQclear(res);
 	assert_int_equal(store_env_insert(id3, f->st, &e), 0);
@@ -1029,10 +1077,10 @@ test_store__rows_streamed(void **state)
 
 	migrate_ok(f->st);
 	got = psql(f->db, "INSERT INTO environments (id, name, workspace, spec_hash,"
-	    " status, stage, instance_id, region) SELECT gen_random_uuid(),"
-	    " 'n' || lpad(i::text, 5, '0'), 'w', 'v1:h' || i, 'ready', 'DONE',"
-	    " 'i-' || i, CASE i % 3 WHEN 0 THEN 'us-east-1' WHEN 1 THEN"
-	    " 'eu-west-1' END FROM generate_series(1, 2500) i");
+	    " status, stage, instance_id, region, cluster_id) SELECT"
+	    " gen_random_uuid(), 'n' || lpad(i::text, 5, '0'), 'w', 'v1:h' || i,"
+	    " 'ready', 'DONE', 'i-' || i, CASE i % 3 WHEN 0 THEN 'us-east-1'"
+	    " WHEN 1 THEN 'eu-west-1' END, 'default' FROM generate_series(1, 2500) i");
 	free(got);
 	assert_int_equal(store_pass_load(&pass, f->st, time(NULL) - 60), 0);
 	assert_int_equal(pass.nlive, 2500);
@@ -1583,6 +1631,7 @@ main(void)
 		T(test_store__migration_is_atomic),
 #endif
 		T(test_store__one_live_row_per_name),
+		T(test_store__rows_per_cluster),
 		T(test_store__hostile_values),
 		T(test_store__load_live_round_trip),
 		T(test_store__rows_streamed),
