@@ -1192,9 +1192,11 @@ ec2_key_pairs_describe(struct ec2_key_pair_list *out, struct ec2_client *c,
 			    "InvalidKeyPair.NotFound");
 	out->v = xcalloc(nnames + 1, sizeof(*out->v));
 	for (i = 0; i < nnames; i++) {
-		struct ec2_key_pair *o = &out->v[out->n++];
+		struct ec2_key_pair *o;
 
-		k = fakeworld_keypair(names[i]);
+		if ((k = fakeworld_keypair(names[i])) == NULL)
+			continue;	/* answered NotFound above */
+		o = &out->v[out->n++];
 		snprintf(o->name, sizeof(o->name), "%s", k->name);
 		for (j = bytes = 0; j < k->ntags; j++)
 			bytes += strlen(k->tags[j].key) + strlen(k->tags[j].value) + 2;
