@@ -23,6 +23,9 @@ import xml.etree.ElementTree as ET
 import boto3
 from botocore.config import Config
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from itlib import free_port  # noqa: E402
+
 PROXY_URL = os.environ["ENVCTL_PROXY_URL"]
 PROXY = urllib.parse.urlsplit(PROXY_URL)
 MOTO_URL = os.environ["ENVCTL_MOTO_URL"]
@@ -579,14 +582,6 @@ def test_switching_and_defaults():
     finally:
         p.terminate()
         p.wait()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def main():
