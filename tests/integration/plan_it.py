@@ -56,9 +56,9 @@ def main():
     def row(name, env_id, status, stage, spec_hash, instance_id=None):
         psql("INSERT INTO environments (id, name, workspace, spec_hash, status, stage, "
              "instance_id, attempts, created_at, updated_at, cluster_id) VALUES "
-             "('%s', '%s', 'it', '%s', '%s', '%s', %s, 0, now(), now(), '" + CLUSTER + "')" %
+             "('%s', '%s', 'it', '%s', '%s', '%s', %s, 0, now(), now(), '%s')" %
              (env_id, name, spec_hash, status, stage,
-              "'%s'" % instance_id if instance_id else "NULL"))
+              "'%s'" % instance_id if instance_id else "NULL", CLUSTER))
 
     ids = {n: str(uuid.uuid4()) for n in
            ["b-same", "c-drift", "d-report", "e-removed", "f-closed", "g-adopt", "h-gone", "i-broken"]}
