@@ -696,6 +696,7 @@ def chaos():
     for i in range(n):
         sc.unspec("ch%02d" % i)
     sc.env["ENVCTL_MAX_TERMINATIONS_PER_PASS"] = "1000"
+    sc.env["ENVCTL_TERMINATION_BUDGET"] = "off"     # the window budget too
     for _ in range(6):
         r = sc.reconcile("--allow-empty", "--wait", "40s")
         if r.returncode == 0:
