@@ -81,14 +81,6 @@ parse_time(const char *s)
 	return timegm(&tm);
 }
 
-/* Free tags_parse()'s result: one block, the strings after the array. */
-static void
-tags_free(struct ec2_tag *tags, size_t n)
-{
-	(void)n;
-	free(tags);
-}
-
 /* Parse <tagSet><item><key/><value/></item>... under parent. */
 static void
 tags_parse(struct ec2_tag **out, size_t *nout, const struct aws_xml_node *parent)
@@ -118,7 +110,7 @@ tags_parse(struct ec2_tag **out, size_t *nout, const struct aws_xml_node *parent
 	}
 	if (n == 0)
 		return;
-	/* the array and its strings in one block (tags_free) */
+	/* the array and its strings in one block: one free() */
 	v = xmalloc(n * sizeof(*v) + bytes);
 	p = (char *)(v + n);
 	for (i = 0; i < n; i++) {
@@ -418,7 +410,7 @@ instance_parse(struct ec2_instance *out, const struct aws_xml_node *it)
 	instance_pack(out, &loose);
 	for (i = 0; i < T_COUNT; i++)
 		free(text[i]);
-	tags_free(tags, ntags);
+	free(tags);
 	for (i = 0; i < ngroups; i++)
 		free(groups[i]);
 	free(groups);
@@ -866,7 +858,7 @@ ec2_security_group_list_dispose(struct ec2_security_group_list *l)
 		return;
 	for (size_t i = 0; i < l->n; i++) {
 		free(l->v[i].ingress);
-		tags_free(l->v[i].tags, l->v[i].ntags);
+		free(l->v[i].tags);
 	}
 	free(l->v);
 	memset(l, 0, sizeof(*l));
@@ -1133,7 +1125,7 @@ ec2_key_pair_list_dispose(struct ec2_key_pair_list *l)
 	if (l == NULL)
 		return;
 	for (i = 0; i < l->n; i++)
-		tags_free(l->v[i].tags, l->v[i].ntags);
+		free(l->v[i].tags);
 	free(l->v);
 	memset(l, 0, sizeof(*l));
 }
