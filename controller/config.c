@@ -144,6 +144,8 @@ static const struct config_option options[] = {
 	    "first retry delay after a failure (doubles each attempt)"),
 	DURATION(backoff_max, "1h", 1, 86400 * 7,
 	    "longest retry delay"),
+	DURATION(provision_sla, "2m", 0, 86400,
+	    "provision time (row to ready) above which a provision.sla.missed event is recorded and counted; 0: off"),
 	CUSTOM(ready_checks, "status,ssh,marker,hostkey", parse_ready_checks, NULL,
 	    "readiness checks: any of status, ssh, marker, hostkey"),
 	INT(ready_ssh_port, "22", 1, 65535,

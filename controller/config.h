@@ -77,6 +77,7 @@ struct config {
 	int			 max_attempts;
 	long long		 backoff_base;
 	long long		 backoff_max;
+	long long		 provision_sla;	/* seconds; 0: off */
 	unsigned		 ready_checks;	/* PIPELINE_CHECK_* bits */
 	int			 ready_ssh_port;
 	int			 aws_max_attempts;

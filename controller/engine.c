@@ -238,40 +238,83 @@ engine_record(struct store *st, int64_t run, const struct plan *plan, size_t fai
 }
 
 /*
- * The provision time of each environment that became ready in this pass:
- * a provisioning job that reached DONE and whose live row (read back) is
- * ready and was not ready before.  Taken from the row's times, so it is
- * the provision_seconds of its remote.provision.ready event.
+ * A provision slower than provision_sla: a warning event on its
+ * environment (provision.sla.missed), as the metric counts it.
  */
 static void
-engine_ready_times(double **out, size_t *nout, const struct engine_view *pv,
-    const struct pipeline_job *jobs, size_t njobs)
+engine_sla_missed(const struct engine_view *pv, const struct store_env *row,
+    double seconds, long long sla)
+{
+	char payload[160];
+	int n;
+
+	log_warnx("env=%s provision took %.0f s, over provision_sla (%lld s)",
+	    row->name, seconds, sla);
+	n = snprintf(payload, sizeof(payload),
+	    "{\"provision_seconds\":%.0f,\"sla_seconds\":%lld}", seconds, sla);
+	if (store_event_add(NULL, pv->store, row->id, "provision.sla.missed",
+	    payload, (size_t)n) < 0)
+		log_warnx("env=%s recording the SLA miss: %s", row->name, err_get());
+}
+
+/* How one job left its environment's row (read back), into res. */
+static void
+engine_outcome(struct engine_result *res, const struct config *cfg,
+    const struct engine_view *pv, const struct pipeline_job *j)
 {
 	struct store_env row;
-	size_t i;
+	const struct store_brief *was = j->row;
+	int found, now, seconds;
 
-	*out = NULL;
-	*nout = 0;
-	for (i = 0; i < njobs; i++) {
-		const struct pipeline_job *j = &jobs[i];
-
-		if (j->result < 0 || j->reached != STORE_STAGE_DONE || *j->name == '\0')
-			continue;
-		if (!plan_kind_info(j->kind)->provisions)
-			continue;
-		memset(&row, 0, sizeof(row));
-		if (store_env_get_by_name(&row, pv->store, j->name) < 0) {
-			log_warnx("env=%s provision time: %s", j->name, err_get());
-			continue;
-		}
-		if (row.status == STORE_STATUS_READY && row.ready_at != 0 &&
-		    row.ready_at >= row.created_at && (j->row == NULL ||
-		    j->row->status != STORE_STATUS_READY ||
-		    strcmp(j->row->id, row.id) != 0)) {
-			*out = xreallocarray(*out, *nout + 1, sizeof(**out));
-			(*out)[(*nout)++] = (double)(row.ready_at - row.created_at);
+	memset(&row, 0, sizeof(row));
+	if ((found = store_env_get_by_name(&row, pv->store, j->name)) < 0 &&
+	    found != ERR_NOTFOUND) {
+		log_warnx("env=%s reading the row back: %s", j->name, err_get());
+		return;
+	}
+	found = found == 0;
+	/* A live row that went away, or was replaced, was terminated. */
+	if (was != NULL && (!found || strcmp(was->id, row.id) != 0))
+		res->transitions[STORE_STATUS_TERMINATED]++;
+	if (found) {
+		now = (int)row.status;
+		if (was == NULL || strcmp(was->id, row.id) != 0 ||
+		    (int)was->status != now)
+			res->transitions[now]++;
+		/* Became ready in this pass: its provision time, from the
+		 * row's times as the remote.provision.ready event has it. */
+		if (now == STORE_STATUS_READY && row.ready_at != 0 &&
+		    row.ready_at >= row.created_at && (was == NULL ||
+		    was->status != STORE_STATUS_READY ||
+		    strcmp(was->id, row.id) != 0)) {
+			seconds = (int)(row.ready_at - row.created_at);
+			res->provision_s = xreallocarray(res->provision_s,
+			    res->nprovision + 1, sizeof(*res->provision_s));
+			res->provision_s[res->nprovision++] = seconds;
+			if (cfg->provision_sla > 0 && seconds > cfg->provision_sla) {
+				res->sla_misses++;
+				engine_sla_missed(pv, &row, seconds,
+				    cfg->provision_sla);
+			}
 		}
 		store_env_dispose(&row);
+	}
+}
+
+/*
+ * What the jobs did to their rows, read back after the pass: the status
+ * each entered, the provision time of each environment that became ready and whether it
+ * missed provision_sla.
+ */
+static void
+engine_outcomes(struct engine_result *res, const struct config *cfg,
+    const struct engine_view *pv)
+{
+	size_t i;
+
+	for (i = 0; i < res->njobs; i++) {
+		if (*res->jobs[i].name != '\0')
+			engine_outcome(res, cfg, pv, &res->jobs[i]);
 	}
 }
 
@@ -478,9 +521,8 @@ engine_execute(struct engine_result *res, const struct config *cfg,
 		res->waiting |= res->jobs[i].waiting;
 	if (res->run > 0)
 		engine_record(pv->store, res->run, pv->plan, res->failed);
-	if (x->ready_times)
-		engine_ready_times(&res->provision_s, &res->nprovision, pv,
-		    res->jobs, res->njobs);
+	if (x->outcomes)
+		engine_outcomes(res, cfg, pv);
 	free(e.res);
 	return 0;
 }

@@ -86,7 +86,8 @@ struct engine_exec {
 	const char	*who;		/* "run", "reconcile": drift.resolved's check */
 	engine_done_fn	*done;		/* NULL: a log line per job */
 	void		*arg;
-	int		 ready_times;	/* fill provision_s (reads rows back) */
+	int		 outcomes;	/* fill transitions, provision_s,
+					   sla_misses (reads rows back) */
 	/*
 	 * The pools that just answered "no capacity", kept by the caller
 	 * across its passes (keyed by region, market, type and subnet);
@@ -101,12 +102,21 @@ struct engine_result {
 	int	 waiting;	/* some wait on something outside envctl */
 	int64_t	 run;		/* reconcile_runs id, 0 if not recorded */
 	/*
-	 * With ready_times: the provision time in seconds (the row's
+	 * With outcomes: the provision time in seconds (the row's
 	 * ready_at - created_at, as the remote.provision.ready event has it)
 	 * of each environment that became ready in this pass.
 	 */
 	double	*provision_s;
 	size_t	 nprovision;
+	/* With outcomes: of those, slower than provision_sla (each has its
+	 * provision.sla.missed event). */
+	size_t	 sla_misses;
+	/*
+	 * With outcomes: rows that entered each status through this pass's
+	 * jobs, by enum store_status (a live row that went away or was
+	 * replaced counts as terminated).
+	 */
+	size_t	 transitions[STORE_STATUS_TERMINATED + 1];
 	/* The jobs in the order they were given to the pool (kind, name, results). */
 	struct pipeline_job *jobs;
 	struct spec_tree *specs;	/* the jobs' specs */

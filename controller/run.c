@@ -290,7 +290,6 @@ run_execute(struct runner *r, const struct engine_view *pv, size_t *ndrift,
 {
 	struct engine_result res;
 	struct engine_exec x;
-	size_t i;
 	int error, evfail;
 
 	*waiting = 0;
@@ -310,11 +309,10 @@ run_execute(struct runner *r, const struct engine_view *pv, size_t *ndrift,
 	x.lock = r->lead;
 	x.who = "run";
 	x.capacity = r->capacity;
-	x.ready_times = 1;
+	x.outcomes = 1;
 	if ((error = engine_execute(&res, r->cfg, pv, &x)) < 0)
 		return error;
-	for (i = 0; i < res.nprovision; i++)
-		metrics_histogram_observe(r->m.provision, NULL, res.provision_s[i]);
+	run_metrics_outcomes(r, &res);
 	*run = (long long)res.run;
 	*waiting = res.waiting;
 	if (res.failed > 0)

@@ -38,6 +38,7 @@ run_metrics_new(struct runner *r)
 	static const char *const sa_l[] = { "service", "action", NULL };
 	static const char *const rc_l[] = { "region", "class", NULL };
 	static const char *const reason_l[] = { "reason", NULL };
+	static const char *const rs_l[] = { "region", "stage", NULL };
 	static const double dur_b[] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300 };
 	struct metrics_registry *g;
 	int e = 0;
@@ -98,6 +99,18 @@ run_metrics_new(struct runner *r)
 	    "Time from an incarnation's row to ready (remote.provision.ready), "
 	    "per environment", NULL, metrics_buckets_minutes,
 	    metrics_buckets_minutes_count);
+	e |= metrics_counter_new(&r->m.transitions, g,
+	    "envctl_environment_transitions_total",
+	    "Statuses environments entered through the passes' actions, by the "
+	    "status entered", status_l);
+	e |= metrics_counter_new(&r->m.prov_errors, g,
+	    "envctl_provision_errors_total",
+	    "Provision actions that failed, by region and the stage they "
+	    "reached", rs_l);
+	e |= metrics_counter_new(&r->m.sla_misses, g,
+	    "envctl_provision_sla_misses_total",
+	    "Environments whose provision (row to ready) took longer than "
+	    "provision_sla; each has a provision.sla.missed event", NULL);
 	e |= metrics_counter_new(&r->m.http_dropped, g,
 	    "envctl_http_connections_dropped_total",
 	    "Status server connections dropped for a newer one when all slots "
@@ -153,6 +166,32 @@ run_metrics_pass(struct runner *r, const struct engine_view *pv)
 		metrics_counter_add(r->m.aws_retries, v, (double)st.retries);
 		metrics_counter_add(r->m.aws_throttled, v, (double)st.throttled);
 	}
+}
+
+void
+run_metrics_outcomes(struct runner *r, const struct engine_result *res)
+{
+	size_t i;
+	int k;
+
+	for (i = 0; i < res->nprovision; i++)
+		metrics_histogram_observe(r->m.provision, NULL, res->provision_s[i]);
+	for (k = STORE_STATUS_PENDING; k <= STORE_STATUS_TERMINATED; k++) {
+		const char *v[] = { store_status_str((enum store_status)k) };
+
+		/* every status shows, 0 until it happens (rate() needs it) */
+		metrics_counter_add(r->m.transitions, v,
+		    (double)res->transitions[k]);
+	}
+	for (i = 0; i < res->njobs; i++) {
+		const struct pipeline_job *j = &res->jobs[i];
+		const char *v[] = { j->region != NULL ? j->region : "",
+		    *j->stage != '\0' ? j->stage : "none" };
+
+		if (j->result < 0 && plan_kind_info(j->kind)->provisions)
+			metrics_counter_add(r->m.prov_errors, v, 1);
+	}
+	metrics_counter_add(r->m.sla_misses, NULL, (double)res->sla_misses);
 }
 
 /*

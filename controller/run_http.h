@@ -12,6 +12,7 @@
 #include "metrics.h"
 #include "store.h"
 
+struct engine_result;
 struct engine_view;
 struct runner;
 
@@ -25,6 +26,9 @@ struct run_metrics {
 	struct metrics_metric	*aws_requests, *aws_attempts, *aws_throttles;
 	struct metrics_metric	*pace_wait, *pace_waits, *pace_rate;
 	struct metrics_metric	*provision;	/* seconds to ready, per environment */
+	struct metrics_metric	*transitions;	/* statuses rows entered */
+	struct metrics_metric	*prov_errors;	/* failed provisions, region+stage */
+	struct metrics_metric	*sla_misses;	/* provisions over provision_sla */
 	struct metrics_metric	*http_dropped;	/* lib/httpd's limits, at each scrape */
 };
 
@@ -67,6 +71,8 @@ struct run_states {
 int	 run_metrics_new(struct runner *r);
 /* Fold a finished pass into the metrics (thread-safe: called by the pass). */
 void	 run_metrics_pass(struct runner *r, const struct engine_view *pv);
+/* What a pass's actions did (engine_execute() with outcomes), counted. */
+void	 run_metrics_outcomes(struct runner *r, const struct engine_result *res);
 /*
  * Copy lib/aws's process-wide counters of calls (by service, action and
  * code) and the pacers' figures into the registry (before a scrape).

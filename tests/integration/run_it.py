@@ -43,6 +43,7 @@ import atexit
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -1630,9 +1631,85 @@ def budget():
         c.dump()
 
 
+# ---- outcomes ---------------------------------------------------------
+
+ALERTS = os.path.join(HERE, "..", "..", "docs", "alerts.yml")
+
+
+def outcomes():
+    """What the passes' actions did, as /metrics counts it, against psql:
+    a provision that fails once (RunInstances refused) and then succeeds,
+    slower than provision_sla (1 s: instances stay pending 2 s).
+    envctl_provision_errors_total{region,stage} = the remote.provision.error
+    events, envctl_environment_transitions_total{status} has the error and
+    the ready, envctl_provision_sla_misses_total = the provision.sla.missed
+    events; every metric docs/alerts.yml names is exported."""
+    migrate()
+    cl, bucket = "it-outcomes", "envctl-it-outcomes"
+    aws("s3api", "create-bucket", "--bucket", bucket)
+    specs = mkdtemp(prefix="envctl-outcomes-")
+    write_spec(specs, "oc")
+    proxy("/__proxy/config", {"pending_seconds": 2, "faults": [
+        {"action": "RunInstances", "nth": 1, "times": 1, "status": 400,
+         "code": "InvalidParameterValue", "message": "refused by the test"}]})
+    c = Controller("outcomes", "--specs", specs, "--cluster-id", cl, "--resync-interval", "1s",
+                   env={"ENVCTL_S3_BUCKET": bucket, "ENVCTL_READY_CHECKS": "status",
+                        "ENVCTL_BACKOFF_BASE": "1s", "ENVCTL_PROVISION_SLA": "1s"})
+    try:
+        end, ready = time.monotonic() + 40, ""
+        while time.monotonic() < end and ready != "1":
+            ready = psql("SELECT count(*) FROM environments WHERE name = 'oc' "
+                         "AND status = 'ready'").strip()
+            time.sleep(0.5)
+        check(ready == "1", "oc ready after a refused launch (psql)")
+        time.sleep(1.5)                 # a scrape after the pass that saw it
+        fam = prom_families(c.port)
+
+        def series(name):
+            return {tuple(sorted(s[1].items())): float(s[2])
+                    for s in fam.get(name, {}).get("samples", [])}
+
+        errs = series("envctl_provision_errors_total")
+        evs = psql("SELECT payload->>'failed_at_stage' FROM events "
+                   "WHERE type = 'remote.provision.error'").split()
+        check(sum(errs.values()) == len(evs) == 1 and
+              [(dict(k).get("region"), dict(k).get("stage")) for k in errs] ==
+              [("us-east-1", evs[0])],
+              "envctl_provision_errors_total %s = the remote.provision.error events (psql: %s)"
+              % (errs, evs))
+        tr = {dict(k)["status"]: v for k, v in series("envctl_environment_transitions_total").items()}
+        check(tr.get("ready") == 1 and tr.get("error", 0) >= 1 and tr.get("terminated") == 0 and
+              set(tr) == {"pending", "provisioning", "ready", "error", "terminating", "terminated"},
+              "envctl_environment_transitions_total: every status, ready once, error at least "
+              "once, no termination: %s" % tr)
+        sla = series("envctl_provision_sla_misses_total").get((), -1)
+        nsla = psql("SELECT count(*) FROM events WHERE type = 'provision.sla.missed' "
+                    "AND (payload->>'provision_seconds')::int > 1 "
+                    "AND payload->>'sla_seconds' = '1'").strip()
+        check(sla == 1 and nsla == "1",
+              "one SLA miss counted (%s) and recorded as a provision.sla.missed event (psql: %s)"
+              % (sla, nsla))
+        with open(ALERTS) as f:
+            text = f.read()
+        named = set(re.findall(r"\b(envctl_[a-z_]+)", text))
+        have = set(fam)
+        for n in list(named):
+            for suf in ("_bucket", "_count", "_sum"):
+                if n.endswith(suf) and n[:-len(suf)] in have:
+                    named.discard(n)
+        check(named and named <= have, "every metric docs/alerts.yml names is exported: "
+              "missing %s" % sorted(named - have))
+        check(c.term() == 0, "SIGTERM: exit 0")
+    finally:
+        proxy("/__proxy/config", {"pending_seconds": 0, "faults": []})
+        if t.failed:
+            c.dump()
+        c.term()
+
+
 SCENARIOS = {"loop": loop, "budget": budget, "git": gitrun, "gitlink": gitlink, "leader": leader, "pgdown": pgdown, "drift": drift,
              "soak": soak, "churn": churn, "takeover": takeover, "oncelock": oncelock,
-             "overflow": overflow, "fence": fence}
+             "overflow": overflow, "fence": fence, "outcomes": outcomes}
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in SCENARIOS:
