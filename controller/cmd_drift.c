@@ -92,8 +92,10 @@ cmd_drift(int argc, char **argv)
 	struct engine_view pv;
 	size_t ndrift = 0;
 	long long run = 0;
+	char cid[LOG_CID_LEN];
 	int json, code = EXIT_ERROR, evfail;
 
+	ctl_cid_begin(cid);
 	if (ctl_config_load(&cfg, &argc, argv) < 0) {
 		cmd_error("configuration", err_get());
 		return EXIT_ERROR;

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "cmd.h"
 #include "config.h"
 #include "ctl.h"
@@ -51,6 +52,8 @@ struct rc {
 	time_t			 started;
 	json_t			*jpasses;
 	struct pipeline_capacity *capacity;	/* for all the passes */
+	char			 flags[256];	/* audit_flags() of the command */
+	int			 recorded;	/* its "command" event is */
 };
 
 /*
@@ -178,6 +181,13 @@ rc_pass(struct rc *rc, int pass, int force, int dry_run, int *changes,
 		}
 		engine_view_dispose(&pv);
 		return error;
+	}
+	/* who asked, once, before anything it causes (same correlation id) */
+	if (!rc->recorded) {
+		if (audit_command_record(pv.store, pv.naws > 0 ? pv.aws[0] : NULL,
+		    "reconcile", rc->flags) < 0)
+			log_warnx("recording the command: %s", err_get());
+		rc->recorded = 1;
 	}
 	if (engine_view_njobs(&pv) == 0) {
 		/* Reported drift that is gone now: drift.resolved. */
@@ -323,10 +333,13 @@ cmd_reconcile(int argc, char **argv)
 	struct config *cfg = NULL;
 	struct rc rc;
 	struct rc_args a;
+	char cid[LOG_CID_LEN];
 	int code = EXIT_ERROR, npass = 0;
 	size_t failed_total = 0;
 
 	memset(&rc, 0, sizeof(rc));
+	audit_flags(rc.flags, sizeof(rc.flags), argc - 1, argv + 1);
+	ctl_cid_begin(cid);
 	if (ctl_config_load(&cfg, &argc, argv) < 0) {
 		cmd_error("configuration", err_get());
 		return EXIT_ERROR;

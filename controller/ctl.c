@@ -38,6 +38,17 @@ ctl_config_load(struct config **out, int *argcp, char **argv)
 }
 
 void
+ctl_cid_begin(char *cid)
+{
+	struct log_context lc;
+
+	log_cid_new(cid);
+	memset(&lc, 0, sizeof(lc));
+	lc.correlation_id = cid;
+	log_context_set(&lc);
+}
+
+void
 ctl_log_apply(const struct config *c)
 {
 	log_init("envctl", c->log_level, c->log_format);

@@ -17,6 +17,12 @@ struct store;
 int	 ctl_config_load(struct config **out, int *argcp, char **argv);
 /* Apply the configuration's log_level and log_format. */
 void	 ctl_log_apply(const struct config *);
+/*
+ * Give this command a correlation id (into cid, which must outlive the
+ * command): set as the thread's log context, so its lines, its events
+ * and its reconcile runs carry it (docs/design.md §5.1).
+ */
+void	 ctl_cid_begin(char *cid);
 
 /* The default region: config region, AWS_REGION, AWS_DEFAULT_REGION, us-east-1. */
 const char *ctl_region(const struct config *);

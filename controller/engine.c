@@ -72,6 +72,7 @@ engine_open(struct pipeline **out, const char *region, void *arg)
 	if ((error = store_open(&r.store, e->cfg->database_url)) < 0)
 		goto fail;
 	store_cluster_set(r.store, e->cfg->cluster_id);
+	store_context_set(r.store, e->opts.correlation_id, e->opts.revision);
 	if ((error = ctl_aws_open(&r.aws, e->cfg, region)) < 0)
 		goto fail;
 	if ((error = pipeline_new(&r.pl, r.store, r.aws->aws, r.aws->ec2,
@@ -489,6 +490,7 @@ engine_execute(struct engine_result *res, const struct config *cfg,
 	e.x = x;
 	engine_opts(&e.opts, cfg);
 	e.opts.revision = pv->revision;
+	e.opts.correlation_id = pv->cid;
 	e.opts.capacity = x->capacity;
 	/* Reported drift that is gone now: drift.resolved. */
 	if (engine_drift_resolve(pv, x->who) < 0)

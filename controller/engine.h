@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "log.h"
 #include "observe.h"
 #include "plan.h"
 #include "store.h"
@@ -36,6 +37,8 @@ struct spec_tree;
 struct engine_view {
 	struct spec_tree	*tree;
 	char			*revision;
+	/* The pass's correlation id: on its events, run row and log lines. */
+	char			 cid[LOG_CID_LEN];
 	struct store		*store;
 	struct store_pass	 rows;
 	struct ctl_aws		**aws;		/* one per region */

@@ -194,6 +194,22 @@ view_warn_invalid(const struct spec_tree *t)
 	}
 }
 
+/*
+ * The pass's correlation id: the one of the thread's log context (the
+ * command's, or the one run made for the pass), else a new one.
+ */
+static void
+engine_view_cid(struct engine_view *pv)
+{
+	const struct log_context *lc = log_context_get();
+
+	if (lc != NULL && lc->correlation_id != NULL &&
+	    strlen(lc->correlation_id) == LOG_CID_LEN - 1)
+		memcpy(pv->cid, lc->correlation_id, LOG_CID_LEN);
+	else
+		log_cid_new(pv->cid);
+}
+
 int
 engine_view_load(struct engine_view *pv, const struct config *cfg, int force,
     int check_protection, time_t now)
@@ -201,6 +217,7 @@ engine_view_load(struct engine_view *pv, const struct config *cfg, int force,
 	int error;
 
 	memset(pv, 0, sizeof(*pv));
+	engine_view_cid(pv);
 	if ((error = observe_tags_init(&pv->tags, cfg->tag_prefix)) < 0)
 		goto fail;
 	/* Fail closed, cheapest first: specs, then the database, then AWS. */
@@ -209,6 +226,7 @@ engine_view_load(struct engine_view *pv, const struct config *cfg, int force,
 	view_warn_invalid(pv->tree);
 	if ((error = ctl_store_open(&pv->store, cfg)) < 0)
 		goto fail;
+	store_context_set(pv->store, pv->cid, pv->revision);
 	if ((error = store_pass_load(&pv->rows, pv->store,
 	    now - VIEW_ENDED_WINDOW)) < 0)
 		goto fail;

@@ -330,9 +330,16 @@ run_pass_work(void *arg)
 	struct runner *r = job->r;
 	struct engine_view pv;
 	struct run_states states;
+	struct log_context ctx;
+	char cid[LOG_CID_LEN];
 	uint64_t t0 = duration_mono_ms(), one = 1;
 	int leader = 0, changes;
 
+	/* each pass has its correlation id: its lines, events and run row */
+	log_cid_new(cid);
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.correlation_id = cid;
+	log_context_set(&ctx);
 	log_info("pass=%lld start reason=%s", job->n, job->reason);
 	job->outcome = RUN_FAILED;
 	if (engine_view_load(&pv, r->cfg, 0, 1, time(NULL)) < 0) {
@@ -379,6 +386,7 @@ out:
 	malloc_trim(0);
 	if (write(r->efd, &one, sizeof(one)) != (ssize_t)sizeof(one))
 		log_warn("pass=%lld: eventfd", job->n);
+	log_context_set(NULL);
 	return NULL;
 }
 

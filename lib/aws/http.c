@@ -17,6 +17,7 @@
 
 #include "aws_int.h"
 #include "creds.h"
+#include "duration.h"
 #include "err.h"
 #include "failpoint.h"
 #include "log.h"
@@ -553,6 +554,7 @@ aws_client_send(struct aws_response *resp, struct aws_client *c,
 	enum aws_pace_class pc = aws_pace_classify(req->action);
 	int paced = c->pacer != NULL && req->service == AWS_SERVICE_EC2;
 	int attempt, tcode = 0, taken = 0, throttles = 0, error = -1;
+	uint64_t t0 = duration_mono_ms();
 	char line[1024];
 
 	memset(&k, 0, sizeof(k));
@@ -634,6 +636,12 @@ done:
 		memset(&c->last, 0, sizeof(c->last));
 	aws_call_stats_add(c->calls, req->service, req->action,
 	    call_code(error, e), e->attempts, throttles);
+	/* one line per call (the attempts are the lines above it) */
+	log_debug("aws call aws_action=%s service=%s region=%s attempts=%d "
+	    "http_status=%ld error_code=%s duration_ms=%llu",
+	    req->action, aws_service_name(req->service), c->region, e->attempts,
+	    resp->status, error < 0 ? call_code(error, e) : "-",
+	    (unsigned long long)(duration_mono_ms() - t0));
 	call_dispose(&k);
 	return error;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -16,6 +17,8 @@ static enum log_level	 log_cur_level = LOG_LEVEL_INFO;
 static enum log_format	 log_cur_format = LOG_FORMAT_TEXT;
 static log_sink_fn	*log_sink;
 static void		*log_sink_arg;
+static __thread struct log_context log_ctx;
+static __thread int	 log_ctx_set_;
 
 static const char *const level_names[] = {
 	[LOG_LEVEL_ERROR] = "error",
@@ -187,6 +190,48 @@ log_sanitize(char *out, size_t outsz, const char *s)
 	return escape(out, outsz, s, 0);
 }
 
+void
+log_context_set(const struct log_context *c)
+{
+	if (c == NULL) {
+		memset(&log_ctx, 0, sizeof(log_ctx));
+		log_ctx_set_ = 0;
+	} else {
+		log_ctx = *c;
+		log_ctx_set_ = 1;
+	}
+}
+
+const struct log_context *
+log_context_get(void)
+{
+	return log_ctx_set_ ? &log_ctx : NULL;
+}
+
+void
+log_cid_new(char out[LOG_CID_LEN])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char b[8];
+	size_t i;
+
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+		/* no entropy source left: unique enough for tracing */
+		struct timespec ts;
+		uint64_t v;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		v = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		v ^= (uint64_t)getpid() << 48;
+		memcpy(b, &v, sizeof(b));
+	}
+	for (i = 0; i < sizeof(b); i++) {
+		out[2 * i] = hex[b[i] >> 4];
+		out[2 * i + 1] = hex[b[i] & 15];
+	}
+	out[16] = '\0';
+}
+
 /* Append msg to line as a JSON string body. */
 static size_t
 json_quote(char *line, size_t off, size_t max, const char *msg)
@@ -207,32 +252,217 @@ json_quote(char *line, size_t off, size_t max, const char *msg)
 	return off;
 }
 
+/* Keys that are fields wherever they stand in a message, and renames. */
+static const struct {
+	const char	*key;
+	const char	*field;		/* NULL: the key itself */
+	int		 number;	/* a JSON number when it looks like one */
+} log_keys[] = {
+	{ "env", NULL, 0 },		{ "env_id", NULL, 0 },
+	{ "region", NULL, 0 },		{ "operation", NULL, 0 },
+	{ "action", "operation", 0 },	{ "stage", NULL, 0 },
+	{ "run", "run_id", 0 },		{ "run_id", NULL, 0 },
+	{ "pass", NULL, 0 },		{ "cid", "correlation_id", 0 },
+	{ "correlation_id", NULL, 0 },	{ "instance", "instance_id", 0 },
+	{ "instance_id", NULL, 0 },	{ "aws_action", NULL, 0 },
+	{ "service", NULL, 0 },		{ "duration_ms", NULL, 1 },
+	{ "attempts", NULL, 1 },	{ "http_status", NULL, 1 },
+	{ "error_code", NULL, 0 },	{ "code", "error_code", 0 },
+	{ "cluster", NULL, 0 },		{ "role", NULL, 0 },
+	{ "revision", NULL, 0 },	{ "who", NULL, 0 },
+};
+
+#define LOG_FIELDS_MAX	24
+
+struct log_field {
+	char		 name[32];
+	const char	*val;		/* into the message copy */
+	int		 number;
+};
+
+/* The field name of key, or NULL when key is not a known one. */
+static const char *
+log_key_field(const char *key, int *number)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(log_keys) / sizeof(log_keys[0]); i++)
+		if (strcmp(log_keys[i].key, key) == 0) {
+			*number = log_keys[i].number;
+			return log_keys[i].field != NULL ? log_keys[i].field :
+			    log_keys[i].key;
+		}
+	return NULL;
+}
+
+static int
+log_is_number(const char *v)
+{
+	const char *p = v;
+
+	if (*p == '-')
+		p++;
+	if (*p < '0' || *p > '9')
+		return 0;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (*p == '.' && p[1] >= '0' && p[1] <= '9')
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+	return *p == '\0' && p - v < 18;
+}
+
+static int
+log_field_has(const struct log_field *f, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(f[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Split msg (a copy, cut up in place) into key=value fields and the rest:
+ * the leading key=value words, and known keys anywhere.  A value's
+ * trailing ':' or ',' is punctuation of the sentence, not the value's.
+ * rest gets the remaining words joined by single spaces.
+ */
+static size_t
+log_split(struct log_field *f, char *msg, char *rest, size_t restsz)
+{
+	char *w, *next, *eq, *k;
+	size_t n = 0, o = 0, wl;
+	int leading = 1, number;
+	const char *name;
+
+	*rest = '\0';
+	for (w = msg; w != NULL && *w != '\0'; w = next) {
+		if ((next = strchr(w, ' ')) != NULL)
+			*next++ = '\0';
+		if (*w == '\0')
+			continue;
+		eq = strchr(w, '=');
+		for (k = w; eq != NULL && k < eq; k++)
+			if (!((*k >= 'a' && *k <= 'z') || *k == '_' ||
+			    (k > w && *k >= '0' && *k <= '9')))
+				break;
+		number = 0;
+		name = NULL;
+		if (eq != NULL && eq > w && k == eq && eq - w < 31 &&
+		    eq[1] != '\0' && n < LOG_FIELDS_MAX) {
+			*eq = '\0';
+			if ((name = log_key_field(w, &number)) == NULL && leading)
+				name = w;
+			if (name != NULL && log_field_has(f, n, name))
+				name = NULL;
+			if (name == NULL)
+				*eq = '=';
+		}
+		if (name != NULL) {
+			wl = strlen(eq + 1);
+			if (wl > 1 && (eq[wl] == ':' || eq[wl] == ','))
+				eq[wl] = '\0';
+			memcpy(f[n].name, name, strlen(name) + 1);	/* < 31 */
+			f[n].val = eq + 1;
+			f[n].number = number && log_is_number(eq + 1);
+			n++;
+			continue;
+		}
+		leading = 0;
+		wl = strlen(w);
+		if (o + wl + 2 >= restsz)
+			break;
+		if (o > 0)
+			rest[o++] = ' ';
+		memcpy(rest + o, w, wl + 1);
+		o += wl;
+	}
+	return n;
+}
+
+/* Append ,"name":"value" (or a number) to line. */
+static size_t
+json_field(char *line, size_t off, size_t max, const char *name,
+    const char *val, int number)
+{
+	if (off + strlen(name) + 8 >= max)
+		return off;
+	off += (size_t)snprintf(line + off, max - off, ",\"%s\":%s", name,
+	    number ? "" : "\"");
+	off = json_quote(line, off, max, val);
+	if (!number && off + 2 < max) {
+		line[off++] = '"';
+		line[off] = '\0';
+	}
+	return off;
+}
+
+static size_t
+log_json(char *line, size_t max, enum log_level level, const char *msg)
+{
+	static const char *const ctx_names[] = { "correlation_id", "run_id", "env",
+	    "env_id", "region", "operation" };
+	struct log_field f[LOG_FIELDS_MAX];
+	char copy[LOG_LINE_MAX], rest[LOG_LINE_MAX];
+	const char *ctx_vals[6];
+	struct timespec ts;
+	struct tm tm;
+	size_t n, nf, i;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = (size_t)snprintf(line, max,
+	    "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\","
+	    "\"level\":\"%s\",\"prog\":\"%s\"",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+	    level_names[level], log_progname);
+	if (n >= max)
+		n = max - 1;
+	snprintf(copy, sizeof(copy), "%s", msg);
+	nf = log_split(f, copy, rest, sizeof(rest));
+	memset(ctx_vals, 0, sizeof(ctx_vals));
+	if (log_ctx_set_) {
+		ctx_vals[0] = log_ctx.correlation_id;
+		ctx_vals[1] = log_ctx.run_id;
+		ctx_vals[2] = log_ctx.env;
+		ctx_vals[3] = log_ctx.env_id;
+		ctx_vals[4] = log_ctx.region;
+		ctx_vals[5] = log_ctx.operation;
+	}
+	for (i = 0; i < 6; i++)
+		if (ctx_vals[i] != NULL && *ctx_vals[i] != '\0' &&
+		    !log_field_has(f, nf, ctx_names[i]))
+			n = json_field(line, n, max - 24, ctx_names[i],
+			    ctx_vals[i], 0);
+	for (i = 0; i < nf; i++)
+		n = json_field(line, n, max - 24, f[i].name, f[i].val,
+		    f[i].number);
+	/* a line of fields only keeps its words as its message */
+	n = json_field(line, n, max - 4, "msg", *rest != '\0' ? rest : msg, 0);
+	memcpy(line + n, "}", 2);
+	return n + 1;
+}
+
 static void
 log_emit(enum log_level level, const char *msg)
 {
-	char line[LOG_LINE_MAX + 128];
+	char line[LOG_LINE_MAX + 512];
+	const char *cid;
 	size_t n;
 
 	if (log_cur_format == LOG_FORMAT_JSON) {
-		struct timespec ts;
-		struct tm tm;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		gmtime_r(&ts.tv_sec, &tm);
-		n = (size_t)snprintf(line, sizeof(line),
-		    "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\","
-		    "\"level\":\"%s\",\"prog\":\"%s\",\"msg\":\"",
-		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		    tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-		    level_names[level], log_progname);
-		if (n >= sizeof(line))
-			n = sizeof(line) - 1;
-		n = json_quote(line, n, sizeof(line) - 4, msg);
-		memcpy(line + n, "\"}", 3);
+		log_json(line, sizeof(line), level, msg);
 	} else {
-		snprintf(line, sizeof(line), "%s: %s%s", log_progname,
+		cid = log_ctx_set_ ? log_ctx.correlation_id : NULL;
+		if (cid != NULL && (*cid == '\0' || strstr(msg, "cid=") != NULL))
+			cid = NULL;
+		snprintf(line, sizeof(line), "%s: %s%s%s%s", log_progname,
 		    level <= LOG_LEVEL_WARN ? (level == LOG_LEVEL_ERROR ?
-		    "error: " : "warning: ") : "", msg);
+		    "error: " : "warning: ") : "", msg, cid != NULL ?
+		    " cid=" : "", cid != NULL ? cid : "");
 	}
 	if (log_sink != NULL) {
 		log_sink(level, line, log_sink_arg);

@@ -5,7 +5,12 @@
  * checked before anything is formatted.  Lines go to stderr (journald
  * takes them from there) as plain text or, with LOG_FORMAT_JSON, as one
  * JSON object per line.  Put the object on every line ("env=web-1 run=42")
- * and pass untrusted strings through log_escape().  Every message is passed
+ * and pass untrusted strings through log_escape().  In JSON, key=value
+ * words of the message (the leading ones, and known keys anywhere: env,
+ * env_id, region, stage, aws_action, duration_ms, ...) are fields of the
+ * object, not text of "msg"; a few keys take their canonical names
+ * (action: operation, run: run_id, cid: correlation_id, instance:
+ * instance_id, code: error_code).  Every message is passed
  * through log_sanitize() once formatted, so no argument can end a line or
  * send a terminal an escape sequence, whatever it holds.
  */
@@ -42,6 +47,27 @@ void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 void	 fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/*
+ * What the current thread works on, added to each line it logs: as
+ * fields of JSON lines; text lines end with " cid=<correlation id>".
+ * NULL members are left out.  The strings are borrowed and must outlive
+ * the context; log_context_set(NULL) clears it.  Per thread.
+ */
+struct log_context {
+	const char	*correlation_id;
+	const char	*run_id;
+	const char	*env;
+	const char	*env_id;
+	const char	*region;
+	const char	*operation;
+};
+void	 log_context_set(const struct log_context *);
+const struct log_context *log_context_get(void);	/* NULL: none */
+
+/* A fresh correlation id: 16 lowercase hex digits (64 random bits). */
+#define LOG_CID_LEN	17
+void	 log_cid_new(char out[LOG_CID_LEN]);
 
 /*
  * Copy untrusted s into out (size outsz, always NUL-terminated) with

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "aws.h"
+#include "log.h"
 #include "ec2.h"
 #include "mem.h"
 #include "pipeline_int.h"
@@ -353,9 +354,23 @@ job_terminate_duplicate(struct pipeline *p, struct pipeline_job *job)
 int
 pipeline_job_run(struct pipeline *p, struct pipeline_job *job)
 {
+	const struct log_context *was = log_context_get();
+	struct log_context saved, ctx;
 	struct store_env row;
 	int error = 0;
 
+	/* the job's lines carry what it works on (JSON fields, cid) */
+	memset(&saved, 0, sizeof(saved));
+	if (was != NULL)
+		saved = *was;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.correlation_id = p->o.correlation_id;
+	ctx.run_id = saved.run_id;
+	ctx.env = *job->name != '\0' ? job->name : NULL;
+	ctx.env_id = job->row != NULL ? job->row->id : NULL;
+	ctx.region = job->region;
+	ctx.operation = plan_kind_name(job->kind);
+	log_context_set(&ctx);
 	memset(&row, 0, sizeof(row));
 	job->reached = -1;
 	job->gc_waiting = 0;
@@ -417,5 +432,6 @@ pipeline_job_run(struct pipeline *p, struct pipeline_job *job)
 	if (error < 0 && job->error == NULL)
 		job->error = xstrdup(err_get());
 	job->waiting = pipeline_job_waits(job);
+	log_context_set(was != NULL ? &saved : NULL);
 	return error;
 }

@@ -63,6 +63,7 @@ struct pipeline_opts {
 	const char		*cluster_id;
 	const char		*tag_prefix;	/* "envctl"; names: observe_tags_init() */
 	const char		*revision;	/* spec revision for new rows */
+	const char		*correlation_id; /* of the pass, on the jobs' log lines */
 	unsigned		 ready_checks;	/* PIPELINE_CHECK_* */
 	int			 ready_ssh_port; /* the ssh check's port; 0: 22 */
 	const struct pipeline_prices *prices;	/* price_table; NULL: built-in */

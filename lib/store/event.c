@@ -19,7 +19,7 @@ int
 store_event_add(int64_t *id_out, struct store *st, const char *env_id,
     const char *type, const char *payload, size_t len)
 {
-	const char *params[3];
+	const char *params[6];
 	char *copy = NULL;
 	PGresult *res = NULL;
 	int error = -1;
@@ -38,10 +38,14 @@ store_event_add(int64_t *id_out, struct store *st, const char *env_id,
 	params[0] = env_id != NULL && *env_id != '\0' ? env_id : NULL;
 	params[1] = type;
 	params[2] = copy;
+	params[3] = store_cluster(st);
+	params[4] = st->cid;
+	params[5] = st->revision;
 	if ((error = store_exec(&res, st, "add event",
-	    "INSERT INTO events (env_id, type, payload)"
-	    " VALUES ($1::uuid, $2, coalesce($3::jsonb, '{}'::jsonb)) RETURNING id",
-	    3, params, PGRES_TUPLES_OK)) != 0)
+	    "INSERT INTO events (env_id, type, payload, cluster_id,"
+	    " correlation_id, revision) VALUES ($1::uuid, $2,"
+	    " coalesce($3::jsonb, '{}'::jsonb), $4, $5, $6) RETURNING id",
+	    6, params, PGRES_TUPLES_OK)) != 0)
 		goto done;
 	if (id_out != NULL)
 		*id_out = store_col_int64(res, 0, 0);
@@ -51,44 +55,128 @@ done:
 	return error;
 }
 
+/*
+ * The columns every event read selects, in the order events_fill()
+ * takes them; the name is the environment row's, when it still exists.
+ */
+#define EVENT_COLS							\
+	"ev.id, coalesce(ev.env_id::text, ''), ev.type, ev.payload::text, " \
+	EPOCH("ev.created_at") ", coalesce(ev.correlation_id, ''),"	\
+	" coalesce(ev.revision, ''), coalesce(e.name, '')"
+#define EVENT_FROM							\
+	" FROM events ev LEFT JOIN environments e ON e.id = ev.env_id"
+
+static void
+events_fill(struct store_event **out, size_t *n, const PGresult *res)
+{
+	struct store_event *evs = NULL;
+	size_t i, rows = (size_t)PQntuples(res);
+
+	if (rows > 0)
+		evs = xcalloc(rows, sizeof(*evs));
+	for (i = 0; i < rows; i++) {
+		int r = (int)i;
+
+		evs[i].id = store_col_int64(res, r, 0);
+		snprintf(evs[i].env_id, sizeof(evs[i].env_id), "%s",
+		    PQgetvalue(res, r, 1));
+		evs[i].type = store_col_strdup(res, r, 2);
+		evs[i].payload = store_col_strdup(res, r, 3);
+		evs[i].created_at = (time_t)store_col_int64(res, r, 4);
+		evs[i].cid = store_col_strdup(res, r, 5);
+		evs[i].revision = store_col_strdup(res, r, 6);
+		evs[i].env = store_col_strdup(res, r, 7);
+	}
+	*out = evs;
+	*n = rows;
+}
+
 int
 store_events_recent(struct store_event **out, size_t *n, struct store *st,
     const char *env_id, size_t limit)
 {
-	const char *params[2];
+	const char *params[3];
 	char lim[32];
-	struct store_event *evs = NULL;
 	PGresult *res = NULL;
-	size_t i, rows = 0;
-	int error = -1;
+	int error;
 
 	*out = NULL;
 	*n = 0;
 	snprintf(lim, sizeof(lim), "%zu", limit);
 	params[0] = lim;
 	params[1] = env_id;
+	params[2] = store_cluster(st);
 	if ((error = store_exec(&res, st, "read events",
-	    "SELECT id, coalesce(env_id::text, ''), type, payload::text, "
-	    EPOCH("created_at") " FROM events"
-	    " WHERE $2::uuid IS NULL OR env_id = $2::uuid"
-	    " ORDER BY id DESC LIMIT $1::bigint", 2, params,
-	    PGRES_TUPLES_OK)) != 0)
-		goto done;
-	rows = (size_t)PQntuples(res);
-	if (rows > 0)
-		evs = xcalloc(rows, sizeof(*evs));
-	for (i = 0; i < rows; i++) {
-		evs[i].id = store_col_int64(res, (int)i, 0);
-		snprintf(evs[i].env_id, sizeof(evs[i].env_id), "%s",
-		    PQgetvalue(res, (int)i, 1));
-		evs[i].type = store_col_strdup(res, (int)i, 2);
-		evs[i].payload = store_col_strdup(res, (int)i, 3);
-		evs[i].created_at = (time_t)store_col_int64(res, (int)i, 4);
+	    "SELECT " EVENT_COLS EVENT_FROM
+	    " WHERE ev.cluster_id = $3 AND ($2::uuid IS NULL OR ev.env_id = $2::uuid)"
+	    " ORDER BY ev.id DESC LIMIT $1::bigint", 3, params,
+	    PGRES_TUPLES_OK)) == 0)
+		events_fill(out, n, res);
+	PQclear(res);
+	return error;
+}
+
+/* q->type as a LIKE pattern ("remote.*" -> "remote.%", _ and % escaped). */
+static int
+events_type_like(char *out, size_t outsz, const char *type)
+{
+	size_t i, o = 0, len = strlen(type);
+
+	for (i = 0; i < len; i++) {
+		if (o + 3 >= outsz) {
+			err_set("event type pattern too long");
+			return ERR_INVALID;
+		}
+		if (type[i] == '*' && i + 1 != len) {
+			err_set("event type pattern \"%s\": '*' only at its end",
+			    type);
+			return ERR_INVALID;
+		}
+		if (type[i] == '*')
+			out[o++] = '%';
+		else {
+			if (type[i] == '%' || type[i] == '_' || type[i] == '\\')
+				out[o++] = '\\';
+			out[o++] = type[i];
+		}
 	}
-	*out = evs;
-	*n = rows;
-	error = 0;
-done:
+	out[o] = '\0';
+	return 0;
+}
+
+int
+store_events_query(struct store_event **out, size_t *n, struct store *st,
+    const struct store_event_query *q)
+{
+	const char *params[6];
+	char lim[32], since[32], like[256];
+	PGresult *res = NULL;
+	int error;
+
+	*out = NULL;
+	*n = 0;
+	if (q->type != NULL && *q->type != '\0' &&
+	    (error = events_type_like(like, sizeof(like), q->type)) < 0)
+		return error;
+	snprintf(lim, sizeof(lim), "%zu", q->limit > 0 ? q->limit : 1000);
+	snprintf(since, sizeof(since), "%lld", (long long)q->since);
+	params[0] = store_cluster(st);
+	params[1] = lim;
+	params[2] = q->since > 0 ? since : NULL;
+	params[3] = q->type != NULL && *q->type != '\0' ? like : NULL;
+	params[4] = q->name != NULL && *q->name != '\0' ? q->name : NULL;
+	params[5] = q->cid != NULL && *q->cid != '\0' ? q->cid : NULL;
+	if ((error = store_exec(&res, st, "read events",
+	    "SELECT " EVENT_COLS EVENT_FROM
+	    " WHERE ev.cluster_id = $1"
+	    " AND ($3::bigint IS NULL OR ev.created_at >= to_timestamp($3::bigint))"
+	    " AND ($4::text IS NULL OR ev.type LIKE $4)"
+	    " AND ($5::text IS NULL OR ev.env_id IN (SELECT id FROM environments"
+	    "  WHERE cluster_id = $1 AND name = $5))"
+	    " AND ($6::text IS NULL OR ev.correlation_id = $6)"
+	    " ORDER BY ev.id DESC LIMIT $2::bigint", 6, params,
+	    PGRES_TUPLES_OK)) == 0)
+		events_fill(out, n, res);
 	PQclear(res);
 	return error;
 }
@@ -103,6 +191,9 @@ store_events_free(struct store_event *evs, size_t n)
 	for (i = 0; i < n; i++) {
 		free(evs[i].type);
 		free(evs[i].payload);
+		free(evs[i].cid);
+		free(evs[i].revision);
+		free(evs[i].env);
 	}
 	free(evs);
 }
@@ -111,7 +202,7 @@ int
 store_terminations_since(int64_t **times, size_t *n, struct store *st,
     time_t since)
 {
-	const char *params[1];
+	const char *params[2];
 	char sb[32];
 	PGresult *res = NULL;
 	size_t i, rows;
@@ -121,13 +212,14 @@ store_terminations_since(int64_t **times, size_t *n, struct store *st,
 	*n = 0;
 	snprintf(sb, sizeof(sb), "%lld", (long long)since);
 	params[0] = sb;
+	params[1] = store_cluster(st);
 	if ((error = store_exec(&res, st, "count terminations",
 	    "SELECT " EPOCH("created_at") " FROM events"
-	    " WHERE created_at > to_timestamp($1::bigint)"
+	    " WHERE cluster_id = $2 AND created_at > to_timestamp($1::bigint)"
 	    " AND (type = 'orphan.terminated' OR (type = 'remote.terminate'"
 	    " AND payload->>'instance_id' IS NOT NULL"
 	    " AND coalesce(payload->>'kind', '') <> 'close'))"
-	    " ORDER BY created_at, id", 1, params, PGRES_TUPLES_OK)) != 0)
+	    " ORDER BY created_at, id", 2, params, PGRES_TUPLES_OK)) != 0)
 		goto done;
 	rows = (size_t)PQntuples(res);
 	if (rows > 0)
@@ -144,7 +236,7 @@ int
 store_event_instances_seen(bool *seen, struct store *st, const char *type,
     const char *const *ids, size_t n)
 {
-	const char *params[2];
+	const char *params[3];
 	json_t *arr = json_array();
 	char *json = NULL;
 	PGresult *res = NULL;
@@ -159,10 +251,11 @@ store_event_instances_seen(bool *seen, struct store *st, const char *type,
 		abort();	/* out of memory */
 	params[0] = type;
 	params[1] = json;
+	params[2] = store_cluster(st);
 	if ((error = store_exec(&res, st, "read held events",
 	    "SELECT DISTINCT payload->>'instance_id' FROM events"
-	    " WHERE type = $1 AND payload->>'instance_id' IN"
-	    " (SELECT jsonb_array_elements_text($2::jsonb))", 2, params,
+	    " WHERE cluster_id = $3 AND type = $1 AND payload->>'instance_id' IN"
+	    " (SELECT jsonb_array_elements_text($2::jsonb))", 3, params,
 	    PGRES_TUPLES_OK)) != 0)
 		goto done;
 	rows = (size_t)PQntuples(res);
@@ -180,12 +273,17 @@ done:
 int
 store_run_begin(int64_t *id_out, struct store *st, const char *revision)
 {
+	const char *params[3];
 	PGresult *res = NULL;
 	int error;
 
+	params[0] = revision;
+	params[1] = store_cluster(st);
+	params[2] = st->cid;
 	if ((error = store_exec(&res, st, "record reconcile run",
-	    "INSERT INTO reconcile_runs (revision) VALUES ($1) RETURNING id",
-	    1, &revision, PGRES_TUPLES_OK)) == 0)
+	    "INSERT INTO reconcile_runs (revision, cluster_id, correlation_id)"
+	    " VALUES ($1, $2, $3) RETURNING id", 3, params,
+	    PGRES_TUPLES_OK)) == 0)
 		*id_out = store_col_int64(res, 0, 0);
 	PQclear(res);
 	return error;
@@ -247,7 +345,7 @@ store_runs_recent(struct store_run **out, size_t *n, struct store *st,
     size_t limit)
 {
 	char lim[32];
-	const char *param = lim;
+	const char *params[2];
 	struct store_run *runs = NULL;
 	PGresult *res = NULL;
 	size_t i, rows = 0;
@@ -256,10 +354,13 @@ store_runs_recent(struct store_run **out, size_t *n, struct store *st,
 	*out = NULL;
 	*n = 0;
 	snprintf(lim, sizeof(lim), "%zu", limit);
+	params[0] = lim;
+	params[1] = store_cluster(st);
 	if ((error = store_exec(&res, st, "read reconcile runs",
 	    "SELECT id, revision, " EPOCH("started_at") ", "
-	    EPOCH("finished_at") ", counts::text, drift_found, errors, error"
-	    " FROM reconcile_runs ORDER BY id DESC LIMIT $1::bigint", 1, &param,
+	    EPOCH("finished_at") ", counts::text, drift_found, errors, error,"
+	    " coalesce(correlation_id, '') FROM reconcile_runs"
+	    " WHERE cluster_id = $2 ORDER BY id DESC LIMIT $1::bigint", 2, params,
 	    PGRES_TUPLES_OK)) != 0)
 		goto done;
 	rows = (size_t)PQntuples(res);
@@ -276,6 +377,7 @@ store_runs_recent(struct store_run **out, size_t *n, struct store *st,
 		runs[i].drift_found = (int)store_col_int64(res, r, 5);
 		runs[i].errors = (int)store_col_int64(res, r, 6);
 		runs[i].error = store_col_strdup(res, r, 7);
+		runs[i].cid = store_col_strdup(res, r, 8);
 	}
 	*out = runs;
 	*n = rows;
@@ -296,6 +398,7 @@ store_runs_free(struct store_run *runs, size_t n)
 		free(runs[i].revision);
 		free(runs[i].counts);
 		free(runs[i].error);
+		free(runs[i].cid);
 	}
 	free(runs);
 }

@@ -107,6 +107,28 @@ static const struct migration migrations[] = {
 	"DROP INDEX environments_name_history;"
 	"CREATE INDEX environments_name_history"
 	"  ON environments (cluster_id, name, created_at DESC);" },
+	/*
+	 * 4: the audit trail (docs/design.md §5.1).  Events and runs belong
+	 * to a cluster too, and carry the correlation id of the pass or
+	 * command that made them; events also the spec revision.  Older
+	 * ones are adopted by the migrator's cluster and have no
+	 * correlation id.
+	 */
+	{ "audit trail: events and runs per cluster, correlation ids",
+	"ALTER TABLE events ADD COLUMN cluster_id text CHECK (cluster_id <> ''),"
+	"  ADD COLUMN correlation_id text, ADD COLUMN revision text;"
+	"ALTER TABLE reconcile_runs ADD COLUMN cluster_id text"
+	"  CHECK (cluster_id <> ''), ADD COLUMN correlation_id text;",
+	"WITH ev AS (UPDATE events SET cluster_id = $1 WHERE cluster_id IS NULL)"
+	" UPDATE reconcile_runs SET cluster_id = $1 WHERE cluster_id IS NULL",
+	"ALTER TABLE events ALTER COLUMN cluster_id SET NOT NULL;"
+	"ALTER TABLE reconcile_runs ALTER COLUMN cluster_id SET NOT NULL;"
+	"CREATE INDEX events_cluster_created ON events (cluster_id, created_at DESC);"
+	"CREATE INDEX events_correlation ON events (correlation_id)"
+	"  WHERE correlation_id IS NOT NULL;"
+	"DROP INDEX reconcile_runs_started;"
+	"CREATE INDEX reconcile_runs_started"
+	"  ON reconcile_runs (cluster_id, started_at DESC);" },
 };
 
 #define NMIGRATIONS	((int)(sizeof(migrations) / sizeof(migrations[0])))

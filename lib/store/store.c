@@ -197,7 +197,19 @@ store_free(struct store *st)
 		PQfinish(st->conn);
 	free(st->leader);
 	free(st->cluster);
+	free(st->cid);
+	free(st->revision);
 	free(st);
+}
+
+void
+store_context_set(struct store *st, const char *cid, const char *revision)
+{
+	free(st->cid);
+	free(st->revision);
+	st->cid = cid != NULL && *cid != '\0' ? xstrdup(cid) : NULL;
+	st->revision = revision != NULL && *revision != '\0' ?
+	    xstrdup(revision) : NULL;
 }
 
 void

@@ -199,6 +199,14 @@ void	 store_free(struct store *);
  */
 #define STORE_FAILED_OWNERSHIP	"ownership"
 void	 store_cluster_set(struct store *, const char *cluster);
+/*
+ * The audit context of what writes through this store from now on: the
+ * correlation id of the pass or command (one per pass, carried by its
+ * events, its reconcile run and its log lines) and the spec revision
+ * that caused it.  Either NULL or "" for none.  Copied.
+ */
+void	 store_context_set(struct store *, const char *cid,
+	    const char *revision);
 const char	*store_cluster(const struct store *);
 
 /* "host=... port=... dbname=... user=..." of the connection, no password. */
@@ -341,6 +349,18 @@ struct store_event {
 	char	*type;
 	char	*payload;		/* jsonb as text */
 	time_t	 created_at;
+	char	*cid;			/* correlation id, "" if none */
+	char	*revision;		/* spec revision, "" if none */
+	char	*env;			/* the environment's name, "" if unknown */
+};
+
+/* What store_events_query() reads; zero values ask for everything. */
+struct store_event_query {
+	const char	*name;		/* events of every incarnation of name */
+	time_t		 since;		/* created at or after */
+	const char	*type;		/* exact, or a prefix ending in '*' */
+	const char	*cid;		/* of one correlation id */
+	size_t		 limit;		/* newest first; 0: 1000 */
 };
 
 /*
@@ -358,6 +378,12 @@ int	 store_event_add(int64_t *id_out, struct store *, const char *env_id,
 int	 store_events_recent(struct store_event **out, size_t *n,
 	    struct store *, const char *env_id, size_t limit);
 void	 store_events_free(struct store_event *, size_t n);
+/*
+ * This cluster's events matching q, newest first (store_events_free()).
+ * ERR_INVALID for a type pattern with '*' anywhere but at its end.
+ */
+int	 store_events_query(struct store_event **out, size_t *n,
+	    struct store *, const struct store_event_query *q);
 /*
  * The live environments whose newest drift event (drift.detected or
  * drift.resolved) is a drift.detected carrying a "fact": the ones whose
@@ -401,6 +427,7 @@ struct store_run {
 	int	 drift_found;
 	int	 errors;
 	char	*error;
+	char	*cid;		/* correlation id, "" if none */
 };
 
 /* Record the start of a pass at revision (may be NULL); id to *id_out. */

@@ -15,6 +15,8 @@ struct store {
 	char		*leader;	/* cluster whose leader lock we hold, or NULL */
 	char		*cluster;	/* rows read and written are this cluster's */
 	unsigned	 leader_resets;	/* resets when it was taken */
+	char		*cid;		/* correlation id of what writes, or NULL */
+	char		*revision;	/* spec revision of what writes, or NULL */
 	char		 desc[256];	/* host/port/dbname/user, no password */
 };
 

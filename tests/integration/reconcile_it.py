@@ -20,6 +20,8 @@ Run under tests/harness/with-pg.sh and tests/harness/with-aws.sh:
     reconcile_it.py secrets  only the secret namespace: the controller's AWS key
                              and PGPASSWORD refused by validate and reconcile;
                              env, file and ssm secrets reach a real bootstrap
+    reconcile_it.py audit    the audit trail: who ran a command, correlation
+                             ids on events, runs and JSON log fields
     reconcile_it.py own      two clusters on one database leave each other
                              alone; forged rows pointing at what is not
                              envctl's touch nothing (design §3.9)
@@ -1322,6 +1324,89 @@ def own():
           "own: b's api instance is untouched")
 
 
+def audit():
+    """The audit trail (design §5.1): a person's reconcile records who ran it
+    (OS user, AWS principal as `aws sts get-caller-identity` says, flags but
+    never their values); every event and the run row carry the command's
+    correlation id and the spec revision (psql), and so does every JSON log
+    line, with env/region/operation as fields, not text in msg; at debug
+    one line per AWS call, as many RunInstances lines as the proxy saw;
+    `envctl events` reads the same trail, filtered, and only its cluster's."""
+    sc = Scenario("audit")
+    sc.spec("au-1")
+    sc.env["ENVCTL_LOG_FORMAT"] = "json"
+    sc.env["ENVCTL_LOG_LEVEL"] = "debug"
+    proxy("/__proxy/log/clear", {})
+    secret_url = "host=/nonexistent password=" + CANARY
+    r = sc.envctl("reconcile", "--once", "--force", "--database-url=" + secret_url)
+    check(r.returncode == 1, "audit: a bad --database-url fails: " + r.stderr[-200:])
+    r = sc.reconcile("--force")
+    check(r.returncode in (0, 2), "audit: reconcile --once --force ran: " + r.stderr[-300:])
+    cmd = sc.psql("SELECT payload->>'os_user', payload->>'aws_principal', payload->>'flags', "
+                  "correlation_id FROM events WHERE type = 'command'").split("|")
+    me = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    arn = aws("sts", "get-caller-identity")["Arn"]
+    check(len(cmd) == 4 and cmd[0] == me and cmd[1] == arn and cmd[2] == "--once --force",
+          "audit: one command event: os_user %s, aws_principal %s (aws CLI), flags "
+          "'--once --force' (psql: %s)" % (me, arn, cmd))
+    cid = cmd[3] if len(cmd) == 4 else ""
+    check(len(cid) == 16, "audit: the command has a correlation id: %r" % cid)
+    evs = sc.psql("SELECT count(*), count(*) FILTER (WHERE correlation_id = '%s'), "
+                  "count(*) FILTER (WHERE revision = 'local'), count(DISTINCT cluster_id) "
+                  "FROM events" % cid).split("|")
+    check(int(evs[0]) >= 2 and evs[0] == evs[1] == evs[2] and evs[3] == "1",
+          "audit: every event carries the correlation id and the revision (psql: %s)" % evs)
+    run = sc.psql("SELECT correlation_id, cluster_id FROM reconcile_runs")
+    check(run == "%s|%s" % (cid, sc.cluster),
+          "audit: the reconcile run row has it and the cluster (psql: %s)" % run)
+    lines = [json.loads(ln) for ln in r.stderr.splitlines()]
+    check(lines and all(d.get("correlation_id") == cid for d in lines),
+          "audit: every JSON log line has correlation_id %s (%d lines)" % (cid, len(lines)))
+    envd = [d for d in lines if d.get("env") == "au-1"]
+    check(envd and all("env=" not in d["msg"] and "env_id=" not in d["msg"] for d in envd) and
+          any(d.get("operation") == "provision" and d.get("region") == "us-east-1"
+              for d in envd),
+          "audit: the environment's lines have env, operation and region as fields, "
+          "none in msg (%d lines)" % len(envd))
+    calls = [d for d in lines if d.get("aws_action") == "RunInstances"]
+    seen = len(proxy("/__proxy/log?action=RunInstances")["entries"])
+    check(calls and len(calls) == seen and
+          all(isinstance(d.get("duration_ms"), int) and d.get("attempts", 0) >= 1 and
+              d.get("region") == "us-east-1" and d["msg"] == "aws call" for d in calls),
+          "audit: one debug line per AWS call: %d RunInstances lines with duration_ms, "
+          "attempts, region = %d in the proxy log" % (len(calls), seen))
+    check(all(CANARY not in x for x in outputs) and
+          sc.psql("SELECT count(*) FROM events WHERE payload::text LIKE '%%%s%%'" % CANARY) == "0",
+          "audit: the --database-url value is in no output and no event")
+    sc.env.pop("ENVCTL_LOG_LEVEL")
+    r = sc.envctl("events", "au-1", "-o", "json")
+    got = json.loads(r.stdout) if r.returncode == 0 else []
+    want = sc.psql("SELECT count(*) FROM events e JOIN environments x ON x.id = e.env_id "
+                   "WHERE x.name = 'au-1'")
+    check(len(got) == int(want) > 0 and all(e["correlation_id"] == cid and e["env"] == "au-1"
+                                             for e in got),
+          "audit: envctl events au-1 -o json: %d events = psql %s, with the cid" % (len(got), want))
+    check([e["id"] for e in got] == sorted(e["id"] for e in got),
+          "audit: oldest first")
+    r = sc.envctl("events", "--type", "remote.*", "--since", "1h", "--cid", cid, "-o", "json")
+    got = json.loads(r.stdout) if r.returncode == 0 else []
+    want = sc.psql("SELECT count(*) FROM events WHERE type LIKE 'remote.%%'")
+    check(len(got) == int(want) > 0 and all(e["type"].startswith("remote.") for e in got),
+          "audit: --type remote.* --since 1h --cid: %d = psql %s" % (len(got), want))
+    r = sc.envctl("events", "--type", "re*mote")
+    check(r.returncode == 1 and "only at its end" in r.stderr,
+          "audit: a '*' inside --type is refused: " + r.stderr.strip())
+    r = sc.envctl("events")
+    check(r.returncode == 0 and "command" in r.stdout and "cid=" + cid in r.stdout,
+          "audit: envctl events prints the trail as lines:\n" + r.stdout[:400])
+    other = dict(sc.env)
+    sc.env["ENVCTL_CLUSTER_ID"] = sc.cluster + "-other"
+    r = sc.envctl("events", "-o", "json")
+    sc.env = other
+    check(r.returncode == 0 and json.loads(r.stdout) == [],
+          "audit: another cluster's controller sees none of these events")
+
+
 def main():
     try:
         aws("s3api", "create-bucket", "--bucket", BUCKET)
@@ -1330,7 +1415,7 @@ def main():
     part = sys.argv[1] if len(sys.argv) > 1 else "fleet"
     {"fleet": lambda: (fleet(), bootstrap()), "faults": faults, "chaos": chaos,
      "features": lambda: (network(), prices(), drift_once(), readiness()),
-     "hostile": hostile, "secrets": secrets, "own": own}[part]()
+     "hostile": hostile, "secrets": secrets, "own": own, "audit": audit}[part]()
     print("%d passed, %d failed" % (len(passed), len(failures)))
     for f in failures:
         print("FAILED: " + f)

@@ -226,11 +226,38 @@ test_base__log_levels_and_json(void **state)
 	assert_int_equal(c.count, 3);
 	assert_null(strchr(c.line, '\n'));
 	assert_null(strchr(c.line, '\x1b'));
-	assert_non_null(strstr(c.line,
-	    "env=a\\\\nenvctl: forged err=\\\\x1b[2J\\\\u009b\\\\x7f\"}"));
+	assert_non_null(strstr(c.line, "\"env\":\"a\\\\nenvctl\","
+	    "\"msg\":\"forged err=\\\\x1b[2J\\\\u009b\\\\x7f\"}"));
+	/* key=value words are fields: the leading ones and known keys */
+	log_info("pass=%d done run=%d specs=%d aws_action=%s duration_ms=%d "
+	    "action=%s: failed", 3, 7, 2, "RunInstances", 41, "provision");
+	assert_non_null(strstr(c.line, "\"pass\":\"3\",\"run_id\":\"7\","
+	    "\"aws_action\":\"RunInstances\",\"duration_ms\":41,"
+	    "\"operation\":\"provision\",\"msg\":\"done specs=2 failed\"}"));
+	/* the thread's context adds fields the message does not have */
+	{
+		struct log_context ctx = { .correlation_id = "00ff00ff00ff00ff",
+		    .env = "ctx-env", .region = "eu-west-1" };
+
+		log_context_set(&ctx);
+		log_info("env=%s ready", "web-2");
+		assert_non_null(strstr(c.line,
+		    "\"correlation_id\":\"00ff00ff00ff00ff\","
+		    "\"region\":\"eu-west-1\",\"env\":\"web-2\","
+		    "\"msg\":\"ready\"}"));
+		log_init("t", LOG_LEVEL_DEBUG, LOG_FORMAT_TEXT);
+		log_info("env=%s ready", "web-2");
+		assert_string_equal(c.line, "t: env=web-2 ready cid=00ff00ff00ff00ff");
+		log_context_set(NULL);
+		assert_null(log_context_get());
+	}
+	/* a line of fields only keeps its words as its message */
+	log_init("t", LOG_LEVEL_DEBUG, LOG_FORMAT_JSON);
+	log_info("env=%s", "x");
+	assert_non_null(strstr(c.line, "\"env\":\"x\",\"msg\":\"env=x\"}"));
 	log_init("t", LOG_LEVEL_DEBUG, LOG_FORMAT_TEXT);
 	log_info("env=%s err=%s", "a\nenvctl: forged", "\x1b[2J\xc2\x9b\x7f");
-	assert_int_equal(c.count, 4);
+	assert_int_equal(c.count, 8);
 	assert_string_equal(c.line,
 	    "t: env=a\\nenvctl: forged err=\\x1b[2J\\u009b\\x7f");
 	log_set_sink(NULL, NULL);
@@ -238,6 +265,21 @@ test_base__log_levels_and_json(void **state)
 	assert_int_equal(log_level_parse(&lvl, "debug"), 0);
 	assert_int_equal(lvl, LOG_LEVEL_DEBUG);
 	assert_int_equal(log_level_parse(&lvl, "loud"), -1);
+}
+
+static void
+test_base__cid(void **state)
+{
+	char a[LOG_CID_LEN], b[LOG_CID_LEN];
+	size_t i;
+
+	(void)state;
+	log_cid_new(a);
+	log_cid_new(b);
+	assert_int_equal(strlen(a), 16);
+	for (i = 0; i < 16; i++)
+		assert_non_null(strchr("0123456789abcdef", a[i]));
+	assert_string_not_equal(a, b);
 }
 
 static void
@@ -439,6 +481,7 @@ main(void)
 		cmocka_unit_test(test_base__log_escape),
 		cmocka_unit_test(test_base__log_escape_bytes),
 		cmocka_unit_test(test_base__log_levels_and_json),
+		cmocka_unit_test(test_base__cid),
 		cmocka_unit_test(test_base__failpoints),
 		cmocka_unit_test(test_base__mem),
 		cmocka_unit_test(test_base__duration),
