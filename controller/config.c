@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +59,8 @@ static config_parse_fn parse_tag_prefix, parse_ready_checks, parse_pace;
 static config_parse_fn parse_secret_env_prefix, parse_secret_ssm_prefix;
 static config_parse_fn parse_secrets_dir;
 static config_parse_fn parse_log_level, parse_log_format, parse_budget;
-static config_dispose_fn dispose_string;
+static config_parse_fn parse_quota;
+static config_dispose_fn dispose_string, dispose_quota;
 
 #define FIELD(f)	offsetof(struct config, f), sizeof(((struct config *)0)->f)
 #define STR(f, def, help) \
@@ -132,6 +134,8 @@ static const struct config_option options[] = {
 	    "deletion budget of one pass (unless --force)"),
 	CUSTOM(termination_budget, "10/10m", parse_budget, NULL,
 	    "deletion budget over time as N/DURATION: at most N terminations in any DURATION, counted from the database (unless --force); off: none"),
+	CUSTOM(quota, "", parse_quota, dispose_quota,
+	    "quotas on new environments as WHO: LIMIT...; ... where WHO is a workspace or * (the cluster) and LIMIT envs=N, vcpus=N or usd_per_hour=X; empty: none"),
 	BOOL(allow_empty, "false",
 	    "let an empty spec tree terminate every environment"),
 	DURATION(orphan_grace, "10m", 0, 86400 * 30,
@@ -198,6 +202,7 @@ option_apply(struct config *c, const struct config_option *opt,
 		long long		 ll;
 		unsigned		 u;
 		struct config_pace	 pace;
+		struct config_quotas	 quotas;
 		enum log_level		 level;
 		enum log_format		 format;
 	} tmp;
@@ -264,6 +269,118 @@ config_free(struct config *c)
 }
 
 /* ---- parsers, one per kind of field ---------------------------------- */
+
+static void
+dispose_quota(const struct config_option *opt, void *field)
+{
+	struct config_quotas *q = field;
+	size_t i;
+
+	(void)opt;
+	for (i = 0; i < q->n; i++)
+		free((char *)(uintptr_t)q->v[i].workspace);
+	free(q->v);
+	q->v = NULL;
+	q->n = 0;
+}
+
+/* One "WHO: LIMIT..." entry of quota into *qt; ERR_INVALID. */
+static int
+parse_quota_one(const struct config_option *opt, struct plan_quota *qt,
+    char *entry)
+{
+	char *colon = strchr(entry, ':'), *w, *save = NULL, *end, *eq;
+	const char *who;
+	double v;
+	size_t k;
+
+	memset(qt, 0, sizeof(*qt));
+	if (colon == NULL) {
+		err_set("%s: \"%s\": expected WHO: LIMIT... (\"team-a: envs=10\")",
+		    opt->name, entry);
+		return ERR_INVALID;
+	}
+	*colon = '\0';
+	who = entry + strspn(entry, " \t");
+	for (k = strlen(who); k > 0 && (who[k - 1] == ' ' || who[k - 1] == '\t');)
+		entry[(size_t)(who - entry) + --k] = '\0';
+	if (*who == '\0' || strspn(who, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-*") != strlen(who) ||
+	    (strchr(who, '*') != NULL && strcmp(who, "*") != 0)) {
+		err_set("%s: \"%s\": WHO is a workspace name or * (the cluster)",
+		    opt->name, who);
+		return ERR_INVALID;
+	}
+	for (w = strtok_r(colon + 1, " \t", &save); w != NULL;
+	    w = strtok_r(NULL, " \t", &save)) {
+		if ((eq = strchr(w, '=')) == NULL)
+			goto bad;
+		*eq = '\0';
+		errno = 0;
+		v = strtod(eq + 1, &end);
+		if (errno != 0 || end == eq + 1 || *end != '\0' || v < 0 ||
+		    v > 1e9)
+			goto bad;
+		if (strcmp(w, "envs") == 0 && v == (unsigned)v)
+			qt->max_envs = (unsigned)v;
+		else if (strcmp(w, "vcpus") == 0 && v == (unsigned)v)
+			qt->max_vcpus = (unsigned)v;
+		else if (strcmp(w, "usd_per_hour") == 0)
+			qt->max_usd_per_hour = v;
+		else
+			goto bad;
+		*eq = '=';
+	}
+	if (qt->max_envs == 0 && qt->max_vcpus == 0 && qt->max_usd_per_hour == 0) {
+		err_set("%s: \"%s\": no limit given (envs=N, vcpus=N, "
+		    "usd_per_hour=X)", opt->name, who);
+		return ERR_INVALID;
+	}
+	qt->workspace = strcmp(who, "*") == 0 ? NULL : xstrdup(who);
+	return 0;
+bad:
+	err_set("%s: %s: \"%s\": a limit is envs=N, vcpus=N (whole numbers) or "
+	    "usd_per_hour=X", opt->name, who, w);
+	return ERR_INVALID;
+}
+
+static int
+parse_quota(const struct config_option *opt, void *out, const char *value)
+{
+	struct config_quotas *q = out;
+	char *copy = xstrdup(value), *e, *save = NULL;
+	size_t i;
+	int error = 0;
+
+	memset(q, 0, sizeof(*q));
+	for (e = strtok_r(copy, ";", &save); e != NULL;
+	    e = strtok_r(NULL, ";", &save)) {
+		if (e[strspn(e, " \t")] == '\0')
+			continue;
+		q->v = xreallocarray(q->v, q->n + 1, sizeof(*q->v));
+		if ((error = parse_quota_one(opt, &q->v[q->n], e)) < 0)
+			break;
+		for (i = 0; i < q->n; i++)
+			if ((q->v[i].workspace == NULL) ==
+			    (q->v[q->n].workspace == NULL) &&
+			    (q->v[i].workspace == NULL || strcmp(q->v[i].workspace,
+			    q->v[q->n].workspace) == 0)) {
+				err_set("%s: %s is given twice", opt->name,
+				    q->v[q->n].workspace != NULL ?
+				    q->v[q->n].workspace : "*");
+				free((char *)(uintptr_t)q->v[q->n].workspace);
+				error = ERR_INVALID;
+				break;
+			}
+		if (error < 0)
+			break;
+		q->n++;
+	}
+	free(copy);
+	if (error < 0)
+		dispose_quota(opt, q);
+	return error;
+}
 
 static void
 dispose_string(const struct config_option *opt, void *field)

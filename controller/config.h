@@ -24,6 +24,7 @@
 
 #include "aws.h"
 #include "log.h"
+#include "plan.h"
 
 #define CONFIG_DEFAULT_PATH	"/etc/envctl/envctl.conf"
 
@@ -39,6 +40,12 @@ struct config_pace {
 struct config_budget {
 	int			 count;
 	long long		 window;	/* 0: "off", no such budget */
+};
+
+/* quota, parsed: the quotas of workspaces and of the cluster (plan.h). */
+struct config_quotas {
+	struct plan_quota	*v;		/* workspace strings owned */
+	size_t			 n;
 };
 
 struct config_src;
@@ -71,6 +78,7 @@ struct config {
 	int			 max_parallel;
 	int			 max_terminations_per_pass;
 	struct config_budget	 termination_budget;
+	struct config_quotas	 quota;
 	int			 allow_empty;
 	long long		 orphan_grace;
 	long long		 resync_interval;

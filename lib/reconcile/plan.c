@@ -17,6 +17,7 @@
  */
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -399,6 +400,7 @@ emit(struct ctx *c, const struct group *g, enum plan_kind kind,
 #define WHY_PROTECTION	"termination protection"
 #define WHY_PASS	"deletion budget of "
 #define WHY_WINDOW	"termination budget "
+#define WHY_QUOTA	"quota "
 
 /* Turn a into BLOCKED; why must outlive the build (literal or ctx). */
 static void
@@ -1118,6 +1120,8 @@ plan_action_hold(const struct plan_action *a)
 		return PLAN_HOLD_PASS;
 	if (strncmp(why, WHY_WINDOW, strlen(WHY_WINDOW)) == 0)
 		return PLAN_HOLD_WINDOW;
+	if (strncmp(why, WHY_QUOTA, strlen(WHY_QUOTA)) == 0)
+		return PLAN_HOLD_QUOTA;
 	return PLAN_HOLD_NONE;
 }
 
@@ -1130,6 +1134,7 @@ plan_hold_name(enum plan_hold h)
 		[PLAN_HOLD_PROTECTION] = "protection",
 		[PLAN_HOLD_PASS] = "pass-budget",
 		[PLAN_HOLD_WINDOW] = "window-budget",
+		[PLAN_HOLD_QUOTA] = "quota",
 	};
 
 	return (unsigned)h < PLAN_HOLD_COUNT ? names[h] : "none";
@@ -1162,6 +1167,164 @@ plan_backoff_delay(const struct plan_config *cfg, unsigned attempts)
 		d *= 2;
 	}
 	return d < cfg->backoff_cap ? d : cfg->backoff_cap;
+}
+
+/* ---- quotas ----------------------------------------------------------- */
+
+struct quota_use {
+	unsigned	 envs;
+	unsigned	 vcpus;
+	double		 usd;
+};
+
+/* Does quota q count an environment of workspace ws? */
+static bool
+quota_covers(const struct plan_quota *q, const char *ws)
+{
+	return q->workspace == NULL ||
+	    (ws != NULL && strcmp(q->workspace, ws) == 0);
+}
+
+/* Add (sign 1) what d (NULL: unknown) takes, for an environment of ws. */
+static void
+quota_add(struct quota_use *use, const struct plan_config *cfg,
+    const char *ws, const struct plan_desired *d)
+{
+	size_t k;
+
+	for (k = 0; k < cfg->nquotas; k++) {
+		if (!quota_covers(&cfg->quotas[k], ws))
+			continue;
+		use[k].envs++;
+		if (d != NULL) {
+			use[k].vcpus += d->vcpus;
+			use[k].usd += d->usd_per_hour;
+		}
+	}
+}
+
+/*
+ * Why d does not fit (into why, whysz), or "" when it does: the first
+ * quota of its that one more environment of d would go over.
+ */
+static void
+quota_check(char *why, size_t whysz, const struct quota_use *use,
+    const struct plan_config *cfg, const struct plan_desired *d)
+{
+	const struct plan_quota *q;
+	char a[NUM_MAX], b[NUM_MAX], c[NUM_MAX], scope[96];
+	size_t k;
+
+	*why = '\0';
+	for (k = 0; k < cfg->nquotas; k++) {
+		q = &cfg->quotas[k];
+		if (!quota_covers(q, d->workspace))
+			continue;
+		cat(scope, sizeof(scope), q->workspace != NULL ? "of workspace " :
+		    "of the cluster", q->workspace != NULL ? q->workspace : "",
+		    NULL);
+		if (q->max_envs > 0 && use[k].envs + 1 > q->max_envs) {
+			cat(why, whysz, WHY_QUOTA, scope, ": environments ",
+			    fmt_int(a, use[k].envs), " + 1 > ",
+			    fmt_int(b, q->max_envs), NULL);
+			return;
+		}
+		if (q->max_vcpus > 0 && use[k].vcpus + d->vcpus > q->max_vcpus) {
+			cat(why, whysz, WHY_QUOTA, scope, ": vCPUs ",
+			    fmt_int(a, use[k].vcpus), " + ", fmt_int(b, d->vcpus),
+			    " > ", fmt_int(c, q->max_vcpus), NULL);
+			return;
+		}
+		if (q->max_usd_per_hour > 0 &&
+		    use[k].usd + d->usd_per_hour > q->max_usd_per_hour + 1e-9) {
+			snprintf(a, sizeof(a), "%.4f", use[k].usd);
+			snprintf(b, sizeof(b), "%.4f", d->usd_per_hour);
+			snprintf(c, sizeof(c), "%.4f", q->max_usd_per_hour);
+			cat(why, whysz, WHY_QUOTA, scope, ": $/h ", a, " + ", b,
+			    " > ", c, NULL);
+			return;
+		}
+	}
+}
+
+/* PROVISION actions by how long they waited (waiting_since, 0 last), then name. */
+static const struct plan_input *quota_in;
+
+static int
+quota_order(const void *x, const void *y)
+{
+	const struct plan_action *a = *(const struct plan_action *const *)x;
+	const struct plan_action *b = *(const struct plan_action *const *)y;
+	int64_t wa = quota_in->desired.v[a->desired_index].waiting_since;
+	int64_t wb = quota_in->desired.v[b->desired_index].waiting_since;
+
+	if (wa != wb) {
+		if (wa == 0 || wb == 0)
+			return wa == 0 ? 1 : -1;
+		return wa < wb ? -1 : 1;
+	}
+	return strcmp(a->name, b->name);
+}
+
+/* Hold the new incarnations the quotas have no room for (see plan.h). */
+static void
+quota_apply(struct ctx *c)
+{
+	const struct plan_input *in = c->in;
+	const struct plan_config *cfg = &in->config;
+	struct quota_use *use;
+	struct plan_action **prov = NULL;
+	unsigned char *counted;
+	char why[REASON_MAX];
+	size_t i, nprov = 0;
+
+	if (cfg->nquotas == 0)
+		return;
+	use = xcalloc(cfg->nquotas, sizeof(*use));
+	counted = xcalloc(in->records.n + 1, 1);
+	/* what is live uses its quotas, whatever the plan does with it */
+	for (i = 0; i < c->p->n; i++) {
+		const struct plan_action *a = &c->p->v[i];
+		const struct plan_record *r;
+
+		if (a->record_index == PLAN_NONE || counted[a->record_index])
+			continue;
+		r = &in->records.v[a->record_index];
+		if (!is_live_status(r->status))
+			continue;
+		counted[a->record_index] = 1;
+		if (a->desired_index != PLAN_NONE)
+			quota_add(use, cfg, in->desired.v[a->desired_index].workspace,
+			    &in->desired.v[a->desired_index]);
+		else
+			quota_add(use, cfg, r->workspace, NULL);
+	}
+	for (i = 0; i < in->records.n; i++)
+		if (!counted[i] && is_live_status(in->records.v[i].status))
+			quota_add(use, cfg, in->records.v[i].workspace, NULL);
+	for (i = 0; i < c->p->n; i++)
+		if (c->p->v[i].kind == PLAN_PROVISION &&
+		    c->p->v[i].desired_index != PLAN_NONE) {
+			prov = xreallocarray(prov, nprov + 1, sizeof(*prov));
+			prov[nprov++] = &c->p->v[i];
+		}
+	quota_in = in;
+	if (nprov > 1)
+		qsort(prov, nprov, sizeof(*prov), quota_order);
+	for (i = 0; i < nprov; i++) {
+		const struct plan_desired *d = &in->desired.v[prov[i]->desired_index];
+
+		quota_check(why, sizeof(why), use, cfg, d);
+		if (*why == '\0') {
+			quota_add(use, cfg, d->workspace, d);
+			continue;
+		}
+		/* each why is its own: block() caches by pointer */
+		block(c, prov[i], arena_strdup(&c->p->strings, why));
+	}
+	free(prov);
+	free(counted);
+	free(use);
 }
 
 int
@@ -1228,6 +1391,7 @@ plan_build(struct plan **out, const struct plan_input *in)
 	/* room for the usual count at once: no copies while growing */
 	reserve(p, in->desired.n + in->records.n + ni + 1);
 	merge(&c, d, in->desired.n, byname, in->records.n, ik, ni);
+	quota_apply(&c);
 	if (p->n < p->cap) {
 		p->v = xreallocarray(p->v, p->n + 1, sizeof(*p->v));
 		p->mem -= (p->cap - p->n - 1) * sizeof(*p->v);

@@ -76,6 +76,13 @@
  *  - An invalid spec leaves its environment alone: one NOOP "invalid
  *    spec, left alone", nothing else for that name except GC.
  *  - GC: one action per ended row flagged has_leftovers.
+ *  - Quotas (config.quotas): what live rows use is counted per quota;
+ *    then the PROVISION actions, those that have waited longest first
+ *    (waiting_since, 0 last), then by name, go ahead while every quota
+ *    of theirs (their workspace's and the cluster's) has room; the rest
+ *    are BLOCKED "quota <scope>: <what> <used> + <need> > <max>".  Only
+ *    new incarnations are held: retries, replacements and adoptions keep
+ *    what their environment already has.
  *
  * Order: by environment name (bytewise; instances without an env tag,
  * key "", first); within one environment the current incarnation's
@@ -105,6 +112,14 @@ struct plan_desired {
 	enum plan_on_drift	 on_drift;
 	int64_t			 ttl;		/* seconds; 0 = none */
 	const char		*workspace;	/* may be NULL */
+	/*
+	 * For quotas: what one instance of it takes (vCPUs of its type,
+	 * on-demand-equivalent dollars per hour), and since when a new
+	 * incarnation of it has waited for a quota (0: it has not).
+	 */
+	unsigned		 vcpus;
+	double			 usd_per_hour;
+	int64_t			 waiting_since;
 };
 
 struct plan_desired_set {
@@ -188,12 +203,28 @@ struct plan_record {
 	 * the row that would run a job is `blocked` with it.
 	 */
 	const char		*not_ours;
+	const char		*workspace;	/* may be NULL (quotas) */
 };
 
 struct plan_records {
 	const struct plan_record *v;
 	size_t			 n;
 	bool			 ok;		/* store reachable; false: fail closed */
+};
+
+/*
+ * A quota: of one workspace, or of the whole cluster (workspace NULL).
+ * A zero limit is no limit.  Live rows use it (their workspace and
+ * footprint are their desired entry's; a row whose spec is gone counts
+ * as one environment of its record's workspace, NULL: of the cluster
+ * only); a new incarnation (PROVISION) that would go over it is BLOCKED
+ * "quota ...".  Nothing already live is ever terminated for a quota.
+ */
+struct plan_quota {
+	const char	*workspace;
+	unsigned	 max_envs;
+	unsigned	 max_vcpus;
+	double		 max_usd_per_hour;
 };
 
 /* Start from plan_config_init(); a zeroed config has a deletion budget of 0. */
@@ -214,6 +245,8 @@ struct plan_config {
 	int64_t		 backoff_base;			/* default 30 s */
 	int64_t		 backoff_cap;			/* default 3600 s */
 	unsigned	 max_attempts;			/* default 5; 0 = no limit */
+	const struct plan_quota *quotas;		/* borrowed; none by default */
+	size_t		 nquotas;
 };
 
 struct plan_input {
@@ -337,12 +370,13 @@ enum plan_hold {
 	PLAN_HOLD_PROTECTION,	/* "protection" */
 	PLAN_HOLD_PASS,		/* "pass-budget": max_terminations_per_pass */
 	PLAN_HOLD_WINDOW,	/* "window-budget": termination budget over time */
+	PLAN_HOLD_QUOTA,	/* "quota": a provision over a quota */
 	PLAN_HOLD_COUNT
 };
 
 /* Which rule holds a (read from the reason the planner gave it). */
 enum plan_hold	 plan_action_hold(const struct plan_action *a);
-/* "empty-tree", "protection", "pass-budget", "window-budget"; "none". */
+/* "empty-tree", "protection", "pass-budget", "window-budget", "quota"; "none". */
 const char	*plan_hold_name(enum plan_hold);
 /* The rule's words in a's reason (after "; held: "); "" when not BLOCKED. */
 const char	*plan_action_held_why(const struct plan_action *a);

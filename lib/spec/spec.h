@@ -232,6 +232,7 @@ int	 spec_secret_ssm_check(const char *s, const char *prefix, char *why,
 struct spec_brief {
 	const char		*workspace;
 	const char		*region;
+	const char		*instance_type;	/* quotas: its vCPUs and price */
 	long long		 ttl_s;		/* 0: no ttl */
 	enum spec_on_drift	 on_drift;
 };

@@ -147,12 +147,14 @@ entry_set_valid(struct spec_entry *e, const struct spec *s, struct intern *in)
 		e->name = s->name;
 		e->brief.workspace = s->workspace;
 		e->brief.region = s->region;
+		e->brief.instance_type = s->instance.type;
 		return;
 	}
 	if (strcmp(e->name, s->name) != 0)
 		e->name = arena_strdup(e->diags.arena, s->name);
 	e->brief.workspace = intern(in, s->workspace);
 	e->brief.region = intern(in, s->region);
+	e->brief.instance_type = intern(in, s->instance.type);
 }
 
 /* What an entry holds outside its arena. */

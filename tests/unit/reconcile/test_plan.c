@@ -30,6 +30,10 @@
 	{ .name = n, .valid = true, .spec_hash = h, .on_drift = PLAN_ON_DRIFT_REPORT }
 #define SPEC_TTL(n, h, t) { .name = n, .valid = true, .spec_hash = h, .ttl = t }
 #define SPEC_INVALID(n)	{ .name = n, .valid = false }
+/* with what quotas count: workspace, vCPUs, $/h, waiting since */
+#define SPEC_Q(n, ws, cpu, usd, since) \
+	{ .name = n, .valid = true, .spec_hash = H1, .workspace = ws, \
+	  .vcpus = cpu, .usd_per_hour = usd, .waiting_since = since }
 
 #define INST(id, st, env, eid, h, t) \
 	{ .instance_id = id, .state = PLAN_INSTANCE_##st, .managed = true, \
@@ -88,6 +92,8 @@ struct plan_case {
 	unsigned		 window_n;	/* with window_s: termination_budget */
 	int64_t			 window_s;	/* 0: default (10/10m) */
 	int64_t			 done[8];	/* terminations made (0 ends) */
+	struct plan_quota	 quota[4];	/* max_envs etc. 0 and no
+						   workspace: the list ends */
 	size_t			 ignored;
 	int			 changes;	/* expected plan_has_changes() */
 };
@@ -146,6 +152,11 @@ case_input(struct plan_input *in, const struct plan_case *c)
 		in->config.budget_count = c->window_n;
 		in->config.budget_window = c->window_s;
 	}
+	in->config.quotas = c->quota;
+	while (in->config.nquotas < 4 && (c->quota[in->config.nquotas].max_envs ||
+	    c->quota[in->config.nquotas].max_vcpus ||
+	    c->quota[in->config.nquotas].max_usd_per_hour > 0))
+		in->config.nquotas++;
 	in->terminated = c->done;
 	while (in->nterminated < 8 && c->done[in->nterminated] != 0)
 		in->nterminated++;
@@ -596,6 +607,77 @@ CASE(window_budget_over,
 		  "(3 in the last 10m); held until 2027-01-15T08:08:20Z"),
 	      WANT_HELD(TERMINATE, "web-d", "held until 2027-01-15T08:08:20Z"),
 	      WANT(PROVISION, "zz-keep", "new environment") },
+    .changes = 1)
+
+/*
+ * Quotas (plan.h): live rows use them; new incarnations go ahead while
+ * every quota of theirs has room, the rest are held.  A workspace's
+ * quota counts only its own; the cluster's ("*", no workspace) all.
+ */
+CASE(quota_workspace_envs,
+    .d = { SPEC_Q("a1", "team-a", 2, 0.1, 0), SPEC_Q("a2", "team-a", 2, 0.1, 0),
+	   SPEC_Q("a3", "team-a", 2, 0.1, 0), SPEC_Q("a4", "team-a", 2, 0.1, 0),
+	   SPEC_Q("b1", "team-b", 2, 0.1, 0) },
+    .quota = { { .workspace = "team-a", .max_envs = 2 } },
+    .i = { INST("i-1", RUNNING, "a1", "e-1", H1, OLD) },
+    .r = { ROW("e-1", "a1", READY, DONE, H1, "i-1") },
+    .want = { WANT(NOOP, "a1", "up to date"),
+	      WANT(PROVISION, "a2", "new environment"),
+	      WANT_HELD(PROVISION, "a3", "quota of workspace team-a: "
+		  "environments 2 + 1 > 2"),
+	      WANT_HELD(PROVISION, "a4", "environments 2 + 1 > 2"),
+	      WANT(PROVISION, "b1", "new environment") },
+    .changes = 1)
+
+/* Fair order: what has waited longest goes first, whatever its name */
+CASE(quota_oldest_first,
+    .d = { SPEC_Q("a-new", "w", 1, 0.1, 0), SPEC_Q("m-mid", "w", 1, 0.1, YOUNG),
+	   SPEC_Q("z-old", "w", 1, 0.1, OLD) },
+    .quota = { { .workspace = NULL, .max_envs = 2 } },
+    .want = { WANT_HELD(PROVISION, "a-new", "quota of the cluster: "
+		  "environments 2 + 1 > 2"),
+	      WANT(PROVISION, "m-mid", "new environment"),
+	      WANT(PROVISION, "z-old", "new environment") },
+    .changes = 1)
+
+/* vCPUs: the live one's 4 count; 4 more fit, the next 4 do not */
+CASE(quota_vcpus,
+    .d = { SPEC_Q("c1", "w", 4, 0.1, 0), SPEC_Q("c2", "w", 4, 0.1, 0),
+	   SPEC_Q("c3", "w", 4, 0.1, 0) },
+    .quota = { { .workspace = "w", .max_vcpus = 8 } },
+    .i = { INST("i-1", RUNNING, "c1", "e-1", H1, OLD) },
+    .r = { ROW("e-1", "c1", READY, DONE, H1, "i-1") },
+    .want = { WANT(NOOP, "c1", "up to date"),
+	      WANT(PROVISION, "c2", "new environment"),
+	      WANT_HELD(PROVISION, "c3", "vCPUs 8 + 4 > 8") },
+    .changes = 1)
+
+/* dollars per hour, on-demand equivalent */
+CASE(quota_usd,
+    .d = { SPEC_Q("d1", "w", 2, 0.6, 0), SPEC_Q("d2", "w", 2, 0.6, 0) },
+    .quota = { { .workspace = NULL, .max_usd_per_hour = 1.0 } },
+    .want = { WANT(PROVISION, "d1", "new environment"),
+	      WANT_HELD(PROVISION, "d2", "$/h 0.6000 + 0.6000 > 1.0000") },
+    .changes = 1)
+
+/*
+ * A quota that shrank below what is live terminates nothing; an
+ * errored row retries (it has its place), only the new one is held.
+ */
+CASE(quota_shrunk,
+    .d = { SPEC_Q("e1", "w", 1, 0.1, 0), SPEC_Q("e2", "w", 1, 0.1, 0),
+	   SPEC_Q("e3", "w", 1, 0.1, 0), SPEC_Q("e4", "w", 1, 0.1, 0) },
+    .quota = { { .workspace = "w", .max_envs = 1 },
+	       { .workspace = NULL, .max_envs = 100 } },
+    .i = { INST("i-1", RUNNING, "e1", "e-1", H1, OLD),
+	   INST("i-2", RUNNING, "e2", "e-2", H1, OLD) },
+    .r = { ROW("e-1", "e1", READY, DONE, H1, "i-1"),
+	   ROW("e-2", "e2", READY, DONE, H1, "i-2"),
+	   ROW_ERROR("e-3", "e3", H1, 1, NOW - 1) },
+    .want = { WANT(NOOP, "e1", "up to date"),
+	      WANT(NOOP, "e2", "up to date"),
+	      WANT(RETRY, "e3", "attempt 2 of 5"),
+	      WANT_HELD(PROVISION, "e4", "environments 3 + 1 > 1") },
     .changes = 1)
 
 /* None used before the pass: the slot frees W after this pass's first */
@@ -1613,6 +1695,11 @@ main(void)
 		cmocka_unit_test(test_plan__window_budget_under),
 		cmocka_unit_test(test_plan__window_budget_at),
 		cmocka_unit_test(test_plan__window_budget_over),
+		cmocka_unit_test(test_plan__quota_workspace_envs),
+		cmocka_unit_test(test_plan__quota_oldest_first),
+		cmocka_unit_test(test_plan__quota_vcpus),
+		cmocka_unit_test(test_plan__quota_usd),
+		cmocka_unit_test(test_plan__quota_shrunk),
 		cmocka_unit_test(test_plan__window_budget_this_pass),
 		cmocka_unit_test(test_plan__window_budget_force),
 		cmocka_unit_test(test_plan__window_budget_mixed),
