@@ -149,7 +149,9 @@ static const struct config_option options[] = {
 	CUSTOM(ready_checks, "status,ssh,marker,hostkey", parse_ready_checks, NULL,
 	    "readiness checks: any of status, ssh, marker, hostkey"),
 	INT(ready_ssh_port, "22", 1, 65535,
-	    "port the ssh readiness check connects to on the instance"),
+	    "port the ssh readiness check connects to on the instance; envctl ssh and ssh-config use it too"),
+	STR(ssh, "ssh",
+	    "the ssh program envctl ssh runs (a name on PATH or a path)"),
 	INT(aws_max_attempts, "3", 1, 20,
 	    "attempts per AWS call (standard retry mode)"),
 	CUSTOM(ec2_rate_limits, AWS_PACE_DEFAULT, parse_pace, NULL,
@@ -730,8 +732,8 @@ config_take_flags(struct config *c, int *argcp, char **argv,
 
 		if (strcmp(a, "--") == 0) {
 			/* stop: keep "--" and the rest for the command */
-			while (i < *argcp)
-				KEEP(i++);
+			for (; i < *argcp; i++)
+				KEEP(i);	/* not KEEP(i++): apply 0 skips the body */
 			break;
 		}
 		if (strncmp(a, "--", 2) != 0) {

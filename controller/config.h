@@ -80,6 +80,7 @@ struct config {
 	long long		 provision_sla;	/* seconds; 0: off */
 	unsigned		 ready_checks;	/* PIPELINE_CHECK_* bits */
 	int			 ready_ssh_port;
+	char			*ssh;		/* the ssh program of envctl ssh */
 	int			 aws_max_attempts;
 	struct config_pace	 ec2_rate_limits;
 	char			*price_table;	/* the file's path; "" none */
