@@ -31,6 +31,9 @@ Run under tests/harness/with-pg.sh and tests/harness/with-aws.sh:
                         spec of the burst is acted on; provision histogram
     run_it.py fence     the lock lost while a pass acts: no environment
                         starts after it; the standby changes nothing
+    run_it.py backoff   a full state_dir (RLIMIT_FSIZE): fetches back off from
+                        spec_poll_interval to spec_poll_backoff_max, never a
+                        storm of re-clones; the back-off resets on success
     run_it.py budget    termination_budget 3/20s: 30 of 31 specs removed,
                         at most 3 terminated in any 20 s, the rest held
                         (events, metric, log), released as the window moves
@@ -120,7 +123,7 @@ class Notify:
 class Controller:
     """envctl run in the background; its log lines with arrival times."""
 
-    def __init__(self, label, *args, env=None, notify=None, port=None):
+    def __init__(self, label, *args, env=None, notify=None, port=None, preexec=None):
         """With port, the listen address is left to the configuration file."""
         self.port = port or free_port()
         listen = [] if port else ["--listen", "127.0.0.1:%d" % self.port]
@@ -133,7 +136,8 @@ class Controller:
         self.lines = []
         self.proc = subprocess.Popen(
             [ENVCTL, "run", *listen, *args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=e)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=e,
+            preexec_fn=preexec)
         self.pid = self.proc.pid
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -490,6 +494,68 @@ def gitrun():
         mark = len(c.lines)
         ts = c.wait_log("spec_repo: fetch FAILED, keeping revision " + second, 10, since=mark)
         check(ts is not None and c.alive(), "unreachable remote: fetch FAILED, keeping the last good revision")
+        check(c.term() == 0, "SIGTERM: exit 0")
+    finally:
+        if t.failed:
+            c.dump()
+        c.term()
+
+
+def backoff():
+    """A full state_dir: every clone of the spec repo fails with EFBIG
+    (a soft RLIMIT_FSIZE of 16 bytes, SIGXFSZ ignored, so the mirror's first files
+    cannot be written).  With spec_poll_interval 1s and spec_poll_backoff_max
+    4s the tries are at 0 1 3 7 11 15 19 s: at most 7 in 20 s (without the
+    back-off the failed clone's own inotify events re-polled at once, many
+    times a second).  Each try is logged once with its next one; when the
+    disk has room again the next try publishes, and a later failure starts
+    again from the poll interval."""
+    import resource
+    migrate()
+    repo = mkdtemp(prefix="envctl-run-bo-repo-")
+    state = mkdtemp(prefix="envctl-run-bo-state-")
+    subprocess.run(["git", "init", "-q", "-b", "main", repo], check=True)
+    write_spec(repo, "one")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "one")
+    first = git(repo, "rev-parse", "HEAD")
+
+    def full_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16, resource.RLIM_INFINITY))
+
+    c = Controller("backoff", "--spec-repo", "file://" + repo, "--state-dir", state,
+                   "--spec-poll-interval", "1s", "--spec-poll-backoff-max", "4s",
+                   "--cluster-id", "it-backoff", "--resync-interval", "1h",
+                   preexec=full_disk)
+    try:
+        t0 = c.wait_log("spec_repo: fetch FAILED", 15)
+        check(t0 is not None, "a full state_dir: the fetch fails")
+        time.sleep(20 - (time.monotonic() - t0) if t0 else 0)
+        tries = [(ts, l) for ts, l in c.lines if "spec_repo: fetch FAILED" in l]
+        within = [ts for ts, _ in tries if ts - t0 < 20]
+        check(3 <= len(within) <= 7, "tries in 20 s bounded by the back-off 1 2 4 4 s: "
+              "%d (no storm of re-clones)" % len(within))
+        nexts = [l.split("next try in ")[1].split(")")[0] for _, l in tries]
+        check(nexts[:4] == ["1s", "2s", "4s", "4s"],
+              "each try logged once with the next: %s" % nexts[:5])
+        gaps = [round(b[0] - a[0], 1) for a, b in zip(tries, tries[1:])]
+        check(all(g >= 0.8 for g in gaps), "no two tries closer than the poll interval: %s" % gaps[:8])
+        inits = sum(1 for _, l in c.lines if "gitsync: url=" in l and "create mirror" in l)
+        check(inits <= len(tries), "at most one fresh clone per step (%d for %d tries)"
+              % (inits, len(tries)))
+        # Room again: the next try publishes, and the back-off resets.
+        resource.prlimit(c.pid, resource.RLIMIT_FSIZE,
+                         (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        check(c.wait_log("revision %s published" % first, 10) is not None,
+              "room again: the next try publishes the commit")
+        check(os.readlink(os.path.join(state, "current")).endswith(first),
+              "state_dir/current points at it")
+        mark = len(c.lines)
+        os.rename(repo, repo + ".gone")
+        TMPDIRS.append(repo + ".gone")
+        ts = c.wait_log("(failure 1, next try in 1s)", 10, since=mark)
+        check(ts is not None, "after a success the back-off starts again from the poll interval")
         check(c.term() == 0, "SIGTERM: exit 0")
     finally:
         if t.failed:
@@ -1630,7 +1696,7 @@ def budget():
         c.dump()
 
 
-SCENARIOS = {"loop": loop, "budget": budget, "git": gitrun, "gitlink": gitlink, "leader": leader, "pgdown": pgdown, "drift": drift,
+SCENARIOS = {"loop": loop, "budget": budget, "backoff": backoff, "git": gitrun, "gitlink": gitlink, "leader": leader, "pgdown": pgdown, "drift": drift,
              "soak": soak, "churn": churn, "takeover": takeover, "oncelock": oncelock,
              "overflow": overflow, "fence": fence}
 
