@@ -350,6 +350,7 @@ run_pass_work(void *arg)
 	struct runner *r = job->r;
 	struct engine_view pv;
 	struct run_states states;
+	struct run_held held;
 	uint64_t t0 = duration_mono_ms(), one = 1;
 	int leader = 0, changes;
 
@@ -381,8 +382,10 @@ run_pass_work(void *arg)
 	changes = plan_has_changes(pv.plan);
 	/* the pages need only the states: let the pass's bulk go first */
 	run_states_take(&states, &pv);
+	run_held_take(&held, &pv);
 	engine_view_release(&pv);
 	run_view_build(&job->view, pv.store, &states);
+	job->view.held = held;	/* the view's now */
 	run_states_free(&states);
 	job->revision = xstrdup(pv.revision);
 	snprintf(job->summary, sizeof(job->summary), "STATUS=pass %lld ok: "

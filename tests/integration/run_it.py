@@ -36,7 +36,9 @@ Run under tests/harness/with-pg.sh and tests/harness/with-aws.sh:
                         storm of re-clones; the back-off resets on success
     run_it.py budget    termination_budget 3/20s: 30 of 31 specs removed,
                         at most 3 terminated in any 20 s, the rest held
-                        (events, metric, log), released as the window moves
+                        (events, metric, log, status page and API),
+                        released as the window moves; then the empty
+                        tree: every deletion held, listed, logged once
 
 Results are checked with psql, the proxy's request log and plain HTTP,
 never with envctl's own view.  Each scenario uses its own cluster id.
@@ -1669,13 +1671,17 @@ def budget():
         return [float(x) for x in out.split()]
 
     # ~1.5 windows: the first 3 go, the rest wait; then 3 more go
-    worst, seen_held = 0, False
+    worst, seen_held, api, page = 0, False, None, ""
     while time.time() - t0 < 30 and c.alive():
         ts = term_times()
         worst = max([worst] + [sum(1 for u in ts if v <= u < v + 20) for v in ts])
         if not seen_held and len(ts) == 3:
             st, body = http(c.port, "/metrics")
             seen_held = 'envctl_held_actions{rule="window-budget"} 27' in body
+            if seen_held:
+                st, body = http(c.port, "/api/environments")
+                api = json.loads(body) if st == 200 else None
+                st, page = http(c.port, "/")
         time.sleep(0.5)
     ts = term_times()
     check(worst <= 3, "no more than 3 terminations in any 20 s (psql: most %d)" % worst)
@@ -1691,6 +1697,45 @@ def budget():
           "held with a reason: " + reason)
     nlog = sum(1 for _, l in c.lines if "held=window-budget" in l)
     check(nlog == 1, "the hold is logged once for the revision (%d lines)" % nlog)
+    # The status API and page list the held actions with their reason.
+    held_ids = set(psql("SELECT payload->>'instance_id' FROM events "
+                        "WHERE type = 'termination.held'").split())
+    got = api.get("held", []) if api else []
+    check(api is not None and api.get("held_total") == 27 and len(got) == 27,
+          "/api/environments: held_total 27, 27 listed (%s)"
+          % (api.get("held_total") if api else "no answer"))
+    check({h.get("instance_id") for h in got} == held_ids,
+          "the held instances are those of the termination.held events (psql)")
+    check(all(h.get("rule") == "window-budget" and
+              "termination budget 3/20s used" in (h.get("reason") or "") and
+              h.get("env", "").startswith("b") for h in got),
+          "each held with its rule and reason: %s" % (got[0] if got else None))
+    check("Held actions (27)" in page and "window-budget" in page and
+          "termination budget 3/20s used" in page,
+          "the status page lists the held actions with their reason")
+    # The empty tree: every deletion held, listed, logged once for the revision.
+    os.unlink(os.path.join(specs, names[0] + ".yaml"))
+    mark = len(c.lines)
+    check(c.wait_log("held=empty-tree", 15, since=mark) is not None,
+          "an empty tree: the hold is logged")
+    nlive = len(live())
+    n0 = int(runs())
+    end = time.time() + 15
+    while time.time() < end and int(runs()) < n0 + 3:
+        time.sleep(0.3)
+    check(int(runs()) >= n0 + 3, "three more passes ran on the empty tree (psql)")
+    nlog = sum(1 for _, l in c.lines[mark:] if "held=empty-tree" in l)
+    check(nlog == 1, "the empty-tree hold is logged once for the revision (%d lines)" % nlog)
+    st, body = http(c.port, "/api/environments")
+    doc = json.loads(body) if st == 200 else {}
+    rules = {h.get("rule") for h in doc.get("held", [])}
+    check(st == 200 and rules == {"empty-tree"} and doc.get("held_total") == nlive,
+          "/api/environments lists the %d live environments held by the empty tree "
+          "(%s, %s)" % (nlive, rules, doc.get("held_total")))
+    st, page = http(c.port, "/")
+    check("Held actions (%d)" % nlive in page and "empty-tree" in page,
+          "the status page lists the empty-tree hold")
+    check(len(live()) == nlive, "nothing terminated on the empty tree (aws CLI)")
     check(c.term() == 0, "SIGTERM: exit 0")
     if t.failed:
         c.dump()
