@@ -98,6 +98,9 @@ static const struct config_option options[] = {
 	    "directory inside the repository holding the specs"),
 	DURATION(spec_poll_interval, "30s", 1, 86400,
 	    "how often spec_repo is fetched"),
+	DURATION(spec_poll_backoff_max, "5m", 1, 86400,
+	    "after failed fetches of spec_repo, the longest wait between tries "
+	    "(the wait doubles from spec_poll_interval up to this)"),
 	STR(spec_token_file, "",
 	    "https spec_repo: file holding the access token (read at each fetch)"),
 	STR(spec_ssh_key, "",

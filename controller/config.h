@@ -55,6 +55,7 @@ struct config {
 	char			*spec_branch;
 	char			*spec_path;
 	long long		 spec_poll_interval;
+	long long		 spec_poll_backoff_max;
 	char			*spec_token_file;
 	char			*spec_ssh_key;
 	char			*spec_known_hosts;
