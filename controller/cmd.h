@@ -33,6 +33,8 @@ int	cmd_migrate(int, char **);
 int	cmd_validate(int, char **);
 int	cmd_run(int, char **);
 int	cmd_drift(int, char **);
+int	cmd_ssh(int, char **);
+int	cmd_ssh_config(int, char **);
 
 /* Print "envctl: <what>: <why>" on stderr. */
 void	cmd_error(const char *what, const char *why);

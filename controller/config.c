@@ -100,6 +100,9 @@ static const struct config_option options[] = {
 	    "directory inside the repository holding the specs"),
 	DURATION(spec_poll_interval, "30s", 1, 86400,
 	    "how often spec_repo is fetched"),
+	DURATION(spec_poll_backoff_max, "5m", 1, 86400,
+	    "after failed fetches of spec_repo, the longest wait between tries "
+	    "(the wait doubles from spec_poll_interval up to this)"),
 	STR(spec_token_file, "",
 	    "https spec_repo: file holding the access token (read at each fetch)"),
 	STR(spec_ssh_key, "",
@@ -153,7 +156,9 @@ static const struct config_option options[] = {
 	CUSTOM(ready_checks, "status,ssh,marker,hostkey", parse_ready_checks, NULL,
 	    "readiness checks: any of status, ssh, marker, hostkey"),
 	INT(ready_ssh_port, "22", 1, 65535,
-	    "port the ssh readiness check connects to on the instance"),
+	    "port the ssh readiness check connects to on the instance; envctl ssh and ssh-config use it too"),
+	STR(ssh, "ssh",
+	    "the ssh program envctl ssh runs (a name on PATH or a path)"),
 	INT(aws_max_attempts, "3", 1, 20,
 	    "attempts per AWS call (standard retry mode)"),
 	CUSTOM(ec2_rate_limits, AWS_PACE_DEFAULT, parse_pace, NULL,
@@ -847,8 +852,8 @@ config_take_flags(struct config *c, int *argcp, char **argv,
 
 		if (strcmp(a, "--") == 0) {
 			/* stop: keep "--" and the rest for the command */
-			while (i < *argcp)
-				KEEP(i++);
+			for (; i < *argcp; i++)
+				KEEP(i);	/* not KEEP(i++): apply 0 skips the body */
 			break;
 		}
 		if (strncmp(a, "--", 2) != 0) {

@@ -62,6 +62,7 @@ struct config {
 	char			*spec_branch;
 	char			*spec_path;
 	long long		 spec_poll_interval;
+	long long		 spec_poll_backoff_max;
 	char			*spec_token_file;
 	char			*spec_ssh_key;
 	char			*spec_known_hosts;
@@ -88,6 +89,7 @@ struct config {
 	long long		 provision_sla;	/* seconds; 0: off */
 	unsigned		 ready_checks;	/* PIPELINE_CHECK_* bits */
 	int			 ready_ssh_port;
+	char			*ssh;		/* the ssh program of envctl ssh */
 	int			 aws_max_attempts;
 	struct config_pace	 ec2_rate_limits;
 	char			*price_table;	/* the file's path; "" none */

@@ -242,10 +242,12 @@ engine_run_record(long long *run_id, const struct engine_view *pv, size_t ndrift
 }
 
 /*
- * The revision whose holds were last logged: a hold is logged once per
- * revision, not every pass (passes run one at a time).
+ * By rule, the revision whose hold was last logged: a rule's hold is
+ * logged once per revision, not every pass (passes run one at a time).
+ * By rule, because a directory source's revision is always "local": an
+ * empty tree after a budget's hold is news of its own.
  */
-static char held_logged[128];
+static char held_logged[PLAN_HOLD_COUNT][128];
 
 /* One log line per rule that holds something, once per revision. */
 static void
@@ -257,9 +259,6 @@ held_log(const struct engine_view *pv)
 	size_t i;
 	int h;
 
-	if (strncmp(held_logged, rev, sizeof(held_logged) - 1) == 0 &&
-	    held_logged[0] != '\0')
-		return;
 	for (i = 0; i < plan_count(pv->plan); i++) {
 		const struct plan_action *a = plan_action_at(pv->plan, i);
 		enum plan_hold hh = plan_action_hold(a);
@@ -269,13 +268,15 @@ held_log(const struct engine_view *pv)
 		if (count[hh]++ == 0)
 			why[hh] = plan_action_held_why(a);
 	}
-	for (h = PLAN_HOLD_NONE + 1; h < PLAN_HOLD_COUNT; h++)
-		if (count[h] > 0)
-			log_warnx("revision=%s held=%s %zu deletion%s held: %s",
-			    rev, plan_hold_name((enum plan_hold)h), count[h],
-			    count[h] == 1 ? "" : "s", why[h]);
-	if (plan_count_kind(pv->plan, PLAN_BLOCKED) > 0)
-		snprintf(held_logged, sizeof(held_logged), "%s", rev);
+	for (h = PLAN_HOLD_NONE + 1; h < PLAN_HOLD_COUNT; h++) {
+		if (count[h] == 0 || (held_logged[h][0] != '\0' &&
+		    strncmp(held_logged[h], rev, sizeof(held_logged[h]) - 1) == 0))
+			continue;
+		log_warnx("revision=%s held=%s %zu deletion%s held: %s",
+		    rev, plan_hold_name((enum plan_hold)h), count[h],
+		    count[h] == 1 ? "" : "s", why[h]);
+		snprintf(held_logged[h], sizeof(held_logged[h]), "%s", rev);
+	}
 }
 
 /* A termination.held event for a (a budget's hold). */

@@ -22,6 +22,8 @@ static const struct cmd commands[] = {
 	{ "migrate",	cmd_migrate,	"apply database schema migrations (--check to compare)" },
 	{ "validate",	cmd_validate,	"check spec files: file:line:col: message per problem" },
 	{ "config",	cmd_config,	"show the settings in force and their origin, or an example file" },
+	{ "ssh",	cmd_ssh,	"log in to an environment (or run -- COMMAND) with its pinned host keys; AWS access only" },
+	{ "ssh-config",	cmd_ssh_config,	"print Host envctl-NAME blocks for ~/.ssh/config (scp, rsync, VS Code Remote-SSH)" },
 	{ "aws",	cmd_aws,	"AWS helpers: whoami (identity, region, endpoint, credential source)" },
 	{ "help",	cmd_help,	"show this help" },
 };

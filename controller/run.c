@@ -175,6 +175,18 @@ run_candidate_check(const struct runner *r, const char *dir)
 	return error;
 }
 
+/*
+ * When the next fetch of spec_repo is due after the last one: the poll
+ * interval, or after failures the back-off up to spec_poll_backoff_max.
+ */
+static uint64_t
+run_git_delay(const struct runner *r)
+{
+	return source_backoff_ms(1000 * (uint64_t)r->cfg->spec_poll_interval,
+	    1000 * (uint64_t)r->cfg->spec_poll_backoff_max,
+	    source_failures(r->src));
+}
+
 /* Fetch spec_repo; publish a new revision that loads, else keep the last. */
 static void
 run_git_poll(struct runner *r)
@@ -189,7 +201,13 @@ run_git_poll(struct runner *r)
 		goto done;
 	old = source_revision(r->src) ? source_revision(r->src) : "(none)";
 	if (source_prepare(r->src, &fresh) < 0) {
-		log_warnx("spec_repo: fetch FAILED, keeping revision %s: %s", old,
+		char next[32];
+
+		duration_format(next, sizeof(next),
+		    (long long)(run_git_delay(r) / 1000));
+		log_warnx("spec_repo: fetch FAILED, keeping revision %s "
+		    "(failure %u, next try in %s): %s", old,
+		    source_failures(r->src), next,
 		    log_escape(esc, sizeof(esc), err_get()));
 		goto done;
 	}
@@ -332,6 +350,7 @@ run_pass_work(void *arg)
 	struct run_states states;
 	struct log_context ctx;
 	char cid[LOG_CID_LEN];
+	struct run_held held;
 	uint64_t t0 = duration_mono_ms(), one = 1;
 	int leader = 0, changes;
 
@@ -368,8 +387,10 @@ run_pass_work(void *arg)
 	changes = plan_has_changes(pv.plan);
 	/* the pages need only the states: let the pass's bulk go first */
 	run_states_take(&states, &pv);
+	run_held_take(&held, &pv);
 	engine_view_release(&pv);
 	run_view_build(&job->view, pv.store, &states);
+	job->view.held = held;	/* the view's now */
 	run_states_free(&states);
 	job->revision = xstrdup(pv.revision);
 	snprintf(job->summary, sizeof(job->summary), "STATUS=pass %lld ok: "
@@ -645,8 +666,14 @@ run_watch(struct runner *r, uint64_t now)
 	if (wr == WATCH_OVERFLOW)
 		log_warnx("watch: events lost (queue overflow), full rescan");
 	if (source_kind(r->src) == SOURCE_GIT) {
-		/* "current" changed under us (another tool): look at the repo. */
-		r->gitpoll_at = now;
+		/*
+		 * "current" changed under us (another tool): look at the
+		 * repo, unless fetches are failing: then the events are the
+		 * failed fetch's own (a mirror made and removed) and the
+		 * back-off's deadline stands.
+		 */
+		if (source_failures(r->src) == 0)
+			r->gitpoll_at = now;
 		return;
 	}
 	if (r->burst_first == 0)
@@ -692,8 +719,7 @@ run_due(struct runner *r)
 	}
 	if (!busy && git && now >= r->gitpoll_at) {
 		run_git_poll(r);
-		r->gitpoll_at = duration_mono_ms() +
-		    1000 * (uint64_t)r->cfg->spec_poll_interval;
+		r->gitpoll_at = duration_mono_ms() + run_git_delay(r);
 	}
 	if (!busy && now >= r->resync_at) {
 		r->resync_at = now + 1000 * (uint64_t)r->cfg->resync_interval;

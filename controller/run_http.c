@@ -311,8 +311,50 @@ h_metrics(struct httpd_response *resp, const struct httpd_request *req,
 /* ---- what the pages show -------------------------------------------- */
 
 void
+run_held_take(struct run_held *out, const struct engine_view *pv)
+{
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < plan_count(pv->plan); i++) {
+		const struct plan_action *a = plan_action_at(pv->plan, i);
+		enum plan_hold h = plan_action_hold(a);
+		struct httpd_status_held *e;
+		char **s;
+
+		if (h == PLAN_HOLD_NONE)
+			continue;
+		if (out->total++ >= HELD_SHOWN)
+			continue;
+		out->v = xreallocarray(out->v, out->n + 1, sizeof(*out->v));
+		out->strs = xreallocarray(out->strs, 3 * (out->n + 1),
+		    sizeof(*out->strs));
+		s = &out->strs[3 * out->n];
+		e = &out->v[out->n++];
+		e->env = s[0] = xstrdup(a->name != NULL ? a->name : "");
+		e->instance_id = s[1] = a->instance_id != NULL ?
+		    xstrdup(a->instance_id) : NULL;
+		e->rule = plan_hold_name(h);	/* static */
+		e->reason = s[2] = xstrdup(plan_action_held_why(a));
+	}
+}
+
+void
+run_held_free(struct run_held *h)
+{
+	size_t i;
+
+	for (i = 0; i < 3 * h->n; i++)
+		free(h->strs[i]);
+	free(h->strs);
+	free(h->v);
+	memset(h, 0, sizeof(*h));
+}
+
+void
 run_view_clear(struct run_view *v)
 {
+	run_held_free(&v->held);
 	free(v->envs);
 	free(v->events);
 	free(v->strs);
@@ -569,6 +611,9 @@ run_facts(struct httpd_status_facts *f, const struct runner *r)
 	f->leader = r->leader;
 	f->last_pass_age = r->last_ok ? (int64_t)(time(NULL) - r->last_ok) : -1;
 	f->now = (int64_t)time(NULL);
+	f->held = r->view.held.v;
+	f->nheld = r->view.held.n;
+	f->nheld_total = r->view.held.total;
 }
 
 static int

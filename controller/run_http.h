@@ -17,6 +17,7 @@ struct engine_view;
 struct runner;
 
 #define EVENTS_SHOWN		50	/* events kept for /api/events and / */
+#define HELD_SHOWN		200	/* held actions kept for the pages */
 
 struct run_metrics {
 	struct metrics_metric	*envs, *passes, *actions, *duration, *last_ok;
@@ -47,7 +48,18 @@ struct run_view_env {
 	int64_t		 age;		/* seconds; negative: unknown */
 	double		 cost;		/* USD so far */
 };
+/*
+ * The actions a pass held (BLOCKED: the empty tree, termination
+ * protection, the deletion budgets), the first HELD_SHOWN of them with
+ * their strings copied (the pass's are gone once it is released).
+ */
+struct run_held {
+	struct httpd_status_held *v;	/* its strings are strs' */
+	char			**strs;		/* 3 per entry: env, instance, reason */
+	size_t			 n, total;
+};
 struct run_view {
+	struct run_held		 held;
 	struct run_view_env	*envs;
 	size_t			 nrows;
 	struct httpd_status_event *events;
@@ -90,6 +102,9 @@ void	 run_states_free(struct run_states *);
  */
 void	 run_view_build(struct run_view *v, struct store *st,
 	    const struct run_states *states);
+/* Copy what pv's plan holds (free with run_held_free()). */
+void	 run_held_take(struct run_held *out, const struct engine_view *pv);
+void	 run_held_free(struct run_held *);
 void	 run_view_clear(struct run_view *v);
 /*
  * Listen on addr with the routes /healthz, /metrics, /api/environments,

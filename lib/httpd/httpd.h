@@ -163,12 +163,23 @@ int	 httpd_html_escape(struct buf *out, const char *s);
 
 /* The status page (statuspage.c).  Any string may be NULL (shown as -). */
 
+/* An action the last pass held back, and the rule holding it. */
+struct httpd_status_held {
+	const char	*env;
+	const char	*instance_id;
+	const char	*rule;		/* empty-tree, protection, pass-budget, window-budget */
+	const char	*reason;	/* the rule's words: why, until when */
+};
+
 struct httpd_status_facts {
 	const char	*cluster_id;
 	const char	*revision;	/* spec revision of the last pass */
 	int		 leader;	/* 1 leader, 0 standby */
 	int64_t		 last_pass_age;	/* seconds; negative: no pass yet */
 	int64_t		 now;		/* unix seconds, for event times */
+	const struct httpd_status_held *held;	/* the first nheld shown */
+	size_t		 nheld;
+	size_t		 nheld_total;	/* all the last pass held */
 };
 
 struct httpd_status_env {
@@ -208,7 +219,8 @@ struct httpd_status_event {
 
 /*
  * Append a self-contained HTML page (inline CSS, no scripts, no external
- * assets, refreshing every 10 s) showing facts, envs and events; every
+ * assets, refreshing every 10 s) showing facts (with the held actions,
+ * when there are any), envs and events; every
  * string is HTML-escaped.  ERR_LIMIT when out's maximum is reached.
  */
 int	 httpd_status_page_render(struct buf *out,
@@ -218,7 +230,8 @@ int	 httpd_status_page_render(struct buf *out,
 
 /*
  * JSON bodies (statusjson.c) from the same structs: {"cluster_id", "role",
- * "revision", "last_pass_age_seconds" (facts may be NULL, then these are
+ * "revision", "last_pass_age_seconds", "held_total", "held": [{env,
+ * instance_id, rule, reason}] (facts may be NULL, then these are
  * left out), "environments": [{name, workspace, status, stage,
  * instance_id, state, ip, age_seconds, cost_usd, last_error}]} and
  * {"events": [{time (RFC 3339 UTC), env, type, summary}]}.  NULL strings

@@ -133,6 +133,23 @@ httpd_status_envs_json(struct buf *out, const struct httpd_status_facts *facts,
 	size_t i, len;
 	int error = 0;
 
+	if (facts != NULL) {
+		json_t *held = json_array();
+
+		for (i = 0; i < facts->nheld; i++) {
+			json_t *o = json_object();
+
+			json_object_set_new(o, "env", jstr(facts->held[i].env));
+			json_object_set_new(o, "instance_id",
+			    jstr(facts->held[i].instance_id));
+			json_object_set_new(o, "rule", jstr(facts->held[i].rule));
+			json_object_set_new(o, "reason", jstr(facts->held[i].reason));
+			json_array_append_new(held, o);
+		}
+		json_object_set_new(doc, "held_total",
+		    json_integer((json_int_t)facts->nheld_total));
+		json_object_set_new(doc, "held", held);
+	}
 	/* the facts, then the environments written one at a time */
 	if ((head = json_dumps(doc, JSON_COMPACT)) == NULL)
 		fatalx("json_dumps: out of memory");

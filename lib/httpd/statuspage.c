@@ -275,6 +275,36 @@ render_envs(struct buf *out, const struct httpd_status_envs *envs)
 	return error;
 }
 
+/* The actions the last pass held, with the rule and its reason. */
+static int
+render_held(struct buf *out, const struct httpd_status_facts *f)
+{
+	size_t i;
+	int error = 0;
+
+	if (f->nheld_total == 0)
+		return 0;
+	error |= buf_printf(out, "<h2>Held actions (%zu)</h2>\n"
+	    "<table class=\"held\"><thead><tr><th>environment</th>"
+	    "<th>instance</th><th>rule</th><th>reason</th>"
+	    "</tr></thead><tbody>\n", f->nheld_total);
+	for (i = 0; i < f->nheld && error == 0; i++) {
+		error |= buf_addstr(out, "<tr class=\"ev-bad\">");
+		error |= cell(out, "name", f->held[i].env);
+		error |= cell(out, "mono", f->held[i].instance_id);
+		error |= cell(out, "mono", f->held[i].rule);
+		error |= buf_addstr(out, "<td>");
+		error |= text_cut(out, f->held[i].reason, ERROR_SHOWN_MAX);
+		error |= buf_addstr(out, "</td></tr>\n");
+	}
+	if (f->nheld < f->nheld_total)
+		error |= buf_printf(out, "<tr><td colspan=\"4\">and %zu more "
+		    "(envctl plan lists them all)</td></tr>\n",
+		    f->nheld_total - f->nheld);
+	error |= buf_addstr(out, "</tbody></table>\n");
+	return error;
+}
+
 static int
 bad_event(const char *type)
 {
@@ -336,6 +366,7 @@ httpd_status_page_render(struct buf *out, const struct httpd_status_facts *facts
 	error |= buf_addstr(out, "</style></head>\n<body>\n");
 	error |= render_header(out, facts, envs->n);
 	error |= buf_addstr(out, "<main>\n");
+	error |= render_held(out, facts);
 	error |= render_envs(out, envs);
 	error |= render_events(out, events, nevents, facts->now);
 	error |= buf_addstr(out, "</main>\n<footer>Read-only view; refreshes every 10 s. "

@@ -620,6 +620,7 @@ launch_script(char **script, struct prov *pv)
 	up.public_key = pub;
 	up.marker_url = marker_url;
 	up.secrets_url = secrets_url;
+	up.default_user = s->access.ssh.user;	/* NULL: the image's */
 	error = userdata_render(script, NULL, s, &up);
 out:
 	free(pub);

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ struct source {
 	char			 candidate[DIR_REV_SIZE];
 	char			 rejected[DIR_REV_SIZE];
 	char			*last_error;
+	unsigned		 failures;	/* consecutive failed prepares */
 };
 
 struct dirhash {
@@ -161,15 +163,12 @@ set_error(struct source *s, const char *msg)
 	s->last_error = msg != NULL ? xstrdup(msg) : NULL;
 }
 
-int
-source_prepare(struct source *s, int *freshp)
+static int
+dir_prepare(struct source *s, int *freshp)
 {
 	char rev[DIR_REV_SIZE];
 	int error;
 
-	*freshp = 0;
-	if (s->gs != NULL)
-		return gitsync_prepare(s->gs, freshp);
 	s->candidate[0] = '\0';
 	if ((error = source_dir_revision(rev, sizeof(rev), s->dir)) != 0) {
 		set_error(s, err_get());
@@ -180,6 +179,43 @@ source_prepare(struct source *s, int *freshp)
 	memcpy(s->candidate, rev, sizeof(rev));
 	*freshp = 1;
 	return 0;
+}
+
+int
+source_prepare(struct source *s, int *freshp)
+{
+	int error;
+
+	*freshp = 0;
+	if (s->gs != NULL)
+		error = gitsync_prepare(s->gs, freshp);
+	else
+		error = dir_prepare(s, freshp);
+	if (error < 0) {
+		if (s->failures < UINT_MAX)
+			s->failures++;
+	} else
+		s->failures = 0;
+	return error;
+}
+
+unsigned
+source_failures(const struct source *s)
+{
+	return s->failures;
+}
+
+uint64_t
+source_backoff_ms(uint64_t interval_ms, uint64_t cap_ms, unsigned failures)
+{
+	uint64_t d = interval_ms;
+	unsigned i;
+
+	if (cap_ms < interval_ms)
+		cap_ms = interval_ms;
+	for (i = 1; i < failures && d < cap_ms; i++)
+		d = d > cap_ms / 2 ? cap_ms : d * 2;
+	return d < cap_ms ? d : cap_ms;
 }
 
 const char *

@@ -18,6 +18,7 @@
 #define ENVCTL_SOURCE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "gitsync.h"
 
@@ -43,9 +44,23 @@ enum source_kind source_kind(const struct source *);
 /*
  * Look for a new revision.  *freshp = 1 when source_candidate_dir() has
  * one to load; 0 when nothing changed.  Negative on failure (err_get(),
- * source_last_error()); the last good revision is kept.
+ * source_last_error()); the last good revision is kept.  Each failure
+ * adds one to source_failures(); a call that succeeds resets it.
  */
 int		 source_prepare(struct source *, int *freshp);
+/* Consecutive failed source_prepare() calls; 0 after a success. */
+unsigned	 source_failures(const struct source *);
+/*
+ * The back-off of a failing source: how long to wait before the next
+ * source_prepare() after `failures` consecutive failures.  interval_ms
+ * when failures is 0 (the ordinary poll); then interval_ms, 2x, 4x, ...
+ * doubling per failure up to cap_ms (a cap below interval_ms is
+ * interval_ms).  Pure: the caller owns the clock.  A caller that polls
+ * only on this schedule makes at most one fetch, and so at most one
+ * fresh clone of a git mirror, per step.
+ */
+uint64_t	 source_backoff_ms(uint64_t interval_ms, uint64_t cap_ms,
+		    unsigned failures);
 const char	*source_candidate_dir(const struct source *);
 const char	*source_candidate_revision(const struct source *);
 /* 1 if the candidate rewrites history (git force-push); 0 otherwise. */

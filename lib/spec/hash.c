@@ -169,6 +169,10 @@ put_access(struct buf *b, const struct spec *s)
 	e |= buf_addstr(b, ",\"key_type\":");
 	e |= put_str(b, s->access.ssh.key == SPEC_KEY_AUTO ?
 	    keytypes[s->access.ssh.key_type] : NULL);
+	if (s->access.ssh.user != NULL) {	/* only when set: older hashes hold */
+		e |= buf_addstr(b, ",\"user\":");
+		e |= put_str(b, s->access.ssh.user);
+	}
 	e |= buf_addstr(b, "}}");
 	return e ? ERR_LIMIT : 0;
 }

@@ -780,9 +780,10 @@ static void
 do_ssh(struct sctx *c, const struct ynode *ssh)
 {
 	static const char *const keys[] = { "key", "key_type", "allow_from",
-	    "allow_world", NULL };
+	    "allow_world", "user", NULL };
 	static const char *const types[] = { "ed25519", "rsa", NULL };
 	const struct ynode *v;
+	const char *s;
 	int e;
 
 	if ((ssh = as_map(c, ssh, "spec.access.ssh")) == NULL)
@@ -800,6 +801,18 @@ do_ssh(struct sctx *c, const struct ynode *ssh)
 			err_at(c, v, "key_type applies only to key: auto");
 		else
 			c->s->access.ssh.key_type = (enum spec_key_type)e;
+	}
+	if ((v = map_get(ssh, "user")) != NULL &&
+	    (s = as_str(c, v, "spec.access.ssh.user")) != NULL) {
+		size_t n = strlen(s);
+
+		/* what useradd accepts, and what the bootstrap may quote */
+		if (n < 1 || n > 32 || strchr("abcdefghijklmnopqrstuvwxyz_", *s) ==
+		    NULL || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n)
+			err_at(c, v, "spec.access.ssh.user must be 1 to 32 lowercase "
+			    "letters, digits, '_' and '-', starting with a letter or '_'");
+		else
+			c->s->access.ssh.user = dup(c, s);
 	}
 	c->s->access.ssh.nallow = do_cidrs(c, map_get(ssh, "allow_from"),
 	    "spec.access.ssh.allow_from", 1, &c->s->access.ssh.allow_from);

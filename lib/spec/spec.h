@@ -155,6 +155,7 @@ struct spec {
 			size_t			 nallow;
 			const struct spec_cidr	*allow_from;
 			int			 allow_world;
+			const char		*user;	/* NULL: the image's login user */
 		} ssh;
 		size_t			 nports;
 		const struct spec_port	*ports;

@@ -9,17 +9,21 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/sha.h>
 
+#include "base64.h"
 #include "err.h"
 #include "mem.h"
 #include "userdata.h"
 
 #define HOST_KEYS_MAX	16
 #define ENV_ID_MAX	64
+#define KEY_LINE_MAX	8300	/* "ssh-rsa " and an RSA-16384 blob */
 
 struct host_key {
 	char	*type;
 	char	*fingerprint;
+	char	*key;		/* "ssh-ed25519 AAAA...", or NULL (older markers) */
 };
 
 struct userdata_marker {
@@ -67,10 +71,48 @@ get_int(json_t *root, const char *key, long long min, long long max,
 	return 0;
 }
 
+/*
+ * line is "<type> <base64 blob>": the blob is an OpenSSH public key of
+ * that type whose SHA-256, unpadded base64, is fingerprint's.
+ */
+static int
+key_matches(const char *line, const char *fingerprint)
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	const char *sp = strchr(line, ' ');
+	uint8_t *blob = NULL;
+	size_t tlen, blen, flen;
+	char *fp = NULL;
+	int ok = 0;
+
+	if (sp == NULL || strlen(line) > KEY_LINE_MAX)
+		return 0;
+	tlen = (size_t)(sp - line);
+	if (!chars_ok(sp + 1, 1, KEY_LINE_MAX, ALNUM "+/=") || tlen < 1 ||
+	    tlen > 64 || strspn(line, "abcdefghijklmnopqrstuvwxyz0123456789@.-") !=
+	    tlen)
+		return 0;
+	if (base64_decode(&blob, &blen, sp + 1, strlen(sp + 1), BASE64_STRICT) < 0)
+		return 0;
+	/* The blob starts with its own type name: uint32 length, then the name. */
+	if (blen < 4 + tlen || ((size_t)blob[0] << 24 | (size_t)blob[1] << 16 |
+	    (size_t)blob[2] << 8 | blob[3]) != tlen || memcmp(blob + 4, line, tlen) != 0)
+		goto out;
+	SHA256(blob, blen, md);
+	fp = base64_encode(md, sizeof(md), &flen);
+	while (flen > 0 && fp[flen - 1] == '=')
+		fp[--flen] = '\0';
+	ok = strcmp(fp, fingerprint + 7) == 0;
+out:
+	free(blob);
+	free(fp);
+	return ok;
+}
+
 static int
 parse_keys(struct userdata_marker *m, json_t *arr)
 {
-	json_t *k, *t, *fp;
+	json_t *k, *t, *fp, *key;
 	size_t i;
 
 	if (!json_is_array(arr)) {
@@ -90,8 +132,17 @@ parse_keys(struct userdata_marker *m, json_t *arr)
 			err_set("bootstrap marker: host key %zu is malformed", i + 1);
 			return ERR_INVALID;
 		}
+		key = json_object_get(k, "key");
+		if (key != NULL && (!json_is_string(key) ||
+		    !key_matches(json_string_value(key), json_string_value(fp)))) {
+			err_set("bootstrap marker: host key %zu is not a public "
+			    "key with its stated fingerprint", i + 1);
+			return ERR_INVALID;
+		}
 		m->keys[m->nkeys].type = xstrdup(json_string_value(t));
 		m->keys[m->nkeys].fingerprint = xstrdup(json_string_value(fp));
+		if (key != NULL)
+			m->keys[m->nkeys].key = xstrdup(json_string_value(key));
 		m->nkeys++;
 	}
 	return 0;
@@ -173,6 +224,7 @@ userdata_marker_free(struct userdata_marker *m)
 	for (i = 0; i < m->nkeys; i++) {
 		free(m->keys[i].type);
 		free(m->keys[i].fingerprint);
+		free(m->keys[i].key);
 	}
 	free(m->env_id);
 	free(m);
@@ -226,4 +278,10 @@ userdata_marker_has_fingerprint(const struct userdata_marker *m,
 		if (strcmp(m->keys[i].fingerprint, fingerprint) == 0)
 			return 1;
 	return 0;
+}
+
+const char *
+userdata_marker_host_key_line(const struct userdata_marker *m, size_t i)
+{
+	return m->keys[i].key;
 }

@@ -27,7 +27,11 @@
  * Marker JSON, the body of the PUT:
  *   {"version":1,"env_id":"<id>","env":"<name>","status":"ready"|"error",
  *    "line":<failing line or 0>,"exit_code":<n>,
- *    "host_keys":[{"type":"ED25519","fingerprint":"SHA256:..."},...]}
+ *    "host_keys":[{"type":"ED25519","fingerprint":"SHA256:...",
+ *                  "key":"ssh-ed25519 AAAA..."},...]}
+ * "key" (the public key, as known_hosts holds it) is absent from markers
+ * of instances launched before it was added; when present, the parser
+ * checks that its SHA-256 fingerprint is the stated one.
  */
 #ifndef ENVCTL_USERDATA_H
 #define ENVCTL_USERDATA_H
@@ -120,6 +124,12 @@ size_t		 userdata_marker_host_key_count(const struct userdata_marker *);
 /* Host key i: its type ("ED25519") and fingerprint ("SHA256:..."). */
 void		 userdata_marker_host_key(const struct userdata_marker *, size_t i,
 		    const char **type, const char **fingerprint);
+/*
+ * Host key i's public key line ("ssh-ed25519 AAAA...", fingerprint
+ * checked), or NULL when the marker did not carry it.
+ */
+const char	*userdata_marker_host_key_line(const struct userdata_marker *,
+		    size_t i);
 /* 1 if fingerprint is one of the marker's host keys, else 0. */
 int		 userdata_marker_has_fingerprint(const struct userdata_marker *,
 		    const char *fingerprint);

@@ -31,9 +31,14 @@ Run under tests/harness/with-pg.sh and tests/harness/with-aws.sh:
                         spec of the burst is acted on; provision histogram
     run_it.py fence     the lock lost while a pass acts: no environment
                         starts after it; the standby changes nothing
+    run_it.py backoff   a full state_dir (RLIMIT_FSIZE): fetches back off from
+                        spec_poll_interval to spec_poll_backoff_max, never a
+                        storm of re-clones; the back-off resets on success
     run_it.py budget    termination_budget 3/20s: 30 of 31 specs removed,
                         at most 3 terminated in any 20 s, the rest held
-                        (events, metric, log), released as the window moves
+                        (events, metric, log, status page and API),
+                        released as the window moves; then the empty
+                        tree: every deletion held, listed, logged once
 
 Results are checked with psql, the proxy's request log and plain HTTP,
 never with envctl's own view.  Each scenario uses its own cluster id.
@@ -121,7 +126,7 @@ class Notify:
 class Controller:
     """envctl run in the background; its log lines with arrival times."""
 
-    def __init__(self, label, *args, env=None, notify=None, port=None):
+    def __init__(self, label, *args, env=None, notify=None, port=None, preexec=None):
         """With port, the listen address is left to the configuration file."""
         self.port = port or free_port()
         listen = [] if port else ["--listen", "127.0.0.1:%d" % self.port]
@@ -134,7 +139,8 @@ class Controller:
         self.lines = []
         self.proc = subprocess.Popen(
             [ENVCTL, "run", *listen, *args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=e)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=e,
+            preexec_fn=preexec)
         self.pid = self.proc.pid
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -491,6 +497,68 @@ def gitrun():
         mark = len(c.lines)
         ts = c.wait_log("spec_repo: fetch FAILED, keeping revision " + second, 10, since=mark)
         check(ts is not None and c.alive(), "unreachable remote: fetch FAILED, keeping the last good revision")
+        check(c.term() == 0, "SIGTERM: exit 0")
+    finally:
+        if t.failed:
+            c.dump()
+        c.term()
+
+
+def backoff():
+    """A full state_dir: every clone of the spec repo fails with EFBIG
+    (a soft RLIMIT_FSIZE of 16 bytes, SIGXFSZ ignored, so the mirror's first files
+    cannot be written).  With spec_poll_interval 1s and spec_poll_backoff_max
+    4s the tries are at 0 1 3 7 11 15 19 s: at most 7 in 20 s (without the
+    back-off the failed clone's own inotify events re-polled at once, many
+    times a second).  Each try is logged once with its next one; when the
+    disk has room again the next try publishes, and a later failure starts
+    again from the poll interval."""
+    import resource
+    migrate()
+    repo = mkdtemp(prefix="envctl-run-bo-repo-")
+    state = mkdtemp(prefix="envctl-run-bo-state-")
+    subprocess.run(["git", "init", "-q", "-b", "main", repo], check=True)
+    write_spec(repo, "one")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "one")
+    first = git(repo, "rev-parse", "HEAD")
+
+    def full_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16, resource.RLIM_INFINITY))
+
+    c = Controller("backoff", "--spec-repo", "file://" + repo, "--state-dir", state,
+                   "--spec-poll-interval", "1s", "--spec-poll-backoff-max", "4s",
+                   "--cluster-id", "it-backoff", "--resync-interval", "1h",
+                   preexec=full_disk)
+    try:
+        t0 = c.wait_log("spec_repo: fetch FAILED", 15)
+        check(t0 is not None, "a full state_dir: the fetch fails")
+        time.sleep(20 - (time.monotonic() - t0) if t0 else 0)
+        tries = [(ts, l) for ts, l in c.lines if "spec_repo: fetch FAILED" in l]
+        within = [ts for ts, _ in tries if ts - t0 < 20]
+        check(3 <= len(within) <= 7, "tries in 20 s bounded by the back-off 1 2 4 4 s: "
+              "%d (no storm of re-clones)" % len(within))
+        nexts = [l.split("next try in ")[1].split(")")[0] for _, l in tries]
+        check(nexts[:4] == ["1s", "2s", "4s", "4s"],
+              "each try logged once with the next: %s" % nexts[:5])
+        gaps = [round(b[0] - a[0], 1) for a, b in zip(tries, tries[1:])]
+        check(all(g >= 0.8 for g in gaps), "no two tries closer than the poll interval: %s" % gaps[:8])
+        inits = sum(1 for _, l in c.lines if "gitsync: url=" in l and "create mirror" in l)
+        check(inits <= len(tries), "at most one fresh clone per step (%d for %d tries)"
+              % (inits, len(tries)))
+        # Room again: the next try publishes, and the back-off resets.
+        resource.prlimit(c.pid, resource.RLIMIT_FSIZE,
+                         (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        check(c.wait_log("revision %s published" % first, 10) is not None,
+              "room again: the next try publishes the commit")
+        check(os.readlink(os.path.join(state, "current")).endswith(first),
+              "state_dir/current points at it")
+        mark = len(c.lines)
+        os.rename(repo, repo + ".gone")
+        TMPDIRS.append(repo + ".gone")
+        ts = c.wait_log("(failure 1, next try in 1s)", 10, since=mark)
+        check(ts is not None, "after a success the back-off starts again from the poll interval")
         check(c.term() == 0, "SIGTERM: exit 0")
     finally:
         if t.failed:
@@ -1604,13 +1672,17 @@ def budget():
         return [float(x) for x in out.split()]
 
     # ~1.5 windows: the first 3 go, the rest wait; then 3 more go
-    worst, seen_held = 0, False
+    worst, seen_held, api, page = 0, False, None, ""
     while time.time() - t0 < 30 and c.alive():
         ts = term_times()
         worst = max([worst] + [sum(1 for u in ts if v <= u < v + 20) for v in ts])
         if not seen_held and len(ts) == 3:
             st, body = http(c.port, "/metrics")
             seen_held = 'envctl_held_actions{rule="window-budget"} 27' in body
+            if seen_held:
+                st, body = http(c.port, "/api/environments")
+                api = json.loads(body) if st == 200 else None
+                st, page = http(c.port, "/")
         time.sleep(0.5)
     ts = term_times()
     check(worst <= 3, "no more than 3 terminations in any 20 s (psql: most %d)" % worst)
@@ -1626,6 +1698,45 @@ def budget():
           "held with a reason: " + reason)
     nlog = sum(1 for _, l in c.lines if "held=window-budget" in l)
     check(nlog == 1, "the hold is logged once for the revision (%d lines)" % nlog)
+    # The status API and page list the held actions with their reason.
+    held_ids = set(psql("SELECT payload->>'instance_id' FROM events "
+                        "WHERE type = 'termination.held'").split())
+    got = api.get("held", []) if api else []
+    check(api is not None and api.get("held_total") == 27 and len(got) == 27,
+          "/api/environments: held_total 27, 27 listed (%s)"
+          % (api.get("held_total") if api else "no answer"))
+    check({h.get("instance_id") for h in got} == held_ids,
+          "the held instances are those of the termination.held events (psql)")
+    check(all(h.get("rule") == "window-budget" and
+              "termination budget 3/20s used" in (h.get("reason") or "") and
+              h.get("env", "").startswith("b") for h in got),
+          "each held with its rule and reason: %s" % (got[0] if got else None))
+    check("Held actions (27)" in page and "window-budget" in page and
+          "termination budget 3/20s used" in page,
+          "the status page lists the held actions with their reason")
+    # The empty tree: every deletion held, listed, logged once for the revision.
+    os.unlink(os.path.join(specs, names[0] + ".yaml"))
+    mark = len(c.lines)
+    check(c.wait_log("held=empty-tree", 15, since=mark) is not None,
+          "an empty tree: the hold is logged")
+    nlive = len(live())
+    n0 = int(runs())
+    end = time.time() + 15
+    while time.time() < end and int(runs()) < n0 + 3:
+        time.sleep(0.3)
+    check(int(runs()) >= n0 + 3, "three more passes ran on the empty tree (psql)")
+    nlog = sum(1 for _, l in c.lines[mark:] if "held=empty-tree" in l)
+    check(nlog == 1, "the empty-tree hold is logged once for the revision (%d lines)" % nlog)
+    st, body = http(c.port, "/api/environments")
+    doc = json.loads(body) if st == 200 else {}
+    rules = {h.get("rule") for h in doc.get("held", [])}
+    check(st == 200 and rules == {"empty-tree"} and doc.get("held_total") == nlive,
+          "/api/environments lists the %d live environments held by the empty tree "
+          "(%s, %s)" % (nlive, rules, doc.get("held_total")))
+    st, page = http(c.port, "/")
+    check("Held actions (%d)" % nlive in page and "empty-tree" in page,
+          "the status page lists the empty-tree hold")
+    check(len(live()) == nlive, "nothing terminated on the empty tree (aws CLI)")
     check(c.term() == 0, "SIGTERM: exit 0")
     if t.failed:
         c.dump()
@@ -1707,7 +1818,7 @@ def outcomes():
         c.term()
 
 
-SCENARIOS = {"loop": loop, "budget": budget, "git": gitrun, "gitlink": gitlink, "leader": leader, "pgdown": pgdown, "drift": drift,
+SCENARIOS = {"loop": loop, "budget": budget, "backoff": backoff, "git": gitrun, "gitlink": gitlink, "leader": leader, "pgdown": pgdown, "drift": drift,
              "soak": soak, "churn": churn, "takeover": takeover, "oncelock": oncelock,
              "overflow": overflow, "fence": fence, "outcomes": outcomes}
 

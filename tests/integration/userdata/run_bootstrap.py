@@ -54,6 +54,9 @@ class Sandbox:
             out = subprocess.run(["ssh-keygen", "-l", "-E", "sha256", "-f", key + ".pub"],
                                  check=True, capture_output=True, text=True).stdout
             self.fps[out.split()[-1].strip("()")] = out.split()[1]
+            with open(key + ".pub", encoding="utf-8") as f:
+                self.pubs = getattr(self, "pubs", {})
+                self.pubs[out.split()[-1].strip("()")] = " ".join(f.read().split()[:2])
 
     def run(self, script, fail=None, env_keys=()):
         path = os.path.join(self.dir, "user-data.sh")
@@ -176,6 +179,8 @@ def test_ready(top, port, store):
               f"ready: marker status {m}")
         fps = {k["type"]: k["fingerprint"] for k in m["host_keys"]}
         check(fps == sb.fps, f"ready: host keys {fps} != {sb.fps}")
+        pubs = {k["type"]: k.get("key") for k in m["host_keys"]}
+        check(pubs == sb.pubs, f"ready: host public keys {pubs} != {sb.pubs}")
         mf = os.path.join(sb.dir, "marker.json")
         with open(mf, "w", encoding="utf-8") as f:
             f.write(body)

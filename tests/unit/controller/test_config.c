@@ -112,6 +112,29 @@ test_config__errors_name_the_source(void **state)
 	config_free(c);
 }
 
+/* "--" ends the flags: what follows is the command's, options included. */
+static void
+test_config__double_dash(void **state)
+{
+	char a0[] = "envctl", a1[] = "ssh", a2[] = "--region", a3[] = "eu-west-1",
+	    a4[] = "web", a5[] = "--", a6[] = "ls", a7[] = "--region", a8[] = "x";
+	char *argv[] = { a0, a1, a2, a3, a4, a5, a6, a7, a8, NULL };
+	struct config *c = config_new();
+	int argc = 9;
+
+	(void)state;
+	assert_int_equal(config_load(c, &argc, argv), 0);
+	assert_string_equal(c->region, "eu-west-1");
+	assert_int_equal(argc, 7);
+	assert_string_equal(argv[1], "ssh");
+	assert_string_equal(argv[2], "web");
+	assert_string_equal(argv[3], "--");
+	assert_string_equal(argv[4], "ls");
+	assert_string_equal(argv[5], "--region");
+	assert_string_equal(argv[6], "x");
+	config_free(c);
+}
+
 static void
 test_config__bare_bool_flag(void **state)
 {
@@ -304,6 +327,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config__defaults),
+		cmocka_unit_test(test_config__double_dash),
 		cmocka_unit_test(test_config__file_env_flag_precedence),
 		cmocka_unit_test(test_config__errors_name_the_source),
 		cmocka_unit_test(test_config__bare_bool_flag),

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -923,6 +924,76 @@ test_source__git_source(void **state)
 	free(a);
 }
 
+/* The back-off schedule: from the poll interval, doubling, to the cap. */
+static void
+test_source__backoff_schedule(void **state)
+{
+	static const struct {
+		uint64_t	interval, cap;
+		unsigned	failures;
+		uint64_t	want;
+	} t[] = {
+		{ 30000, 300000, 0, 30000 },	/* no failure: the poll interval */
+		{ 30000, 300000, 1, 30000 },	/* first retry: one interval */
+		{ 30000, 300000, 2, 60000 },
+		{ 30000, 300000, 3, 120000 },
+		{ 30000, 300000, 4, 240000 },
+		{ 30000, 300000, 5, 300000 },	/* capped */
+		{ 30000, 300000, 60, 300000 },	/* no overflow */
+		{ 30000, 300000, UINT_MAX, 300000 },
+		{ 1000, 8000, 1, 1000 },
+		{ 1000, 8000, 4, 8000 },
+		{ 1000, 8000, 5, 8000 },
+		{ 60000, 1000, 3, 60000 },	/* a cap below the interval */
+		{ 1000, 7000, 4, 7000 },	/* a cap that is not a power of 2 */
+	};
+	uint64_t at = 0;
+	unsigned i, tries;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		print_message("interval=%llu cap=%llu failures=%u\n",
+		    (unsigned long long)t[i].interval,
+		    (unsigned long long)t[i].cap, t[i].failures);
+		assert_int_equal(source_backoff_ms(t[i].interval, t[i].cap,
+		    t[i].failures), t[i].want);
+	}
+	/* poll 1s, cap 8s, failing from t=0: tries at 0 1 3 7 15 23 (30 s) */
+	for (tries = 0; at < 30000; tries++)
+		at += source_backoff_ms(1000, 8000, tries + 1);
+	assert_int_equal(tries, 6);
+}
+
+/* source_failures() counts failed prepares and a success resets it. */
+static void
+test_source__failures_counted(void **state)
+{
+	struct fx *f = *state;
+	struct source_opts o = { .kind = SOURCE_GIT };
+	struct source *s;
+	char *a, *gone;
+	int fresh;
+
+	put(f->repo, "web.yaml", "a\n");
+	a = commit(f, "A");
+	o.git.url = f->repo;
+	o.git.state_dir = f->state;
+	assert_int_equal(source_new(&s, &o), 0);
+	assert_int_equal(source_failures(s), 0);
+	gone = xasprintf("%s/gone", f->tmp);
+	sh("mv %s %s", f->repo, gone);
+	assert_true(source_prepare(s, &fresh) < 0);
+	assert_true(source_prepare(s, &fresh) < 0);
+	assert_int_equal(source_failures(s), 2);
+	sh("mv %s %s", gone, f->repo);
+	assert_int_equal(source_prepare(s, &fresh), 0);
+	assert_int_equal(fresh, 1);
+	assert_int_equal(source_failures(s), 0);
+	source_free(s);
+	free(gone);
+	free(a);
+}
+
 static void
 test_source__known_hosts(void **state)
 {
@@ -1072,7 +1143,9 @@ run_source_tests(void)
 		T(test_source__git_source),
 		T(test_source__mirror_packs_bounded),
 		T(test_source__figure_1000_specs),
+		T(test_source__failures_counted),
 		cmocka_unit_test(test_source__known_hosts),
+		cmocka_unit_test(test_source__backoff_schedule),
 #undef T
 	};
 

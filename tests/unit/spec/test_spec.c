@@ -440,6 +440,7 @@ test_spec__defaults(void **state)
 	assert_int_equal(s->access.ssh.key_type, SPEC_KEY_ED25519);
 	assert_int_equal(s->access.ssh.nallow, 0);
 	assert_false(s->access.ssh.allow_world);
+	assert_null(s->access.ssh.user);
 	assert_int_equal(s->access.nports, 0);
 	assert_null(s->bootstrap.docker_image);
 	assert_null(s->bootstrap.repo_url);
@@ -784,6 +785,32 @@ test_spec__hash_invariance(void **state)
 	assert_string_equal(a, b);
 }
 
+/* access.ssh.user: a login name or an error at its value. */
+static void
+test_spec__ssh_user(void **state)
+{
+	static const char *const bad[] = { "Root", "1dev", "-dev", "de v", "\"\"",
+	    "a23456789012345678901234567890123", "[dev]", "\"dev;id\"" };
+	char text[256];
+	struct spec_entry *e;
+	size_t i;
+
+	(void)state;
+	e = parse_str("u.yaml", "apiVersion: envctl/v1\nkind: Environment\n"
+	    "metadata: {name: u}\nspec:\n  access:\n    ssh: {user: _dev-1}\n");
+	assert_true(spec_entry_valid(e));
+	assert_string_equal(spec_entry_spec(e)->access.ssh.user, "_dev-1");
+	spec_entry_free(e);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "apiVersion: envctl/v1\nkind: Environment\n"
+		    "metadata: {name: u}\nspec:\n  access:\n    ssh: {user: %s}\n", bad[i]);
+		e = parse_str("u.yaml", text);
+		assert_false(spec_entry_valid(e));
+		assert_true(has_diag(e, 6, 17, "spec.access.ssh.user"));
+		spec_entry_free(e);
+	}
+}
+
 static void
 test_spec__hash_sensitivity(void **state)
 {
@@ -811,6 +838,7 @@ test_spec__hash_sensitivity(void **state)
 		{ "key: auto, key_type: rsa", "key: {public_key: \"ssh-ed25519 "
 		  "AAAAC3NzaC1lZDI1NTE5AAAAIHE8X5mDg4XQMqSRXL9n7nBvUdgu6W1sQMlFm9OAHtTq a@b\"}" },
 		{ "allow_from: [203.0.113.0/24,", "allow_world: true, allow_from: [203.0.113.0/24," },
+		{ "allow_from: [203.0.113.0/24,", "user: dev, allow_from: [203.0.113.0/24," },
 		{ "203.0.113.0/24", "203.0.113.0/25" },
 		{ "\"2001:db8::/32\"", "\"2001:db8::/33\"" },
 		{ "[203.0.113.0/24, \"2001:db8::/32\"]", "[\"2001:db8::/32\", 203.0.113.0/24]" },
@@ -1483,6 +1511,7 @@ main(void)
 		cmocka_unit_test(test_spec__reserved_prefix_option),
 		cmocka_unit_test(test_spec__secret_namespace),
 		cmocka_unit_test(test_spec__hash_invariance),
+		cmocka_unit_test(test_spec__ssh_user),
 		cmocka_unit_test(test_spec__hash_sensitivity),
 		cmocka_unit_test(test_spec__hash_golden),
 		cmocka_unit_test(test_spec__canonical_form),

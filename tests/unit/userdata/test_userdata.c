@@ -543,6 +543,7 @@ test_userdata__marker_valid(void **state)
 	userdata_marker_host_key(m, 1, &t, &fp);
 	assert_string_equal(t, "ECDSA");
 	assert_string_equal(fp, FP2);
+	assert_null(userdata_marker_host_key_line(m, 1));	/* an older marker */
 	assert_true(userdata_marker_has_fingerprint(m, FP1));
 	assert_false(userdata_marker_has_fingerprint(m,
 	    "SHA256:AAAAztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s"));
@@ -558,6 +559,44 @@ test_userdata__marker_valid(void **state)
 	assert_int_equal(userdata_marker_host_key_count(m), 0);
 	userdata_marker_free(m);
 	userdata_marker_free(NULL);
+}
+
+#define HK_LINE	"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK5KIg6DkdO7tGtaYS5Q6ZSNCjksSZNykmzlJfDGkD6/"
+#define HK_FP	"SHA256:a/RWTKQPgOwJlQ/T58DerO5SihPMq3xGynWyf+hQD7g"
+#define HK_JSON(fp, key) "{\"version\":1,\"env_id\":\"e1\",\"status\":\"ready\"," \
+	"\"host_keys\":[{\"type\":\"ED25519\",\"fingerprint\":\"" fp "\"," \
+	"\"key\":" key "}]}"
+
+/* A host key's public key is kept when its SHA-256 is the stated fingerprint. */
+static void
+test_userdata__marker_host_key_line(void **state)
+{
+	static const char ok[] = HK_JSON(HK_FP, "\"" HK_LINE "\"");
+	static const char *const bad[] = {
+		HK_JSON(FP1, "\"" HK_LINE "\""),	/* another key's fingerprint */
+		HK_JSON(HK_FP, "7"),
+		HK_JSON(HK_FP, "\"ssh-ed25519\""),
+		HK_JSON(HK_FP, "\"" HK_LINE " comment\""),
+		HK_JSON(HK_FP, "\"ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIK5KIg6DkdO7tGtaYS5Q6ZSNCjksSZNykmzlJfDGkD6/\""),
+		HK_JSON(HK_FP, "\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK5KIg6DkdO7tGtaYS5Q6ZSNCjksSZNykmzlJfDGkD6\""),
+		HK_JSON(HK_FP, "\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK5KIg6DkdO7tGtaYS5Q6ZSNCjksSZNykmzlJfDGkD7/\""),
+		HK_JSON(HK_FP, "\"ssh-ed25519\\nAAAAC3NzaC1lZDI1NTE5AAAAIK5KIg6DkdO7tGtaYS5Q6ZSNCjksSZNykmzlJfDGkD6/\""),
+	};
+	struct userdata_marker *m = NULL;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(userdata_marker_parse(&m, ok, strlen(ok)), 0);
+	assert_int_equal(userdata_marker_host_key_count(m), 1);
+	assert_string_equal(userdata_marker_host_key_line(m, 0), HK_LINE);
+	userdata_marker_free(m);
+	m = NULL;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(userdata_marker_parse(&m, bad[i], strlen(bad[i])),
+		    ERR_INVALID);
+		assert_null(m);
+		assert_non_null(strstr(err_get(), "host key 1"));
+	}
 }
 
 static void
@@ -640,6 +679,7 @@ main(void)
 		cmocka_unit_test(test_userdata__refuses_bad_inputs),
 		cmocka_unit_test(test_userdata__secrets_file),
 		cmocka_unit_test(test_userdata__marker_valid),
+		cmocka_unit_test(test_userdata__marker_host_key_line),
 		cmocka_unit_test(test_userdata__marker_invalid),
 	};
 
