@@ -34,6 +34,18 @@ struct spec_tree;
 
 /* ---- the view: the three truths and the plan (engine_view.c) -------- */
 
+/* What one spec takes of a quota (engine_quota.c). */
+struct engine_foot {
+	unsigned	 vcpus;
+	double		 usd_per_hour;
+};
+
+/* Since when a held new environment has waited for a quota. */
+struct engine_qwait {
+	char		*name;
+	int64_t		 since;
+};
+
 struct engine_view {
 	struct spec_tree	*tree;
 	char			*revision;
@@ -49,6 +61,11 @@ struct engine_view {
 	struct plan		*plan;		/* borrows from tree, inst, rows */
 	int64_t			*terminated;	/* the window budget's count (store) */
 	size_t			 nterminated;
+	/* quotas (only with some): per tree entry, and the waits (by name) */
+	struct engine_foot	*foot;
+	size_t			 nfoot;
+	struct engine_qwait	*qwait;
+	size_t			 nqwait;
 	size_t			 nspecs, ninvalid, ninstances, nlive;
 	int			 aws_calls;
 };
@@ -77,6 +94,24 @@ struct ctl_aws *engine_view_instance_aws(const struct engine_view *, size_t i);
 
 /* The number of the plan's actions a pass runs as jobs. */
 size_t	 engine_view_njobs(const struct engine_view *);
+
+/* ---- quotas (engine_quota.c) ------------------------------------------ */
+
+/* pv->foot for every entry of pv->tree (DescribeInstanceTypes, cached). */
+int	 engine_quota_footprints(struct engine_view *pv,
+	    const struct config *cfg, time_t now);
+/*
+ * After a plan: since when each environment the plan holds for a quota
+ * has waited (its quota.held events after its last provision start)
+ * into pv->qwait; *found 1 when any has, and the plan is worth making
+ * again with that order.
+ */
+int	 engine_quota_waits(int *found, struct engine_view *pv);
+/* Since when name has waited for a quota; 0: it has not (or no hold yet). */
+int64_t	 engine_quota_since(const struct engine_view *pv, const char *name);
+/* A quota.held event for each environment held for the first time. */
+int	 engine_quota_record(const struct engine_view *pv);
+void	 engine_quota_dispose(struct engine_view *pv);
 
 /* ---- acting (engine.c) ----------------------------------------------- */
 

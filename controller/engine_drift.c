@@ -272,8 +272,9 @@ held_log(const struct engine_view *pv)
 		if (count[h] == 0 || (held_logged[h][0] != '\0' &&
 		    strncmp(held_logged[h], rev, sizeof(held_logged[h]) - 1) == 0))
 			continue;
-		log_warnx("revision=%s held=%s %zu deletion%s held: %s",
+		log_warnx("revision=%s held=%s %zu %s%s held: %s",
 		    rev, plan_hold_name((enum plan_hold)h), count[h],
+		    h == PLAN_HOLD_QUOTA ? "new environment" : "deletion",
 		    count[h] == 1 ? "" : "s", why[h]);
 		snprintf(held_logged[h], sizeof(held_logged[h]), "%s", rev);
 	}
@@ -311,6 +312,8 @@ engine_held_record(const struct engine_view *pv)
 	int error = 0, e;
 
 	held_log(pv);
+	if ((e = engine_quota_record(pv)) < 0)
+		error = e;
 	for (i = 0; i < plan_count(pv->plan); i++) {
 		const struct plan_action *a = plan_action_at(pv->plan, i);
 		enum plan_hold h = plan_action_hold(a);

@@ -90,6 +90,8 @@ view_config(struct plan_config *pc, const struct config *cfg, int force)
 	pc->backoff_base = cfg->backoff_base;
 	pc->backoff_cap = cfg->backoff_max;
 	pc->max_attempts = (unsigned)cfg->max_attempts;
+	pc->quotas = cfg->quota.v;
+	pc->nquotas = cfg->quota.n;
 }
 
 static int
@@ -100,12 +102,17 @@ view_plan(struct engine_view *pv, const struct config *cfg, int force,
 	struct plan_desired *desired;
 	struct plan_instance *pinst;
 	struct plan_record *precs;
-	size_t ndesired, nrecs;
+	size_t ndesired, nrecs, i;
 	int error;
 
 	plan_free(pv->plan);
 	pv->plan = NULL;
 	observe_plan_desired(&desired, &ndesired, pv->tree);
+	for (i = 0; pv->foot != NULL && i < ndesired && i < pv->nfoot; i++) {
+		desired[i].vcpus = pv->foot[i].vcpus;
+		desired[i].usd_per_hour = pv->foot[i].usd_per_hour;
+		desired[i].waiting_since = engine_quota_since(pv, desired[i].name);
+	}
 	observe_plan_instances(&pinst, &pv->inst, &pv->tags, protected_ids,
 	    nprotected);
 	observe_plan_records(&precs, &nrecs, pv->rows.live, pv->rows.nlive,
@@ -214,7 +221,7 @@ int
 engine_view_load(struct engine_view *pv, const struct config *cfg, int force,
     int check_protection, time_t now)
 {
-	int error;
+	int error, waited = 0;
 
 	memset(pv, 0, sizeof(*pv));
 	engine_view_cid(pv);
@@ -239,7 +246,14 @@ engine_view_load(struct engine_view *pv, const struct config *cfg, int force,
 	if ((error = view_discover(pv, cfg)) < 0)
 		goto fail;
 	pv->aws_calls += pv->inst.pages;
+	if (cfg->quota.n > 0 &&
+	    (error = engine_quota_footprints(pv, cfg, now)) < 0)
+		goto fail;
 	if ((error = view_plan(pv, cfg, force, now, NULL, 0)) < 0)
+		goto fail;
+	/* quotas: the held that waited longest go first; plan again for that */
+	if (cfg->quota.n > 0 && ((error = engine_quota_waits(&waited, pv)) < 0 ||
+	    (waited && (error = view_plan(pv, cfg, force, now, NULL, 0)) < 0)))
 		goto fail;
 	if (check_protection &&
 	    (error = view_check_protection(pv, cfg, force, now)) < 0)
@@ -278,6 +292,7 @@ engine_view_release(struct engine_view *pv)
 	free(pv->terminated);
 	pv->terminated = NULL;
 	pv->nterminated = 0;
+	engine_quota_dispose(pv);
 	observe_instances_dispose(&pv->inst);
 	store_pass_dispose(&pv->rows);
 	spec_tree_free(pv->tree);

@@ -233,6 +233,47 @@ done:
 }
 
 int
+store_quota_waits(int64_t *since, struct store *st, const char *const *names,
+    size_t n)
+{
+	const char *params[2];
+	json_t *arr = json_array();
+	char *json = NULL;
+	PGresult *res = NULL;
+	size_t i, k, rows;
+	int error;
+
+	for (i = 0; i < n; i++) {
+		since[i] = 0;
+		json_array_append_new(arr, json_string(names[i]));
+	}
+	if ((json = json_dumps(arr, JSON_COMPACT)) == NULL)
+		abort();	/* out of memory */
+	params[0] = store_cluster(st);
+	params[1] = json;
+	if ((error = store_exec(&res, st, "read quota waits",
+	    "SELECT h.payload->>'env', " EPOCH("min(h.created_at)")
+	    " FROM events h WHERE h.cluster_id = $1 AND h.type = 'quota.held'"
+	    " AND h.payload->>'env' IN (SELECT jsonb_array_elements_text($2::jsonb))"
+	    " AND NOT EXISTS (SELECT 1 FROM events s JOIN environments x"
+	    "  ON x.id = s.env_id WHERE s.cluster_id = $1"
+	    "  AND s.type = 'remote.provision.start' AND x.cluster_id = $1"
+	    "  AND x.name = h.payload->>'env' AND s.created_at > h.created_at)"
+	    " GROUP BY 1", 2, params, PGRES_TUPLES_OK)) != 0)
+		goto done;
+	rows = (size_t)PQntuples(res);
+	for (k = 0; k < rows; k++)
+		for (i = 0; i < n; i++)
+			if (strcmp(names[i], PQgetvalue(res, (int)k, 0)) == 0)
+				since[i] = store_col_int64(res, (int)k, 1);
+done:
+	PQclear(res);
+	free(json);
+	json_decref(arr);
+	return error;
+}
+
+int
 store_event_instances_seen(bool *seen, struct store *st, const char *type,
     const char *const *ids, size_t n)
 {

@@ -408,6 +408,13 @@ int	 store_terminations_since(int64_t **times, size_t *n, struct store *,
  * Of the n instance ids, which already have an event of type naming them
  * (payload "instance_id"): seen[i] set for each such ids[i].  One query.
  */
+/*
+ * Since when (unix seconds) each of the n environments names has waited
+ * for a quota in this cluster: its first quota.held event after its
+ * latest remote.provision.start; 0 when there is none.
+ */
+int	 store_quota_waits(int64_t *since, struct store *,
+	    const char *const *names, size_t n);
 int	 store_event_instances_seen(bool *seen, struct store *, const char *type,
 	    const char *const *ids, size_t n);
 

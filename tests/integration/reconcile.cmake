@@ -11,7 +11,7 @@
 #             SSM on moto); the controller's own secrets refused and nowhere
 #   own       two clusters on one database; forged rows pointing at an
 #             untagged instance, another cluster's, an unrelated group
-foreach(scenario fleet faults chaos features hostile secrets own audit)
+foreach(scenario fleet faults chaos features hostile secrets own audit quota)
 	envctl_integration_test(it_reconcile_${scenario}
 		${CMAKE_SOURCE_DIR}/tests/harness/with-pg.sh
 		${CMAKE_SOURCE_DIR}/tests/harness/with-aws.sh

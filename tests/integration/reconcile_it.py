@@ -22,6 +22,8 @@ Run under tests/harness/with-pg.sh and tests/harness/with-aws.sh:
                              env, file and ssm secrets reach a real bootstrap
     reconcile_it.py audit    the audit trail: who ran a command, correlation
                              ids on events, runs and JSON log fields
+    reconcile_it.py quota    quotas hold new environments, fairly, and never
+                             terminate what is live
     reconcile_it.py own      two clusters on one database leave each other
                              alone; forged rows pointing at what is not
                              envctl's touch nothing (design §3.9)
@@ -38,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
@@ -1407,6 +1410,54 @@ def audit():
           "audit: another cluster's controller sees none of these events")
 
 
+def quota():
+    """Quotas (design §3.10): a workspace's environment quota and the
+    cluster's vCPU quota hold new environments with the reason (plan, one
+    quota.held event per hold in psql), provision what fits (aws CLI), let
+    the longest-waiting go first when room appears, and never terminate
+    what is live when a quota shrinks."""
+    sc = Scenario("quota")
+    names = lambda: sorted(t["Value"] for i in sc.instances()  # noqa: E731
+                           for t in i.get("Tags", []) if t["Key"] == "envctl:env")
+    for n in ("q1", "q2", "q4"):
+        sc.spec(n)
+    sc.env["ENVCTL_QUOTA"] = "it: envs=2; *: envs=100"
+    r = sc.reconcile()
+    check(r.returncode in (0, 2), "quota: reconcile ran: " + r.stderr[-300:])
+    check(names() == ["q1", "q2"], "quota: q1 and q2 launched, q4 held (aws CLI: %s)" % names())
+    held = sc.events("quota.held")
+    check(len(held) == 1 and json.loads(held[0][1])["env"] == "q4" and
+          "quota of workspace it: environments 2 + 1 > 2" in json.loads(held[0][1])["reason"],
+          "quota: one quota.held event for q4 with the reason (psql: %s)" % held)
+    time.sleep(1.1)                     # q3's hold is later than q4's
+    sc.spec("q3")
+    r = sc.envctl("plan")
+    check("quota of workspace it: environments 2 + 1 > 2" in r.stdout and "q3" in r.stdout,
+          "quota: plan shows q3 and q4 held with the reason:\n" + r.stdout)
+    sc.reconcile()
+    sc.reconcile()
+    held = [json.loads(p)["env"] for _, p in sc.events("quota.held")]
+    check(sorted(held) == ["q3", "q4"], "quota: one event per hold, not per pass (psql: %s)" % held)
+    sc.env["ENVCTL_QUOTA"] = "it: envs=1"
+    sc.reconcile()
+    check(names() == ["q1", "q2"], "quota: a shrunk quota terminates nothing (aws CLI: %s)" % names())
+    sc.env["ENVCTL_QUOTA"] = "it: envs=3"
+    sc.reconcile()
+    check(names() == ["q1", "q2", "q4"],
+          "quota: room for one: q4, held longest, goes before q3 (aws CLI: %s)" % names())
+    vcpus = aws("ec2", "describe-instance-types", "--instance-types", "t3.micro")[
+        "InstanceTypes"][0]["VCpuInfo"]["DefaultVCpus"]
+    sc.env["ENVCTL_QUOTA"] = "*: vcpus=%d" % (3 * vcpus + 1)
+    r = sc.envctl("plan")
+    want = "quota of the cluster: vCPUs %d + %d > %d" % (3 * vcpus, vcpus, 3 * vcpus + 1)
+    check(want in r.stdout, "quota: the vCPUs of t3.micro from DescribeInstanceTypes (aws CLI: "
+          "%d): %r in plan:\n%s" % (vcpus, want, r.stdout))
+    sc.env["ENVCTL_QUOTA"] = "it: envs=two"
+    r = sc.envctl("plan")
+    check(r.returncode == 1 and "quota" in r.stderr and "envs=N" in r.stderr,
+          "quota: a malformed quota is a configuration error: " + r.stderr.strip())
+
+
 def main():
     try:
         aws("s3api", "create-bucket", "--bucket", BUCKET)
@@ -1415,7 +1466,8 @@ def main():
     part = sys.argv[1] if len(sys.argv) > 1 else "fleet"
     {"fleet": lambda: (fleet(), bootstrap()), "faults": faults, "chaos": chaos,
      "features": lambda: (network(), prices(), drift_once(), readiness()),
-     "hostile": hostile, "secrets": secrets, "own": own, "audit": audit}[part]()
+     "hostile": hostile, "secrets": secrets, "own": own, "audit": audit,
+     "quota": quota}[part]()
     print("%d passed, %d failed" % (len(passed), len(failures)))
     for f in failures:
         print("FAILED: " + f)

@@ -1,0 +1,238 @@
+/*
+ * engine_quota.c - what the planner's quotas need from the world before a
+ * pass plans (docs/design.md §3.10): each valid spec's footprint (the
+ * vCPUs of its instance type from DescribeInstanceTypes, cached for the
+ * process, and its on-demand-equivalent price from the price table) and,
+ * for the new environments a quota holds, since when they have waited
+ * (their quota.held events), so the longest-waiting goes first.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "ec2.h"
+#include "engine.h"
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+#include "pipeline.h"
+#include "plan.h"
+#include "spec.h"
+#include "store.h"
+
+#define VCPU_TTL	86400		/* instance types do not change */
+#define VCPU_CACHE_MAX	256
+
+struct vcpu_entry {
+	char	 region[32];
+	char	 type[32];
+	unsigned vcpus;
+	time_t	 at;
+};
+
+static pthread_mutex_t vcpu_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct vcpu_entry vcpu_cache[VCPU_CACHE_MAX];
+static size_t vcpu_n;
+
+/* The vCPUs of type in region: cached, else DescribeInstanceTypes. */
+static int
+quota_vcpus(unsigned *out, struct engine_view *pv, const char *region,
+    const char *type, time_t now)
+{
+	struct ec2_instance_type it;
+	struct ctl_aws *aws = NULL;
+	size_t i;
+	int error;
+
+	pthread_mutex_lock(&vcpu_mu);
+	for (i = 0; i < vcpu_n; i++)
+		if (strcmp(vcpu_cache[i].region, region) == 0 &&
+		    strcmp(vcpu_cache[i].type, type) == 0 &&
+		    now - vcpu_cache[i].at < VCPU_TTL) {
+			*out = vcpu_cache[i].vcpus;
+			pthread_mutex_unlock(&vcpu_mu);
+			return 0;
+		}
+	pthread_mutex_unlock(&vcpu_mu);
+	for (i = 0; i < pv->naws; i++)
+		if (strcmp(pv->aws[i]->region, region) == 0)
+			aws = pv->aws[i];
+	if (aws == NULL) {
+		err_set("quota: no AWS client for region %s", region);
+		return ERR_INVALID;
+	}
+	if ((error = ec2_instance_type_describe(&it, aws->ec2, type)) < 0) {
+		err_prefix("quota: the vCPUs of %s in %s", type, region);
+		return error;
+	}
+	pv->aws_calls++;
+	*out = it.vcpus;
+	pthread_mutex_lock(&vcpu_mu);
+	i = vcpu_n < VCPU_CACHE_MAX ? vcpu_n++ : (size_t)now % VCPU_CACHE_MAX;
+	snprintf(vcpu_cache[i].region, sizeof(vcpu_cache[i].region), "%s", region);
+	snprintf(vcpu_cache[i].type, sizeof(vcpu_cache[i].type), "%s", type);
+	vcpu_cache[i].vcpus = it.vcpus;
+	vcpu_cache[i].at = now;
+	pthread_mutex_unlock(&vcpu_mu);
+	return 0;
+}
+
+/* Does any quota limit vCPUs? (Only then is DescribeInstanceTypes asked.) */
+static int
+quota_counts_vcpus(const struct config *cfg)
+{
+	size_t k;
+
+	for (k = 0; k < cfg->quota.n; k++)
+		if (cfg->quota.v[k].max_vcpus > 0)
+			return 1;
+	return 0;
+}
+
+int
+engine_quota_footprints(struct engine_view *pv, const struct config *cfg,
+    time_t now)
+{
+	size_t i, n = spec_tree_count(pv->tree);
+	int error, cpus = quota_counts_vcpus(cfg);
+
+	free(pv->foot);
+	pv->foot = xcalloc(n + 1, sizeof(*pv->foot));
+	pv->nfoot = n;
+	for (i = 0; i < n; i++) {
+		const struct spec_brief *b = spec_entry_brief(
+		    spec_tree_entry(pv->tree, i));
+
+		if (b == NULL || b->instance_type == NULL)
+			continue;
+		pv->foot[i].usd_per_hour = pipeline_price(cfg->prices, b->region,
+		    b->instance_type);
+		if (cpus && (error = quota_vcpus(&pv->foot[i].vcpus, pv,
+		    b->region != NULL ? b->region : ctl_region(cfg),
+		    b->instance_type, now)) < 0)
+			return error;
+	}
+	return 0;
+}
+
+static int
+qwait_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct engine_qwait *)a)->name,
+	    ((const struct engine_qwait *)b)->name);
+}
+
+int
+engine_quota_waits(int *found, struct engine_view *pv)
+{
+	const char **names = NULL;
+	int64_t *since = NULL;
+	size_t i, n = 0;
+	int error;
+
+	*found = 0;
+	for (i = 0; i < plan_count(pv->plan); i++) {
+		const struct plan_action *a = plan_action_at(pv->plan, i);
+
+		if (plan_action_hold(a) != PLAN_HOLD_QUOTA)
+			continue;
+		names = xreallocarray(names, n + 1, sizeof(*names));
+		names[n++] = a->name;
+	}
+	if (n == 0)
+		return 0;
+	since = xcalloc(n, sizeof(*since));
+	if ((error = store_quota_waits(since, pv->store, names, n)) < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (since[i] == 0)
+			continue;
+		pv->qwait = xreallocarray(pv->qwait, pv->nqwait + 1,
+		    sizeof(*pv->qwait));
+		pv->qwait[pv->nqwait].name = xstrdup(names[i]);
+		pv->qwait[pv->nqwait++].since = since[i];
+		*found = 1;
+	}
+	qsort(pv->qwait, pv->nqwait, sizeof(*pv->qwait), qwait_cmp);
+out:
+	free(names);
+	free(since);
+	return error;
+}
+
+int64_t
+engine_quota_since(const struct engine_view *pv, const char *name)
+{
+	struct engine_qwait key, *hit;
+
+	if (pv->nqwait == 0)
+		return 0;
+	key.name = (char *)(uintptr_t)name;
+	hit = bsearch(&key, pv->qwait, pv->nqwait, sizeof(*pv->qwait), qwait_cmp);
+	return hit != NULL ? hit->since : 0;
+}
+
+void
+engine_quota_dispose(struct engine_view *pv)
+{
+	size_t i;
+
+	for (i = 0; i < pv->nqwait; i++)
+		free(pv->qwait[i].name);
+	free(pv->qwait);
+	free(pv->foot);
+	pv->qwait = NULL;
+	pv->foot = NULL;
+	pv->nqwait = pv->nfoot = 0;
+}
+
+/* One quota.held event for a new hold (see engine_quota_record()). */
+static int
+quota_held_event(const struct engine_view *pv, const struct plan_action *a,
+    const char *workspace)
+{
+	json_t *o = json_object();
+	char *payload;
+	int error;
+
+	json_object_set_new(o, "env", json_string(a->name));
+	json_object_set_new(o, "workspace", workspace != NULL ?
+	    json_string(workspace) : json_null());
+	json_object_set_new(o, "reason", json_string(plan_action_held_why(a)));
+	if ((payload = json_dumps(o, JSON_COMPACT)) == NULL)
+		abort();	/* out of memory */
+	error = store_event_add(NULL, pv->store, NULL, "quota.held", payload,
+	    strlen(payload));
+	free(payload);
+	json_decref(o);
+	return error;
+}
+
+int
+engine_quota_record(const struct engine_view *pv)
+{
+	size_t i;
+	int error = 0, e;
+
+	for (i = 0; i < plan_count(pv->plan); i++) {
+		const struct plan_action *a = plan_action_at(pv->plan, i);
+		const struct spec_brief *b = NULL;
+
+		if (plan_action_hold(a) != PLAN_HOLD_QUOTA ||
+		    engine_quota_since(pv, a->name) != 0)
+			continue;	/* not held, or its hold has its event */
+		if (a->desired_index != PLAN_NONE)
+			b = spec_entry_brief(spec_tree_entry(pv->tree,
+			    a->desired_index));
+		if ((e = quota_held_event(pv, a, b != NULL ? b->workspace :
+		    NULL)) < 0 && error == 0)
+			error = e;
+	}
+	return error;
+}
