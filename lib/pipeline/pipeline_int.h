@@ -51,6 +51,25 @@ struct pipeline {
 
 time_t	 pl_now(const struct pipeline *);
 
+/*
+ * EC2 is eventually consistent: a group, key pair or instance made
+ * moments ago may be unknown to the next call for a few seconds.  After
+ * a call answered error, pl_consistency_wait() returns 1 (having slept
+ * a back-off: 250 ms doubling, at most 4 s) when error is ERR_NOTFOUND
+ * with one of codes (a space-separated list of AWS codes) and the
+ * pauses so far (*waited_ms, 0 before the first call) stay within
+ * budget_ms; else 0, and the caller takes the answer as it is:
+ *
+ *	unsigned waited = 0;
+ *	do
+ *		error = ec2_...(...);
+ *	while (pl_consistency_wait(p, &waited, PL_CONSISTENCY_MS, error,
+ *	    "InvalidGroup.NotFound"));
+ */
+#define PL_CONSISTENCY_MS	30000
+int	 pl_consistency_wait(struct pipeline *, unsigned *waited_ms,
+	    unsigned budget_ms, int error, const char *codes);
+
 /* The provision stage job has reached, as enum and as text. */
 static inline void
 pl_job_stage(struct pipeline_job *job, enum store_stage stage)

@@ -331,6 +331,7 @@ step_sg_ready(struct prov *pv)
 	char name[128], gid[32], nametag[128], *pub = NULL, desc[160], vpc[32];
 	size_t nkv, nrules;
 	bool existed = false;
+	unsigned waited;
 	int error = 0;
 
 	memset(&have, 0, sizeof(have));
@@ -386,14 +387,25 @@ step_sg_ready(struct prov *pv)
 	 * A group that existed already is changed only if it is ours; the
 	 * one description serves the check and the extra rules.
 	 */
-	if (existed && (error = pl_own_sg(&have, p, pv->row, gid)) < 0) {
+	waited = 0;
+	while (existed && (error = pl_own_sg(&have, p, pv->row, gid)) < 0 &&
+	    pl_consistency_wait(p, &waited, PL_CONSISTENCY_MS, error,
+	    "InvalidGroup.NotFound"))
+		ec2_security_group_list_dispose(&have);
+	if (existed && error < 0) {
 		if (error != ERR_FOREIGN)
 			err_prefix("describing security group %s", gid);
 		goto out;
 	}
 	FP("provision.sg_ingress.before");
-	if (nrules > 0 && (error = ec2_security_group_ingress_authorize(p->ec2,
-	    gid, rules, nrules)) < 0) {
+	/* A group made moments ago may be unknown to the next call for a while. */
+	waited = 0;
+	do
+		error = nrules > 0 ? ec2_security_group_ingress_authorize(p->ec2,
+		    gid, rules, nrules) : 0;
+	while (pl_consistency_wait(p, &waited, PL_CONSISTENCY_MS, error,
+	    "InvalidGroup.NotFound"));
+	if (error < 0) {
 		err_prefix("authorizing ingress on %s", gid);
 		goto out;
 	}
@@ -708,6 +720,7 @@ launch_in_pools(struct ec2_instance *inst, struct prov *pv,
 	struct pools pl;
 	char token[65];
 	size_t v, first, nvar;
+	unsigned waited;
 	int error = ERR_GENERIC;
 
 	pools_init(&pl, s);
@@ -735,7 +748,18 @@ launch_in_pools(struct ec2_instance *inst, struct prov *pv,
 		in->subnet_id = sub;
 		in->spot = spot;
 		in->spot_max_price = spot ? s->instance.spot.max_price : NULL;
-		if ((error = ec2_instance_run(inst, p->ec2, in)) == 0)
+		/*
+		 * The group and key pair made moments ago may be unknown to
+		 * RunInstances for a while; the same token is safe to send again.
+		 */
+		waited = 0;
+		do
+			error = ec2_instance_run(inst, p->ec2, in);
+		while (pl_consistency_wait(p, &waited, PL_CONSISTENCY_MS, error,
+		    s->access.ssh.key != SPEC_KEY_NAME ?
+		    "InvalidGroup.NotFound InvalidKeyPair.NotFound" :
+		    "InvalidGroup.NotFound"));
+		if (error == 0)
 			return 0;
 		if (!pl_capacity_error(pl_aws_code(p)))
 			return error;
@@ -813,12 +837,18 @@ step_tagged(struct prov *pv)
 	struct pipeline *p = pv->p;
 	const char *ids[1] = { pv->row->instance_id };
 	struct ec2_kv kv[1] = { { p->tags.spec_hash, pv->job->spec_hash } };
+	unsigned waited;
 	int error;
 
 	FP("provision.tag.before");
 	/* Tagged at launch (TagSpecifications); stamp again only if unseen. */
-	if (!pv->tags_seen && (error = ec2_tags_create(p->ec2, ids, 1, kv, 1)) < 0) {
-		/* Eventual consistency: the instance may not be visible yet. */
+	waited = 0;
+	do
+		error = pv->tags_seen ? 0 : ec2_tags_create(p->ec2, ids, 1, kv, 1);
+	while (pl_consistency_wait(p, &waited, PL_CONSISTENCY_MS, error,
+	    "InvalidInstanceID.NotFound"));
+	if (error < 0) {
+		/* Still unknown after the waits: the next pass tries again. */
 		if (error == ERR_NOTFOUND) {
 			error = PL_NOT_YET;
 			goto out;

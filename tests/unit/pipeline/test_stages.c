@@ -71,6 +71,16 @@ tick(time_t s)
 	fakeworld.now = fakestore.now = now;
 }
 
+/* What the pipeline slept (eventual-consistency waits), in ms; never sleeps. */
+static unsigned slept_ms, sleeps;
+
+static void
+test_sleep(unsigned ms)
+{
+	slept_ms += ms;
+	sleeps++;
+}
+
 /* The world of one test: fakes, specs, a pipeline over them. */
 static struct {
 	struct spec_entry	*web, *spot;
@@ -112,6 +122,7 @@ fresh(void)
 	F.st = fakestore_reset();
 	assert_int_equal(failpoint_configure(""), 0);
 	tick(1000);
+	slept_ms = sleeps = 0;
 	restart();
 }
 
@@ -139,6 +150,7 @@ setup(void **state)
 	F.o.plan.backoff_base = BACKOFF_BASE;
 	F.o.plan.backoff_cap = 3600;
 	F.o.clock = test_clock;
+	F.o.sleep_ms = test_sleep;
 	fresh();
 	return 0;
 }
@@ -771,6 +783,80 @@ test_stages__provision_aws_errors(void **state)
 	}
 }
 
+/* ---- provision: what EC2 does not show yet ---- */
+
+/*
+ * A group, key pair or instance made moments ago that the next call does
+ * not know yet (EC2's eventual consistency): the step tries again after
+ * a back-off, within a bounded time, and only then fails.
+ */
+static void
+test_stages__notfound_just_made(void **state)
+{
+	static const struct {
+		const char	*action;
+		const char	*code;
+		unsigned	 times;		/* answers NotFound this often */
+		unsigned	 calls;		/* calls of action in all */
+		unsigned	 ms;		/* slept */
+	} cases[] = {
+		{ "AuthorizeSecurityGroupIngress", "InvalidGroup.NotFound", 2, 3, 750 },
+		{ "RunInstances", "InvalidKeyPair.NotFound", 1, 2, 250 },
+		{ "RunInstances", "InvalidGroup.NotFound", 3, 4, 1750 },
+		{ "CreateTags", "InvalidInstanceID.NotFound", 1, 2, 250 },
+	};
+	char id[STORE_ID_LEN], stage[24];
+	const struct store_env *r;
+	size_t i;
+	unsigned n;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		fresh();
+		fakeworld.run_answer_untagged = true;
+		/* Each entry counts its own calls: the first n calls fail. */
+		for (n = 0; n < cases[i].times; n++)
+			fakeworld_fail(cases[i].action, NULL, 1, cases[i].code);
+		if (job(PLAN_PROVISION, F.web, NULL, stage) != 0)
+			fail_msg("case %zu (%s): %s", i, cases[i].action, err_get());
+		assert_string_equal(stage, "TAGGED");
+		assert_int_equal(row(id)->attempts, 0);
+		assert_int_equal(fakeworld_count(cases[i].action), cases[i].calls);
+		assert_int_equal(slept_ms, cases[i].ms);
+		assert_one_of_each(id);
+	}
+
+	/* Never visible: bounded (30 s of back-off), then the usual rollback. */
+	fresh();
+	fakeworld_fail("AuthorizeSecurityGroupIngress", NULL, 0,
+	    "InvalidGroup.NotFound");
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, NULL), ERR_NOTFOUND);
+	assert_true(slept_ms <= 30000 && slept_ms > 20000);
+	assert_int_equal(sleeps, 10);	/* 250..4000: 3750, then 4000 x 6 */
+	assert_rolled_back("KEYS_UPLOADED", "authorizing ingress", 1);
+
+	/* Another code is no consistency matter: no wait. */
+	fresh();
+	fakeworld_fail("RunInstances", NULL, 0, "InvalidAMIID.NotFound");
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, NULL), ERR_NOTFOUND);
+	assert_int_equal(sleeps, 0);
+	assert_rolled_back("SG_READY", "InvalidAMIID.NotFound", 1);
+
+	/*
+	 * A rollback moments after the group was made: the row names it, so
+	 * "not found" is EC2 not showing it yet; the group is deleted, not
+	 * forgotten (and leaked).
+	 */
+	fresh();
+	fp("provision.ami.before=error");
+	fakeworld_fail("DescribeSecurityGroups", NULL, 1, "InvalidGroup.NotFound");
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, NULL), ERR_FAILPOINT);
+	r = row(id);
+	assert_null(r->security_group_id);
+	assert_int_equal(sleeps, 1);
+	assert_rolled_back("SG_READY", "failpoint provision.ami.before", 1);
+}
+
 /* ---- provision: capacity, the next pool ---- */
 
 static void
@@ -869,14 +955,15 @@ test_stages__tagging(void **state)
 	row(id);
 	assert_int_equal(row(NULL)->stage, STORE_STAGE_INSTANCE_LAUNCHED);
 	assert_int_equal(row(NULL)->status, STORE_STATUS_PROVISIONING);
-	assert_int_equal(fakeworld_count("CreateTags"), 1);
+	/* Tried again within the step (10 back-offs, < 30 s), then next pass. */
+	assert_int_equal(fakeworld_count("CreateTags"), 11);
 	fakeworld_settle();
 	assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), 0);
 	assert_int_equal(row(NULL)->stage, STORE_STAGE_TAGGED);
 	in = fakeworld_instance(row(NULL)->instance_id);
 	assert_string_equal(fakeworld_tag(in, "envctl:spec-hash"),
 	    spec_entry_hash(F.web));
-	assert_int_equal(fakeworld_count("CreateTags"), 2);
+	assert_int_equal(fakeworld_count("CreateTags"), 12);
 	assert_int_equal(fakeworld.nruns, 1);
 	assert_int_equal(fakeworld_live_instances(), 1);
 }
@@ -1641,6 +1728,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_stages__not_ready_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__provision_failpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__provision_aws_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__notfound_just_made, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__capacity_next_pool, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__readiness_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__tagging, setup, teardown),
