@@ -343,6 +343,14 @@ void	 ec2_subnet_list_dispose(struct ec2_subnet_list *);
 int	 ec2_subnets_describe(struct ec2_subnet_list *out, struct ec2_client *,
 	    const char *const *ids, size_t nids);
 
+/*
+ * The default VPC's subnets (DescribeSubnets, default-for-az=true), one
+ * per availability zone, sorted by zone; none when the region has no
+ * default VPC.
+ */
+int	 ec2_subnets_default_describe(struct ec2_subnet_list *out,
+	    struct ec2_client *);
+
 /* ---- tags ---- */
 
 /* CreateTags: set tags on every resource id. */

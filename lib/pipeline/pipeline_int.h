@@ -243,7 +243,11 @@ int	 pl_ready_marker(struct pipeline *, const struct store_env *row,
 
 /* ---- capacity.c ---- */
 
-/* Whether an AWS error code means "no capacity in this pool". */
+/*
+ * Whether an AWS error code means "not in this pool, maybe the next": no
+ * capacity, no free address in the subnet, or the type not offered in
+ * the subnet's zone (Unsupported).
+ */
 int	 pl_capacity_error(const char *code);
 /*
  * Whether pool (region, spot?, type, subnet) said "no capacity" less

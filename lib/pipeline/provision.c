@@ -643,19 +643,27 @@ out:
 
 /*
  * The pools a launch may use, in order: (market, subnet) for each market
- * (spot, then on-demand if the spec falls back) and each subnet (or none).
+ * (spot, then on-demand if the spec falls back) and each subnet.  With
+ * no subnets listed: no subnet (EC2 picks the zone), then the default
+ * VPC's subnets zone by zone (the group is made in the default VPC too).
  */
+#define POOLS_DEFAULT_MAX	16
+
 struct pools {
 	int		 markets[2];
 	size_t		 nmarkets;
 	const char	*const *subnets;
-	const char	*nosub[1];
+	const char	*nosub[1 + POOLS_DEFAULT_MAX];
 	size_t		 nsub;
+	struct ec2_subnet_list defaults;	/* pools_dispose() frees */
 };
 
-static void
-pools_init(struct pools *pl, const struct spec *s)
+static int
+pools_init(struct pools *pl, struct pipeline *p, const struct spec *s)
 {
+	size_t i;
+	int error;
+
 	memset(pl, 0, sizeof(*pl));
 	if (s->instance.market == SPEC_MARKET_SPOT) {
 		pl->markets[pl->nmarkets++] = 1;
@@ -663,8 +671,30 @@ pools_init(struct pools *pl, const struct spec *s)
 			pl->markets[pl->nmarkets++] = 0;
 	} else
 		pl->markets[pl->nmarkets++] = 0;
-	pl->subnets = s->instance.nsubnets > 0 ? s->instance.subnets : pl->nosub;
-	pl->nsub = s->instance.nsubnets > 0 ? s->instance.nsubnets : 1;
+	if (s->instance.nsubnets > 0) {
+		pl->subnets = s->instance.subnets;
+		pl->nsub = s->instance.nsubnets;
+		return 0;
+	}
+	/*
+	 * Asked at every launch, even when the first pool will do, so that
+	 * a replay after a crash numbers the pools (and the tokens) alike.
+	 */
+	if ((error = ec2_subnets_default_describe(&pl->defaults, p->ec2)) < 0) {
+		err_prefix("listing the default VPC's subnets");
+		return error;
+	}
+	pl->subnets = pl->nosub;
+	pl->nosub[pl->nsub++] = NULL;
+	for (i = 0; i < pl->defaults.n && i < POOLS_DEFAULT_MAX; i++)
+		pl->nosub[pl->nsub++] = pl->defaults.v[i].id;
+	return 0;
+}
+
+static void
+pools_dispose(struct pools *pl)
+{
+	ec2_subnet_list_dispose(&pl->defaults);
 }
 
 static size_t
@@ -723,7 +753,10 @@ launch_in_pools(struct ec2_instance *inst, struct prov *pv,
 	unsigned waited;
 	int error = ERR_GENERIC;
 
-	pools_init(&pl, s);
+	memset(&pl, 0, sizeof(pl));
+	if ((error = pools_init(&pl, p, s)) < 0)
+		goto out;
+	error = ERR_GENERIC;
 	nvar = pools_count(&pl);
 	first = pools_resume(&pl, pv->row);
 	for (v = first; v < nvar; v++) {
@@ -740,7 +773,7 @@ launch_in_pools(struct ec2_instance *inst, struct prov *pv,
 			if ((error = pl_row_update(p, pv->row, STORE_ENV_MARKET |
 			    STORE_ENV_SUBNET_ID, "provision.launch_pool.before",
 			    "provision.launch_pool.after")) < 0)
-				return error;
+				goto out;
 		}
 		pipeline_client_token(token, pv->row->id,
 		    (unsigned)pv->row->attempts, (unsigned)v);
@@ -759,16 +792,16 @@ launch_in_pools(struct ec2_instance *inst, struct prov *pv,
 		    s->access.ssh.key != SPEC_KEY_NAME ?
 		    "InvalidGroup.NotFound InvalidKeyPair.NotFound" :
 		    "InvalidGroup.NotFound"));
-		if (error == 0)
-			return 0;
-		if (!pl_capacity_error(pl_aws_code(p)))
-			return error;
+		if (error == 0 || !pl_capacity_error(pl_aws_code(p)))
+			goto out;
 		pl_capacity_remember(p->o.capacity, aws_client_region(p->aws),
 		    spot, s->instance.type, sub, pl_now(p));
 		log_info("env=%s no capacity (%s) for %s%s%s%s; trying the next pool",
 		    s->name, pl_aws_code(p), spot ? "spot " : "", s->instance.type,
 		    sub ? " in " : "", sub ? sub : "");
 	}
+out:
+	pools_dispose(&pl);
 	return error;
 }
 

@@ -899,17 +899,84 @@ test_stages__capacity_next_pool(void **state)
 	assert_rolled_back("SG_READY", "failpoint provision.launch_pool.after", 1);
 	assert_int_equal(fakeworld.nruns, 1);
 
-	/* Spot without capacity falls back to on-demand. */
+	/*
+	 * Spot without capacity anywhere falls back to on-demand.  No
+	 * subnets listed: no subnet (EC2 picks the zone), then the default
+	 * VPC's subnets zone by zone (subnet-0a, subnet-0b in the fake).
+	 */
 	fresh();
 	fakeworld_fail("RunInstances", "spot/-", 0, "SpotMaxPriceTooLow");
+	fakeworld_fail("RunInstances", "spot/subnet-0a", 0, "SpotMaxPriceTooLow");
+	fakeworld_fail("RunInstances", "spot/subnet-0b", 0, "SpotMaxPriceTooLow");
 	assert_int_equal(job(PLAN_PROVISION, F.spot, NULL, stage), 0);
 	r = row(id);
 	assert_string_equal(r->market, "on-demand");
-	assert_int_equal(fakeworld.nruns, 2);
+	assert_int_equal(fakeworld.nruns, 4);
 	assert_string_equal(fakeworld.runs[0].pool, "spot/-");
-	assert_string_equal(fakeworld.runs[1].pool, "on-demand/-");
+	assert_string_equal(fakeworld.runs[1].pool, "spot/subnet-0a");
+	assert_string_equal(fakeworld.runs[2].pool, "spot/subnet-0b");
+	assert_string_equal(fakeworld.runs[3].pool, "on-demand/-");
 	assert_int_equal(fakeworld_instance(r->instance_id)->spot, 0);
 	assert_int_equal(fakeworld_live_instances(), 1);
+}
+
+/*
+ * The type not offered in a subnet's zone (Unsupported) or no address
+ * left in the subnet: the next subnet; with none listed, the default
+ * VPC's subnets zone by zone.
+ */
+static void
+test_stages__unsupported_next_subnet(void **state)
+{
+	static const char od_yaml[] =
+	    "apiVersion: envctl/v1\n"
+	    "kind: Environment\n"
+	    "metadata: {name: web}\n"
+	    "spec:\n"
+	    "  instance: {type: t3.small}\n"
+	    "  access:\n"
+	    "    ssh: {allow_from: [203.0.113.0/24]}\n";
+	struct spec_entry *od = spec_load(od_yaml);
+	const struct store_env *r;
+	char id[STORE_ID_LEN], stage[24], t2[65];
+
+	(void)state;
+	fakeworld_fail("RunInstances", "on-demand/subnet-0a", 0, "Unsupported");
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, stage), 0);
+	assert_string_equal(stage, "TAGGED");
+	r = row(id);
+	assert_string_equal(r->subnet_id, "subnet-0b");
+	assert_int_equal(fakeworld.nruns, 2);
+
+	fresh();
+	fakeworld_fail("RunInstances", "on-demand/subnet-0a", 0,
+	    "InsufficientFreeAddressesInSubnet");
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, stage), 0);
+	assert_string_equal(row(NULL)->subnet_id, "subnet-0b");
+
+	/* No subnets: EC2's pick, then the default VPC's zones in order. */
+	fresh();
+	fakeworld_fail("RunInstances", "on-demand/-", 0,
+	    "InsufficientInstanceCapacity");
+	fakeworld_fail("RunInstances", "on-demand/subnet-0a", 0, "Unsupported");
+	assert_int_equal(job(PLAN_PROVISION, od, NULL, stage), 0);
+	r = row(id);
+	assert_string_equal(r->subnet_id, "subnet-0b");
+	assert_int_equal(fakeworld.nruns, 3);
+	assert_string_equal(fakeworld.runs[2].pool, "on-demand/subnet-0b");
+	assert_string_equal(fakeworld_instance(r->instance_id)->subnet,
+	    "subnet-0b");
+	/* A replay numbers the pools alike: pool 2's token. */
+	pipeline_client_token(t2, id, 0, 2);
+	assert_string_equal(fakeworld.runs[2].token, t2);
+
+	/* Unsupported everywhere: the last answer, after every pool. */
+	fresh();
+	fakeworld_fail("RunInstances", NULL, 0, "Unsupported");
+	assert_int_equal(job(PLAN_PROVISION, od, NULL, NULL), ERR_INVALID);
+	assert_int_equal(fakeworld.nruns, 3);
+	assert_rolled_back("SG_READY", "Unsupported", 1);
+	spec_entry_free(od);
 }
 
 /* ---- provision: readiness ---- */
@@ -1730,6 +1797,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_stages__provision_aws_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__notfound_just_made, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__capacity_next_pool, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__unsupported_next_subnet, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__readiness_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__tagging, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__crash_every_write, setup, teardown),
