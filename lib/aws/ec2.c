@@ -784,6 +784,8 @@ ec2_console_output_get(char **out, size_t *outlen, struct ec2_client *c,
 	*outlen = 0;
 	q = aws_query_new("GetConsoleOutput", EC2_API_VERSION);
 	aws_query_add(q, "InstanceId", id);
+	/* The current text, not the snapshot EC2 buffers (empty for minutes). */
+	aws_query_add(q, "Latest", "true");
 	if ((error = ec2_call(&doc, NULL, 0, c, "GetConsoleOutput", q)) < 0)
 		goto done;
 	b64 = aws_xml_child_text(aws_xml_root(doc), "output");

@@ -206,8 +206,9 @@ int	 ec2_instance_termination_protection(int *out, struct ec2_client *,
 	    const char *id);
 
 /*
- * GetConsoleOutput, base64-decoded.  *out (NUL-terminated, caller frees)
- * and *outlen; an instance without output yet gives "" and 0.
+ * GetConsoleOutput with Latest=true (the current output, not EC2's
+ * buffered snapshot), base64-decoded.  *out (NUL-terminated, caller
+ * frees) and *outlen; an instance without output yet gives "" and 0.
  */
 int	 ec2_console_output_get(char **out, size_t *outlen, struct ec2_client *,
 	    const char *id);

@@ -234,12 +234,17 @@ int	 pl_ready_status(struct pipeline *,
 int	 pl_ready_tcp(const char *ip, int port, int timeout_ms);
 /*
  * The bootstrap marker of row in S3 says ready (and, with
- * PIPELINE_CHECK_HOSTKEY in checks, the host key it names is the one on
- * the instance console): 0, PL_NOT_YET while there is no marker, or an
- * error (the bootstrap failed, another env id, a host key mismatch).
+ * PIPELINE_CHECK_HOSTKEY in checks, a host key it names is on the
+ * instance console, read with Latest=true): 0, PL_NOT_YET while there is
+ * no marker or no fingerprint on the console yet (*waiting names the
+ * check: "marker", "hostkey"), or an error (the bootstrap failed,
+ * another env id, a host key mismatch).  On 0 with the hostkey check,
+ * verified (vlen bytes) holds the fingerprints that matched,
+ * space-separated; "" otherwise.
  */
+#define PL_HOSTKEYS_MAX	256
 int	 pl_ready_marker(struct pipeline *, const struct store_env *row,
-	    unsigned checks);
+	    unsigned checks, const char **waiting, char *verified, size_t vlen);
 
 /* ---- capacity.c ---- */
 

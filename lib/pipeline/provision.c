@@ -896,7 +896,10 @@ out:
 	return error;
 }
 
-/* TAGGED -> DONE once every ready check passes; PL_NOT_YET otherwise. */
+/*
+ * TAGGED -> DONE once every ready check passes; PL_NOT_YET otherwise,
+ * and ERR_TIMEOUT past ready_timeout, naming the check still waiting.
+ */
 static int
 step_ready(struct prov *pv)
 {
@@ -904,20 +907,13 @@ step_ready(struct prov *pv)
 	const struct spec *s = pv->spec;
 	struct pl_instance_now now_inst;
 	const char *ids[1] = { pv->row->instance_id };
+	const char *waiting = "running";
 	unsigned checks = p->o.ready_checks;
 	time_t now = pl_now(p);
-	char *secrets_key = NULL, name[256];
+	char *secrets_key = NULL, name[256], hostkeys[PL_HOSTKEYS_MAX] = "";
 	int error = 0, found = 0;
 
 	memset(&now_inst, 0, sizeof(now_inst));
-	if (pv->row->launched_at > 0 &&
-	    now - pv->row->launched_at > s->lifecycle.ready_timeout_s) {
-		err_set("not ready %llds after launch (ready_timeout %llds)",
-		    (long long)(now - pv->row->launched_at),
-		    (long long)s->lifecycle.ready_timeout_s);
-		error = ERR_TIMEOUT;
-		goto out;
-	}
 	/*
 	 * Launched by this very job: RunInstances answered "pending", and no
 	 * instance boots in milliseconds.  The next pass looks (with the
@@ -947,9 +943,11 @@ step_ready(struct prov *pv)
 		    "provision.running.before", "provision.running.after")) < 0)
 			goto out;
 	}
+	waiting = "status";
 	if ((checks & PIPELINE_CHECK_STATUS) &&
 	    (error = pl_ready_status(p, pv->job->status, ids[0])) != 0)
 		goto out;
+	waiting = "ssh";
 	if ((checks & PIPELINE_CHECK_SSH) && (pv->row->public_ip == NULL ||
 	    !pl_ready_tcp(pv->row->public_ip, p->o.ready_ssh_port > 0 ?
 	    p->o.ready_ssh_port : 22, 2000))) {
@@ -957,14 +955,18 @@ step_ready(struct prov *pv)
 		goto out;
 	}
 	if ((checks & (PIPELINE_CHECK_MARKER | PIPELINE_CHECK_HOSTKEY)) &&
-	    (error = pl_ready_marker(p, pv->row, checks)) != 0)
+	    (error = pl_ready_marker(p, pv->row, checks, &waiting, hostkeys,
+	    sizeof(hostkeys))) != 0)
 		goto out;
 	FP("provision.check.after");
 
 	pv->row->status = STORE_STATUS_READY;
 	pv->row->ready_at = now;
+	pl_row_set(pv->row, STORE_ENV_HOST_KEYS, hostkeys[0] != '\0' ?
+	    hostkeys : NULL);
 	if ((error = set_stage(pv, STORE_STAGE_DONE, STORE_ENV_STATUS |
-	    STORE_ENV_READY_AT, "provision.done.before", "provision.done.after")) < 0)
+	    STORE_ENV_READY_AT | STORE_ENV_HOST_KEYS, "provision.done.before",
+	    "provision.done.after")) < 0)
 		goto out;
 	FP("provision.event_ready.before");
 	pl_json_escape(name, sizeof(name), s->name);
@@ -980,6 +982,15 @@ step_ready(struct prov *pv)
 	if (s3_object_delete(p->s3, p->o.bucket, secrets_key) < 0)
 		log_warnx("env=%s deleting the secrets object: %s", s->name, err_get());
 out:
+	/* Still waiting past ready_timeout: fail, naming what it waits on. */
+	if (error == PL_NOT_YET && pv->row->launched_at > 0 &&
+	    now - pv->row->launched_at > s->lifecycle.ready_timeout_s) {
+		err_set("not ready %llds after launch (ready_timeout %llds): "
+		    "the %s check still fails", (long long)(now -
+		    pv->row->launched_at), (long long)s->lifecycle.ready_timeout_s,
+		    waiting);
+		error = ERR_TIMEOUT;
+	}
 	free(secrets_key);
 	return error;
 }

@@ -107,6 +107,14 @@ static const struct migration migrations[] = {
 	"DROP INDEX environments_name_history;"
 	"CREATE INDEX environments_name_history"
 	"  ON environments (cluster_id, name, created_at DESC);" },
+	/*
+	 * 5: the host key fingerprints verified when the environment became
+	 * ready (docs/design.md §6.1).  Number 4 is another branch's; this
+	 * entry follows it once both are merged (renumber on merge).
+	 */
+	{ "verified host keys",
+	"ALTER TABLE environments ADD COLUMN host_keys text"
+	"  CHECK (host_keys <> '');", NULL, NULL },
 };
 
 #define NMIGRATIONS	((int)(sizeof(migrations) / sizeof(migrations[0])))

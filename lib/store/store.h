@@ -94,6 +94,8 @@ struct store_env {
 	char			*market;
 	char			*subnet_id;
 	char			*region;
+	/* host key fingerprints verified at ready, space-separated (NULL: none) */
+	char			*host_keys;
 	double			 cost_per_hour_usd;
 	int			 attempts;
 	time_t			 next_attempt_at;
@@ -150,6 +152,7 @@ enum store_env_field {
 	 * failed_at_stage (written together with STORE_ENV_ERROR) */
 	STORE_ENV_NAME			= 1u << 22,
 	STORE_ENV_FAILED_AT_STAGE	= 1u << 23,
+	STORE_ENV_HOST_KEYS		= 1u << 24,
 	/* only check row_version, see store_env_update() */
 	STORE_ENV_GUARD			= 1u << 30,
 };

@@ -811,7 +811,8 @@ ec2_console_output_get(char **out, size_t *outlen, struct ec2_client *c,
 	if (fakeworld_instance(id) == NULL)
 		return answer(c->aws, "GetConsoleOutput",
 		    "InvalidInstanceID.NotFound");
-	*out = xstrdup("");
+	*out = xstrdup(fakeworld.console);
+	*outlen = strlen(*out);
 	return 0;
 }
 

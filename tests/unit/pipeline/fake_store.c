@@ -49,6 +49,7 @@ static const struct {
 	{ STORE_ENV_MARKET, offsetof(struct store_env, market) },
 	{ STORE_ENV_SUBNET_ID, offsetof(struct store_env, subnet_id) },
 	{ STORE_ENV_REGION, offsetof(struct store_env, region) },
+	{ STORE_ENV_HOST_KEYS, offsetof(struct store_env, host_keys) },
 	{ STORE_ENV_TERMINATION_REASON, offsetof(struct store_env, termination_reason) },
 	{ STORE_ENV_ERROR, offsetof(struct store_env, error) },
 	{ STORE_ENV_FAILED_AT_STAGE, offsetof(struct store_env, failed_at_stage) },

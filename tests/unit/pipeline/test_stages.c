@@ -1005,6 +1005,96 @@ test_stages__readiness_timeout(void **state)
 	assert_rolled_back("TAGGED", "is stopped", 1);
 }
 
+/* A bootstrap marker of id saying ready with host key fp. */
+static void
+marker_with_key(const char *id, const char *fp)
+{
+	char body[512];
+
+	snprintf(body, sizeof(body), "{\"version\":1,\"env_id\":\"%s\","
+	    "\"env\":\"web\",\"status\":\"ready\",\"line\":0,\"exit_code\":0,"
+	    "\"host_keys\":[{\"type\":\"ED25519\",\"fingerprint\":\"%s\"}]}",
+	    id, fp);
+	fakeworld_put(key(id, "bootstrap-done.json"), body);
+}
+
+/*
+ * The host-key check: no fingerprint on the console yet is "not yet",
+ * never a pass; a match stores the verified fingerprints on the row; a
+ * mismatch fails; a timeout names the check still failing.
+ */
+static void
+test_stages__hostkey_check(void **state)
+{
+	static const char fpa[] = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s";
+	static const char fpb[] = "SHA256:Bq0ZOx8gAm2gYB2qOyd4nE0A0xTtWjyOOTfQ7cG61Zc";
+	char id[STORE_ID_LEN], stage[24];
+	const struct store_env *r;
+	int pass;
+
+	(void)state;
+	F.o.ready_checks = PIPELINE_CHECK_STATUS | PIPELINE_CHECK_MARKER |
+	    PIPELINE_CHECK_HOSTKEY;
+	restart();
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, stage), 0);
+	row(id);
+	fakeworld_settle();
+	marker_with_key(id, fpa);
+	/* An empty console for a while: waiting, never passed vacuously. */
+	for (pass = 0; pass < 3; pass++) {
+		tick(60);
+		assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), 0);
+		assert_int_equal(row(NULL)->stage, STORE_STAGE_TAGGED);
+	}
+	assert_int_equal(fakeworld_count("GetConsoleOutput"), 3);
+	/* cloud-init printed the fingerprints: ready, and they are kept. */
+	snprintf(fakeworld.console, sizeof(fakeworld.console),
+	    "ec2: #####BEGIN SSH HOST KEY FINGERPRINTS#####\n"
+	    "ec2: 256 %s root@ip-10-0-0-5 (ED25519)\n"
+	    "ec2: 256 %s root@ip-10-0-0-5 (ECDSA)\n", fpa, fpb);
+	tick(60);
+	assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), 0);
+	r = row(NULL);
+	assert_int_equal(r->stage, STORE_STAGE_DONE);
+	assert_non_null(r->host_keys);
+	assert_string_equal(r->host_keys, fpa);
+
+	/* Another key on the console: refused, rolled back. */
+	fresh();
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, stage), 0);
+	row(id);
+	fakeworld_settle();
+	marker_with_key(id, fpa);
+	snprintf(fakeworld.console, sizeof(fakeworld.console),
+	    "ec2: 256 %s root@h (ED25519)\n", fpb);
+	assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), ERR_INVALID);
+	assert_rolled_back("TAGGED", "does not match the one on the instance console", 1);
+	assert_null(row(NULL)->host_keys);
+
+	/* Never a fingerprint: the timeout names the hostkey check. */
+	fresh();
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, stage), 0);
+	row(id);
+	fakeworld_settle();
+	marker_with_key(id, fpa);
+	tick(601);
+	assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), ERR_TIMEOUT);
+	assert_rolled_back("TAGGED", "the hostkey check still fails", 1);
+
+	/* Status checks still initializing at the timeout: named too. */
+	fresh();
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, stage), 0);
+	row(id);
+	fakeworld_settle();
+	fakeworld.impaired = true;
+	tick(601);
+	assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), ERR_TIMEOUT);
+	assert_rolled_back("TAGGED", "the status check still fails", 1);
+	fakeworld.impaired = false;
+	F.o.ready_checks = PIPELINE_CHECK_STATUS | PIPELINE_CHECK_MARKER;
+	restart();
+}
+
 /* ---- provision: tagging ---- */
 
 static void
@@ -1799,6 +1889,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_stages__capacity_next_pool, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__unsupported_next_subnet, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__readiness_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__hostkey_check, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__tagging, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__crash_every_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__crash_replay_client_token, setup, teardown),

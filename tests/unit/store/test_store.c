@@ -293,9 +293,15 @@ test_store__migrate_from_each_version(void **state)
 		assert_err_contains("run 'envctl migrate'");
 
 		/* data written at version v, with plain SQL (as that version had it) */
-		free(psql(g.db, "INSERT INTO environments (name, status, stage,"
-		    " instance_id, cost_per_hour_usd, metadata) VALUES ('kept',"
-		    " 'ready', 'DONE', 'i-0abc', 0.0416, '{\"note\": \"v1\"}')"));
+		/* from version 3 on a row names its cluster (NOT NULL) */
+		free(psql(g.db, v < 3 ? "INSERT INTO environments (name, status,"
+		    " stage, instance_id, cost_per_hour_usd, metadata) VALUES"
+		    " ('kept', 'ready', 'DONE', 'i-0abc', 0.0416,"
+		    " '{\"note\": \"v1\"}')" :
+		    "INSERT INTO environments (name, status, stage, instance_id,"
+		    " cost_per_hour_usd, metadata, cluster_id) VALUES ('kept',"
+		    " 'ready', 'DONE', 'i-0abc', 0.0416, '{\"note\": \"v1\"}',"
+		    " 'default')"));
 		free(psql(g.db, "INSERT INTO events (type, payload) VALUES"
 		    " ('remote.provision.ready', '{\"n\": 1}')"));
 
