@@ -348,6 +348,34 @@ env_rows_add(void *arg, const PGresult *res, int row)
 }
 
 int
+store_env_leftover_group(struct store *st, const char *env_id,
+    const char *name, const char *region, const char *group_id)
+{
+	const char *params[5] = { env_id, name, region, group_id,
+	    store_cluster(st) };
+	PGresult *res = NULL;
+	int error;
+
+	if ((error = store_failpoint("store.env_leftover",
+	    "record a leftover group")) != 0)
+		goto done;
+	/* A row of another cluster with this id is left alone (no update). */
+	error = store_exec(&res, st, "record a leftover group",
+	    "INSERT INTO environments (id, name, region, status, stage,"
+	    " security_group_id, terminated_at, termination_reason, cluster_id)"
+	    " VALUES ($1::uuid, $2, $3, 'terminated', 'INIT', $4, now(),"
+	    " 'orphan', $5)"
+	    " ON CONFLICT (id) DO UPDATE SET security_group_id ="
+	    " EXCLUDED.security_group_id, updated_at = now(),"
+	    " row_version = environments.row_version + 1"
+	    " WHERE environments.cluster_id = EXCLUDED.cluster_id",
+	    5, params, PGRES_COMMAND_OK);
+done:
+	PQclear(res);
+	return error;
+}
+
+int
 store_env_insert(char id_out[STORE_ID_LEN], struct store *st,
     const struct store_env *env)
 {

@@ -241,6 +241,17 @@ int	 store_migrate(struct store *, int *from, int *to);
 int	 store_check_version(struct store *);
 
 /*
+ * Record that incarnation env_id left security group group_id behind
+ * (an orphan's group still in use while its instance shuts down): its
+ * row, if this cluster has one, names the group; else an ended row
+ * (status terminated, reason "orphan", name and region as given) is
+ * inserted for it.  Either way the planner's garbage collection finds
+ * it on later passes and deletes the group (docs/design.md §6.4).
+ */
+int	 store_env_leftover_group(struct store *, const char *env_id,
+	    const char *name, const char *region, const char *group_id);
+
+/*
  * Insert a new incarnation of env->name: status pending, stage INIT,
  * attempts 0, with workspace, spec_hash, spec_revision, region, market
  * and cost_per_hour_usd taken from env.  If env->id is set it is used (an

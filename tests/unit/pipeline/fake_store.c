@@ -198,6 +198,43 @@ up(const char *what)
 }
 
 int
+store_env_leftover_group(struct store *st, const char *env_id,
+    const char *name, const char *region, const char *group_id)
+{
+	struct store_env *r;
+	size_t i;
+	int error;
+
+	(void)st;
+	if ((error = up("record a leftover group")) < 0)
+		return error;
+	fakestore.writes++;
+	for (i = 0; i < fakestore.nrows; i++)
+		if (strcmp(fakestore.rows[i].id, env_id) == 0) {
+			r = &fakestore.rows[i];
+			free(r->security_group_id);
+			r->security_group_id = xstrdup(group_id);
+			r->row_version++;
+			return 0;
+		}
+	if (fakestore.nrows == NELEM(fakestore.rows))
+		abort();
+	r = &fakestore.rows[fakestore.nrows++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->id, sizeof(r->id), "%s", env_id);
+	r->name = xstrdup(name);
+	r->region = region != NULL ? xstrdup(region) : NULL;
+	r->status = STORE_STATUS_TERMINATED;
+	r->stage = STORE_STAGE_INIT;
+	r->security_group_id = xstrdup(group_id);
+	r->terminated_at = fakestore.now;
+	r->termination_reason = xstrdup("orphan");
+	r->created_at = r->updated_at = fakestore.now;
+	r->row_version = 1;
+	return 0;
+}
+
+int
 store_env_insert(char id_out[STORE_ID_LEN], struct store *st,
     const struct store_env *env)
 {

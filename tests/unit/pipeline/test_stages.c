@@ -1804,6 +1804,70 @@ static const char *const terminate_fps[] = {
  * again while the row is live, else garbage collection) ends with the
  * row terminated and nothing left; the event recorded once at most.
  */
+/*
+ * An orphan's group still in use while its instance shuts down
+ * (DependencyViolation): recorded on a row (an ended one made for it
+ * when its incarnation has none), event orphan.group_left; a later GC
+ * pass deletes it (event gc.group_deleted) and the row forgets it.
+ */
+static void
+test_stages__orphan_group_left(void **state)
+{
+	struct ec2_tag tags[4] = {
+		{ "envctl:managed", "true" }, { "envctl:cluster", "c1" },
+		{ "envctl:env-id", NULL }, { "envctl:name", "web" } };
+	struct ec2_instance in;
+	struct pipeline_job j;
+	char id[STORE_ID_LEN], gid[32], stage[24];
+	const struct store_env *r;
+	const struct fs_event *ev;
+
+	(void)state;
+	provision_ready(id);
+	snprintf(gid, sizeof(gid), "%s", row(NULL)->security_group_id);
+	/* The row is lost: no row of this cluster names the incarnation. */
+	snprintf(fakestore.rows[0].id, sizeof(fakestore.rows[0].id),
+	    "22222222-2222-4222-8222-222222222222");
+	fakestore.rows[0].status = STORE_STATUS_TERMINATED;
+	tags[2].value = id;
+	memset(&in, 0, sizeof(in));
+	in.id = fakeworld.inst[0].id;
+	in.state = "running";
+	in.tags = tags;
+	in.ntags = 4;
+	memset(&j, 0, sizeof(j));
+	j.kind = PLAN_ORPHAN;
+	j.name = "web";
+	j.reason = "orphan";
+	j.inst = &in;
+	j.region = "us-east-1";
+	fakeworld.slow_shutdown = true;
+	assert_int_equal(pipeline_job_run(F.p, &j), 0);
+	free(j.error);
+	assert_int_equal(j.gc_waiting, 1);
+	assert_int_equal(fakeworld_count("DeleteSecurityGroup"), 1);
+	assert_non_null(fakeworld_group_named(res_name(id)));
+	r = fakestore_row(id);
+	assert_non_null(r);
+	assert_int_equal(r->status, STORE_STATUS_TERMINATED);
+	assert_string_equal(r->security_group_id, gid);
+	assert_string_equal(r->termination_reason, "orphan");
+	assert_int_equal(fakestore_events(id, "orphan.group_left", &ev), 1);
+	assert_non_null(strstr(ev->payload, gid));
+
+	/* Still shutting down at the next pass: GC waits, keeps it. */
+	assert_int_equal(job(PLAN_GC, NULL, id, stage), 0);
+	assert_string_equal(stage, "gc-waiting");
+	assert_string_equal(fakestore_row(id)->security_group_id, gid);
+	/* Terminated: the group goes, the row forgets it. */
+	fakeworld_settle();
+	assert_int_equal(job(PLAN_GC, NULL, id, stage), 0);
+	assert_string_equal(stage, "collected");
+	assert_null(fakestore_row(id)->security_group_id);
+	assert_null(fakeworld_group_named(res_name(id)));
+	assert_int_equal(fakestore_events(id, "gc.group_deleted", &ev), 1);
+}
+
 static void
 test_stages__terminate_failpoints(void **state)
 {
@@ -1905,6 +1969,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_stages__own_group_and_key_pair_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__own_existing_group_not_changed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__own_orphan_and_duplicate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__orphan_group_left, setup, teardown),
 		cmocka_unit_test(test_stages__failpoints_covered),
 		cmocka_unit_test_setup_teardown(test_stages__secret_sources, setup, teardown),
 	};
