@@ -144,7 +144,7 @@ static const struct config_option options[] = {
 	    "first retry delay after a failure (doubles each attempt)"),
 	DURATION(backoff_max, "1h", 1, 86400 * 7,
 	    "longest retry delay"),
-	CUSTOM(ready_checks, "status,ssh,marker,hostkey", parse_ready_checks, NULL,
+	CUSTOM(ready_checks, "status,marker,hostkey", parse_ready_checks, NULL,
 	    "readiness checks: any of status, ssh, marker, hostkey"),
 	INT(ready_ssh_port, "22", 1, 65535,
 	    "port the ssh readiness check connects to on the instance"),
