@@ -855,6 +855,21 @@ test_stages__notfound_just_made(void **state)
 	assert_null(r->security_group_id);
 	assert_int_equal(sleeps, 1);
 	assert_rolled_back("SG_READY", "failpoint provision.ami.before", 1);
+
+	/*
+	 * The same for the instance launched moments ago: unknown to the
+	 * tag filter and at first by id too; terminated, not leaked.
+	 */
+	fresh();
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, NULL), 0);
+	row(id);
+	fakeworld.inst[0].hidden = true;
+	fakeworld_fail("DescribeInstances", NULL, 2, "InvalidInstanceID.NotFound");
+	fp("provision.check.before=error");
+	assert_int_equal(job(PLAN_ADVANCE, F.web, id, NULL), ERR_FAILPOINT);
+	assert_int_equal(sleeps, 1);
+	assert_int_equal(fakeworld_live_instances(), 0);
+	assert_rolled_back("TAGGED", "failpoint provision.check.before", 1);
 }
 
 /* ---- provision: capacity, the next pool ---- */
