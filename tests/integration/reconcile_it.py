@@ -456,9 +456,14 @@ def fleet():
     r = sc.reconcile()
     e = sc.live("eps")
     runs = proxy("/__proxy/log?action=RunInstances")["entries"]
+    # No subnets listed: after EC2's pick, spot in the default VPC's
+    # zones one by one (then on-demand; every pool: test_stages).
     check(bool(e) and e[0]["instance_id"] and len(runs) == 2 and
-          sc.psql("SELECT market FROM environments WHERE id = '%s'" % e[0]["id"]) == "on-demand",
-          "spot without capacity: fell back to on-demand, market recorded")
+          "SubnetId" not in runs[0]["params"] and runs[1]["params"].get("SubnetId") and
+          sc.psql("SELECT market || '|' || subnet_id FROM environments WHERE id = '%s'"
+                  % e[0]["id"]) == "spot|" + runs[1]["params"].get("SubnetId", ""),
+          "spot without capacity in EC2's zone: spot in a default subnet, pool recorded (%s)"
+          % [r["params"].get("SubnetId") for r in runs])
     proxy("/__proxy/config", {"faults": []})
 
     # Secret canary: nowhere in rows, events, outputs.
