@@ -23,6 +23,11 @@ Run under tests/harness/with-pg.sh and tests/harness/with-aws.sh:
     reconcile_it.py own      two clusters on one database leave each other
                              alone; forged rows pointing at what is not
                              envctl's touch nothing (design §3.9)
+    reconcile_it.py strict   the pipeline under the strict emulator
+                             (faultproxy STRICT): invisible new resources
+                             retried, a private subnet ready with the
+                             default checks, host keys, Unsupported,
+                             an orphan's group left then deleted
 
 Results are checked with independent clients: the aws CLI straight to moto
 and psql; never with envctl's own view.  Each scenario gets its own
