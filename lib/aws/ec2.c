@@ -784,6 +784,8 @@ ec2_console_output_get(char **out, size_t *outlen, struct ec2_client *c,
 	*outlen = 0;
 	q = aws_query_new("GetConsoleOutput", EC2_API_VERSION);
 	aws_query_add(q, "InstanceId", id);
+	/* The current text, not the snapshot EC2 buffers (empty for minutes). */
+	aws_query_add(q, "Latest", "true");
 	if ((error = ec2_call(&doc, NULL, 0, c, "GetConsoleOutput", q)) < 0)
 		goto done;
 	b64 = aws_xml_child_text(aws_xml_root(doc), "output");
@@ -1092,6 +1094,31 @@ ec2_subnets_describe(struct ec2_subnet_list *out, struct ec2_client *c,
 	add_list(q, "SubnetId", ids, nids);
 	return ec2_describe_items(c, "DescribeSubnets", q, "subnetSet",
 	    subnet_take, out);
+}
+
+static int
+subnet_az_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct ec2_subnet *)a)->az,
+	    ((const struct ec2_subnet *)b)->az);
+}
+
+int
+ec2_subnets_default_describe(struct ec2_subnet_list *out, struct ec2_client *c)
+{
+	static const char *const yes[] = { "true" };
+	struct ec2_filter f = { "default-for-az", yes, 1 };
+	struct aws_query *q;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	q = aws_query_new("DescribeSubnets", EC2_API_VERSION);
+	add_filters(q, &f, 1);
+	error = ec2_describe_items(c, "DescribeSubnets", q, "subnetSet",
+	    subnet_take, out);
+	if (error == 0 && out->n > 1)
+		qsort(out->v, out->n, sizeof(out->v[0]), subnet_az_cmp);
+	return error;
 }
 
 /* ---- tags ---- */

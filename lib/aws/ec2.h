@@ -206,8 +206,9 @@ int	 ec2_instance_termination_protection(int *out, struct ec2_client *,
 	    const char *id);
 
 /*
- * GetConsoleOutput, base64-decoded.  *out (NUL-terminated, caller frees)
- * and *outlen; an instance without output yet gives "" and 0.
+ * GetConsoleOutput with Latest=true (the current output, not EC2's
+ * buffered snapshot), base64-decoded.  *out (NUL-terminated, caller
+ * frees) and *outlen; an instance without output yet gives "" and 0.
  */
 int	 ec2_console_output_get(char **out, size_t *outlen, struct ec2_client *,
 	    const char *id);
@@ -342,6 +343,14 @@ void	 ec2_subnet_list_dispose(struct ec2_subnet_list *);
  */
 int	 ec2_subnets_describe(struct ec2_subnet_list *out, struct ec2_client *,
 	    const char *const *ids, size_t nids);
+
+/*
+ * The default VPC's subnets (DescribeSubnets, default-for-az=true), one
+ * per availability zone, sorted by zone; none when the region has no
+ * default VPC.
+ */
+int	 ec2_subnets_default_describe(struct ec2_subnet_list *out,
+	    struct ec2_client *);
 
 /* ---- tags ---- */
 

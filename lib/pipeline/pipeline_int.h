@@ -51,6 +51,25 @@ struct pipeline {
 
 time_t	 pl_now(const struct pipeline *);
 
+/*
+ * EC2 is eventually consistent: a group, key pair or instance made
+ * moments ago may be unknown to the next call for a few seconds.  After
+ * a call answered error, pl_consistency_wait() returns 1 (having slept
+ * a back-off: 250 ms doubling, at most 4 s) when error is ERR_NOTFOUND
+ * with one of codes (a space-separated list of AWS codes) and the
+ * pauses so far (*waited_ms, 0 before the first call) stay within
+ * budget_ms; else 0, and the caller takes the answer as it is:
+ *
+ *	unsigned waited = 0;
+ *	do
+ *		error = ec2_...(...);
+ *	while (pl_consistency_wait(p, &waited, PL_CONSISTENCY_MS, error,
+ *	    "InvalidGroup.NotFound"));
+ */
+#define PL_CONSISTENCY_MS	30000
+int	 pl_consistency_wait(struct pipeline *, unsigned *waited_ms,
+	    unsigned budget_ms, int error, const char *codes);
+
 /* The provision stage job has reached, as enum and as text. */
 static inline void
 pl_job_stage(struct pipeline_job *job, enum store_stage stage)
@@ -215,16 +234,25 @@ int	 pl_ready_status(struct pipeline *,
 int	 pl_ready_tcp(const char *ip, int port, int timeout_ms);
 /*
  * The bootstrap marker of row in S3 says ready (and, with
- * PIPELINE_CHECK_HOSTKEY in checks, the host key it names is the one on
- * the instance console): 0, PL_NOT_YET while there is no marker, or an
- * error (the bootstrap failed, another env id, a host key mismatch).
+ * PIPELINE_CHECK_HOSTKEY in checks, a host key it names is on the
+ * instance console, read with Latest=true): 0, PL_NOT_YET while there is
+ * no marker or no fingerprint on the console yet (*waiting names the
+ * check: "marker", "hostkey"), or an error (the bootstrap failed,
+ * another env id, a host key mismatch).  On 0 with the hostkey check,
+ * verified (vlen bytes) holds the fingerprints that matched,
+ * space-separated; "" otherwise.
  */
+#define PL_HOSTKEYS_MAX	256
 int	 pl_ready_marker(struct pipeline *, const struct store_env *row,
-	    unsigned checks);
+	    unsigned checks, const char **waiting, char *verified, size_t vlen);
 
 /* ---- capacity.c ---- */
 
-/* Whether an AWS error code means "no capacity in this pool". */
+/*
+ * Whether an AWS error code means "not in this pool, maybe the next": no
+ * capacity, no free address in the subnet, or the type not offered in
+ * the subnet's zone (Unsupported).
+ */
 int	 pl_capacity_error(const char *code);
 /*
  * Whether pool (region, spot?, type, subnet) said "no capacity" less

@@ -25,6 +25,11 @@ Run under tests/harness/with-pg.sh and tests/harness/with-aws.sh:
     reconcile_it.py own      two clusters on one database leave each other
                              alone; forged rows pointing at what is not
                              envctl's touch nothing (design §3.9)
+    reconcile_it.py strict   the pipeline under the strict emulator
+                             (faultproxy STRICT): invisible new resources
+                             retried, a private subnet ready with the
+                             default checks, host keys, Unsupported,
+                             an orphan's group left then deleted
 
 Results are checked with independent clients: the aws CLI straight to moto
 and psql; never with envctl's own view.  Each scenario gets its own
@@ -458,9 +463,14 @@ def fleet():
     r = sc.reconcile()
     e = sc.live("eps")
     runs = proxy("/__proxy/log?action=RunInstances")["entries"]
+    # No subnets listed: after EC2's pick, spot in the default VPC's
+    # zones one by one (then on-demand; every pool: test_stages).
     check(bool(e) and e[0]["instance_id"] and len(runs) == 2 and
-          sc.psql("SELECT market FROM environments WHERE id = '%s'" % e[0]["id"]) == "on-demand",
-          "spot without capacity: fell back to on-demand, market recorded")
+          "SubnetId" not in runs[0]["params"] and runs[1]["params"].get("SubnetId") and
+          sc.psql("SELECT market || '|' || subnet_id FROM environments WHERE id = '%s'"
+                  % e[0]["id"]) == "spot|" + runs[1]["params"].get("SubnetId", ""),
+          "spot without capacity in EC2's zone: spot in a default subnet, pool recorded (%s)"
+          % [r["params"].get("SubnetId") for r in runs])
     proxy("/__proxy/config", {"faults": []})
 
     # Secret canary: nowhere in rows, events, outputs.
@@ -1137,8 +1147,11 @@ def readiness():
     st = {x["name"]: x for x in sc.rows()}
     errs = [json.loads(p) for t, p in sc.events("remote.provision.error")]
     check(st["hk-same"]["status"] == "ready", "hostkey: console fingerprint = marker's: ready")
-    check(st["hk-none"]["status"] == "ready",
-          "hostkey: console without fingerprints passes (%s)" % st["hk-none"]["status"])
+    check(st["hk-none"]["status"] == "provisioning" and st["hk-none"]["stage"] == "TAGGED",
+          "hostkey: console without fingerprints: still waiting, never passed (%s)" %
+          st["hk-none"]["status"])
+    check(sc.psql("SELECT host_keys FROM environments WHERE name = 'hk-same'") == same,
+          "hostkey: the verified fingerprint is stored on the row (psql)")
     check(st["hk-other"]["status"] == "error" and st["hk-other"]["failed_at_stage"] == "TAGGED" and
           any(e["env"] == "hk-other" and "does not match" in e["error"] for e in errs),
           "hostkey: another fingerprint on the console: error naming the mismatch (%s)" %
@@ -1407,6 +1420,136 @@ def audit():
           "audit: another cluster's controller sees none of these events")
 
 
+def strict_pipeline():
+    """The pipeline under the strict emulator (faultproxy STRICT): new
+    groups, key pairs and instances invisible for a while (retried within
+    the step, no rollback); status checks initializing and an empty
+    console for a while (readiness waits); a private subnet without a
+    public IP reaching ready with the default checks; the verified host
+    key stored on the row; a mismatched host key refused; Unsupported in
+    one zone moving to the next subnet; an orphan's group left by
+    DependencyViolation deleted by a later pass.  Checked with psql and
+    the aws CLI."""
+    import time
+    proxy("/__proxy/config", {"strict": {"console_seconds": 4.0,
+                                         "status_initializing_seconds": 2.0,
+                                         "invisible": {"security_group": 1.0,
+                                                       "key_pair": 1.0,
+                                                       "instance": 1.0}}})
+    sc = Scenario("strict", checks="status,marker,hostkey")
+    vpc = aws("ec2", "create-vpc", "--cidr-block", "10.88.0.0/16")["Vpc"]["VpcId"]
+    priv = aws("ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", "10.88.1.0/24",
+               "--availability-zone", "us-east-1a")["Subnet"]["SubnetId"]
+    # us-east-1e offers no t3 in strict mode's default type offerings.
+    no_t3 = aws("ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", "10.88.2.0/24",
+                "--availability-zone", "us-east-1e")["Subnet"]["SubnetId"]
+    write_spec(sc, "priv", instance_extra="subnets: [%s]" % priv)
+    write_spec(sc, "zones", instance_extra="subnets: [%s, %s]" % (no_t3, priv))
+    write_spec(sc, "hk-bad", instance_extra="subnets: [%s]" % priv)
+    proxy("/__proxy/log/clear", {})
+    r = sc.reconcile()
+    rows = {x["name"]: x for x in sc.rows()}
+    check(r.returncode in (0, 2) and all(rows.get(n, {}).get("status") == "provisioning" and
+                                         rows[n]["attempts"] == "0"
+                                         for n in ("priv", "zones", "hk-bad")) and
+          sc.events("remote.provision.error") == [],
+          "strict: launched without a rollback despite invisible groups, keys, instances "
+          "(%d %s %s)" % (r.returncode, {n: (x["status"], x["attempts"]) for n, x in rows.items()},
+                          r.stderr.strip()[-400:]))
+    log = proxy("/__proxy/log")["entries"]
+    notfound = [e for e in log if e.get("fault") == "strict-invisible"]
+    check(notfound != [], "strict: the proxy did answer NotFound for new resources (%d)" %
+          len(notfound))
+    unsup = [e for e in log if e.get("fault") == "strict-unsupported"]
+    check(len(unsup) >= 1, "strict: RunInstances in us-east-1e answered Unsupported (%d)" %
+          len(unsup))
+    if len(rows) < 3 or not all(rows[n]["instance_id"] for n in rows):
+        return
+    insts = {}
+    for n, x in rows.items():
+        insts[n] = aws("ec2", "describe-instances", "--instance-ids",
+                       x["instance_id"])["Reservations"][0]["Instances"][0]
+    check(insts["zones"].get("SubnetId") == priv,
+          "strict: Unsupported in us-east-1e: launched in the next subnet %s (%s)" %
+          (priv, insts["zones"].get("SubnetId")))
+    check(not insts["priv"].get("PublicIpAddress") and
+          sc.psql("SELECT coalesce(public_ip, '') FROM environments WHERE name = 'priv'") == "",
+          "strict: the private subnet's instance has no public IP (aws CLI, psql)")
+    same = "SHA256:" + "A" * 43
+    other = "SHA256:" + "B" * 43
+    proxy("/__proxy/config", {"console_output": {
+        rows["priv"]["instance_id"]: "ec2: 256 %s root@ip-10-88-1-5 (ED25519)\n" % same,
+        rows["zones"]["instance_id"]: "ec2: 256 %s root@ip-10-88-1-6 (ED25519)\n" % same,
+        rows["hk-bad"]["instance_id"]: "ec2: 256 %s root@ip-10-88-1-7 (ED25519)\n" % other}})
+    sc.put_markers()
+    # The console is empty for console_seconds after launch: waiting.
+    r = sc.reconcile()
+    rows = {x["name"]: x for x in sc.rows()}
+    launched = float(sc.psql("SELECT extract(epoch FROM now() - max(launched_at)) "
+                             "FROM environments"))
+    if launched < 4.0:
+        check(rows["priv"]["status"] == "provisioning" and rows["priv"]["stage"] == "TAGGED",
+              "strict: status initializing / console empty: still waiting (%s %s)" %
+              (rows["priv"]["status"], rows["priv"]["stage"]))
+    time.sleep(max(0.0, 4.5 - launched))
+    r = sc.reconcile()
+    rows = {x["name"]: x for x in sc.rows()}
+    check(rows["priv"]["status"] == "ready" and rows["zones"]["status"] == "ready",
+          "strict: private subnet, no public IP, default checks: ready (%s %s %s)" %
+          (rows["priv"]["status"], rows["zones"]["status"], r.stderr.strip()[-400:]))
+    check(sc.psql("SELECT host_keys FROM environments WHERE name = 'priv'") == same,
+          "strict: the verified host key is stored on the row (psql)")
+    st = sc.envctl("status", "-o", "json")
+    shown = {e["name"]: e.get("host_keys") for e in json.loads(st.stdout or "[]")}
+    check(shown.get("priv") == same, "strict: status -o json shows the host key (%s)" % shown)
+    errs = [json.loads(p) for t, p in sc.events("remote.provision.error")]
+    bad = [x for x in sc.rows("hk-bad")]
+    # Real EC2 keeps the group while the instance shuts down
+    # (DependencyViolation): the row keeps it for the retry or GC.
+    left = [x for x in leftovers(bad[0]["id"]) if not x == "sg " + bad[0]["sg"]] if bad else []
+    check(bad and bad[0]["status"] == "error" and bad[0]["failed_at_stage"] == "TAGGED" and
+          any(e["env"] == "hk-bad" and "does not match" in e["error"] for e in errs) and
+          left == [],
+          "strict: a mismatched host key is refused and rolled back (%s %s %s)" %
+          (bad and bad[0]["status"], left, [e["error"] for e in errs]))
+    consoles = [e for e in proxy("/__proxy/log?action=GetConsoleOutput")["entries"]]
+    check(consoles and all(e["params"].get("Latest") == "true" for e in consoles),
+          "strict: GetConsoleOutput always sent with Latest=true (%d)" % len(consoles))
+    sc.unspec("hk-bad")
+    sc.reconcile()
+
+    # An orphan: the row lost, the spec gone; its group still in use.
+    env_id = rows["zones"]["id"]
+    sg = rows["zones"]["sg"]
+    sc.unspec("zones")
+    sc.psql("DELETE FROM environments WHERE name = 'zones'")
+    proxy("/__proxy/config", {"faults": [{"action": "DeleteSecurityGroup", "every": True,
+                                          "times": 1,
+                                          "status": 400, "code": "DependencyViolation",
+                                          "message": "resource %s has a dependent object" % sg}]})
+    r = sc.reconcile("--allow-empty")
+    left = sc.psql("SELECT status || '|' || coalesce(security_group_id, '') || '|' || "
+                   "coalesce(termination_reason, '') FROM environments WHERE id = '%s'" % env_id)
+    exists = aws("ec2", "describe-security-groups", "--filters",
+                 "Name=group-id,Values=" + sg)["SecurityGroups"]
+    check(left == "terminated|%s|orphan" % sg and exists != [] and
+          len(sc.events("orphan.group_left")) == 1,
+          "strict: orphan's group in use: recorded on a row, still exists (%s, %d)" %
+          (left, len(exists)))
+    proxy("/__proxy/config", {"faults": []})
+    r = sc.reconcile("--allow-empty")
+    left = sc.psql("SELECT coalesce(security_group_id, '') FROM environments WHERE id = '%s'"
+                   % env_id)
+    exists = aws("ec2", "describe-security-groups", "--filters",
+                 "Name=group-id,Values=" + sg)["SecurityGroups"]
+    check(left == "" and exists == [] and len(sc.events("gc.group_deleted")) == 1,
+          "strict: a later pass deletes the orphan's group (aws CLI), the row forgets it "
+          "(%r, %d)" % (left, len(exists)))
+    sc.unspec("priv")
+    sc.reconcile("--allow-empty", "--wait", "30s")
+    proxy("/__proxy/config", {"console_output": {}, "strict": False})
+
+
 def main():
     try:
         aws("s3api", "create-bucket", "--bucket", BUCKET)
@@ -1415,7 +1558,8 @@ def main():
     part = sys.argv[1] if len(sys.argv) > 1 else "fleet"
     {"fleet": lambda: (fleet(), bootstrap()), "faults": faults, "chaos": chaos,
      "features": lambda: (network(), prices(), drift_once(), readiness()),
-     "hostile": hostile, "secrets": secrets, "own": own, "audit": audit}[part]()
+     "hostile": hostile, "secrets": secrets, "own": own, "audit": audit,
+     "strict": strict_pipeline}[part]()
     print("%d passed, %d failed" % (len(passed), len(failures)))
     for f in failures:
         print("FAILED: " + f)

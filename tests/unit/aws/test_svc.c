@@ -689,6 +689,7 @@ test_svc__instance_status_protection_console(void **state)
 	assert_int_equal(ec2_console_output_get(&out, &len, e->ec2,
 	    "i-ef8115cae2d32b10b"), 0);
 	assert_form(&e->fk.sent[3], "Action", "GetConsoleOutput");
+	assert_form(&e->fk.sent[3], "Latest", "true");
 	assert_true(strncmp(out, "Linux version 2.6.16-xenU", 25) == 0);
 	assert_int_equal(len, strlen(out));
 	assert_non_null(strstr(out, "Enabling fast FPU save and restore... done.\n"));

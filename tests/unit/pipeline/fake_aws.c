@@ -811,7 +811,8 @@ ec2_console_output_get(char **out, size_t *outlen, struct ec2_client *c,
 	if (fakeworld_instance(id) == NULL)
 		return answer(c->aws, "GetConsoleOutput",
 		    "InvalidInstanceID.NotFound");
-	*out = xstrdup("");
+	*out = xstrdup(fakeworld.console);
+	*outlen = strlen(*out);
 	return 0;
 }
 
@@ -894,6 +895,29 @@ ec2_subnets_describe(struct ec2_subnet_list *out, struct ec2_client *c,
 			if (strcmp(ids[j], subnets[i].id) == 0)
 				break;
 		if (nids > 0 && j == nids)
+			continue;
+		snprintf(out->v[out->n].id, sizeof(out->v[0].id), "%s", subnets[i].id);
+		snprintf(out->v[out->n].vpc_id, sizeof(out->v[0].vpc_id), "%s",
+		    subnets[i].vpc);
+		snprintf(out->v[out->n].az, sizeof(out->v[0].az), "%s", subnets[i].az);
+		out->n++;
+	}
+	return 0;
+}
+
+/* The default VPC is vpc-1: its subnets, one per zone, by zone. */
+int
+ec2_subnets_default_describe(struct ec2_subnet_list *out, struct ec2_client *c)
+{
+	size_t i;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	if ((error = call(c->aws, "DescribeSubnets", "default-for-az")) < 0)
+		return error;
+	out->v = xcalloc(NELEM(subnets), sizeof(*out->v));
+	for (i = 0; i < NELEM(subnets); i++) {
+		if (strcmp(subnets[i].vpc, "vpc-1") != 0)
 			continue;
 		snprintf(out->v[out->n].id, sizeof(out->v[0].id), "%s", subnets[i].id);
 		snprintf(out->v[out->n].vpc_id, sizeof(out->v[0].vpc_id), "%s",

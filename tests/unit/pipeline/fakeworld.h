@@ -127,6 +127,7 @@ struct fakeworld {
 	bool		 lag;		/* new instances: hidden from filters, tags NotFound */
 	bool		 run_answer_untagged; /* RunInstances answers no tagSet */
 	bool		 impaired;	/* status checks never "ok" */
+	char		 console[512];	/* GetConsoleOutput of every instance */
 	unsigned	 next_id;
 };
 
