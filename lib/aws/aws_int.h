@@ -91,6 +91,12 @@ struct aws_request {
 	const char		*path;
 	const char		*bucket;	/* S3 only: virtual-hosted or path-style */
 	/*
+	 * The region signed for and sent to; NULL: the client's.  S3 sets
+	 * the bucket's region here (s3.c); a custom endpoint keeps its
+	 * host, only the signature changes.
+	 */
+	const char		*region;
+	/*
 	 * Extra query string, already encoded ("list-type=2&prefix=a%2Fb");
 	 * may be NULL.  S3 uses it; the Query protocol uses params.
 	 */

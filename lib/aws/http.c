@@ -249,15 +249,50 @@ aws_client_now(const struct aws_client *c)
 	return c->clock != NULL ? c->clock(c->clock_arg) : time(NULL);
 }
 
+/* The region req is signed for and sent to. */
+static const char *
+req_region(const struct aws_client *c, const struct aws_request *req)
+{
+	return req->region != NULL ? req->region : c->region;
+}
+
+/*
+ * The endpoint of req: the client's, or for a request in another region
+ * (req->region) that region's default endpoint, resolved into tmp.  A
+ * custom endpoint (an override: moto, the tests) serves every region.
+ */
+static int
+req_endpoint(const struct aws_endpoint **out, struct aws_endpoint *tmp,
+    const struct aws_client *c, const struct aws_request *req)
+{
+	const struct aws_endpoint *ep = &c->ep[req->service];
+	int error;
+
+	*out = ep;
+	if (req->region == NULL || ep->custom || strcmp(req->region, c->region) == 0)
+		return 0;
+	if ((error = aws_endpoint_resolve(tmp, req->service, req->region,
+	    NULL, NULL)) < 0) {
+		err_prefix("%s endpoint in %s", aws_service_name(req->service),
+		    req->region);
+		return error;
+	}
+	*out = tmp;
+	return 0;
+}
+
 /* Scheme, host, encoded path: everything of the URL but the query. */
 static int
 client_url_base(struct buf *out, const struct aws_client *c,
     const struct aws_request *req, char *host, size_t hostsz)
 {
-	const struct aws_endpoint *ep = &c->ep[req->service];
+	struct aws_endpoint tmp;
+	const struct aws_endpoint *ep;
 	const char *bucket = req->service == AWS_SERVICE_S3 ? req->bucket : NULL;
 	int error;
 
+	if ((error = req_endpoint(&ep, &tmp, c, req)) < 0)
+		return error;
 	if ((error = aws_endpoint_host(host, hostsz, ep, bucket)) < 0)
 		return error;
 	if ((error = buf_printf(out, "%s://%s", ep->scheme, host)) < 0)
@@ -299,10 +334,13 @@ struct call {
 static int
 call_prepare(struct call *k, struct aws_client *c, const struct aws_request *req)
 {
-	const struct aws_endpoint *ep = &c->ep[req->service];
+	struct aws_endpoint tmp;
+	const struct aws_endpoint *ep;
 	const char *bucket = req->service == AWS_SERVICE_S3 ? req->bucket : NULL;
 	int error;
 
+	if ((error = req_endpoint(&ep, &tmp, c, req)) < 0)
+		return error;
 	if ((error = aws_endpoint_host(k->host, sizeof(k->host), ep, bucket)) < 0)
 		return error;
 	if ((error = aws_endpoint_path(&k->path, ep, bucket, req->path)) < 0)
@@ -391,7 +429,7 @@ call_sign(struct aws_headers *out, struct aws_client *c,
 	sreq.payload_hash = k->payload_hash;
 	memset(&p, 0, sizeof(p));
 	p.creds = k->sign_creds;
-	p.region = c->region;
+	p.region = req_region(c, req);
 	p.service = aws_service_name(req->service);
 	p.time = aws_client_now(c);
 	p.form = SIGV4_FORM_HEADER;

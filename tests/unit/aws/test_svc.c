@@ -117,6 +117,10 @@ setup(void **state)
 	e->aws = e->fa.aws;
 	assert_int_equal(ec2_client_new(&e->ec2, e->aws), 0);
 	assert_int_equal(s3_client_new(&e->s3, e->aws), 0);
+	/* The buckets of most cases are known to be in the client's region. */
+	s3_bucket_regions_forget();
+	s3_bucket_region_remember("envctl-keys", "us-east-1");
+	s3_bucket_region_remember("b", "us-east-1");
 	*state = e;
 	return 0;
 }
@@ -1130,6 +1134,153 @@ test_svc__s3_presign(void **state)
 	assert_int_equal(e->fk.nsent, 0);	/* presigning sends nothing */
 }
 
+/* The credential scope's region of a request signed in the header. */
+static int
+signed_for(const struct sent *s, const char *region)
+{
+	const char *auth = sent_header(s, "Authorization");
+	char want[64];
+
+	snprintf(want, sizeof(want), "/%s/s3/aws4_request", region);
+	return auth != NULL && strstr(auth, want) != NULL;
+}
+
+static void
+test_svc__s3_bucket_region_found_once(void **state)
+{
+	struct env *e = *state;
+	struct canned *c;
+	char region[S3_REGION_MAX];
+
+	s3_bucket_regions_forget();
+	c = fake_answer(&e->fk, 200, NULL);
+	c->body = xstrdup("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	    "<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+	    "ap-southeast-2</LocationConstraint>");
+	c->len = strlen(c->body);
+	fake_answer(&e->fk, 200, NULL);
+	fake_answer(&e->fk, 200, NULL);
+	assert_int_equal(s3_object_put(e->s3, "far", "k", "x", 1, NULL), 0);
+	assert_int_equal(s3_object_put(e->s3, "far", "k2", "x", 1, NULL), 0);
+	assert_int_equal(e->fk.nsent, 3);	/* asked once, then cached */
+	assert_string_equal(e->fk.sent[0].method, "GET");
+	assert_string_equal(e->fk.sent[0].url, "http://127.0.0.1:4566/far/?location");
+	assert_true(signed_for(&e->fk.sent[0], "us-east-1"));
+	assert_true(signed_for(&e->fk.sent[1], "ap-southeast-2"));
+	assert_true(signed_for(&e->fk.sent[2], "ap-southeast-2"));
+	assert_int_equal(s3_bucket_region(region, sizeof(region), e->s3, "far"), 0);
+	assert_string_equal(region, "ap-southeast-2");
+
+	/* the header of a refusal says it too, and wins over the body */
+	c = fake_answer(&e->fk, 301, NULL);
+	c->hname[0] = "x-amz-bucket-region";
+	c->hvalue[0] = "eu-west-1";
+	assert_int_equal(s3_bucket_region(region, sizeof(region), e->s3, "near"), 0);
+	assert_string_equal(region, "eu-west-1");
+	/* an empty LocationConstraint is us-east-1, "EU" eu-west-1 */
+	c = fake_answer(&e->fk, 200, NULL);
+	c->body = xstrdup("<LocationConstraint/>");
+	c->len = strlen(c->body);
+	assert_int_equal(s3_bucket_region(region, sizeof(region), e->s3, "old"), 0);
+	assert_string_equal(region, "us-east-1");
+	c = fake_answer(&e->fk, 200, NULL);
+	c->body = xstrdup("<LocationConstraint>EU</LocationConstraint>");
+	c->len = strlen(c->body);
+	assert_int_equal(s3_bucket_region(region, sizeof(region), e->s3, "eu"), 0);
+	assert_string_equal(region, "eu-west-1");
+	assert_int_equal(e->fk.nsent, 6);
+}
+
+static void
+test_svc__s3_redirect_followed_once(void **state)
+{
+	struct env *e = *state;
+	struct canned *c;
+	char region[S3_REGION_MAX];
+
+	/* the cache is wrong: a 301 names the region, the call is re-signed */
+	c = fake_answer(&e->fk, 301, NULL);
+	c->hname[0] = "x-amz-bucket-region";
+	c->hvalue[0] = "eu-west-2";
+	c->body = xstrdup("<Error><Code>PermanentRedirect</Code><Message>m"
+	    "</Message><Endpoint>b.s3.eu-west-2.amazonaws.com</Endpoint></Error>");
+	c->len = strlen(c->body);
+	fake_answer(&e->fk, 200, NULL);
+	assert_int_equal(s3_object_put(e->s3, "b", "k", "x", 1, NULL), 0);
+	assert_int_equal(e->fk.nsent, 2);
+	assert_true(signed_for(&e->fk.sent[0], "us-east-1"));
+	assert_true(signed_for(&e->fk.sent[1], "eu-west-2"));
+	assert_int_equal(s3_bucket_region(region, sizeof(region), e->s3, "b"), 0);
+	assert_string_equal(region, "eu-west-2");
+
+	/* a 400 AuthorizationHeaderMalformed names it in <Region> */
+	c = fake_answer(&e->fk, 400, NULL);
+	c->body = xstrdup("<Error><Code>AuthorizationHeaderMalformed</Code>"
+	    "<Message>the region 'eu-west-2' is wrong; expecting 'ca-central-1'"
+	    "</Message><Region>ca-central-1</Region></Error>");
+	c->len = strlen(c->body);
+	fake_answer(&e->fk, 204, NULL);
+	assert_int_equal(s3_object_delete(e->s3, "b", "k"), 0);
+	assert_int_equal(e->fk.nsent, 4);
+	assert_true(signed_for(&e->fk.sent[3], "ca-central-1"));
+
+	/* followed once only: a second redirect is the call's failure */
+	c = fake_answer(&e->fk, 301, NULL);
+	c->hname[0] = "x-amz-bucket-region";
+	c->hvalue[0] = "us-west-2";
+	c = fake_answer(&e->fk, 301, NULL);
+	c->hname[0] = "x-amz-bucket-region";
+	c->hvalue[0] = "us-west-1";
+	assert_true(s3_object_put(e->s3, "b", "k", "x", 1, NULL) < 0);
+	assert_int_equal(e->fk.nsent, 6);
+	/* nor is a region S3 could not have sent believed */
+	c = fake_answer(&e->fk, 301, NULL);
+	c->hname[0] = "x-amz-bucket-region";
+	c->hvalue[0] = "../evil";
+	assert_true(s3_object_put(e->s3, "b", "k", "x", 1, NULL) < 0);
+	assert_int_equal(e->fk.nsent, 7);
+}
+
+static void
+test_svc__s3_presign_in_the_bucket_region(void **state)
+{
+	struct env *e = *state;
+	struct aws_client_opts o;
+	struct aws_client *real = NULL;
+	struct s3_client *s3 = NULL;
+	char *url = NULL;
+
+	/* a custom endpoint keeps its host; the signature is the bucket's region */
+	s3_bucket_region_remember("far", "ap-southeast-2");
+	assert_int_equal(s3_url_presign(&url, e->s3, "PUT", "far", "p/m", 300), 0);
+	assert_true(strncmp(url, "http://127.0.0.1:4566/far/p/m?", 30) == 0);
+	assert_non_null(strstr(url, "X-Amz-Credential=AKIDEXAMPLE%2F20231114%2F"
+	    "ap-southeast-2%2Fs3%2Faws4_request"));
+	mem_free_secret(url);
+
+	/* on AWS, the host is the bucket region's too */
+	memset(&o, 0, sizeof(o));
+	o.region = "eu-west-1";
+	o.ignore_env_endpoints = 1;
+	o.creds = e->fa.creds;
+	o.transport = &fake_transport;
+	o.transport_arg = &e->fk;
+	assert_int_equal(aws_client_new(&real, &o), 0);
+	assert_int_equal(s3_client_new(&s3, real), 0);
+	assert_int_equal(s3_url_presign(&url, s3, "GET", "far", "p/m", 60), 0);
+	assert_true(strncmp(url, "https://far.s3.ap-southeast-2.amazonaws.com/p/m?",
+	    48) == 0);
+	assert_non_null(strstr(url, "%2Fap-southeast-2%2Fs3%2Faws4_request"));
+	mem_free_secret(url);
+	fake_answer(&e->fk, 200, NULL);
+	assert_int_equal(s3_object_put(s3, "far", "k", "x", 1, NULL), 0);
+	assert_string_equal(e->fk.sent[0].url,
+	    "https://far.s3.ap-southeast-2.amazonaws.com/k");
+	assert_true(signed_for(&e->fk.sent[0], "ap-southeast-2"));
+	s3_client_free(s3);
+	aws_client_free(real);
+}
+
 struct captured {
 	struct buf	all;
 	int		lines;
@@ -1268,6 +1419,9 @@ main(void)
 		T(test_svc__s3_get_bounded_and_missing),
 		T(test_svc__s3_list_and_bucket),
 		T(test_svc__s3_presign),
+		T(test_svc__s3_bucket_region_found_once),
+		T(test_svc__s3_redirect_followed_once),
+		T(test_svc__s3_presign_in_the_bucket_region),
 		T(test_svc__secrets_stay_out_of_logs_and_errors),
 	};
 

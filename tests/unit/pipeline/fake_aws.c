@@ -1275,6 +1275,28 @@ s3_client_free(struct s3_client *c)
 	free(c);
 }
 
+/* The fake's buckets live in the client's region. */
+int
+s3_bucket_region(char *out, size_t outsz, struct s3_client *c,
+    const char *bucket)
+{
+	(void)bucket;
+	snprintf(out, outsz, "%s", c->aws->region);
+	return 0;
+}
+
+void
+s3_bucket_region_remember(const char *bucket, const char *region)
+{
+	(void)bucket;
+	(void)region;
+}
+
+void
+s3_bucket_regions_forget(void)
+{
+}
+
 static int
 bucket_check(struct s3_client *c, const char *action, const char *bucket)
 {
