@@ -772,7 +772,7 @@ step_launch(struct prov *pv)
 	}
 	FP("provision.ami.before");
 	if ((error = pl_ami_resolve(p, pv->row->ami_id != NULL ? pv->row->ami_id :
-	    s->instance.image, ami, root)) < 0)
+	    s->instance.image, s->instance.type, ami, root)) < 0)
 		goto out;
 	FP("provision.ami.after");
 	if ((error = launch_intent(pv, ami)) < 0 ||

@@ -731,6 +731,47 @@ test_svc__describe_images(void **state)
 	ec2_image_list_dispose(&imgs);
 }
 
+static void
+test_svc__describe_images_paginates(void **state)
+{
+	struct env *e = *state;
+	struct ec2_image_list imgs;
+	const char *const owners[] = { "amazon" };
+	struct ec2_describe_images_input in = { .owners = owners, .nowners = 1 };
+
+	fake_answer(&e->fk, 200, "describe_images_page1.xml");
+	fake_answer(&e->fk, 200, "describe_images.xml");
+	assert_int_equal(ec2_images_describe(&imgs, e->ec2, &in), 0);
+	assert_int_equal(e->fk.nsent, 2);
+	assert_null(strstr(e->fk.sent[0].body, "NextToken"));
+	assert_form(&e->fk.sent[1], "NextToken", "eyJ2IjoiMiIsImMiOiJwYWdlMiJ9");
+	assert_form(&e->fk.sent[1], "Owner.1", "amazon");
+	assert_true(imgs.n >= 3);	/* the first page's image and the second's */
+	assert_string_equal(imgs.v[0].id, "ami-0f11cbb02d426f673");
+	assert_string_equal(imgs.v[0].architecture, "arm64");
+	assert_string_equal(imgs.v[1].id, "ami-1e749f67");
+	ec2_image_list_dispose(&imgs);
+}
+
+static void
+test_svc__describe_instance_types(void **state)
+{
+	struct env *e = *state;
+	struct ec2_instance_type it;
+
+	fake_answer(&e->fk, 200, "describe_instance_types.xml");
+	assert_int_equal(ec2_instance_type_describe(&it, e->ec2, "t4g.micro"), 0);
+	assert_form(&e->fk.sent[0], "Action", "DescribeInstanceTypes");
+	assert_form(&e->fk.sent[0], "InstanceType.1", "t4g.micro");
+	assert_string_equal(it.type, "t4g.micro");
+	assert_int_equal(it.narchs, 1);
+	assert_string_equal(it.archs[0], "arm64");
+	/* an answer without the type asked for */
+	fake_answer(&e->fk, 200, "describe_instance_types.xml");
+	assert_int_equal(ec2_instance_type_describe(&it, e->ec2, "t3.micro"),
+	    ERR_NOTFOUND);
+}
+
 static const struct ec2_ingress_rule ssh_rule[] = {
 	{ "tcp", 22, 22, "203.0.113.7/32", "ssh" },
 	{ "tcp", 8080, 8080, "203.0.113.0/24", NULL },
@@ -1418,6 +1459,8 @@ main(void)
 		T(test_svc__s3_put_get_head_delete),
 		T(test_svc__s3_get_bounded_and_missing),
 		T(test_svc__s3_list_and_bucket),
+		T(test_svc__describe_images_paginates),
+		T(test_svc__describe_instance_types),
 		T(test_svc__s3_presign),
 		T(test_svc__s3_bucket_region_found_once),
 		T(test_svc__s3_redirect_followed_once),

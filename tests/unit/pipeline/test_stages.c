@@ -489,6 +489,72 @@ test_stages__secret_sources(void **state)
 	fresh();
 }
 
+/* ---- provision: the image fits the instance type's architecture ---- */
+
+static const char arch_yaml[] =
+    "apiVersion: envctl/v1\n"
+    "kind: Environment\n"
+    "metadata: {name: web}\n"
+    "spec:\n"
+    "  instance: {type: %s, image: %s}\n"
+    "  access:\n"
+    "    ssh: {allow_from: [203.0.113.0/24]}\n";
+
+static struct spec_entry *
+arch_spec(const char *type, const char *image)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text), arch_yaml, type, image);
+	return spec_load(text);
+}
+
+static void
+test_stages__provision_image_architecture(void **state)
+{
+	struct spec_entry *e;
+	const struct store_env *r;
+	const struct fw_instance *in;
+	char id[STORE_ID_LEN], stage[24];
+	const char *msg;
+
+	(void)state;
+	/* Graviton: the alias resolves the newest arm64 al2023 */
+	e = arch_spec("t4g.small", "al2023");
+	assert_int_equal(job(PLAN_PROVISION, e, NULL, stage), 0);
+	r = row(id);
+	assert_string_equal(r->ami_id, "ami-0ddd0001");
+	in = fakeworld_instance(r->instance_id);
+	assert_string_equal(in->image, "ami-0ddd0001");
+	assert_string_equal(in->type, "t4g.small");
+	assert_int_equal(fakeworld_count("DescribeInstanceTypes"), 1);
+	spec_entry_free(e);
+
+	/* an explicit AMI of another architecture: refused before RunInstances */
+	fresh();
+	e = arch_spec("t3.small", "ami-0ddd0001");
+	assert_true(job(PLAN_PROVISION, e, NULL, stage) < 0);
+	r = row(id);
+	msg = r->error != NULL ? r->error : "";
+	assert_non_null(strstr(msg, "image ami-0ddd0001 is arm64, but instance type "
+	    "t3.small runs x86_64 images: choose an image of that architecture, "
+	    "or an image alias"));
+	assert_int_equal(fakeworld_count("RunInstances"), 0);
+	assert_int_equal(fakeworld.nruns, 0);
+	spec_entry_free(e);
+
+	/* and the other way round */
+	fresh();
+	e = arch_spec("m7g.large", "ami-0eee0002");
+	assert_true(job(PLAN_PROVISION, e, NULL, stage) < 0);
+	r = row(id);
+	assert_non_null(strstr(r->error, "image ami-0eee0002 is x86_64, but instance "
+	    "type m7g.large runs arm64 images"));
+	assert_int_equal(fakeworld_count("RunInstances"), 0);
+	spec_entry_free(e);
+	fresh();
+}
+
 /* ---- provision: the happy path ---- */
 
 static void
@@ -1638,6 +1704,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_stages__provision_fresh, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__provision_image_architecture,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__not_ready_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__provision_failpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__provision_aws_errors, setup, teardown),
