@@ -181,6 +181,14 @@ int		 aws_client_url(struct buf *out, const struct aws_client *,
 /* The credentials provider and signing clock of the client (borrowed). */
 struct aws_creds_provider *aws_client_creds(const struct aws_client *);
 time_t		 aws_client_now(const struct aws_client *);
+/*
+ * Seconds the servers' clock is ahead of ours (negative: behind), as
+ * corrected after an answer said the clock was off (RequestTimeTooSkewed,
+ * RequestExpired...; its Date header AWS_SKEW_MIN or more away); 0 until
+ * then.  aws_client_now() adds it.
+ */
+long		 aws_client_skew(const struct aws_client *);
+#define AWS_SKEW_MIN	60
 
 /* ---- transport: what is below the module's boundary ---- */
 

@@ -42,6 +42,7 @@ struct aws_client {
 	struct aws_curl		*curl;
 	time_t			(*clock)(void *);
 	void			*clock_arg;
+	long			 skew;		/* server time - ours, when corrected */
 	double			(*rand)(void *);
 	void			(*sleep_ms)(void *, long);
 	void			*retry_arg;
@@ -243,10 +244,23 @@ aws_client_creds(const struct aws_client *c)
 	return c->creds;
 }
 
+/* Our clock, uncorrected. */
+static time_t
+client_clock(const struct aws_client *c)
+{
+	return c->clock != NULL ? c->clock(c->clock_arg) : time(NULL);
+}
+
 time_t
 aws_client_now(const struct aws_client *c)
 {
-	return c->clock != NULL ? c->clock(c->clock_arg) : time(NULL);
+	return client_clock(c) + c->skew;
+}
+
+long
+aws_client_skew(const struct aws_client *c)
+{
+	return c->skew;
 }
 
 /* The region req is signed for and sent to. */
@@ -537,6 +551,77 @@ done:
 	return error;
 }
 
+/* Codes that say our clock is off, or the signing credentials expired. */
+static const char *const skew_codes[] = {
+	"RequestTimeTooSkewed", "RequestExpired", "RequestInTheFuture",
+	"InvalidSignatureException", "SignatureDoesNotMatch", "AuthFailure",
+};
+static const char *const expired_codes[] = {
+	"ExpiredToken", "ExpiredTokenException", "RequestExpired",
+	"TokenRefreshRequired",
+};
+
+static int
+code_in(const char *code, const char *const *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(code, v[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * After a failed attempt: when the answer says the clock is off (its Date
+ * header is AWS_SKEW_MIN or more away from ours) the skew is corrected,
+ * as the SDKs do; when it says the credentials expired, they are fetched
+ * again.  1 when either happened and the call is worth one more attempt.
+ */
+static int
+call_recover(struct aws_client *c, struct call *k,
+    const struct aws_response *resp, const struct aws_error *e)
+{
+	const char *date;
+	struct tm tm;
+	time_t server;
+	long skew;
+	int fixed = 0;
+
+	if (code_in(e->code, skew_codes, sizeof(skew_codes) / sizeof(skew_codes[0])) &&
+	    (date = aws_response_header(resp, "Date")) != NULL) {
+		memset(&tm, 0, sizeof(tm));
+		if (strptime(date, "%a, %d %b %Y %H:%M:%S GMT", &tm) != NULL &&
+		    (server = timegm(&tm)) > 0) {
+			/* off by this much even with the correction so far */
+			skew = (long)(server - aws_client_now(c));
+			if (skew >= AWS_SKEW_MIN || skew <= -AWS_SKEW_MIN) {
+				c->skew += skew;
+				log_warnx("aws: %s %s: our clock is %+lds off the "
+				    "server's; signing with the server's time",
+				    aws_service_name(e->service), e->action, c->skew);
+				fixed = 1;
+			}
+		}
+	}
+	if (code_in(e->code, expired_codes,
+	    sizeof(expired_codes) / sizeof(expired_codes[0])) &&
+	    c->creds != NULL && c->static_creds == NULL && !c->anonymous) {
+		aws_creds_provider_invalidate(c->creds);
+		aws_creds_free(k->creds);
+		k->creds = NULL;
+		k->sign_creds = NULL;
+		if (aws_creds_provider_get(&k->creds, c->creds) < 0) {
+			log_warnx("aws: %s %s: refreshing expired credentials: %s",
+			    aws_service_name(e->service), e->action, err_get());
+			return 0;
+		}
+		k->sign_creds = k->creds;
+		log_info("aws: %s %s: %s; credentials refreshed",
+		    aws_service_name(e->service), e->action, e->code);
+		fixed = 1;
+	}
+	return fixed;
+}
+
 /* The code a call is counted under: "" for success, the AWS code, or ours. */
 static const char *
 call_code(int error, const struct aws_error *e)
@@ -591,6 +676,7 @@ aws_client_send(struct aws_response *resp, struct aws_client *c,
 	enum aws_pace_class pc = aws_pace_classify(req->action);
 	int paced = c->pacer != NULL && req->service == AWS_SERVICE_EC2;
 	int attempt, tcode = 0, taken = 0, throttles = 0, error = -1;
+	int recovered = 0;
 	char line[1024];
 
 	memset(&k, 0, sizeof(k));
@@ -637,6 +723,12 @@ aws_client_send(struct aws_response *resp, struct aws_client *c,
 		}
 		call_error(e, tcode, resp);
 		call_redact(e, &k);
+		/* Clock skew or expired credentials: fixed, one more attempt. */
+		if (tcode == 0 && !recovered && call_recover(c, &k, resp, e)) {
+			recovered = 1;
+			attempt--;
+			continue;
+		}
 		kind = aws_retry_classify(tcode, e);
 		if (kind == AWS_RETRY_THROTTLE) {
 			c->stats.throttled++;

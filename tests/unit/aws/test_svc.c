@@ -1322,6 +1322,68 @@ test_svc__s3_presign_in_the_bucket_region(void **state)
 	aws_client_free(real);
 }
 
+static void
+test_svc__clock_skew_corrected_once(void **state)
+{
+	struct env *e = *state;
+	struct aws_client_stats st;
+	struct canned *c;
+	unsigned long before;
+
+	/* EC2: RequestExpired, the server 10 minutes ahead of our clock */
+	c = fake_answer(&e->fk, 400, NULL);
+	c->body = xstrdup("<Response><Errors><Error><Code>RequestExpired</Code>"
+	    "<Message>Request has expired.</Message></Error></Errors>"
+	    "<RequestID>r1</RequestID></Response>");
+	c->len = strlen(c->body);
+	c->hname[0] = "Date";
+	c->hvalue[0] = "Tue, 14 Nov 2023 22:23:20 GMT";
+	fake_answer(&e->fk, 200, "terminate_instances.xml");
+	assert_int_equal(aws_client_skew(e->aws), 0);
+	aws_client_stats(&st, e->aws);
+	before = st.retries;
+	assert_int_equal(ec2_instances_terminate(e->ec2,
+	    (const char *const[]){ "i-1" }, 1), 0);
+	assert_int_equal(e->fk.nsent, 2);
+	assert_string_equal(sent_header(&e->fk.sent[0], "X-Amz-Date"),
+	    "20231114T221320Z");
+	assert_string_equal(sent_header(&e->fk.sent[1], "X-Amz-Date"),
+	    "20231114T222320Z");	/* signed with the server's time */
+	assert_int_equal(aws_client_skew(e->aws), 600);
+	aws_client_stats(&st, e->aws);
+	assert_int_equal(st.retries, before);	/* not a retry: no quota spent */
+
+	/* S3: ExpiredToken refreshes the credentials and is retried once */
+	c = fake_answer(&e->fk, 400, NULL);
+	c->body = xstrdup("<Error><Code>ExpiredToken</Code><Message>The provided "
+	    "token has expired.</Message></Error>");
+	c->len = strlen(c->body);
+	fake_answer(&e->fk, 200, NULL);
+	assert_int_equal(s3_object_put(e->s3, "b", "k", "x", 1, NULL), 0);
+	assert_int_equal(e->fk.nsent, 4);
+	/* once only: the same answer twice is the call's failure */
+	c = fake_answer(&e->fk, 400, NULL);
+	c->body = xstrdup("<Error><Code>ExpiredToken</Code><Message>m</Message>"
+	    "</Error>");
+	c->len = strlen(c->body);
+	c = fake_answer(&e->fk, 400, NULL);
+	c->body = xstrdup("<Error><Code>ExpiredToken</Code><Message>m</Message>"
+	    "</Error>");
+	c->len = strlen(c->body);
+	assert_true(s3_object_put(e->s3, "b", "k", "x", 1, NULL) < 0);
+	assert_int_equal(e->fk.nsent, 6);
+	/* a small difference is no skew to correct: no retry */
+	c = fake_answer(&e->fk, 403, NULL);
+	c->body = xstrdup("<Error><Code>RequestTimeTooSkewed</Code><Message>m"
+	    "</Message></Error>");
+	c->len = strlen(c->body);
+	c->hname[0] = "Date";
+	c->hvalue[0] = "Tue, 14 Nov 2023 22:23:50 GMT";	/* 30 s off now */
+	assert_true(s3_object_put(e->s3, "b", "k", "x", 1, NULL) < 0);
+	assert_int_equal(e->fk.nsent, 7);
+	assert_int_equal(aws_client_skew(e->aws), 600);
+}
+
 struct captured {
 	struct buf	all;
 	int		lines;
@@ -1462,6 +1524,7 @@ main(void)
 		T(test_svc__describe_images_paginates),
 		T(test_svc__describe_instance_types),
 		T(test_svc__s3_presign),
+		T(test_svc__clock_skew_corrected_once),
 		T(test_svc__s3_bucket_region_found_once),
 		T(test_svc__s3_redirect_followed_once),
 		T(test_svc__s3_presign_in_the_bucket_region),
