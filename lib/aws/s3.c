@@ -573,6 +573,51 @@ url_split(char **origin, const char **path, char **host, const char *url)
 	return 0;
 }
 
+/*
+ * Credentials to presign with, valid as long as the URL: signed with a
+ * session that ends sooner, the URL would die with it.  Fetched again
+ * once if they expire before the URL would; if they still do, *expires
+ * is shortened to their end, and that is said.
+ */
+static int
+presign_creds(struct aws_creds **out, unsigned *expires, struct s3_client *c)
+{
+	struct aws_creds_provider *prov = aws_client_creds(c->aws);
+	time_t at = aws_client_now(c->aws), end;
+	int error;
+
+	if ((error = aws_creds_provider_get(out, prov)) < 0) {
+		err_prefix("s3 presign");
+		return error;
+	}
+	end = aws_creds_expiration(*out);
+	if (end == 0 || end >= at + (time_t)*expires)
+		return 0;
+	aws_creds_free(*out);
+	*out = NULL;
+	aws_creds_provider_invalidate(prov);
+	if ((error = aws_creds_provider_get(out, prov)) < 0) {
+		err_prefix("s3 presign");
+		return error;
+	}
+	end = aws_creds_expiration(*out);
+	if (end == 0 || end >= at + (time_t)*expires)
+		return 0;
+	if (end <= at + 60) {
+		err_set("s3 presign: the credentials (%s) expire in %llds",
+		    aws_creds_source(*out), (long long)(end - at));
+		aws_creds_free(*out);
+		*out = NULL;
+		return ERR_INVALID;
+	}
+	log_warnx("s3 presign: the session credentials (%s) expire in %llds, "
+	    "before the %us the URL should last: it is valid %llds only",
+	    aws_creds_source(*out), (long long)(end - at), *expires,
+	    (long long)(end - at));
+	*expires = (unsigned)(end - at);
+	return 0;
+}
+
 int
 s3_url_presign(char **out, struct s3_client *c, const char *method,
     const char *bucket, const char *key, unsigned expires)
@@ -614,10 +659,8 @@ s3_url_presign(char **out, struct s3_client *c, const char *method,
 		err_set("s3 presign: cannot split the object URL");
 		goto done;
 	}
-	if ((error = aws_creds_provider_get(&creds, aws_client_creds(c->aws))) < 0) {
-		err_prefix("s3 presign");
+	if ((error = presign_creds(&creds, &expires, c)) < 0)
 		goto done;
-	}
 	host_hdr.name = "Host";
 	host_hdr.value = host;
 	memset(&sreq, 0, sizeof(sreq));

@@ -125,6 +125,10 @@ int	 s3_bucket_create(struct s3_client *, const char *bucket);
 /*
  * A presigned URL for method ("GET" or "PUT") on bucket/key valid for
  * expires seconds (1..S3_PRESIGN_MAX_EXPIRES) from the client's clock.
+ * Never signed with credentials that expire before the URL would: those
+ * are fetched again first, and if the new ones expire sooner too, the
+ * URL is shortened to their end (a warning says so; ERR_INVALID when
+ * they last a minute or less).
  * The URL carries a signature: treat it as a secret (never log it).
  * *out is the caller's (free with mem_free_secret).
  */

@@ -10,12 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 #include <cmocka.h>
 
 #include "aws.h"
 #include "aws_int.h"
 #include "buf.h"
+#include "creds.h"
 #include "ec2.h"
 #include "err.h"
 #include "fakeaws.h"
@@ -1384,6 +1386,107 @@ test_svc__clock_skew_corrected_once(void **state)
 	assert_int_equal(aws_client_skew(e->aws), 600);
 }
 
+/* Role credentials lasting *arg seconds from the fake clock, each new. */
+static int
+short_role(struct aws_creds *out, const struct aws_creds *src,
+    const char *role_arn, const char *external_id, const char *session_name,
+    void *arg)
+{
+	const long *life = arg;
+	static int n;
+	char tok[32];
+
+	(void)src;
+	(void)role_arn;
+	(void)external_id;
+	(void)session_name;
+	snprintf(tok, sizeof(tok), "TOKEN%d", ++n);
+	return aws_creds_set(out, "ASIAROLE", "rolesecret", tok,
+	    (time_t)(1700000000 + *life), "assume-role");
+}
+
+static time_t
+svc_clock(void *arg)
+{
+	(void)arg;
+	return 1700000000;
+}
+
+static void
+test_svc__presign_outlives_no_credentials(void **state)
+{
+	struct env *e = *state;
+	struct aws_creds_options co;
+	struct aws_creds_provider *prov = NULL;
+	struct aws_client_opts o;
+	struct aws_client *c = NULL;
+	struct s3_client *s3 = NULL;
+	char dir[] = "/tmp/envctl-presign-XXXXXX", cred[64], conf[64];
+	char *url = NULL;
+	long life = 900;
+	FILE *f;
+
+	(void)e;
+	assert_non_null(mkdtemp(dir));
+	snprintf(cred, sizeof(cred), "%s/credentials", dir);
+	snprintf(conf, sizeof(conf), "%s/config", dir);
+	assert_non_null(f = fopen(cred, "w"));
+	fputs("[src]\naws_access_key_id = AKIDSRC\naws_secret_access_key = s\n", f);
+	fclose(f);
+	assert_non_null(f = fopen(conf, "w"));
+	fputs("[profile r]\nrole_arn = arn:aws:iam::123456789012:role/r\n"
+	    "source_profile = src\n", f);
+	fclose(f);
+	memset(&co, 0, sizeof(co));
+	co.profile = "r";
+	co.credentials_file = cred;
+	co.config_file = conf;
+	co.imds_disabled = 1;
+	co.assume_role = short_role;
+	co.assume_role_arg = &life;
+	co.now = svc_clock;
+	assert_int_equal(aws_creds_provider_new(&prov, &co), 0);
+	memset(&o, 0, sizeof(o));
+	o.region = "us-east-1";
+	o.endpoint_url = "http://127.0.0.1:4566";
+	o.ignore_env_endpoints = 1;
+	o.creds = prov;
+	o.transport = &fake_transport;
+	o.transport_arg = &e->fk;
+	o.clock = svc_clock;
+	assert_int_equal(aws_client_new(&c, &o), 0);
+	assert_int_equal(s3_client_new(&s3, c), 0);
+
+	/* the session ends in 15 min, the URL should last an hour: renewed */
+	assert_int_equal(s3_url_presign(&url, s3, "PUT", "b", "m", 900), 0);
+	assert_non_null(strstr(url, "X-Amz-Security-Token=TOKEN1"));
+	mem_free_secret(url);
+	life = 7200;
+	assert_int_equal(s3_url_presign(&url, s3, "PUT", "b", "m", 3600), 0);
+	assert_non_null(strstr(url, "X-Amz-Expires=3600"));
+	assert_non_null(strstr(url, "X-Amz-Security-Token=TOKEN2"));
+	mem_free_secret(url);
+	/* renewed credentials that end sooner too: the URL ends with them */
+	life = 1800;
+	assert_int_equal(s3_url_presign(&url, s3, "GET", "b", "m", 9000), 0);
+	assert_non_null(strstr(url, "X-Amz-Expires=1800"));
+	assert_non_null(strstr(url, "X-Amz-Security-Token=TOKEN3"));
+	mem_free_secret(url);
+	/* a minute or less left: refused */
+	life = 30;
+	assert_int_equal(s3_url_presign(&url, s3, "GET", "b", "m", 7200),
+	    ERR_INVALID);
+	assert_null(url);
+	assert_int_equal(e->fk.nsent, 0);
+
+	s3_client_free(s3);
+	aws_client_free(c);
+	aws_creds_provider_free(prov);
+	unlink(cred);
+	unlink(conf);
+	rmdir(dir);
+}
+
 struct captured {
 	struct buf	all;
 	int		lines;
@@ -1525,6 +1628,7 @@ main(void)
 		T(test_svc__describe_instance_types),
 		T(test_svc__s3_presign),
 		T(test_svc__clock_skew_corrected_once),
+		T(test_svc__presign_outlives_no_credentials),
 		T(test_svc__s3_bucket_region_found_once),
 		T(test_svc__s3_redirect_followed_once),
 		T(test_svc__s3_presign_in_the_bucket_region),
