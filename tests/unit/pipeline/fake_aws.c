@@ -1459,9 +1459,10 @@ s3_url_presign(char **out, struct s3_client *c, const char *method,
 	time_t at = c->aws->clock != NULL ? c->aws->clock(c->aws->clock_arg) :
 	    time(NULL);
 
-	*out = xasprintf("https://%s.s3.%s.amazonaws.com/%s?X-Amz-Date=%lld&"
-	    "X-Amz-Expires=%u&X-Amz-Signature=%s", bucket, c->aws->region, key,
-	    (long long)at, expires, strcmp(method, "PUT") == 0 ? "put" : "get");
+	*out = xasprintf("https://%s.s3.%s.amazonaws.com/%s?X-Amz-Credential="
+	    "AKID%d&X-Amz-Date=%lld&X-Amz-Expires=%u&X-Amz-Signature=%s", bucket,
+	    c->aws->region, key, fakeworld.cred_epoch, (long long)at, expires,
+	    strcmp(method, "PUT") == 0 ? "put" : "get");
 	return 0;
 }
 

@@ -285,7 +285,8 @@ assert_one_of_each(const char *id)
 	const struct fw_instance *in = NULL;
 	const struct fw_group *g;
 	const struct fw_keypair *kp;
-	const struct fw_object *priv, *pub, *sec;
+	const struct fw_object *priv, *pub, *sec, *ud;
+	char udname[32];
 	size_t i;
 
 	assert_non_null(r);
@@ -317,7 +318,12 @@ assert_one_of_each(const char *id)
 	assert_non_null(priv = fakeworld_object(key(id, "id_ed25519")));
 	assert_non_null(pub = fakeworld_object(key(id, "id_ed25519.pub")));
 	assert_non_null(sec = fakeworld_object(key(id, "secrets.env")));
-	assert_int_equal(fakeworld.nobj, 3);
+	/* the user-data kept for a replay (§6.1), with its presigned URLs */
+	snprintf(udname, sizeof(udname), "user-data-%d.sh", r->attempts);
+	assert_non_null(ud = fakeworld_object(key(id, udname)));
+	assert_int_equal(fakeworld.nobj, 4);
+	assert_int_equal(ud->sse, S3_SSE_AES256);
+	assert_non_null(strstr(ud->body, "X-Amz-Signature="));
 	assert_int_equal(priv->sse, S3_SSE_AES256);
 	assert_int_equal(sec->sse, S3_SSE_AES256);
 	assert_non_null(strstr(priv->body, "BEGIN OPENSSH PRIVATE KEY"));
@@ -1068,6 +1074,7 @@ test_stages__crash_replay_client_token(void **state)
 	assert_int_equal(r->stage, STORE_STAGE_SG_READY);
 	assert_int_not_equal(r->launched_at, 0);
 	tick(45);	/* a later process: another "now" */
+	fakeworld.cred_epoch++;	/* and other credentials to presign with */
 	restart();
 	assert_int_equal(job(PLAN_ADVANCE, F.web, id, NULL), 0);
 	assert_int_equal(fakeworld.nruns, 2);
