@@ -242,9 +242,30 @@ struct ec2_describe_images_input {
 	size_t			 nfilters;
 };
 
-/* DescribeImages.  Choosing the newest (by created) is the caller's job. */
+/*
+ * DescribeImages, every page (NextToken followed).  Choosing the newest
+ * (by created) is the caller's job.
+ */
 int	 ec2_images_describe(struct ec2_image_list *out, struct ec2_client *,
 	    const struct ec2_describe_images_input *in);
+
+/* ---- instance types ---- */
+
+#define EC2_ARCHS_MAX	4
+
+struct ec2_instance_type {
+	char	type[32];
+	/* ProcessorInfo.SupportedArchitectures: "x86_64", "arm64", "i386"... */
+	char	archs[EC2_ARCHS_MAX][16];
+	size_t	narchs;
+};
+
+/*
+ * DescribeInstanceTypes of one type.  ERR_NOTFOUND when the answer does
+ * not list it; EC2's InvalidInstanceType is ERR_INVALID.
+ */
+int	 ec2_instance_type_describe(struct ec2_instance_type *out,
+	    struct ec2_client *, const char *type);
 
 /* ---- security groups ---- */
 

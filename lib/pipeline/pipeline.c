@@ -321,11 +321,16 @@ pl_presign_at(char **out, struct pipeline *p, const char *method,
 	struct aws_client_opts o;
 	struct aws_client *c = NULL;
 	struct s3_client *s3 = NULL;
+	char region[S3_REGION_MAX];
 	int error;
 
 	*out = NULL;
+	/* The bucket's region, asked at the live clock (and then cached). */
+	if ((error = s3_bucket_region(region, sizeof(region), p->s3,
+	    p->o.bucket)) < 0)
+		return error;
 	memset(&o, 0, sizeof(o));
-	o.region = aws_client_region(p->aws);
+	o.region = region;
 	o.creds = p->creds;
 	o.clock = fixed_clock;
 	o.clock_arg = &at;

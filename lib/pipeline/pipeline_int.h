@@ -16,12 +16,24 @@
 struct s3_client;
 
 #define PL_AMI_CACHE	8
+#define PL_TYPE_CACHE	8
 
 struct pl_ami {
 	char	alias[32];
+	char	arch[16];		/* the architecture it was resolved for */
 	char	id[32];
 	char	root_device[64];
 };
+
+/* An instance type's architectures (DescribeInstanceTypes), in this region. */
+struct pl_type {
+	char	type[32];
+	unsigned archs;			/* PL_ARCH_* bits */
+};
+
+#define PL_ARCH_X86_64	0x1u
+#define PL_ARCH_ARM64	0x2u
+#define PL_ARCH_OTHER	0x4u		/* i386, the mac ones */
 
 struct pipeline {
 	struct store		*store;
@@ -33,6 +45,8 @@ struct pipeline {
 	struct observe_tags	 tags;		/* names of the tags we set and read */
 	struct pl_ami		 ami[PL_AMI_CACHE];	/* per pass (per pipeline) */
 	size_t			 nami;
+	struct pl_type		 types[PL_TYPE_CACHE];	/* per pipeline (one region) */
+	size_t			 ntypes;
 };
 
 /*
@@ -200,9 +214,15 @@ int	 pl_own_key_pair(bool *gone, struct pipeline *, struct store_env *row,
 
 /* ---- ami.c ---- */
 
-/* Resolve spec image (alias or ami id) to an AMI; cached per pipeline. */
-int	 pl_ami_resolve(struct pipeline *, const char *image, char id[32],
-	    char root_device[64]);
+/*
+ * Resolve spec image (alias or ami id) to an AMI instance type can run
+ * (its architectures from DescribeInstanceTypes): an alias to the newest
+ * image of the type's architecture, an ami id checked (ERR_INVALID, the
+ * reason in the message, when its architecture does not fit).  Types and
+ * images cached per pipeline.
+ */
+int	 pl_ami_resolve(struct pipeline *, const char *image, const char *type,
+	    char id[32], char root_device[64]);
 
 /* ---- readiness.c: each probe looks once ---- */
 

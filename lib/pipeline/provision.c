@@ -643,6 +643,62 @@ out:
 }
 
 /*
+ * The user-data of this attempt's launch.  A replayed RunInstances (same
+ * ClientToken) must send the very same bytes, or EC2 answers
+ * IdempotentParameterMismatch; but the presigned URLs in the script
+ * depend on the credentials that signed them, which may have been
+ * rotated since (a session renewed, a role assumed again).  So the
+ * script is kept in S3 (SSE, beside the keys, one object per attempt)
+ * before the attempt's first RunInstances, and a launch that resumes
+ * (the row was at SG_READY before this job) sends it again as it was.
+ */
+static int
+launch_user_data(char **script, struct prov *pv)
+{
+	struct pipeline *p = pv->p;
+	struct s3_put_opts po;
+	char *key = NULL, file[48];
+	size_t len;
+	int error;
+
+	*script = NULL;
+	snprintf(file, sizeof(file), "user-data-%d.sh", pv->row->attempts);
+	key = pl_s3_key(p, pv->row->id, file);
+	if (pv->start >= STORE_STAGE_SG_READY) {
+		error = s3_object_get(script, &len, p->s3, p->o.bucket, key,
+		    USERDATA_RAW_MAX, 1);
+		if (error == 0) {
+			log_info("env=%s env_id=%s launch resumed: the user-data of "
+			    "attempt %d sent again as it was", pv->spec->name,
+			    pv->row->id, pv->row->attempts);
+			goto out;
+		}
+		if (error != ERR_NOTFOUND) {
+			err_prefix("reading the user-data of attempt %d",
+			    pv->row->attempts);
+			goto out;
+		}
+		err_clear();
+	}
+	if ((error = launch_script(script, pv)) < 0)
+		goto out;
+	memset(&po, 0, sizeof(po));
+	po.sse = S3_SSE_AES256;
+	po.secret = 1;
+	po.content_type = "text/x-shellscript";
+	if ((error = s3_object_put(p->s3, p->o.bucket, key, *script,
+	    strlen(*script), &po)) < 0)
+		err_prefix("keeping the user-data");
+out:
+	if (error < 0) {
+		mem_free_secret(*script);
+		*script = NULL;
+	}
+	free(key);
+	return error;
+}
+
+/*
  * The pools a launch may use, in order: (market, subnet) for each market
  * (spot, then on-demand if the spec falls back) and each subnet.  With
  * no subnets listed: no subnet (EC2 picks the zone), then the default
@@ -830,11 +886,11 @@ step_launch(struct prov *pv)
 	}
 	FP("provision.ami.before");
 	if ((error = pl_ami_resolve(p, pv->row->ami_id != NULL ? pv->row->ami_id :
-	    s->instance.image, ami, root)) < 0)
+	    s->instance.image, s->instance.type, ami, root)) < 0)
 		goto out;
 	FP("provision.ami.after");
 	if ((error = launch_intent(pv, ami)) < 0 ||
-	    (error = launch_script(&script, pv)) < 0)
+	    (error = launch_user_data(&script, pv)) < 0)
 		goto out;
 	env_tags(p, pv, kv, &nkv, nametag, sizeof(nametag), 1);
 	pl_resource_name(kpname, sizeof(kpname), pv->row->id);
@@ -860,7 +916,7 @@ step_launch(struct prov *pv)
 	error = record_instance(pv, &inst, ami);
 out:
 	ec2_instance_dispose(&inst);
-	free(script);
+	mem_free_secret(script);	/* it holds presigned URLs */
 	return error;
 }
 
@@ -911,7 +967,8 @@ step_ready(struct prov *pv)
 	const char *waiting = "running";
 	unsigned checks = p->o.ready_checks;
 	time_t now = pl_now(p);
-	char *secrets_key = NULL, name[256], hostkeys[PL_HOSTKEYS_MAX] = "";
+	char *secrets_key = NULL, *ud_key = NULL, name[256], udfile[48];
+	char hostkeys[PL_HOSTKEYS_MAX] = "";
 	int error = 0, found = 0;
 
 	memset(&now_inst, 0, sizeof(now_inst));
@@ -978,10 +1035,14 @@ step_ready(struct prov *pv)
 	FP("provision.event_ready.after");
 	log_info("env=%s env_id=%s ready: instance %s after %llds", s->name,
 	    pv->row->id, ids[0], (long long)(now - pv->row->created_at));
-	/* The secrets object has served its purpose. */
+	/* The secrets object and the kept user-data have served their purpose. */
 	secrets_key = pl_s3_key(p, pv->row->id, "secrets.env");
 	if (s3_object_delete(p->s3, p->o.bucket, secrets_key) < 0)
 		log_warnx("env=%s deleting the secrets object: %s", s->name, err_get());
+	snprintf(udfile, sizeof(udfile), "user-data-%d.sh", pv->row->attempts);
+	ud_key = pl_s3_key(p, pv->row->id, udfile);
+	if (s3_object_delete(p->s3, p->o.bucket, ud_key) < 0)
+		log_warnx("env=%s deleting the kept user-data: %s", s->name, err_get());
 out:
 	/* Still waiting past ready_timeout: fail, naming what it waits on. */
 	if (error == PL_NOT_YET && pv->row->launched_at > 0 &&
@@ -992,6 +1053,7 @@ out:
 		    waiting);
 		error = ERR_TIMEOUT;
 	}
+	free(ud_key);
 	free(secrets_key);
 	return error;
 }

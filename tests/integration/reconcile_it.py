@@ -30,6 +30,8 @@ Run under tests/harness/with-pg.sh and tests/harness/with-aws.sh:
                              retried, a private subnet ready with the
                              default checks, host keys, Unsupported,
                              an orphan's group left then deleted
+    reconcile_it.py regions  strict mode: a bucket in a third region, specs
+                             in two others, Graviton beside x86 (issue 14)
 
 Results are checked with independent clients: the aws CLI straight to moto
 and psql; never with envctl's own view.  Each scenario gets its own
@@ -728,14 +730,14 @@ def chaos():
     check(ops >= 1000 or n < 48, "chaos: at least 1,000 operations (%d)" % ops)
 
 
-def run_user_data(instance_id, top):
+def run_user_data(instance_id, top, region="us-east-1"):
     """Run the user-data envctl gave instance_id (aws CLI) as the instance
     would: bash in a sandbox under top with stand-ins for docker, git and
     the package managers; curl is real, so the secrets come through the
     presigned GET and the marker goes up the presigned PUT.  Returns the
     bash process and the stand-ins' calls."""
     ud = aws("ec2", "describe-instance-attribute", "--instance-id", instance_id,
-             "--attribute", "userData")["UserData"]["Value"]
+             "--attribute", "userData", region=region)["UserData"]["Value"]
     script = base64.b64decode(ud).decode()
     fakes = os.path.join(os.environ.get("ENVCTL_SRC", os.path.dirname(os.path.abspath(__file__)) + "/../.."),
                          "tests", "integration", "userdata", "fake_cmd.py")
@@ -1548,6 +1550,83 @@ def strict_pipeline():
     sc.unspec("priv")
     sc.reconcile("--allow-empty", "--wait", "30s")
     proxy("/__proxy/config", {"console_output": {}, "strict": False})
+# Strict mode with only the AWS-layer behaviours of issue 14 on (the bucket's
+# region, image architecture); the others are exercised elsewhere.
+STRICT_AWS = {"bucket_region": True, "architecture": True, "type_offerings": {},
+              "invisible": {}, "sg_dependency": False, "status_initializing_seconds": 0,
+              "console_seconds": 0, "reachability": False}
+
+
+def regions():
+    """Under strict mode (bucket_region, architecture): a bucket in a third
+    region (ap-southeast-2) with specs in us-east-1 and eu-west-1, and a
+    Graviton (t4g) spec beside an x86 one.  Every S3 call and presigned URL
+    goes to the bucket's region (the instance's own curl included), each
+    image fits its type's architecture; all reach ready."""
+    far = "envctl-it-far-" + uuid.uuid4().hex[:8]
+    aws("s3api", "create-bucket", "--bucket", far, "--create-bucket-configuration",
+        "LocationConstraint=ap-southeast-2", region="ap-southeast-2")
+    proxy("/__proxy/config", {"strict": STRICT_AWS})
+    sc = Scenario("regions", checks="status,marker")
+    sc.env["ENVCTL_S3_BUCKET"] = far
+    specs = {"east": ("us-east-1", "t3.micro"), "west": ("eu-west-1", "t3.micro"),
+             "arm": ("eu-west-1", "t4g.micro")}
+    for name, (region, itype) in specs.items():
+        text = SPEC.format(name=name, on_drift="replace", disk=12, mode="dev")
+        text = text.replace("spec:\n", "spec:\n  region: %s\n" % region, 1)
+        text = text.replace("type: t3.micro", "type: " + itype)
+        with open(os.path.join(sc.specs, name + ".yaml"), "w") as f:
+            f.write(text)
+    r = sc.reconcile()
+    rows = {x["name"]: x for x in sc.rows()}
+    check(r.returncode == 2 and all(rows.get(n, {}).get("stage") == "TAGGED" for n in specs),
+          "regions: three launched, waiting for their markers (%s %s)" %
+          ({n: (x["status"], x["stage"]) for n, x in rows.items()}, r.stderr.strip()[-300:]))
+    for name, (region, itype) in specs.items():
+        row = rows.get(name)
+        if not row or not row["instance_id"]:
+            continue
+        top = tempfile.mkdtemp(prefix="envctl-regions-")
+        b, calls = run_user_data(row["instance_id"], top, region=region)
+        check(b.returncode == 0, "regions: %s's user-data reaches the bucket through its "
+              "presigned URLs (%d %s)" % (name, b.returncode, b.stderr[-300:]))
+        envfiles = [c["env_file"]["content"] for c in calls if c.get("env_file")]
+        check(any(CANARY in e for e in envfiles),
+              "regions: %s's secrets came through the presigned GET" % name)
+        inst = aws("ec2", "describe-instances", "--instance-ids", row["instance_id"],
+                   region=region)["Reservations"][0]["Instances"][0]
+        img = aws("ec2", "describe-images", "--image-ids", inst["ImageId"],
+                  region=region)["Images"][0]
+        want = "arm64" if itype.startswith("t4g") else "x86_64"
+        check(inst["InstanceType"] == itype and img["Architecture"] == want,
+              "regions: %s is a %s on a %s image (%s %s)" %
+              (name, itype, want, inst["InstanceType"], img["Architecture"]))
+    r = sc.reconcile()
+    live = {x["name"]: x["status"] for x in sc.rows()}
+    check(r.returncode == 0 and all(live.get(n) == "ready" for n in specs),
+          "regions: all three ready (%s %s)" % (live, r.stderr.strip()[-300:]))
+    loc = aws("s3api", "get-bucket-location", "--bucket", far,
+              region="ap-southeast-2").get("LocationConstraint")
+    keys = [o["Key"] for o in aws("s3api", "list-objects-v2", "--bucket", far,
+                                  region="ap-southeast-2").get("Contents", [])]
+    for name in specs:
+        eid = rows.get(name, {}).get("id", "?")
+        got = sorted(k.rsplit("/", 1)[1] for k in keys if k.startswith("envctl/%s/" % eid))
+        check(loc == "ap-southeast-2" and
+              got == ["bootstrap-done.json", "id_ed25519", "id_ed25519.pub"],
+              "regions: %s's keys and marker in the ap-southeast-2 bucket (%s %s)" %
+              (name, loc, got))
+    log = proxy("/__proxy/log")["entries"]
+    s3 = [e for e in log if e["service"] == "s3"]
+    redirects = [e["action"] for e in s3 if e.get("fault") == "strict-redirect"]
+    lookups = [e for e in s3 if e["action"] == "GetBucketLocation"]
+    check(s3 and set(redirects) <= {"GetBucketLocation"},
+          "regions: no S3 call but the region lookups went to the wrong region (%s)" %
+          sorted(set(redirects)))
+    # found once per process (two passes, three workers each) and cached
+    check(len(lookups) == 2, "regions: the bucket's region asked %d times "
+          "in 2 passes, of %d S3 calls" % (len(lookups), len(s3)))
+    proxy("/__proxy/config", {"strict": False})
 
 
 def main():
@@ -1559,7 +1638,7 @@ def main():
     {"fleet": lambda: (fleet(), bootstrap()), "faults": faults, "chaos": chaos,
      "features": lambda: (network(), prices(), drift_once(), readiness()),
      "hostile": hostile, "secrets": secrets, "own": own, "audit": audit,
-     "strict": strict_pipeline}[part]()
+     "strict": strict_pipeline, "regions": regions}[part]()
     print("%d passed, %d failed" % (len(passed), len(failures)))
     for f in failures:
         print("FAILED: " + f)

@@ -297,7 +297,8 @@ assert_one_of_each(const char *id)
 	const struct fw_instance *in = NULL;
 	const struct fw_group *g;
 	const struct fw_keypair *kp;
-	const struct fw_object *priv, *pub, *sec;
+	const struct fw_object *priv, *pub, *sec, *ud;
+	char udname[32];
 	size_t i;
 
 	assert_non_null(r);
@@ -329,7 +330,12 @@ assert_one_of_each(const char *id)
 	assert_non_null(priv = fakeworld_object(key(id, "id_ed25519")));
 	assert_non_null(pub = fakeworld_object(key(id, "id_ed25519.pub")));
 	assert_non_null(sec = fakeworld_object(key(id, "secrets.env")));
-	assert_int_equal(fakeworld.nobj, 3);
+	/* the user-data kept for a replay (§6.1), with its presigned URLs */
+	snprintf(udname, sizeof(udname), "user-data-%d.sh", r->attempts);
+	assert_non_null(ud = fakeworld_object(key(id, udname)));
+	assert_int_equal(fakeworld.nobj, 4);
+	assert_int_equal(ud->sse, S3_SSE_AES256);
+	assert_non_null(strstr(ud->body, "X-Amz-Signature="));
 	assert_int_equal(priv->sse, S3_SSE_AES256);
 	assert_int_equal(sec->sse, S3_SSE_AES256);
 	assert_non_null(strstr(priv->body, "BEGIN OPENSSH PRIVATE KEY"));
@@ -498,6 +504,72 @@ test_stages__secret_sources(void **state)
 	F.o.secrets_dir = NULL;
 	unlink(path);
 	rmdir(dir);
+	fresh();
+}
+
+/* ---- provision: the image fits the instance type's architecture ---- */
+
+static const char arch_yaml[] =
+    "apiVersion: envctl/v1\n"
+    "kind: Environment\n"
+    "metadata: {name: web}\n"
+    "spec:\n"
+    "  instance: {type: %s, image: %s}\n"
+    "  access:\n"
+    "    ssh: {allow_from: [203.0.113.0/24]}\n";
+
+static struct spec_entry *
+arch_spec(const char *type, const char *image)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text), arch_yaml, type, image);
+	return spec_load(text);
+}
+
+static void
+test_stages__provision_image_architecture(void **state)
+{
+	struct spec_entry *e;
+	const struct store_env *r;
+	const struct fw_instance *in;
+	char id[STORE_ID_LEN], stage[24];
+	const char *msg;
+
+	(void)state;
+	/* Graviton: the alias resolves the newest arm64 al2023 */
+	e = arch_spec("t4g.small", "al2023");
+	assert_int_equal(job(PLAN_PROVISION, e, NULL, stage), 0);
+	r = row(id);
+	assert_string_equal(r->ami_id, "ami-0ddd0001");
+	in = fakeworld_instance(r->instance_id);
+	assert_string_equal(in->image, "ami-0ddd0001");
+	assert_string_equal(in->type, "t4g.small");
+	assert_int_equal(fakeworld_count("DescribeInstanceTypes"), 1);
+	spec_entry_free(e);
+
+	/* an explicit AMI of another architecture: refused before RunInstances */
+	fresh();
+	e = arch_spec("t3.small", "ami-0ddd0001");
+	assert_true(job(PLAN_PROVISION, e, NULL, stage) < 0);
+	r = row(id);
+	msg = r->error != NULL ? r->error : "";
+	assert_non_null(strstr(msg, "image ami-0ddd0001 is arm64, but instance type "
+	    "t3.small runs x86_64 images: choose an image of that architecture, "
+	    "or an image alias"));
+	assert_int_equal(fakeworld_count("RunInstances"), 0);
+	assert_int_equal(fakeworld.nruns, 0);
+	spec_entry_free(e);
+
+	/* and the other way round */
+	fresh();
+	e = arch_spec("m7g.large", "ami-0eee0002");
+	assert_true(job(PLAN_PROVISION, e, NULL, stage) < 0);
+	r = row(id);
+	assert_non_null(strstr(r->error, "image ami-0eee0002 is x86_64, but instance "
+	    "type m7g.large runs arm64 images"));
+	assert_int_equal(fakeworld_count("RunInstances"), 0);
+	spec_entry_free(e);
 	fresh();
 }
 
@@ -1261,6 +1333,7 @@ test_stages__crash_replay_client_token(void **state)
 	assert_int_equal(r->stage, STORE_STAGE_SG_READY);
 	assert_int_not_equal(r->launched_at, 0);
 	tick(45);	/* a later process: another "now" */
+	fakeworld.cred_epoch++;	/* and other credentials to presign with */
 	restart();
 	assert_int_equal(job(PLAN_ADVANCE, F.web, id, NULL), 0);
 	assert_int_equal(fakeworld.nruns, 2);
@@ -1961,6 +2034,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_stages__provision_fresh, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__provision_image_architecture,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__not_ready_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__provision_failpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__provision_aws_errors, setup, teardown),
