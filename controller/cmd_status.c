@@ -111,6 +111,9 @@ print_text(const struct status_row *rows, size_t n, time_t now)
 			    log_sanitize(fs, sizeof(fs),
 			    e->failed_at_stage ? e->failed_at_stage : ""),
 			    log_escape(esc, sizeof(esc), e->error));
+		if (e != NULL && e->host_keys != NULL)
+			printf("    host keys (verified): %s\n",
+			    log_escape(esc, sizeof(esc), e->host_keys));
 	}
 	if (n == 0)
 		printf("(no environments)\n");
@@ -147,6 +150,7 @@ print_json(const struct status_row *rows, size_t n, time_t now)
 		json_object_set_new(o, "cost_usd", json_real(rows[i].cost));
 		json_object_set_new(o, "last_error", e ? jstr(e->error) : json_null());
 		json_object_set_new(o, "failed_at_stage", e ? jstr(e->failed_at_stage) : json_null());
+		json_object_set_new(o, "host_keys", e ? jstr(e->host_keys) : json_null());
 		json_object_set_new(o, "agreement", json_string(rows[i].agreement));
 		json_object_set_new(o, "agree", json_boolean(strncmp(rows[i].agreement, "ok", 2) == 0));
 		json_array_append_new(arr, o);

@@ -153,7 +153,7 @@ static const struct config_option options[] = {
 	    "longest retry delay"),
 	DURATION(provision_sla, "2m", 0, 86400,
 	    "provision time (row to ready) above which a provision.sla.missed event is recorded and counted; 0: off"),
-	CUSTOM(ready_checks, "status,ssh,marker,hostkey", parse_ready_checks, NULL,
+	CUSTOM(ready_checks, "status,marker,hostkey", parse_ready_checks, NULL,
 	    "readiness checks: any of status, ssh, marker, hostkey"),
 	INT(ready_ssh_port, "22", 1, 65535,
 	    "port the ssh readiness check connects to on the instance; envctl ssh and ssh-config use it too"),

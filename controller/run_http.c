@@ -407,6 +407,7 @@ static const char *const ec2_states[] = {
 #define RUN_VIEW_STATE		0x04	/* a state not in ec2_states */
 #define RUN_VIEW_IP		0x08
 #define RUN_VIEW_ERROR		0x10
+#define RUN_VIEW_HOST_KEYS	0x20
 
 #define VIEW_STRS_MAX	(256u << 20)	/* the view's strings, at most */
 
@@ -439,7 +440,7 @@ view_env_at(const void *arg, size_t i, struct httpd_status_env *out)
 	const struct run_view_env *e = &v->envs[i];
 	const char *p = v->strs + e->strs;
 	const char **next[] = { &out->workspace, &out->instance_id, &out->state,
-	    &out->ip, &out->last_error };
+	    &out->ip, &out->last_error, &out->host_keys };
 	size_t k;
 
 	memset(out, 0, sizeof(*out));
@@ -505,6 +506,7 @@ view_env_add(void *arg, const struct store_env *e)
 	view_str(b, &s->has, RUN_VIEW_STATE, state);
 	view_str(b, &s->has, RUN_VIEW_IP, e->public_ip);
 	view_str(b, &s->has, RUN_VIEW_ERROR, e->error);
+	view_str(b, &s->has, RUN_VIEW_HOST_KEYS, e->host_keys);
 	s->age = since ? (int64_t)(b->now - since) : -1;
 	pipeline_env_cost(&cost, e, b->now);
 	s->cost = cost.usd;

@@ -91,6 +91,12 @@ struct aws_request {
 	const char		*path;
 	const char		*bucket;	/* S3 only: virtual-hosted or path-style */
 	/*
+	 * The region signed for and sent to; NULL: the client's.  S3 sets
+	 * the bucket's region here (s3.c); a custom endpoint keeps its
+	 * host, only the signature changes.
+	 */
+	const char		*region;
+	/*
 	 * Extra query string, already encoded ("list-type=2&prefix=a%2Fb");
 	 * may be NULL.  S3 uses it; the Query protocol uses params.
 	 */
@@ -175,6 +181,14 @@ int		 aws_client_url(struct buf *out, const struct aws_client *,
 /* The credentials provider and signing clock of the client (borrowed). */
 struct aws_creds_provider *aws_client_creds(const struct aws_client *);
 time_t		 aws_client_now(const struct aws_client *);
+/*
+ * Seconds the servers' clock is ahead of ours (negative: behind), as
+ * corrected after an answer said the clock was off (RequestTimeTooSkewed,
+ * RequestExpired...; its Date header AWS_SKEW_MIN or more away); 0 until
+ * then.  aws_client_now() adds it.
+ */
+long		 aws_client_skew(const struct aws_client *);
+#define AWS_SKEW_MIN	60
 
 /* ---- transport: what is below the module's boundary ---- */
 

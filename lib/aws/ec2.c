@@ -784,6 +784,8 @@ ec2_console_output_get(char **out, size_t *outlen, struct ec2_client *c,
 	*outlen = 0;
 	q = aws_query_new("GetConsoleOutput", EC2_API_VERSION);
 	aws_query_add(q, "InstanceId", id);
+	/* The current text, not the snapshot EC2 buffers (empty for minutes). */
+	aws_query_add(q, "Latest", "true");
 	if ((error = ec2_call(&doc, NULL, 0, c, "GetConsoleOutput", q)) < 0)
 		goto done;
 	b64 = aws_xml_child_text(aws_xml_root(doc), "output");
@@ -834,19 +836,96 @@ image_take(void *out, const struct aws_xml_node *it)
 	im->created = parse_time(im->creation_date);
 }
 
+/* Pages of DescribeImages followed before the answer counts as runaway. */
+#define IMAGES_MAX_PAGES	100
+
 int
 ec2_images_describe(struct ec2_image_list *out, struct ec2_client *c,
     const struct ec2_describe_images_input *in)
 {
-	struct aws_query *q;
+	const struct aws_xml_node *set, *it;
+	struct aws_xml *doc = NULL;
+	struct aws_query *q = NULL;
+	char *token = NULL;
+	int page, error = 0;
 
 	memset(out, 0, sizeof(*out));
-	q = aws_query_new("DescribeImages", EC2_API_VERSION);
-	add_list(q, "Owner", in->owners, in->nowners);
-	add_list(q, "ImageId", in->image_ids, in->nimage_ids);
-	add_filters(q, in->filters, in->nfilters);
-	return ec2_describe_items(c, "DescribeImages", q, "imagesSet",
-	    image_take, out);
+	for (page = 0; page < IMAGES_MAX_PAGES; page++) {
+		q = aws_query_new("DescribeImages", EC2_API_VERSION);
+		add_list(q, "Owner", in->owners, in->nowners);
+		add_list(q, "ImageId", in->image_ids, in->nimage_ids);
+		add_filters(q, in->filters, in->nfilters);
+		if (token != NULL)
+			aws_query_add(q, "NextToken", token);
+		if ((error = ec2_call(&doc, NULL, 0, c, "DescribeImages", q)) < 0)
+			goto out;
+		if ((set = aws_xml_child(aws_xml_root(doc), "imagesSet")) != NULL)
+			AWS_XML_FOREACH(it, set, "item")
+				image_take(out, it);
+		free(token);
+		token = aws_xml_child_text(aws_xml_root(doc), "nextToken");
+		aws_xml_free(doc);
+		doc = NULL;
+		aws_query_free(q);
+		q = NULL;
+		if (token == NULL || *token == '\0')
+			goto out;
+	}
+	err_set("ec2 DescribeImages: more than %d pages", IMAGES_MAX_PAGES);
+	error = ERR_LIMIT;
+out:
+	if (error < 0)
+		ec2_image_list_dispose(out);
+	free(token);
+	aws_xml_free(doc);
+	aws_query_free(q);
+	return error;
+}
+
+int
+ec2_instance_type_describe(struct ec2_instance_type *out, struct ec2_client *c,
+    const char *type)
+{
+	const struct aws_xml_node *it, *archs, *a;
+	struct aws_xml *doc = NULL;
+	struct aws_query *q;
+	char name[32], *t;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	q = aws_query_new("DescribeInstanceTypes", EC2_API_VERSION);
+	aws_query_add(q, "InstanceType.1", type);
+	if ((error = ec2_call(&doc, NULL, 0, c, "DescribeInstanceTypes", q)) < 0)
+		goto out;
+	it = aws_xml_path(aws_xml_root(doc), "instanceTypeSet/item");
+	for (; it != NULL; it = aws_xml_next(it, "item")) {
+		child_copy(name, sizeof(name), it, "instanceType");
+		if (strcmp(name, type) == 0)
+			break;
+	}
+	if (it == NULL) {
+		err_set("ec2 DescribeInstanceTypes: no instance type %s in the answer",
+		    type);
+		error = ERR_NOTFOUND;
+		goto out;
+	}
+	snprintf(out->type, sizeof(out->type), "%s", type);
+	archs = aws_xml_path(it, "processorInfo/supportedArchitectures");
+	if (archs != NULL)
+		AWS_XML_FOREACH(a, archs, "item") {
+			if (out->narchs == EC2_ARCHS_MAX)
+				break;
+			t = aws_xml_text(a);
+			snprintf(out->archs[out->narchs], sizeof(out->archs[0]),
+			    "%s", t != NULL ? t : "");
+			free(t);
+			if (out->archs[out->narchs][0] != '\0')
+				out->narchs++;
+		}
+out:
+	aws_xml_free(doc);
+	aws_query_free(q);
+	return error;
 }
 
 /* ---- security groups ---- */
@@ -1092,6 +1171,31 @@ ec2_subnets_describe(struct ec2_subnet_list *out, struct ec2_client *c,
 	add_list(q, "SubnetId", ids, nids);
 	return ec2_describe_items(c, "DescribeSubnets", q, "subnetSet",
 	    subnet_take, out);
+}
+
+static int
+subnet_az_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct ec2_subnet *)a)->az,
+	    ((const struct ec2_subnet *)b)->az);
+}
+
+int
+ec2_subnets_default_describe(struct ec2_subnet_list *out, struct ec2_client *c)
+{
+	static const char *const yes[] = { "true" };
+	struct ec2_filter f = { "default-for-az", yes, 1 };
+	struct aws_query *q;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	q = aws_query_new("DescribeSubnets", EC2_API_VERSION);
+	add_filters(q, &f, 1);
+	error = ec2_describe_items(c, "DescribeSubnets", q, "subnetSet",
+	    subnet_take, out);
+	if (error == 0 && out->n > 1)
+		qsort(out->v, out->n, sizeof(out->v[0]), subnet_az_cmp);
+	return error;
 }
 
 /* ---- tags ---- */

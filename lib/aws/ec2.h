@@ -206,8 +206,9 @@ int	 ec2_instance_termination_protection(int *out, struct ec2_client *,
 	    const char *id);
 
 /*
- * GetConsoleOutput, base64-decoded.  *out (NUL-terminated, caller frees)
- * and *outlen; an instance without output yet gives "" and 0.
+ * GetConsoleOutput with Latest=true (the current output, not EC2's
+ * buffered snapshot), base64-decoded.  *out (NUL-terminated, caller
+ * frees) and *outlen; an instance without output yet gives "" and 0.
  */
 int	 ec2_console_output_get(char **out, size_t *outlen, struct ec2_client *,
 	    const char *id);
@@ -241,9 +242,30 @@ struct ec2_describe_images_input {
 	size_t			 nfilters;
 };
 
-/* DescribeImages.  Choosing the newest (by created) is the caller's job. */
+/*
+ * DescribeImages, every page (NextToken followed).  Choosing the newest
+ * (by created) is the caller's job.
+ */
 int	 ec2_images_describe(struct ec2_image_list *out, struct ec2_client *,
 	    const struct ec2_describe_images_input *in);
+
+/* ---- instance types ---- */
+
+#define EC2_ARCHS_MAX	4
+
+struct ec2_instance_type {
+	char	type[32];
+	/* ProcessorInfo.SupportedArchitectures: "x86_64", "arm64", "i386"... */
+	char	archs[EC2_ARCHS_MAX][16];
+	size_t	narchs;
+};
+
+/*
+ * DescribeInstanceTypes of one type.  ERR_NOTFOUND when the answer does
+ * not list it; EC2's InvalidInstanceType is ERR_INVALID.
+ */
+int	 ec2_instance_type_describe(struct ec2_instance_type *out,
+	    struct ec2_client *, const char *type);
 
 /* ---- security groups ---- */
 
@@ -342,6 +364,14 @@ void	 ec2_subnet_list_dispose(struct ec2_subnet_list *);
  */
 int	 ec2_subnets_describe(struct ec2_subnet_list *out, struct ec2_client *,
 	    const char *const *ids, size_t nids);
+
+/*
+ * The default VPC's subnets (DescribeSubnets, default-for-az=true), one
+ * per availability zone, sorted by zone; none when the region has no
+ * default VPC.
+ */
+int	 ec2_subnets_default_describe(struct ec2_subnet_list *out,
+	    struct ec2_client *);
 
 /* ---- tags ---- */
 

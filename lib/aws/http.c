@@ -43,6 +43,7 @@ struct aws_client {
 	struct aws_curl		*curl;
 	time_t			(*clock)(void *);
 	void			*clock_arg;
+	long			 skew;		/* server time - ours, when corrected */
 	double			(*rand)(void *);
 	void			(*sleep_ms)(void *, long);
 	void			*retry_arg;
@@ -244,10 +245,55 @@ aws_client_creds(const struct aws_client *c)
 	return c->creds;
 }
 
+/* Our clock, uncorrected. */
+static time_t
+client_clock(const struct aws_client *c)
+{
+	return c->clock != NULL ? c->clock(c->clock_arg) : time(NULL);
+}
+
 time_t
 aws_client_now(const struct aws_client *c)
 {
-	return c->clock != NULL ? c->clock(c->clock_arg) : time(NULL);
+	return client_clock(c) + c->skew;
+}
+
+long
+aws_client_skew(const struct aws_client *c)
+{
+	return c->skew;
+}
+
+/* The region req is signed for and sent to. */
+static const char *
+req_region(const struct aws_client *c, const struct aws_request *req)
+{
+	return req->region != NULL ? req->region : c->region;
+}
+
+/*
+ * The endpoint of req: the client's, or for a request in another region
+ * (req->region) that region's default endpoint, resolved into tmp.  A
+ * custom endpoint (an override: moto, the tests) serves every region.
+ */
+static int
+req_endpoint(const struct aws_endpoint **out, struct aws_endpoint *tmp,
+    const struct aws_client *c, const struct aws_request *req)
+{
+	const struct aws_endpoint *ep = &c->ep[req->service];
+	int error;
+
+	*out = ep;
+	if (req->region == NULL || ep->custom || strcmp(req->region, c->region) == 0)
+		return 0;
+	if ((error = aws_endpoint_resolve(tmp, req->service, req->region,
+	    NULL, NULL)) < 0) {
+		err_prefix("%s endpoint in %s", aws_service_name(req->service),
+		    req->region);
+		return error;
+	}
+	*out = tmp;
+	return 0;
 }
 
 /* Scheme, host, encoded path: everything of the URL but the query. */
@@ -255,10 +301,13 @@ static int
 client_url_base(struct buf *out, const struct aws_client *c,
     const struct aws_request *req, char *host, size_t hostsz)
 {
-	const struct aws_endpoint *ep = &c->ep[req->service];
+	struct aws_endpoint tmp;
+	const struct aws_endpoint *ep;
 	const char *bucket = req->service == AWS_SERVICE_S3 ? req->bucket : NULL;
 	int error;
 
+	if ((error = req_endpoint(&ep, &tmp, c, req)) < 0)
+		return error;
 	if ((error = aws_endpoint_host(host, hostsz, ep, bucket)) < 0)
 		return error;
 	if ((error = buf_printf(out, "%s://%s", ep->scheme, host)) < 0)
@@ -300,10 +349,13 @@ struct call {
 static int
 call_prepare(struct call *k, struct aws_client *c, const struct aws_request *req)
 {
-	const struct aws_endpoint *ep = &c->ep[req->service];
+	struct aws_endpoint tmp;
+	const struct aws_endpoint *ep;
 	const char *bucket = req->service == AWS_SERVICE_S3 ? req->bucket : NULL;
 	int error;
 
+	if ((error = req_endpoint(&ep, &tmp, c, req)) < 0)
+		return error;
 	if ((error = aws_endpoint_host(k->host, sizeof(k->host), ep, bucket)) < 0)
 		return error;
 	if ((error = aws_endpoint_path(&k->path, ep, bucket, req->path)) < 0)
@@ -392,7 +444,7 @@ call_sign(struct aws_headers *out, struct aws_client *c,
 	sreq.payload_hash = k->payload_hash;
 	memset(&p, 0, sizeof(p));
 	p.creds = k->sign_creds;
-	p.region = c->region;
+	p.region = req_region(c, req);
 	p.service = aws_service_name(req->service);
 	p.time = aws_client_now(c);
 	p.form = SIGV4_FORM_HEADER;
@@ -500,6 +552,77 @@ done:
 	return error;
 }
 
+/* Codes that say our clock is off, or the signing credentials expired. */
+static const char *const skew_codes[] = {
+	"RequestTimeTooSkewed", "RequestExpired", "RequestInTheFuture",
+	"InvalidSignatureException", "SignatureDoesNotMatch", "AuthFailure",
+};
+static const char *const expired_codes[] = {
+	"ExpiredToken", "ExpiredTokenException", "RequestExpired",
+	"TokenRefreshRequired",
+};
+
+static int
+code_in(const char *code, const char *const *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(code, v[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * After a failed attempt: when the answer says the clock is off (its Date
+ * header is AWS_SKEW_MIN or more away from ours) the skew is corrected,
+ * as the SDKs do; when it says the credentials expired, they are fetched
+ * again.  1 when either happened and the call is worth one more attempt.
+ */
+static int
+call_recover(struct aws_client *c, struct call *k,
+    const struct aws_response *resp, const struct aws_error *e)
+{
+	const char *date;
+	struct tm tm;
+	time_t server;
+	long skew;
+	int fixed = 0;
+
+	if (code_in(e->code, skew_codes, sizeof(skew_codes) / sizeof(skew_codes[0])) &&
+	    (date = aws_response_header(resp, "Date")) != NULL) {
+		memset(&tm, 0, sizeof(tm));
+		if (strptime(date, "%a, %d %b %Y %H:%M:%S GMT", &tm) != NULL &&
+		    (server = timegm(&tm)) > 0) {
+			/* off by this much even with the correction so far */
+			skew = (long)(server - aws_client_now(c));
+			if (skew >= AWS_SKEW_MIN || skew <= -AWS_SKEW_MIN) {
+				c->skew += skew;
+				log_warnx("aws: %s %s: our clock is %+lds off the "
+				    "server's; signing with the server's time",
+				    aws_service_name(e->service), e->action, c->skew);
+				fixed = 1;
+			}
+		}
+	}
+	if (code_in(e->code, expired_codes,
+	    sizeof(expired_codes) / sizeof(expired_codes[0])) &&
+	    c->creds != NULL && c->static_creds == NULL && !c->anonymous) {
+		aws_creds_provider_invalidate(c->creds);
+		aws_creds_free(k->creds);
+		k->creds = NULL;
+		k->sign_creds = NULL;
+		if (aws_creds_provider_get(&k->creds, c->creds) < 0) {
+			log_warnx("aws: %s %s: refreshing expired credentials: %s",
+			    aws_service_name(e->service), e->action, err_get());
+			return 0;
+		}
+		k->sign_creds = k->creds;
+		log_info("aws: %s %s: %s; credentials refreshed",
+		    aws_service_name(e->service), e->action, e->code);
+		fixed = 1;
+	}
+	return fixed;
+}
+
 /* The code a call is counted under: "" for success, the AWS code, or ours. */
 static const char *
 call_code(int error, const struct aws_error *e)
@@ -555,6 +678,7 @@ aws_client_send(struct aws_response *resp, struct aws_client *c,
 	int paced = c->pacer != NULL && req->service == AWS_SERVICE_EC2;
 	int attempt, tcode = 0, taken = 0, throttles = 0, error = -1;
 	uint64_t t0 = duration_mono_ms();
+	int recovered = 0;
 	char line[1024];
 
 	memset(&k, 0, sizeof(k));
@@ -601,6 +725,12 @@ aws_client_send(struct aws_response *resp, struct aws_client *c,
 		}
 		call_error(e, tcode, resp);
 		call_redact(e, &k);
+		/* Clock skew or expired credentials: fixed, one more attempt. */
+		if (tcode == 0 && !recovered && call_recover(c, &k, resp, e)) {
+			recovered = 1;
+			attempt--;
+			continue;
+		}
 		kind = aws_retry_classify(tcode, e);
 		if (kind == AWS_RETRY_THROTTLE) {
 			c->stats.throttled++;

@@ -20,9 +20,32 @@ struct s3_client;
 /* Longest presigned URL lifetime S3 accepts (7 days). */
 #define S3_PRESIGN_MAX_EXPIRES	604800u
 
-/* A client over aws (borrowed, must outlive it).  Returns 0. */
+/* Room for a region name ("ap-southeast-2"), NUL included. */
+#define S3_REGION_MAX	32
+
+/*
+ * A client over aws (borrowed, must outlive it).  Returns 0.  Whatever
+ * aws's region, every request about a bucket (presigned URLs included)
+ * is signed for and sent to the bucket's region (s3_bucket_region); a
+ * 301 PermanentRedirect or 400 naming another region is followed once.
+ */
 int	 s3_client_new(struct s3_client **out, struct aws_client *aws);
 void	 s3_client_free(struct s3_client *);
+
+/*
+ * The region bucket is in, into out (outsz >= S3_REGION_MAX): cached for
+ * the whole process, else asked once (GetBucketLocation in the client's
+ * region; the x-amz-bucket-region header of any answer, else the
+ * LocationConstraint) and cached.  When S3 does not say, the client's
+ * region, cached too (a redirect corrects it).  A negative ERR_* only
+ * when S3 could not be asked (network, throttling).
+ */
+int	 s3_bucket_region(char *out, size_t outsz, struct s3_client *,
+	    const char *bucket);
+/* Cache region as bucket's (known from elsewhere; tests). */
+void	 s3_bucket_region_remember(const char *bucket, const char *region);
+/* Forget every cached bucket region (tests). */
+void	 s3_bucket_regions_forget(void);
 
 enum s3_sse {
 	S3_SSE_NONE = 0,
@@ -94,7 +117,7 @@ int	 s3_objects_list(struct s3_object_list *out, struct s3_client *,
 
 /*
  * CreateBucket in the client's region (LocationConstraint outside
- * us-east-1).  Idempotent: BucketAlreadyOwnedByYou is success;
+ * us-east-1), the region then cached as the bucket's.  Idempotent: BucketAlreadyOwnedByYou is success;
  * BucketAlreadyExists (someone else's) is ERR_EXISTS.
  */
 int	 s3_bucket_create(struct s3_client *, const char *bucket);
@@ -102,6 +125,10 @@ int	 s3_bucket_create(struct s3_client *, const char *bucket);
 /*
  * A presigned URL for method ("GET" or "PUT") on bucket/key valid for
  * expires seconds (1..S3_PRESIGN_MAX_EXPIRES) from the client's clock.
+ * Never signed with credentials that expire before the URL would: those
+ * are fetched again first, and if the new ones expire sooner too, the
+ * URL is shortened to their end (a warning says so; ERR_INVALID when
+ * they last a minute or less).
  * The URL carries a signature: treat it as a secret (never log it).
  * *out is the caller's (free with mem_free_secret).
  */

@@ -193,6 +193,7 @@ struct httpd_status_env {
 	int64_t		 age_seconds;	/* negative: unknown */
 	double		 cost;		/* USD so far; negative: unknown */
 	const char	*last_error;
+	const char	*host_keys;	/* verified fingerprints, space-separated */
 };
 
 /*
@@ -233,7 +234,7 @@ int	 httpd_status_page_render(struct buf *out,
  * "revision", "last_pass_age_seconds", "held_total", "held": [{env,
  * instance_id, rule, reason}] (facts may be NULL, then these are
  * left out), "environments": [{name, workspace, status, stage,
- * instance_id, state, ip, age_seconds, cost_usd, last_error}]} and
+ * instance_id, state, ip, age_seconds, cost_usd, last_error, host_keys}]} and
  * {"events": [{time (RFC 3339 UTC), env, type, summary}]}.  NULL strings
  * and negative "unknown" numbers are null; invalid UTF-8 becomes U+FFFD.
  * The environments are written one by one: 10,000 of them never exist as

@@ -175,6 +175,7 @@ httpd_status_envs_json(struct buf *out, const struct httpd_status_facts *facts,
 		json_object_set_new(o, "cost_usd",
 		    e.cost < 0 ? json_null() : json_real(e.cost));
 		json_object_set_new(o, "last_error", jstr(e.last_error));
+		json_object_set_new(o, "host_keys", jstr(e.host_keys));
 		if (i > 0)
 			error |= buf_addch(out, ',');
 		error |= json_add(out, o);

@@ -22,7 +22,9 @@ pl_capacity_error(const char *code)
 	    strcmp(code, "InsufficientCapacity") == 0 ||
 	    strcmp(code, "SpotMaxPriceTooLow") == 0 ||
 	    strcmp(code, "MaxSpotInstanceCountExceeded") == 0 ||
-	    strcmp(code, "InsufficientFreeAddressesInSubnet") == 0;
+	    strcmp(code, "InsufficientFreeAddressesInSubnet") == 0 ||
+	    /* the type is not offered in the subnet's zone: another may */
+	    strcmp(code, "Unsupported") == 0;
 }
 
 #define CAPACITY_N	64

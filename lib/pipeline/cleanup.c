@@ -153,6 +153,7 @@ pl_cleanup(struct pipeline *p, struct store_env *row, bool *sg_left,
 	const char *idp[9];
 	size_t n = 0, i, k = 0;
 	bool gone, listed = false;
+	unsigned waited = 0;
 	int error = 0;
 
 	*sg_left = false;
@@ -222,7 +223,15 @@ pl_cleanup(struct pipeline *p, struct store_env *row, bool *sg_left,
 		goto out;
 	sg[0] = '\0';
 	if (row->security_group_id != NULL) {
-		error = pl_own_sg(&gl, p, row, row->security_group_id);
+		/*
+		 * The row names it, so it was made: "not found" moments after
+		 * the create is EC2 not showing it yet, not its absence.
+		 */
+		while ((error = pl_own_sg(&gl, p, row,
+		    row->security_group_id)) == ERR_NOTFOUND &&
+		    pl_consistency_wait(p, &waited, PL_CONSISTENCY_MS, error,
+		    "InvalidGroup.NotFound"))
+			ec2_security_group_list_dispose(&gl);
 		if (error == 0)
 			snprintf(sg, sizeof(sg), "%s", row->security_group_id);
 		else if (error != ERR_NOTFOUND)

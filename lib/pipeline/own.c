@@ -111,6 +111,7 @@ pl_own_instance(bool *gone, struct pipeline *p, struct store_env *row,
 	struct ec2_describe_instances_input in;
 	const char *ids[1] = { instance_id };
 	char why[256], what[64];
+	unsigned waited = 0, budget;
 	int error;
 
 	*gone = false;
@@ -118,7 +119,16 @@ pl_own_instance(bool *gone, struct pipeline *p, struct store_env *row,
 	memset(&page, 0, sizeof(page));
 	in.instance_ids = ids;
 	in.ninstance_ids = 1;
-	error = ec2_instances_describe_page(&page, p->ec2, &in, NULL);
+	/*
+	 * Launched minutes ago: "not found" is EC2 not showing it yet, not
+	 * its absence (else a rollback right after the launch would leak it).
+	 */
+	budget = row->launched_at > 0 && pl_now(p) - row->launched_at < 300 ?
+	    PL_CONSISTENCY_MS : 0;
+	while ((error = ec2_instances_describe_page(&page, p->ec2, &in,
+	    NULL)) == ERR_NOTFOUND && pl_consistency_wait(p, &waited, budget,
+	    error, "InvalidInstanceID.NotFound"))
+		ec2_instance_page_dispose(&page);
 	if (error == ERR_NOTFOUND || (error == 0 && page.n == 0)) {
 		*gone = true;
 		error = 0;

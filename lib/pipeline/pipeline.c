@@ -6,15 +6,18 @@
  * incarnation), provision.c, readiness.c, capacity.c, terminate.c,
  * exec.c (the worker pool).
  */
+#include <errno.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "aws.h"
 #include "log.h"
 #include "ec2.h"
+#include "log.h"
 #include "mem.h"
 #include "pipeline_int.h"
 #include "s3.h"
@@ -168,6 +171,49 @@ pl_now(const struct pipeline *p)
 	return p->o.clock != NULL ? p->o.clock() : time(NULL);
 }
 
+/* Whether code is one of the space-separated codes. */
+static int
+code_listed(const char *codes, const char *code)
+{
+	size_t n = strlen(code);
+	const char *q;
+
+	if (n == 0)
+		return 0;
+	for (q = codes; (q = strstr(q, code)) != NULL; q += n)
+		if ((q == codes || q[-1] == ' ') && (q[n] == '\0' || q[n] == ' '))
+			return 1;
+	return 0;
+}
+
+int
+pl_consistency_wait(struct pipeline *p, unsigned *waited_ms,
+    unsigned budget_ms, int error, const char *codes)
+{
+	struct timespec ts;
+	unsigned step = 250, w;
+
+	if (error != ERR_NOTFOUND || !code_listed(codes, pl_aws_code(p)))
+		return 0;
+	/* 250, 500, 1000, 2000, 4000, 4000, ...: the next after the sum so far. */
+	for (w = 0; w < *waited_ms && step < 4000; w += step)
+		step *= 2;
+	if (*waited_ms + step > budget_ms)
+		return 0;
+	log_info("%s: not visible yet (eventual consistency); trying again in "
+	    "%u ms", pl_aws_code(p), step);
+	*waited_ms += step;
+	if (p->o.sleep_ms != NULL)
+		p->o.sleep_ms(step);
+	else {
+		ts.tv_sec = step / 1000;
+		ts.tv_nsec = (long)(step % 1000) * 1000000L;
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+	}
+	return 1;
+}
+
 int
 pl_row_write(bool *written, struct pipeline *p, struct store_env *row,
     unsigned mask, const char *fp_before, const char *fp_after)
@@ -275,11 +321,16 @@ pl_presign_at(char **out, struct pipeline *p, const char *method,
 	struct aws_client_opts o;
 	struct aws_client *c = NULL;
 	struct s3_client *s3 = NULL;
+	char region[S3_REGION_MAX];
 	int error;
 
 	*out = NULL;
+	/* The bucket's region, asked at the live clock (and then cached). */
+	if ((error = s3_bucket_region(region, sizeof(region), p->s3,
+	    p->o.bucket)) < 0)
+		return error;
 	memset(&o, 0, sizeof(o));
-	o.region = aws_client_region(p->aws);
+	o.region = region;
 	o.creds = p->creds;
 	o.clock = fixed_clock;
 	o.clock_arg = &at;

@@ -75,6 +75,8 @@ struct pipeline_opts {
 	struct pipeline_capacity *capacity;	/* shared, borrowed; NULL: none */
 	struct plan_config	 plan;		/* backoff settings */
 	time_t			(*clock)(void);	/* NULL: time() */
+	/* Pauses of the waits for EC2's eventual consistency; NULL: nanosleep. */
+	void			(*sleep_ms)(unsigned ms);
 };
 
 struct pipeline;

@@ -16,12 +16,24 @@
 struct s3_client;
 
 #define PL_AMI_CACHE	8
+#define PL_TYPE_CACHE	8
 
 struct pl_ami {
 	char	alias[32];
+	char	arch[16];		/* the architecture it was resolved for */
 	char	id[32];
 	char	root_device[64];
 };
+
+/* An instance type's architectures (DescribeInstanceTypes), in this region. */
+struct pl_type {
+	char	type[32];
+	unsigned archs;			/* PL_ARCH_* bits */
+};
+
+#define PL_ARCH_X86_64	0x1u
+#define PL_ARCH_ARM64	0x2u
+#define PL_ARCH_OTHER	0x4u		/* i386, the mac ones */
 
 struct pipeline {
 	struct store		*store;
@@ -33,6 +45,8 @@ struct pipeline {
 	struct observe_tags	 tags;		/* names of the tags we set and read */
 	struct pl_ami		 ami[PL_AMI_CACHE];	/* per pass (per pipeline) */
 	size_t			 nami;
+	struct pl_type		 types[PL_TYPE_CACHE];	/* per pipeline (one region) */
+	size_t			 ntypes;
 };
 
 /*
@@ -50,6 +64,25 @@ struct pipeline {
 /* ---- pipeline.c ---- */
 
 time_t	 pl_now(const struct pipeline *);
+
+/*
+ * EC2 is eventually consistent: a group, key pair or instance made
+ * moments ago may be unknown to the next call for a few seconds.  After
+ * a call answered error, pl_consistency_wait() returns 1 (having slept
+ * a back-off: 250 ms doubling, at most 4 s) when error is ERR_NOTFOUND
+ * with one of codes (a space-separated list of AWS codes) and the
+ * pauses so far (*waited_ms, 0 before the first call) stay within
+ * budget_ms; else 0, and the caller takes the answer as it is:
+ *
+ *	unsigned waited = 0;
+ *	do
+ *		error = ec2_...(...);
+ *	while (pl_consistency_wait(p, &waited, PL_CONSISTENCY_MS, error,
+ *	    "InvalidGroup.NotFound"));
+ */
+#define PL_CONSISTENCY_MS	30000
+int	 pl_consistency_wait(struct pipeline *, unsigned *waited_ms,
+	    unsigned budget_ms, int error, const char *codes);
 
 /* The provision stage job has reached, as enum and as text. */
 static inline void
@@ -181,9 +214,15 @@ int	 pl_own_key_pair(bool *gone, struct pipeline *, struct store_env *row,
 
 /* ---- ami.c ---- */
 
-/* Resolve spec image (alias or ami id) to an AMI; cached per pipeline. */
-int	 pl_ami_resolve(struct pipeline *, const char *image, char id[32],
-	    char root_device[64]);
+/*
+ * Resolve spec image (alias or ami id) to an AMI instance type can run
+ * (its architectures from DescribeInstanceTypes): an alias to the newest
+ * image of the type's architecture, an ami id checked (ERR_INVALID, the
+ * reason in the message, when its architecture does not fit).  Types and
+ * images cached per pipeline.
+ */
+int	 pl_ami_resolve(struct pipeline *, const char *image, const char *type,
+	    char id[32], char root_device[64]);
 
 /* ---- readiness.c: each probe looks once ---- */
 
@@ -215,16 +254,25 @@ int	 pl_ready_status(struct pipeline *,
 int	 pl_ready_tcp(const char *ip, int port, int timeout_ms);
 /*
  * The bootstrap marker of row in S3 says ready (and, with
- * PIPELINE_CHECK_HOSTKEY in checks, the host key it names is the one on
- * the instance console): 0, PL_NOT_YET while there is no marker, or an
- * error (the bootstrap failed, another env id, a host key mismatch).
+ * PIPELINE_CHECK_HOSTKEY in checks, a host key it names is on the
+ * instance console, read with Latest=true): 0, PL_NOT_YET while there is
+ * no marker or no fingerprint on the console yet (*waiting names the
+ * check: "marker", "hostkey"), or an error (the bootstrap failed,
+ * another env id, a host key mismatch).  On 0 with the hostkey check,
+ * verified (vlen bytes) holds the fingerprints that matched,
+ * space-separated; "" otherwise.
  */
+#define PL_HOSTKEYS_MAX	256
 int	 pl_ready_marker(struct pipeline *, const struct store_env *row,
-	    unsigned checks);
+	    unsigned checks, const char **waiting, char *verified, size_t vlen);
 
 /* ---- capacity.c ---- */
 
-/* Whether an AWS error code means "no capacity in this pool". */
+/*
+ * Whether an AWS error code means "not in this pool, maybe the next": no
+ * capacity, no free address in the subnet, or the type not offered in
+ * the subnet's zone (Unsupported).
+ */
 int	 pl_capacity_error(const char *code);
 /*
  * Whether pool (region, spot?, type, subnet) said "no capacity" less

@@ -331,6 +331,7 @@ step_sg_ready(struct prov *pv)
 	char name[128], gid[32], nametag[128], *pub = NULL, desc[160], vpc[32];
 	size_t nkv, nrules;
 	bool existed = false;
+	unsigned waited;
 	int error = 0;
 
 	memset(&have, 0, sizeof(have));
@@ -386,14 +387,25 @@ step_sg_ready(struct prov *pv)
 	 * A group that existed already is changed only if it is ours; the
 	 * one description serves the check and the extra rules.
 	 */
-	if (existed && (error = pl_own_sg(&have, p, pv->row, gid)) < 0) {
+	waited = 0;
+	while (existed && (error = pl_own_sg(&have, p, pv->row, gid)) < 0 &&
+	    pl_consistency_wait(p, &waited, PL_CONSISTENCY_MS, error,
+	    "InvalidGroup.NotFound"))
+		ec2_security_group_list_dispose(&have);
+	if (existed && error < 0) {
 		if (error != ERR_FOREIGN)
 			err_prefix("describing security group %s", gid);
 		goto out;
 	}
 	FP("provision.sg_ingress.before");
-	if (nrules > 0 && (error = ec2_security_group_ingress_authorize(p->ec2,
-	    gid, rules, nrules)) < 0) {
+	/* A group made moments ago may be unknown to the next call for a while. */
+	waited = 0;
+	do
+		error = nrules > 0 ? ec2_security_group_ingress_authorize(p->ec2,
+		    gid, rules, nrules) : 0;
+	while (pl_consistency_wait(p, &waited, PL_CONSISTENCY_MS, error,
+	    "InvalidGroup.NotFound"));
+	if (error < 0) {
 		err_prefix("authorizing ingress on %s", gid);
 		goto out;
 	}
@@ -631,20 +643,84 @@ out:
 }
 
 /*
- * The pools a launch may use, in order: (market, subnet) for each market
- * (spot, then on-demand if the spec falls back) and each subnet (or none).
+ * The user-data of this attempt's launch.  A replayed RunInstances (same
+ * ClientToken) must send the very same bytes, or EC2 answers
+ * IdempotentParameterMismatch; but the presigned URLs in the script
+ * depend on the credentials that signed them, which may have been
+ * rotated since (a session renewed, a role assumed again).  So the
+ * script is kept in S3 (SSE, beside the keys, one object per attempt)
+ * before the attempt's first RunInstances, and a launch that resumes
+ * (the row was at SG_READY before this job) sends it again as it was.
  */
+static int
+launch_user_data(char **script, struct prov *pv)
+{
+	struct pipeline *p = pv->p;
+	struct s3_put_opts po;
+	char *key = NULL, file[48];
+	size_t len;
+	int error;
+
+	*script = NULL;
+	snprintf(file, sizeof(file), "user-data-%d.sh", pv->row->attempts);
+	key = pl_s3_key(p, pv->row->id, file);
+	if (pv->start >= STORE_STAGE_SG_READY) {
+		error = s3_object_get(script, &len, p->s3, p->o.bucket, key,
+		    USERDATA_RAW_MAX, 1);
+		if (error == 0) {
+			log_info("env=%s env_id=%s launch resumed: the user-data of "
+			    "attempt %d sent again as it was", pv->spec->name,
+			    pv->row->id, pv->row->attempts);
+			goto out;
+		}
+		if (error != ERR_NOTFOUND) {
+			err_prefix("reading the user-data of attempt %d",
+			    pv->row->attempts);
+			goto out;
+		}
+		err_clear();
+	}
+	if ((error = launch_script(script, pv)) < 0)
+		goto out;
+	memset(&po, 0, sizeof(po));
+	po.sse = S3_SSE_AES256;
+	po.secret = 1;
+	po.content_type = "text/x-shellscript";
+	if ((error = s3_object_put(p->s3, p->o.bucket, key, *script,
+	    strlen(*script), &po)) < 0)
+		err_prefix("keeping the user-data");
+out:
+	if (error < 0) {
+		mem_free_secret(*script);
+		*script = NULL;
+	}
+	free(key);
+	return error;
+}
+
+/*
+ * The pools a launch may use, in order: (market, subnet) for each market
+ * (spot, then on-demand if the spec falls back) and each subnet.  With
+ * no subnets listed: no subnet (EC2 picks the zone), then the default
+ * VPC's subnets zone by zone (the group is made in the default VPC too).
+ */
+#define POOLS_DEFAULT_MAX	16
+
 struct pools {
 	int		 markets[2];
 	size_t		 nmarkets;
 	const char	*const *subnets;
-	const char	*nosub[1];
+	const char	*nosub[1 + POOLS_DEFAULT_MAX];
 	size_t		 nsub;
+	struct ec2_subnet_list defaults;	/* pools_dispose() frees */
 };
 
-static void
-pools_init(struct pools *pl, const struct spec *s)
+static int
+pools_init(struct pools *pl, struct pipeline *p, const struct spec *s)
 {
+	size_t i;
+	int error;
+
 	memset(pl, 0, sizeof(*pl));
 	if (s->instance.market == SPEC_MARKET_SPOT) {
 		pl->markets[pl->nmarkets++] = 1;
@@ -652,8 +728,30 @@ pools_init(struct pools *pl, const struct spec *s)
 			pl->markets[pl->nmarkets++] = 0;
 	} else
 		pl->markets[pl->nmarkets++] = 0;
-	pl->subnets = s->instance.nsubnets > 0 ? s->instance.subnets : pl->nosub;
-	pl->nsub = s->instance.nsubnets > 0 ? s->instance.nsubnets : 1;
+	if (s->instance.nsubnets > 0) {
+		pl->subnets = s->instance.subnets;
+		pl->nsub = s->instance.nsubnets;
+		return 0;
+	}
+	/*
+	 * Asked at every launch, even when the first pool will do, so that
+	 * a replay after a crash numbers the pools (and the tokens) alike.
+	 */
+	if ((error = ec2_subnets_default_describe(&pl->defaults, p->ec2)) < 0) {
+		err_prefix("listing the default VPC's subnets");
+		return error;
+	}
+	pl->subnets = pl->nosub;
+	pl->nosub[pl->nsub++] = NULL;
+	for (i = 0; i < pl->defaults.n && i < POOLS_DEFAULT_MAX; i++)
+		pl->nosub[pl->nsub++] = pl->defaults.v[i].id;
+	return 0;
+}
+
+static void
+pools_dispose(struct pools *pl)
+{
+	ec2_subnet_list_dispose(&pl->defaults);
 }
 
 static size_t
@@ -709,9 +807,13 @@ launch_in_pools(struct ec2_instance *inst, struct prov *pv,
 	struct pools pl;
 	char token[65];
 	size_t v, first, nvar;
+	unsigned waited;
 	int error = ERR_GENERIC;
 
-	pools_init(&pl, s);
+	memset(&pl, 0, sizeof(pl));
+	if ((error = pools_init(&pl, p, s)) < 0)
+		goto out;
+	error = ERR_GENERIC;
 	nvar = pools_count(&pl);
 	first = pools_resume(&pl, pv->row);
 	for (v = first; v < nvar; v++) {
@@ -728,7 +830,7 @@ launch_in_pools(struct ec2_instance *inst, struct prov *pv,
 			if ((error = pl_row_update(p, pv->row, STORE_ENV_MARKET |
 			    STORE_ENV_SUBNET_ID, "provision.launch_pool.before",
 			    "provision.launch_pool.after")) < 0)
-				return error;
+				goto out;
 		}
 		pipeline_client_token(token, pv->row->id,
 		    (unsigned)pv->row->attempts, (unsigned)v);
@@ -736,16 +838,27 @@ launch_in_pools(struct ec2_instance *inst, struct prov *pv,
 		in->subnet_id = sub;
 		in->spot = spot;
 		in->spot_max_price = spot ? s->instance.spot.max_price : NULL;
-		if ((error = ec2_instance_run(inst, p->ec2, in)) == 0)
-			return 0;
-		if (!pl_capacity_error(pl_aws_code(p)))
-			return error;
+		/*
+		 * The group and key pair made moments ago may be unknown to
+		 * RunInstances for a while; the same token is safe to send again.
+		 */
+		waited = 0;
+		do
+			error = ec2_instance_run(inst, p->ec2, in);
+		while (pl_consistency_wait(p, &waited, PL_CONSISTENCY_MS, error,
+		    s->access.ssh.key != SPEC_KEY_NAME ?
+		    "InvalidGroup.NotFound InvalidKeyPair.NotFound" :
+		    "InvalidGroup.NotFound"));
+		if (error == 0 || !pl_capacity_error(pl_aws_code(p)))
+			goto out;
 		pl_capacity_remember(p->o.capacity, aws_client_region(p->aws),
 		    spot, s->instance.type, sub, pl_now(p));
 		log_info("env=%s no capacity (%s) for %s%s%s%s; trying the next pool",
 		    s->name, pl_aws_code(p), spot ? "spot " : "", s->instance.type,
 		    sub ? " in " : "", sub ? sub : "");
 	}
+out:
+	pools_dispose(&pl);
 	return error;
 }
 
@@ -773,11 +886,11 @@ step_launch(struct prov *pv)
 	}
 	FP("provision.ami.before");
 	if ((error = pl_ami_resolve(p, pv->row->ami_id != NULL ? pv->row->ami_id :
-	    s->instance.image, ami, root)) < 0)
+	    s->instance.image, s->instance.type, ami, root)) < 0)
 		goto out;
 	FP("provision.ami.after");
 	if ((error = launch_intent(pv, ami)) < 0 ||
-	    (error = launch_script(&script, pv)) < 0)
+	    (error = launch_user_data(&script, pv)) < 0)
 		goto out;
 	env_tags(p, pv, kv, &nkv, nametag, sizeof(nametag), 1);
 	pl_resource_name(kpname, sizeof(kpname), pv->row->id);
@@ -803,7 +916,7 @@ step_launch(struct prov *pv)
 	error = record_instance(pv, &inst, ami);
 out:
 	ec2_instance_dispose(&inst);
-	free(script);
+	mem_free_secret(script);	/* it holds presigned URLs */
 	return error;
 }
 
@@ -814,12 +927,18 @@ step_tagged(struct prov *pv)
 	struct pipeline *p = pv->p;
 	const char *ids[1] = { pv->row->instance_id };
 	struct ec2_kv kv[1] = { { p->tags.spec_hash, pv->job->spec_hash } };
+	unsigned waited;
 	int error;
 
 	FP("provision.tag.before");
 	/* Tagged at launch (TagSpecifications); stamp again only if unseen. */
-	if (!pv->tags_seen && (error = ec2_tags_create(p->ec2, ids, 1, kv, 1)) < 0) {
-		/* Eventual consistency: the instance may not be visible yet. */
+	waited = 0;
+	do
+		error = pv->tags_seen ? 0 : ec2_tags_create(p->ec2, ids, 1, kv, 1);
+	while (pl_consistency_wait(p, &waited, PL_CONSISTENCY_MS, error,
+	    "InvalidInstanceID.NotFound"));
+	if (error < 0) {
+		/* Still unknown after the waits: the next pass tries again. */
 		if (error == ERR_NOTFOUND) {
 			error = PL_NOT_YET;
 			goto out;
@@ -834,7 +953,10 @@ out:
 	return error;
 }
 
-/* TAGGED -> DONE once every ready check passes; PL_NOT_YET otherwise. */
+/*
+ * TAGGED -> DONE once every ready check passes; PL_NOT_YET otherwise,
+ * and ERR_TIMEOUT past ready_timeout, naming the check still waiting.
+ */
 static int
 step_ready(struct prov *pv)
 {
@@ -842,20 +964,14 @@ step_ready(struct prov *pv)
 	const struct spec *s = pv->spec;
 	struct pl_instance_now now_inst;
 	const char *ids[1] = { pv->row->instance_id };
+	const char *waiting = "running";
 	unsigned checks = p->o.ready_checks;
 	time_t now = pl_now(p);
-	char *secrets_key = NULL, name[256];
+	char *secrets_key = NULL, *ud_key = NULL, name[256], udfile[48];
+	char hostkeys[PL_HOSTKEYS_MAX] = "";
 	int error = 0, found = 0;
 
 	memset(&now_inst, 0, sizeof(now_inst));
-	if (pv->row->launched_at > 0 &&
-	    now - pv->row->launched_at > s->lifecycle.ready_timeout_s) {
-		err_set("not ready %llds after launch (ready_timeout %llds)",
-		    (long long)(now - pv->row->launched_at),
-		    (long long)s->lifecycle.ready_timeout_s);
-		error = ERR_TIMEOUT;
-		goto out;
-	}
 	/*
 	 * Launched by this very job: RunInstances answered "pending", and no
 	 * instance boots in milliseconds.  The next pass looks (with the
@@ -885,9 +1001,11 @@ step_ready(struct prov *pv)
 		    "provision.running.before", "provision.running.after")) < 0)
 			goto out;
 	}
+	waiting = "status";
 	if ((checks & PIPELINE_CHECK_STATUS) &&
 	    (error = pl_ready_status(p, pv->job->status, ids[0])) != 0)
 		goto out;
+	waiting = "ssh";
 	if ((checks & PIPELINE_CHECK_SSH) && (pv->row->public_ip == NULL ||
 	    !pl_ready_tcp(pv->row->public_ip, p->o.ready_ssh_port > 0 ?
 	    p->o.ready_ssh_port : 22, 2000))) {
@@ -895,14 +1013,18 @@ step_ready(struct prov *pv)
 		goto out;
 	}
 	if ((checks & (PIPELINE_CHECK_MARKER | PIPELINE_CHECK_HOSTKEY)) &&
-	    (error = pl_ready_marker(p, pv->row, checks)) != 0)
+	    (error = pl_ready_marker(p, pv->row, checks, &waiting, hostkeys,
+	    sizeof(hostkeys))) != 0)
 		goto out;
 	FP("provision.check.after");
 
 	pv->row->status = STORE_STATUS_READY;
 	pv->row->ready_at = now;
+	pl_row_set(pv->row, STORE_ENV_HOST_KEYS, hostkeys[0] != '\0' ?
+	    hostkeys : NULL);
 	if ((error = set_stage(pv, STORE_STAGE_DONE, STORE_ENV_STATUS |
-	    STORE_ENV_READY_AT, "provision.done.before", "provision.done.after")) < 0)
+	    STORE_ENV_READY_AT | STORE_ENV_HOST_KEYS, "provision.done.before",
+	    "provision.done.after")) < 0)
 		goto out;
 	FP("provision.event_ready.before");
 	pl_json_escape(name, sizeof(name), s->name);
@@ -913,11 +1035,25 @@ step_ready(struct prov *pv)
 	FP("provision.event_ready.after");
 	log_info("env=%s env_id=%s ready: instance %s after %llds", s->name,
 	    pv->row->id, ids[0], (long long)(now - pv->row->created_at));
-	/* The secrets object has served its purpose. */
+	/* The secrets object and the kept user-data have served their purpose. */
 	secrets_key = pl_s3_key(p, pv->row->id, "secrets.env");
 	if (s3_object_delete(p->s3, p->o.bucket, secrets_key) < 0)
 		log_warnx("env=%s deleting the secrets object: %s", s->name, err_get());
+	snprintf(udfile, sizeof(udfile), "user-data-%d.sh", pv->row->attempts);
+	ud_key = pl_s3_key(p, pv->row->id, udfile);
+	if (s3_object_delete(p->s3, p->o.bucket, ud_key) < 0)
+		log_warnx("env=%s deleting the kept user-data: %s", s->name, err_get());
 out:
+	/* Still waiting past ready_timeout: fail, naming what it waits on. */
+	if (error == PL_NOT_YET && pv->row->launched_at > 0 &&
+	    now - pv->row->launched_at > s->lifecycle.ready_timeout_s) {
+		err_set("not ready %llds after launch (ready_timeout %llds): "
+		    "the %s check still fails", (long long)(now -
+		    pv->row->launched_at), (long long)s->lifecycle.ready_timeout_s,
+		    waiting);
+		error = ERR_TIMEOUT;
+	}
+	free(ud_key);
 	free(secrets_key);
 	return error;
 }

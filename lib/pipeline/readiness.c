@@ -52,15 +52,18 @@ pl_ready_tcp(const char *ip, int port, int timeout_ms)
 
 int
 pl_ready_marker(struct pipeline *p, const struct store_env *row,
-    unsigned checks)
+    unsigned checks, const char **waiting, char *verified, size_t vlen)
 {
 	struct userdata_marker *mk = NULL;
 	char *key = pl_s3_key(p, row->id, "bootstrap-done.json");
 	char *body = NULL, *console = NULL, *q;
-	size_t len = 0, clen = 0, i;
+	size_t len = 0, clen = 0, i, vn = 0;
 	char first[SSHKEY_FINGERPRINT_SIZE] = "";
 	int error, seen = 0, match = 0;
 
+	if (vlen > 0)
+		verified[0] = '\0';
+	*waiting = "marker";
 	error = s3_object_get(&body, &len, p->s3, p->o.bucket, key,
 	    USERDATA_MARKER_MAX, 0);
 	if (error == ERR_NOTFOUND) {
@@ -86,21 +89,52 @@ pl_ready_marker(struct pipeline *p, const struct store_env *row,
 		goto out;
 	}
 	if (checks & PIPELINE_CHECK_HOSTKEY) {
-		if ((error = ec2_console_output_get(&console, &clen, p->ec2,
-		    row->instance_id)) < 0)
+		*waiting = "hostkey";
+		/*
+		 * Latest=true: without it EC2 answers a buffered snapshot that
+		 * stays empty for minutes after boot.
+		 */
+		error = ec2_console_output_get(&console, &clen, p->ec2,
+		    row->instance_id);
+		if (error == ERR_NOTFOUND) {
+			/* Launched moments ago: EC2 does not show it yet. */
+			error = PL_NOT_YET;
+			goto out;
+		}
+		if (error < 0)
 			goto out;
 		for (q = console; q != NULL && (q = strstr(q, "SHA256:")) != NULL; q += 7) {
 			char fp[SSHKEY_FINGERPRINT_SIZE];
+			int n;
 
 			i = strspn(q, "SHA256:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=");
 			snprintf(fp, sizeof(fp), "%.*s", (int)(i < sizeof(fp) - 1 ? i : sizeof(fp) - 1), q);
 			if (!seen)
 				snprintf(first, sizeof(first), "%s", fp);
 			seen = 1;
-			if (userdata_marker_has_fingerprint(mk, fp))
-				match = 1;
+			if (!userdata_marker_has_fingerprint(mk, fp))
+				continue;
+			match = 1;
+			/* Each verified fingerprint once, space-separated, for the row. */
+			if (vn < vlen && strstr(verified, fp) == NULL) {
+				n = snprintf(verified + vn, vlen - vn, "%s%s",
+				    vn > 0 ? " " : "", fp);
+				if (n > 0 && (size_t)n < vlen - vn)
+					vn += (size_t)n;
+				else
+					verified[vn] = '\0';
+			}
 		}
-		if (seen && !match) {
+		/*
+		 * No fingerprint on the console yet (cloud-init prints them
+		 * late in the boot): keep waiting, never pass with nothing
+		 * compared.
+		 */
+		if (!seen) {
+			error = PL_NOT_YET;
+			goto out;
+		}
+		if (!match) {
 			/* Fingerprints are public: naming one helps the operator. */
 			err_set("host key in the bootstrap marker does not match the "
 			    "one on the instance console (%s)", first);
@@ -108,6 +142,7 @@ pl_ready_marker(struct pipeline *p, const struct store_env *row,
 			goto out;
 		}
 	}
+	*waiting = NULL;
 	error = 0;
 out:
 	userdata_marker_free(mk);

@@ -99,6 +99,39 @@ out:
 	return error;
 }
 
+/*
+ * The orphan's group is still in use while its instance shuts down
+ * (DependencyViolation): recorded on a row (its own, or an ended one
+ * made for it) so that garbage collection deletes it on a later pass,
+ * with the same ownership checks; event orphan.group_left.
+ */
+static int
+orphan_group_left(struct pipeline *p, struct pipeline_job *job,
+    const char *env_id, const char *group_id)
+{
+	char esc_env[256], esc_eid[128], esc_sg[80];
+	int error;
+
+	FP("orphan.group_left.before");
+	if ((error = store_env_leftover_group(p->store, env_id,
+	    job->name != NULL && *job->name != '\0' ? job->name : env_id,
+	    aws_client_region(p->aws), group_id)) < 0) {
+		err_prefix("recording security group %s", group_id);
+		goto out;
+	}
+	FP("orphan.group_left.after");
+	pl_json_escape(esc_env, sizeof(esc_env), job->name);
+	pl_json_escape(esc_eid, sizeof(esc_eid), env_id);
+	pl_json_escape(esc_sg, sizeof(esc_sg), group_id);
+	error = pl_event(p, env_id, "orphan.group_left",
+	    "{\"env\":\"%s\",\"env_id\":\"%s\",\"security_group_id\":\"%s\","
+	    "\"reason\":\"in use while the instance shuts down\"}", esc_env,
+	    esc_eid, esc_sg);
+	job->gc_waiting = 1;
+out:
+	return error;
+}
+
 /* An instance with our cluster tag that no live row knows: end it. */
 int
 pl_orphan(struct pipeline *p, struct pipeline_job *job)
@@ -139,6 +172,9 @@ pl_orphan(struct pipeline *p, struct pipeline_job *job)
 		memset(&tmp, 0, sizeof(tmp));
 		snprintf(tmp.id, sizeof(tmp.id), "%s", env_id);
 		error = pl_cleanup(p, &tmp, &sg_left, false, "orphan");
+		if (error == 0 && sg_left)
+			error = orphan_group_left(p, job, env_id,
+			    tmp.security_group_id);
 		store_env_dispose(&tmp);
 	}
 out:
@@ -150,6 +186,7 @@ int
 pl_gc(struct pipeline *p, struct pipeline_job *job)
 {
 	struct store_env row;
+	char sg[32] = "", esc_sg[80];
 	bool sg_left = false;
 	int error;
 
@@ -158,11 +195,20 @@ pl_gc(struct pipeline *p, struct pipeline_job *job)
 		return 0;
 	if ((error = store_env_get(&row, p->store, job->row->id)) < 0)
 		goto out;
+	if (row.security_group_id != NULL)
+		snprintf(sg, sizeof(sg), "%s", row.security_group_id);
 	if ((error = pl_cleanup(p, &row, &sg_left, false, "gc")) < 0)
 		goto out;
 	if ((error = pl_row_update(p, &row, STORE_ENV_SSH_KEY_S3_KEY |
 	    STORE_ENV_SECURITY_GROUP_ID, "gc.done.before", "gc.done.after")) < 0)
 		goto out;
+	/* A group left earlier (in use then) is gone now. */
+	if (sg[0] != '\0' && row.security_group_id == NULL) {
+		pl_json_escape(esc_sg, sizeof(esc_sg), sg);
+		if ((error = pl_event(p, row.id, "gc.group_deleted",
+		    "{\"security_group_id\":\"%s\"}", esc_sg)) < 0)
+			goto out;
+	}
 	snprintf(job->stage, sizeof(job->stage), sg_left ? "gc-waiting" : "collected");
 	job->gc_waiting = sg_left;
 out:

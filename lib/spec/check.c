@@ -469,9 +469,12 @@ check_instance_type(const char *s, char *why, size_t whysz)
 int
 check_public_key(const char *s, char *why, size_t whysz)
 {
-	static const char *const types[] = {
-		"ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256",
-		"ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+	static const char *const types[] = { "ssh-ed25519", "ssh-rsa" };
+	/* OpenSSH types EC2's ImportKeyPair refuses (InvalidKey.Format) */
+	static const char *const refused[] = {
+		"ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+		"sk-ecdsa-sha2-nistp256@openssh.com", "sk-ssh-ed25519@openssh.com",
+		"ssh-dss",
 	};
 	uint8_t *blob = NULL;
 	const char *sp, *b64, *end, *p;
@@ -490,9 +493,13 @@ check_public_key(const char *s, char *why, size_t whysz)
 		if ((size_t)(sp - s) == strlen(types[i]) &&
 		    strncmp(s, types[i], (size_t)(sp - s)) == 0)
 			tl = strlen(types[i]);
+	for (i = 0; tl == 0 && i < sizeof(refused) / sizeof(refused[0]); i++)
+		if ((size_t)(sp - s) == strlen(refused[i]) &&
+		    strncmp(s, refused[i], (size_t)(sp - s)) == 0)
+			return why_set(why, whysz, "EC2 ImportKeyPair takes only "
+			    "ssh-ed25519 and ssh-rsa keys, not %s", refused[i]);
 	if (tl == 0)
-		return why_set(why, whysz, "the key type must be ssh-ed25519, ssh-rsa or "
-		    "ecdsa-sha2-nistp256/384/521");
+		return why_set(why, whysz, "the key type must be ssh-ed25519 or ssh-rsa");
 	b64 = sp + 1;
 	end = strchr(b64, ' ');
 	if (end == NULL)

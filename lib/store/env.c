@@ -97,6 +97,7 @@ static const struct env_field env_fields[] = {
 	{ STORE_ENV_MARKET, "market", F_TEXT, OFF(market) },
 	{ STORE_ENV_SUBNET_ID, "subnet_id", F_TEXT, OFF(subnet_id) },
 	{ STORE_ENV_REGION, "region", F_TEXT, OFF(region) },
+	{ STORE_ENV_HOST_KEYS, "host_keys", F_TEXT, OFF(host_keys) },
 	{ STORE_ENV_COST_PER_HOUR, "cost_per_hour_usd", F_MONEY,
 	  OFF(cost_per_hour_usd) },
 	{ STORE_ENV_ATTEMPTS, "attempts", F_INT, OFF(attempts) },
@@ -141,14 +142,15 @@ env_field_find(unsigned bit)
 	"termination_reason, total_cost_usd::text, "			\
 	"metadata->>'error', metadata->>'failed_at_stage', "		\
 	"metadata::text, "						\
-	EPOCH("created_at") ", " EPOCH("updated_at") ", row_version"
+	EPOCH("created_at") ", " EPOCH("updated_at") ", row_version, "	\
+	"host_keys"
 enum {
 	C_ID, C_NAME, C_WORKSPACE, C_SPEC_HASH, C_SPEC_REVISION, C_STATUS,
 	C_STAGE, C_INSTANCE_ID, C_PUBLIC_IP, C_SSH_KEY, C_SG_ID, C_AMI_ID,
 	C_MARKET, C_SUBNET_ID, C_REGION, C_COST, C_ATTEMPTS, C_NEXT_ATTEMPT,
 	C_LAUNCHED, C_READY, C_TERMINATED, C_REASON, C_TOTAL_COST, C_ERROR,
 	C_FAILED_AT, C_METADATA, C_CREATED, C_UPDATED, C_ROW_VERSION,
-	C_NCOLS
+	C_HOST_KEYS, C_NCOLS
 };
 
 /* The text columns of a row and where each goes. */
@@ -172,6 +174,7 @@ static const struct {
 	{ C_ERROR, offsetof(struct store_env, error) },
 	{ C_FAILED_AT, offsetof(struct store_env, failed_at_stage) },
 	{ C_METADATA, offsetof(struct store_env, metadata) },
+	{ C_HOST_KEYS, offsetof(struct store_env, host_keys) },
 };
 #define TEXT_SLOT(env, i)	((char **)(void *)((char *)(env) + text_cols[i].off))
 
@@ -342,6 +345,34 @@ env_rows_add(void *arg, const PGresult *res, int row)
 		return error;
 	r->n++;
 	return 0;
+}
+
+int
+store_env_leftover_group(struct store *st, const char *env_id,
+    const char *name, const char *region, const char *group_id)
+{
+	const char *params[5] = { env_id, name, region, group_id,
+	    store_cluster(st) };
+	PGresult *res = NULL;
+	int error;
+
+	if ((error = store_failpoint("store.env_leftover",
+	    "record a leftover group")) != 0)
+		goto done;
+	/* A row of another cluster with this id is left alone (no update). */
+	error = store_exec(&res, st, "record a leftover group",
+	    "INSERT INTO environments (id, name, region, status, stage,"
+	    " security_group_id, terminated_at, termination_reason, cluster_id)"
+	    " VALUES ($1::uuid, $2, $3, 'terminated', 'INIT', $4, now(),"
+	    " 'orphan', $5)"
+	    " ON CONFLICT (id) DO UPDATE SET security_group_id ="
+	    " EXCLUDED.security_group_id, updated_at = now(),"
+	    " row_version = environments.row_version + 1"
+	    " WHERE environments.cluster_id = EXCLUDED.cluster_id",
+	    5, params, PGRES_COMMAND_OK);
+done:
+	PQclear(res);
+	return error;
 }
 
 int

@@ -129,6 +129,13 @@ static const struct migration migrations[] = {
 	"DROP INDEX reconcile_runs_started;"
 	"CREATE INDEX reconcile_runs_started"
 	"  ON reconcile_runs (cluster_id, started_at DESC);" },
+	/*
+	 * 5: the host key fingerprints verified when the environment became
+	 * ready (docs/design.md §6.1).
+	 */
+	{ "verified host keys",
+	"ALTER TABLE environments ADD COLUMN host_keys text"
+	"  CHECK (host_keys <> '');", NULL, NULL },
 };
 
 #define NMIGRATIONS	((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -94,6 +94,8 @@ struct store_env {
 	char			*market;
 	char			*subnet_id;
 	char			*region;
+	/* host key fingerprints verified at ready, space-separated (NULL: none) */
+	char			*host_keys;
 	double			 cost_per_hour_usd;
 	int			 attempts;
 	time_t			 next_attempt_at;
@@ -150,6 +152,7 @@ enum store_env_field {
 	 * failed_at_stage (written together with STORE_ENV_ERROR) */
 	STORE_ENV_NAME			= 1u << 22,
 	STORE_ENV_FAILED_AT_STAGE	= 1u << 23,
+	STORE_ENV_HOST_KEYS		= 1u << 24,
 	/* only check row_version, see store_env_update() */
 	STORE_ENV_GUARD			= 1u << 30,
 };
@@ -244,6 +247,17 @@ int	 store_migrate(struct store *, int *from, int *to);
  * with "run 'envctl migrate'" when it is older, or a refusal when newer.
  */
 int	 store_check_version(struct store *);
+
+/*
+ * Record that incarnation env_id left security group group_id behind
+ * (an orphan's group still in use while its instance shuts down): its
+ * row, if this cluster has one, names the group; else an ended row
+ * (status terminated, reason "orphan", name and region as given) is
+ * inserted for it.  Either way the planner's garbage collection finds
+ * it on later passes and deletes the group (docs/design.md §6.4).
+ */
+int	 store_env_leftover_group(struct store *, const char *env_id,
+	    const char *name, const char *region, const char *group_id);
 
 /*
  * Insert a new incarnation of env->name: status pending, stage INIT,

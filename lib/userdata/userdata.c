@@ -20,7 +20,7 @@
 #include "userdata.h"
 #include "userdata_int.h"
 
-/* The script before base64; well past what could fit in 16 KiB of base64. */
+/* The buffer the script is rendered in; well past USERDATA_RAW_MAX. */
 #define SCRIPT_MAX	(1024 * 1024)
 
 static const struct family {
@@ -485,14 +485,14 @@ userdata_render(char **script, char **base64, const struct spec *spec,
 		    "environment", spec->name, SCRIPT_MAX);
 		goto out;
 	}
-	b64 = userdata_base64(b.ptr, b.len, &b64len);
-	if (b64len > USERDATA_BASE64_MAX) {
-		err_set("user-data for %s is %zu bytes base64; EC2's limit is %d: "
-		    "shorten setup or environment", spec->name, b64len,
-		    USERDATA_BASE64_MAX);
+	if (b.len > USERDATA_RAW_MAX) {
+		err_set("user-data for %s is %zu bytes; EC2's limit is %d before "
+		    "base64: shorten setup or environment", spec->name, b.len,
+		    USERDATA_RAW_MAX);
 		error = ERR_LIMIT;
 		goto out;
 	}
+	b64 = userdata_base64(b.ptr, b.len, &b64len);
 	if (base64 != NULL) {
 		*base64 = b64;
 		b64 = NULL;

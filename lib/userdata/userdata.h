@@ -40,8 +40,11 @@
 
 struct spec;
 
-/* EC2 limits the base64-encoded user data to this many bytes. */
-#define USERDATA_BASE64_MAX	16384
+/*
+ * EC2 limits user data to this many bytes in raw form, before base64
+ * (RunInstances then carries up to 21848 bytes of base64).
+ */
+#define USERDATA_RAW_MAX	16384
 /* A marker body longer than this is refused by the parser. */
 #define USERDATA_MARKER_MAX	65536
 
@@ -77,8 +80,8 @@ const char	*userdata_family_user(enum userdata_family family);
  * strings the caller frees (either pointer may be NULL if not wanted).
  * ERR_INVALID if a value cannot be used safely (a bad env id, URL, user
  * name, environment variable name or package name, a public key line with
- * a newline), ERR_LIMIT if the base64 form is over USERDATA_BASE64_MAX
- * bytes, with a message naming the spec; on error nothing is returned.
+ * a newline), ERR_LIMIT if the script is over USERDATA_RAW_MAX bytes
+ * (before base64), with a message naming the spec; on error nothing is returned.
  */
 int	 userdata_render(char **script, char **base64, const struct spec *spec,
 	    const struct userdata_params *params);

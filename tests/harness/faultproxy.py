@@ -331,6 +331,8 @@ def s3_action(method, path, query):
         return {"PUT": "PutObject", "GET": "GetObject", "HEAD": "HeadObject",
                 "DELETE": "DeleteObject", "POST": "PostObject"}.get(method, "S3" + method)
     if method == "GET":
+        if "location" in query:
+            return "GetBucketLocation"
         return "ListObjectsV2" if query.get("list-type", [""])[0] == "2" else "ListObjects"
     return {"PUT": "CreateBucket", "HEAD": "HeadBucket", "DELETE": "DeleteBucket",
             "POST": "DeleteObjects"}.get(method, "S3" + method)

@@ -54,6 +54,7 @@ IMPLIED = {"iam:PassRole": "RunInstances with an instance profile (instance.iam_
 # Resource types RunInstances / CreateSecurityGroup use without creating them.
 PARTS = {"image", "snapshot", "subnet", "network-interface", "key-pair", "security-group", "vpc"}
 S3_ACTIONS = {"CreateBucket": "s3:CreateBucket", "DeleteObject": "s3:DeleteObject",
+              "GetBucketLocation": "s3:GetBucketLocation",
               "GetObject": "s3:GetObject", "HeadObject": "s3:GetObject",
               "ListObjectsV2": "s3:ListBucket", "PutObject": "s3:PutObject"}
 

@@ -11,7 +11,13 @@
 #             SSM on moto); the controller's own secrets refused and nowhere
 #   own       two clusters on one database; forged rows pointing at an
 #             untagged instance, another cluster's, an unrelated group
-foreach(scenario fleet faults chaos features hostile secrets own audit quota)
+#   regions   strict mode: a bucket in ap-southeast-2, specs in us-east-1 and
+#             eu-west-1; a Graviton spec beside an x86 one
+#   strict    the pipeline under the strict emulator: invisible new
+#             resources, a private subnet reaching ready with the default
+#             checks, host keys (delay, mismatch, stored), Unsupported ->
+#             next subnet, an orphan's group left by DependencyViolation
+foreach(scenario fleet faults chaos features hostile secrets own strict audit regions quota)
 	envctl_integration_test(it_reconcile_${scenario}
 		${CMAKE_SOURCE_DIR}/tests/harness/with-pg.sh
 		${CMAKE_SOURCE_DIR}/tests/harness/with-aws.sh

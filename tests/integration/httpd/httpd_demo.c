@@ -26,16 +26,16 @@ static volatile sig_atomic_t stop;
 
 static const struct httpd_status_env sample_envs[] = {
 	{ "web-1", "team-frontend", "ready", "done", "i-0123456789abcdef0",
-	  "running", "10.0.1.17", 3 * 86400 + 4 * 3600, 41.87, NULL },
+	  "running", "10.0.1.17", 3 * 86400 + 4 * 3600, 41.87, NULL, NULL },
 	{ "api-dev", "team-backend", "provisioning", "wait-running",
-	  "i-0fedcba9876543210", "pending", NULL, 42, 0.01, NULL },
+	  "i-0fedcba9876543210", "pending", NULL, 42, 0.01, NULL, NULL },
 	{ "<script>alert(1)</script>", "\"><img src=x onerror=alert(2)>",
 	  "error", "launch", NULL, NULL, NULL, 600, -1,
-	  "RunInstances: InsufficientInstanceCapacity <b>us-east-1a</b> & retrying" },
+	  "RunInstances: InsufficientInstanceCapacity <b>us-east-1a</b> & retrying", NULL },
 	{ "data-lab", "team-ml", "drift", "done", "i-0aaaabbbbccccdddd",
-	  "running", "10.0.2.5", 7200, 112.5, NULL },
+	  "running", "10.0.2.5", 7200, 112.5, NULL, NULL },
 	{ "old-box", "team-ops", "terminating", "terminate", "i-0eeeeffff00001111",
-	  "shutting-down", "10.0.3.9", 40 * 86400, 1520.0, NULL },
+	  "shutting-down", "10.0.3.9", 40 * 86400, 1520.0, NULL, NULL },
 };
 
 static const struct httpd_status_event sample_events[] = {

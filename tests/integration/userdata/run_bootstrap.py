@@ -398,7 +398,7 @@ def test_refusals(top):
     render(*base)
     p = render(*base, "--setup", "x" * 20000, expect=2)
     check("user-data for web-dave is " in p.stderr and
-          "bytes base64; EC2's limit is 16384: shorten setup or environment" in p.stderr,
+          "bytes; EC2's limit is 16384 before base64: shorten setup or environment" in p.stderr,
           f"limit message: {p.stderr.strip()}")
     render(*base, "--package", "make; touch /tmp/pwned-envctl-userdata", expect=1)
     render(*base, "--env", "BAD-NAME=1", expect=1)

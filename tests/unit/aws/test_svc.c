@@ -10,12 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 #include <cmocka.h>
 
 #include "aws.h"
 #include "aws_int.h"
 #include "buf.h"
+#include "creds.h"
 #include "ec2.h"
 #include "err.h"
 #include "fakeaws.h"
@@ -117,6 +119,10 @@ setup(void **state)
 	e->aws = e->fa.aws;
 	assert_int_equal(ec2_client_new(&e->ec2, e->aws), 0);
 	assert_int_equal(s3_client_new(&e->s3, e->aws), 0);
+	/* The buckets of most cases are known to be in the client's region. */
+	s3_bucket_regions_forget();
+	s3_bucket_region_remember("envctl-keys", "us-east-1");
+	s3_bucket_region_remember("b", "us-east-1");
 	*state = e;
 	return 0;
 }
@@ -689,6 +695,7 @@ test_svc__instance_status_protection_console(void **state)
 	assert_int_equal(ec2_console_output_get(&out, &len, e->ec2,
 	    "i-ef8115cae2d32b10b"), 0);
 	assert_form(&e->fk.sent[3], "Action", "GetConsoleOutput");
+	assert_form(&e->fk.sent[3], "Latest", "true");
 	assert_true(strncmp(out, "Linux version 2.6.16-xenU", 25) == 0);
 	assert_int_equal(len, strlen(out));
 	assert_non_null(strstr(out, "Enabling fast FPU save and restore... done.\n"));
@@ -725,6 +732,47 @@ test_svc__describe_images(void **state)
 	assert_string_equal(imgs.v[0].creation_date, "2026-11-23T21:28:06.000Z");
 	assert_true(imgs.v[0].created > 0);
 	ec2_image_list_dispose(&imgs);
+}
+
+static void
+test_svc__describe_images_paginates(void **state)
+{
+	struct env *e = *state;
+	struct ec2_image_list imgs;
+	const char *const owners[] = { "amazon" };
+	struct ec2_describe_images_input in = { .owners = owners, .nowners = 1 };
+
+	fake_answer(&e->fk, 200, "describe_images_page1.xml");
+	fake_answer(&e->fk, 200, "describe_images.xml");
+	assert_int_equal(ec2_images_describe(&imgs, e->ec2, &in), 0);
+	assert_int_equal(e->fk.nsent, 2);
+	assert_null(strstr(e->fk.sent[0].body, "NextToken"));
+	assert_form(&e->fk.sent[1], "NextToken", "eyJ2IjoiMiIsImMiOiJwYWdlMiJ9");
+	assert_form(&e->fk.sent[1], "Owner.1", "amazon");
+	assert_true(imgs.n >= 3);	/* the first page's image and the second's */
+	assert_string_equal(imgs.v[0].id, "ami-0f11cbb02d426f673");
+	assert_string_equal(imgs.v[0].architecture, "arm64");
+	assert_string_equal(imgs.v[1].id, "ami-1e749f67");
+	ec2_image_list_dispose(&imgs);
+}
+
+static void
+test_svc__describe_instance_types(void **state)
+{
+	struct env *e = *state;
+	struct ec2_instance_type it;
+
+	fake_answer(&e->fk, 200, "describe_instance_types.xml");
+	assert_int_equal(ec2_instance_type_describe(&it, e->ec2, "t4g.micro"), 0);
+	assert_form(&e->fk.sent[0], "Action", "DescribeInstanceTypes");
+	assert_form(&e->fk.sent[0], "InstanceType.1", "t4g.micro");
+	assert_string_equal(it.type, "t4g.micro");
+	assert_int_equal(it.narchs, 1);
+	assert_string_equal(it.archs[0], "arm64");
+	/* an answer without the type asked for */
+	fake_answer(&e->fk, 200, "describe_instance_types.xml");
+	assert_int_equal(ec2_instance_type_describe(&it, e->ec2, "t3.micro"),
+	    ERR_NOTFOUND);
 }
 
 static const struct ec2_ingress_rule ssh_rule[] = {
@@ -1130,6 +1178,316 @@ test_svc__s3_presign(void **state)
 	assert_int_equal(e->fk.nsent, 0);	/* presigning sends nothing */
 }
 
+/* The credential scope's region of a request signed in the header. */
+static int
+signed_for(const struct sent *s, const char *region)
+{
+	const char *auth = sent_header(s, "Authorization");
+	char want[64];
+
+	snprintf(want, sizeof(want), "/%s/s3/aws4_request", region);
+	return auth != NULL && strstr(auth, want) != NULL;
+}
+
+static void
+test_svc__s3_bucket_region_found_once(void **state)
+{
+	struct env *e = *state;
+	struct canned *c;
+	char region[S3_REGION_MAX];
+
+	s3_bucket_regions_forget();
+	c = fake_answer(&e->fk, 200, NULL);
+	c->body = xstrdup("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	    "<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+	    "ap-southeast-2</LocationConstraint>");
+	c->len = strlen(c->body);
+	fake_answer(&e->fk, 200, NULL);
+	fake_answer(&e->fk, 200, NULL);
+	assert_int_equal(s3_object_put(e->s3, "far", "k", "x", 1, NULL), 0);
+	assert_int_equal(s3_object_put(e->s3, "far", "k2", "x", 1, NULL), 0);
+	assert_int_equal(e->fk.nsent, 3);	/* asked once, then cached */
+	assert_string_equal(e->fk.sent[0].method, "GET");
+	assert_string_equal(e->fk.sent[0].url, "http://127.0.0.1:4566/far/?location");
+	assert_true(signed_for(&e->fk.sent[0], "us-east-1"));
+	assert_true(signed_for(&e->fk.sent[1], "ap-southeast-2"));
+	assert_true(signed_for(&e->fk.sent[2], "ap-southeast-2"));
+	assert_int_equal(s3_bucket_region(region, sizeof(region), e->s3, "far"), 0);
+	assert_string_equal(region, "ap-southeast-2");
+
+	/* the header of a refusal says it too, and wins over the body */
+	c = fake_answer(&e->fk, 301, NULL);
+	c->hname[0] = "x-amz-bucket-region";
+	c->hvalue[0] = "eu-west-1";
+	assert_int_equal(s3_bucket_region(region, sizeof(region), e->s3, "near"), 0);
+	assert_string_equal(region, "eu-west-1");
+	/* an empty LocationConstraint is us-east-1, "EU" eu-west-1 */
+	c = fake_answer(&e->fk, 200, NULL);
+	c->body = xstrdup("<LocationConstraint/>");
+	c->len = strlen(c->body);
+	assert_int_equal(s3_bucket_region(region, sizeof(region), e->s3, "old"), 0);
+	assert_string_equal(region, "us-east-1");
+	c = fake_answer(&e->fk, 200, NULL);
+	c->body = xstrdup("<LocationConstraint>EU</LocationConstraint>");
+	c->len = strlen(c->body);
+	assert_int_equal(s3_bucket_region(region, sizeof(region), e->s3, "eu"), 0);
+	assert_string_equal(region, "eu-west-1");
+	assert_int_equal(e->fk.nsent, 6);
+}
+
+static void
+test_svc__s3_redirect_followed_once(void **state)
+{
+	struct env *e = *state;
+	struct canned *c;
+	char region[S3_REGION_MAX];
+
+	/* the cache is wrong: a 301 names the region, the call is re-signed */
+	c = fake_answer(&e->fk, 301, NULL);
+	c->hname[0] = "x-amz-bucket-region";
+	c->hvalue[0] = "eu-west-2";
+	c->body = xstrdup("<Error><Code>PermanentRedirect</Code><Message>m"
+	    "</Message><Endpoint>b.s3.eu-west-2.amazonaws.com</Endpoint></Error>");
+	c->len = strlen(c->body);
+	fake_answer(&e->fk, 200, NULL);
+	assert_int_equal(s3_object_put(e->s3, "b", "k", "x", 1, NULL), 0);
+	assert_int_equal(e->fk.nsent, 2);
+	assert_true(signed_for(&e->fk.sent[0], "us-east-1"));
+	assert_true(signed_for(&e->fk.sent[1], "eu-west-2"));
+	assert_int_equal(s3_bucket_region(region, sizeof(region), e->s3, "b"), 0);
+	assert_string_equal(region, "eu-west-2");
+
+	/* a 400 AuthorizationHeaderMalformed names it in <Region> */
+	c = fake_answer(&e->fk, 400, NULL);
+	c->body = xstrdup("<Error><Code>AuthorizationHeaderMalformed</Code>"
+	    "<Message>the region 'eu-west-2' is wrong; expecting 'ca-central-1'"
+	    "</Message><Region>ca-central-1</Region></Error>");
+	c->len = strlen(c->body);
+	fake_answer(&e->fk, 204, NULL);
+	assert_int_equal(s3_object_delete(e->s3, "b", "k"), 0);
+	assert_int_equal(e->fk.nsent, 4);
+	assert_true(signed_for(&e->fk.sent[3], "ca-central-1"));
+
+	/* followed once only: a second redirect is the call's failure */
+	c = fake_answer(&e->fk, 301, NULL);
+	c->hname[0] = "x-amz-bucket-region";
+	c->hvalue[0] = "us-west-2";
+	c = fake_answer(&e->fk, 301, NULL);
+	c->hname[0] = "x-amz-bucket-region";
+	c->hvalue[0] = "us-west-1";
+	assert_true(s3_object_put(e->s3, "b", "k", "x", 1, NULL) < 0);
+	assert_int_equal(e->fk.nsent, 6);
+	/* nor is a region S3 could not have sent believed */
+	c = fake_answer(&e->fk, 301, NULL);
+	c->hname[0] = "x-amz-bucket-region";
+	c->hvalue[0] = "../evil";
+	assert_true(s3_object_put(e->s3, "b", "k", "x", 1, NULL) < 0);
+	assert_int_equal(e->fk.nsent, 7);
+}
+
+static void
+test_svc__s3_presign_in_the_bucket_region(void **state)
+{
+	struct env *e = *state;
+	struct aws_client_opts o;
+	struct aws_client *real = NULL;
+	struct s3_client *s3 = NULL;
+	char *url = NULL;
+
+	/* a custom endpoint keeps its host; the signature is the bucket's region */
+	s3_bucket_region_remember("far", "ap-southeast-2");
+	assert_int_equal(s3_url_presign(&url, e->s3, "PUT", "far", "p/m", 300), 0);
+	assert_true(strncmp(url, "http://127.0.0.1:4566/far/p/m?", 30) == 0);
+	assert_non_null(strstr(url, "X-Amz-Credential=AKIDEXAMPLE%2F20231114%2F"
+	    "ap-southeast-2%2Fs3%2Faws4_request"));
+	mem_free_secret(url);
+
+	/* on AWS, the host is the bucket region's too */
+	memset(&o, 0, sizeof(o));
+	o.region = "eu-west-1";
+	o.ignore_env_endpoints = 1;
+	o.creds = e->fa.creds;
+	o.transport = &fake_transport;
+	o.transport_arg = &e->fk;
+	assert_int_equal(aws_client_new(&real, &o), 0);
+	assert_int_equal(s3_client_new(&s3, real), 0);
+	assert_int_equal(s3_url_presign(&url, s3, "GET", "far", "p/m", 60), 0);
+	assert_true(strncmp(url, "https://far.s3.ap-southeast-2.amazonaws.com/p/m?",
+	    48) == 0);
+	assert_non_null(strstr(url, "%2Fap-southeast-2%2Fs3%2Faws4_request"));
+	mem_free_secret(url);
+	fake_answer(&e->fk, 200, NULL);
+	assert_int_equal(s3_object_put(s3, "far", "k", "x", 1, NULL), 0);
+	assert_string_equal(e->fk.sent[0].url,
+	    "https://far.s3.ap-southeast-2.amazonaws.com/k");
+	assert_true(signed_for(&e->fk.sent[0], "ap-southeast-2"));
+	s3_client_free(s3);
+	aws_client_free(real);
+}
+
+static void
+test_svc__clock_skew_corrected_once(void **state)
+{
+	struct env *e = *state;
+	struct aws_client_stats st;
+	struct canned *c;
+	unsigned long before;
+
+	/* EC2: RequestExpired, the server 10 minutes ahead of our clock */
+	c = fake_answer(&e->fk, 400, NULL);
+	c->body = xstrdup("<Response><Errors><Error><Code>RequestExpired</Code>"
+	    "<Message>Request has expired.</Message></Error></Errors>"
+	    "<RequestID>r1</RequestID></Response>");
+	c->len = strlen(c->body);
+	c->hname[0] = "Date";
+	c->hvalue[0] = "Tue, 14 Nov 2023 22:23:20 GMT";
+	fake_answer(&e->fk, 200, "terminate_instances.xml");
+	assert_int_equal(aws_client_skew(e->aws), 0);
+	aws_client_stats(&st, e->aws);
+	before = st.retries;
+	assert_int_equal(ec2_instances_terminate(e->ec2,
+	    (const char *const[]){ "i-1" }, 1), 0);
+	assert_int_equal(e->fk.nsent, 2);
+	assert_string_equal(sent_header(&e->fk.sent[0], "X-Amz-Date"),
+	    "20231114T221320Z");
+	assert_string_equal(sent_header(&e->fk.sent[1], "X-Amz-Date"),
+	    "20231114T222320Z");	/* signed with the server's time */
+	assert_int_equal(aws_client_skew(e->aws), 600);
+	aws_client_stats(&st, e->aws);
+	assert_int_equal(st.retries, before);	/* not a retry: no quota spent */
+
+	/* S3: ExpiredToken refreshes the credentials and is retried once */
+	c = fake_answer(&e->fk, 400, NULL);
+	c->body = xstrdup("<Error><Code>ExpiredToken</Code><Message>The provided "
+	    "token has expired.</Message></Error>");
+	c->len = strlen(c->body);
+	fake_answer(&e->fk, 200, NULL);
+	assert_int_equal(s3_object_put(e->s3, "b", "k", "x", 1, NULL), 0);
+	assert_int_equal(e->fk.nsent, 4);
+	/* once only: the same answer twice is the call's failure */
+	c = fake_answer(&e->fk, 400, NULL);
+	c->body = xstrdup("<Error><Code>ExpiredToken</Code><Message>m</Message>"
+	    "</Error>");
+	c->len = strlen(c->body);
+	c = fake_answer(&e->fk, 400, NULL);
+	c->body = xstrdup("<Error><Code>ExpiredToken</Code><Message>m</Message>"
+	    "</Error>");
+	c->len = strlen(c->body);
+	assert_true(s3_object_put(e->s3, "b", "k", "x", 1, NULL) < 0);
+	assert_int_equal(e->fk.nsent, 6);
+	/* a small difference is no skew to correct: no retry */
+	c = fake_answer(&e->fk, 403, NULL);
+	c->body = xstrdup("<Error><Code>RequestTimeTooSkewed</Code><Message>m"
+	    "</Message></Error>");
+	c->len = strlen(c->body);
+	c->hname[0] = "Date";
+	c->hvalue[0] = "Tue, 14 Nov 2023 22:23:50 GMT";	/* 30 s off now */
+	assert_true(s3_object_put(e->s3, "b", "k", "x", 1, NULL) < 0);
+	assert_int_equal(e->fk.nsent, 7);
+	assert_int_equal(aws_client_skew(e->aws), 600);
+}
+
+/* Role credentials lasting *arg seconds from the fake clock, each new. */
+static int
+short_role(struct aws_creds *out, const struct aws_creds *src,
+    const char *role_arn, const char *external_id, const char *session_name,
+    void *arg)
+{
+	const long *life = arg;
+	static int n;
+	char tok[32];
+
+	(void)src;
+	(void)role_arn;
+	(void)external_id;
+	(void)session_name;
+	snprintf(tok, sizeof(tok), "TOKEN%d", ++n);
+	return aws_creds_set(out, "ASIAROLE", "rolesecret", tok,
+	    (time_t)(1700000000 + *life), "assume-role");
+}
+
+static time_t
+svc_clock(void *arg)
+{
+	(void)arg;
+	return 1700000000;
+}
+
+static void
+test_svc__presign_outlives_no_credentials(void **state)
+{
+	struct env *e = *state;
+	struct aws_creds_options co;
+	struct aws_creds_provider *prov = NULL;
+	struct aws_client_opts o;
+	struct aws_client *c = NULL;
+	struct s3_client *s3 = NULL;
+	char dir[] = "/tmp/envctl-presign-XXXXXX", cred[64], conf[64];
+	char *url = NULL;
+	long life = 900;
+	FILE *f;
+
+	(void)e;
+	assert_non_null(mkdtemp(dir));
+	snprintf(cred, sizeof(cred), "%s/credentials", dir);
+	snprintf(conf, sizeof(conf), "%s/config", dir);
+	assert_non_null(f = fopen(cred, "w"));
+	fputs("[src]\naws_access_key_id = AKIDSRC\naws_secret_access_key = s\n", f);
+	fclose(f);
+	assert_non_null(f = fopen(conf, "w"));
+	fputs("[profile r]\nrole_arn = arn:aws:iam::123456789012:role/r\n"
+	    "source_profile = src\n", f);
+	fclose(f);
+	memset(&co, 0, sizeof(co));
+	co.profile = "r";
+	co.credentials_file = cred;
+	co.config_file = conf;
+	co.imds_disabled = 1;
+	co.assume_role = short_role;
+	co.assume_role_arg = &life;
+	co.now = svc_clock;
+	assert_int_equal(aws_creds_provider_new(&prov, &co), 0);
+	memset(&o, 0, sizeof(o));
+	o.region = "us-east-1";
+	o.endpoint_url = "http://127.0.0.1:4566";
+	o.ignore_env_endpoints = 1;
+	o.creds = prov;
+	o.transport = &fake_transport;
+	o.transport_arg = &e->fk;
+	o.clock = svc_clock;
+	assert_int_equal(aws_client_new(&c, &o), 0);
+	assert_int_equal(s3_client_new(&s3, c), 0);
+
+	/* the session ends in 15 min, the URL should last an hour: renewed */
+	assert_int_equal(s3_url_presign(&url, s3, "PUT", "b", "m", 900), 0);
+	assert_non_null(strstr(url, "X-Amz-Security-Token=TOKEN1"));
+	mem_free_secret(url);
+	life = 7200;
+	assert_int_equal(s3_url_presign(&url, s3, "PUT", "b", "m", 3600), 0);
+	assert_non_null(strstr(url, "X-Amz-Expires=3600"));
+	assert_non_null(strstr(url, "X-Amz-Security-Token=TOKEN2"));
+	mem_free_secret(url);
+	/* renewed credentials that end sooner too: the URL ends with them */
+	life = 1800;
+	assert_int_equal(s3_url_presign(&url, s3, "GET", "b", "m", 9000), 0);
+	assert_non_null(strstr(url, "X-Amz-Expires=1800"));
+	assert_non_null(strstr(url, "X-Amz-Security-Token=TOKEN3"));
+	mem_free_secret(url);
+	/* a minute or less left: refused */
+	life = 30;
+	assert_int_equal(s3_url_presign(&url, s3, "GET", "b", "m", 7200),
+	    ERR_INVALID);
+	assert_null(url);
+	assert_int_equal(e->fk.nsent, 0);
+
+	s3_client_free(s3);
+	aws_client_free(c);
+	aws_creds_provider_free(prov);
+	unlink(cred);
+	unlink(conf);
+	rmdir(dir);
+}
+
 struct captured {
 	struct buf	all;
 	int		lines;
@@ -1267,7 +1625,14 @@ main(void)
 		T(test_svc__s3_put_get_head_delete),
 		T(test_svc__s3_get_bounded_and_missing),
 		T(test_svc__s3_list_and_bucket),
+		T(test_svc__describe_images_paginates),
+		T(test_svc__describe_instance_types),
 		T(test_svc__s3_presign),
+		T(test_svc__clock_skew_corrected_once),
+		T(test_svc__presign_outlives_no_credentials),
+		T(test_svc__s3_bucket_region_found_once),
+		T(test_svc__s3_redirect_followed_once),
+		T(test_svc__s3_presign_in_the_bucket_region),
 		T(test_svc__secrets_stay_out_of_logs_and_errors),
 	};
 

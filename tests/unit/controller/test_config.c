@@ -23,7 +23,8 @@ test_config__defaults(void **state)
 	assert_int_equal(c->max_terminations_per_pass, 10);
 	assert_int_equal(c->orphan_grace, 600);
 	assert_int_equal(c->allow_empty, 0);
-	assert_int_equal(c->ready_checks, PIPELINE_CHECK_ALL);
+	assert_int_equal(c->ready_checks, PIPELINE_CHECK_STATUS |
+	    PIPELINE_CHECK_MARKER | PIPELINE_CHECK_HOSTKEY);
 	assert_int_equal(c->ec2_rate_limits.off, 0);
 	assert_true(c->ec2_rate_limits.limits.rate[AWS_PACE_RUN] == 2.0);
 	assert_int_equal(c->log_level, LOG_LEVEL_INFO);

@@ -189,11 +189,11 @@ test_httpd__status_page(void **state)
 	};
 	const struct httpd_status_env envs[] = {
 		{ "web-1", "team-a", "ready", "done", "i-0abc", "running",
-		  "10.0.0.5", 3600, 12.345, NULL },
+		  "10.0.0.5", 3600, 12.345, NULL, NULL },
 		{ "<script>alert(1)</script>", "\"><img src=x onerror=alert(2)>",
 		  "error", "launch", NULL, NULL, NULL, -1, -1,
-		  "boom <iframe src=//evil>" },
-		{ "db-2", "team-b", "weird\"status", NULL, NULL, NULL, NULL, 5, 0, NULL },
+		  "boom <iframe src=//evil>", NULL },
+		{ "db-2", "team-b", "weird\"status", NULL, NULL, NULL, NULL, 5, 0, NULL, NULL },
 	};
 	const struct httpd_status_event events[] = {
 		{ 1795000000 - 90, "web-1", "remote.provision.ready", "ready after 88s" },
@@ -332,9 +332,9 @@ test_httpd__status_json(void **state)
 	};
 	const struct httpd_status_env envs[] = {
 		{ "web-1", "team-a", "ready", "done", "i-0abc", "running",
-		  "10.0.0.5", 3600, 12.5, NULL },
+		  "10.0.0.5", 3600, 12.5, NULL, "SHA256:abc SHA256:def" },
 		{ "bad\xff\xc3utf8\"</script>", NULL, "error", NULL, NULL, NULL,
-		  NULL, -1, -1, "line1\nline2" },
+		  NULL, -1, -1, "line1\nline2", NULL },
 	};
 	const struct httpd_status_event ev[] = {
 		{ 1795000000, "web-1", "provision.ready", "ok \x01 ctl" },
@@ -358,6 +358,8 @@ test_httpd__status_json(void **state)
 	assert_string_equal(json_string_value(json_object_get(e, "ip")), "10.0.0.5");
 	assert_int_equal(json_integer_value(json_object_get(e, "age_seconds")), 3600);
 	assert_true(json_real_value(json_object_get(e, "cost_usd")) == 12.5);
+	assert_string_equal(json_string_value(json_object_get(e, "host_keys")),
+	    "SHA256:abc SHA256:def");
 	assert_true(json_is_null(json_object_get(e, "last_error")));
 	e = json_array_get(json_object_get(doc, "environments"), 1);
 	assert_string_equal(json_string_value(json_object_get(e, "name")),

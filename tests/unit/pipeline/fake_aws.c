@@ -37,10 +37,17 @@ static const struct {
 	const char	*id;
 	const char	*name;
 	time_t		 created;
+	const char	*arch;
 } images[] = {
-	{ "ami-0aaa", "al2023-ami-2023.1.20230705.0-kernel-6.1-x86_64", 1688515200 },
-	{ "ami-0bbb", "al2023-ami-2023.2.20230920.1-kernel-6.1-x86_64", 1695168000 },
-	{ "ami-0ccc", "debian-12-amd64-20230910-1499", 1694304000 },
+	{ "ami-0aaa", "al2023-ami-2023.1.20230705.0-kernel-6.1-x86_64", 1688515200,
+	  "x86_64" },
+	{ "ami-0bbb", "al2023-ami-2023.2.20230920.1-kernel-6.1-x86_64", 1695168000,
+	  "x86_64" },
+	{ "ami-0ccc", "debian-12-amd64-20230910-1499", 1694304000, "x86_64" },
+	{ "ami-0ddd0001", "al2023-ami-2023.2.20230920.1-kernel-6.1-arm64",
+	  1695168000, "arm64" },
+	{ "ami-0eee0002", "al2023-ami-2023.0.20230101.0-kernel-6.1-x86_64",
+	  1672531200, "x86_64" },
 };
 
 static const struct {
@@ -811,7 +818,8 @@ ec2_console_output_get(char **out, size_t *outlen, struct ec2_client *c,
 	if (fakeworld_instance(id) == NULL)
 		return answer(c->aws, "GetConsoleOutput",
 		    "InvalidInstanceID.NotFound");
-	*out = xstrdup("");
+	*out = xstrdup(fakeworld.console);
+	*outlen = strlen(*out);
 	return 0;
 }
 
@@ -842,11 +850,16 @@ ec2_images_describe(struct ec2_image_list *out, struct ec2_client *c,
 		for (j = 0; ok && j < in->nfilters; j++) {
 			const struct ec2_filter *f = &in->filters[j];
 
-			if (strcmp(f->name, "name") != 0)
-				continue;	/* architecture, state: all match */
-			for (k = 0; k < f->nvalues; k++)
-				if (fnmatch(f->values[k], images[i].name, 0) == 0)
-					break;
+			if (strcmp(f->name, "name") == 0) {
+				for (k = 0; k < f->nvalues; k++)
+					if (fnmatch(f->values[k], images[i].name, 0) == 0)
+						break;
+			} else if (strcmp(f->name, "architecture") == 0) {
+				for (k = 0; k < f->nvalues; k++)
+					if (strcmp(f->values[k], images[i].arch) == 0)
+						break;
+			} else
+				continue;	/* state: all match */
 			ok = k < f->nvalues;
 		}
 		if (!ok)
@@ -855,6 +868,8 @@ ec2_images_describe(struct ec2_image_list *out, struct ec2_client *c,
 		snprintf(out->v[out->n].name, sizeof(out->v[0].name), "%s",
 		    images[i].name);
 		snprintf(out->v[out->n].state, sizeof(out->v[0].state), "available");
+		snprintf(out->v[out->n].architecture,
+		    sizeof(out->v[0].architecture), "%s", images[i].arch);
 		snprintf(out->v[out->n].root_device_name,
 		    sizeof(out->v[0].root_device_name), "/dev/xvda");
 		out->v[out->n].created = images[i].created;
@@ -864,6 +879,25 @@ ec2_images_describe(struct ec2_image_list *out, struct ec2_client *c,
 		ec2_image_list_dispose(out);
 		return answer(c->aws, "DescribeImages", "InvalidAMIID.NotFound");
 	}
+	return 0;
+}
+
+/* Graviton families (a "g" after the generation digit) run arm64. */
+int
+ec2_instance_type_describe(struct ec2_instance_type *out, struct ec2_client *c,
+    const char *type)
+{
+	const char *d;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	if ((error = call(c->aws, "DescribeInstanceTypes", type)) < 0)
+		return error;
+	snprintf(out->type, sizeof(out->type), "%s", type);
+	d = strpbrk(type, "0123456789");
+	snprintf(out->archs[0], sizeof(out->archs[0]), "%s",
+	    d != NULL && d[1] == 'g' ? "arm64" : "x86_64");
+	out->narchs = 1;
 	return 0;
 }
 
@@ -894,6 +928,29 @@ ec2_subnets_describe(struct ec2_subnet_list *out, struct ec2_client *c,
 			if (strcmp(ids[j], subnets[i].id) == 0)
 				break;
 		if (nids > 0 && j == nids)
+			continue;
+		snprintf(out->v[out->n].id, sizeof(out->v[0].id), "%s", subnets[i].id);
+		snprintf(out->v[out->n].vpc_id, sizeof(out->v[0].vpc_id), "%s",
+		    subnets[i].vpc);
+		snprintf(out->v[out->n].az, sizeof(out->v[0].az), "%s", subnets[i].az);
+		out->n++;
+	}
+	return 0;
+}
+
+/* The default VPC is vpc-1: its subnets, one per zone, by zone. */
+int
+ec2_subnets_default_describe(struct ec2_subnet_list *out, struct ec2_client *c)
+{
+	size_t i;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	if ((error = call(c->aws, "DescribeSubnets", "default-for-az")) < 0)
+		return error;
+	out->v = xcalloc(NELEM(subnets), sizeof(*out->v));
+	for (i = 0; i < NELEM(subnets); i++) {
+		if (strcmp(subnets[i].vpc, "vpc-1") != 0)
 			continue;
 		snprintf(out->v[out->n].id, sizeof(out->v[0].id), "%s", subnets[i].id);
 		snprintf(out->v[out->n].vpc_id, sizeof(out->v[0].vpc_id), "%s",
@@ -1275,6 +1332,28 @@ s3_client_free(struct s3_client *c)
 	free(c);
 }
 
+/* The fake's buckets live in the client's region. */
+int
+s3_bucket_region(char *out, size_t outsz, struct s3_client *c,
+    const char *bucket)
+{
+	(void)bucket;
+	snprintf(out, outsz, "%s", c->aws->region);
+	return 0;
+}
+
+void
+s3_bucket_region_remember(const char *bucket, const char *region)
+{
+	(void)bucket;
+	(void)region;
+}
+
+void
+s3_bucket_regions_forget(void)
+{
+}
+
 static int
 bucket_check(struct s3_client *c, const char *action, const char *bucket)
 {
@@ -1404,9 +1483,10 @@ s3_url_presign(char **out, struct s3_client *c, const char *method,
 	time_t at = c->aws->clock != NULL ? c->aws->clock(c->aws->clock_arg) :
 	    time(NULL);
 
-	*out = xasprintf("https://%s.s3.%s.amazonaws.com/%s?X-Amz-Date=%lld&"
-	    "X-Amz-Expires=%u&X-Amz-Signature=%s", bucket, c->aws->region, key,
-	    (long long)at, expires, strcmp(method, "PUT") == 0 ? "put" : "get");
+	*out = xasprintf("https://%s.s3.%s.amazonaws.com/%s?X-Amz-Credential="
+	    "AKID%d&X-Amz-Date=%lld&X-Amz-Expires=%u&X-Amz-Signature=%s", bucket,
+	    c->aws->region, key, fakeworld.cred_epoch, (long long)at, expires,
+	    strcmp(method, "PUT") == 0 ? "put" : "get");
 	return 0;
 }
 

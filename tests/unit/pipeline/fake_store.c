@@ -49,6 +49,7 @@ static const struct {
 	{ STORE_ENV_MARKET, offsetof(struct store_env, market) },
 	{ STORE_ENV_SUBNET_ID, offsetof(struct store_env, subnet_id) },
 	{ STORE_ENV_REGION, offsetof(struct store_env, region) },
+	{ STORE_ENV_HOST_KEYS, offsetof(struct store_env, host_keys) },
 	{ STORE_ENV_TERMINATION_REASON, offsetof(struct store_env, termination_reason) },
 	{ STORE_ENV_ERROR, offsetof(struct store_env, error) },
 	{ STORE_ENV_FAILED_AT_STAGE, offsetof(struct store_env, failed_at_stage) },
@@ -193,6 +194,43 @@ up(const char *what)
 		err_set("%s: database unavailable (fake)", what);
 		return ERR_UNAVAILABLE;
 	}
+	return 0;
+}
+
+int
+store_env_leftover_group(struct store *st, const char *env_id,
+    const char *name, const char *region, const char *group_id)
+{
+	struct store_env *r;
+	size_t i;
+	int error;
+
+	(void)st;
+	if ((error = up("record a leftover group")) < 0)
+		return error;
+	fakestore.writes++;
+	for (i = 0; i < fakestore.nrows; i++)
+		if (strcmp(fakestore.rows[i].id, env_id) == 0) {
+			r = &fakestore.rows[i];
+			free(r->security_group_id);
+			r->security_group_id = xstrdup(group_id);
+			r->row_version++;
+			return 0;
+		}
+	if (fakestore.nrows == NELEM(fakestore.rows))
+		abort();
+	r = &fakestore.rows[fakestore.nrows++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->id, sizeof(r->id), "%s", env_id);
+	r->name = xstrdup(name);
+	r->region = region != NULL ? xstrdup(region) : NULL;
+	r->status = STORE_STATUS_TERMINATED;
+	r->stage = STORE_STAGE_INIT;
+	r->security_group_id = xstrdup(group_id);
+	r->terminated_at = fakestore.now;
+	r->termination_reason = xstrdup("orphan");
+	r->created_at = r->updated_at = fakestore.now;
+	r->row_version = 1;
 	return 0;
 }
 

@@ -126,7 +126,9 @@ struct fakeworld {
 	bool		 slow_shutdown;	/* terminate: shutting-down, not terminated */
 	bool		 lag;		/* new instances: hidden from filters, tags NotFound */
 	bool		 run_answer_untagged; /* RunInstances answers no tagSet */
+	int		 cred_epoch;	/* presigned URLs carry it: credentials rotated */
 	bool		 impaired;	/* status checks never "ok" */
+	char		 console[512];	/* GetConsoleOutput of every instance */
 	unsigned	 next_id;
 };
 

@@ -71,6 +71,16 @@ tick(time_t s)
 	fakeworld.now = fakestore.now = now;
 }
 
+/* What the pipeline slept (eventual-consistency waits), in ms; never sleeps. */
+static unsigned slept_ms, sleeps;
+
+static void
+test_sleep(unsigned ms)
+{
+	slept_ms += ms;
+	sleeps++;
+}
+
 /* The world of one test: fakes, specs, a pipeline over them. */
 static struct {
 	struct spec_entry	*web, *spot;
@@ -112,6 +122,7 @@ fresh(void)
 	F.st = fakestore_reset();
 	assert_int_equal(failpoint_configure(""), 0);
 	tick(1000);
+	slept_ms = sleeps = 0;
 	restart();
 }
 
@@ -139,6 +150,7 @@ setup(void **state)
 	F.o.plan.backoff_base = BACKOFF_BASE;
 	F.o.plan.backoff_cap = 3600;
 	F.o.clock = test_clock;
+	F.o.sleep_ms = test_sleep;
 	fresh();
 	return 0;
 }
@@ -285,7 +297,8 @@ assert_one_of_each(const char *id)
 	const struct fw_instance *in = NULL;
 	const struct fw_group *g;
 	const struct fw_keypair *kp;
-	const struct fw_object *priv, *pub, *sec;
+	const struct fw_object *priv, *pub, *sec, *ud;
+	char udname[32];
 	size_t i;
 
 	assert_non_null(r);
@@ -317,7 +330,12 @@ assert_one_of_each(const char *id)
 	assert_non_null(priv = fakeworld_object(key(id, "id_ed25519")));
 	assert_non_null(pub = fakeworld_object(key(id, "id_ed25519.pub")));
 	assert_non_null(sec = fakeworld_object(key(id, "secrets.env")));
-	assert_int_equal(fakeworld.nobj, 3);
+	/* the user-data kept for a replay (§6.1), with its presigned URLs */
+	snprintf(udname, sizeof(udname), "user-data-%d.sh", r->attempts);
+	assert_non_null(ud = fakeworld_object(key(id, udname)));
+	assert_int_equal(fakeworld.nobj, 4);
+	assert_int_equal(ud->sse, S3_SSE_AES256);
+	assert_non_null(strstr(ud->body, "X-Amz-Signature="));
 	assert_int_equal(priv->sse, S3_SSE_AES256);
 	assert_int_equal(sec->sse, S3_SSE_AES256);
 	assert_non_null(strstr(priv->body, "BEGIN OPENSSH PRIVATE KEY"));
@@ -486,6 +504,72 @@ test_stages__secret_sources(void **state)
 	F.o.secrets_dir = NULL;
 	unlink(path);
 	rmdir(dir);
+	fresh();
+}
+
+/* ---- provision: the image fits the instance type's architecture ---- */
+
+static const char arch_yaml[] =
+    "apiVersion: envctl/v1\n"
+    "kind: Environment\n"
+    "metadata: {name: web}\n"
+    "spec:\n"
+    "  instance: {type: %s, image: %s}\n"
+    "  access:\n"
+    "    ssh: {allow_from: [203.0.113.0/24]}\n";
+
+static struct spec_entry *
+arch_spec(const char *type, const char *image)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text), arch_yaml, type, image);
+	return spec_load(text);
+}
+
+static void
+test_stages__provision_image_architecture(void **state)
+{
+	struct spec_entry *e;
+	const struct store_env *r;
+	const struct fw_instance *in;
+	char id[STORE_ID_LEN], stage[24];
+	const char *msg;
+
+	(void)state;
+	/* Graviton: the alias resolves the newest arm64 al2023 */
+	e = arch_spec("t4g.small", "al2023");
+	assert_int_equal(job(PLAN_PROVISION, e, NULL, stage), 0);
+	r = row(id);
+	assert_string_equal(r->ami_id, "ami-0ddd0001");
+	in = fakeworld_instance(r->instance_id);
+	assert_string_equal(in->image, "ami-0ddd0001");
+	assert_string_equal(in->type, "t4g.small");
+	assert_int_equal(fakeworld_count("DescribeInstanceTypes"), 1);
+	spec_entry_free(e);
+
+	/* an explicit AMI of another architecture: refused before RunInstances */
+	fresh();
+	e = arch_spec("t3.small", "ami-0ddd0001");
+	assert_true(job(PLAN_PROVISION, e, NULL, stage) < 0);
+	r = row(id);
+	msg = r->error != NULL ? r->error : "";
+	assert_non_null(strstr(msg, "image ami-0ddd0001 is arm64, but instance type "
+	    "t3.small runs x86_64 images: choose an image of that architecture, "
+	    "or an image alias"));
+	assert_int_equal(fakeworld_count("RunInstances"), 0);
+	assert_int_equal(fakeworld.nruns, 0);
+	spec_entry_free(e);
+
+	/* and the other way round */
+	fresh();
+	e = arch_spec("m7g.large", "ami-0eee0002");
+	assert_true(job(PLAN_PROVISION, e, NULL, stage) < 0);
+	r = row(id);
+	assert_non_null(strstr(r->error, "image ami-0eee0002 is x86_64, but instance "
+	    "type m7g.large runs arm64 images"));
+	assert_int_equal(fakeworld_count("RunInstances"), 0);
+	spec_entry_free(e);
 	fresh();
 }
 
@@ -771,6 +855,95 @@ test_stages__provision_aws_errors(void **state)
 	}
 }
 
+/* ---- provision: what EC2 does not show yet ---- */
+
+/*
+ * A group, key pair or instance made moments ago that the next call does
+ * not know yet (EC2's eventual consistency): the step tries again after
+ * a back-off, within a bounded time, and only then fails.
+ */
+static void
+test_stages__notfound_just_made(void **state)
+{
+	static const struct {
+		const char	*action;
+		const char	*code;
+		unsigned	 times;		/* answers NotFound this often */
+		unsigned	 calls;		/* calls of action in all */
+		unsigned	 ms;		/* slept */
+	} cases[] = {
+		{ "AuthorizeSecurityGroupIngress", "InvalidGroup.NotFound", 2, 3, 750 },
+		{ "RunInstances", "InvalidKeyPair.NotFound", 1, 2, 250 },
+		{ "RunInstances", "InvalidGroup.NotFound", 3, 4, 1750 },
+		{ "CreateTags", "InvalidInstanceID.NotFound", 1, 2, 250 },
+	};
+	char id[STORE_ID_LEN], stage[24];
+	const struct store_env *r;
+	size_t i;
+	unsigned n;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		fresh();
+		fakeworld.run_answer_untagged = true;
+		/* Each entry counts its own calls: the first n calls fail. */
+		for (n = 0; n < cases[i].times; n++)
+			fakeworld_fail(cases[i].action, NULL, 1, cases[i].code);
+		if (job(PLAN_PROVISION, F.web, NULL, stage) != 0)
+			fail_msg("case %zu (%s): %s", i, cases[i].action, err_get());
+		assert_string_equal(stage, "TAGGED");
+		assert_int_equal(row(id)->attempts, 0);
+		assert_int_equal(fakeworld_count(cases[i].action), cases[i].calls);
+		assert_int_equal(slept_ms, cases[i].ms);
+		assert_one_of_each(id);
+	}
+
+	/* Never visible: bounded (30 s of back-off), then the usual rollback. */
+	fresh();
+	fakeworld_fail("AuthorizeSecurityGroupIngress", NULL, 0,
+	    "InvalidGroup.NotFound");
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, NULL), ERR_NOTFOUND);
+	assert_true(slept_ms <= 30000 && slept_ms > 20000);
+	assert_int_equal(sleeps, 10);	/* 250..4000: 3750, then 4000 x 6 */
+	assert_rolled_back("KEYS_UPLOADED", "authorizing ingress", 1);
+
+	/* Another code is no consistency matter: no wait. */
+	fresh();
+	fakeworld_fail("RunInstances", NULL, 0, "InvalidAMIID.NotFound");
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, NULL), ERR_NOTFOUND);
+	assert_int_equal(sleeps, 0);
+	assert_rolled_back("SG_READY", "InvalidAMIID.NotFound", 1);
+
+	/*
+	 * A rollback moments after the group was made: the row names it, so
+	 * "not found" is EC2 not showing it yet; the group is deleted, not
+	 * forgotten (and leaked).
+	 */
+	fresh();
+	fp("provision.ami.before=error");
+	fakeworld_fail("DescribeSecurityGroups", NULL, 1, "InvalidGroup.NotFound");
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, NULL), ERR_FAILPOINT);
+	r = row(id);
+	assert_null(r->security_group_id);
+	assert_int_equal(sleeps, 1);
+	assert_rolled_back("SG_READY", "failpoint provision.ami.before", 1);
+
+	/*
+	 * The same for the instance launched moments ago: unknown to the
+	 * tag filter and at first by id too; terminated, not leaked.
+	 */
+	fresh();
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, NULL), 0);
+	row(id);
+	fakeworld.inst[0].hidden = true;
+	fakeworld_fail("DescribeInstances", NULL, 2, "InvalidInstanceID.NotFound");
+	fp("provision.check.before=error");
+	assert_int_equal(job(PLAN_ADVANCE, F.web, id, NULL), ERR_FAILPOINT);
+	assert_int_equal(sleeps, 1);
+	assert_int_equal(fakeworld_live_instances(), 0);
+	assert_rolled_back("TAGGED", "failpoint provision.check.before", 1);
+}
+
 /* ---- provision: capacity, the next pool ---- */
 
 static void
@@ -813,17 +986,84 @@ test_stages__capacity_next_pool(void **state)
 	assert_rolled_back("SG_READY", "failpoint provision.launch_pool.after", 1);
 	assert_int_equal(fakeworld.nruns, 1);
 
-	/* Spot without capacity falls back to on-demand. */
+	/*
+	 * Spot without capacity anywhere falls back to on-demand.  No
+	 * subnets listed: no subnet (EC2 picks the zone), then the default
+	 * VPC's subnets zone by zone (subnet-0a, subnet-0b in the fake).
+	 */
 	fresh();
 	fakeworld_fail("RunInstances", "spot/-", 0, "SpotMaxPriceTooLow");
+	fakeworld_fail("RunInstances", "spot/subnet-0a", 0, "SpotMaxPriceTooLow");
+	fakeworld_fail("RunInstances", "spot/subnet-0b", 0, "SpotMaxPriceTooLow");
 	assert_int_equal(job(PLAN_PROVISION, F.spot, NULL, stage), 0);
 	r = row(id);
 	assert_string_equal(r->market, "on-demand");
-	assert_int_equal(fakeworld.nruns, 2);
+	assert_int_equal(fakeworld.nruns, 4);
 	assert_string_equal(fakeworld.runs[0].pool, "spot/-");
-	assert_string_equal(fakeworld.runs[1].pool, "on-demand/-");
+	assert_string_equal(fakeworld.runs[1].pool, "spot/subnet-0a");
+	assert_string_equal(fakeworld.runs[2].pool, "spot/subnet-0b");
+	assert_string_equal(fakeworld.runs[3].pool, "on-demand/-");
 	assert_int_equal(fakeworld_instance(r->instance_id)->spot, 0);
 	assert_int_equal(fakeworld_live_instances(), 1);
+}
+
+/*
+ * The type not offered in a subnet's zone (Unsupported) or no address
+ * left in the subnet: the next subnet; with none listed, the default
+ * VPC's subnets zone by zone.
+ */
+static void
+test_stages__unsupported_next_subnet(void **state)
+{
+	static const char od_yaml[] =
+	    "apiVersion: envctl/v1\n"
+	    "kind: Environment\n"
+	    "metadata: {name: web}\n"
+	    "spec:\n"
+	    "  instance: {type: t3.small}\n"
+	    "  access:\n"
+	    "    ssh: {allow_from: [203.0.113.0/24]}\n";
+	struct spec_entry *od = spec_load(od_yaml);
+	const struct store_env *r;
+	char id[STORE_ID_LEN], stage[24], t2[65];
+
+	(void)state;
+	fakeworld_fail("RunInstances", "on-demand/subnet-0a", 0, "Unsupported");
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, stage), 0);
+	assert_string_equal(stage, "TAGGED");
+	r = row(id);
+	assert_string_equal(r->subnet_id, "subnet-0b");
+	assert_int_equal(fakeworld.nruns, 2);
+
+	fresh();
+	fakeworld_fail("RunInstances", "on-demand/subnet-0a", 0,
+	    "InsufficientFreeAddressesInSubnet");
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, stage), 0);
+	assert_string_equal(row(NULL)->subnet_id, "subnet-0b");
+
+	/* No subnets: EC2's pick, then the default VPC's zones in order. */
+	fresh();
+	fakeworld_fail("RunInstances", "on-demand/-", 0,
+	    "InsufficientInstanceCapacity");
+	fakeworld_fail("RunInstances", "on-demand/subnet-0a", 0, "Unsupported");
+	assert_int_equal(job(PLAN_PROVISION, od, NULL, stage), 0);
+	r = row(id);
+	assert_string_equal(r->subnet_id, "subnet-0b");
+	assert_int_equal(fakeworld.nruns, 3);
+	assert_string_equal(fakeworld.runs[2].pool, "on-demand/subnet-0b");
+	assert_string_equal(fakeworld_instance(r->instance_id)->subnet,
+	    "subnet-0b");
+	/* A replay numbers the pools alike: pool 2's token. */
+	pipeline_client_token(t2, id, 0, 2);
+	assert_string_equal(fakeworld.runs[2].token, t2);
+
+	/* Unsupported everywhere: the last answer, after every pool. */
+	fresh();
+	fakeworld_fail("RunInstances", NULL, 0, "Unsupported");
+	assert_int_equal(job(PLAN_PROVISION, od, NULL, NULL), ERR_INVALID);
+	assert_int_equal(fakeworld.nruns, 3);
+	assert_rolled_back("SG_READY", "Unsupported", 1);
+	spec_entry_free(od);
 }
 
 /* ---- provision: readiness ---- */
@@ -852,6 +1092,96 @@ test_stages__readiness_timeout(void **state)
 	assert_rolled_back("TAGGED", "is stopped", 1);
 }
 
+/* A bootstrap marker of id saying ready with host key fp. */
+static void
+marker_with_key(const char *id, const char *fp)
+{
+	char body[512];
+
+	snprintf(body, sizeof(body), "{\"version\":1,\"env_id\":\"%s\","
+	    "\"env\":\"web\",\"status\":\"ready\",\"line\":0,\"exit_code\":0,"
+	    "\"host_keys\":[{\"type\":\"ED25519\",\"fingerprint\":\"%s\"}]}",
+	    id, fp);
+	fakeworld_put(key(id, "bootstrap-done.json"), body);
+}
+
+/*
+ * The host-key check: no fingerprint on the console yet is "not yet",
+ * never a pass; a match stores the verified fingerprints on the row; a
+ * mismatch fails; a timeout names the check still failing.
+ */
+static void
+test_stages__hostkey_check(void **state)
+{
+	static const char fpa[] = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s";
+	static const char fpb[] = "SHA256:Bq0ZOx8gAm2gYB2qOyd4nE0A0xTtWjyOOTfQ7cG61Zc";
+	char id[STORE_ID_LEN], stage[24];
+	const struct store_env *r;
+	int pass;
+
+	(void)state;
+	F.o.ready_checks = PIPELINE_CHECK_STATUS | PIPELINE_CHECK_MARKER |
+	    PIPELINE_CHECK_HOSTKEY;
+	restart();
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, stage), 0);
+	row(id);
+	fakeworld_settle();
+	marker_with_key(id, fpa);
+	/* An empty console for a while: waiting, never passed vacuously. */
+	for (pass = 0; pass < 3; pass++) {
+		tick(60);
+		assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), 0);
+		assert_int_equal(row(NULL)->stage, STORE_STAGE_TAGGED);
+	}
+	assert_int_equal(fakeworld_count("GetConsoleOutput"), 3);
+	/* cloud-init printed the fingerprints: ready, and they are kept. */
+	snprintf(fakeworld.console, sizeof(fakeworld.console),
+	    "ec2: #####BEGIN SSH HOST KEY FINGERPRINTS#####\n"
+	    "ec2: 256 %s root@ip-10-0-0-5 (ED25519)\n"
+	    "ec2: 256 %s root@ip-10-0-0-5 (ECDSA)\n", fpa, fpb);
+	tick(60);
+	assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), 0);
+	r = row(NULL);
+	assert_int_equal(r->stage, STORE_STAGE_DONE);
+	assert_non_null(r->host_keys);
+	assert_string_equal(r->host_keys, fpa);
+
+	/* Another key on the console: refused, rolled back. */
+	fresh();
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, stage), 0);
+	row(id);
+	fakeworld_settle();
+	marker_with_key(id, fpa);
+	snprintf(fakeworld.console, sizeof(fakeworld.console),
+	    "ec2: 256 %s root@h (ED25519)\n", fpb);
+	assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), ERR_INVALID);
+	assert_rolled_back("TAGGED", "does not match the one on the instance console", 1);
+	assert_null(row(NULL)->host_keys);
+
+	/* Never a fingerprint: the timeout names the hostkey check. */
+	fresh();
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, stage), 0);
+	row(id);
+	fakeworld_settle();
+	marker_with_key(id, fpa);
+	tick(601);
+	assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), ERR_TIMEOUT);
+	assert_rolled_back("TAGGED", "the hostkey check still fails", 1);
+
+	/* Status checks still initializing at the timeout: named too. */
+	fresh();
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, stage), 0);
+	row(id);
+	fakeworld_settle();
+	fakeworld.impaired = true;
+	tick(601);
+	assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), ERR_TIMEOUT);
+	assert_rolled_back("TAGGED", "the status check still fails", 1);
+	fakeworld.impaired = false;
+	F.o.ready_checks = PIPELINE_CHECK_STATUS | PIPELINE_CHECK_MARKER;
+	restart();
+}
+
 /* ---- provision: tagging ---- */
 
 static void
@@ -869,14 +1199,15 @@ test_stages__tagging(void **state)
 	row(id);
 	assert_int_equal(row(NULL)->stage, STORE_STAGE_INSTANCE_LAUNCHED);
 	assert_int_equal(row(NULL)->status, STORE_STATUS_PROVISIONING);
-	assert_int_equal(fakeworld_count("CreateTags"), 1);
+	/* Tried again within the step (10 back-offs, < 30 s), then next pass. */
+	assert_int_equal(fakeworld_count("CreateTags"), 11);
 	fakeworld_settle();
 	assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), 0);
 	assert_int_equal(row(NULL)->stage, STORE_STAGE_TAGGED);
 	in = fakeworld_instance(row(NULL)->instance_id);
 	assert_string_equal(fakeworld_tag(in, "envctl:spec-hash"),
 	    spec_entry_hash(F.web));
-	assert_int_equal(fakeworld_count("CreateTags"), 2);
+	assert_int_equal(fakeworld_count("CreateTags"), 12);
 	assert_int_equal(fakeworld.nruns, 1);
 	assert_int_equal(fakeworld_live_instances(), 1);
 }
@@ -1002,6 +1333,7 @@ test_stages__crash_replay_client_token(void **state)
 	assert_int_equal(r->stage, STORE_STAGE_SG_READY);
 	assert_int_not_equal(r->launched_at, 0);
 	tick(45);	/* a later process: another "now" */
+	fakeworld.cred_epoch++;	/* and other credentials to presign with */
 	restart();
 	assert_int_equal(job(PLAN_ADVANCE, F.web, id, NULL), 0);
 	assert_int_equal(fakeworld.nruns, 2);
@@ -1560,6 +1892,70 @@ static const char *const terminate_fps[] = {
  * again while the row is live, else garbage collection) ends with the
  * row terminated and nothing left; the event recorded once at most.
  */
+/*
+ * An orphan's group still in use while its instance shuts down
+ * (DependencyViolation): recorded on a row (an ended one made for it
+ * when its incarnation has none), event orphan.group_left; a later GC
+ * pass deletes it (event gc.group_deleted) and the row forgets it.
+ */
+static void
+test_stages__orphan_group_left(void **state)
+{
+	struct ec2_tag tags[4] = {
+		{ "envctl:managed", "true" }, { "envctl:cluster", "c1" },
+		{ "envctl:env-id", NULL }, { "envctl:name", "web" } };
+	struct ec2_instance in;
+	struct pipeline_job j;
+	char id[STORE_ID_LEN], gid[32], stage[24];
+	const struct store_env *r;
+	const struct fs_event *ev;
+
+	(void)state;
+	provision_ready(id);
+	snprintf(gid, sizeof(gid), "%s", row(NULL)->security_group_id);
+	/* The row is lost: no row of this cluster names the incarnation. */
+	snprintf(fakestore.rows[0].id, sizeof(fakestore.rows[0].id),
+	    "22222222-2222-4222-8222-222222222222");
+	fakestore.rows[0].status = STORE_STATUS_TERMINATED;
+	tags[2].value = id;
+	memset(&in, 0, sizeof(in));
+	in.id = fakeworld.inst[0].id;
+	in.state = "running";
+	in.tags = tags;
+	in.ntags = 4;
+	memset(&j, 0, sizeof(j));
+	j.kind = PLAN_ORPHAN;
+	j.name = "web";
+	j.reason = "orphan";
+	j.inst = &in;
+	j.region = "us-east-1";
+	fakeworld.slow_shutdown = true;
+	assert_int_equal(pipeline_job_run(F.p, &j), 0);
+	free(j.error);
+	assert_int_equal(j.gc_waiting, 1);
+	assert_int_equal(fakeworld_count("DeleteSecurityGroup"), 1);
+	assert_non_null(fakeworld_group_named(res_name(id)));
+	r = fakestore_row(id);
+	assert_non_null(r);
+	assert_int_equal(r->status, STORE_STATUS_TERMINATED);
+	assert_string_equal(r->security_group_id, gid);
+	assert_string_equal(r->termination_reason, "orphan");
+	assert_int_equal(fakestore_events(id, "orphan.group_left", &ev), 1);
+	assert_non_null(strstr(ev->payload, gid));
+
+	/* Still shutting down at the next pass: GC waits, keeps it. */
+	assert_int_equal(job(PLAN_GC, NULL, id, stage), 0);
+	assert_string_equal(stage, "gc-waiting");
+	assert_string_equal(fakestore_row(id)->security_group_id, gid);
+	/* Terminated: the group goes, the row forgets it. */
+	fakeworld_settle();
+	assert_int_equal(job(PLAN_GC, NULL, id, stage), 0);
+	assert_string_equal(stage, "collected");
+	assert_null(fakestore_row(id)->security_group_id);
+	assert_null(fakeworld_group_named(res_name(id)));
+	assert_int_equal(fakestore_events(id, "gc.group_deleted", &ev), 1);
+}
+
 static void
 test_stages__terminate_failpoints(void **state)
 {
@@ -1638,11 +2034,16 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_stages__provision_fresh, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__provision_image_architecture,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__not_ready_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__provision_failpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__provision_aws_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__notfound_just_made, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__capacity_next_pool, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__unsupported_next_subnet, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__readiness_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__hostkey_check, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__tagging, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__crash_every_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__crash_replay_client_token, setup, teardown),
@@ -1658,6 +2059,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_stages__own_group_and_key_pair_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__own_existing_group_not_changed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__own_orphan_and_duplicate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__orphan_group_left, setup, teardown),
 		cmocka_unit_test(test_stages__failpoints_covered),
 		cmocka_unit_test_setup_teardown(test_stages__secret_sources, setup, teardown),
 	};

@@ -175,6 +175,11 @@ static const struct invalid_case {
 	{ "key-bad-scalar.yaml", 5, 16, "access.ssh.key must be auto," },
 	{ "key-type-with-name.yaml", 7, 17, "key_type applies only to key: auto" },
 	{ "bad-public-key.yaml", 6, 25, "the key is not valid base64" },
+	{ "key-ecdsa.yaml", 6, 25, "bad access.ssh.key.public_key: EC2 ImportKeyPair "
+	    "takes only ssh-ed25519 and ssh-rsa keys, not ecdsa-sha2-nistp256" },
+	{ "key-dss.yaml", 7, 21, "EC2 ImportKeyPair takes only ssh-ed25519 and "
+	    "ssh-rsa keys, not ssh-dss" },
+	{ "key-sk-ecdsa.yaml", 6, 25, "not sk-ecdsa-sha2-nistp256@openssh.com" },
 	{ "bad-region.yaml", 4, 11, "region 'mars-1' is not an AWS region name" },
 	{ "bad-subnet.yaml", 5, 26, "bad subnet id 'vpc-123'" },
 	{ "bad-label.yaml", 4, 12, "bad label key '-team'" },

@@ -293,15 +293,20 @@ test_store__migrate_from_each_version(void **state)
 		assert_err_contains("run 'envctl migrate'");
 
 		/* data written at version v, with plain SQL (as that version had it) */
+		/* from version 3 on a row names its cluster (NOT NULL) */
 		free(psql(g.db, v < 3 ? "INSERT INTO environments (name, status,"
-		    " stage, instance_id, cost_per_hour_usd, metadata) VALUES ("
-		    "'kept', 'ready', 'DONE', 'i-0abc', 0.0416, '{\"note\": \"v1\"}')" :
+		    " stage, instance_id, cost_per_hour_usd, metadata) VALUES"
+		    " ('kept', 'ready', 'DONE', 'i-0abc', 0.0416,"
+		    " '{\"note\": \"v1\"}')" :
 		    "INSERT INTO environments (name, status, stage, instance_id,"
 		    " cost_per_hour_usd, metadata, cluster_id) VALUES ('kept',"
 		    " 'ready', 'DONE', 'i-0abc', 0.0416, '{\"note\": \"v1\"}',"
 		    " 'default')"));
-		free(psql(g.db, "INSERT INTO events (type, payload) VALUES"
-		    " ('remote.provision.ready', '{\"n\": 1}')"));
+		/* from version 4 on an event names its cluster (NOT NULL) */
+		free(psql(g.db, v < 4 ? "INSERT INTO events (type, payload) VALUES"
+		    " ('remote.provision.ready', '{\"n\": 1}')" :
+		    "INSERT INTO events (type, payload, cluster_id) VALUES"
+		    " ('remote.provision.ready', '{\"n\": 1}', 'default')"));
 
 		assert_int_equal(store_migrate(g.st, &from, &to), 0);
 		assert_int_equal(from, v);

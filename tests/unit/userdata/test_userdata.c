@@ -397,22 +397,25 @@ test_userdata__size_limit(void **state)
 	assert_null(s);
 	assert_null(b64);
 	assert_non_null(strstr(err_get(), "user-data for web-alice is "));
-	assert_non_null(strstr(err_get(),
-	    " bytes base64; EC2's limit is 16384: shorten setup or environment"));
+	assert_non_null(strstr(err_get(), " bytes; EC2's limit is 16384 before "
+	    "base64: shorten setup or environment"));
 	blen = strtoul(err_get() + strlen("user-data for web-alice is "), NULL, 10);
 	assert_true(blen > 16384);
 
-	/* find the longest setup command that fits: its base64 is <= 16384 */
+	/*
+	 * Find the longest setup command that fits: EC2 counts the raw
+	 * script (16384 bytes), not its base64 (which may reach 21848).
+	 */
 	lo = 0;
 	hi = 20000;
 	while (lo + 1 < hi) {
 		mid = (lo + hi) / 2;
 		big[mid] = '\0';
-		rc = userdata_render(NULL, &b64, &f.spec, &f.p);
+		rc = userdata_render(&s, NULL, &f.spec, &f.p);
 		if (rc == 0) {
-			assert_true(strlen(b64) <= USERDATA_BASE64_MAX);
-			free(b64);
-			b64 = NULL;
+			assert_true(strlen(s) <= USERDATA_RAW_MAX);
+			free(s);
+			s = NULL;
 			lo = mid;
 		} else {
 			assert_int_equal(rc, ERR_LIMIT);
@@ -421,14 +424,17 @@ test_userdata__size_limit(void **state)
 		big[mid] = 'x';
 	}
 	big[lo] = '\0';
-	assert_int_equal(userdata_render(NULL, &b64, &f.spec, &f.p), 0);
-	assert_true(strlen(b64) > USERDATA_BASE64_MAX - 4);
+	assert_int_equal(userdata_render(&s, &b64, &f.spec, &f.p), 0);
+	assert_int_equal(strlen(s), USERDATA_RAW_MAX);
+	assert_true(strlen(b64) > 16384);	/* over the old, wrong limit */
+	free(s);
 	free(b64);
 	big[lo] = 'x';
 	big[hi] = '\0';
 	assert_int_equal(userdata_render(NULL, &b64, &f.spec, &f.p), ERR_LIMIT);
-	want = xasprintf("user-data for web-alice is %d bytes base64; EC2's limit is "
-	    "16384: shorten setup or environment", USERDATA_BASE64_MAX + 4);
+	want = xasprintf("user-data for web-alice is %d bytes; EC2's limit is "
+	    "16384 before base64: shorten setup or environment",
+	    USERDATA_RAW_MAX + 1);
 	assert_string_equal(err_get(), want);
 	free(want);
 	free(big);
