@@ -910,6 +910,9 @@ ec2_instance_type_describe(struct ec2_instance_type *out, struct ec2_client *c,
 		goto out;
 	}
 	snprintf(out->type, sizeof(out->type), "%s", type);
+	child_copy(name, sizeof(name), aws_xml_path(it, "vCpuInfo"),
+	    "defaultVCpus");
+	out->vcpus = (unsigned)strtoul(name, NULL, 10);
 	archs = aws_xml_path(it, "processorInfo/supportedArchitectures");
 	if (archs != NULL)
 		AWS_XML_FOREACH(a, archs, "item") {

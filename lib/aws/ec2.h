@@ -258,6 +258,7 @@ struct ec2_instance_type {
 	/* ProcessorInfo.SupportedArchitectures: "x86_64", "arm64", "i386"... */
 	char	archs[EC2_ARCHS_MAX][16];
 	size_t	narchs;
+	unsigned vcpus;		/* VCpuInfo.DefaultVCpus; 0: not given */
 };
 
 /*
