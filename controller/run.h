@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "httpd.h"
 #include "run_http.h"
 
 struct httpd;
@@ -75,6 +76,9 @@ struct runner {
 	struct run_job		*job;		/* the pass in flight, or NULL */
 	int			 efd;		/* eventfd: the job is done */
 	int			 reload_pending;	/* SIGHUP during a pass */
+	/* the pages' view of the configuration (run_http.c, run_facts()) */
+	struct httpd_status_quota quotas[16];
+	char			 checks_text[48];
 };
 
 static inline const char *

@@ -457,6 +457,8 @@ view_env_at(const void *arg, size_t i, struct httpd_status_env *out)
 	out->stage = store_stage_str((enum store_stage)e->stage);
 	out->age_seconds = e->age;
 	out->cost = e->cost;
+	out->usd_per_hour = e->rate;
+	out->provision_seconds = e->provision_s;
 }
 
 void
@@ -510,6 +512,9 @@ view_env_add(void *arg, const struct store_env *e)
 	s->age = since ? (int64_t)(b->now - since) : -1;
 	pipeline_env_cost(&cost, e, b->now);
 	s->cost = cost.usd;
+	s->rate = cost.usd_per_hour;
+	s->provision_s = e->status == STORE_STATUS_READY && e->ready_at != 0 &&
+	    e->ready_at >= e->created_at ? (int32_t)(e->ready_at - e->created_at) : -1;
 	memcpy(b->ids[v->nrows], e->id, STORE_ID_LEN);
 	v->nrows++;
 	return 0;
@@ -604,9 +609,37 @@ run_view_build(struct run_view *v, struct store *st,
 	store_events_free(ev, nev);
 }
 
+/* The checks of bits as "status,marker,hostkey". */
 static void
-run_facts(struct httpd_status_facts *f, const struct runner *r)
+checks_text(char *out, size_t outsz, unsigned bits)
 {
+	static const struct { const char *name; unsigned bit; } names[] = {
+		{ "status", PIPELINE_CHECK_STATUS }, { "ssh", PIPELINE_CHECK_SSH },
+		{ "marker", PIPELINE_CHECK_MARKER },
+		{ "hostkey", PIPELINE_CHECK_HOSTKEY },
+	};
+	size_t i, o = 0;
+
+	*out = '\0';
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if ((bits & names[i].bit) && o + strlen(names[i].name) + 2 < outsz)
+			o += (size_t)snprintf(out + o, outsz - o, "%s%s",
+			    o > 0 ? "," : "", names[i].name);
+}
+
+static void
+run_facts(struct httpd_status_facts *f, struct runner *r)
+{
+	size_t i, nq = r->cfg->quota.n;
+
+	if (nq > sizeof(r->quotas) / sizeof(r->quotas[0]))
+		nq = sizeof(r->quotas) / sizeof(r->quotas[0]);
+	for (i = 0; i < nq; i++) {
+		r->quotas[i].workspace = r->cfg->quota.v[i].workspace;
+		r->quotas[i].max_envs = r->cfg->quota.v[i].max_envs;
+		r->quotas[i].max_usd_per_hour = r->cfg->quota.v[i].max_usd_per_hour;
+	}
+	checks_text(r->checks_text, sizeof(r->checks_text), r->cfg->ready_checks);
 	memset(f, 0, sizeof(*f));
 	f->cluster_id = run_cluster(r);
 	f->revision = r->revision;
@@ -616,6 +649,9 @@ run_facts(struct httpd_status_facts *f, const struct runner *r)
 	f->held = r->view.held.v;
 	f->nheld = r->view.held.n;
 	f->nheld_total = r->view.held.total;
+	f->quotas = r->quotas;
+	f->nquotas = nq;
+	f->ready_checks = r->checks_text;
 }
 
 static int
@@ -692,6 +728,64 @@ h_page(struct httpd_response *resp, const struct httpd_request *req, void *arg)
 	    r->view.events, r->view.nevrows);
 }
 
+/*
+ * /env?name=NAME: one environment of the last pass's view, its hold if
+ * the pass held it, and its events read now (a connection of its own,
+ * bounded as every database call is).
+ */
+static int
+h_env(struct httpd_response *resp, const struct httpd_request *req, void *arg)
+{
+	struct runner *r = arg;
+	struct httpd_status_facts f;
+	struct httpd_status_env e;
+	struct httpd_status_event *hev = NULL;
+	const struct httpd_status_held *held = NULL;
+	struct store_event_query q;
+	struct store_event *ev = NULL;
+	struct store *st = NULL;
+	const char *name = httpd_request_param(req, "name"), *why = NULL;
+	size_t i, n = 0;
+	int found = 0, error;
+
+	run_facts(&f, r);
+	for (i = 0; name != NULL && i < r->view.nrows && !found; i++) {
+		view_env_at(&r->view, i, &e);
+		found = strcmp(e.name, name) == 0;
+	}
+	if (!found) {
+		httpd_response_status(resp, 404);
+		httpd_response_type(resp, "text/plain; charset=utf-8");
+		return buf_addstr(httpd_response_body(resp), "no such live "
+		    "environment in the last pass (see /)\n") < 0 ? ERR_LIMIT : 0;
+	}
+	for (i = 0; i < r->view.held.n && held == NULL; i++)
+		if (r->view.held.v[i].env != NULL &&
+		    strcmp(r->view.held.v[i].env, name) == 0)
+			held = &r->view.held.v[i];
+	memset(&q, 0, sizeof(q));
+	q.name = name;
+	q.limit = EVENTS_SHOWN;
+	if (ctl_store_open(&st, r->cfg) < 0 ||
+	    store_events_query(&ev, &n, st, &q) < 0)
+		why = err_get();
+	hev = xcalloc(n + 1, sizeof(*hev));
+	for (i = 0; i < n; i++) {
+		hev[i].time = (int64_t)ev[i].created_at;
+		hev[i].env = name;
+		hev[i].type = ev[i].type;
+		hev[i].summary = ev[i].payload;
+	}
+	httpd_response_type(resp, "text/html; charset=utf-8");
+	httpd_response_header(resp, "Content-Security-Policy", HTTPD_STATUS_PAGE_CSP);
+	error = httpd_status_env_page_render(httpd_response_body(resp), &f, &e,
+	    held, hev, n, why);
+	free(hev);
+	store_events_free(ev, n);
+	store_free(st);
+	return error;
+}
+
 int
 run_httpd_open(struct httpd **out, struct runner *r, const char *addr)
 {
@@ -700,6 +794,7 @@ run_httpd_open(struct httpd **out, struct runner *r, const char *addr)
 		{ "/metrics", h_metrics, r },
 		{ "/api/environments", h_envs, r },
 		{ "/api/events", h_events, r },
+		{ "/env", h_env, r },
 		{ "/", h_page, r },
 	};
 	int error;
@@ -713,6 +808,6 @@ run_httpd_open(struct httpd **out, struct runner *r, const char *addr)
 	}
 	httpd_routes_set(*out, routes, sizeof(routes) / sizeof(routes[0]));
 	log_info("listening on %s (port %d): /metrics /healthz /api/environments "
-	    "/api/events /", addr, httpd_port(*out));
+	    "/api/events / /env?name=", addr, httpd_port(*out));
 	return 0;
 }

@@ -47,6 +47,8 @@ struct run_view_env {
 	uint8_t		 has;		/* RUN_VIEW_*: the strings after the name */
 	int64_t		 age;		/* seconds; negative: unknown */
 	double		 cost;		/* USD so far */
+	double		 rate;		/* USD per hour now */
+	int32_t		 provision_s;	/* row to ready; negative: not ready */
 };
 /*
  * The actions a pass held (BLOCKED: the empty tree, termination

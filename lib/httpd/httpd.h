@@ -180,6 +180,16 @@ struct httpd_status_facts {
 	const struct httpd_status_held *held;	/* the first nheld shown */
 	size_t		 nheld;
 	size_t		 nheld_total;	/* all the last pass held */
+	const struct httpd_status_quota *quotas;	/* the fleet table's limits */
+	size_t		 nquotas;
+	const char	*ready_checks;	/* "status,marker,hostkey": the checklist */
+};
+
+/* A quota, as the fleet table shows its use (0: no limit). */
+struct httpd_status_quota {
+	const char	*workspace;	/* NULL: the whole cluster */
+	unsigned	 max_envs;
+	double		 max_usd_per_hour;
 };
 
 struct httpd_status_env {
@@ -194,6 +204,8 @@ struct httpd_status_env {
 	double		 cost;		/* USD so far; negative: unknown */
 	const char	*last_error;
 	const char	*host_keys;	/* verified fingerprints, space-separated */
+	double		 usd_per_hour;	/* the rate it costs at now; 0: none */
+	int64_t		 provision_seconds;	/* row to ready; negative: not ready */
 };
 
 /*
@@ -228,6 +240,20 @@ int	 httpd_status_page_render(struct buf *out,
 	    const struct httpd_status_facts *facts,
 	    const struct httpd_status_envs *envs,
 	    const struct httpd_status_event *events, size_t nevents);
+
+/*
+ * The page of one environment (/env?name=NAME): its facts, the readiness
+ * checklist (facts->ready_checks, each check's state from its status and
+ * stage), the verified host-key fingerprints, the line a developer types
+ * to connect, its cost, why it waits or is held (held: the last pass's
+ * hold of it, or NULL), and its events (events_error: why they could not
+ * be read, or NULL).  Same rules as the status page.
+ */
+int	 httpd_status_env_page_render(struct buf *out,
+	    const struct httpd_status_facts *facts,
+	    const struct httpd_status_env *env, const struct httpd_status_held *held,
+	    const struct httpd_status_event *events, size_t nevents,
+	    const char *events_error);
 
 /*
  * JSON bodies (statusjson.c) from the same structs: {"cluster_id", "role",
