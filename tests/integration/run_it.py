@@ -31,6 +31,11 @@ Run under tests/harness/with-pg.sh and tests/harness/with-aws.sh:
                         spec of the burst is acted on; provision histogram
     run_it.py fence     the lock lost while a pass acts: no environment
                         starts after it; the standby changes nothing
+    run_it.py lease     leadership is a lease: SIGSTOP the leader past it, the
+                        standby takes over and acts; the old leader resumed
+                        makes no AWS change and stands by; a hung lease
+                        backend freezes neither /healthz, the watchdog nor
+                        SIGTERM
     run_it.py budget    termination_budget 3/20s: 30 of 31 specs removed,
                         at most 3 terminated in any 20 s, the rest held
                         (events, metric, log), released as the window moves
@@ -1572,6 +1577,165 @@ def fence():
         a.term()
 
 
+# ---- lease ------------------------------------------------------------
+
+def lease_row(cl):
+    """The cluster's lease row as psql sees it: holder, its pid, epoch, live."""
+    out = psql("SELECT holder || '|' || epoch || '|' || (expires_at > now()) FROM leader_lease "
+               "WHERE cluster_id = '%s'" % cl).strip()
+    if not out:
+        return None
+    h, e, live = out.split("|")
+    return {"holder": h, "pid": int(h.split(":")[1]), "epoch": int(e), "live": live == "true"}
+
+
+def lease():
+    """Leadership is a lease (leader_lease 3s).  The leader A is stopped
+    (SIGSTOP) while its pass launches, for longer than the lease: the
+    standby B takes over and provisions a spec committed meanwhile within
+    the lease + one pass.  A resumed (SIGCONT) makes no mutating AWS call
+    after its deadline (proxy log, told apart by signing key), rolls
+    nothing back, and ends as standby (psql lease row, /healthz).  Then
+    B's lease backend is stopped: /healthz keeps answering, the watchdog
+    pings go on, and SIGTERM exits in seconds."""
+    migrate()
+    cl, bucket, lease_s = "it-lease", "envctl-it-lease", 3.0
+    aws("s3api", "create-bucket", "--bucket", bucket)
+    specs = mkdtemp(prefix="envctl-lease-")
+    write_spec(specs, "ls-first")
+    env = {"ENVCTL_S3_BUCKET": bucket, "ENVCTL_READY_CHECKS": "status", "ENVCTL_LEADER_LEASE": "3s",
+           "ENVCTL_MAX_PARALLEL": "1"}
+    args = ("--specs", specs, "--cluster-id", cl, "--resync-interval", "2s")
+    keys = {"A": "AKIDLEASEAAAAAAAAAAA", "B": "AKIDLEASEBBBBBBBBBBB"}
+    proxy("/__proxy/config", {"idempotency": True})
+    proxy("/__proxy/log/clear", {})
+    na, nb = Notify(), Notify()
+    a = Controller("A", *args, env=dict(env, AWS_ACCESS_KEY_ID=keys["A"]), notify=na)
+    b = None
+    stopped_pg = None
+
+    def calls(who, since=0.0):
+        return [e for e in proxy("/__proxy/log")["entries"]
+                if e.get("key_id") == keys[who] and e["time"] > since]
+
+    def live_row(name):
+        return psql("SELECT status FROM environments WHERE cluster_id = '%s' AND name = '%s' "
+                    "AND status <> 'terminated'" % (cl, name)).strip()
+    try:
+        check(a.wait_health(200, "leader") is not None, "A leads")
+        end = time.monotonic() + 30
+        while time.monotonic() < end and live_row("ls-first") != "ready":
+            time.sleep(0.2)
+        check(live_row("ls-first") == "ready", "A provisions ls-first (psql)")
+        b = Controller("B", *args, env=dict(env, AWS_ACCESS_KEY_ID=keys["B"]), notify=nb)
+        h = b.wait_health(200, "standby")
+        check(h is not None and h.get("status") == "standby", "B stands by: healthz 200 says standby (%s)" % h)
+        row = lease_row(cl)
+        check(row is not None and row["pid"] == a.pid and row["live"],
+              "the lease row names A and is live (psql %s)" % row)
+        e1 = row["epoch"] if row else 0
+
+        # A is stopped while it launches (RunInstances answers slowly).
+        proxy("/__proxy/config", {"latency": {"RunInstances": 1.0}})
+        t_mark = time.time()
+        write_spec(specs, "ls-two")
+        end = time.monotonic() + 20
+        while time.monotonic() < end and not [c for c in calls("A", t_mark) if c["action"] == "RunInstances"]:
+            time.sleep(0.02)
+        os.kill(a.pid, signal.SIGSTOP)
+        t_stop = time.time()
+        check([c for c in calls("A", t_mark) if c["action"] == "RunInstances"] != [],
+              "A is stopped with its RunInstances under way")
+        write_spec(specs, "ls-new")
+        t_commit = time.monotonic()
+        # A's last renewal was sent before the stop: its deadline is before
+        # t_stop + lease * 2/3.
+        a_deadline = t_stop + lease_s * 2 / 3
+        h = b.wait_health(200, "leader", lease_s + 5)
+        took = time.monotonic() - t_commit
+        check(h is not None, "B leads %.1f s after A stopped (lease %.0f s)" % (took, lease_s))
+        end = time.monotonic() + 30
+        while time.monotonic() < end and live_row("ls-new") != "ready":
+            time.sleep(0.1)
+        ready = time.monotonic() - t_commit
+        check(live_row("ls-new") == "ready" and ready < lease_s + 15,
+              "B provisions ls-new, committed while A was stopped, in %.1f s (lease + one pass)" % ready)
+        print("figure: lease takeover after SIGSTOP %.2f s, newly committed spec ready %.2f s" % (took, ready))
+        row = lease_row(cl)
+        check(row is not None and row["pid"] == b.pid and row["epoch"] == e1 + 1,
+              "the lease row names B at epoch %d (psql %s)" % (e1 + 1, row))
+        time.sleep(max(0.0, 6.0 - (time.time() - t_stop)))      # stopped longer than the lease
+
+        mark = len(a.lines)
+        os.kill(a.pid, signal.SIGCONT)
+        h = a.wait_health(200, "standby", 10)
+        check(h is not None and h.get("status") == "standby", "A resumed ends as standby (healthz %s)" % h)
+        check(a.wait_log("lease lost", 10, since=mark) is not None, "A's log says the lease is lost")
+        fenced = [l for _, l in a.lines[mark:] if "fenced" in l]
+        check(fenced != [], "A's pass under way met the fence on waking (log: %s)" % fenced[:2])
+        time.sleep(3)                      # A's threads had their chance
+        late = [(c["action"], round(c["time"] - t_stop, 2)) for c in calls("A", a_deadline)
+                if not c["action"].startswith(("Describe", "Get", "List", "Head"))]
+        check(late == [], "A makes no mutating AWS call after its deadline (proxy log: %s)" % late)
+        term = [c for c in calls("A", t_stop) if c["action"] == "TerminateInstances"]
+        check(term == [], "A rolls nothing back (no TerminateInstances after the stop)")
+        row = lease_row(cl)
+        check(row is not None and row["pid"] == b.pid and row["epoch"] == e1 + 1 and row["live"],
+              "B still holds the lease at epoch %d (psql %s)" % (e1 + 1, row))
+        proxy("/__proxy/config", {"latency": {}})
+        end = time.monotonic() + 30
+        while time.monotonic() < end and live_row("ls-two") != "ready":
+            time.sleep(0.2)
+        insts = cluster_instances(cl, ["pending", "running"])
+        names = sorted(tag(i, "envctl:env") or "?" for i in insts)
+        check(live_row("ls-two") == "ready" and names == ["ls-first", "ls-new", "ls-two"],
+              "one instance per spec, ls-two's resumed by B (aws CLI: %s)" % names)
+        check(b.wait_health(200, "leader", 5) is not None and a.wait_health(200, "standby", 5) is not None,
+              "one leader, one standby")
+
+        # B's lease session hangs (its backend stopped).
+        pid = psql("SELECT pid FROM pg_stat_activity WHERE application_name = 'envctl-lease:%d'"
+                   % b.pid).strip()
+        check(pid.isdigit(), "B's lease session is in pg_stat_activity (%s)" % pid)
+        os.kill(int(pid), signal.SIGSTOP)
+        stopped_pg = int(pid)
+        t0 = time.monotonic()
+        slow, codes = [], set()
+        while time.monotonic() - t0 < 5:
+            s0 = time.monotonic()
+            st, body = http(b.port, "/healthz", timeout=2)
+            if not st or time.monotonic() - s0 > 1.0:
+                slow.append(round(time.monotonic() - s0, 2))
+            else:
+                codes.add((st, json.loads(body or "{}").get("status")))
+            time.sleep(0.25)
+        check(slow == [], "/healthz answers within 1 s while the backend hangs (slow: %s; seen %s)"
+              % (slow, sorted(codes)))
+        pings = [ts for ts, m in nb.msgs if "WATCHDOG=1" in m.split("\n") and ts >= t0]
+        gaps = [b2 - a2 for a2, b2 in zip([t0] + pings, pings + [time.monotonic()])]
+        check(len(pings) >= 6 and max(gaps) < 1.5,
+              "watchdog pings go on (%d in 5 s, longest gap %.2f s)" % (len(pings), max(gaps)))
+        s0 = time.monotonic()
+        rc = b.term(10)
+        check(rc == 0 and time.monotonic() - s0 < 5,
+              "SIGTERM with the backend stopped: exit %s in %.1f s" % (rc, time.monotonic() - s0))
+        check(a.wait_health(200, "leader", 10) is not None, "A leads again once B is gone")
+        check(a.term() == 0, "A: SIGTERM exit 0")
+    finally:
+        if stopped_pg:
+            os.kill(stopped_pg, signal.SIGCONT)
+        proxy("/__proxy/config", {"latency": {}})
+        try:
+            os.kill(a.pid, signal.SIGCONT)
+        except OSError:
+            pass
+        if t.failed:
+            a.dump()
+            b and b.dump()
+        a.term()
+        b and b.term()
+
+
 def budget():
     """The deletion budget over time: 30 of 31 specs removed under `run` with
     termination_budget 3/20s.  No more than 3 instances are terminated in
@@ -1632,7 +1796,7 @@ def budget():
 
 SCENARIOS = {"loop": loop, "budget": budget, "git": gitrun, "gitlink": gitlink, "leader": leader, "pgdown": pgdown, "drift": drift,
              "soak": soak, "churn": churn, "takeover": takeover, "oncelock": oncelock,
-             "overflow": overflow, "fence": fence}
+             "overflow": overflow, "fence": fence, "lease": lease}
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in SCENARIOS:
