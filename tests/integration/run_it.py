@@ -1638,7 +1638,8 @@ def lease():
         # A is stopped while it launches (RunInstances answers slowly).
         proxy("/__proxy/config", {"latency": {"RunInstances": 1.0}})
         t_mark = time.time()
-        write_spec(specs, "ls-two")
+        write_spec(specs, "ls-two")        # one job at a time: one launching,
+        write_spec(specs, "ls-three")      # one waiting to start
         end = time.monotonic() + 20
         while time.monotonic() < end and not [c for c in calls("A", t_mark) if c["action"] == "RunInstances"]:
             time.sleep(0.02)
@@ -1684,12 +1685,13 @@ def lease():
               "B still holds the lease at epoch %d (psql %s)" % (e1 + 1, row))
         proxy("/__proxy/config", {"latency": {}})
         end = time.monotonic() + 30
-        while time.monotonic() < end and live_row("ls-two") != "ready":
+        while time.monotonic() < end and (live_row("ls-two") != "ready" or live_row("ls-three") != "ready"):
             time.sleep(0.2)
         insts = cluster_instances(cl, ["pending", "running"])
         names = sorted(tag(i, "envctl:env") or "?" for i in insts)
-        check(live_row("ls-two") == "ready" and names == ["ls-first", "ls-new", "ls-two"],
-              "one instance per spec, ls-two's resumed by B (aws CLI: %s)" % names)
+        check(live_row("ls-two") == "ready" and live_row("ls-three") == "ready" and
+              names == ["ls-first", "ls-new", "ls-three", "ls-two"],
+              "one instance per spec, A's unfinished ones done by B (aws CLI: %s)" % names)
         check(b.wait_health(200, "leader", 5) is not None and a.wait_health(200, "standby", 5) is not None,
               "one leader, one standby")
 
