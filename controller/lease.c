@@ -129,7 +129,8 @@ lease_try(struct lease *l)
 	pthread_mutex_lock(&l->mu);
 	old = l->s;
 	l->s.tried = 1;
-	l->s.db_ok = error == 0;
+	/* reached, but the renewal failed (a lock or statement timeout) */
+	l->s.db_ok = error == 0 || (error != ERR_UNAVAILABLE && l->st != NULL);
 	if (error < 0) {
 		l->s.failures++;
 		snprintf(l->s.why, sizeof(l->s.why), "%s", why);
@@ -176,7 +177,7 @@ lease_main(void *arg)
 		pthread_mutex_lock(&l->mu);
 		next = (uint64_t)(l->s.leader ? l->ms / 3 : LEASE_STANDBY_MS);
 		/* a failed renewal: look again before the deadline runs out */
-		if (l->s.leader && !l->s.db_ok)
+		if (l->s.leader && l->s.failures > 0)
 			next = LEASE_STANDBY_MS;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += (time_t)(next / 1000);

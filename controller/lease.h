@@ -14,7 +14,9 @@ struct lease;
 /* What the keeper knows now (lease_state()). */
 struct lease_state {
 	int		 leader;	/* held, and its deadline has not passed */
-	int		 db_ok;		/* the last attempt reached the database */
+	int		 db_ok;		/* the last attempt reached the database
+					   (failures > 0 and db_ok: it answered,
+					   but the renewal failed) */
 	int		 tried;		/* at least one attempt has ended */
 	int64_t		 epoch;		/* held (0: not) */
 	uint64_t	 deadline;	/* ctl_lease_clock_ms() time; 0 when not held */

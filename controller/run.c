@@ -330,6 +330,12 @@ run_execute(struct runner *r, struct run_job *job, const struct engine_view *pv,
 	job->nfailed = res.failed;
 	job->njobs = res.njobs;
 	job->fenced = res.fenced;
+	for (i = 0; i < res.njobs; i++)
+		if (res.jobs[i].result < 0 && res.jobs[i].error != NULL) {
+			snprintf(job->fail_why, sizeof(job->fail_why), "%s: %s",
+			    res.jobs[i].name, res.jobs[i].error);
+			break;
+		}
 	if (res.fenced)
 		log_warnx("fenced mid-pass: %zu of %zu actions not done; the "
 		    "leader resumes them", res.failed, res.njobs);
@@ -435,8 +441,11 @@ run_pass_finish(struct runner *r)
 	case RUN_OK:
 		res = "ok";
 		/* every action failed (and not for want of the lease): /healthz says so */
-		if (job->njobs > 0 && !job->fenced)
+		if (job->njobs > 0 && !job->fenced) {
 			r->actions_failing = job->nfailed == job->njobs;
+			snprintf(r->actions_why, sizeof(r->actions_why), "every "
+			    "action of the last pass failed, e.g. %s", job->fail_why);
+		}
 		r->last_ok = time(NULL);
 		metrics_gauge_set(r->m.last_ok, NULL, (double)r->last_ok);
 		r->last_failed = 0;

@@ -47,6 +47,7 @@ struct run_job {
 	long long		 run;		/* reconcile_runs id */
 	int			 waiting;	/* some action waits (readiness, retry) */
 	size_t			 njobs, nfailed;	/* actions run, of which failed */
+	char			 fail_why[256];	/* the first failed action's error */
 	int			 fenced;	/* the lease ran out mid-pass */
 	struct run_view		 view;
 };
@@ -64,6 +65,7 @@ struct runner {
 	char			 lease_why[256];	/* the last one's reason */
 	char			 source_why[256];	/* the spec source cannot publish */
 	int			 actions_failing;	/* every action of the last pass that had any failed */
+	char			 actions_why[320];	/* the first one's error */
 	struct pipeline_capacity *capacity;	/* no-capacity pools, across passes */
 	struct metrics_registry	*reg;
 	struct run_metrics	 m;

@@ -564,7 +564,7 @@ h_health(struct httpd_response *resp, const struct httpd_request *req, void *arg
 		why = "the last pass failed";
 	} else if (r->leader && r->actions_failing) {
 		status = "actions-failing";
-		why = "every action of the last pass that had any failed";
+		why = r->actions_why;
 	} else if (r->source_why[0] != '\0') {
 		status = "source-not-publishing";
 		why = r->source_why;

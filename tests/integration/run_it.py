@@ -1710,6 +1710,26 @@ def lease():
               "SIGTERM with the backend stopped: exit %s in %.1f s" % (rc, time.monotonic() - s0))
         check(a.wait_health(200, "leader", 10) is not None, "A leads again once B is gone")
         check(a.term() == 0, "A: SIGTERM exit 0")
+
+        # Health that tells the truth: a renewal that fails (the 2nd, by a
+        # failpoint), and a pass whose every action fails (no such bucket).
+        write_spec(specs, "ls-nobucket")
+        c = Controller("C", "--specs", specs, "--cluster-id", cl + "-h", "--resync-interval", "1h",
+                       env=dict(env, ENVCTL_S3_BUCKET="envctl-it-lease-missing",
+                                ENVCTL_FAILPOINTS="store.lease=2*error"))
+        seen = {}
+        end = time.monotonic() + 20
+        while time.monotonic() < end and len(seen) < 2:
+            st, body = http(c.port, "/healthz")
+            doc = json.loads(body or "{}") if st else {}
+            if st == 503 and doc.get("status") in ("lease-not-renewed", "actions-failing"):
+                seen.setdefault(doc["status"], doc.get("reason", ""))
+            time.sleep(0.05)
+        check("failpoint" in seen.get("lease-not-renewed", ""),
+              "a failed renewal: healthz 503 lease-not-renewed with the reason (%s)" % seen)
+        check("NoSuchBucket" in seen.get("actions-failing", ""),
+              "every action failed: healthz 503 actions-failing, naming one (%s)" % seen)
+        check(c.term() == 0, "C: SIGTERM exit 0")
     finally:
         if stopped_pg:
             os.kill(stopped_pg, signal.SIGCONT)
