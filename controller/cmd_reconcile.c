@@ -14,12 +14,12 @@
  * --wait, passes repeat every couple of seconds until the plan has no
  * changes or the time is up.
  *
- * A pass that would act takes the cluster's leader lock first (on the
- * pass's own session, so it goes when the pass ends): beside a running
- * `envctl run` leader it changes nothing and the command exits 1, since
- * the pass could not do its job.  --dry-run takes no lock.
+ * A pass that would act takes the cluster's leader lease first (lease.c,
+ * kept and renewed until the command exits, then given up): beside a
+ * running `envctl run` leader it changes nothing and the command exits
+ * 1, since the pass could not do its job.  --dry-run takes no lease.
  *
- * Exit: 0 converged, 2 changes pending, 1 error or leader lock held
+ * Exit: 0 converged, 2 changes pending, 1 error or leader lease held
  * elsewhere (docs/design.md §9).
  */
 #include <jansson.h>
@@ -36,6 +36,7 @@
 #include "duration.h"
 #include "engine.h"
 #include "err.h"
+#include "lease.h"
 #include "log.h"
 #include "pipeline.h"
 #include "plan.h"
@@ -54,7 +55,35 @@ struct rc {
 	struct pipeline_capacity *capacity;	/* for all the passes */
 	char			 flags[256];	/* audit_flags() of the command */
 	int			 recorded;	/* its "command" event is */
+	struct lease		*lease;		/* taken by the first pass that acts */
 };
+
+/* Take the cluster's lease (once), or say who has it. */
+static int
+rc_lease(struct rc *rc)
+{
+	struct lease_state ls;
+	int error;
+
+	if (rc->lease == NULL) {
+		if ((error = lease_new(&rc->lease, rc->cfg->database_url,
+		    rc->cfg->cluster_id, (long)rc->cfg->leader_lease * 1000,
+		    -1)) < 0)
+			return error;
+		lease_wait_first(rc->lease);
+	}
+	lease_state(&ls, rc->lease);
+	if (!ls.db_ok) {
+		err_set("%s", ls.why);
+		return ERR_UNAVAILABLE;
+	}
+	if (!ls.leader) {
+		err_set("another controller of cluster %s holds the leader "
+		    "lease; this pass changes nothing", rc->cfg->cluster_id);
+		return ERR_CONFLICT;
+	}
+	return 0;
+}
 
 /*
  * A line per environment as its action ends (plain lines, or on a
@@ -152,7 +181,7 @@ rc_pass(struct rc *rc, int pass, int force, int dry_run, int *changes,
 	struct engine_view pv;
 	struct engine_result res;
 	struct engine_exec x;
-	int error, leader = 0;
+	int error;
 
 	*changes = 0;
 	*failed = 0;
@@ -171,14 +200,8 @@ rc_pass(struct rc *rc, int pass, int force, int dry_run, int *changes,
 		goto out;
 	}
 	/* One actor per cluster: never beside a running controller. */
-	if ((error = store_leader_try(&leader, pv.store, rc->cfg->cluster_id)) < 0 ||
-	    !leader) {
-		if (error == 0) {
-			err_set("another controller of cluster %s holds the "
-			    "leader lock; this pass changes nothing",
-			    rc->cfg->cluster_id);
-			error = ERR_CONFLICT;
-		}
+	if ((error = rc_lease(rc)) < 0 ||
+	    (error = ctl_lease_store(pv.store)) < 0) {
 		engine_view_dispose(&pv);
 		return error;
 	}
@@ -199,7 +222,7 @@ rc_pass(struct rc *rc, int pass, int force, int dry_run, int *changes,
 	}
 	rc->pass = pass;
 	memset(&x, 0, sizeof(x));
-	x.lock = pv.store;
+	x.fenced = 1;
 	x.who = "reconcile";
 	x.done = rc_done;
 	x.capacity = rc->capacity;
@@ -361,6 +384,7 @@ cmd_reconcile(int argc, char **argv)
 	rc_summary(&rc, code, npass, failed_total);
 done:
 	json_decref(rc.jpasses);
+	lease_free(rc.lease);
 	pipeline_capacity_free(rc.capacity);
 	config_free(cfg);
 	return code;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "aws.h"
@@ -120,6 +121,93 @@ ctl_spec_options(struct spec_options *opts, char prefix[CTL_SPEC_PREFIX_LEN],
 	opts->secret_files = *c->secrets_dir != '\0';
 }
 
+/* ---- the leader lease's fence ---------------------------------------- */
+
+static pthread_mutex_t lease_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	int		 armed;
+	char		 cluster[256];
+	char		 holder[256];
+	int64_t		 epoch;
+	uint64_t	 deadline;
+} lease;
+
+uint64_t
+ctl_lease_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void
+ctl_lease_set(const char *cluster, const char *holder, int64_t epoch,
+    uint64_t deadline_ms)
+{
+	pthread_mutex_lock(&lease_lock);
+	lease.armed = 1;
+	snprintf(lease.cluster, sizeof(lease.cluster), "%s", cluster);
+	snprintf(lease.holder, sizeof(lease.holder), "%s", holder);
+	lease.epoch = epoch;
+	lease.deadline = epoch > 0 ? deadline_ms : 0;
+	pthread_mutex_unlock(&lease_lock);
+}
+
+int
+ctl_lease_check(void *arg)
+{
+	uint64_t now = ctl_lease_clock_ms();
+	int error = 0;
+
+	(void)arg;
+	pthread_mutex_lock(&lease_lock);
+	if (lease.armed && lease.epoch <= 0) {
+		err_set("fenced: this controller does not hold the leader lease "
+		    "of cluster %s; no AWS change is made", lease.cluster);
+		error = ERR_FENCED;
+	} else if (lease.armed && now >= lease.deadline) {
+		err_set("fenced: the leader lease of cluster %s (epoch %lld) was "
+		    "last renewed too long ago (deadline passed %llu ms ago); no "
+		    "AWS change is made, another controller may lead",
+		    lease.cluster, (long long)lease.epoch,
+		    (unsigned long long)(now - lease.deadline));
+		error = ERR_FENCED;
+	}
+	pthread_mutex_unlock(&lease_lock);
+	return error;
+}
+
+int64_t
+ctl_lease_epoch(void)
+{
+	int64_t e;
+
+	pthread_mutex_lock(&lease_lock);
+	e = lease.armed ? lease.epoch : 0;
+	pthread_mutex_unlock(&lease_lock);
+	return e;
+}
+
+int
+ctl_lease_store(struct store *st)
+{
+	char cluster[256], holder[256];
+	int64_t epoch;
+	int armed;
+
+	pthread_mutex_lock(&lease_lock);
+	armed = lease.armed;
+	memcpy(cluster, lease.cluster, sizeof(cluster));
+	memcpy(holder, lease.holder, sizeof(holder));
+	epoch = lease.epoch;
+	pthread_mutex_unlock(&lease_lock);
+	if (!armed)
+		return 0;
+	/* epoch 0 names no lease row: every fenced write is refused */
+	return store_fence_set(st, cluster, holder, epoch);
+}
+
 int
 ctl_store_open(struct store **out, const struct config *c)
 {
@@ -128,7 +216,8 @@ ctl_store_open(struct store **out, const struct config *c)
 	if ((error = store_open(out, c->database_url)) < 0)
 		return error;
 	store_cluster_set(*out, c->cluster_id);
-	if ((error = store_check_version(*out)) < 0) {
+	if ((error = store_check_version(*out)) < 0 ||
+	    (error = ctl_lease_store(*out)) < 0) {
 		store_free(*out);
 		*out = NULL;
 	}
@@ -250,6 +339,7 @@ ctl_aws_open(struct ctl_aws **out, const struct config *c, const char *region)
 	ao.creds = a->creds;
 	ao.max_attempts = c->aws_max_attempts;
 	ctl_pacer_get(&ao.pacer, c, a->region);
+	ao.fence = ctl_lease_check;	/* every mutating call, every client */
 	if ((error = aws_client_new(&a->aws, &ao)) < 0)
 		goto fail;
 	if ((error = ec2_client_new(&a->ec2, a->aws)) < 0)

@@ -6,6 +6,7 @@
 #ifndef ENVCTL_CTL_H
 #define ENVCTL_CTL_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 struct config;
@@ -46,6 +47,36 @@ void	 ctl_spec_options(struct spec_options *opts,
 
 /* Open the database and check its schema version ("run 'envctl migrate'"). */
 int	 ctl_store_open(struct store **out, const struct config *);
+
+/*
+ * ---- the leader lease's fence (docs/design.md §3.7) ----
+ *
+ * Process-wide, like the pacers: what the lease keeper (lease.c) last
+ * confirmed.  Once armed, every mutating AWS call of a client from
+ * ctl_aws_open() asks ctl_lease_check() first, and every store from
+ * ctl_store_open() writes under the lease (store_fence_set()): nothing
+ * can forget the fence.  A process that never arms it (status, plan,
+ * the aws admin commands) is not fenced.
+ */
+
+/* The clock of the deadline: monotonic ms, suspend included (CLOCK_BOOTTIME). */
+uint64_t ctl_lease_clock_ms(void);
+/*
+ * Arm the fence and say what the lease is now: holder has cluster's
+ * lease at epoch until deadline_ms (ctl_lease_clock_ms() time).  epoch 0:
+ * not held (every mutating call is refused, every fenced write too).
+ */
+void	 ctl_lease_set(const char *cluster, const char *holder, int64_t epoch,
+	    uint64_t deadline_ms);
+/*
+ * 0 when not armed, or when the lease is held and its deadline has not
+ * passed; else ERR_FENCED with the reason set.  The AWS clients' fence.
+ */
+int	 ctl_lease_check(void *arg);
+/* The epoch held now (0: none, or not armed). */
+int64_t	 ctl_lease_epoch(void);
+/* Write under the lease on st from now on (nothing when not armed). */
+int	 ctl_lease_store(struct store *st);
 
 /* AWS clients of one region: credentials chain, transport, EC2. */
 struct ctl_aws {

@@ -1,7 +1,7 @@
 /*
  * engine.c - the acting half of a pass (engine.h): the plan's actions as
  * pipeline jobs, run on a pool of max_parallel workers under the leader
- * lock's fence, and the pass recorded in reconcile_runs.
+ * lease's fence, and the pass recorded in reconcile_runs.
  *
  * Each worker has its own database connection and AWS clients (one set
  * per region it needs).  Readiness is never waited for inside a pass:
@@ -35,17 +35,14 @@ struct engine_res {
 };
 
 /*
- * Fencing while a pass acts: the session holding the cluster's leader
- * lock, re-checked (at most every ENGINE_FENCE_MS) before each
- * environment's actions start.
+ * Fencing while a pass acts: the lease's local deadline (ctl.h), looked
+ * at before each environment's actions start; every mutating AWS call
+ * and every row write is fenced on its own as well.
  */
-#define ENGINE_FENCE_MS	1000
-
 struct engine_fence {
-	struct store		*lock;		/* NULL: not fenced */
+	int			 on;		/* 0: not fenced */
 	const char		*cluster;
 	pthread_mutex_t		 mu;
-	uint64_t		 checked;	/* monotonic ms of the last check */
 	int			 leader;
 };
 
@@ -69,9 +66,9 @@ engine_open(struct pipeline **out, const char *region, void *arg)
 
 	memset(&r, 0, sizeof(r));
 	*out = NULL;
-	if ((error = store_open(&r.store, e->cfg->database_url)) < 0)
+	/* under the lease (ctl_lease_store): a stale epoch's writes are refused */
+	if ((error = ctl_store_open(&r.store, e->cfg)) < 0)
 		goto fail;
-	store_cluster_set(r.store, e->cfg->cluster_id);
 	store_context_set(r.store, e->opts.correlation_id, e->opts.revision);
 	if ((error = ctl_aws_open(&r.aws, e->cfg, region)) < 0)
 		goto fail;
@@ -320,27 +317,23 @@ engine_outcomes(struct engine_result *res, const struct config *cfg,
 }
 
 /*
- * pipeline_go_fn: does this process still hold the leader lock?  Asked by
- * the workers before each environment; once lost, lost for the pass, so
- * a standby that took over never has a second actor beside it for longer
- * than the steps already under way.
+ * pipeline_go_fn: is this process still within its lease's deadline?
+ * Asked by the workers before each environment; once out, out for the
+ * pass (a step under way is fenced by its own AWS calls and writes).
  */
 static int
 engine_fence_go(void *arg)
 {
 	struct engine_fence *f = &((struct engine *)arg)->fence;
-	int leader = 0, go;
+	int go;
 
-	if (f->lock == NULL)
+	if (!f->on)
 		return 1;
 	pthread_mutex_lock(&f->mu);
-	if (f->leader && duration_mono_ms() - f->checked >= ENGINE_FENCE_MS) {
-		if (store_leader_try(&leader, f->lock, f->cluster) < 0 || !leader) {
-			log_warnx("cluster=%s leadership lost during the pass: "
-			    "no more environments start", f->cluster);
-			f->leader = 0;
-		}
-		f->checked = duration_mono_ms();
+	if (f->leader && ctl_lease_check(NULL) < 0) {
+		log_warnx("cluster=%s no more environments start: %s",
+		    f->cluster, err_get());
+		f->leader = 0;
 	}
 	go = f->leader;
 	pthread_mutex_unlock(&f->mu);
@@ -500,9 +493,8 @@ engine_execute(struct engine_result *res, const struct config *cfg,
 	res->jobs = engine_jobs(&res->njobs, &res->specs, pv, cfg);
 	if (store_run_begin(&res->run, pv->store, pv->revision) < 0)
 		log_warnx("recording the pass start: %s", err_get());
-	e.fence.lock = x->lock;
+	e.fence.on = x->fenced;
 	e.fence.cluster = cfg->cluster_id;
-	e.fence.checked = duration_mono_ms();
 	e.fence.leader = 1;
 	pthread_mutex_init(&e.fence.mu, NULL);
 	engine_status_prefetch(&e, pv, res->jobs, res->njobs);
@@ -519,8 +511,13 @@ engine_execute(struct engine_result *res, const struct config *cfg,
 	}
 	ec2_instance_status_list_dispose(&e.status);
 	pthread_mutex_destroy(&e.fence.mu);
-	for (i = 0; i < res->njobs; i++)
+	for (i = 0; i < res->njobs; i++) {
 		res->waiting |= res->jobs[i].waiting;
+		if (res->jobs[i].result == ERR_FENCED)
+			res->fenced = 1;
+	}
+	if (e.fence.on && !e.fence.leader)
+		res->fenced = 1;
 	if (res->run > 0)
 		engine_record(pv->store, res->run, pv->plan, res->failed);
 	if (x->outcomes)

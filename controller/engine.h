@@ -7,7 +7,7 @@
  *      plan (lib/reconcile/plan.c, "the planner"); fails closed
  *      (engine_view.c);
  *   2. engine_execute(): run the plan's actions as pipeline jobs on a
- *      pool of workers, fenced by the leader lock, record the pass in
+ *      pool of workers, fenced by the leader lease, record the pass in
  *      reconcile_runs and say whether something still waits (engine.c);
  *   or, for a pass that only looks, engine_drift_record() and
  *   engine_run_record() (engine_drift.c).
@@ -120,7 +120,7 @@ typedef void engine_done_fn(const struct pipeline_job *, size_t ndone,
 	    size_t njobs, void *arg);
 
 struct engine_exec {
-	struct store	*lock;		/* session holding the leader lock; NULL: not fenced */
+	int		 fenced;	/* under the leader lease's fence (ctl.h) */
 	const char	*who;		/* "run", "reconcile": drift.resolved's check */
 	engine_done_fn	*done;		/* NULL: a log line per job */
 	void		*arg;
@@ -138,6 +138,7 @@ struct engine_result {
 	size_t	 njobs;		/* actions run */
 	size_t	 failed;	/* of which failed */
 	int	 waiting;	/* some wait on something outside envctl */
+	int	 fenced;	/* the lease's deadline passed: some were not done */
 	int64_t	 run;		/* reconcile_runs id, 0 if not recorded */
 	/*
 	 * With outcomes: the provision time in seconds (the row's
@@ -171,9 +172,11 @@ int	 engine_can_act(const struct config *);
  * x->who), run the plan's actions on max_parallel workers (each with its
  * own database connection and AWS clients), and record the pass in
  * reconcile_runs.  The caller has loaded pv, checked it did not halt, and
- * holds the leader lock on the session x->lock: it is checked again (at
- * most once a second) before each environment's actions start, and once
- * it is lost no more start (they fail as "not started").  ERR_INVALID
+ * with x->fenced holds the leader lease (ctl_lease_check()): it is
+ * checked again before each environment's actions start, and once its
+ * deadline passed no more start (they fail as "not started"); a job
+ * under way is stopped by its next mutating call or write (ERR_FENCED,
+ * nothing rolled back).  ERR_INVALID
  * when the configuration cannot run pipelines (engine_can_act()).  res
  * borrows from pv; free it with engine_result_dispose() before pv.
  */

@@ -19,13 +19,15 @@
  * SIGTERM lets the pass in flight finish; SIGHUP during a pass is applied
  * after it.
  *
- * Leadership (docs/design.md §3.7): only the holder of the cluster's advisory
- * lock (store_leader_try() on a session of its own) runs passes; the
- * others check every LEADER_CHECK_MS and take over when the lock is free.
- * The leader confirms it still holds the lock after planning and before
- * the pass's first change (fencing).  When the database is unreachable
- * nothing is changed, /healthz answers 503 and the session is retried
- * until it returns.
+ * Leadership (docs/design.md §3.7): only the holder of the cluster's lease
+ * runs passes.  The lease keeper (lease.c) takes and renews it on a
+ * thread and a database session of its own, so the loop never waits on
+ * the database: a hung backend stops neither the watchdog, nor /healthz,
+ * nor SIGTERM.  Past the lease's local deadline every mutating AWS call
+ * is refused (ctl_lease_check()) and every row write too (the database
+ * checks the epoch): the process steps down and changes nothing.  When
+ * the database is unreachable /healthz answers 503 and the keeper keeps
+ * trying.
  *
  * A pass is engine_view_load() (fail closed) + run_execute() + metrics;
  * run_execute() hands the plan's actions to engine_execute(), the single
@@ -54,6 +56,7 @@
 #include "duration.h"
 #include "err.h"
 #include "httpd.h"
+#include "lease.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
@@ -69,11 +72,11 @@
 
 #define DEBOUNCE_QUIET_MS	100	/* act this long after the last event */
 #define DEBOUNCE_MAX_MS		1000	/* ... but at most this after the first */
-#define LEADER_CHECK_MS		3000	/* standby retry, database check */
+#define LEADER_CHECK_MS		1000	/* the loop looks at the keeper's state */
 #define PASS_RETRY_MS		5000	/* after a pass that could not run */
 #define PASS_WAITING_MS		5000	/* after one that left something waiting */
 #define BUSY_WAKE_MS		60000	/* longest sleep while a pass runs */
-#define MAX_POLLFDS		(5 + HTTPD_MAX_CLIENTS_DEFAULT)
+#define MAX_POLLFDS		(6 + HTTPD_MAX_CLIENTS_DEFAULT)
 
 static void	run_reload(struct runner *);
 
@@ -209,8 +212,11 @@ run_git_poll(struct runner *r)
 		    "(failure %u, next try in %s): %s", old,
 		    source_failures(r->src), next,
 		    log_escape(esc, sizeof(esc), err_get()));
+		snprintf(r->source_why, sizeof(r->source_why), "fetch failed: %s",
+		    err_get());
 		goto done;
 	}
+	r->source_why[0] = '\0';
 	if (!fresh)
 		goto done;
 	result = "failed";
@@ -227,6 +233,8 @@ run_git_poll(struct runner *r)
 	if (source_publish(r->src) < 0) {
 		log_warnx("reconfiguration FAILED: publishing: %s, keeping revision %s",
 		    err_get(), oldcopy);
+		snprintf(r->source_why, sizeof(r->source_why), "publish failed: %s",
+		    err_get());
 		goto done;
 	}
 	log_info("spec_repo: revision %s%s published (was %s)",
@@ -249,43 +257,45 @@ done:
 static void
 run_leader_check(struct runner *r)
 {
-	int leader = 0, error;
+	struct lease_state ls;
 
-	if (r->lead == NULL &&
-	    (error = store_open(&r->lead, r->cfg->database_url)) < 0) {
-		r->lead = NULL;
-		goto down;
+	if (r->lease == NULL && lease_new(&r->lease, r->cfg->database_url,
+	    run_cluster(r), (long)r->cfg->leader_lease * 1000, r->lfd) < 0) {
+		log_warnx("cluster=%s %s", run_cluster(r), err_get());
+		r->lease = NULL;
+		return;
 	}
-	if ((error = store_leader_try(&leader, r->lead, run_cluster(r))) < 0)
-		goto down;
-	if (!r->db_ok)
-		log_info("database %s is back", store_describe(r->lead));
-	r->db_ok = 1;
-	if (leader && !r->leader) {
-		log_info("cluster=%s role=leader: this controller acts", run_cluster(r));
+	lease_state(&ls, r->lease);
+	if (!ls.tried)
+		return;		/* the keeper's first attempt is under way */
+	if (ls.db_ok && !r->db_ok)
+		log_info("database is back");
+	else if (!ls.db_ok && (r->db_ok || r->leader)) {
+		log_warnx("database unavailable, changing nothing until it returns: %s",
+		    ls.why);
+		run_notify("STATUS=database unavailable: changing nothing");
+	}
+	r->db_ok = ls.db_ok;
+	r->lease_failures = ls.failures;
+	snprintf(r->lease_why, sizeof(r->lease_why), "%s", ls.why);
+	if (ls.leader && !r->leader) {
+		log_info("cluster=%s role=leader epoch=%lld: this controller acts",
+		    run_cluster(r), (long long)ls.epoch);
 		r->pass_at = duration_mono_ms();
 		r->pass_reason = "leadership taken";
-	} else if (!leader && r->leader) {
-		log_warnx("cluster=%s role=standby: leadership lost", run_cluster(r));
+	} else if (!ls.leader && r->leader) {
+		log_warnx("cluster=%s role=standby: leadership lost, stepping down",
+		    run_cluster(r));
 		run_notify("STATUS=standby: another controller leads");
-	}
-	else if (!leader && !r->ready_sent)
-		log_info("cluster=%s role=standby: another controller leads", run_cluster(r));
-	r->leader = leader;
-	if (!leader && !r->ready_sent) {
+	} else if (!ls.leader && !r->ready_sent)
+		log_info("cluster=%s role=standby: another controller leads",
+		    run_cluster(r));
+	r->leader = ls.leader;
+	r->epoch = ls.epoch;
+	if (!ls.leader && !r->ready_sent) {
 		run_notify("READY=1\nSTATUS=standby");
 		r->ready_sent = 1;
 	}
-	goto done;
-down:
-	if (r->db_ok || r->leader) {
-		log_warnx("database unavailable, changing nothing until it returns: %s",
-		    err_get());
-		run_notify("STATUS=database unavailable: changing nothing");
-	}
-	r->db_ok = 0;
-	r->leader = 0;
-done:
 	metrics_gauge_set(r->m.leader, NULL, r->leader);
 	metrics_gauge_set(r->m.db_up, NULL, r->db_ok);
 }
@@ -303,11 +313,12 @@ done:
  * AWS, and says so in the log.
  */
 static int
-run_execute(struct runner *r, const struct engine_view *pv, size_t *ndrift,
-    long long *run, int *waiting)
+run_execute(struct runner *r, struct run_job *job, const struct engine_view *pv,
+    size_t *ndrift, long long *run, int *waiting)
 {
 	struct engine_result res;
 	struct engine_exec x;
+	size_t i;
 	int error, evfail;
 
 	*waiting = 0;
@@ -324,7 +335,7 @@ run_execute(struct runner *r, const struct engine_view *pv, size_t *ndrift,
 	}
 	*ndrift = plan_count_drift(pv->plan);
 	memset(&x, 0, sizeof(x));
-	x.lock = r->lead;
+	x.fenced = 1;
 	x.who = "run";
 	x.capacity = r->capacity;
 	x.outcomes = 1;
@@ -333,7 +344,19 @@ run_execute(struct runner *r, const struct engine_view *pv, size_t *ndrift,
 	run_metrics_outcomes(r, &res);
 	*run = (long long)res.run;
 	*waiting = res.waiting;
-	if (res.failed > 0)
+	job->nfailed = res.failed;
+	job->njobs = res.njobs;
+	job->fenced = res.fenced;
+	for (i = 0; i < res.njobs; i++)
+		if (res.jobs[i].result < 0 && res.jobs[i].error != NULL) {
+			snprintf(job->fail_why, sizeof(job->fail_why), "%s: %s",
+			    res.jobs[i].name, res.jobs[i].error);
+			break;
+		}
+	if (res.fenced)
+		log_warnx("fenced mid-pass: %zu of %zu actions not done; the "
+		    "leader resumes them", res.failed, res.njobs);
+	else if (res.failed > 0)
 		log_warnx("%zu of %zu actions failed; the next pass tries again",
 		    res.failed, res.njobs);
 	engine_result_dispose(&res);
@@ -352,7 +375,7 @@ run_pass_work(void *arg)
 	char cid[LOG_CID_LEN];
 	struct run_held held;
 	uint64_t t0 = duration_mono_ms(), one = 1;
-	int leader = 0, changes;
+	int changes;
 
 	/* each pass has its correlation id: its lines, events and run row */
 	log_cid_new(cid);
@@ -371,12 +394,12 @@ run_pass_work(void *arg)
 		goto out;
 	}
 	/* Fencing: still the leader, right before the first change? */
-	if (r->lead == NULL || store_leader_try(&leader, r->lead, run_cluster(r)) < 0 ||
-	    !leader) {
+	if (ctl_lease_check(NULL) < 0) {
+		snprintf(job->why, sizeof(job->why), "%s", err_get());
 		job->outcome = RUN_FENCED;
 		goto out;
 	}
-	if (run_execute(r, &pv, &job->ndrift, &job->run, &job->waiting) < 0) {
+	if (run_execute(r, job, &pv, &job->ndrift, &job->run, &job->waiting) < 0) {
 		snprintf(job->why, sizeof(job->why), "%s", err_get());
 		goto out;
 	}
@@ -445,6 +468,12 @@ run_pass_finish(struct runner *r)
 	switch (job->outcome) {
 	case RUN_OK:
 		res = "ok";
+		/* every action failed (and not for want of the lease): /healthz says so */
+		if (job->njobs > 0 && !job->fenced) {
+			r->actions_failing = job->nfailed == job->njobs;
+			snprintf(r->actions_why, sizeof(r->actions_why), "every "
+			    "action of the last pass failed, e.g. %s", job->fail_why);
+		}
 		r->last_ok = time(NULL);
 		metrics_gauge_set(r->m.last_ok, NULL, (double)r->last_ok);
 		r->last_failed = 0;
@@ -595,10 +624,8 @@ run_reload(struct runner *r)
 	}
 	if (strcmp(r->cfg->database_url, nc->database_url) != 0 ||
 	    strcmp(r->cfg->cluster_id, nc->cluster_id) != 0) {
-		if (r->lead != NULL && r->leader)
-			(void)store_leader_release(r->lead, run_cluster(r));
-		store_free(r->lead);
-		r->lead = NULL;
+		lease_free(r->lease);
+		r->lease = NULL;
 		r->leader = 0;
 		r->leader_at = duration_mono_ms();
 	}
@@ -713,7 +740,8 @@ run_due(struct runner *r)
 			r->pass_reason = "spec change";
 		}
 	}
-	if (!busy && now >= r->leader_at) {
+	/* The keeper's state only: never waits on the database, even mid-pass. */
+	if (now >= r->leader_at) {
 		run_leader_check(r);
 		r->leader_at = duration_mono_ms() + LEADER_CHECK_MS;
 	}
@@ -743,9 +771,9 @@ run_due(struct runner *r)
 		r->watchdog_at = now + r->watchdog_ms;
 	}
 	next = debounce;
+	next = nearest(next, r->leader_at);
 	if (!busy) {
 		next = nearest(next, r->resync_at);
-		next = nearest(next, r->leader_at);
 		next = nearest(next, r->pass_at);
 		if (git)
 			next = nearest(next, r->gitpoll_at);
@@ -783,6 +811,7 @@ run_loop(struct runner *r)
 		fds[nfds++] = (struct pollfd){ .fd = r->tfd, .events = POLLIN };
 		fds[nfds++] = (struct pollfd){ .fd = watch_fd(r->watch), .events = POLLIN };
 		fds[nfds++] = (struct pollfd){ .fd = r->efd, .events = POLLIN };
+		fds[nfds++] = (struct pollfd){ .fd = r->lfd, .events = POLLIN };
 		if (r->httpd != NULL) {
 			nh = httpd_fds(r->httpd, fds + nfds, MAX_POLLFDS - nfds);
 			nfds += nh < MAX_POLLFDS - nfds ? nh : MAX_POLLFDS - nfds;
@@ -802,6 +831,9 @@ run_loop(struct runner *r)
 		if ((fds[3].revents & POLLIN) &&
 		    read(r->efd, &expirations, sizeof(expirations)) > 0 && r->job != NULL)
 			run_pass_finish(r);
+		if ((fds[4].revents & POLLIN) &&
+		    read(r->lfd, &expirations, sizeof(expirations)) > 0)
+			r->leader_at = duration_mono_ms();	/* the role changed */
 		if (r->httpd != NULL)
 			httpd_handle(r->httpd, fds, nfds);
 		/* Signals last: a reload may replace the watch and the server. */
@@ -820,9 +852,7 @@ run_free(struct runner *r)
 		r->reload_pending = 0;
 		run_pass_finish(r);
 	}
-	if (r->lead != NULL && r->leader)
-		(void)store_leader_release(r->lead, run_cluster(r));
-	store_free(r->lead);
+	lease_free(r->lease);
 	httpd_free(r->httpd);
 	watch_free(r->watch);
 	source_free(r->src);
@@ -831,6 +861,8 @@ run_free(struct runner *r)
 	pipeline_capacity_free(r->capacity);
 	if (r->efd >= 0)
 		close(r->efd);
+	if (r->lfd >= 0)
+		close(r->lfd);
 	if (r->sfd >= 0)
 		close(r->sfd);
 	if (r->tfd >= 0)
@@ -852,7 +884,7 @@ run_controller(const char **what, int argc, char **argv)
 
 	*what = "run";
 	memset(&r, 0, sizeof(r));
-	r.sfd = r.tfd = r.efd = -1;
+	r.sfd = r.tfd = r.efd = r.lfd = -1;
 	r.argc = argc;
 	r.argv = xcalloc((size_t)argc + 1, sizeof(*r.argv));
 	for (i = 0; i < argc; i++)
@@ -869,7 +901,8 @@ run_controller(const char **what, int argc, char **argv)
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
 	    (r.sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0 ||
 	    (r.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0 ||
-	    (r.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+	    (r.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+	    (r.lfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
 		err_set("%s", strerror(errno));
 		goto out;
 	}

@@ -17,6 +17,7 @@
 #include "run_http.h"
 
 struct httpd;
+struct lease;
 struct metrics_registry;
 struct source;
 struct store;
@@ -30,8 +31,8 @@ enum run_outcome {
 
 /*
  * The pass in flight, on its own thread.  While it runs the loop leaves
- * cfg, lead and the spec source alone (no leadership check, git poll or
- * reload until it is joined); the thread writes only to this struct and
+ * cfg and the spec source alone (no git poll or reload until it is
+ * joined); the thread writes only to this struct and
  * to the metrics (which are thread-safe), then signals efd.
  */
 struct run_job {
@@ -46,6 +47,9 @@ struct run_job {
 	size_t			 ndrift;
 	long long		 run;		/* reconcile_runs id */
 	int			 waiting;	/* some action waits (readiness, retry) */
+	size_t			 njobs, nfailed;	/* actions run, of which failed */
+	char			 fail_why[256];	/* the first failed action's error */
+	int			 fenced;	/* the lease ran out mid-pass */
 	struct run_view		 view;
 };
 
@@ -56,7 +60,13 @@ struct runner {
 	struct source		*src;
 	struct watch		*watch;
 	struct httpd		*httpd;
-	struct store		*lead;		/* the leadership session */
+	struct lease		*lease;		/* the lease keeper (lease.c) */
+	int64_t			 epoch;		/* of the lease held, 0: none */
+	long long		 lease_failures;	/* renewals failed in a row */
+	char			 lease_why[256];	/* the last one's reason */
+	char			 source_why[256];	/* the spec source cannot publish */
+	int			 actions_failing;	/* every action of the last pass that had any failed */
+	char			 actions_why[320];	/* the first one's error */
 	struct pipeline_capacity *capacity;	/* no-capacity pools, across passes */
 	struct metrics_registry	*reg;
 	struct run_metrics	 m;
@@ -75,6 +85,7 @@ struct runner {
 	struct run_view		 view;		/* of the last good pass */
 	struct run_job		*job;		/* the pass in flight, or NULL */
 	int			 efd;		/* eventfd: the job is done */
+	int			 lfd;		/* eventfd: the lease keeper's role changed */
 	int			 reload_pending;	/* SIGHUP during a pass */
 	/* the pages' view of the configuration (run_http.c, run_facts()) */
 	struct httpd_status_quota quotas[16];

@@ -654,6 +654,13 @@ run_facts(struct httpd_status_facts *f, struct runner *r)
 	f->ready_checks = r->checks_text;
 }
 
+/*
+ * /healthz: 200 "ok" (leader) or "standby"; 503 with the status and the
+ * reason when this controller cannot do its job: the database (or the
+ * lease) cannot be reached, the lease cannot be renewed, the last pass
+ * failed, every action of the last pass that had any failed, the spec
+ * source cannot fetch or publish, or the last good pass is too old.
+ */
 static int
 h_health(struct httpd_response *resp, const struct httpd_request *req, void *arg)
 {
@@ -661,13 +668,30 @@ h_health(struct httpd_response *resp, const struct httpd_request *req, void *arg
 	struct httpd_status_facts f;
 	struct buf *b = httpd_response_body(resp);
 	int64_t max_age = 2 * r->cfg->resync_interval + 60;
+	const char *status = NULL, *why = NULL;
 	json_t *o;
 	char *text;
 	int error;
 
 	(void)req;
 	run_facts(&f, r);
-	if (r->db_ok && !(r->leader && r->last_failed))
+	if (!r->db_ok) {
+		status = "database-unavailable";
+		why = r->lease_why;
+	} else if (r->lease_failures > 0) {
+		status = "lease-not-renewed";
+		why = r->lease_why;
+	} else if (r->leader && r->last_failed) {
+		status = "pass-failing";
+		why = "the last pass failed";
+	} else if (r->leader && r->actions_failing) {
+		status = "actions-failing";
+		why = r->actions_why;
+	} else if (r->source_why[0] != '\0') {
+		status = "source-not-publishing";
+		why = r->source_why;
+	}
+	if (status == NULL)
 		return httpd_health_respond(resp, &f, max_age);
 	httpd_response_status(resp, 503);
 	httpd_response_type(resp, "application/json");
@@ -678,8 +702,9 @@ h_health(struct httpd_response *resp, const struct httpd_request *req, void *arg
 	    json_null());
 	json_object_set_new(o, "last_pass_age_seconds", f.last_pass_age < 0 ?
 	    json_null() : json_integer(f.last_pass_age));
-	json_object_set_new(o, "status", json_string(!r->db_ok ?
-	    "database-unavailable" : "pass-failing"));
+	json_object_set_new(o, "status", json_string(status));
+	json_object_set_new(o, "reason", json_string(why != NULL && *why != '\0' ?
+	    why : status));
 	text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	error = text != NULL ? buf_printf(b, "%s\n", text) : ERR_GENERIC;

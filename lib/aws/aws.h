@@ -95,6 +95,17 @@ struct aws_client_opts {
 	struct aws_pacer		*pacer;
 	/* Where calls are counted; NULL: the process-wide table. */
 	struct aws_call_stats		*call_stats;
+	/*
+	 * The fence of mutating calls (NULL: none): asked before every
+	 * attempt of a call that changes something (aws_request_mutates():
+	 * EC2 and SSM actions not named Describe*, Get*, List*, Search*; S3
+	 * methods other than GET and HEAD), after its pacing wait.
+	 * A negative return refuses the call unsent and is returned by
+	 * aws_client_send() with fence's message (ERR_FENCED: the process is
+	 * past its leader lease's deadline).
+	 */
+	int				(*fence)(void *arg);	/* sets err */
+	void				*fence_arg;
 };
 
 /*

@@ -167,10 +167,14 @@ void		 aws_response_reset(struct aws_response *);
  *   ERR_INVALID     other 4xx (bad parameters, denied, auth)
  *   ERR_LIMIT       the response body passed max_body
  *   ERR_FAILPOINT   failpoint "aws.send" fired (test builds)
+ *   ERR_FENCED      (or the fence's other code) the client's fence refused
+ *                   a mutating call: nothing was sent
  * The body of a failed call stays in resp->body for inspection.
  */
 int		 aws_client_send(struct aws_response *resp, struct aws_client *,
 		    const struct aws_request *req);
+/* 1 when req changes something (the calls the client's fence guards). */
+int		 aws_request_mutates(const struct aws_request *req);
 
 /*
  * The full URL req would be sent to (endpoint, bucket, encoded path,

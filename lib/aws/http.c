@@ -50,6 +50,8 @@ struct aws_client {
 	struct aws_retry_quota	*quota;
 	struct aws_pacer	*pacer;		/* shared, borrowed; NULL: none */
 	struct aws_call_stats	*calls;		/* shared, borrowed */
+	int			(*fence)(void *);	/* NULL: none */
+	void			*fence_arg;
 	struct aws_error	 last;
 	struct aws_client_stats	 stats;
 };
@@ -179,6 +181,8 @@ aws_client_new(struct aws_client **out, const struct aws_client_opts *o)
 	c->retry_arg = o->retry_arg;
 	c->quota = o->quota != NULL ? o->quota : aws_retry_quota_default();
 	c->pacer = o->pacer;
+	c->fence = o->fence;
+	c->fence_arg = o->fence_arg;
 	c->calls = o->call_stats != NULL ? o->call_stats :
 	    aws_call_stats_default();
 	if (o->transport != NULL) {
@@ -667,6 +671,21 @@ call_backoff(struct aws_client *c, const struct aws_error *e,
 	return 0;
 }
 
+/* Does req change anything?  (What the fence of aws_client_opts guards.) */
+int
+aws_request_mutates(const struct aws_request *req)
+{
+	switch (req->service) {
+	case AWS_SERVICE_S3:
+		return req->method == NULL || (strcmp(req->method, "GET") != 0 &&
+		    strcmp(req->method, "HEAD") != 0);
+	case AWS_SERVICE_STS:
+		return 0;	/* credentials only */
+	default:
+		return aws_pace_classify(req->action) != AWS_PACE_DESCRIBE;
+	}
+}
+
 int
 aws_client_send(struct aws_response *resp, struct aws_client *c,
     const struct aws_request *req)
@@ -676,6 +695,7 @@ aws_client_send(struct aws_response *resp, struct aws_client *c,
 	enum aws_retry_kind kind = AWS_RETRY_NONE;
 	enum aws_pace_class pc = aws_pace_classify(req->action);
 	int paced = c->pacer != NULL && req->service == AWS_SERVICE_EC2;
+	int mutates = c->fence != NULL && aws_request_mutates(req);
 	int attempt, tcode = 0, taken = 0, throttles = 0, error = -1;
 	uint64_t t0 = duration_mono_ms();
 	int recovered = 0;
@@ -704,6 +724,9 @@ aws_client_send(struct aws_response *resp, struct aws_client *c,
 		/* Every attempt, retries too, waits for its token. */
 		if (paced)
 			(void)aws_pacer_acquire(c->pacer, pc);
+		/* Right before sending: a pacing wait may have crossed the deadline. */
+		if (mutates && (error = c->fence(c->fence_arg)) < 0)
+			goto fail;
 		if ((error = call_attempt(&tcode, c, req, &k, resp)) < 0)
 			goto fail;
 		e->attempts = attempt;

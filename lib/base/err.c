@@ -71,6 +71,7 @@ err_code_str(int code)
 	case ERR_CONFLICT:	return "conflict";
 	case ERR_FAILPOINT:	return "failpoint";
 	case ERR_FOREIGN:	return "not ours";
+	case ERR_FENCED:	return "fenced";
 	default:		return "error";
 	}
 }

@@ -22,6 +22,7 @@ enum err_code {
 	ERR_CONFLICT	= -9,	/* a concurrent change won; retry from a fresh read */
 	ERR_FAILPOINT	= -10,	/* a failpoint fired (test builds) */
 	ERR_FOREIGN	= -11,	/* not ours: its tags say it is not envctl's to change */
+	ERR_FENCED	= -12,	/* not the leader (any more): change nothing, roll nothing back */
 };
 
 /* Set the message for this thread, replacing the previous one. */

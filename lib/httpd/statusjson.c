@@ -232,7 +232,7 @@ httpd_health_respond(struct httpd_response *resp,
 	const char *status;
 
 	if (!f->leader)
-		status = "ok";		/* a standby waits; nothing to be late for */
+		status = "standby";	/* it waits; nothing to be late for */
 	else if (f->last_pass_age < 0)
 		status = "starting";
 	else if (f->last_pass_age > max_pass_age)
@@ -241,7 +241,8 @@ httpd_health_respond(struct httpd_response *resp,
 		status = "ok";
 	json_object_set_new(doc, "status", json_string(status));
 	json_object_set_new(doc, "max_pass_age_seconds", json_integer(max_pass_age));
-	httpd_response_status(resp, strcmp(status, "ok") == 0 ? 200 : 503);
+	httpd_response_status(resp, strcmp(status, "ok") == 0 ||
+	    strcmp(status, "standby") == 0 ? 200 : 503);
 	httpd_response_type(resp, "application/json");
 	return json_emit(httpd_response_body(resp), doc);
 }

@@ -65,7 +65,8 @@ group_skip(struct pool *pool, size_t g)
 
 		job->result = ERR_CONFLICT;
 		free(job->error);
-		job->error = xstrdup("leadership not confirmed: not started");
+		job->error = xstrdup("leadership not confirmed (lease deadline "
+		    "passed): not started");
 		job->waiting = pipeline_job_waits(job);
 		pool->failed++;
 		pool->ndone++;
@@ -106,6 +107,12 @@ worker_main(void *arg)
 			err_clear();
 			if (pipeline_job_run(worker_pipeline(w, job->region), job) < 0)
 				failed++;
+			/* Past the lease's deadline: nothing more starts. */
+			if (job->result == ERR_FENCED) {
+				pthread_mutex_lock(&pool->lock);
+				pool->stopped = 1;
+				pthread_mutex_unlock(&pool->lock);
+			}
 			pthread_mutex_lock(&pool->lock);
 			pool->ndone++;
 			if (pool->done != NULL)

@@ -1132,8 +1132,13 @@ run_stages(struct prov *pv)
 	pv->key = NULL;
 	if (error == PL_NOT_YET)
 		return 0;
-	/* Not ours: no rollback touches it; the row keeps the refusal. */
-	if (error < 0 && error != ERR_FOREIGN) {
+	/*
+	 * Not ours: no rollback touches it; the row keeps the refusal.
+	 * Fenced (the lease's deadline passed, or the database refused a
+	 * stale epoch): stop here, undo nothing, leave the row as it is for
+	 * the next leader to resume.
+	 */
+	if (error < 0 && error != ERR_FOREIGN && error != ERR_FENCED) {
 		char *why = xstrdup(err_get());
 		int rerr;
 

@@ -136,6 +136,43 @@ static const struct migration migrations[] = {
 	{ "verified host keys",
 	"ALTER TABLE environments ADD COLUMN host_keys text"
 	"  CHECK (host_keys <> '');", NULL, NULL },
+	/*
+	 * 6: leadership is a lease (docs/design.md §3.7): one row per
+	 * cluster, its expiry by the database's clock.  A session that names
+	 * a lease (store_fence_set(): envctl.fence_* settings) writes rows
+	 * and events only while that lease's holder and epoch are current;
+	 * the row lock taken (FOR SHARE) makes a takeover wait for the write
+	 * in flight.  Sessions that name none (psql, migrate) are not fenced.
+	 */
+	{ "leader lease and fenced writes",
+	"CREATE TABLE leader_lease ("
+	"  cluster_id text PRIMARY KEY CHECK (cluster_id <> ''),"
+	"  holder text NOT NULL CHECK (holder <> ''),"
+	"  holder_pidns text,"
+	"  epoch bigint NOT NULL CHECK (epoch > 0),"
+	"  expires_at timestamptz NOT NULL,"
+	"  renewed_at timestamptz NOT NULL DEFAULT now()"
+	");"
+	"CREATE FUNCTION envctl_fence() RETURNS trigger LANGUAGE plpgsql AS $f$"
+	"DECLARE"
+	"  c text := current_setting('envctl.fence_cluster', true);"
+	"  h text := current_setting('envctl.fence_holder', true);"
+	"  e text := current_setting('envctl.fence_epoch', true);"
+	"BEGIN"
+	"  IF coalesce(c, '') = '' THEN RETURN NULL; END IF;"
+	"  PERFORM 1 FROM leader_lease WHERE cluster_id = c AND holder = h"
+	"    AND epoch = e::bigint FOR SHARE;"
+	"  IF NOT FOUND THEN"
+	"    RAISE EXCEPTION 'fenced: epoch % of cluster %''s lease is not "
+	"current (holder %)', e, c, h USING ERRCODE = 'EF001';"
+	"  END IF;"
+	"  RETURN NULL;"
+	"END $f$;"
+	"CREATE TRIGGER environments_fence BEFORE INSERT OR UPDATE OR DELETE"
+	"  ON environments FOR EACH STATEMENT EXECUTE FUNCTION envctl_fence();"
+	"CREATE TRIGGER events_fence BEFORE INSERT OR UPDATE OR DELETE"
+	"  ON events FOR EACH STATEMENT EXECUTE FUNCTION envctl_fence();",
+	NULL, NULL },
 };
 
 #define NMIGRATIONS	((int)(sizeof(migrations) / sizeof(migrations[0])))

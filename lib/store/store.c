@@ -1,10 +1,13 @@
 /*
  * store.c - the connection: open, close, run a query, map errors.
  */
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "duration.h"
 #include "err.h"
 #include "failpoint.h"
 #include "log.h"
@@ -20,6 +23,13 @@
 /* No statement (or lock wait, advisory ones included) hangs a pass forever. */
 #define STORE_SERVER_OPTIONS	"-c statement_timeout=60000 -c lock_timeout=60000" \
 				" -c idle_in_transaction_session_timeout=60000"
+/*
+ * The client's own bound of one call, whatever the server does (a
+ * stopped backend enforces no statement_timeout, and its kernel still
+ * acknowledges our packets): past it the session is dropped, and the
+ * next call opens a new one.  store_timeout_set() changes it.
+ */
+#define STORE_TIMEOUT_MS	65000
 
 #define STORE_MSG_MAX		300	/* of a server message in our errors */
 
@@ -175,6 +185,8 @@ store_open(struct store **out, const char *database_url)
 		error = ERR_UNAVAILABLE;
 		goto done;
 	}
+	st->timeout_ms = STORE_TIMEOUT_MS;
+	(void)PQsetnonblocking(st->conn, 1);	/* every wait is ours: store_wait */
 	*out = st;
 	st = NULL;
 	error = 0;
@@ -195,10 +207,12 @@ store_free(struct store *st)
 		return;
 	if (st->conn != NULL)
 		PQfinish(st->conn);
-	free(st->leader);
 	free(st->cluster);
 	free(st->cid);
 	free(st->revision);
+	free(st->fence_cluster);
+	free(st->fence_holder);
+	free(st->app_name);
 	free(st);
 }
 
@@ -210,6 +224,12 @@ store_context_set(struct store *st, const char *cid, const char *revision)
 	st->cid = cid != NULL && *cid != '\0' ? xstrdup(cid) : NULL;
 	st->revision = revision != NULL && *revision != '\0' ?
 	    xstrdup(revision) : NULL;
+}
+
+void
+store_timeout_set(struct store *st, long ms)
+{
+	st->timeout_ms = ms > 0 ? ms : STORE_TIMEOUT_MS;
 }
 
 void
@@ -263,6 +283,8 @@ store_result_error(struct store *st, const PGresult *res, const char *what)
 		code = ERR_CONFLICT;
 	else if (strcmp(state, "57014") == 0)
 		code = ERR_TIMEOUT;
+	else if (strcmp(state, "EF001") == 0)
+		code = ERR_FENCED;	/* the lease named by the session is stale */
 	else if (strcmp(state, "42P01") == 0 || strcmp(state, "42703") == 0) {
 		code = ERR_INVALID;
 		hint = " (is the schema migrated? run 'envctl migrate')";
@@ -276,35 +298,136 @@ store_result_error(struct store *st, const PGresult *res, const char *what)
 	return code;
 }
 
+/*
+ * Wait, at most until deadline (monotonic ms), until the query sent on
+ * st has a result ready for PQgetResult (or none is left).  A call that
+ * passes the deadline drops the session (st->broken): its query may
+ * still be running, so the connection cannot serve another.
+ */
+static int
+store_wait(struct store *st, uint64_t deadline, const char *what)
+{
+	struct pollfd pfd;
+	uint64_t now;
+	int flush, rc;
+
+	for (;;) {
+		if ((flush = PQflush(st->conn)) < 0)
+			return store_result_error(st, NULL, what);
+		if (!PQconsumeInput(st->conn))
+			return store_result_error(st, NULL, what);
+		if (flush == 0 && !PQisBusy(st->conn))
+			return 0;
+		if ((now = duration_mono_ms()) >= deadline) {
+			st->broken = 1;
+			err_set("%s: no answer from PostgreSQL (%s) within %ld ms; "
+			    "the session is dropped", what, st->desc, st->timeout_ms);
+			return ERR_UNAVAILABLE;
+		}
+		pfd.fd = PQsocket(st->conn);
+		pfd.events = POLLIN | (flush == 1 ? POLLOUT : 0);
+		pfd.revents = 0;
+		rc = poll(&pfd, 1, (int)(deadline - now));
+		if (rc < 0 && errno != EINTR) {
+			err_set("%s: poll: %s", what, strerror(errno));
+			st->broken = 1;
+			return ERR_UNAVAILABLE;
+		}
+	}
+}
+
+/* Name the session and its lease again (a new session after a reset). */
+static int
+store_session_setup(struct store *st)
+{
+	const char *p[4];
+	int error = 0;
+
+	(void)PQsetnonblocking(st->conn, 1);
+	if (st->app_name != NULL) {
+		p[0] = st->app_name;
+		error = store_exec(NULL, st, "name the session",
+		    "SELECT set_config('application_name', $1, false)", 1, p,
+		    PGRES_TUPLES_OK);
+	}
+	if (error == 0 && st->fence_cluster != NULL) {
+		p[0] = st->fence_cluster;
+		p[1] = st->fence_holder;
+		p[2] = st->fence_epoch;
+		error = store_exec(NULL, st, "set the session's lease",
+		    "SELECT set_config('envctl.fence_cluster', $1, false),"
+		    " set_config('envctl.fence_holder', $2, false),"
+		    " set_config('envctl.fence_epoch', $3, false)", 3, p,
+		    PGRES_TUPLES_OK);
+	}
+	return error;
+}
+
+/*
+ * A session able to take a query: a broken or timed-out one is reset
+ * once, outside transactions (inside one, what it did is gone).
+ */
+static int
+store_ready(struct store *st, const char *what)
+{
+	char msg[STORE_MSG_MAX];
+
+	if (PQstatus(st->conn) != CONNECTION_BAD && !st->broken)
+		return 0;
+	if (st->in_tx) {
+		err_set("%s: lost the connection to PostgreSQL (%s) inside a "
+		    "transaction", what, st->desc);
+		return ERR_UNAVAILABLE;
+	}
+	st->resets++;
+	st->broken = 0;
+	PQreset(st->conn);
+	if (PQstatus(st->conn) != CONNECTION_OK) {
+		store_msg_clean(msg, sizeof(msg), PQerrorMessage(st->conn), NULL, 0);
+		err_set("%s: cannot reconnect to PostgreSQL (%s): %s", what,
+		    st->desc, msg);
+		return ERR_UNAVAILABLE;
+	}
+	return store_session_setup(st);
+}
+
 int
 store_exec(PGresult **out, struct store *st, const char *what,
     const char *sql, int nparams, const char *const *params,
     ExecStatusType status)
 {
-	PGresult *res = NULL;
-	int error = -1;
+	PGresult *res = NULL, *r;
+	uint64_t deadline;
+	int error = -1, sent;
 
 	if (out != NULL)
 		*out = NULL;
-	if (PQstatus(st->conn) == CONNECTION_BAD && !st->in_tx) {
-		st->resets++;	/* session locks (leadership) are gone */
-		PQreset(st->conn);
-		if (PQstatus(st->conn) != CONNECTION_OK) {
-			char msg[STORE_MSG_MAX];
-
-			store_msg_clean(msg, sizeof(msg),
-			    PQerrorMessage(st->conn), NULL, 0);
-			err_set("%s: cannot reconnect to PostgreSQL (%s): %s",
-			    what, st->desc, msg);
-			error = ERR_UNAVAILABLE;
-			goto done;
-		}
-	}
+	if ((error = store_ready(st, what)) != 0)
+		goto done;
+	deadline = duration_mono_ms() + (uint64_t)st->timeout_ms;
 	if (nparams < 0)
-		res = PQexec(st->conn, sql);	/* a constant script */
+		sent = PQsendQuery(st->conn, sql);	/* a constant script */
 	else
-		res = PQexecParams(st->conn, sql, nparams, NULL, params, NULL,
-		    NULL, 0);
+		sent = PQsendQueryParams(st->conn, sql, nparams, NULL, params,
+		    NULL, NULL, 0);
+	if (!sent) {
+		error = store_result_error(st, NULL, what);
+		goto done;
+	}
+	/* Every result to the end; the first failure, else the last result, counts. */
+	for (;;) {
+		if ((error = store_wait(st, deadline, what)) != 0)
+			goto done;
+		if ((r = PQgetResult(st->conn)) == NULL)
+			break;
+		if (res != NULL && (PQresultStatus(res) == PGRES_FATAL_ERROR ||
+		    PQresultStatus(res) == PGRES_NONFATAL_ERROR)) {
+			PQclear(r);
+			continue;
+		}
+		PQclear(res);
+		res = r;
+	}
 	if (res == NULL || PQresultStatus(res) != status) {
 		error = store_result_error(st, res, what);
 		goto done;
@@ -324,22 +447,26 @@ store_exec_rows(struct store *st, const char *what, const char *sql,
     int nparams, const char *const *params, store_row_fn *fn, void *arg)
 {
 	PGresult *res = NULL;
-	int error = 0, done = 0;
+	uint64_t deadline;
+	int error = 0, done = 0, werr;
 
-	/* A broken connection outside a transaction: store_exec resets it. */
-	if (PQstatus(st->conn) == CONNECTION_BAD && !st->in_tx &&
-	    (error = store_exec(NULL, st, what, "SELECT 1", 0, NULL,
-	    PGRES_TUPLES_OK)) != 0)
+	if ((error = store_ready(st, what)) != 0)
 		return error;
+	deadline = duration_mono_ms() + (uint64_t)st->timeout_ms;
 	if (!PQsendQueryParams(st->conn, sql, nparams, NULL, params, NULL,
 	    NULL, 0))
 		return store_result_error(st, NULL, what);
 	if (!PQsetSingleRowMode(st->conn))
 		log_debug("store: %s: single-row mode refused; whole result", what);
 	/* Read every result to the end, even after a failure. */
-	while ((res = PQgetResult(st->conn)) != NULL) {
-		ExecStatusType rs = PQresultStatus(res);
+	for (;;) {
+		ExecStatusType rs;
 
+		if ((werr = store_wait(st, deadline, what)) != 0)
+			return werr;
+		if ((res = PQgetResult(st->conn)) == NULL)
+			break;
+		rs = PQresultStatus(res);
 		if (error == 0 && !done && (rs == PGRES_SINGLE_TUPLE ||
 		    rs == PGRES_TUPLES_OK)) {
 			int i, n = PQntuples(res);
@@ -384,15 +511,20 @@ store_tx_commit(struct store *st)
 void
 store_tx_rollback(struct store *st)
 {
-	PGresult *res;
+	PGresult *res = NULL;
+	char *saved;
 
 	if (!st->in_tx)
 		return;
 	st->in_tx = 0;
-	if (PQstatus(st->conn) != CONNECTION_OK)
-		return;
-	res = PQexec(st->conn, "ROLLBACK");
+	if (PQstatus(st->conn) != CONNECTION_OK || st->broken)
+		return;	/* the server rolls back a session that is gone */
+	saved = xstrdup(err_get());	/* the caller's failure stays the message */
+	(void)store_exec(&res, st, "rollback", "ROLLBACK", 0, NULL,
+	    PGRES_COMMAND_OK);
 	PQclear(res);
+	err_set("%s", saved);
+	free(saved);
 }
 
 int
@@ -437,63 +569,96 @@ store_col_int64(const PGresult *res, int row, int col)
 	return strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-/* Leadership: a session advisory lock keyed by the cluster id. */
-#define STORE_LEADER_LOCK	"1701738101, hashtext($1)"
-
+/*
+ * Leadership: the cluster's lease row (docs/design.md §3.7).  Taken when
+ * free or expired by the database's clock (the epoch then goes up by
+ * one), renewed by its holder while it has not expired.
+ */
 int
-store_leader_try(int *leader, struct store *st, const char *cluster)
+store_lease_acquire(int64_t *epoch, struct store *st, const char *cluster,
+    const char *holder, const char *pidns, long lease_ms, const char *evict)
 {
 	PGresult *res = NULL;
-	int error = -1;
+	char ms[24];
+	const char *p[5] = { cluster, holder, ms, pidns, evict };
+	int error;
 
-	*leader = 0;
-	if (st->leader != NULL && strcmp(st->leader, cluster) == 0) {
-		/* Held, unless the session it belonged to is gone. */
-		error = store_exec(NULL, st, "check leadership", "SELECT 1", 0,
-		    NULL, PGRES_TUPLES_OK);
-		if (error != 0 || st->leader_resets != st->resets) {
-			log_warnx("store: leadership of cluster %s lost with the"
-			    " database session", cluster);
-			free(st->leader);
-			st->leader = NULL;
-		}
-		if (error != 0)
-			goto done;
-		if (st->leader != NULL) {
-			*leader = 1;
-			goto done;
-		}
-	}
-	if ((error = store_exec(&res, st, "try leadership",
-	    "SELECT pg_try_advisory_lock(" STORE_LEADER_LOCK ")", 1, &cluster,
-	    PGRES_TUPLES_OK)) != 0)
+	*epoch = 0;
+	snprintf(ms, sizeof(ms), "%ld", lease_ms);
+	if ((error = store_failpoint("store.lease", "renew the leader lease")) != 0)
 		goto done;
-	if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
-		free(st->leader);
-		st->leader = xstrdup(cluster);
-		st->leader_resets = st->resets;
-		*leader = 1;
-	}
-	error = 0;
+	if ((error = store_exec(&res, st, "renew the leader lease",
+	    "INSERT INTO leader_lease AS l (cluster_id, holder, holder_pidns,"
+	    "  epoch, expires_at)"
+	    " VALUES ($1, $2, $4, 1, now() + $3::bigint * interval '1 millisecond')"
+	    " ON CONFLICT (cluster_id) DO UPDATE SET"
+	    "  epoch = CASE WHEN l.holder = excluded.holder AND"
+	    "    l.expires_at >= now() THEN l.epoch ELSE l.epoch + 1 END,"
+	    "  holder = excluded.holder, holder_pidns = excluded.holder_pidns,"
+	    "  expires_at = excluded.expires_at, renewed_at = now()"
+	    " WHERE l.holder = excluded.holder OR l.expires_at < now()"
+	    "  OR l.holder = $5"
+	    " RETURNING epoch", 5, p, PGRES_TUPLES_OK)) != 0)
+		goto done;
+	if (PQntuples(res) == 1)
+		*epoch = store_col_int64(res, 0, 0);
 done:
 	PQclear(res);
 	return error;
 }
 
 int
-store_leader_release(struct store *st, const char *cluster)
+store_lease_get(struct store_lease *out, struct store *st, const char *cluster)
 {
-	int error = 0;
+	PGresult *res = NULL;
+	int error;
 
-	if (st->leader == NULL || strcmp(st->leader, cluster) != 0)
+	memset(out, 0, sizeof(*out));
+	if ((error = store_exec(&res, st, "read the leader lease",
+	    "SELECT holder, coalesce(holder_pidns, ''), epoch,"
+	    " (expires_at >= now())::int FROM leader_lease WHERE cluster_id = $1",
+	    1, &cluster, PGRES_TUPLES_OK)) != 0)
 		goto done;
-	free(st->leader);
-	st->leader = NULL;
-	if (st->leader_resets != st->resets)
-		goto done;	/* went with the old session */
-	error = store_exec(NULL, st, "release leadership",
-	    "SELECT pg_advisory_unlock(" STORE_LEADER_LOCK ")", 1, &cluster,
-	    PGRES_TUPLES_OK);
+	if (PQntuples(res) == 1) {
+		snprintf(out->holder, sizeof(out->holder), "%s",
+		    PQgetvalue(res, 0, 0));
+		snprintf(out->pidns, sizeof(out->pidns), "%s",
+		    PQgetvalue(res, 0, 1));
+		out->epoch = store_col_int64(res, 0, 2);
+		out->live = store_col_int64(res, 0, 3) != 0;
+	}
 done:
+	PQclear(res);
 	return error;
+}
+
+int
+store_lease_release(struct store *st, const char *cluster, const char *holder)
+{
+	const char *p[2] = { cluster, holder };
+
+	return store_exec(NULL, st, "release the leader lease",
+	    "UPDATE leader_lease SET expires_at = now() - interval '1 millisecond'"
+	    " WHERE cluster_id = $1 AND holder = $2", 2, p, PGRES_COMMAND_OK);
+}
+
+int
+store_fence_set(struct store *st, const char *cluster, const char *holder,
+    int64_t epoch)
+{
+	free(st->fence_cluster);
+	free(st->fence_holder);
+	st->fence_cluster = xstrdup(cluster);
+	st->fence_holder = xstrdup(holder);
+	snprintf(st->fence_epoch, sizeof(st->fence_epoch), "%lld",
+	    (long long)epoch);
+	return store_session_setup(st);
+}
+
+int
+store_session_name(struct store *st, const char *name)
+{
+	free(st->app_name);
+	st->app_name = xstrdup(name);
+	return store_session_setup(st);
 }

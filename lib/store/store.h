@@ -216,19 +216,47 @@ const char	*store_cluster(const struct store *);
 const char	*store_describe(const struct store *);
 
 /*
- * Leader election between controllers of one cluster (docs/design.md §3.7): a
- * PostgreSQL session advisory lock keyed by the cluster id, held while
- * this connection lives.  *leader is 1 when this store holds it (taken
- * now or earlier), 0 when another session does.  Call it every pass: the
- * lock goes with the session, so after a lost connection this reports
- * the loss (and tries again on the new session); a standby takes over as
- * soon as the leader's session ends.  Calling it again never stacks the
- * lock.  ERR_UNAVAILABLE when the database cannot be reached (then this
- * store is not the leader).
+ * Leadership between controllers of one cluster (docs/design.md §3.7): a
+ * lease row per cluster, its expiry by the database's clock.  Take or
+ * renew it for lease_ms as holder (pidns: the PID namespace holder's pid
+ * lives in, or NULL): *epoch is the lease's epoch when holder has it now
+ * (the same while renewed in time, one more on every takeover, an
+ * expired lease of our own included), 0 when another holder's lease has
+ * not expired.  evict (or NULL) names a holder known dead (its process
+ * is gone): its lease is taken even before it expires, unless another
+ * holder took it meanwhile.  Negative on database errors.
  */
-int	 store_leader_try(int *leader, struct store *, const char *cluster);
-/* Give leadership up (nothing when not held). */
-int	 store_leader_release(struct store *, const char *cluster);
+int	 store_lease_acquire(int64_t *epoch, struct store *, const char *cluster,
+	    const char *holder, const char *pidns, long lease_ms,
+	    const char *evict);
+/* The lease of a cluster as the database has it (all zero: none). */
+struct store_lease {
+	char	 holder[320];
+	char	 pidns[64];
+	int64_t	 epoch;
+	int	 live;		/* not expired by the database's clock */
+};
+int	 store_lease_get(struct store_lease *out, struct store *,
+	    const char *cluster);
+/* Give the lease up (expire it now) if holder has it. */
+int	 store_lease_release(struct store *, const char *cluster,
+	    const char *holder);
+/*
+ * Write under a lease from now on, on this session and the ones it
+ * reconnects: the database refuses this store's writes to environments
+ * and events (ERR_FENCED, nothing changed) unless holder still has
+ * cluster's lease at epoch.
+ */
+int	 store_fence_set(struct store *, const char *cluster, const char *holder,
+	    int64_t epoch);
+/* application_name of this session and the ones it reconnects. */
+int	 store_session_name(struct store *, const char *name);
+/*
+ * The client-side bound of each call (default 65 s, the server's 60 s
+ * statement_timeout and some): a call with no answer by then fails with
+ * ERR_UNAVAILABLE and drops the session; the next call opens a new one.
+ */
+void	 store_timeout_set(struct store *, long ms);
 
 /* The newest schema version this binary knows. */
 int	 store_schema_latest(void);

@@ -12,12 +12,16 @@ struct store {
 	PGconn		*conn;
 	int		 in_tx;		/* inside BEGIN..COMMIT: never reconnect */
 	unsigned	 resets;	/* reconnections so far */
-	char		*leader;	/* cluster whose leader lock we hold, or NULL */
 	char		*cluster;	/* rows read and written are this cluster's */
-	unsigned	 leader_resets;	/* resets when it was taken */
 	char		*cid;		/* correlation id of what writes, or NULL */
 	char		*revision;	/* spec revision of what writes, or NULL */
 	char		 desc[256];	/* host/port/dbname/user, no password */
+	int		 broken;	/* a call timed out mid-query: reset first */
+	long		 timeout_ms;	/* client-side bound of one call */
+	char		*fence_cluster;	/* the lease this session writes under, */
+	char		*fence_holder;	/* or NULL (store_fence_set) */
+	char		 fence_epoch[24];
+	char		*app_name;	/* application_name set on every session */
 };
 
 /*

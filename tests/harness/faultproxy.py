@@ -47,7 +47,8 @@ Control API on the same port (JSON in, JSON out):
   GET  /__proxy/log[?action=A]   {"entries": [...]} (oldest first); each entry:
                                  action, service, method, path, client_token,
                                  status, forwarded, fault, replayed, time,
-                                 duration, seq, params (Query protocol form
+                                 duration, seq, key_id (the signing access
+                                 key id), params (Query protocol form
                                  parameters, without UserData/key material)
   POST /__proxy/log/clear        empty the log only
 
@@ -1256,6 +1257,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                  "path": self.path.split("?", 1)[0], "client_token": pd.get("ClientToken"),
                  "status": None, "forwarded": False, "fault": None,
                  "replayed": False, "time": start, "seq": None, "duration": None,
+                 "key_id": auth_key_id(self.headers.get("Authorization", ""),
+                                       self.path.partition("?")[2]),
                  "params": {k: v for k, v in pd.items()
                             if k not in ("UserData", "PublicKeyMaterial")}}
         record(self, service, action, params)
@@ -1513,6 +1516,15 @@ def record(handler, service, action, params):
     with RECORD["lock"]:
         RECORD["file"].write(line)
         RECORD["file"].flush()
+
+
+def auth_key_id(authz, qs):
+    """The SigV4 access key id that signed the request ("" if none): tells
+    apart clients that sign with different keys."""
+    m = re.search(r"Credential=([^/,&\s]+)/", authz)
+    if m is None:
+        return urllib.parse.parse_qs(qs).get("X-Amz-Credential", [""])[0].split("/", 1)[0]
+    return m.group(1)
 
 
 def auth_scope(authz, qs):

@@ -1,6 +1,6 @@
 # envctl run / envctl drift against real PostgreSQL, moto behind the fault
 # proxy and a real git repository (run_it.py).
-foreach(scenario loop git gitlink leader churn pgdown drift soak takeover oncelock overflow fence budget outcomes backoff)
+foreach(scenario loop git gitlink leader churn pgdown drift soak takeover oncelock overflow fence budget outcomes backoff lease)
 	envctl_integration_test(it_run_${scenario}
 		${CMAKE_SOURCE_DIR}/tests/harness/with-pg.sh
 		${CMAKE_SOURCE_DIR}/tests/harness/with-aws.sh

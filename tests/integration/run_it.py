@@ -29,8 +29,14 @@ Run under tests/harness/with-pg.sh and tests/harness/with-aws.sh:
                         nothing; acts once the leader is gone
     run_it.py overflow  inotify queue overflow in run: full rescan, the
                         spec of the burst is acted on; provision histogram
-    run_it.py fence     the lock lost while a pass acts: no environment
-                        starts after it; the standby changes nothing
+    run_it.py fence     the lease taken away while a pass acts: no
+                        environment starts after it, its writes are
+                        refused; the standby changes nothing
+    run_it.py lease     leadership is a lease: SIGSTOP the leader past it, the
+                        standby takes over and acts; the old leader resumed
+                        makes no AWS change and stands by; a hung lease
+                        backend freezes neither /healthz, the watchdog nor
+                        SIGTERM
     run_it.py backoff   a full state_dir (RLIMIT_FSIZE): fetches back off from
                         spec_poll_interval to spec_poll_backoff_max, never a
                         storm of re-clones; the back-off resets on success
@@ -668,8 +674,9 @@ def leader():
         check(a.wait_health(200, "leader", 2) is not None and b.wait_health(200, "standby", 2) is not None,
               "still one leader after a resync")
         check(not b.log_has("pass=1 start"), "the standby ran no pass")
-        locks = psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted").strip()
-        check(locks == "1", "one advisory lock granted (psql pg_locks: %s)" % locks)
+        row = lease_row("it-leader")
+        check(row is not None and row["pid"] == a.pid and row["live"],
+              "the lease row names A (psql %s)" % row)
         before = int(runs())
         os.kill(a.pid, signal.SIGKILL)
         a.proc.wait()
@@ -681,22 +688,19 @@ def leader():
         check(b.wait_log("pass=1 done", 10) is not None and int(runs()) > before,
               "B's pass is recorded (psql reconcile_runs)")
 
-        # Fencing: B's lock session dies while B is planning (DescribeInstances
-        # is slow): B must notice before its first change and act on nothing.
-        proxy("/__proxy/config", {"latency": {"DescribeInstances": 2.0}})
+        # The lease is not a session: B's lease session ends, B keeps leading
+        # (same epoch, renewed on a new session).
+        row = lease_row("it-leader")
         mark = len(b.lines)
-        started = b.wait_log("start reason=resync", 10, since=mark)
-        before = int(runs())
-        pids = psql("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted").split()
-        psql("SELECT pg_terminate_backend(%s)" % pids[0] if pids else "SELECT 1")
-        fenced = b.wait_log("leadership not confirmed, acting on nothing", 10, since=mark)
-        after = int(runs())
-        check(started is not None and len(pids) == 1 and fenced is not None and after == before,
-              "fencing: lock session lost mid-pass, the pass records and changes nothing (runs %d -> %d)"
-              % (before, after))
-        proxy("/__proxy/config", {"latency": {}})
-        check(b.wait_log("role=leader", 10, since=mark) is not None and
-              b.wait_health(200, "leader", 10) is not None, "B takes the lock again on a new session")
+        n = psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                 "WHERE application_name = 'envctl-lease:%d'" % b.pid).strip()
+        time.sleep(3)
+        row2 = lease_row("it-leader")
+        check(n == "1" and row2 is not None and row is not None and row2["pid"] == b.pid and
+              row2["epoch"] == row["epoch"] and row2["live"] and not b.log_has("lease lost") and
+              b.wait_health(200, "leader", 2) is not None,
+              "B's lease session killed: B still leads at epoch %s, renewed on a new session (psql %s)"
+              % (row and row["epoch"], row2))
         check(b.term() == 0, "B: SIGTERM exit 0")
     finally:
         proxy("/__proxy/config", {"latency": {}})
@@ -709,8 +713,8 @@ def leader():
 
 def churn():
     """ENVCTL_CHURN_KILLS times: kill -9 the leader of three controllers and
-    start a replacement; every time exactly one leads (healthz and
-    pg_locks), and the takeover time is reported."""
+    start a replacement; every time exactly one leads (healthz and the
+    lease row), and the takeover time is reported."""
     migrate()
     kills = int(os.environ.get("ENVCTL_CHURN_KILLS", "3"))
     specs = mkdtemp(prefix="envctl-run-it-")
@@ -729,8 +733,8 @@ def churn():
             if len(leaders) == 1 and roles.count("standby") == len(ctl) - 1:
                 break
             time.sleep(0.05)
-        locks = psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted").strip()
-        return leaders[0] if len(leaders) == 1 and locks == "1" else None
+        row = lease_row("it-churn")
+        return leaders[0] if len(leaders) == 1 and row and row["pid"] == leaders[0].pid else None
 
     try:
         for k in range(kills):
@@ -749,7 +753,7 @@ def churn():
             ctl.append(Controller("c%d" % (k + 3), *args))
         single = single and one_leader() is not None
         check(single and len(takeovers) == kills,
-              "%d kill -9 of the leader: always exactly one leader (healthz, pg_locks)" % kills)
+              "%d kill -9 of the leader: always exactly one leader (healthz, psql lease row)" % kills)
         if takeovers:
             print("figure: standby takeover after kill -9 over %d kills: max %.2f s, mean %.2f s"
                   % (len(takeovers), max(takeovers), sum(takeovers) / len(takeovers)))
@@ -793,9 +797,10 @@ def pgdown():
         check(c.wait_health(200, "leader") is not None, "leader before the outage")
         check(pg_ctl("stop"), "PostgreSQL stopped")
         proxy("/__proxy/log/clear", {})
-        h = c.wait_health(503, None, 15, status="database-unavailable")
-        check(h is not None and h.get("role") == "standby",
-              "healthz 503 database-unavailable (%s)" % h)
+        # It leads until its lease's local deadline, then stands by.
+        h = c.wait_health(503, "standby", 20, status="database-unavailable")
+        check(h is not None and h.get("reason"),
+              "healthz 503 database-unavailable, with the reason (%s)" % h)
         time.sleep(4)
         check(c.alive(), "the controller keeps running")
         calls = proxy("/__proxy/log")["entries"]
@@ -1144,13 +1149,6 @@ def tcp_ports(pid):
     return ports
 
 
-def lock_holder_port():
-    """(granted advisory locks, client port of the one holder or None)."""
-    rows = psql("SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE l.locktype = 'advisory' AND l.granted").split()
-    return len(rows), (int(rows[0]) if len(rows) == 1 and rows[0] else None)
-
-
 def cluster_instances(cl, states=None):
     """Every instance moto has with the cluster tag (straight to moto)."""
     filters = ["Name=tag:envctl:cluster,Values=" + cl]
@@ -1175,7 +1173,7 @@ def takeover():
     Then: exactly one live instance and one live row per spec, every
     instance ever launched has its row, nothing leaked, and no two
     controllers ever acted at once (EC2 calls attributed per controller by
-    a relay; pg_locks holder = the controller that says it leads)."""
+    a relay; the lease row's holder = the controller that says it leads)."""
     migrate()
     nenv = int(os.environ.get("ENVCTL_TAKEOVER_ENVS", "100"))
     kills = int(os.environ.get("ENVCTL_TAKEOVER_KILLS", "20"))
@@ -1213,14 +1211,14 @@ def takeover():
 
     def leader_now(timeout=20):
         """The one controller saying leader while the others stand by, and
-        whether the pg_locks holder's connection belongs to it."""
+        whether the lease row names it."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             roles = [json.loads(http(c.port, "/healthz")[1] or "{}").get("role") for c in ctl]
             leaders = [c for c, role in zip(ctl, roles) if role == "leader"]
             if len(leaders) == 1 and roles.count("standby") == len(ctl) - 1:
-                nlocks, port = lock_holder_port()
-                return leaders[0], nlocks == 1 and port in tcp_ports(leaders[0].pid)
+                row = lease_row(cl)
+                return leaders[0], row is not None and row["pid"] == leaders[0].pid and row["live"]
             time.sleep(0.05)
         return None, False
 
@@ -1276,8 +1274,8 @@ def takeover():
         check(len(kill_log) == kills and lead is not None,
               "%d kill -9 of the leader, a successor every time (%d done)" % (kills, len(kill_log)))
         check(lock_ok == len(kill_log) + 1,
-              "every time exactly one advisory lock, held by the connection of the controller "
-              "that says leader (pg_locks + /proc: %d of %d)" % (lock_ok, len(kill_log) + 1))
+              "every time the lease row names the controller that says leader "
+              "(psql: %d of %d)" % (lock_ok, len(kill_log) + 1))
         check(landed >= (kills + 1) // 2,
               "the kills landed inside pipelines (leader mid-call or acted < 0.7 s before: %d of %d)"
               % (landed, kills))
@@ -1407,7 +1405,7 @@ def proxy_mutations():
 
 def oncelock():
     """envctl reconcile --once while an `envctl run` leader holds the
-    cluster's lock: it changes nothing (proxy log, psql), says so on stderr
+    cluster's lease: it changes nothing (proxy log, psql), says so on stderr
     and exits 1; once the leader is killed it acts."""
     migrate()
     cl, bucket = "it-oncelock", "envctl-it-oncelock"
@@ -1430,14 +1428,14 @@ def oncelock():
         r = envctl(*once)
         check(r.returncode == 1, "reconcile --once beside a leader: exit 1 (got %d)" % r.returncode)
         check(r.stderr.startswith("envctl: reconcile: another controller of cluster it-oncelock holds "
-                                  "the leader lock; this pass changes nothing"),
+                                  "the leader lease; this pass changes nothing"),
               "it says so on stderr: %r" % r.stderr.strip()[:200])
         check("error" in r.stdout and "converged" not in r.stdout, "summary line says error: %r"
               % r.stdout.strip())
         r = envctl(*once, "-o", "json")
         doc = json.loads(r.stdout) if r.stdout.strip().startswith("{") else {}
         check(r.returncode == 1 and doc.get("exit") == 1 and doc.get("converged") is False and
-              "leader lock" in r.stderr, "-o json: exit 1, the document says exit 1, stderr says why")
+              "leader lease" in r.stderr, "-o json: exit 1, the document says exit 1, stderr says why")
         muts = proxy_mutations()
         check(muts == [], "no mutating AWS call (proxy log: %s)" % muts)
         check(snapshot() == before, "no row, event or run recorded (psql: %s -> %s)" % (before, snapshot()))
@@ -1458,8 +1456,9 @@ def oncelock():
         check(row[0] == "ready" and [i["InstanceId"] for i in live] == [row[1]],
               "lk-one's row is ready and names the one instance moto has (%s, %d)" % (row, len(live)))
         check(proxy_mutations().count("RunInstances") == 1, "one RunInstances (proxy log)")
-        nlocks = psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted").strip()
-        check(nlocks == "0", "reconcile --once released the lock on exit (pg_locks: %s)" % nlocks)
+        row = lease_row(cl)
+        check(row is not None and not row["live"],
+              "reconcile --once gave the lease up on exit (psql %s)" % row)
     finally:
         if t.failed:
             a.dump()
@@ -1570,10 +1569,11 @@ def overflow():
 # ---- fence ------------------------------------------------------------
 
 def fence():
-    """The leader's lock session is lost while its pass is acting and
-    another session takes the lock: the old leader starts no more
-    environments (proxy log, psql), says so, stands by while the lock is
-    held elsewhere, and leads again once it is free."""
+    """The lease is taken from the leader while its pass is acting (psql
+    moves it to another holder at the next epoch, as a standby does once
+    it expired): the old leader's writes are refused at once (psql), it
+    starts no more environments (proxy log), says so, stands by while the
+    lease is held elsewhere, and leads again once it expires."""
     migrate()
     cl, bucket, nenv = "it-fence", "envctl-it-fence", 24
     aws("s3api", "create-bucket", "--bucket", bucket)
@@ -1582,10 +1582,9 @@ def fence():
         write_spec(specs, "fe-%02d" % i)
     # Two workers, one launch a second: the pass acts for tens of seconds.
     env = {"ENVCTL_S3_BUCKET": bucket, "ENVCTL_READY_CHECKS": "status", "ENVCTL_MAX_PARALLEL": "2",
-           "ENVCTL_EC2_RATE_LIMITS": "run=1:1,mutate=50:20,describe=100:50"}
+           "ENVCTL_EC2_RATE_LIMITS": "run=1:1,mutate=50:20,describe=100:50", "ENVCTL_LEADER_LEASE": "6s"}
     proxy("/__proxy/log/clear", {})
     a = Controller("A", "--specs", specs, "--cluster-id", cl, "--resync-interval", "1h", env=env)
-    holder = None
 
     def launches(since=0.0):
         return [e for e in proxy("/__proxy/log?action=RunInstances")["entries"] if e["time"] > since]
@@ -1594,51 +1593,225 @@ def fence():
         while time.monotonic() < end and len(launches()) < 3:
             time.sleep(0.1)
         check(len(launches()) >= 3, "A leads and its first pass is launching")
-        # Another session queues for the lock, then A's session is killed:
-        # the lock goes to the queued session, never back to A.
-        holder = subprocess.Popen(["psql", "-X", "-At"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
-        holder.stdin.write("SELECT pg_advisory_lock(1701738101, hashtext('%s'));\n" % cl)
-        holder.stdin.flush()
-        end = time.monotonic() + 10
-        while time.monotonic() < end and psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                                              "AND NOT granted").strip() != "1":
-            time.sleep(0.05)
-        old = psql("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted").split()
-        t_lost = time.time()
-        psql("SELECT pg_terminate_backend(%s)" % old[0])
         mark = len(a.lines)
-        check(a.wait_log("leadership lost during the pass: no more environments start", 10, since=mark)
-              is not None, "A notices the lost lock while acting and says so")
+        t_lost = time.time()
+        psql("UPDATE leader_lease SET holder = 'intruder:1:0', epoch = epoch + 1, "
+             "expires_at = now() + interval '8 seconds' WHERE cluster_id = '%s'" % cl)
+        check(a.wait_log("fenced", 10, since=mark) is not None, "A meets the fence while acting and says so")
         check(a.wait_log("pass=1 done", 30) is not None, "A's pass ends")
-        late = launches(t_lost + 1.5)
+        late = launches(t_lost + 2.5)      # a renewal every 2 s notices
         rows = int(psql("SELECT count(*) FROM environments").strip())
         check(len(late) <= 2 and rows < nenv,
               "no environment starts after the loss: %d launch(es) later (at most the 2 under way), "
               "%d of %d environments begun (psql)" % (len(late), rows, nenv))
-        check(a.wait_health(200, "standby", 10) is not None, "A stands by while another session holds the lock")
+        written = psql("SELECT count(*) FROM events WHERE created_at > to_timestamp(%f) "
+                       "AND created_at < (SELECT expires_at FROM leader_lease WHERE cluster_id = '%s')"
+                       % (t_lost + 0.2, cl)).strip()
+        check(written == "0", "the database refuses A's writes under the stale epoch (psql: %s events)"
+              % written)
+        check(a.wait_health(200, "standby", 10) is not None, "A stands by while another holds the lease")
         proxy("/__proxy/log/clear", {})
         time.sleep(2)
         muts = proxy_mutations()
         check(muts == [], "the standby changes nothing (proxy log: %s)" % muts[:5])
-        holder.stdin.close()
-        holder.wait(10)
-        holder = None
+        row = lease_row(cl)
+        check(row is not None and row["holder"] == "intruder:1:0", "the intruder holds it (psql %s)" % row)
         mark = len(a.lines)
-        check(a.wait_log("role=leader", 10, since=mark) is not None and
-              a.wait_health(200, "leader", 10) is not None, "the lock free again: A leads")
+        check(a.wait_log("role=leader", 15, since=mark) is not None and
+              a.wait_health(200, "leader", 10) is not None, "the lease expired: A leads again")
+        row2 = lease_row(cl)
+        check(row2 is not None and row is not None and row2["pid"] == a.pid and
+              row2["epoch"] == row["epoch"] + 1, "at the next epoch (psql %s)" % row2)
         end = time.monotonic() + 15
         while time.monotonic() < end and not launches():
             time.sleep(0.1)
         check(len(launches()) >= 1, "and acts again (RunInstances)")
         check(a.term(30) == 0, "SIGTERM: exit 0")
     finally:
-        if holder is not None:
-            holder.kill()
-            holder.wait()
         if t.failed:
             a.dump()
         a.term()
+
+
+# ---- lease ------------------------------------------------------------
+
+def lease_row(cl):
+    """The cluster's lease row as psql sees it: holder, its pid, epoch, live."""
+    out = psql("SELECT holder || '|' || epoch || '|' || (expires_at > now()) FROM leader_lease "
+               "WHERE cluster_id = '%s'" % cl).strip()
+    if not out:
+        return None
+    h, e, live = out.split("|")
+    return {"holder": h, "pid": int(h.split(":")[1]), "epoch": int(e), "live": live == "true"}
+
+
+def lease():
+    """Leadership is a lease (leader_lease 3s).  The leader A is stopped
+    (SIGSTOP) while its pass launches, for longer than the lease: the
+    standby B takes over and provisions a spec committed meanwhile within
+    the lease + one pass.  A resumed (SIGCONT) makes no mutating AWS call
+    after its deadline (proxy log, told apart by signing key), rolls
+    nothing back, and ends as standby (psql lease row, /healthz).  Then
+    B's lease backend is stopped: /healthz keeps answering, the watchdog
+    pings go on, and SIGTERM exits in seconds."""
+    migrate()
+    cl, bucket, lease_s = "it-lease", "envctl-it-lease", 3.0
+    aws("s3api", "create-bucket", "--bucket", bucket)
+    specs = mkdtemp(prefix="envctl-lease-")
+    write_spec(specs, "ls-first")
+    env = {"ENVCTL_S3_BUCKET": bucket, "ENVCTL_READY_CHECKS": "status", "ENVCTL_LEADER_LEASE": "3s",
+           "ENVCTL_MAX_PARALLEL": "1"}
+    args = ("--specs", specs, "--cluster-id", cl, "--resync-interval", "2s")
+    keys = {"A": "AKIDLEASEAAAAAAAAAAA", "B": "AKIDLEASEBBBBBBBBBBB"}
+    proxy("/__proxy/config", {"idempotency": True})
+    proxy("/__proxy/log/clear", {})
+    na, nb = Notify(), Notify()
+    a = Controller("A", *args, env=dict(env, AWS_ACCESS_KEY_ID=keys["A"]), notify=na)
+    b = None
+    stopped_pg = None
+
+    def calls(who, since=0.0):
+        return [e for e in proxy("/__proxy/log")["entries"]
+                if e.get("key_id") == keys[who] and e["time"] > since]
+
+    def live_row(name):
+        return psql("SELECT status FROM environments WHERE cluster_id = '%s' AND name = '%s' "
+                    "AND status <> 'terminated'" % (cl, name)).strip()
+    try:
+        check(a.wait_health(200, "leader") is not None, "A leads")
+        end = time.monotonic() + 30
+        while time.monotonic() < end and live_row("ls-first") != "ready":
+            time.sleep(0.2)
+        check(live_row("ls-first") == "ready", "A provisions ls-first (psql)")
+        b = Controller("B", *args, env=dict(env, AWS_ACCESS_KEY_ID=keys["B"]), notify=nb)
+        h = b.wait_health(200, "standby")
+        check(h is not None and h.get("status") == "standby", "B stands by: healthz 200 says standby (%s)" % h)
+        row = lease_row(cl)
+        check(row is not None and row["pid"] == a.pid and row["live"],
+              "the lease row names A and is live (psql %s)" % row)
+        e1 = row["epoch"] if row else 0
+
+        # A is stopped while it launches (RunInstances answers slowly).
+        proxy("/__proxy/config", {"latency": {"RunInstances": 1.0}})
+        t_mark = time.time()
+        write_spec(specs, "ls-two")        # one job at a time: one launching,
+        write_spec(specs, "ls-three")      # one waiting to start
+        end = time.monotonic() + 20
+        while time.monotonic() < end and not [c for c in calls("A", t_mark) if c["action"] == "RunInstances"]:
+            time.sleep(0.02)
+        os.kill(a.pid, signal.SIGSTOP)
+        t_stop = time.time()
+        check([c for c in calls("A", t_mark) if c["action"] == "RunInstances"] != [],
+              "A is stopped with its RunInstances under way")
+        write_spec(specs, "ls-new")
+        t_commit = time.monotonic()
+        # A's last renewal was sent before the stop: its deadline is before
+        # t_stop + lease * 2/3.
+        a_deadline = t_stop + lease_s * 2 / 3
+        h = b.wait_health(200, "leader", lease_s + 5)
+        took = time.monotonic() - t_commit
+        check(h is not None, "B leads %.1f s after A stopped (lease %.0f s)" % (took, lease_s))
+        end = time.monotonic() + 30
+        while time.monotonic() < end and live_row("ls-new") != "ready":
+            time.sleep(0.1)
+        ready = time.monotonic() - t_commit
+        check(live_row("ls-new") == "ready" and ready < lease_s + 15,
+              "B provisions ls-new, committed while A was stopped, in %.1f s (lease + one pass)" % ready)
+        print("figure: lease takeover after SIGSTOP %.2f s, newly committed spec ready %.2f s" % (took, ready))
+        row = lease_row(cl)
+        check(row is not None and row["pid"] == b.pid and row["epoch"] == e1 + 1,
+              "the lease row names B at epoch %d (psql %s)" % (e1 + 1, row))
+        time.sleep(max(0.0, 6.0 - (time.time() - t_stop)))      # stopped longer than the lease
+
+        mark = len(a.lines)
+        os.kill(a.pid, signal.SIGCONT)
+        h = a.wait_health(200, "standby", 10)
+        check(h is not None and h.get("status") == "standby", "A resumed ends as standby (healthz %s)" % h)
+        check(a.wait_log("lease lost", 10, since=mark) is not None, "A's log says the lease is lost")
+        fenced = [l for _, l in a.lines[mark:] if "fenced" in l]
+        check(fenced != [], "A's pass under way met the fence on waking (log: %s)" % fenced[:2])
+        time.sleep(3)                      # A's threads had their chance
+        late = [(c["action"], round(c["time"] - t_stop, 2)) for c in calls("A", a_deadline)
+                if not c["action"].startswith(("Describe", "Get", "List", "Head"))]
+        check(late == [], "A makes no mutating AWS call after its deadline (proxy log: %s)" % late)
+        term = [c for c in calls("A", t_stop) if c["action"] == "TerminateInstances"]
+        check(term == [], "A rolls nothing back (no TerminateInstances after the stop)")
+        row = lease_row(cl)
+        check(row is not None and row["pid"] == b.pid and row["epoch"] == e1 + 1 and row["live"],
+              "B still holds the lease at epoch %d (psql %s)" % (e1 + 1, row))
+        proxy("/__proxy/config", {"latency": {}})
+        end = time.monotonic() + 30
+        while time.monotonic() < end and (live_row("ls-two") != "ready" or live_row("ls-three") != "ready"):
+            time.sleep(0.2)
+        insts = cluster_instances(cl, ["pending", "running"])
+        names = sorted(tag(i, "envctl:env") or "?" for i in insts)
+        check(live_row("ls-two") == "ready" and live_row("ls-three") == "ready" and
+              names == ["ls-first", "ls-new", "ls-three", "ls-two"],
+              "one instance per spec, A's unfinished ones done by B (aws CLI: %s)" % names)
+        check(b.wait_health(200, "leader", 5) is not None and a.wait_health(200, "standby", 5) is not None,
+              "one leader, one standby")
+
+        # B's lease session hangs (its backend stopped).
+        pid = psql("SELECT pid FROM pg_stat_activity WHERE application_name = 'envctl-lease:%d'"
+                   % b.pid).strip()
+        check(pid.isdigit(), "B's lease session is in pg_stat_activity (%s)" % pid)
+        os.kill(int(pid), signal.SIGSTOP)
+        stopped_pg = int(pid)
+        t0 = time.monotonic()
+        slow, codes = [], set()
+        while time.monotonic() - t0 < 5:
+            s0 = time.monotonic()
+            st, body = http(b.port, "/healthz", timeout=2)
+            if not st or time.monotonic() - s0 > 1.0:
+                slow.append(round(time.monotonic() - s0, 2))
+            else:
+                codes.add((st, json.loads(body or "{}").get("status")))
+            time.sleep(0.25)
+        check(slow == [], "/healthz answers within 1 s while the backend hangs (slow: %s; seen %s)"
+              % (slow, sorted(codes)))
+        pings = [ts for ts, m in nb.msgs if "WATCHDOG=1" in m.split("\n") and ts >= t0]
+        gaps = [b2 - a2 for a2, b2 in zip([t0] + pings, pings + [time.monotonic()])]
+        check(len(pings) >= 6 and max(gaps) < 1.5,
+              "watchdog pings go on (%d in 5 s, longest gap %.2f s)" % (len(pings), max(gaps)))
+        s0 = time.monotonic()
+        rc = b.term(10)
+        check(rc == 0 and time.monotonic() - s0 < 5,
+              "SIGTERM with the backend stopped: exit %s in %.1f s" % (rc, time.monotonic() - s0))
+        check(a.wait_health(200, "leader", 10) is not None, "A leads again once B is gone")
+        check(a.term() == 0, "A: SIGTERM exit 0")
+
+        # Health that tells the truth: a renewal that fails (the 2nd, by a
+        # failpoint), and a pass whose every action fails (no such bucket).
+        write_spec(specs, "ls-nobucket")
+        c = Controller("C", "--specs", specs, "--cluster-id", cl + "-h", "--resync-interval", "1h",
+                       env=dict(env, ENVCTL_S3_BUCKET="envctl-it-lease-missing",
+                                ENVCTL_FAILPOINTS="store.lease=2*error"))
+        seen = {}
+        end = time.monotonic() + 20
+        while time.monotonic() < end and len(seen) < 2:
+            st, body = http(c.port, "/healthz")
+            doc = json.loads(body or "{}") if st else {}
+            if st == 503 and doc.get("status") in ("lease-not-renewed", "actions-failing"):
+                seen.setdefault(doc["status"], doc.get("reason", ""))
+            time.sleep(0.05)
+        check("failpoint" in seen.get("lease-not-renewed", ""),
+              "a failed renewal: healthz 503 lease-not-renewed with the reason (%s)" % seen)
+        check("NoSuchBucket" in seen.get("actions-failing", ""),
+              "every action failed: healthz 503 actions-failing, naming one (%s)" % seen)
+        check(c.term() == 0, "C: SIGTERM exit 0")
+    finally:
+        if stopped_pg:
+            os.kill(stopped_pg, signal.SIGCONT)
+        proxy("/__proxy/config", {"latency": {}})
+        try:
+            os.kill(a.pid, signal.SIGCONT)
+        except OSError:
+            pass
+        if t.failed:
+            a.dump()
+            b and b.dump()
+        a.term()
+        b and b.term()
 
 
 def budget():
@@ -1820,7 +1993,7 @@ def outcomes():
 
 SCENARIOS = {"loop": loop, "budget": budget, "backoff": backoff, "git": gitrun, "gitlink": gitlink, "leader": leader, "pgdown": pgdown, "drift": drift,
              "soak": soak, "churn": churn, "takeover": takeover, "oncelock": oncelock,
-             "overflow": overflow, "fence": fence, "outcomes": outcomes}
+             "overflow": overflow, "fence": fence, "outcomes": outcomes, "lease": lease}
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in SCENARIOS:

@@ -187,6 +187,101 @@ ec2_call(struct fixture *fx, const char *action)
 static const char ok_body[] = "<DescribeInstancesResponse><reservationSet/>"
     "</DescribeInstancesResponse>";
 
+/* ---- the fence of mutating calls ---- */
+
+struct fence {
+	int	 open;		/* 1: calls pass */
+	int	 asked;
+};
+
+static int
+test_fence(void *arg)
+{
+	struct fence *f = arg;
+
+	f->asked++;
+	if (f->open)
+		return 0;
+	err_set("fenced: test deadline passed");
+	return ERR_FENCED;
+}
+
+/* One call of service with method (and action); aws_client_send's code. */
+static int
+svc_call(struct fixture *fx, enum aws_service svc, const char *method,
+    const char *action)
+{
+	struct aws_request req = {
+		.service = svc, .action = action, .method = method,
+		.bucket = svc == AWS_SERVICE_S3 ? "b" : NULL,
+		.path = svc == AWS_SERVICE_S3 ? "/k" : "/",
+	};
+	struct aws_response resp;
+	int rc;
+
+	aws_response_init(&resp);
+	rc = aws_client_send(&resp, fx->client, &req);
+	aws_response_dispose(&resp);
+	return rc;
+}
+
+/*
+ * A closed fence refuses every mutating call unsent (EC2 actions other
+ * than Describe/Get/List/Search, S3 PUT/DELETE/POST) and lets reads
+ * through; it is asked again on each retry.
+ */
+static void
+test_aws_core__fence(void **state)
+{
+	static const struct answer script[] = {
+		{ 0, 503, EC2_ERR("Unavailable"), NULL },
+		{ 0, 200, ok_body, NULL },
+	};
+	static const char *const mutating[] = { "RunInstances",
+	    "TerminateInstances", "StartInstances", "StopInstances",
+	    "CreateSecurityGroup", "DeleteSecurityGroup",
+	    "AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress",
+	    "ImportKeyPair", "DeleteKeyPair", "CreateTags" };
+	struct fence fence = { 0, 0 };
+	struct fixture *fx;
+	size_t i;
+
+	(void)state;
+	fx = fixture_new(script, 2, 3);
+	aws_client_free(fx->client);
+	fx->opts.fence = test_fence;
+	fx->opts.fence_arg = &fence;
+	assert_int_equal(aws_client_new(&fx->client, &fx->opts), 0);
+	for (i = 0; i < sizeof(mutating) / sizeof(mutating[0]); i++) {
+		assert_int_equal(ec2_call(fx, mutating[i]), ERR_FENCED);
+		assert_int_equal(fx->fake.calls, 0);
+		assert_non_null(strstr(err_get(), "fenced: test deadline passed"));
+		assert_non_null(strstr(err_get(), mutating[i]));
+	}
+	assert_int_equal(svc_call(fx, AWS_SERVICE_S3, "PUT", NULL), ERR_FENCED);
+	assert_int_equal(svc_call(fx, AWS_SERVICE_S3, "DELETE", NULL), ERR_FENCED);
+	assert_int_equal(fx->fake.calls, 0);
+	assert_int_equal(fence.asked, 13);
+	/* reads are never fenced (the retry of one neither) */
+	assert_int_equal(ec2_call(fx, "DescribeInstances"), 0);
+	assert_int_equal(fx->fake.calls, 2);
+	fx->fake.calls = 0;
+	assert_int_equal(svc_call(fx, AWS_SERVICE_S3, "GET", NULL), 0);
+	assert_int_equal(fence.asked, 13);
+	/* open: asked before each attempt, the retry included */
+	fence.open = 1;
+	fx->fake.calls = 0;
+	assert_int_equal(ec2_call(fx, "TerminateInstances"), 0);
+	assert_int_equal(fx->fake.calls, 2);
+	assert_int_equal(fence.asked, 15);
+	/* closed again: nothing sent */
+	fence.open = 0;
+	fx->fake.calls = 0;
+	assert_int_equal(svc_call(fx, AWS_SERVICE_S3, "DELETE", NULL), ERR_FENCED);
+	assert_int_equal(fx->fake.calls, 0);
+	fixture_free(fx);
+}
+
 /* ---- retries ---- */
 
 static void
@@ -1159,6 +1254,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_aws_core__fence),
 		cmocka_unit_test(test_aws_core__retry_then_success),
 		cmocka_unit_test(test_aws_core__no_retry_on_client_error),
 		cmocka_unit_test(test_aws_core__throttle_gives_up),

@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -258,7 +259,7 @@ test_store__migrate_from_empty(void **state)
 
 	assert_psql(f->db, "SELECT string_agg(tablename, ',' ORDER BY tablename)"
 	    " FROM pg_tables WHERE schemaname = 'public'",
-	    "environments,events,reconcile_runs,schema_version");
+	    "environments,events,leader_lease,reconcile_runs,schema_version");
 	snprintf(want, sizeof(want), "%d", store_schema_latest());
 	assert_psql(f->db, "SELECT max(version) FROM schema_version", want);
 	assert_psql(f->db, "SELECT count(*) FROM pg_indexes WHERE indexname ="
@@ -521,7 +522,7 @@ test_store__migrate_concurrent(void **state)
 		}
 		assert_psql(g.db, "SELECT count(*) FROM schema_version", want);
 		assert_psql(g.db, "SELECT count(*) FROM pg_tables WHERE"
-		    " schemaname = 'public'", "4");
+		    " schemaname = 'public'", "5");
 		db_drop(&g);
 	}
 }
@@ -1532,55 +1533,147 @@ test_store__reconnects(void **state)
 	assert_int_equal(v, store_schema_latest());
 }
 
+/*
+ * The leader lease: taken only when free or expired (by the database's
+ * clock), renewed by its holder at the same epoch, one epoch more on
+ * every takeover; a session writing under a stale epoch changes nothing
+ * (ERR_FENCED); a dead holder can be evicted; released, it is free at once.
+ */
 static void
-test_store__leader_election(void **state)
+test_store__lease(void **state)
 {
 	struct fx *f = *state;
 	struct store *b = NULL;
-	char sql[160];
-	int la = -1, lb = -1, rc;
+	struct store_lease cur;
+	int64_t ea = -1, eb = -1;
+	char sql[96];
 
+	migrate_ok(f->st);
 	assert_int_equal(store_open(&b, f->conninfo), 0);
-	assert_int_equal(store_leader_try(&la, f->st, "cluster-1"), 0);
-	assert_int_equal(la, 1);
-	assert_int_equal(store_leader_try(&lb, b, "cluster-1"), 0);
-	assert_int_equal(lb, 0);
-	/* another cluster is another lock */
-	assert_int_equal(store_leader_try(&lb, b, "cluster-2"), 0);
-	assert_int_equal(lb, 1);
-	assert_int_equal(store_leader_release(b, "cluster-2"), 0);
-	/* asking again does not stack the lock: one release frees it */
-	assert_int_equal(store_leader_try(&la, f->st, "cluster-1"), 0);
-	assert_int_equal(store_leader_try(&la, f->st, "cluster-1"), 0);
-	assert_int_equal(la, 1);
-	assert_psql(f->db, "SELECT count(*) FROM pg_locks WHERE locktype ="
-	    " 'advisory' AND granted", "1");
-	assert_int_equal(store_leader_release(f->st, "cluster-1"), 0);
-	assert_psql(f->db, "SELECT count(*) FROM pg_locks WHERE locktype ="
-	    " 'advisory'", "0");
-	assert_int_equal(store_leader_try(&lb, b, "cluster-1"), 0);
-	assert_int_equal(lb, 1);
-	assert_int_equal(store_leader_try(&la, f->st, "cluster-1"), 0);
-	assert_int_equal(la, 0);
+	store_cluster_set(b, "c1");
+	store_cluster_set(f->st, "c1");
+	assert_int_equal(store_lease_acquire(&ea, f->st, "c1", "A", NULL, 600,
+	    NULL), 0);
+	assert_int_equal(ea, 1);
+	assert_int_equal(store_lease_acquire(&eb, b, "c1", "B", NULL, 600, NULL), 0);
+	assert_int_equal(eb, 0);
+	/* another cluster is another lease */
+	assert_int_equal(store_lease_acquire(&eb, b, "c2", "B", NULL, 600, NULL), 0);
+	assert_int_equal(eb, 1);
+	/* renewed in time: the same epoch */
+	assert_int_equal(store_lease_acquire(&ea, f->st, "c1", "A", NULL, 600,
+	    NULL), 0);
+	assert_int_equal(ea, 1);
+	assert_psql(f->db, "SELECT holder || ':' || epoch || ':' ||"
+	    " (expires_at > now()) FROM leader_lease WHERE cluster_id = 'c1'",
+	    "A:1:true");
 
-	/* the leader's session ends: the standby takes over */
+	/* A's writes under epoch 1 pass */
+	assert_int_equal(store_fence_set(f->st, "c1", "A", 1), 0);
+	assert_int_equal(store_event_add(NULL, f->st, NULL, "t.a1", NULL, 0), 0);
+
+	/* B takes over only once A's lease expired */
+	usleep(700000);
+	assert_int_equal(store_lease_acquire(&eb, b, "c1", "B", NULL, 60000,
+	    NULL), 0);
+	assert_int_equal(eb, 2);
+	assert_psql(f->db, "SELECT holder || ':' || epoch FROM leader_lease"
+	    " WHERE cluster_id = 'c1'", "B:2");
+	/* A finds it taken */
+	assert_int_equal(store_lease_acquire(&ea, f->st, "c1", "A", NULL, 600,
+	    NULL), 0);
+	assert_int_equal(ea, 0);
+
+	/* A's epoch is stale now: its writes change nothing */
+	assert_int_equal(store_event_add(NULL, f->st, NULL, "t.a2", NULL, 0),
+	    ERR_FENCED);
+	assert_err_contains("fenced");
+	{
+		struct store_env e;
+		char id[STORE_ID_LEN];
+
+		env_fill(&e, "fx");
+		assert_int_equal(store_env_insert(id, f->st, &e), ERR_FENCED);
+		store_env_dispose(&e);
+	}
+	assert_psql(f->db, "SELECT count(*) FILTER (WHERE type = 't.a1') || '/' ||"
+	    " count(*) FILTER (WHERE type = 't.a2') FROM events", "1/0");
+	assert_psql(f->db, "SELECT count(*) FROM environments WHERE name = 'fx'",
+	    "0");
+	/* B's pass under epoch 2; epoch 1 under B's name is stale too */
+	assert_int_equal(store_fence_set(b, "c1", "B", 1), 0);
+	assert_int_equal(store_event_add(NULL, b, NULL, "t.b1", NULL, 0),
+	    ERR_FENCED);
+	assert_int_equal(store_fence_set(b, "c1", "B", 2), 0);
+	assert_int_equal(store_event_add(NULL, b, NULL, "t.b2", NULL, 0), 0);
+	/* the fence outlives a reconnection */
 	snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)",
-	    PQbackendPID(b->conn));
+	    PQbackendPID(f->st->conn));
 	assert_psql("postgres", sql, "t");
-	for (rc = 0; rc < 50 && la == 0; rc++) {
-		assert_int_equal(store_leader_try(&la, f->st, "cluster-1"), 0);
-		if (la == 0)
-			usleep(20000);	/* the backend may take a moment to go */
+	if (store_event_add(NULL, f->st, NULL, "t.a3", NULL, 0) == ERR_UNAVAILABLE)
+		assert_int_equal(store_event_add(NULL, f->st, NULL, "t.a3", NULL,
+		    0), ERR_FENCED);
+	assert_psql(f->db, "SELECT count(*) FROM events WHERE type = 't.a3'", "0");
+
+	/* a holder known dead is evicted before its expiry; a live name is not */
+	assert_int_equal(store_lease_acquire(&ea, f->st, "c1", "A", "ns", 60000,
+	    "nobody"), 0);
+	assert_int_equal(ea, 0);
+	assert_int_equal(store_lease_acquire(&ea, f->st, "c1", "A", "ns", 60000,
+	    "B"), 0);
+	assert_int_equal(ea, 3);
+	assert_int_equal(store_lease_get(&cur, b, "c1"), 0);
+	assert_string_equal(cur.holder, "A");
+	assert_string_equal(cur.pidns, "ns");
+	assert_true(cur.live && cur.epoch == 3);
+	/* released: free at once, the next holder's epoch is one more */
+	assert_int_equal(store_lease_release(f->st, "c1", "A"), 0);
+	assert_psql(f->db, "SELECT expires_at < now() FROM leader_lease WHERE"
+	    " cluster_id = 'c1'", "t");
+	assert_int_equal(store_lease_acquire(&eb, b, "c1", "B", NULL, 60000,
+	    NULL), 0);
+	assert_int_equal(eb, 4);
+	store_free(b);
+}
+
+/*
+ * A backend that stops answering (SIGSTOP: no statement_timeout runs, the
+ * kernel still acknowledges) holds a call no longer than the store's
+ * client-side bound; the next call opens a new session.
+ */
+static void
+test_store__call_bounded(void **state)
+{
+	struct fx *f = *state;
+	struct store *b = NULL;
+	struct timespec t0;
+	double took;
+	pid_t pid;
+	int v = 0, rc;
+
+	migrate_ok(f->st);
+	assert_int_equal(store_open(&b, f->conninfo), 0);
+	store_timeout_set(b, 500);
+	assert_int_equal(store_session_name(b, "envctl-bounded"), 0);
+	assert_psql(f->db, "SELECT count(*) FROM pg_stat_activity WHERE"
+	    " application_name = 'envctl-bounded'", "1");
+	pid = (pid_t)PQbackendPID(b->conn);
+	if (kill(pid, SIGSTOP) < 0) {
+		store_free(b);
+		skip();		/* the server runs as another user */
 	}
-	assert_int_equal(la, 1);
-	/* and the old leader learns it lost, then finds it taken */
-	rc = store_leader_try(&lb, b, "cluster-1");
-	assert_int_equal(lb, 0);
-	if (rc != 0) {
-		assert_int_equal(rc, ERR_UNAVAILABLE);
-		assert_int_equal(store_leader_try(&lb, b, "cluster-1"), 0);
-		assert_int_equal(lb, 0);
-	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = store_schema_version(&v, b);
+	took = elapsed(&t0);
+	kill(pid, SIGCONT);	/* before any assertion: teardown drops the database */
+	assert_int_equal(rc, ERR_UNAVAILABLE);
+	assert_true(took < 1.5);
+	assert_err_contains("no answer from PostgreSQL");
+	assert_int_equal(store_schema_version(&v, b), 0);
+	assert_int_equal(v, store_schema_latest());
+	/* the new session has its name again */
+	assert_psql(f->db, "SELECT count(*) FROM pg_stat_activity WHERE"
+	    " application_name = 'envctl-bounded'", "1");
 	store_free(b);
 }
 
@@ -1649,7 +1742,8 @@ main(void)
 		T(test_store__terminations_since),
 		T(test_store__connection_settings),
 		T(test_store__reconnects),
-		T(test_store__leader_election),
+		T(test_store__lease),
+		T(test_store__call_bounded),
 		T(test_store__drift_open_ids),
 		cmocka_unit_test(test_store__unreachable),
 		cmocka_unit_test(test_store__server_never_answers),
