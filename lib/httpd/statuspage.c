@@ -7,6 +7,7 @@
  * colours come from a fixed mapping, never from the status text itself.
  */
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -499,7 +500,8 @@ render_histogram(struct buf *out, const struct httpd_status_envs *envs)
 		count[k]++;
 		total++;
 	}
-	error |= buf_printf(out, "<h2>Provision times (%zu ready)</h2>\n", total);
+	error |= buf_printf(out, "<h2>Provision times (%zu environments)</h2>\n",
+	    total);
 	if (total == 0)
 		return error | buf_addstr(out, "<p class=\"empty\">No environment "
 		    "has become ready yet.</p>\n");
@@ -701,7 +703,7 @@ httpd_status_env_page_render(struct buf *out,
 	int error = 0;
 
 	error |= page_head(out, facts->cluster_id, env->name);
-	error |= render_header(out, facts, 1);
+	error |= render_header(out, facts, SIZE_MAX);
 	error |= buf_addstr(out, "<main>\n<h2 id=\"env-name\">");
 	error |= text(out, env->name);
 	error |= buf_addstr(out, "</h2>\n");

@@ -11,5 +11,6 @@ foreach(scenario promtool promparse promparse_reject curl chromium)
 		python3 ${CMAKE_CURRENT_LIST_DIR}/httpd/httpd_it.py
 		${scenario} $<TARGET_FILE:httpd_demo>)
 	set_tests_properties(httpd_${scenario} PROPERTIES SKIP_RETURN_CODE 77
-		TIMEOUT 180)
+		TIMEOUT 180
+		ENVIRONMENT "HTTPD_IT_SCREENSHOT_DIR=${CMAKE_BINARY_DIR}/test-output/httpd")
 endforeach()

@@ -1983,6 +1983,23 @@ def outcomes():
                     named.discard(n)
         check(named and named <= have, "every metric docs/alerts.yml names is exported: "
               "missing %s" % sorted(named - have))
+        # the page of the environment, against psql
+        st, body = http(c.port, "/env?name=oc")
+        page = body.decode() if isinstance(body, bytes) else body
+        nev = psql("SELECT count(*) FROM events e JOIN environments x ON x.id = e.env_id "
+                   "WHERE x.name = 'oc'").strip()
+        check(st == 200 and 'data-check="status"><span class="st st-ok">passed' in page and
+              "envctl ssh oc</pre>" in page and
+              page.count("<td class=\"name\">oc</td>") == int(nev),
+              "/env?name=oc: the status check passed, the line to connect, its %s events "
+              "(psql)" % nev)
+        st, _ = http(c.port, "/env?name=no-such")
+        check(st == 404, "/env of an unknown environment: 404 (%s)" % st)
+        st, body = http(c.port, "/")
+        page = body.decode() if isinstance(body, bytes) else body
+        check('href="/env?name=oc"' in page and "Fleet by workspace" in page and
+              'data-count="1"' in page,
+              "/: the name links to its page, the fleet table, a histogram bar of one")
         check(c.term() == 0, "SIGTERM: exit 0")
     finally:
         proxy("/__proxy/config", {"pending_seconds": 0, "faults": []})

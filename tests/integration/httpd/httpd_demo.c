@@ -26,16 +26,18 @@ static volatile sig_atomic_t stop;
 
 static const struct httpd_status_env sample_envs[] = {
 	{ "web-1", "team-frontend", "ready", "done", "i-0123456789abcdef0",
-	  "running", "10.0.1.17", 3 * 86400 + 4 * 3600, 41.87, NULL, NULL },
-	{ "api-dev", "team-backend", "provisioning", "wait-running",
-	  "i-0fedcba9876543210", "pending", NULL, 42, 0.01, NULL, NULL },
+	  "running", "10.0.1.17", 3 * 86400 + 4 * 3600, 41.87, NULL,
+	  "SHA256:Lm0S0vUO1Fm3mTQqzq5v1Vt0w2W3jA4tVh0dXzZ1wY8", 0.0832, 95 },
+	{ "api-dev", "team-backend", "provisioning", "TAGGED",
+	  "i-0fedcba9876543210", "pending", NULL, 42, 0.01, NULL, NULL, 0.0416, -1 },
 	{ "<script>alert(1)</script>", "\"><img src=x onerror=alert(2)>",
 	  "error", "launch", NULL, NULL, NULL, 600, -1,
-	  "RunInstances: InsufficientInstanceCapacity <b>us-east-1a</b> & retrying", NULL },
+	  "RunInstances: InsufficientInstanceCapacity <b>us-east-1a</b> & retrying",
+	  NULL, 0, -1 },
 	{ "data-lab", "team-ml", "drift", "done", "i-0aaaabbbbccccdddd",
-	  "running", "10.0.2.5", 7200, 112.5, NULL, NULL },
+	  "running", "10.0.2.5", 7200, 112.5, NULL, NULL, 0.1664, 170 },
 	{ "old-box", "team-ops", "terminating", "terminate", "i-0eeeeffff00001111",
-	  "shutting-down", "10.0.3.9", 40 * 86400, 1520.0, NULL, NULL },
+	  "shutting-down", "10.0.3.9", 40 * 86400, 1520.0, NULL, NULL, 0, 540 },
 };
 
 static const struct httpd_status_event sample_events[] = {
@@ -121,6 +123,43 @@ h_page(struct httpd_response *resp, const struct httpd_request *req, void *arg)
 	return sample_page(httpd_response_body(resp));
 }
 
+/* /env?name=NAME: the page of one sample environment (web-1 held). */
+static int
+h_env(struct httpd_response *resp, const struct httpd_request *req, void *arg)
+{
+	static const struct httpd_status_held held = { "api-dev", NULL,
+	    "quota", "quota of workspace team-backend: environments 4 + 1 > 4" };
+	const struct httpd_status_facts facts = {
+		.cluster_id = "dev-cluster<1>", .revision = "0123abcdef4567890123",
+		.leader = 1, .last_pass_age = 7, .now = (int64_t)time(NULL),
+		.ready_checks = "status,marker,hostkey",
+	};
+	const char *name = httpd_request_param(req, "name");
+	struct httpd_status_event ev[4];
+	size_t i, n = 0;
+
+	(void)arg;
+	for (i = 0; name != NULL &&
+	    i < sizeof(sample_envs) / sizeof(sample_envs[0]); i++)
+		if (strcmp(sample_envs[i].name, name) == 0)
+			break;
+	if (name == NULL || i == sizeof(sample_envs) / sizeof(sample_envs[0])) {
+		httpd_response_status(resp, 404);
+		return buf_addstr(httpd_response_body(resp), "no such environment\n");
+	}
+	for (size_t k = 0; k < 4; k++)
+		if (strcmp(sample_events[k].env, name) == 0) {
+			ev[n] = sample_events[k];
+			ev[n++].time = facts.now - 60 * (int64_t)(k + 1);
+		}
+	httpd_response_type(resp, "text/html; charset=utf-8");
+	httpd_response_header(resp, "Content-Security-Policy",
+	    HTTPD_STATUS_PAGE_CSP);
+	return httpd_status_env_page_render(httpd_response_body(resp), &facts,
+	    &sample_envs[i], strcmp(name, "api-dev") == 0 ? &held : NULL, ev, n,
+	    NULL);
+}
+
 static int
 h_envs(struct httpd_response *resp, const struct httpd_request *req, void *arg)
 {
@@ -187,6 +226,7 @@ serve(const char *portfile, struct metrics_registry *reg)
 		{ "/healthz", h_healthz, NULL },
 		{ "/api/environments", h_envs, NULL },
 		{ "/api/events", h_events, NULL },
+		{ "/env", h_env, NULL },
 	};
 	struct httpd *h;
 	FILE *f;

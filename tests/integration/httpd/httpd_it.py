@@ -290,13 +290,30 @@ class Dom(html.parser.HTMLParser):
         self.tags = {}
         self.stack = []
         self.cells = []        # (class, text) of td
-        self.rows = {"environments": 0, "events": 0}
+        self.rows = {"environments": 0, "events": 0, "fleet": 0}
         self.table = None
         self.title = ""
+        self.bars = {}         # data-le -> data-count of the histogram
+        self.links = []        # href of every <a>
+        self.ids = {}          # text of elements with an id (dd, pre, h2)
+        self.checks = {}       # data-check -> state
+        self.in_id = None
+        self.in_check = None
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         self.tags[tag] = self.tags.get(tag, 0) + 1
+        if tag == "rect" and "data-le" in a:
+            self.bars[a["data-le"]] = int(a.get("data-count", "-1"))
+        if tag == "a":
+            self.links.append(a.get("href", ""))
+        if tag in ("dd", "pre", "h2") and a.get("id"):
+            self.in_id = a["id"]
+            self.ids[self.in_id] = ""
+        if tag == "li" and "data-check" in a:
+            self.in_check = a["data-check"]
+        if tag == "span" and self.in_check is not None:
+            self.checks[self.in_check] = ""
         for k in a:
             if k.startswith("on"):
                 self.tags["on*"] = self.tags.get("on*", 0) + 1
@@ -312,8 +329,16 @@ class Dom(html.parser.HTMLParser):
     def handle_endtag(self, tag):
         if tag in ("td", "title") and self.stack and self.stack[-1] == tag:
             self.stack.pop()
+        if tag in ("dd", "pre", "h2"):
+            self.in_id = None
+        if tag == "span":
+            self.in_check = None
 
     def handle_data(self, data):
+        if self.in_check is not None and self.in_check in self.checks:
+            self.checks[self.in_check] += data
+        if self.in_id is not None:
+            self.ids[self.in_id] += data
         if self.stack and self.stack[-1] == "td":
             self.cells[-1][1] += data
         elif self.stack and self.stack[-1] == "title":
@@ -383,6 +408,54 @@ def sc_chromium(demo, tmp):
         check(any(cls == "err" and "<b>us-east-1a</b>" in t for cls, t in d.cells),
               "last error shown as text, markup and all")
         check(d.title == "envctl: dev-cluster<1>", "title is the escaped cluster id")
+        check(d.rows.get("fleet") == 5 + 1 + 1,
+              "the fleet table: 5 workspaces + the cluster (+ header): %s" % d.rows.get("fleet"))
+        check(d.tags.get("svg") == 1 and d.tags.get("rect") == 8,
+              "one SVG histogram of 8 buckets (%s svg, %s rect)" % (d.tags.get("svg"),
+                                                                   d.tags.get("rect")))
+        check(sorted(d.bars.items()) == sorted({"1m": 0, "2m": 1, "3m": 1, "5m": 0,
+                                                "10m": 1, "15m": 0, "30m": 0,
+                                                "more": 0}.items()),
+              "the bars count the ready environments' provision times: %s" % d.bars)
+        check(d.links.count("/env?name=web-1") == 1 and
+              "/env?name=%3Cscript%3Ealert%281%29%3C%2Fscript%3E" in d.links,
+              "each name links to its page, percent-encoded: %s" % d.links[:6])
+
+        # the page of one environment, rendered by Chromium
+        url = srv.url + "/env?name=api-dev"
+        eshot = os.path.join(tmp, "status-env.png")
+        p = run(base + ["--user-data-dir=" + tempfile.mkdtemp(dir=tmp),
+                        "--screenshot=" + eshot, url], timeout=120)
+        w, h, size, raw = png_info(eshot)
+        check((w, h) == (1280, 900) and size > 20000 and len(set(raw)) > 50,
+              "a screenshot of the environment page (%dx%d, %d bytes)" % (w, h, size))
+        keep_dir = os.environ.get("HTTPD_IT_SCREENSHOT_DIR")
+        if keep_dir:
+            os.makedirs(keep_dir, exist_ok=True)
+            shutil.copy(shot, os.path.join(keep_dir, "status.png"))
+            shutil.copy(eshot, os.path.join(keep_dir, "status-env.png"))
+            print("screenshots kept in " + keep_dir)
+        p = run(base + ["--user-data-dir=" + tempfile.mkdtemp(dir=tmp),
+                        "--dump-dom", url], timeout=120)
+        d = Dom()
+        d.feed(p.stdout.decode())
+        check(d.ids.get("env-name") == "api-dev", "the page names it: %r" % d.ids.get("env-name"))
+        check(d.checks == {"status": "waiting", "marker": "waiting", "hostkey": "waiting"},
+              "its readiness checklist, each check's state: %s" % d.checks)
+        check(d.ids.get("connect") == "envctl ssh api-dev", "the line to connect: %r"
+              % d.ids.get("connect"))
+        check("held by quota: quota of workspace team-backend" in d.ids.get("why", ""),
+              "why it waits: %r" % d.ids.get("why"))
+        check("$0.0100 so far, $0.0416 per hour now" in d.ids.get("cost", ""),
+              "its cost: %r" % d.ids.get("cost"))
+        p = run(base + ["--user-data-dir=" + tempfile.mkdtemp(dir=tmp),
+                        "--dump-dom", srv.url + "/env?name=web-1"], timeout=120)
+        d = Dom()
+        d.feed(p.stdout.decode())
+        check(set(d.checks.values()) == {"passed"} and
+              "SHA256:Lm0S0vUO1Fm3mTQqzq5v1Vt0w2W3jA4tVh0dXzZ1wY8" in d.ids.get("host-keys", "")
+              and d.rows["events"] == 1 + 1 and d.tags.get("script", 0) == 0,
+              "a ready one: every check passed, its host key, its one event (%s)" % d.checks)
     finally:
         rc = srv.stop()
     check(rc == 0, "server exits 0 on SIGTERM")

@@ -183,17 +183,22 @@ test_httpd__duration_format(void **state)
 static void
 test_httpd__status_page(void **state)
 {
+	static const struct httpd_status_quota quotas[] = {
+		{ NULL, 5, 2.0 },
+	};
 	const struct httpd_status_facts facts = {
 		.cluster_id = "prod<b>", .revision = "0123456789abcdef0123",
 		.leader = 1, .last_pass_age = 12, .now = 1795000000,
+		.quotas = quotas, .nquotas = 1,
 	};
 	const struct httpd_status_env envs[] = {
 		{ "web-1", "team-a", "ready", "done", "i-0abc", "running",
-		  "10.0.0.5", 3600, 12.345, NULL, NULL },
+		  "10.0.0.5", 3600, 12.345, NULL, NULL, 0.0416, 95 },
 		{ "<script>alert(1)</script>", "\"><img src=x onerror=alert(2)>",
 		  "error", "launch", NULL, NULL, NULL, -1, -1,
-		  "boom <iframe src=//evil>", NULL },
-		{ "db-2", "team-b", "weird\"status", NULL, NULL, NULL, NULL, 5, 0, NULL, NULL },
+		  "boom <iframe src=//evil>", NULL, 0, -1 },
+		{ "db-2", "team-b", "weird\"status", NULL, NULL, NULL, NULL, 5, 0,
+		  NULL, NULL, 0.5, 700 },
 	};
 	const struct httpd_status_event events[] = {
 		{ 1795000000 - 90, "web-1", "remote.provision.ready", "ready after 88s" },
@@ -221,7 +226,20 @@ test_httpd__status_page(void **state)
 	assert_null(strstr(s, "<link"));
 	assert_null(strstr(s, "http://"));
 	assert_null(strstr(s, "https://"));
-	assert_non_null(strstr(s, "<td class=\"name\">&lt;script&gt;alert(1)&lt;/script&gt;</td>"));
+	assert_non_null(strstr(s, "<td class=\"name\"><a href=\"/env?name="
+	    "%3Cscript%3Ealert%281%29%3C%2Fscript%3E\">&lt;script&gt;alert(1)"
+	    "&lt;/script&gt;</a></td>"));
+	/* the fleet by workspace, with the cluster's quota use */
+	assert_non_null(strstr(s, "<td class=\"name\">team-a</td>"
+	    "<td class=\"num\">1</td><td class=\"num\">$0.0416</td>"));
+	assert_non_null(strstr(s, "all (the cluster)</td><td class=\"num\">3 / 5"
+	    "</td><td class=\"num\">$0.5416 / $2.0000</td>"));
+	/* the histogram: web-1 at <= 2m, db-2 at <= 15m, the error none */
+	assert_non_null(strstr(s, "<svg class=\"hist\""));
+	assert_non_null(strstr(s, "data-le=\"2m\" data-count=\"1\""));
+	assert_non_null(strstr(s, "data-le=\"15m\" data-count=\"1\""));
+	assert_non_null(strstr(s, "data-le=\"1m\" data-count=\"0\""));
+	assert_non_null(strstr(s, "Provision times (2 environments)"));
 	assert_non_null(strstr(s, "<td>&quot;&gt;&lt;img src=x onerror=alert(2)&gt;</td>"));
 	assert_non_null(strstr(s, "<span class=\"st st-ok\">ready</span>"));
 	assert_non_null(strstr(s, "<span class=\"st st-bad\">error</span>"));
@@ -245,6 +263,61 @@ test_httpd__status_page(void **state)
 	buf_init(&b, 512);
 	assert_int_equal(httpd_status_page_render(&b, &facts, &list, events, 2),
 	    ERR_LIMIT);
+	buf_dispose(&b);
+}
+
+/* The page of one environment: its facts, checklist, keys, events. */
+static void
+test_httpd__env_page(void **state)
+{
+	const struct httpd_status_facts facts = {
+		.cluster_id = "c1", .leader = 1, .last_pass_age = 3,
+		.now = 1795000000, .ready_checks = "status,marker,hostkey",
+	};
+	const struct httpd_status_env prov = {
+		"web<1>", "team-a", "provisioning", "TAGGED", "i-0abc", "running",
+		"10.0.0.5", 120, 0.01, NULL, "SHA256:abc", 0.0416, -1 };
+	const struct httpd_status_env ready = {
+		"web-2", "team-a", "ready", "DONE", "i-0def", "running",
+		"10.0.0.6", 3600, 0.0416, NULL, "SHA256:k1 SHA256:k2", 0.0416, 88 };
+	const struct httpd_status_held held = { "web<1>", NULL, "quota",
+	    "quota of workspace team-a: environments 2 + 1 > 2" };
+	const struct httpd_status_event ev[] = {
+		{ 1795000000 - 30, "web-2", "remote.provision.ready",
+		  "{\"provision_seconds\": 88}" },
+	};
+	struct buf b;
+	const char *s;
+
+	(void)state;
+	buf_init(&b, 1 << 20);
+	assert_int_equal(httpd_status_env_page_render(&b, &facts, &prov, NULL,
+	    NULL, 0, "database <down>"), 0);
+	s = buf_cstr(&b);
+	assert_null(strstr(s, "<script"));
+	assert_non_null(strstr(s, "<h2 id=\"env-name\">web&lt;1&gt;</h2>"));
+	assert_non_null(strstr(s, "<li data-check=\"status\"><span class=\"st "
+	    "st-busy\">waiting</span> status</li>"));
+	assert_non_null(strstr(s, "<li data-check=\"hostkey\"><span class=\"st "
+	    "st-ok\">passed</span> hostkey</li>"));
+	assert_non_null(strstr(s, "envctl ssh web&lt;1&gt;</pre>"));
+	assert_non_null(strstr(s, "waiting for readiness at stage TAGGED"));
+	assert_non_null(strstr(s, "Events could not be read: database &lt;down&gt;"));
+	assert_non_null(strstr(s, "$0.0100 so far, $0.0416 per hour now"));
+	buf_reset(&b);
+	assert_int_equal(httpd_status_env_page_render(&b, &facts, &prov, &held,
+	    NULL, 0, NULL), 0);
+	assert_non_null(strstr(buf_cstr(&b), "held by quota: quota of workspace "
+	    "team-a: environments 2 + 1 &gt; 2"));
+	buf_reset(&b);
+	assert_int_equal(httpd_status_env_page_render(&b, &facts, &ready, NULL,
+	    ev, 1, NULL), 0);
+	s = buf_cstr(&b);
+	assert_non_null(strstr(s, "<li data-check=\"marker\"><span class=\"st "
+	    "st-ok\">passed</span> marker</li>"));
+	assert_non_null(strstr(s, "SHA256:k1<br>SHA256:k2<br>"));
+	assert_non_null(strstr(s, "remote.provision.ready"));
+	assert_null(strstr(s, "Why it waits"));
 	buf_dispose(&b);
 }
 
@@ -289,7 +362,7 @@ test_httpd__status_lent(void **state)
 	assert_non_null(strstr(buf_cstr(&b), "<span class=\"st st-ok\">ready 2000</span>"
 	    "<span class=\"st st-bad\">error 1000</span>"));
 	for (i = 0; i < 3000; i += 997) {
-		snprintf(want, sizeof(want), "<td class=\"name\">env-%04zu</td>", i);
+		snprintf(want, sizeof(want), "\">env-%04zu</a></td>", i);
 		assert_non_null(strstr(buf_cstr(&b), want));
 	}
 	buf_reset(&b);
@@ -332,9 +405,9 @@ test_httpd__status_json(void **state)
 	};
 	const struct httpd_status_env envs[] = {
 		{ "web-1", "team-a", "ready", "done", "i-0abc", "running",
-		  "10.0.0.5", 3600, 12.5, NULL, "SHA256:abc SHA256:def" },
+		  "10.0.0.5", 3600, 12.5, NULL, "SHA256:abc SHA256:def", 0, -1 },
 		{ "bad\xff\xc3utf8\"</script>", NULL, "error", NULL, NULL, NULL,
-		  NULL, -1, -1, "line1\nline2", NULL },
+		  NULL, -1, -1, "line1\nline2", NULL, 0, -1 },
 	};
 	const struct httpd_status_event ev[] = {
 		{ 1795000000, "web-1", "provision.ready", "ok \x01 ctl" },
@@ -1310,6 +1383,7 @@ main(void)
 		cmocka_unit_test(test_httpd__html_escape),
 		cmocka_unit_test(test_httpd__duration_format),
 		cmocka_unit_test(test_httpd__status_page),
+		cmocka_unit_test(test_httpd__env_page),
 		cmocka_unit_test(test_httpd__status_json),
 		cmocka_unit_test(test_httpd__status_lent),
 		cmocka_unit_test(test_httpd__fds_room),
