@@ -52,6 +52,7 @@ struct lease {
 	pthread_cond_t		 cv;
 	int			 stop;
 	struct lease_state	 s;
+	char			 cid[LOG_CID_LEN];	/* its creator's, or "" */
 };
 
 static void
@@ -168,10 +169,17 @@ static void *
 lease_main(void *arg)
 {
 	struct lease *l = arg;
+	struct log_context ctx;
 	struct timespec ts;
 	uint64_t next;
 	int stop;
 
+	/* its lines belong to the command that took it (reconcile's cid) */
+	if (l->cid[0] != '\0') {
+		memset(&ctx, 0, sizeof(ctx));
+		ctx.correlation_id = l->cid;
+		log_context_set(&ctx);
+	}
 	for (;;) {
 		lease_try(l);
 		pthread_mutex_lock(&l->mu);
@@ -208,6 +216,10 @@ lease_new(struct lease **out, const char *database_url, const char *cluster,
 	int error;
 
 	*out = NULL;
+	if (log_context_get() != NULL &&
+	    log_context_get()->correlation_id != NULL)
+		snprintf(l->cid, sizeof(l->cid), "%s",
+		    log_context_get()->correlation_id);
 	l->url = xstrdup(database_url);
 	l->cluster = xstrdup(cluster);
 	l->ms = lease_ms;
