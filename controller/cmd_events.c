@@ -79,18 +79,26 @@ events_args(struct store_event_query *q, int *argcp, char **argv)
 	return 0;
 }
 
+/* An event's time as RFC 3339 UTC. */
+static void
+events_when(char *out, size_t outsz, time_t t)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 static void
 events_print_text(const struct store_event *evs, size_t n)
 {
 	char when[32], env[128], payload[1024], type[128];
-	struct tm tm;
 	size_t i;
 
 	for (i = n; i-- > 0;) {
 		const struct store_event *e = &evs[i];
 
-		gmtime_r(&e->created_at, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		events_when(when, sizeof(when), e->created_at);
 		printf("%s %-26s %-20s cid=%-16s rev=%.12s %s\n", when,
 		    log_sanitize(type, sizeof(type), e->type),
 		    *e->env != '\0' ? log_sanitize(env, sizeof(env), e->env) :
@@ -106,14 +114,12 @@ events_print_json(const struct store_event *evs, size_t n)
 {
 	json_t *arr = json_array(), *o, *p;
 	char when[32];
-	struct tm tm;
 	size_t i;
 
 	for (i = n; i-- > 0;) {
 		const struct store_event *e = &evs[i];
 
-		gmtime_r(&e->created_at, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		events_when(when, sizeof(when), e->created_at);
 		o = json_object();
 		json_object_set_new(o, "id", json_integer(e->id));
 		json_object_set_new(o, "time", json_string(when));

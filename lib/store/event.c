@@ -232,23 +232,34 @@ done:
 	return error;
 }
 
+/* The n strings of v as a JSON array (a query's list parameter); free it. */
+static char *
+strings_json(const char *const *v, size_t n)
+{
+	json_t *arr = json_array();
+	char *json;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(arr, json_string(v[i]));
+	if ((json = json_dumps(arr, JSON_COMPACT)) == NULL)
+		abort();	/* out of memory */
+	json_decref(arr);
+	return json;
+}
+
 int
 store_quota_waits(int64_t *since, struct store *st, const char *const *names,
     size_t n)
 {
 	const char *params[2];
-	json_t *arr = json_array();
-	char *json = NULL;
+	char *json = strings_json(names, n);
 	PGresult *res = NULL;
 	size_t i, k, rows;
 	int error;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
 		since[i] = 0;
-		json_array_append_new(arr, json_string(names[i]));
-	}
-	if ((json = json_dumps(arr, JSON_COMPACT)) == NULL)
-		abort();	/* out of memory */
 	params[0] = store_cluster(st);
 	params[1] = json;
 	if ((error = store_exec(&res, st, "read quota waits",
@@ -269,7 +280,6 @@ store_quota_waits(int64_t *since, struct store *st, const char *const *names,
 done:
 	PQclear(res);
 	free(json);
-	json_decref(arr);
 	return error;
 }
 
@@ -278,18 +288,13 @@ store_event_instances_seen(bool *seen, struct store *st, const char *type,
     const char *const *ids, size_t n)
 {
 	const char *params[3];
-	json_t *arr = json_array();
-	char *json = NULL;
+	char *json = strings_json(ids, n);
 	PGresult *res = NULL;
 	size_t i, k, rows;
 	int error;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
 		seen[i] = false;
-		json_array_append_new(arr, json_string(ids[i]));
-	}
-	if ((json = json_dumps(arr, JSON_COMPACT)) == NULL)
-		abort();	/* out of memory */
 	params[0] = type;
 	params[1] = json;
 	params[2] = store_cluster(st);
@@ -307,7 +312,6 @@ store_event_instances_seen(bool *seen, struct store *st, const char *type,
 done:
 	PQclear(res);
 	free(json);
-	json_decref(arr);
 	return error;
 }
 
