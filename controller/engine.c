@@ -541,3 +541,53 @@ engine_result_dispose(struct engine_result *res)
 	free(res->provision_s);
 	memset(res, 0, sizeof(*res));
 }
+
+int
+engine_power_open(struct engine_power *ep, const struct config *cfg,
+    const char *name, const char *cid)
+{
+	int error;
+
+	memset(ep, 0, sizeof(*ep));
+	if ((error = engine_can_act(cfg)) < 0)
+		goto fail;
+	if ((error = ctl_store_open(&ep->store, cfg)) < 0)
+		goto fail;
+	store_context_set(ep->store, cid, NULL);
+	if ((error = store_env_get_by_name(&ep->row, ep->store, name)) < 0) {
+		if (error == ERR_NOTFOUND)
+			err_set("no live environment named %s", name);
+		goto fail;
+	}
+	ep->have_row = 1;
+	if ((error = ctl_aws_open(&ep->aws, cfg, ep->row.region != NULL ?
+	    ep->row.region : ctl_region(cfg))) < 0)
+		goto fail;
+	engine_opts(&ep->opts, cfg);
+	ep->opts.correlation_id = cid;
+	if ((error = pipeline_new(&ep->pl, ep->store, ep->aws->aws,
+	    ep->aws->ec2, ep->aws->creds, &ep->opts)) < 0)
+		goto fail;
+	return 0;
+fail:
+	engine_power_close(ep);
+	return error;
+}
+
+int
+engine_power_run(struct engine_power *ep, int start, unsigned wait_s)
+{
+	return start ? pipeline_env_start(ep->pl, &ep->row, wait_s) :
+	    pipeline_env_stop(ep->pl, &ep->row);
+}
+
+void
+engine_power_close(struct engine_power *ep)
+{
+	pipeline_free(ep->pl);
+	ctl_aws_free(ep->aws);
+	if (ep->have_row)
+		store_env_dispose(&ep->row);
+	store_free(ep->store);
+	memset(ep, 0, sizeof(*ep));
+}

@@ -23,6 +23,7 @@
 
 #include "log.h"
 #include "observe.h"
+#include "pipeline.h"
 #include "plan.h"
 #include "store.h"
 
@@ -192,5 +193,26 @@ int	 engine_held_record(const struct engine_view *pv);
  */
 int	 engine_run_record(long long *run_id, const struct engine_view *pv,
 	    size_t ndrift, int errors, const char *error, int drift_check);
+
+/*
+ * `envctl stop` / `envctl start` (docs/design.md §6.8): the live row of
+ * name, its region's AWS clients and a pipeline over them, opened by
+ * engine_power_open() (store and aws are the caller's to read, e.g. for
+ * the audit record); engine_power_run() stops or starts (waiting up to
+ * wait_s for readiness); engine_power_close() frees (also after a
+ * failed open).
+ */
+struct engine_power {
+	struct store		*store;
+	struct ctl_aws		*aws;
+	struct pipeline		*pl;
+	struct pipeline_opts	 opts;
+	struct store_env	 row;
+	int			 have_row;
+};
+int	 engine_power_open(struct engine_power *, const struct config *,
+	    const char *name, const char *cid);
+int	 engine_power_run(struct engine_power *, int start, unsigned wait_s);
+void	 engine_power_close(struct engine_power *);
 
 #endif

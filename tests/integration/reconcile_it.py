@@ -30,6 +30,8 @@ Run under tests/harness/with-pg.sh and tests/harness/with-aws.sh:
                              retried, a private subnet ready with the
                              default checks, host keys, Unsupported,
                              an orphan's group left then deleted
+    reconcile_it.py stopstart envctl stop / start keep the instance and its
+                             disk; stopped is left alone; spot refused
     reconcile_it.py regions  strict mode: a bucket in a third region, specs
                              in two others, Graviton beside x86 (issue 14)
 
@@ -1629,6 +1631,113 @@ def regions():
     proxy("/__proxy/config", {"strict": False})
 
 
+def stopstart():
+    """envctl stop / start (issue 15 item 2): the disk kept, the same
+    instance, a stopped environment left alone by passes, drift and the
+    orphan sweep, readiness again after start, spot refused."""
+    import signal
+    import time
+    sc = Scenario("stopstart", checks="status,marker")
+    sc.spec("dev1")
+    with open(os.path.join(sc.specs, "sp1.yaml"), "w") as f:
+        f.write(SPEC.format(name="sp1", on_drift="replace", disk=12, mode="dev").replace(
+            "disk: {size_gb: 12}}", "disk: {size_gb: 12}, market: spot}"))
+    for _ in range(4):
+        sc.reconcile()
+        sc.put_markers()
+    rows = {r["name"]: r for r in sc.rows()}
+    check(all(rows.get(n, {}).get("status") == "ready" for n in ("dev1", "sp1")),
+          "stopstart: dev1 and sp1 ready (%s)" % {n: r["status"] for n, r in rows.items()})
+    iid = rows["dev1"]["instance_id"]
+    env_id = rows["dev1"]["id"]
+
+    def inst(i):
+        doc = aws("ec2", "describe-instances", "--instance-ids", i)
+        return [x for res in doc["Reservations"] for x in res["Instances"]][0]
+
+    def root_volume(i):
+        return [m["Ebs"]["VolumeId"] for m in inst(i).get("BlockDeviceMappings", [])]
+
+    beh = aws("ec2", "describe-instance-attribute", "--instance-id", iid, "--attribute",
+              "instanceInitiatedShutdownBehavior")
+    check(beh.get("InstanceInitiatedShutdownBehavior", {}).get("Value") == "stop",
+          "stopstart: on-demand launched with InstanceInitiatedShutdownBehavior=stop (%s)"
+          % beh.get("InstanceInitiatedShutdownBehavior"))
+    vols = root_volume(iid)
+    check(len(vols) == 1, "stopstart: dev1 has its root volume %s" % vols)
+
+    # spot cannot stop: refused, nothing sent, still running
+    sp = rows["sp1"]["instance_id"]
+    r = sc.envctl("stop", "sp1")
+    check(r.returncode == 1 and "spot" in r.stderr and inst(sp)["State"]["Name"] == "running",
+          "stopstart: stop of a spot environment refused (%d: %s)" % (r.returncode, r.stderr.strip()))
+
+    r = sc.envctl("stop", "dev1")
+    check(r.returncode == 0, "stopstart: envctl stop exits 0 (%s)" % r.stderr.strip())
+    for _ in range(50):
+        if inst(iid)["State"]["Name"] == "stopped":
+            break
+        time.sleep(0.2)
+    check(inst(iid)["State"]["Name"] == "stopped", "stopstart: EC2 says dev1 stopped")
+    cmd = sc.psql("SELECT correlation_id, payload->>'command' FROM events WHERE type = 'command' "
+                  "ORDER BY id DESC LIMIT 1").split("|")
+    stop_ev = sc.psql("SELECT correlation_id, env_id, payload->>'instance_id' FROM events "
+                      "WHERE type = 'remote.stop'").split("|")
+    check(cmd[1:] == ["stop"] and stop_ev == [cmd[0], env_id, iid],
+          "stopstart: remote.stop carries the stop command's correlation id (%s %s)" % (cmd, stop_ev))
+
+    # left alone: passes, drift, the orphan sweep, one `envctl run` pass
+    codes = [sc.reconcile().returncode for _ in range(3)]
+    d = sc.envctl("drift")
+    runs0 = int(sc.psql("SELECT count(*) FROM reconcile_runs"))
+    port = free_port()
+    e = dict(os.environ)
+    e.update(sc.env)
+    ctl = subprocess.Popen([ENVCTL, "run", "--listen", "127.0.0.1:%d" % port],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=e)
+    for _ in range(150):
+        if int(sc.psql("SELECT count(*) FROM reconcile_runs")) > runs0:
+            break
+        time.sleep(0.1)
+    ran = int(sc.psql("SELECT count(*) FROM reconcile_runs")) > runs0
+    ctl.send_signal(signal.SIGTERM)
+    try:
+        ctl.wait(20)
+    except subprocess.TimeoutExpired:
+        ctl.kill()
+        ctl.wait()
+    row = sc.live("dev1")
+    check(codes == [0, 0, 0] and d.returncode == 0 and ran,
+          "stopstart: 3 passes exit 0, drift exits 0, one run pass ran (%s %d %s)"
+          % (codes, d.returncode, ran))
+    check(inst(iid)["State"]["Name"] == "stopped" and len(row) == 1 and
+          row[0]["status"] == "ready" and row[0]["instance_id"] == iid,
+          "stopstart: still stopped, the row ready and naming it (%s)" % row)
+    bad = sc.psql("SELECT count(*) FROM events WHERE type IN ('drift.detected', "
+                  "'orphan.terminated', 'remote.terminate', 'remote.provision.start') "
+                  "AND (env_id = '%s' OR payload->>'instance_id' = '%s') AND id > "
+                  "(SELECT id FROM events WHERE type = 'remote.stop')" % (env_id, iid))
+    check(bad == "0", "stopstart: no drift, orphan, terminate or provision for it (%s)" % bad)
+    st = sc.envctl("status", "-o", "json")
+    check(st.returncode == 0 and '"stopped"' in st.stdout,
+          "stopstart: status -o json shows it stopped")
+
+    # start: the same instance and disk, ready again
+    r = sc.envctl("start", "dev1", "--wait", "60s")
+    i2 = inst(iid)
+    check(r.returncode == 0 and i2["State"]["Name"] == "running",
+          "stopstart: envctl start exits 0, EC2 says running (%d: %s)" % (r.returncode, r.stderr.strip()))
+    check(root_volume(iid) == vols, "stopstart: the same root volume after start (%s)" % root_volume(iid))
+    ev = sc.psql("SELECT string_agg(type, ',' ORDER BY id) FROM events WHERE env_id = '%s' "
+                 "AND type LIKE 'remote.st%%'" % env_id)
+    check(ev == "remote.stop,remote.start,remote.start.ready",
+          "stopstart: events remote.stop, remote.start, remote.start.ready (%s)" % ev)
+    row = sc.live("dev1")
+    check(len(row) == 1 and row[0]["status"] == "ready" and row[0]["instance_id"] == iid,
+          "stopstart: the row ready with the same instance (%s)" % row)
+    check(sc.reconcile().returncode == 0, "stopstart: a pass after start has nothing to do")
+
+
 def main():
     try:
         aws("s3api", "create-bucket", "--bucket", BUCKET)
@@ -1638,7 +1747,7 @@ def main():
     {"fleet": lambda: (fleet(), bootstrap()), "faults": faults, "chaos": chaos,
      "features": lambda: (network(), prices(), drift_once(), readiness()),
      "hostile": hostile, "secrets": secrets, "own": own, "audit": audit,
-     "strict": strict_pipeline, "regions": regions}[part]()
+     "strict": strict_pipeline, "regions": regions, "stopstart": stopstart}[part]()
     print("%d passed, %d failed" % (len(passed), len(failures)))
     for f in failures:
         print("FAILED: " + f)
