@@ -186,6 +186,17 @@ int	 engine_drift_resolve(const struct engine_view *pv, const char *check);
 int	 engine_held_record(const struct engine_view *pv);
 
 /*
+ * Stops and starts nobody asked envctl for (§6.8): a ready row whose
+ * instance the pass saw stopped while the row knows no stop (the idle
+ * watcher's shutdown, the console) gets stopped_at = now and event
+ * `remote.idle.stopped` (once: the row then knows); one seen running
+ * while the row says stopped gets its stopped time booked and event
+ * `remote.start` with "observed": true, stopped_seconds and saved_usd.
+ * 0, or the first error (every row is still tried).
+ */
+int	 engine_stops_record(const struct engine_view *pv, time_t now);
+
+/*
  * A reconcile_runs row for pv's pass that acted on nothing: counts by
  * plan kind (plus "drift_check": 1 when drift_check, a pass that only
  * looked), drift_found = ndrift, errors, error (NULL: ran to its end).

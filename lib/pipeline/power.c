@@ -112,6 +112,35 @@ power_event(struct pipeline *p, const struct store_env *row,
 	    "\"%s\"%s}", name, row->instance_id, extra != NULL ? extra : "");
 }
 
+/*
+ * EC2 refused the call whose booking was written first: put stopped_at
+ * back (and take back seconds), keeping the call's error message.
+ */
+static void
+power_undo(struct pipeline *p, struct store_env *row, time_t stopped_at,
+    int seconds)
+{
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), "%s", err_get());
+	row->stopped_at = stopped_at;
+	row->stopped_seconds -= seconds;
+	if (store_env_update(p->store, row, STORE_ENV_STOPPED_AT |
+	    STORE_ENV_STOPPED_SECONDS) < 0)
+		log_warnx("env=%s undoing the stop/start booking: %s",
+		    row->name, err_get());
+	err_set("%s", msg);
+}
+
+/* The row is stopped from now on: no compute cost (prices.c). */
+static int
+power_stopped_at(struct pipeline *p, struct store_env *row)
+{
+	row->stopped_at = pl_now(p);
+	return pl_row_update(p, row, STORE_ENV_STOPPED_AT, "power.stopped.before",
+	    "power.stopped.after");
+}
+
 int
 pipeline_env_stop(struct pipeline *p, struct store_env *row)
 {
@@ -126,11 +155,18 @@ pipeline_env_stop(struct pipeline *p, struct store_env *row)
 	    strcmp(now.state, "stopping") == 0) {
 		log_info("env=%s instance %s already %s", row->name,
 		    row->instance_id, now.state);
+		if (row->stopped_at == 0)
+			error = power_stopped_at(p, row);
 		goto out;
 	}
-	FP("power.stop.before");
-	if ((error = ec2_instance_stop(p->ec2, row->instance_id)) < 0)
+	/* Booked first, so a pass in between sees a known stop. */
+	if ((error = power_stopped_at(p, row)) < 0)
 		goto out;
+	FP("power.stop.before");
+	if ((error = ec2_instance_stop(p->ec2, row->instance_id)) < 0) {
+		power_undo(p, row, 0, 0);
+		goto out;
+	}
 	if ((error = power_event(p, row, "remote.stop", NULL)) < 0)
 		goto out;
 	log_info("env=%s env_id=%s stopping instance %s", row->name, row->id,
@@ -190,8 +226,10 @@ pipeline_env_start(struct pipeline *p, struct store_env *row,
 {
 	struct pl_instance_now now;
 	const char *waiting = "running";
-	char extra[96];
+	char extra[128];
 	time_t begun;
+	long long stopped = 0;
+	time_t was_at = 0;
 	int error;
 
 	if ((error = power_check(p, row, "start")) < 0)
@@ -206,10 +244,32 @@ pipeline_env_start(struct pipeline *p, struct store_env *row,
 	}
 	begun = pl_now(p);
 	if (strcmp(now.state, "stopped") == 0) {
+		/*
+		 * The stopped time ends: booked into stopped_seconds first,
+		 * so a pass in between sees a known start; undone if EC2
+		 * refuses.
+		 */
+		was_at = row->stopped_at;
+		if (row->stopped_at > 0 && begun > row->stopped_at)
+			stopped = (long long)(begun - row->stopped_at);
+		if (row->stopped_at > 0) {
+			row->stopped_seconds += (int)stopped;
+			row->stopped_at = 0;
+			if ((error = pl_row_update(p, row, STORE_ENV_STOPPED_AT |
+			    STORE_ENV_STOPPED_SECONDS, "power.started.before",
+			    "power.started.after")) < 0)
+				goto out;
+		}
 		FP("power.start.before");
-		if ((error = ec2_instance_start(p->ec2, row->instance_id)) < 0)
+		if ((error = ec2_instance_start(p->ec2, row->instance_id)) < 0) {
+			if (was_at > 0)
+				power_undo(p, row, was_at, (int)stopped);
 			goto out;
-		if ((error = power_event(p, row, "remote.start", NULL)) < 0)
+		}
+		snprintf(extra, sizeof(extra), ",\"stopped_seconds\":%lld,"
+		    "\"saved_usd\":%.6f", stopped, (double)stopped / 3600.0 *
+		    row->cost_per_hour_usd);
+		if ((error = power_event(p, row, "remote.start", extra)) < 0)
 			goto out;
 		log_info("env=%s env_id=%s starting instance %s", row->name,
 		    row->id, row->instance_id);

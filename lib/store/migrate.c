@@ -136,6 +136,15 @@ static const struct migration migrations[] = {
 	{ "verified host keys",
 	"ALTER TABLE environments ADD COLUMN host_keys text"
 	"  CHECK (host_keys <> '');", NULL, NULL },
+	/*
+	 * 6: stop and start (docs/design.md §6.8): since when the instance
+	 * has been stopped (NULL: running), and the seconds it spent stopped
+	 * before, which accrue no compute cost.
+	 */
+	{ "stopped time",
+	"ALTER TABLE environments ADD COLUMN stopped_at timestamptz,"
+	"  ADD COLUMN stopped_seconds integer NOT NULL DEFAULT 0"
+	"  CHECK (stopped_seconds >= 0);", NULL, NULL },
 };
 
 #define NMIGRATIONS	((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -47,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import urllib.request
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
@@ -1700,6 +1701,20 @@ def stopstart():
             break
         time.sleep(0.1)
     ran = int(sc.psql("SELECT count(*) FROM reconcile_runs")) > runs0
+    metrics = ""
+    for _ in range(50):
+        try:
+            metrics = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
+                                             timeout=5).read().decode()
+        except OSError:
+            pass
+        if 'envctl_instances{state="stopped"} 1' in metrics:
+            break
+        time.sleep(0.1)
+    check('envctl_instances{state="stopped"} 1' in metrics and
+          'envctl_instances{state="running"} 1' in metrics,
+          "stopstart: /metrics: one instance stopped, one running (%s)" %
+          [l for l in metrics.splitlines() if l.startswith("envctl_instances")])
     ctl.send_signal(signal.SIGTERM)
     try:
         ctl.wait(20)
@@ -1718,9 +1733,20 @@ def stopstart():
                   "AND (env_id = '%s' OR payload->>'instance_id' = '%s') AND id > "
                   "(SELECT id FROM events WHERE type = 'remote.stop')" % (env_id, iid))
     check(bad == "0", "stopstart: no drift, orphan, terminate or provision for it (%s)" % bad)
-    st = sc.envctl("status", "-o", "json")
-    check(st.returncode == 0 and '"stopped"' in st.stdout,
-          "stopstart: status -o json shows it stopped")
+    st = sc.envctl("status", "dev1", "-o", "json")
+    sd = json.loads(st.stdout) if st.returncode == 0 else {}
+    sd = (sd.get("environments") if isinstance(sd, dict) else sd) or [{}]
+    stopped_at = sc.psql("SELECT stopped_at IS NOT NULL FROM environments WHERE id = '%s'" % env_id)
+    check(sd[0].get("instance_state") == "stopped" and sd[0].get("agree") is True and
+          sd[0].get("cost_usd_per_hour") == 0 and stopped_at == "t",
+          "stopstart: status says stopped, agreeing, no cost per hour; the row knows the "
+          "stop (psql %s; %s)" % (stopped_at, sd[0]))
+    cost1 = sd[0].get("cost_usd")
+    time.sleep(1.5)
+    sd2 = json.loads(sc.envctl("status", "dev1", "-o", "json").stdout)
+    sd2 = (sd2.get("environments") if isinstance(sd2, dict) else sd2) or [{}]
+    check(cost1 is not None and sd2[0].get("cost_usd") == cost1,
+          "stopstart: the cost does not grow while stopped (%s, %s)" % (cost1, sd2[0].get("cost_usd")))
 
     # start: the same instance and disk, ready again
     r = sc.envctl("start", "dev1", "--wait", "60s")
@@ -1736,6 +1762,31 @@ def stopstart():
     check(len(row) == 1 and row[0]["status"] == "ready" and row[0]["instance_id"] == iid,
           "stopstart: the row ready with the same instance (%s)" % row)
     check(sc.reconcile().returncode == 0, "stopstart: a pass after start has nothing to do")
+    secs = sc.psql("SELECT stopped_seconds, stopped_at IS NULL FROM environments WHERE id = '%s'"
+                   % env_id)
+    ev = sc.psql("SELECT payload->>'stopped_seconds' FROM events WHERE type = 'remote.start'")
+    check(secs.split("|")[1] == "t" and int(secs.split("|")[0]) >= 1 and ev == secs.split("|")[0],
+          "stopstart: the stopped time booked on the row and in remote.start (%s, %s)" % (secs, ev))
+
+    # a stop envctl did not make (the idle watcher's shutdown, the console)
+    aws("ec2", "stop-instances", "--instance-ids", iid)
+    for _ in range(50):
+        if inst(iid)["State"]["Name"] == "stopped":
+            break
+        time.sleep(0.2)
+    codes = [sc.reconcile().returncode for _ in range(2)]
+    idle = sc.psql("SELECT count(*), min(payload->>'instance_id') FROM events "
+                   "WHERE type = 'remote.idle.stopped'")
+    check(codes == [0, 0] and idle == "1|" + iid,
+          "stopstart: an observed stop recorded once as remote.idle.stopped (%s %s)" % (codes, idle))
+    aws("ec2", "start-instances", "--instance-ids", iid)
+    time.sleep(1.2)
+    sc.reconcile()
+    obs = sc.psql("SELECT payload->>'observed', (payload->>'stopped_seconds')::int >= 1 FROM events "
+                  "WHERE type = 'remote.start' ORDER BY id DESC LIMIT 1")
+    check(obs == "true|t" and sc.psql("SELECT stopped_at IS NULL FROM environments WHERE id = '%s'"
+                                      % env_id) == "t",
+          "stopstart: the start seen by a pass books the stopped time (%s)" % obs)
 
 
 def main():
