@@ -1788,6 +1788,39 @@ def stopstart():
                                       % env_id) == "t",
           "stopstart: the start seen by a pass books the stopped time (%s)" % obs)
 
+    # envctl ssh --start: starts the stopped environment, waits, then runs ssh
+    d = tempfile.mkdtemp(prefix="envctl-ss-")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", d + "/hk"], check=True)
+    hostpub = " ".join(open(d + "/hk.pub").read().split()[:2])
+    fp = subprocess.run(["ssh-keygen", "-lf", d + "/hk.pub"], capture_output=True,
+                        text=True).stdout.split()[1]
+    marker = {"version": 1, "env_id": env_id, "env": "dev1", "status": "ready", "line": 0,
+              "exit_code": 0, "host_keys": [{"type": "ED25519", "fingerprint": fp, "key": hostpub}]}
+    with open(d + "/m.json", "w") as f:
+        json.dump(marker, f)
+    aws("s3api", "put-object", "--bucket", BUCKET, "--key", "envctl/%s/bootstrap-done.json" % env_id,
+        "--body", d + "/m.json", "--content-type", "application/json")
+    with open(d + "/fake-ssh", "w") as f:
+        f.write("#!/bin/sh\necho \"$@\" > %s/ran\n" % d)
+    os.chmod(d + "/fake-ssh", 0o755)
+    check(sc.envctl("stop", "dev1").returncode == 0, "stopstart: stopped again for ssh --start")
+    for _ in range(50):
+        if inst(iid)["State"]["Name"] == "stopped":
+            break
+        time.sleep(0.2)
+    sc.env["ENVCTL_SSH"] = d + "/fake-ssh"
+    r = sc.envctl("ssh", "--start", "dev1", "--", "true")
+    del sc.env["ENVCTL_SSH"]
+    ran = open(d + "/ran").read() if os.path.exists(d + "/ran") else ""
+    cid = sc.psql("SELECT correlation_id FROM events WHERE type = 'command' AND "
+                  "payload->>'command' = 'ssh --start'")
+    evs = sc.psql("SELECT string_agg(type, ',' ORDER BY id) FROM events WHERE correlation_id = '%s'"
+                  % cid) if cid else ""
+    check(r.returncode == 0 and inst(iid)["State"]["Name"] == "running" and "true" in ran and
+          evs == "command,remote.start,remote.start.ready",
+          "stopstart: ssh --start started it, waited, then ran ssh (%d %s; %r; %s)"
+          % (r.returncode, r.stderr.strip()[-600:], ran, evs))
+
 
 def main():
     try:
