@@ -243,23 +243,23 @@ pipeline_env_start(struct pipeline *p, struct store_env *row,
 		goto out;
 	}
 	begun = pl_now(p);
+	/*
+	 * The stopped time ends: booked into stopped_seconds first, so a
+	 * pass in between sees a known start; undone if EC2 refuses.  (An
+	 * instance someone else started already: booked all the same.)
+	 */
+	was_at = row->stopped_at;
+	if (row->stopped_at > 0 && begun > row->stopped_at)
+		stopped = (long long)(begun - row->stopped_at);
+	if (row->stopped_at > 0) {
+		row->stopped_seconds += (int)stopped;
+		row->stopped_at = 0;
+		if ((error = pl_row_update(p, row, STORE_ENV_STOPPED_AT |
+		    STORE_ENV_STOPPED_SECONDS, "power.started.before",
+		    "power.started.after")) < 0)
+			goto out;
+	}
 	if (strcmp(now.state, "stopped") == 0) {
-		/*
-		 * The stopped time ends: booked into stopped_seconds first,
-		 * so a pass in between sees a known start; undone if EC2
-		 * refuses.
-		 */
-		was_at = row->stopped_at;
-		if (row->stopped_at > 0 && begun > row->stopped_at)
-			stopped = (long long)(begun - row->stopped_at);
-		if (row->stopped_at > 0) {
-			row->stopped_seconds += (int)stopped;
-			row->stopped_at = 0;
-			if ((error = pl_row_update(p, row, STORE_ENV_STOPPED_AT |
-			    STORE_ENV_STOPPED_SECONDS, "power.started.before",
-			    "power.started.after")) < 0)
-				goto out;
-		}
 		FP("power.start.before");
 		if ((error = ec2_instance_start(p->ec2, row->instance_id)) < 0) {
 			if (was_at > 0)
@@ -273,6 +273,12 @@ pipeline_env_start(struct pipeline *p, struct store_env *row,
 			goto out;
 		log_info("env=%s env_id=%s starting instance %s", row->name,
 		    row->id, row->instance_id);
+	} else if (was_at > 0) {
+		snprintf(extra, sizeof(extra), ",\"observed\":true,"
+		    "\"stopped_seconds\":%lld,\"saved_usd\":%.6f", stopped,
+		    (double)stopped / 3600.0 * row->cost_per_hour_usd);
+		if ((error = power_event(p, row, "remote.start", extra)) < 0)
+			goto out;
 	}
 	while ((error = power_ready(p, row, &waiting)) == PL_NOT_YET) {
 		if (pl_now(p) - begun >= (time_t)wait_s) {
