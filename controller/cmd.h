@@ -35,6 +35,8 @@ int	cmd_run(int, char **);
 int	cmd_drift(int, char **);
 int	cmd_ssh(int, char **);
 int	cmd_ssh_config(int, char **);
+int	cmd_stop(int, char **);
+int	cmd_start(int, char **);
 
 /* Print "envctl: <what>: <why>" on stderr. */
 void	cmd_error(const char *what, const char *why);

@@ -3,7 +3,10 @@
  * [NAME...]: a developer's connection to an environment (access.h).
  *
  * Both need AWS access (describe instances, read the environment's S3
- * prefix) and the specs; neither opens the database.
+ * prefix) and the specs; neither opens the database, except for
+ * `envctl ssh --start NAME`, which first starts a stopped environment
+ * and waits until it is ready again, as `envctl start` does (engine.h:
+ * the database, the event with who asked), then logs in.
  *
  * ssh: the key and known_hosts go into a new 0700 directory under
  * $XDG_RUNTIME_DIR (or $TMPDIR, /tmp), ssh runs as a child, and the
@@ -21,12 +24,35 @@
 #include <string.h>
 
 #include "access.h"
+#include "audit.h"
 #include "cmd.h"
 #include "config.h"
 #include "ctl.h"
+#include "engine.h"
 #include "err.h"
+#include "log.h"
 #include "mem.h"
 #include "spec.h"
+
+#define SSH_START_WAIT	600	/* seconds --start waits for readiness */
+
+/* --start: start name if it is stopped and wait for it (engine_power_*). */
+static int
+ssh_start(const struct config *cfg, const char *name, const char *flags)
+{
+	struct engine_power ep;
+	char cid[LOG_CID_LEN];
+	int error;
+
+	ctl_cid_begin(cid);
+	if ((error = engine_power_open(&ep, cfg, name, cid)) < 0)
+		return error;
+	if (audit_command_record(ep.store, ep.aws, "ssh --start", flags) < 0)
+		log_warnx("recording the command: %s", err_get());
+	error = engine_power_run(&ep, 1, SSH_START_WAIT);
+	engine_power_close(&ep);
+	return error;
+}
 
 int
 cmd_ssh(int argc, char **argv)
@@ -35,19 +61,35 @@ cmd_ssh(int argc, char **argv)
 	struct access_target *t = NULL;
 	char *dir = NULL, *keypath = NULL, *khpath = NULL;
 	const char *name;
-	int status = EXIT_ERROR, rest;
+	char flags[256];
+	int status = EXIT_ERROR, rest, start = 0, i;
 
 	if (ctl_config_load(&cfg, &argc, argv) < 0) {
 		cmd_error("configuration", err_get());
 		return EXIT_ERROR;
 	}
+	/* --start before the name only: what follows "--" is ssh's. */
+	if (argc > 1 && strcmp(argv[1], "--start") == 0) {
+		start = 1;
+		for (i = 1; i + 1 < argc; i++)
+			argv[i] = argv[i + 1];
+		argv[--argc] = NULL;
+	}
 	if (argc < 2 || argv[1][0] == '-' || (argc > 2 &&
 	    strcmp(argv[2], "--") != 0)) {
-		fprintf(stderr, "usage: envctl ssh NAME [-- COMMAND [ARG...]]\n");
+		fprintf(stderr, "usage: envctl ssh [--start] NAME "
+		    "[-- COMMAND [ARG...]]\n");
 		goto out;
 	}
 	name = argv[1];
 	rest = argc > 2 ? 3 : argc;
+	if (start) {
+		snprintf(flags, sizeof(flags), "--start");
+		if (ssh_start(cfg, name, flags) < 0) {
+			cmd_error("ssh --start", err_get());
+			goto out;
+		}
+	}
 	if (access_target_find(&t, cfg, name) < 0) {
 		cmd_error("ssh", err_get());
 		goto out;

@@ -31,6 +31,7 @@ struct status_row {
 	const struct ec2_instance	*inst;	/* NULL: no instance found */
 	const char			*name;
 	const char			*agreement;
+	double				 per_hour;	/* 0 while stopped */
 	double				 cost;
 };
 
@@ -49,6 +50,11 @@ agreement_of(const struct store_env *e, const struct ec2_instance *inst)
 		return "instance not recorded yet";
 	if (strcmp(e->instance_id, inst->id) != 0)
 		return "different instance";
+	/* Stopped is a state of a live environment (§6.8), not a disagreement. */
+	if (e->status == STORE_STATUS_READY && (strcmp(inst->state, "stopped") == 0 ||
+	    strcmp(inst->state, "stopping") == 0))
+		return e->stopped_at > 0 ? "ok (stopped)" :
+		    "ok (stopped out of band; booked by the next pass)";
 	if (e->status == STORE_STATUS_READY && strcmp(inst->state, "running") != 0)
 		return "ready but not running";
 	return "ok";
@@ -148,6 +154,10 @@ print_json(const struct status_row *rows, size_t n, time_t now)
 		json_object_set_new(o, "age_seconds", json_integer(e && e->created_at ?
 		    (json_int_t)(now - e->created_at) : 0));
 		json_object_set_new(o, "cost_usd", json_real(rows[i].cost));
+		json_object_set_new(o, "cost_usd_per_hour", json_real(rows[i].per_hour));
+		json_object_set_new(o, "stopped_seconds", json_integer(e ?
+		    e->stopped_seconds + (e->stopped_at > 0 && now > e->stopped_at ?
+		    (long long)(now - e->stopped_at) : 0) : 0));
 		json_object_set_new(o, "last_error", e ? jstr(e->error) : json_null());
 		json_object_set_new(o, "failed_at_stage", e ? jstr(e->failed_at_stage) : json_null());
 		json_object_set_new(o, "host_keys", e ? jstr(e->host_keys) : json_null());
@@ -246,6 +256,7 @@ cmd_status(int argc, char **argv)
 		rows[nrows].agreement = agreement_of(&live[i], rows[nrows].inst);
 		pipeline_env_cost(&cost, &live[i], now);
 		rows[nrows].cost = cost.usd;
+		rows[nrows].per_hour = cost.usd_per_hour;
 		nrows++;
 	}
 	for (i = 0; i < inst.n; i++) {

@@ -490,6 +490,8 @@ engine_execute(struct engine_result *res, const struct config *cfg,
 		log_warnx("recording resolved drift: %s", err_get());
 	if (engine_held_record(pv) < 0)
 		log_warnx("recording held deletions: %s", err_get());
+	if (engine_stops_record(pv, time(NULL)) < 0)
+		log_warnx("recording observed stops: %s", err_get());
 	res->jobs = engine_jobs(&res->njobs, &res->specs, pv, cfg);
 	if (store_run_begin(&res->run, pv->store, pv->revision) < 0)
 		log_warnx("recording the pass start: %s", err_get());
@@ -537,4 +539,54 @@ engine_result_dispose(struct engine_result *res)
 	spec_tree_free(res->specs);
 	free(res->provision_s);
 	memset(res, 0, sizeof(*res));
+}
+
+int
+engine_power_open(struct engine_power *ep, const struct config *cfg,
+    const char *name, const char *cid)
+{
+	int error;
+
+	memset(ep, 0, sizeof(*ep));
+	if ((error = engine_can_act(cfg)) < 0)
+		goto fail;
+	if ((error = ctl_store_open(&ep->store, cfg)) < 0)
+		goto fail;
+	store_context_set(ep->store, cid, NULL);
+	if ((error = store_env_get_by_name(&ep->row, ep->store, name)) < 0) {
+		if (error == ERR_NOTFOUND)
+			err_set("no live environment named %s", name);
+		goto fail;
+	}
+	ep->have_row = 1;
+	if ((error = ctl_aws_open(&ep->aws, cfg, ep->row.region != NULL ?
+	    ep->row.region : ctl_region(cfg))) < 0)
+		goto fail;
+	engine_opts(&ep->opts, cfg);
+	ep->opts.correlation_id = cid;
+	if ((error = pipeline_new(&ep->pl, ep->store, ep->aws->aws,
+	    ep->aws->ec2, ep->aws->creds, &ep->opts)) < 0)
+		goto fail;
+	return 0;
+fail:
+	engine_power_close(ep);
+	return error;
+}
+
+int
+engine_power_run(struct engine_power *ep, int start, unsigned wait_s)
+{
+	return start ? pipeline_env_start(ep->pl, &ep->row, wait_s) :
+	    pipeline_env_stop(ep->pl, &ep->row);
+}
+
+void
+engine_power_close(struct engine_power *ep)
+{
+	pipeline_free(ep->pl);
+	ctl_aws_free(ep->aws);
+	if (ep->have_row)
+		store_env_dispose(&ep->row);
+	store_free(ep->store);
+	memset(ep, 0, sizeof(*ep));
 }

@@ -23,6 +23,7 @@
 
 #include "log.h"
 #include "observe.h"
+#include "pipeline.h"
 #include "plan.h"
 #include "store.h"
 
@@ -223,6 +224,17 @@ int	 engine_drift_resolve(const struct engine_view *pv, const char *check);
 int	 engine_held_record(const struct engine_view *pv);
 
 /*
+ * Stops and starts nobody asked envctl for (§6.8): a ready row whose
+ * instance the pass saw stopped while the row knows no stop (the idle
+ * watcher's shutdown, the console) gets stopped_at = now and event
+ * `remote.idle.stopped` (once: the row then knows); one seen running
+ * while the row says stopped gets its stopped time booked and event
+ * `remote.start` with "observed": true, stopped_seconds and saved_usd.
+ * 0, or the first error (every row is still tried).
+ */
+int	 engine_stops_record(const struct engine_view *pv, time_t now);
+
+/*
  * A reconcile_runs row for pv's pass that acted on nothing: counts by
  * plan kind (plus "drift_check": 1 when drift_check, a pass that only
  * looked), drift_found = ndrift, errors, error (NULL: ran to its end).
@@ -230,5 +242,26 @@ int	 engine_held_record(const struct engine_view *pv);
  */
 int	 engine_run_record(long long *run_id, const struct engine_view *pv,
 	    size_t ndrift, int errors, const char *error, int drift_check);
+
+/*
+ * `envctl stop` / `envctl start` (docs/design.md §6.8): the live row of
+ * name, its region's AWS clients and a pipeline over them, opened by
+ * engine_power_open() (store and aws are the caller's to read, e.g. for
+ * the audit record); engine_power_run() stops or starts (waiting up to
+ * wait_s for readiness); engine_power_close() frees (also after a
+ * failed open).
+ */
+struct engine_power {
+	struct store		*store;
+	struct ctl_aws		*aws;
+	struct pipeline		*pl;
+	struct pipeline_opts	 opts;
+	struct store_env	 row;
+	int			 have_row;
+};
+int	 engine_power_open(struct engine_power *, const struct config *,
+	    const char *name, const char *cid);
+int	 engine_power_run(struct engine_power *, int start, unsigned wait_s);
+void	 engine_power_close(struct engine_power *);
 
 #endif

@@ -341,3 +341,95 @@ out:
 	free(seen);
 	return error;
 }
+
+/*
+ * One ready row whose instance the pass saw stopped (stopped) or running
+ * again (!stopped) while the row says otherwise: book it on the row and
+ * record it (§6.8).
+ */
+static int
+stop_observed(const struct engine_view *pv, const struct store_brief *b,
+    const char *instance_id, bool stopped, time_t now)
+{
+	struct store_env row;
+	json_t *o = NULL;
+	char *payload = NULL;
+	long long secs = 0;
+	const char *type;
+	char esc[256];
+	int error;
+
+	memset(&row, 0, sizeof(row));
+	if ((error = store_env_get(&row, pv->store, b->id)) < 0)
+		goto out;
+	if (stopped ? row.stopped_at > 0 : row.stopped_at == 0)
+		goto out;	/* moved since the pass read it */
+	if (stopped) {
+		row.stopped_at = now;
+		type = "remote.idle.stopped";
+	} else {
+		if (now > row.stopped_at)
+			secs = (long long)(now - row.stopped_at);
+		row.stopped_seconds += (int)secs;
+		row.stopped_at = 0;
+		type = "remote.start";
+	}
+	if ((error = store_env_update(pv->store, &row, STORE_ENV_STOPPED_AT |
+	    STORE_ENV_STOPPED_SECONDS)) < 0)
+		goto out;
+	o = json_pack("{s:s, s:s, s:b}", "env", row.name, "instance_id",
+	    instance_id, "observed", 1);
+	if (o == NULL) {
+		error = ERR_GENERIC;
+		goto out;
+	}
+	if (!stopped) {
+		json_object_set_new(o, "stopped_seconds", json_integer(secs));
+		json_object_set_new(o, "saved_usd", json_real((double)secs /
+		    3600.0 * row.cost_per_hour_usd));
+	}
+	if ((payload = json_dumps(o, JSON_COMPACT)) == NULL) {
+		error = ERR_GENERIC;
+		goto out;
+	}
+	error = store_event_add(NULL, pv->store, row.id, type, payload,
+	    strlen(payload));
+	if (error == 0)
+		log_info("env=%s env_id=%s instance %s %s out of band",
+		    log_escape(esc, sizeof(esc), row.name), row.id, instance_id,
+		    stopped ? "stopped" : "running again");
+out:
+	free(payload);
+	json_decref(o);
+	store_env_dispose(&row);
+	return error;
+}
+
+int
+engine_stops_record(const struct engine_view *pv, time_t now)
+{
+	size_t i;
+	int error = 0, e;
+
+	for (i = 0; i < plan_count(pv->plan); i++) {
+		const struct plan_action *a = plan_action_at(pv->plan, i);
+		const struct store_brief *b = action_live_row(pv, a);
+		const char *state;
+		bool stopped;
+
+		if (a->kind != PLAN_NOOP || b == NULL ||
+		    b->status != STORE_STATUS_READY ||
+		    a->instance_index == PLAN_NONE)
+			continue;
+		state = pv->inst.v[a->instance_index].state;
+		stopped = strcmp(state, "stopped") == 0 ||
+		    strcmp(state, "stopping") == 0;
+		if (stopped == b->stopped ||
+		    (!stopped && strcmp(state, "running") != 0))
+			continue;
+		if ((e = stop_observed(pv, b, a->instance_id, stopped,
+		    now)) < 0 && error == 0)
+			error = e;
+	}
+	return error;
+}

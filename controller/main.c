@@ -24,6 +24,8 @@ static const struct cmd commands[] = {
 	{ "config",	cmd_config,	"show the settings in force and their origin, or an example file" },
 	{ "ssh",	cmd_ssh,	"log in to an environment (or run -- COMMAND) with its pinned host keys; AWS access only" },
 	{ "ssh-config",	cmd_ssh_config,	"print Host envctl-NAME blocks for ~/.ssh/config (scp, rsync, VS Code Remote-SSH)" },
+	{ "stop",	cmd_stop,	"stop an environment's instance, keeping its disk (on-demand only)" },
+	{ "start",	cmd_start,	"start a stopped environment and wait until it is ready again" },
 	{ "aws",	cmd_aws,	"AWS helpers: whoami (identity, region, endpoint, credential source)" },
 	{ "help",	cmd_help,	"show this help" },
 };

@@ -33,6 +33,7 @@ run_metrics_new(struct runner *r)
 	static const char *const result_l[] = { "result", NULL };
 	static const char *const kind_l[] = { "kind", NULL };
 	static const char *const rule_l[] = { "rule", NULL };
+	static const char *const state_l[] = { "state", NULL };
 	static const char *const region_l[] = { "region", NULL };
 	static const char *const sac_l[] = { "service", "action", "code", NULL };
 	static const char *const sa_l[] = { "service", "action", NULL };
@@ -48,6 +49,10 @@ run_metrics_new(struct runner *r)
 	g = r->reg;
 	e |= metrics_gauge_new(&r->m.envs, g, "envctl_environments",
 	    "Live environments by status, as of the last pass", status_l);
+	e |= metrics_gauge_new(&r->m.instances, g, "envctl_instances",
+	    "Instances of this cluster the last pass saw, by EC2 state "
+	    "(running, stopped: an environment stopped keeping its disk)",
+	    state_l);
 	e |= metrics_counter_new(&r->m.passes, g, "envctl_passes_total",
 	    "Passes by result (ok, error, fenced)", result_l);
 	e |= metrics_counter_new(&r->m.actions, g, "envctl_actions_total",
@@ -122,6 +127,8 @@ run_metrics_new(struct runner *r)
 void
 run_metrics_pass(struct runner *r, const struct engine_view *pv)
 {
+	static const char *const inst_states[] = { "pending", "running",
+	    "stopping", "stopped", "shutting-down" };
 	size_t i;
 	int k;
 
@@ -136,6 +143,20 @@ run_metrics_pass(struct runner *r, const struct engine_view *pv)
 		    (enum store_status)pv->rows.live[i].status) };
 
 		metrics_gauge_add(r->m.envs, v, 1);
+	}
+	metrics_metric_clear(r->m.instances);
+	for (k = 0; k < (int)(sizeof(inst_states) / sizeof(inst_states[0])); k++) {
+		const char *v[] = { inst_states[k] };
+
+		metrics_gauge_set(r->m.instances, v, 0);
+	}
+	for (i = 0; i < pv->inst.n; i++) {
+		const char *v[] = { pv->inst.v[i].state };
+
+		for (k = 0; k < (int)(sizeof(inst_states) /
+		    sizeof(inst_states[0])); k++)
+			if (strcmp(inst_states[k], v[0]) == 0)
+				metrics_gauge_add(r->m.instances, v, 1);
 	}
 	for (k = 0; k < PLAN_KIND_COUNT; k++) {
 		size_t c = plan_count_kind(pv->plan, (enum plan_kind)k);

@@ -30,6 +30,7 @@ struct run_metrics {
 	struct metrics_metric	*transitions;	/* statuses rows entered */
 	struct metrics_metric	*prov_errors;	/* failed provisions, region+stage */
 	struct metrics_metric	*sla_misses;	/* provisions over provision_sla */
+	struct metrics_metric	*instances;	/* the last pass's, by EC2 state */
 	struct metrics_metric	*http_dropped;	/* lib/httpd's limits, at each scrape */
 };
 

@@ -673,6 +673,9 @@ ec2_instance_run(struct ec2_instance *out, struct ec2_client *c,
 	}
 	if (in->disable_api_termination)
 		aws_query_add(q, "DisableApiTermination", "true");
+	/* A shutdown from inside keeps an on-demand disk; spot cannot stop. */
+	aws_query_add(q, "InstanceInitiatedShutdownBehavior",
+	    in->spot ? "terminate" : "stop");
 	if ((error = ec2_call(&doc, NULL, 0, c, "RunInstances", q)) < 0)
 		goto done;
 	iset = aws_xml_child(aws_xml_root(doc), "instancesSet");
@@ -701,6 +704,34 @@ ec2_instances_terminate(struct ec2_client *c, const char *const *ids,
 	q = aws_query_new("TerminateInstances", EC2_API_VERSION);
 	add_list(q, "InstanceId", ids, nids);
 	error = ec2_call(NULL, NULL, 0, c, "TerminateInstances", q);
+	aws_query_free(q);
+	return error;
+}
+
+int
+ec2_instance_stop(struct ec2_client *c, const char *id)
+{
+	struct aws_query *q;
+	const char *ids[1] = { id };
+	int error;
+
+	q = aws_query_new("StopInstances", EC2_API_VERSION);
+	add_list(q, "InstanceId", ids, 1);
+	error = ec2_call(NULL, NULL, 0, c, "StopInstances", q);
+	aws_query_free(q);
+	return error;
+}
+
+int
+ec2_instance_start(struct ec2_client *c, const char *id)
+{
+	struct aws_query *q;
+	const char *ids[1] = { id };
+	int error;
+
+	q = aws_query_new("StartInstances", EC2_API_VERSION);
+	add_list(q, "InstanceId", ids, 1);
+	error = ec2_call(NULL, NULL, 0, c, "StartInstances", q);
 	aws_query_free(q);
 	return error;
 }

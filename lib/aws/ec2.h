@@ -158,7 +158,8 @@ struct ec2_run_input {
 	const char		*root_device_name;	/* NULL: "/dev/xvda" */
 	int			 root_size_gb;		/* 0: the image's size */
 	int			 metadata_hop_limit;	/* 0: 2 (IMDSv2 required always) */
-	int			 spot;			/* one-time spot, terminate */
+	int			 spot;			/* one-time spot, terminate;
+						   else shutdown stops */
 	const char		*spot_max_price;	/* NULL: on-demand price cap */
 	int			 disable_api_termination;
 };
@@ -181,6 +182,15 @@ int	 ec2_instance_run(struct ec2_instance *out, struct ec2_client *,
  */
 int	 ec2_instances_terminate(struct ec2_client *, const char *const *ids,
 	    size_t nids);
+
+/*
+ * StopInstances / StartInstances of one instance (the root EBS volume
+ * stays).  ERR_NOTFOUND for InvalidInstanceID.NotFound; an instance in a
+ * state that cannot stop or start gives EC2's IncorrectInstanceState
+ * (aws_client_last_error()).
+ */
+int	 ec2_instance_stop(struct ec2_client *, const char *id);
+int	 ec2_instance_start(struct ec2_client *, const char *id);
 
 struct ec2_instance_status {
 	char	id[32];

@@ -289,6 +289,23 @@ int	 pipeline_drift_open(int *open, char fact[PIPELINE_DRIFT_FACT_LEN + 1],
 	    struct store *, const char *env_id);
 
 /* Every failpoint name of both pipelines, NULL-terminated (for tests). */
+/*
+ * Stop and start the instance of a ready row, keeping its disk
+ * (docs/design.md §6.8; power.c).  Both refuse a row that is not ready,
+ * a spot environment (ERR_INVALID) and an instance that is not provably
+ * ours (own.c: ERR_FOREIGN, the row keeps the refusal).  Stop records
+ * `remote.stop` and returns once EC2 accepted StopInstances (an instance
+ * already stopping or stopped: nothing).  Start records `remote.start`,
+ * then waits up to wait_s for the instance to run and pass the
+ * configured readiness checks again, records its public IP if it
+ * changed, refuses host keys other than the row's (ERR_INVALID), and
+ * records `remote.start.ready`; ERR_TIMEOUT past wait_s (the instance
+ * keeps starting).  row is the caller's, read whole (store_env_get).
+ */
+int	 pipeline_env_stop(struct pipeline *, struct store_env *row);
+int	 pipeline_env_start(struct pipeline *, struct store_env *row,
+	    unsigned wait_s);
+
 extern const char *const pipeline_failpoints[];
 
 #endif

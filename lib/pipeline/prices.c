@@ -263,7 +263,13 @@ pipeline_env_cost(struct pipeline_cost *out, const struct store_env *e,
 	    e->status == STORE_STATUS_TERMINATING);
 	if (!accrues)
 		return;
-	out->seconds = (long long)(now - start);
-	out->usd_per_hour = e->cost_per_hour_usd;
+	/* Stopped time accrues no compute cost (§6.8). */
+	out->seconds = (long long)(now - start) - e->stopped_seconds;
+	if (e->stopped_at > 0 && now > e->stopped_at)
+		out->seconds -= (long long)(now - (e->stopped_at > start ?
+		    e->stopped_at : start));
+	if (out->seconds < 0)
+		out->seconds = 0;
+	out->usd_per_hour = e->stopped_at > 0 ? 0.0 : e->cost_per_hour_usd;
 	out->usd += (double)out->seconds / 3600.0 * e->cost_per_hour_usd;
 }

@@ -739,10 +739,15 @@ plan_desired_present(struct ctx *c, const struct group *g,
 	enum hash_cmp h = hash_compare(d->spec_hash, cur->spec_hash);
 	char reason[REASON_MAX], have[25], want[25];
 
+	/*
+	 * Stopped (by `envctl stop`, the idle watcher or anyone) is a state
+	 * of a live environment, not drift: left alone, never replaced while
+	 * it keeps its disk; TTL and spec removal still end it (above).
+	 */
 	if (is_halted(cur) && rec->status == PLAN_STATUS_READY) {
-		emit(c, g, PLAN_DRIFT_REPORT, cur, rec, "instance ",
-		    state_name(cur->state),
-		    " out of band; envctl neither starts nor replaces it", NULL);
+		emit(c, g, PLAN_NOOP, cur, rec, state_name(cur->state),
+		    h == HASH_DIFFER ? "; spec changed, acted on once started" :
+		    "", NULL);
 		return;
 	}
 	if (cur->state == PLAN_INSTANCE_RUNNING && h == HASH_DIFFER) {

@@ -29,10 +29,11 @@
  *  - shutting-down instances are going away: they neither count as
  *    existing nor get terminated again.  stopping/stopped instances do
  *    exist (a second one is never provisioned beside them); for a desired
- *    environment whose row is ready they are reported as drift (envctl
- *    neither starts nor replaces an instance someone stopped); with a
- *    provisioning row they give ADVANCE (the pipeline's ready_timeout
- *    decides).
+ *    environment whose row is ready they are a legitimate state, NOOP
+ *    "stopped" (or "stopping"): not drift, not replaced even if the spec
+ *    changed (that is acted on once it runs again), never an orphan;
+ *    TTL and spec removal still terminate them.  With a provisioning row
+ *    they give ADVANCE (the pipeline's ready_timeout decides).
  *  - A live row in `terminating` is finished first (TERMINATE, or CLOSE
  *    without instance) even if its spec is desired again; a later pass
  *    provisions a new incarnation.

@@ -98,6 +98,9 @@ static const struct env_field env_fields[] = {
 	{ STORE_ENV_SUBNET_ID, "subnet_id", F_TEXT, OFF(subnet_id) },
 	{ STORE_ENV_REGION, "region", F_TEXT, OFF(region) },
 	{ STORE_ENV_HOST_KEYS, "host_keys", F_TEXT, OFF(host_keys) },
+	{ STORE_ENV_STOPPED_AT, "stopped_at", F_TIME, OFF(stopped_at) },
+	{ STORE_ENV_STOPPED_SECONDS, "stopped_seconds", F_INT,
+	  OFF(stopped_seconds) },
 	{ STORE_ENV_COST_PER_HOUR, "cost_per_hour_usd", F_MONEY,
 	  OFF(cost_per_hour_usd) },
 	{ STORE_ENV_ATTEMPTS, "attempts", F_INT, OFF(attempts) },
@@ -143,14 +146,14 @@ env_field_find(unsigned bit)
 	"metadata->>'error', metadata->>'failed_at_stage', "		\
 	"metadata::text, "						\
 	EPOCH("created_at") ", " EPOCH("updated_at") ", row_version, "	\
-	"host_keys"
+	"host_keys, " EPOCH("stopped_at") ", stopped_seconds"
 enum {
 	C_ID, C_NAME, C_WORKSPACE, C_SPEC_HASH, C_SPEC_REVISION, C_STATUS,
 	C_STAGE, C_INSTANCE_ID, C_PUBLIC_IP, C_SSH_KEY, C_SG_ID, C_AMI_ID,
 	C_MARKET, C_SUBNET_ID, C_REGION, C_COST, C_ATTEMPTS, C_NEXT_ATTEMPT,
 	C_LAUNCHED, C_READY, C_TERMINATED, C_REASON, C_TOTAL_COST, C_ERROR,
 	C_FAILED_AT, C_METADATA, C_CREATED, C_UPDATED, C_ROW_VERSION,
-	C_HOST_KEYS, C_NCOLS
+	C_HOST_KEYS, C_STOPPED_AT, C_STOPPED_SECONDS, C_NCOLS
 };
 
 /* The text columns of a row and where each goes. */
@@ -313,6 +316,8 @@ env_row_parse(struct store_env *env, const PGresult *res, int row, int pack)
 	env->created_at = (time_t)store_col_int64(res, row, C_CREATED);
 	env->updated_at = (time_t)store_col_int64(res, row, C_UPDATED);
 	env->row_version = store_col_int64(res, row, C_ROW_VERSION);
+	env->stopped_at = (time_t)store_col_int64(res, row, C_STOPPED_AT);
+	env->stopped_seconds = (int)store_col_int64(res, row, C_STOPPED_SECONDS);
 	error = 0;
 done:
 	if (error != 0)
@@ -688,11 +693,12 @@ store_env_history(struct store_env **out, size_t *n, struct store *st,
 	" status = 'terminated' AND (ssh_key_s3_key IS NOT NULL"	\
 	" OR security_group_id IS NOT NULL),"				\
 	" CASE WHEN metadata->>'failed_at_stage' = '"			\
-	STORE_FAILED_OWNERSHIP "' THEN metadata->>'error' END"
+	STORE_FAILED_OWNERSHIP "' THEN metadata->>'error' END,"		\
+	" stopped_at IS NOT NULL"
 enum {
 	B_ID, B_NAME, B_SPEC_HASH, B_INSTANCE_ID, B_REGION, B_STATUS, B_STAGE,
 	B_ATTEMPTS, B_NEXT_ATTEMPT, B_LAUNCHED, B_READY, B_CREATED,
-	B_TTL_EXPIRED, B_HAS_LEFTOVERS, B_NOT_OURS,
+	B_TTL_EXPIRED, B_HAS_LEFTOVERS, B_NOT_OURS, B_STOPPED,
 	B_NCOLS
 };
 
@@ -774,6 +780,7 @@ brief_row_add(void *arg, const PGresult *res, int row)
 	b->created_at = (time_t)store_col_int64(res, row, B_CREATED);
 	b->ttl_expired = *PQgetvalue(res, row, B_TTL_EXPIRED) == 't';
 	b->has_leftovers = *PQgetvalue(res, row, B_HAS_LEFTOVERS) == 't';
+	b->stopped = *PQgetvalue(res, row, B_STOPPED) == 't';
 	b->not_ours = brief_str(l, res, row, B_NOT_OURS);
 	return 0;
 }

@@ -173,6 +173,15 @@ static const struct migration migrations[] = {
 	"CREATE TRIGGER events_fence BEFORE INSERT OR UPDATE OR DELETE"
 	"  ON events FOR EACH STATEMENT EXECUTE FUNCTION envctl_fence();",
 	NULL, NULL },
+	/*
+	 * 7: stop and start (docs/design.md §6.8): since when the instance
+	 * has been stopped (NULL: running), and the seconds it spent stopped
+	 * before, which accrue no compute cost.
+	 */
+	{ "stopped time",
+	"ALTER TABLE environments ADD COLUMN stopped_at timestamptz,"
+	"  ADD COLUMN stopped_seconds integer NOT NULL DEFAULT 0"
+	"  CHECK (stopped_seconds >= 0);", NULL, NULL },
 };
 
 #define NMIGRATIONS	((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -97,6 +97,9 @@ struct store_env {
 	/* host key fingerprints verified at ready, space-separated (NULL: none) */
 	char			*host_keys;
 	double			 cost_per_hour_usd;
+	/* stopped since (0: running) and seconds stopped before (§6.8) */
+	time_t			 stopped_at;
+	int			 stopped_seconds;
 	int			 attempts;
 	time_t			 next_attempt_at;
 	time_t			 launched_at;
@@ -153,6 +156,8 @@ enum store_env_field {
 	STORE_ENV_NAME			= 1u << 22,
 	STORE_ENV_FAILED_AT_STAGE	= 1u << 23,
 	STORE_ENV_HOST_KEYS		= 1u << 24,
+	STORE_ENV_STOPPED_AT		= 1u << 25,
+	STORE_ENV_STOPPED_SECONDS	= 1u << 26,
 	/* only check row_version, see store_env_update() */
 	STORE_ENV_GUARD			= 1u << 30,
 };
@@ -360,6 +365,7 @@ struct store_brief {
 	uint8_t		 stage;		/* enum store_stage */
 	bool		 ttl_expired;
 	bool		 has_leftovers;
+	bool		 stopped;	/* stopped_at is set (a stop is known) */
 };
 
 /*

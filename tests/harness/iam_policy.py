@@ -72,7 +72,7 @@ def implemented(src):
             if svc == "s3":
                 if name in S3_ACTIONS:
                     acts.add(S3_ACTIONS[name])
-            elif re.match(r"(Describe|Create|Delete|Run|Terminate|Import|Get|Authorize|"
+            elif re.match(r"(Describe|Create|Delete|Run|Terminate|Start|Stop|Import|Get|Authorize|"
                           r"Revoke|Assume|Modify)[A-Z]", name):
                 acts.add("%s:%s" % (svc, name))
     return acts

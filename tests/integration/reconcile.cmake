@@ -17,7 +17,9 @@
 #             resources, a private subnet reaching ready with the default
 #             checks, host keys (delay, mismatch, stored), Unsupported ->
 #             next subnet, an orphan's group left by DependencyViolation
-foreach(scenario fleet faults chaos features hostile secrets own strict audit regions quota)
+#   stopstart envctl stop / start: same instance and disk, a stopped
+#             environment left alone, spot refused
+foreach(scenario fleet faults chaos features hostile secrets own strict audit regions quota stopstart)
 	envctl_integration_test(it_reconcile_${scenario}
 		${CMAKE_SOURCE_DIR}/tests/harness/with-pg.sh
 		${CMAKE_SOURCE_DIR}/tests/harness/with-aws.sh

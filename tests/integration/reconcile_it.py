@@ -32,6 +32,8 @@ Run under tests/harness/with-pg.sh and tests/harness/with-aws.sh:
                              retried, a private subnet ready with the
                              default checks, host keys, Unsupported,
                              an orphan's group left then deleted
+    reconcile_it.py stopstart envctl stop / start keep the instance and its
+                             disk; stopped is left alone; spot refused
     reconcile_it.py regions  strict mode: a bucket in a third region, specs
                              in two others, Graviton beside x86 (issue 14)
 
@@ -48,6 +50,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import urllib.request
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
@@ -1678,6 +1681,196 @@ def regions():
     proxy("/__proxy/config", {"strict": False})
 
 
+def stopstart():
+    """envctl stop / start (issue 15 item 2): the disk kept, the same
+    instance, a stopped environment left alone by passes, drift and the
+    orphan sweep, readiness again after start, spot refused."""
+    import signal
+    import time
+    sc = Scenario("stopstart", checks="status,marker")
+    sc.spec("dev1")
+    with open(os.path.join(sc.specs, "sp1.yaml"), "w") as f:
+        f.write(SPEC.format(name="sp1", on_drift="replace", disk=12, mode="dev").replace(
+            "disk: {size_gb: 12}}", "disk: {size_gb: 12}, market: spot}"))
+    for _ in range(4):
+        sc.reconcile()
+        sc.put_markers()
+    rows = {r["name"]: r for r in sc.rows()}
+    check(all(rows.get(n, {}).get("status") == "ready" for n in ("dev1", "sp1")),
+          "stopstart: dev1 and sp1 ready (%s)" % {n: r["status"] for n, r in rows.items()})
+    iid = rows["dev1"]["instance_id"]
+    env_id = rows["dev1"]["id"]
+
+    def inst(i):
+        doc = aws("ec2", "describe-instances", "--instance-ids", i)
+        return [x for res in doc["Reservations"] for x in res["Instances"]][0]
+
+    def root_volume(i):
+        return [m["Ebs"]["VolumeId"] for m in inst(i).get("BlockDeviceMappings", [])]
+
+    beh = aws("ec2", "describe-instance-attribute", "--instance-id", iid, "--attribute",
+              "instanceInitiatedShutdownBehavior")
+    check(beh.get("InstanceInitiatedShutdownBehavior", {}).get("Value") == "stop",
+          "stopstart: on-demand launched with InstanceInitiatedShutdownBehavior=stop (%s)"
+          % beh.get("InstanceInitiatedShutdownBehavior"))
+    vols = root_volume(iid)
+    check(len(vols) == 1, "stopstart: dev1 has its root volume %s" % vols)
+
+    # spot cannot stop: refused, nothing sent, still running
+    sp = rows["sp1"]["instance_id"]
+    r = sc.envctl("stop", "sp1")
+    check(r.returncode == 1 and "spot" in r.stderr and inst(sp)["State"]["Name"] == "running",
+          "stopstart: stop of a spot environment refused (%d: %s)" % (r.returncode, r.stderr.strip()))
+
+    r = sc.envctl("stop", "dev1")
+    check(r.returncode == 0, "stopstart: envctl stop exits 0 (%s)" % r.stderr.strip())
+    for _ in range(50):
+        if inst(iid)["State"]["Name"] == "stopped":
+            break
+        time.sleep(0.2)
+    check(inst(iid)["State"]["Name"] == "stopped", "stopstart: EC2 says dev1 stopped")
+    cmd = sc.psql("SELECT correlation_id, payload->>'command' FROM events WHERE type = 'command' "
+                  "ORDER BY id DESC LIMIT 1").split("|")
+    stop_ev = sc.psql("SELECT correlation_id, env_id, payload->>'instance_id' FROM events "
+                      "WHERE type = 'remote.stop'").split("|")
+    check(cmd[1:] == ["stop"] and stop_ev == [cmd[0], env_id, iid],
+          "stopstart: remote.stop carries the stop command's correlation id (%s %s)" % (cmd, stop_ev))
+
+    # left alone: passes, drift, the orphan sweep, one `envctl run` pass
+    codes = [sc.reconcile().returncode for _ in range(3)]
+    d = sc.envctl("drift")
+    runs0 = int(sc.psql("SELECT count(*) FROM reconcile_runs"))
+    port = free_port()
+    e = dict(os.environ)
+    e.update(sc.env)
+    ctl = subprocess.Popen([ENVCTL, "run", "--listen", "127.0.0.1:%d" % port],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=e)
+    for _ in range(150):
+        if int(sc.psql("SELECT count(*) FROM reconcile_runs")) > runs0:
+            break
+        time.sleep(0.1)
+    ran = int(sc.psql("SELECT count(*) FROM reconcile_runs")) > runs0
+    metrics = ""
+    for _ in range(50):
+        try:
+            metrics = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
+                                             timeout=5).read().decode()
+        except OSError:
+            pass
+        if 'envctl_instances{state="stopped"} 1' in metrics:
+            break
+        time.sleep(0.1)
+    check('envctl_instances{state="stopped"} 1' in metrics and
+          'envctl_instances{state="running"} 1' in metrics,
+          "stopstart: /metrics: one instance stopped, one running (%s)" %
+          [l for l in metrics.splitlines() if l.startswith("envctl_instances")])
+    ctl.send_signal(signal.SIGTERM)
+    try:
+        ctl.wait(20)
+    except subprocess.TimeoutExpired:
+        ctl.kill()
+        ctl.wait()
+    row = sc.live("dev1")
+    check(codes == [0, 0, 0] and d.returncode == 0 and ran,
+          "stopstart: 3 passes exit 0, drift exits 0, one run pass ran (%s %d %s)"
+          % (codes, d.returncode, ran))
+    check(inst(iid)["State"]["Name"] == "stopped" and len(row) == 1 and
+          row[0]["status"] == "ready" and row[0]["instance_id"] == iid,
+          "stopstart: still stopped, the row ready and naming it (%s)" % row)
+    bad = sc.psql("SELECT count(*) FROM events WHERE type IN ('drift.detected', "
+                  "'orphan.terminated', 'remote.terminate', 'remote.provision.start') "
+                  "AND (env_id = '%s' OR payload->>'instance_id' = '%s') AND id > "
+                  "(SELECT id FROM events WHERE type = 'remote.stop')" % (env_id, iid))
+    check(bad == "0", "stopstart: no drift, orphan, terminate or provision for it (%s)" % bad)
+    st = sc.envctl("status", "dev1", "-o", "json")
+    sd = json.loads(st.stdout) if st.returncode == 0 else {}
+    sd = (sd.get("environments") if isinstance(sd, dict) else sd) or [{}]
+    stopped_at = sc.psql("SELECT stopped_at IS NOT NULL FROM environments WHERE id = '%s'" % env_id)
+    check(sd[0].get("instance_state") == "stopped" and sd[0].get("agree") is True and
+          sd[0].get("cost_usd_per_hour") == 0 and stopped_at == "t",
+          "stopstart: status says stopped, agreeing, no cost per hour; the row knows the "
+          "stop (psql %s; %s)" % (stopped_at, sd[0]))
+    cost1 = sd[0].get("cost_usd")
+    time.sleep(1.5)
+    sd2 = json.loads(sc.envctl("status", "dev1", "-o", "json").stdout)
+    sd2 = (sd2.get("environments") if isinstance(sd2, dict) else sd2) or [{}]
+    check(cost1 is not None and sd2[0].get("cost_usd") == cost1,
+          "stopstart: the cost does not grow while stopped (%s, %s)" % (cost1, sd2[0].get("cost_usd")))
+
+    # start: the same instance and disk, ready again
+    r = sc.envctl("start", "dev1", "--wait", "60s")
+    i2 = inst(iid)
+    check(r.returncode == 0 and i2["State"]["Name"] == "running",
+          "stopstart: envctl start exits 0, EC2 says running (%d: %s)" % (r.returncode, r.stderr.strip()))
+    check(root_volume(iid) == vols, "stopstart: the same root volume after start (%s)" % root_volume(iid))
+    ev = sc.psql("SELECT string_agg(type, ',' ORDER BY id) FROM events WHERE env_id = '%s' "
+                 "AND type LIKE 'remote.st%%'" % env_id)
+    check(ev == "remote.stop,remote.start,remote.start.ready",
+          "stopstart: events remote.stop, remote.start, remote.start.ready (%s)" % ev)
+    row = sc.live("dev1")
+    check(len(row) == 1 and row[0]["status"] == "ready" and row[0]["instance_id"] == iid,
+          "stopstart: the row ready with the same instance (%s)" % row)
+    check(sc.reconcile().returncode == 0, "stopstart: a pass after start has nothing to do")
+    secs = sc.psql("SELECT stopped_seconds, stopped_at IS NULL FROM environments WHERE id = '%s'"
+                   % env_id)
+    ev = sc.psql("SELECT payload->>'stopped_seconds' FROM events WHERE type = 'remote.start'")
+    check(secs.split("|")[1] == "t" and int(secs.split("|")[0]) >= 1 and ev == secs.split("|")[0],
+          "stopstart: the stopped time booked on the row and in remote.start (%s, %s)" % (secs, ev))
+
+    # a stop envctl did not make (the idle watcher's shutdown, the console)
+    aws("ec2", "stop-instances", "--instance-ids", iid)
+    for _ in range(50):
+        if inst(iid)["State"]["Name"] == "stopped":
+            break
+        time.sleep(0.2)
+    codes = [sc.reconcile().returncode for _ in range(2)]
+    idle = sc.psql("SELECT count(*), min(payload->>'instance_id') FROM events "
+                   "WHERE type = 'remote.idle.stopped'")
+    check(codes == [0, 0] and idle == "1|" + iid,
+          "stopstart: an observed stop recorded once as remote.idle.stopped (%s %s)" % (codes, idle))
+    aws("ec2", "start-instances", "--instance-ids", iid)
+    time.sleep(1.2)
+    sc.reconcile()
+    obs = sc.psql("SELECT payload->>'observed', (payload->>'stopped_seconds')::int >= 1 FROM events "
+                  "WHERE type = 'remote.start' ORDER BY id DESC LIMIT 1")
+    check(obs == "true|t" and sc.psql("SELECT stopped_at IS NULL FROM environments WHERE id = '%s'"
+                                      % env_id) == "t",
+          "stopstart: the start seen by a pass books the stopped time (%s)" % obs)
+
+    # envctl ssh --start: starts the stopped environment, waits, then runs ssh
+    d = tempfile.mkdtemp(prefix="envctl-ss-")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", d + "/hk"], check=True)
+    hostpub = " ".join(open(d + "/hk.pub").read().split()[:2])
+    fp = subprocess.run(["ssh-keygen", "-lf", d + "/hk.pub"], capture_output=True,
+                        text=True).stdout.split()[1]
+    marker = {"version": 1, "env_id": env_id, "env": "dev1", "status": "ready", "line": 0,
+              "exit_code": 0, "host_keys": [{"type": "ED25519", "fingerprint": fp, "key": hostpub}]}
+    with open(d + "/m.json", "w") as f:
+        json.dump(marker, f)
+    aws("s3api", "put-object", "--bucket", BUCKET, "--key", "envctl/%s/bootstrap-done.json" % env_id,
+        "--body", d + "/m.json", "--content-type", "application/json")
+    with open(d + "/fake-ssh", "w") as f:
+        f.write("#!/bin/sh\necho \"$@\" > %s/ran\n" % d)
+    os.chmod(d + "/fake-ssh", 0o755)
+    check(sc.envctl("stop", "dev1").returncode == 0, "stopstart: stopped again for ssh --start")
+    for _ in range(50):
+        if inst(iid)["State"]["Name"] == "stopped":
+            break
+        time.sleep(0.2)
+    sc.env["ENVCTL_SSH"] = d + "/fake-ssh"
+    r = sc.envctl("ssh", "--start", "dev1", "--", "true")
+    del sc.env["ENVCTL_SSH"]
+    ran = open(d + "/ran").read() if os.path.exists(d + "/ran") else ""
+    cid = sc.psql("SELECT correlation_id FROM events WHERE type = 'command' AND "
+                  "payload->>'command' = 'ssh --start'")
+    evs = sc.psql("SELECT string_agg(type, ',' ORDER BY id) FROM events WHERE correlation_id = '%s'"
+                  % cid) if cid else ""
+    check(r.returncode == 0 and inst(iid)["State"]["Name"] == "running" and "true" in ran and
+          evs == "command,remote.start,remote.start.ready",
+          "stopstart: ssh --start started it, waited, then ran ssh (%d %s; %r; %s)"
+          % (r.returncode, r.stderr.strip()[-600:], ran, evs))
+
+
 def main():
     try:
         aws("s3api", "create-bucket", "--bucket", BUCKET)
@@ -1687,8 +1880,8 @@ def main():
     {"fleet": lambda: (fleet(), bootstrap()), "faults": faults, "chaos": chaos,
      "features": lambda: (network(), prices(), drift_once(), readiness()),
      "hostile": hostile, "secrets": secrets, "own": own, "audit": audit,
-     "strict": strict_pipeline, "regions": regions,
-     "quota": quota}[part]()
+     "strict": strict_pipeline, "regions": regions, "quota": quota,
+     "stopstart": stopstart}[part]()
     print("%d passed, %d failed" % (len(passed), len(failures)))
     for f in failures:
         print("FAILED: " + f)

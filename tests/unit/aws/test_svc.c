@@ -324,6 +324,8 @@ test_svc__run_instances_request_has_every_field(void **state)
 	    "InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior",
 	    "terminate");
 	assert_null(form_get(s, "DisableApiTermination"));
+	/* a one-time spot instance cannot stop: a shutdown terminates */
+	assert_form(s, "InstanceInitiatedShutdownBehavior", "terminate");
 
 	/* The answer (moto's) is read back. */
 	assert_string_equal(inst.id, "i-ef8115cae2d32b10b");
@@ -364,6 +366,8 @@ test_svc__run_instances_on_demand_and_arn(void **state)
 	assert_form(s, "MetadataOptions.HttpTokens", "required");
 	assert_null(form_get(s, "UserData"));
 	assert_form(s, "DisableApiTermination", "true");
+	/* on-demand: a shutdown from inside stops, keeping the disk */
+	assert_form(s, "InstanceInitiatedShutdownBehavior", "stop");
 	ec2_instance_dispose(&inst);
 }
 

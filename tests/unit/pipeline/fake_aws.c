@@ -751,6 +751,36 @@ ec2_instances_terminate(struct ec2_client *c, const char *const *ids,
 	return 0;
 }
 
+/* StopInstances / StartInstances: stopped at once, started at once. */
+static int
+power(struct ec2_client *c, const char *action, const char *id,
+    const char *from, const char *to)
+{
+	struct fw_instance *fi;
+	int error;
+
+	if ((error = call(c->aws, action, id)) < 0)
+		return error;
+	if ((fi = fakeworld_instance(id)) == NULL)
+		return answer(c->aws, action, "InvalidInstanceID.NotFound");
+	if (strcmp(fi->state, from) != 0 && strcmp(fi->state, to) != 0)
+		return answer(c->aws, action, "IncorrectInstanceState");
+	snprintf(fi->state, sizeof(fi->state), "%s", to);
+	return 0;
+}
+
+int
+ec2_instance_stop(struct ec2_client *c, const char *id)
+{
+	return power(c, "StopInstances", id, "running", "stopped");
+}
+
+int
+ec2_instance_start(struct ec2_client *c, const char *id)
+{
+	return power(c, "StartInstances", id, "stopped", "running");
+}
+
 void
 ec2_instance_status_list_dispose(struct ec2_instance_status_list *l)
 {

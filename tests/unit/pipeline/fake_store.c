@@ -70,6 +70,15 @@ store_stage_str(enum store_stage s)
 	return (unsigned)s < NELEM(stage_names) ? stage_names[s] : "?";
 }
 
+const char *
+store_status_str(enum store_status s)
+{
+	static const char *const names[] = { "pending", "provisioning",
+	    "ready", "error", "terminating", "terminated" };
+
+	return (unsigned)s < NELEM(names) ? names[s] : "?";
+}
+
 void
 store_env_dispose(struct store_env *env)
 {
@@ -355,6 +364,10 @@ store_env_update(struct store *st, struct store_env *env, unsigned mask)
 		r->terminated_at = env->terminated_at;
 	if (mask & STORE_ENV_TOTAL_COST)
 		r->total_cost_usd = env->total_cost_usd;
+	if (mask & STORE_ENV_STOPPED_AT)
+		r->stopped_at = env->stopped_at;
+	if (mask & STORE_ENV_STOPPED_SECONDS)
+		r->stopped_seconds = env->stopped_seconds;
 	r->row_version++;
 	r->updated_at = fakestore.now;
 	env->row_version = r->row_version;

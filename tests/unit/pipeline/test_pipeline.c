@@ -364,7 +364,8 @@ test_pipeline__job_status_instance(void **state)
 
 /*
  * pipeline_env_cost(), one row per case of its rule: billed from launch
- * (ready_at only without launched_at), only while the instance may run.
+ * (ready_at only without launched_at), only while the instance may run,
+ * never for stopped time (stopped_seconds, and since stopped_at).
  */
 static void
 test_pipeline__env_cost(void **state)
@@ -376,26 +377,37 @@ test_pipeline__env_cost(void **state)
 		time_t			 launched_at, ready_at;
 		double			 booked, usd, per_hour;
 		long long		 seconds;
+		time_t			 stopped_at;
+		int			 stopped_seconds;
 	} cases[] = {
 		{ "ready: from launch, not from ready", STORE_STATUS_READY, "i-1",
-		    10000, 10600, 0, 1.0, 0.5, 7200 },
+		    10000, 10600, 0, 1.0, 0.5, 7200, 0, 0 },
 		{ "booked before is added", STORE_STATUS_READY, "i-1",
-		    10000, 10600, 0.25, 1.25, 0.5, 7200 },
+		    10000, 10600, 0.25, 1.25, 0.5, 7200, 0, 0 },
 		{ "provisioning, instance launched", STORE_STATUS_PROVISIONING,
-		    "i-1", 10000, 0, 0, 1.0, 0.5, 7200 },
+		    "i-1", 10000, 0, 0, 1.0, 0.5, 7200, 0, 0 },
 		{ "terminating", STORE_STATUS_TERMINATING, "i-1", 10000, 10600, 0,
-		    1.0, 0.5, 7200 },
+		    1.0, 0.5, 7200, 0, 0 },
 		{ "no launched_at: from ready_at", STORE_STATUS_READY, "i-1", 0,
-		    13600, 0, 0.5, 0.5, 3600 },
-		{ "neither time", STORE_STATUS_READY, "i-1", 0, 0, 0, 0, 0, 0 },
+		    13600, 0, 0.5, 0.5, 3600, 0, 0 },
+		{ "neither time", STORE_STATUS_READY, "i-1", 0, 0, 0, 0, 0, 0, 0, 0 },
 		{ "launch intent, no instance yet", STORE_STATUS_PROVISIONING,
-		    NULL, 10000, 0, 0, 0, 0, 0 },
+		    NULL, 10000, 0, 0, 0, 0, 0, 0, 0 },
 		{ "errored: rolled back", STORE_STATUS_ERROR, "i-1", 10000, 0, 0,
-		    0, 0, 0 },
+		    0, 0, 0, 0, 0 },
 		{ "ended: what was booked", STORE_STATUS_TERMINATED, "i-1", 10000,
-		    10600, 1.75, 1.75, 0, 0 },
+		    10600, 1.75, 1.75, 0, 0, 0, 0 },
 		{ "launched in the future", STORE_STATUS_READY, "i-1", 20000, 0,
-		    0, 0, 0, 0 },
+		    0, 0, 0, 0, 0, 0 },
+		{ "stopped now: no cost per hour, the stopped hour unbilled",
+		    STORE_STATUS_READY, "i-1", 10000, 10600, 0, 0.5, 0, 3600,
+		    13600, 0 },
+		{ "stopped before: those seconds unbilled", STORE_STATUS_READY,
+		    "i-1", 10000, 10600, 0, 0.75, 0.5, 5400, 0, 1800 },
+		{ "both", STORE_STATUS_READY, "i-1", 10000, 10600, 0, 0.25, 0,
+		    1800, 13600, 1800 },
+		{ "stopped more than billed: never negative", STORE_STATUS_READY,
+		    "i-1", 10000, 10600, 0, 0, 0, 0, 13600, 99999 },
 	};
 	const time_t now = 17200;
 	struct pipeline_cost c;
@@ -411,6 +423,8 @@ test_pipeline__env_cost(void **state)
 		e.ready_at = cases[i].ready_at;
 		e.total_cost_usd = cases[i].booked;
 		e.cost_per_hour_usd = 0.5;
+		e.stopped_at = cases[i].stopped_at;
+		e.stopped_seconds = cases[i].stopped_seconds;
 		pipeline_env_cost(&c, &e, now);
 		if (fabs(c.usd - cases[i].usd) > 1e-9 ||
 		    c.usd_per_hour != cases[i].per_hour ||

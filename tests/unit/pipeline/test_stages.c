@@ -1106,6 +1106,86 @@ marker_with_key(const char *id, const char *fp)
 }
 
 /*
+ * Stop and start (power.c): the same instance, the stopped hour booked
+ * and unbilled, readiness checked again; host keys other than the
+ * row's refused; spot and rows that are not ready refused before any
+ * call.
+ */
+static void
+test_stages__stop_start(void **state)
+{
+	static const char fpa[] = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s";
+	static const char fpb[] = "SHA256:Bq0ZOx8gAm2gYB2qOyd4nE0A0xTtWjyOOTfQ7cG61Zc";
+	char id[STORE_ID_LEN], stage[24], iid[32];
+	struct store_env r;
+	struct pipeline_cost cost;
+
+	(void)state;
+	F.o.ready_checks = PIPELINE_CHECK_STATUS | PIPELINE_CHECK_MARKER |
+	    PIPELINE_CHECK_HOSTKEY;
+	restart();
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, stage), 0);
+	row(id);
+	fakeworld_settle();
+	marker_with_key(id, fpa);
+	snprintf(fakeworld.console, sizeof(fakeworld.console),
+	    "ec2: 256 %s root@h (ED25519)\n", fpa);
+	tick(60);
+	assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), 0);
+	assert_int_equal(row(NULL)->status, STORE_STATUS_READY);
+	snprintf(iid, sizeof(iid), "%s", row(NULL)->instance_id);
+
+	/* stop: stopped, stopped_at booked, remote.stop */
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(store_env_get(&r, F.st, id), 0);
+	assert_int_equal(pipeline_env_stop(F.p, &r), 0);
+	assert_string_equal(fakeworld_instance(iid)->state, "stopped");
+	assert_int_equal(row(NULL)->stopped_at, now);
+	assert_int_equal(fakestore_events(id, "remote.stop", NULL), 1);
+	tick(3600);
+	pipeline_env_cost(&cost, row(NULL), now);
+	assert_true(cost.usd_per_hour == 0.0);
+	store_env_dispose(&r);
+
+	/* start with other host keys (a new marker and console): refused */
+	marker_with_key(id, fpb);
+	snprintf(fakeworld.console, sizeof(fakeworld.console),
+	    "ec2: 256 %s root@h (ED25519)\n", fpb);
+	assert_int_equal(store_env_get(&r, F.st, id), 0);
+	assert_int_equal(pipeline_env_start(F.p, &r, 60), ERR_INVALID);
+	assert_non_null(strstr(err_get(), "not the ones verified"));
+	assert_int_equal(fakestore_events(id, "remote.start.ready", NULL), 0);
+	/* the start itself happened and its stopped hour is booked */
+	assert_string_equal(fakeworld_instance(iid)->state, "running");
+	assert_int_equal(row(NULL)->stopped_at, 0);
+	assert_int_equal(row(NULL)->stopped_seconds, 3600);
+	store_env_dispose(&r);
+
+	/* the same keys again: ready, the same instance */
+	marker_with_key(id, fpa);
+	snprintf(fakeworld.console, sizeof(fakeworld.console),
+	    "ec2: 256 %s root@h (ED25519)\n", fpa);
+	assert_int_equal(store_env_get(&r, F.st, id), 0);
+	assert_int_equal(pipeline_env_start(F.p, &r, 60), 0);
+	assert_int_equal(fakestore_events(id, "remote.start.ready", NULL), 1);
+	assert_string_equal(row(NULL)->instance_id, iid);
+	assert_int_equal(fakeworld_count("StartInstances"), 1);
+
+	/* spot: refused before any call */
+	assert_int_equal(store_env_set_text(&r, STORE_ENV_MARKET, "spot", 4), 0);
+	assert_int_equal(pipeline_env_stop(F.p, &r), ERR_INVALID);
+	assert_non_null(strstr(err_get(), "spot"));
+	assert_int_equal(fakeworld_count("StopInstances"), 1);
+	/* a row that is not ready: refused */
+	r.status = STORE_STATUS_PROVISIONING;
+	assert_int_equal(store_env_set_text(&r, STORE_ENV_MARKET, "on-demand",
+	    9), 0);
+	assert_int_equal(pipeline_env_stop(F.p, &r), ERR_INVALID);
+	assert_int_equal(fakeworld_count("StopInstances"), 1);
+	store_env_dispose(&r);
+}
+
+/*
  * The host-key check: no fingerprint on the console yet is "not yet",
  * never a pass; a match stores the verified fingerprints on the row; a
  * mismatch fails; a timeout names the check still failing.
@@ -2044,6 +2124,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_stages__unsupported_next_subnet, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__readiness_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__hostkey_check, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__stop_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__tagging, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__crash_every_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__crash_replay_client_token, setup, teardown),

@@ -816,15 +816,40 @@ CASE(shutting_down_closes_row,
 	      WANT(PROVISION, "zz-keep", "new environment") },
     .changes = 1)
 
-/* stopped/stopping instances exist: reported, no second instance */
-CASE(stopped_is_reported,
-    .d = { SPEC("web-a", H1), SPEC("web-b", H1) },
+/* stopped/stopping instances of ready rows: a state, not drift, no second one */
+CASE(stopped_is_not_drift,
+    .d = { SPEC("web-a", H1), SPEC("web-b", H1), SPEC("web-c", H1) },
     .i = { INST("i-1", STOPPED, "web-a", "e-1", H1, OLD),
-	   INST("i-2", STOPPING, "web-b", "e-2", H1, OLD) },
+	   INST("i-2", STOPPING, "web-b", "e-2", H1, OLD),
+	   INST("i-3", STOPPED, "web-c", "e-3", NULL, OLD) },
+    .r = { ROW("e-1", "web-a", READY, DONE, H1, "i-1"),
+	   ROW("e-2", "web-b", READY, DONE, H1, "i-2"),
+	   ROW("e-3", "web-c", READY, DONE, H1, "i-3") },
+    .want = { WANT_I(NOOP, "web-a", "i-1", "stopped"),
+	      WANT_I(NOOP, "web-b", "i-2", "stopping"),
+	      WANT_I(NOOP, "web-c", "i-3", "stopped") },
+    .changes = 0)
+
+/* a stopped instance whose spec changed keeps its disk until started */
+CASE(stopped_spec_changed_waits,
+    .d = { SPEC("web-a", H2), SPEC_REPORT("web-b", H2) },
+    .i = { INST("i-1", STOPPED, "web-a", "e-1", H1, OLD),
+	   INST("i-2", STOPPED, "web-b", "e-2", H1, OLD) },
     .r = { ROW("e-1", "web-a", READY, DONE, H1, "i-1"),
 	   ROW("e-2", "web-b", READY, DONE, H1, "i-2") },
-    .want = { WANT_I(DRIFT_REPORT, "web-a", "i-1", "instance stopped out of band"),
-	      WANT_I(DRIFT_REPORT, "web-b", "i-2", "instance stopping out of band") },
+    .want = { WANT_I(NOOP, "web-a", "i-1", "stopped; spec changed, acted on once started"),
+	      WANT_I(NOOP, "web-b", "i-2", "stopped; spec changed") },
+    .changes = 0)
+
+/* TTL and spec removal still end a stopped environment */
+CASE(stopped_ttl_and_removal_terminate,
+    .d = { SPEC_TTL("web-a", H1, 3600) },
+    .i = { INST("i-1", STOPPED, "web-a", "e-1", H1, OLD),
+	   INST("i-2", STOPPED, "web-b", "e-2", H1, OLD) },
+    .r = { ROW("e-1", "web-a", READY, DONE, H1, "i-1"),
+	   ROW("e-2", "web-b", READY, DONE, H1, "i-2") },
+    .want = { WANT_I(TERMINATE, "web-a", "i-1", "ttl expired"),
+	      WANT_I(TERMINATE, "web-b", "i-2", "spec removed") },
     .changes = 1)
 
 /* two instances of one incarnation: keep the row's, terminate the other */
@@ -1708,7 +1733,9 @@ main(void)
 		cmocka_unit_test(test_plan__not_ours_held),
 		cmocka_unit_test(test_plan__shutting_down_is_gone),
 		cmocka_unit_test(test_plan__shutting_down_closes_row),
-		cmocka_unit_test(test_plan__stopped_is_reported),
+		cmocka_unit_test(test_plan__stopped_is_not_drift),
+		cmocka_unit_test(test_plan__stopped_spec_changed_waits),
+		cmocka_unit_test(test_plan__stopped_ttl_and_removal_terminate),
 		cmocka_unit_test(test_plan__duplicate_instance),
 		cmocka_unit_test(test_plan__stray_instance_beside_row),
 		cmocka_unit_test(test_plan__terminating_row_continues),
