@@ -1728,6 +1728,7 @@ def lease():
         h = a.wait_health(200, "standby", 10)
         check(h is not None and h.get("status") == "standby", "A resumed ends as standby (healthz %s)" % h)
         check(a.wait_log("lease lost", 10, since=mark) is not None, "A's log says the lease is lost")
+        a.wait_log("fenced", 10, since=mark)      # its pass may log it after the loss
         fenced = [l for _, l in a.lines[mark:] if "fenced" in l]
         check(fenced != [], "A's pass under way met the fence on waking (log: %s)" % fenced[:2])
         time.sleep(3)                      # A's threads had their chance

@@ -41,7 +41,8 @@ has_out '^schema version before: 0$'
 has_out "^schema version after: $latest\$"
 [ "$(sql -c 'SELECT max(version) FROM schema_version')" = "$latest" ] ||
 	fail "schema_version in the database"
-[ "$(sql -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" = 4 ] ||
+# environments, events, reconcile_runs, schema_version, leader_lease
+[ "$(sql -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" = 5 ] ||
 	fail "tables"
 ok "migrate from empty to $latest"
 
