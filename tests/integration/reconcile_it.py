@@ -767,8 +767,9 @@ def run_user_data(instance_id, top, region="us-east-1"):
     root, bindir, log = os.path.join(top, "root"), os.path.join(top, "bin"), os.path.join(top, "calls.jsonl")
     os.makedirs(os.path.join(root, "etc", "ssh"))
     os.makedirs(bindir)
+    # ssh-keyscan: the instance's sshd answering its own check
     for f in ["docker", "git", "dnf", "yum", "apt-get", "systemctl", "usermod", "getent",
-              "chown", "runuser"]:
+              "chown", "runuser", "ssh-keyscan"]:
         os.symlink(fakes, os.path.join(bindir, f))
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
                     os.path.join(root, "etc", "ssh", "ssh_host_ed25519_key")], check=True)
