@@ -347,12 +347,92 @@ status_cmp(const void *a, const void *b)
 	    ((const struct ec2_instance_status *)b)->id);
 }
 
+static void
+status_append(struct ec2_instance_status_list *all,
+    struct ec2_instance_status_list *l)
+{
+	all->v = xreallocarray(all->v, all->n + l->n + 1, sizeof(*all->v));
+	memcpy(all->v + all->n, l->v, l->n * sizeof(*l->v));
+	all->n += l->n;
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/*
+ * DescribeInstanceStatus of ids[0..n) into all.  EC2 refuses the whole
+ * call when one id is unknown (InvalidInstanceID.NotFound), as an
+ * instance launched seconds ago may be: the ids its message names are
+ * set aside, else the batch is split in halves, and the rest asked
+ * again.  An id set aside gets status "not-visible" (not ok: its job
+ * waits for a later pass, at no call of its own).  Any other failure
+ * leaves the batch out (each job asks for itself).
+ */
+static void
+status_batch(struct ec2_instance_status_list *all, struct ec2_client *ec2,
+    const char *region, const char **ids, size_t n, unsigned depth)
+{
+	struct ec2_instance_status_list l;
+	const char *msg;
+	size_t i, keep;
+	int error;
+
+	if (n == 0)
+		return;
+	memset(&l, 0, sizeof(l));
+	if ((error = ec2_instance_status_describe(&l, ec2, ids, n)) == 0) {
+		status_append(all, &l);
+		return;
+	}
+	if (error != ERR_NOTFOUND || depth > 16) {
+		log_info("region=%s status checks of %zu instances in one call "
+		    "failed (%s); each asks for itself", region, n, err_get());
+		return;
+	}
+	/* Set aside the ids the message names ("'i-a'", "'i-a, i-b'"). */
+	msg = err_get();
+	for (i = keep = 0; i < n; i++) {
+		if (strstr(msg, ids[i]) == NULL) {
+			ids[keep++] = ids[i];
+			continue;
+		}
+		l.v = xreallocarray(l.v, l.n + 1, sizeof(*l.v));
+		memset(&l.v[l.n], 0, sizeof(*l.v));
+		snprintf(l.v[l.n].id, sizeof(l.v[l.n].id), "%s", ids[i]);
+		snprintf(l.v[l.n].instance_status,
+		    sizeof(l.v[l.n].instance_status), "not-visible");
+		snprintf(l.v[l.n].system_status,
+		    sizeof(l.v[l.n].system_status), "not-visible");
+		l.n++;
+	}
+	if (l.n > 0) {
+		log_info("region=%s %zu of %zu instances not visible yet; "
+		    "they wait, the rest are asked again", region, l.n, n);
+		status_append(all, &l);
+		status_batch(all, ec2, region, ids, keep, depth + 1);
+	} else if (n == 1) {
+		/* Unnamed, alone: it is the one EC2 does not show yet. */
+		l.v = xcalloc(1, sizeof(*l.v));
+		snprintf(l.v[0].id, sizeof(l.v[0].id), "%s", ids[0]);
+		snprintf(l.v[0].instance_status, sizeof(l.v[0].instance_status),
+		    "not-visible");
+		snprintf(l.v[0].system_status, sizeof(l.v[0].system_status),
+		    "not-visible");
+		l.n = 1;
+		status_append(all, &l);
+	} else {
+		status_batch(all, ec2, region, ids, n / 2, depth + 1);
+		status_batch(all, ec2, region, ids + n / 2, n - n / 2,
+		    depth + 1);
+	}
+}
+
 /*
  * The status checks of every instance a job will read
  * (pipeline_job_status_instance()), for the whole pass: one
  * DescribeInstanceStatus per 100 instances of a region instead of one
- * per environment, made with the pass's own clients of each region.  A job whose instance is not in the answer (or
- * whose batch failed: one unknown id fails all of it) asks for itself.
+ * per environment, made with the pass's own clients of each region
+ * (status_batch: an instance not visible yet only waits).  A job whose
+ * instance is not in the answer (or whose batch failed) asks for itself.
  */
 static void
 engine_status_prefetch(struct engine *e, const struct engine_view *pv,
@@ -374,22 +454,9 @@ engine_status_prefetch(struct engine *e, const struct engine_view *pv,
 			    strcmp(jobs[i].region, pv->aws[r]->region) == 0)
 				ids[n++] = id;
 		for (k = 0; k < n; k += 100) {
-			struct ec2_instance_status_list l;
-
 			m = n - k < 100 ? n - k : 100;
-			memset(&l, 0, sizeof(l));
-			if (ec2_instance_status_describe(&l, pv->aws[r]->ec2,
-			    ids + k, m) < 0) {
-				log_info("region=%s status checks of %zu instances "
-				    "in one call failed (%s); each asks for itself",
-				    pv->aws[r]->region, m, err_get());
-				continue;
-			}
-			all->v = xreallocarray(all->v, all->n + l.n + 1,
-			    sizeof(*all->v));
-			memcpy(all->v + all->n, l.v, l.n * sizeof(*l.v));
-			all->n += l.n;
-			free(l.v);
+			status_batch(all, pv->aws[r]->ec2, pv->aws[r]->region,
+			    ids + k, m, 0);
 		}
 	}
 	free(ids);

@@ -146,7 +146,7 @@ fp_step(const char *prefix, const char *step, const char *when)
 
 int
 pl_cleanup(struct pipeline *p, struct store_env *row, bool *sg_left,
-    bool terminate_instance, const char *pre)
+    unsigned flags, const char *pre)
 {
 	struct ec2_security_group_list gl;
 	char ids[8][32], sg[32], kp[128];
@@ -158,7 +158,7 @@ pl_cleanup(struct pipeline *p, struct store_env *row, bool *sg_left,
 
 	*sg_left = false;
 	memset(&gl, 0, sizeof(gl));
-	if (terminate_instance) {
+	if (flags & PL_CLEANUP_INSTANCE) {
 		/* Found by the ownership tags: ours (docs/design.md §3.9). */
 		if ((error = pl_instances_by_env_id(p, row->id, ids, 8, &n)) < 0)
 			goto out;
@@ -211,7 +211,8 @@ pl_cleanup(struct pipeline *p, struct store_env *row, bool *sg_left,
 	if ((error = fp_step(pre, "keypair", "before")) < 0)
 		goto out;
 	pl_resource_name(kp, sizeof(kp), row->id);
-	if ((error = pl_own_key_pair(&gone, p, row, kp)) < 0)
+	if ((error = pl_own_key_pair(&gone, p, row, kp,
+	    (flags & PL_CLEANUP_KEY_FRESH) ? PL_CONSISTENCY_MS : 0)) < 0)
 		goto out;
 	if (!gone && (error = ec2_key_pair_delete(p->ec2, kp)) < 0 &&
 	    error != ERR_NOTFOUND) {
@@ -224,13 +225,15 @@ pl_cleanup(struct pipeline *p, struct store_env *row, bool *sg_left,
 	sg[0] = '\0';
 	if (row->security_group_id != NULL) {
 		/*
-		 * The row names it, so it was made: "not found" moments after
-		 * the create is EC2 not showing it yet, not its absence.
+		 * Made by this job: "not found" moments after the create is
+		 * EC2 not showing it yet, not its absence.  Named by an
+		 * earlier job (a rollback that died after deleting it, gc):
+		 * it has been visible since, so "not found" means gone.
 		 */
 		while ((error = pl_own_sg(&gl, p, row,
 		    row->security_group_id)) == ERR_NOTFOUND &&
-		    pl_consistency_wait(p, &waited, PL_CONSISTENCY_MS, error,
-		    "InvalidGroup.NotFound"))
+		    pl_consistency_wait(p, &waited, (flags & PL_CLEANUP_SG_FRESH) ?
+		    PL_CONSISTENCY_MS : 0, error, "InvalidGroup.NotFound"))
 			ec2_security_group_list_dispose(&gl);
 		if (error == 0)
 			snprintf(sg, sizeof(sg), "%s", row->security_group_id);

@@ -176,16 +176,20 @@ pl_own_sg(struct ec2_security_group_list *out, struct pipeline *p,
 
 int
 pl_own_key_pair(bool *gone, struct pipeline *p, struct store_env *row,
-    const char *name)
+    const char *name, unsigned budget_ms)
 {
 	struct ec2_key_pair_list l;
 	const char *names[1] = { name };
 	char why[256], what[160];
+	unsigned waited = 0;
 	int error;
 
 	*gone = false;
 	memset(&l, 0, sizeof(l));
-	error = ec2_key_pairs_describe(&l, p->ec2, names, 1);
+	while ((error = ec2_key_pairs_describe(&l, p->ec2, names, 1)) ==
+	    ERR_NOTFOUND && pl_consistency_wait(p, &waited, budget_ms, error,
+	    "InvalidKeyPair.NotFound"))
+		ec2_key_pair_list_dispose(&l);
 	if (error == ERR_NOTFOUND || (error == 0 && l.n == 0)) {
 		*gone = true;
 		error = 0;

@@ -154,9 +154,16 @@ int	 pl_instances_by_env_id(struct pipeline *, const char *env_id,
  * objects, key pair), updating row's columns as things go; every step
  * idempotent.  *sg_left is set when the group could not be deleted yet
  * (instance still shutting down).  Failpoints named prefix.<step>.
+ * flags: PL_CLEANUP_INSTANCE terminates the instance(s) too;
+ * PL_CLEANUP_KEY_FRESH and PL_CLEANUP_SG_FRESH say this job imported the
+ * key pair / created the row's group moments ago, so "not found" is
+ * waited out (docs/design.md §6.2); else it means gone.
  */
+#define PL_CLEANUP_INSTANCE	0x1
+#define PL_CLEANUP_KEY_FRESH	0x2
+#define PL_CLEANUP_SG_FRESH	0x4
 int	 pl_cleanup(struct pipeline *, struct store_env *row, bool *sg_left,
-	    bool terminate_instance, const char *fp_prefix);
+	    unsigned flags, const char *fp_prefix);
 
 /*
  * The id of security group envctl-<row id> into id ("" if none);
@@ -208,9 +215,12 @@ int	 pl_own_instance(bool *gone, struct pipeline *, struct store_env *row,
  */
 int	 pl_own_sg(struct ec2_security_group_list *out, struct pipeline *,
 	    struct store_env *row, const char *group_id);
-/* DescribeKeyPairs of name: *gone when there is none; else as above. */
+/*
+ * DescribeKeyPairs of name: *gone when there is none (after waiting up to
+ * budget_ms for one made moments ago to show); else as above.
+ */
 int	 pl_own_key_pair(bool *gone, struct pipeline *, struct store_env *row,
-	    const char *name);
+	    const char *name, unsigned budget_ms);
 
 /* ---- ami.c ---- */
 

@@ -29,6 +29,8 @@ struct prov {
 	struct sshkey			*key;	/* generated this run, or NULL */
 	int				 tags_seen;	/* launch answer had our spec-hash tag */
 	enum store_stage		 start;		/* the row's stage when the job began */
+	bool				 kp_made;	/* ImportKeyPair sent by this job */
+	bool				 sg_made;	/* the row's group made by this job */
 };
 
 static const char *
@@ -342,9 +344,15 @@ step_sg_ready(struct prov *pv)
 		if ((error = public_key_line(&pub, pv)) < 0)
 			goto out;
 		FP("provision.keypair.before");
+		/* Made (or not) moments ago: a rollback waits for it to show. */
+		pv->kp_made = true;
 		error = ec2_key_pair_import(NULL, p->ec2, name, pub, kv, nkv);
 		if (error == ERR_EXISTS)
 			error = 0;
+		else if (error < 0 && aws_client_last_error(p->aws) != NULL &&
+		    aws_client_last_error(p->aws)->http_status >= 400 &&
+		    aws_client_last_error(p->aws)->http_status < 500)
+			pv->kp_made = false;	/* EC2 refused it: nothing made */
 		if (error < 0) {
 			err_prefix("importing key pair %s", name);
 			goto out;
@@ -376,8 +384,13 @@ step_sg_ready(struct prov *pv)
 			err_prefix("creating security group %s", name);
 			goto out;
 		}
-		FP("provision.sg_create.after");
+		/*
+		 * Named on the row (in memory) at once: a rollback before the
+		 * write below still knows the group it must wait for.
+		 */
 		pl_row_set(pv->row, STORE_ENV_SECURITY_GROUP_ID, gid);
+		pv->sg_made = true;
+		FP("provision.sg_create.after");
 		if ((error = pl_row_update(p, pv->row, STORE_ENV_SECURITY_GROUP_ID,
 		    "provision.sg_record.before", "provision.sg_record.after")) < 0)
 			goto out;
@@ -912,6 +925,8 @@ step_launch(struct prov *pv)
 	FP("provision.launch.before");
 	if ((error = launch_in_pools(&inst, pv, &in)) < 0)
 		goto out;
+	/* As for the group: a rollback before the record knows the id. */
+	pl_row_set(pv->row, STORE_ENV_INSTANCE_ID, inst.id);
 	FP("provision.launch.after");
 	error = record_instance(pv, &inst, ami);
 out:
@@ -1081,7 +1096,9 @@ rollback(struct prov *pv, const char *why)
 	    STORE_ENV_ATTEMPTS | STORE_ENV_NEXT_ATTEMPT_AT,
 	    "provision.error.before", "provision.error.after")) < 0)
 		return error;
-	if ((error = pl_cleanup(p, row, &sg_left, true, "provision.rollback")) < 0)
+	if ((error = pl_cleanup(p, row, &sg_left, PL_CLEANUP_INSTANCE |
+	    (pv->kp_made ? PL_CLEANUP_KEY_FRESH : 0) |
+	    (pv->sg_made ? PL_CLEANUP_SG_FRESH : 0), "provision.rollback")) < 0)
 		return error;
 	row->stage = STORE_STAGE_INIT;
 	if ((error = pl_row_update(p, row, STORE_ENV_STAGE |
@@ -1155,7 +1172,8 @@ int
 pl_provision_resume(struct pipeline *p, struct pipeline_job *job,
     struct store_env *row, bool retry)
 {
-	struct prov pv = { p, job, job->spec, row, NULL, 0, STORE_STAGE_INIT };
+	struct prov pv = { p, job, job->spec, row, NULL, 0, STORE_STAGE_INIT,
+	    false, false };
 	bool sg_left = false;
 	char name[256];
 	int error = 0;
@@ -1168,7 +1186,7 @@ pl_provision_resume(struct pipeline *p, struct pipeline_job *job,
 		/* Whatever a failed rollback left is undone first. */
 		if ((row->instance_id != NULL || row->security_group_id != NULL ||
 		    row->ssh_key_s3_key != NULL || job->inst != NULL) &&
-		    (error = pl_cleanup(p, row, &sg_left, true,
+		    (error = pl_cleanup(p, row, &sg_left, PL_CLEANUP_INSTANCE,
 		    "provision.rollback")) < 0)
 			return error;
 		/* What the pass saw is gone now: never "find" it again below. */

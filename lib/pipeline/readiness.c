@@ -195,8 +195,13 @@ pl_ready_status(struct pipeline *p, const struct ec2_instance_status *seen,
 
 	memset(&st, 0, sizeof(st));
 	if (sv == NULL || strcmp(sv->id, instance_id) != 0) {
+		/* Launched moments ago and not shown yet: it waits. */
 		if ((error = ec2_instance_status_describe(&st, p->ec2, ids,
-		    1)) < 0)
+		    1)) == ERR_NOTFOUND) {
+			error = PL_NOT_YET;
+			goto out;
+		}
+		if (error < 0)
 			goto out;
 		sv = st.n > 0 ? &st.v[0] : NULL;
 	}

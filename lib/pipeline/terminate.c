@@ -66,7 +66,7 @@ pl_terminate(struct pipeline *p, struct pipeline_job *job,
 			goto out;
 		}
 	}
-	if ((error = pl_cleanup(p, row, &sg_left, true, "terminate")) < 0)
+	if ((error = pl_cleanup(p, row, &sg_left, PL_CLEANUP_INSTANCE, "terminate")) < 0)
 		goto out;
 	pipeline_env_cost(&cost, row, now);
 	row->status = STORE_STATUS_TERMINATED;
@@ -171,7 +171,7 @@ pl_orphan(struct pipeline *p, struct pipeline_job *job)
 	if (pl_env_id_valid(env_id)) {
 		memset(&tmp, 0, sizeof(tmp));
 		snprintf(tmp.id, sizeof(tmp.id), "%s", env_id);
-		error = pl_cleanup(p, &tmp, &sg_left, false, "orphan");
+		error = pl_cleanup(p, &tmp, &sg_left, 0, "orphan");
 		if (error == 0 && sg_left)
 			error = orphan_group_left(p, job, env_id,
 			    tmp.security_group_id);
@@ -197,7 +197,7 @@ pl_gc(struct pipeline *p, struct pipeline_job *job)
 		goto out;
 	if (row.security_group_id != NULL)
 		snprintf(sg, sizeof(sg), "%s", row.security_group_id);
-	if ((error = pl_cleanup(p, &row, &sg_left, false, "gc")) < 0)
+	if ((error = pl_cleanup(p, &row, &sg_left, 0, "gc")) < 0)
 		goto out;
 	if ((error = pl_row_update(p, &row, STORE_ENV_SSH_KEY_S3_KEY |
 	    STORE_ENV_SECURITY_GROUP_ID, "gc.done.before", "gc.done.after")) < 0)

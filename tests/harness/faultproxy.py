@@ -70,7 +70,7 @@ CONFIG (every key optional; a POST merges top-level keys):
    "latency": {"DescribeInstances": 0.2, "*": 0.0},
    "public_ips": {"*": "127.0.0.1", "i-0abc": "127.0.0.2"},
    "console_output": {"*": "text", "i-0abc": "other text"},
-   "strict": true | false | {...}}            # see STRICT
+   "strict": true | false | "base" | {...}}   # see STRICT
 
 "drop": "mid" forwards the request, sends the answer's status and
 headers (its full Content-Length) and the first after_bytes bytes of
@@ -98,7 +98,8 @@ first real run would not.  Strict mode answers as EC2 and S3 do.  It is
 on with --strict, or with a config POST of "strict": true (the defaults)
 or an object (merged into the current strict settings, key by key, and
 turning strict mode on unless it says "enabled": false); "strict": false
-turns it off.  A reset goes back to --strict's settings, or off.  Each
+turns it off; "strict": "base" goes back to --strict's settings (off
+without --strict), as a reset does, without forgetting anything else.  A reset goes back to --strict's settings, or off.  Each
 behaviour has its knob; the defaults below are what strict mode does when
 a knob is not given ("off" says how to switch the behaviour off).  Times
 "after launch" count from the RunInstances answer through the proxy;
@@ -280,7 +281,12 @@ class State:
             st = doc.pop("strict")
             if st is True:
                 st = {"enabled": True}
-            if not st:
+            if st == "base":
+                # back to --strict's settings (off without --strict)
+                self.config["strict"] = (dict(self.base_strict, enabled=True)
+                                         if self.base_strict is not None
+                                         else {"enabled": False})
+            elif not st:
                 self.config["strict"] = {"enabled": False}
             else:
                 cur = dict(self.config.get("strict") or {})

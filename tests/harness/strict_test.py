@@ -560,6 +560,9 @@ def test_switching_and_defaults():
           "a dict merges into the settings")
     control("config", {"strict": {"enabled": False}})
     check(control("strict") == {"enabled": False}, "enabled false: off")
+    control("config", {"strict": "base"})
+    check(control("strict")["enabled"] == (os.environ.get("ENVCTL_STRICT", "1") != "0"),
+          "\"base\": with-aws.sh's mode (%r)" % control("strict"))
     # --strict JSON: on from the start and after every reset.
     port = free_port()
     p = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "faultproxy.py"),
@@ -579,6 +582,13 @@ def test_switching_and_defaults():
         doc = json.loads(body)
         check(doc["enabled"] and doc["console_seconds"] == 7,
               "--strict: on after a reset with its settings %r" % doc)
+        request("POST", "/__proxy/config", b'{"strict": {"console_seconds": 1}}', url=url)
+        request("POST", "/__proxy/config", b'{"strict": false}', url=url)
+        request("POST", "/__proxy/config", b'{"strict": "base"}', url=url)
+        st, _, body = request("GET", "/__proxy/strict", url=url)
+        doc = json.loads(body)
+        check(doc["enabled"] and doc["console_seconds"] == 7,
+              "\"base\": back to --strict's settings %r" % doc)
     finally:
         p.terminate()
         p.wait()

@@ -7,11 +7,12 @@
 #   ENVCTL_PROXY_URL       same URL; control API under /__proxy/
 #   ENVCTL_MOTO_URL        http://127.0.0.1:<moto port>    (direct, no faults)
 #   AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (dummies), AWS_REGION=us-east-1
-# ENVCTL_STRICT=1 starts the proxy in strict mode (faultproxy.py --strict:
-# EC2 and S3 refuse what moto accepts, see STRICT in faultproxy.py), kept
-# across /__proxy/reset; ENVCTL_STRICT='{"console_seconds": 5, ...}' does
-# the same with those settings.  Unset, empty or 0: off (the default for
-# now; a test can still turn it on with {"strict": true} in its config).
+# The proxy runs in strict mode (faultproxy.py --strict: EC2 and S3 refuse
+# what moto accepts, see STRICT in faultproxy.py), kept across
+# /__proxy/reset: that is the default (ENVCTL_STRICT unset, empty or 1);
+# ENVCTL_STRICT='{"console_seconds": 5, ...}' does the same with those
+# settings.  ENVCTL_STRICT=0 starts it lenient, as moto is (only for a
+# check of the proxy itself; a test can still post {"strict": false}).
 # Both servers are stopped by pid when this script exits, pass or fail;
 # the exit status is COMMAND's.  Logs go to $ENVCTL_AWS_LOGDIR (a temp dir
 # by default, removed on exit unless ENVCTL_KEEP_LOGS=1).
@@ -110,7 +111,7 @@ if [ -n "${ENVCTL_PROXY_RECORD_DIR:-}" ]; then
 	    record="$ENVCTL_PROXY_RECORD_DIR/proxy-$$.jsonl"
 fi
 proxy_cmd() {
-	case ${ENVCTL_STRICT:-0} in
+	case ${ENVCTL_STRICT:-1} in
 	0)	exec "$py" "$here/faultproxy.py" --upstream "http://127.0.0.1:$moto_port" \
 		    --listen-port "$1" ${record:+--record "$record"} ;;
 	1)	exec "$py" "$here/faultproxy.py" --upstream "http://127.0.0.1:$moto_port" \

@@ -33,5 +33,7 @@ if cmd == "getent" and args[:1] == ["passwd"]:
     print(f"{user}:x:1000:1000::/home/{user}:/bin/bash")
 elif cmd == "git" and args[:1] == ["clone"]:
     os.makedirs(os.path.join(args[-1], ".git"))
+elif cmd == "ssh-keyscan":
+    print("127.0.0.1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeHostKeyForTheSandboxOnly")
 elif cmd == "docker" and args[:1] == ["run"]:
     print("0123456789abcdef")

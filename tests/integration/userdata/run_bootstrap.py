@@ -23,7 +23,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 RENDER = sys.argv[1]
 FAKES = ["docker", "git", "dnf", "yum", "apt-get", "systemctl", "usermod",
-         "getent", "chown", "runuser"]
+         "getent", "chown", "runuser", "ssh-keyscan"]
 SECRET = "s3cr3t-Value-$(touch${IFS}/nonexistent)-never-in-logs"
 SECRETS_BODY = f"# secrets\nAPI_KEY={SECRET}\n"
 failures = []
@@ -58,7 +58,7 @@ class Sandbox:
                 self.pubs = getattr(self, "pubs", {})
                 self.pubs[out.split()[-1].strip("()")] = " ".join(f.read().split()[:2])
 
-    def run(self, script, fail=None, env_keys=()):
+    def run(self, script, fail=None, env_keys=(), extra_env=None):
         path = os.path.join(self.dir, "user-data.sh")
         with open(path, "w", encoding="utf-8") as f:
             f.write(script)
@@ -67,6 +67,7 @@ class Sandbox:
                "LANG": "C"}
         if fail:
             env["FAKE_FAIL"] = fail
+        env.update(extra_env or {})
         # cwd is the sandbox, so a relative path in a payload lands there too
         return subprocess.run(["bash", path], env=env, cwd=self.dir, timeout=120)
 
@@ -165,6 +166,8 @@ def test_ready(top, port, store):
     res = sb.run(script)
     check(res.returncode == 0, f"ready: script exit {res.returncode}")
     sb.no_pwned("ready")
+    check([c["args"][-1] for c in sb.calls("ssh-keyscan")] == ["127.0.0.1"],
+          "ready: the local sshd was not checked (once) before marker ready")
 
     # the marker: ready, our env id, the host keys ssh-keygen sees
     got = [(pth, body) for pth, body in puts(store) if f"/envctl/{env_id}/" in pth]
@@ -271,6 +274,23 @@ def test_error(top, port, store):
     # the first exec failed: no second one
     check(len([c for c in sb.calls("docker") if c["args"][0] == "exec"]) == 1,
           "error: the script went on after a failure")
+
+
+def test_sshd(top, port, store):
+    """marker ready only once the local sshd answers (ssh-keyscan)."""
+    sb = Sandbox(top, "sshd")
+    env_id = "e88"
+    script = render("--name", "web-sshd", "--env-id", env_id, "--public-key",
+                    "ssh-ed25519 AAAA sshd", "--marker-url",
+                    f"http://127.0.0.1:{port}/envctl/{env_id}/ready.json",
+                    "--image", "al2023").stdout
+    res = sb.run(script, fail="ssh-keyscan", extra_env={"ENVCTL_SSHD_WAIT": "1"})
+    check(res.returncode != 0, "sshd: script passed with sshd silent")
+    got = [json.loads(b) for pth, b in puts(store) if f"/envctl/{env_id}/" in pth]
+    check([m["status"] for m in got] == ["error"], f"sshd: markers {got}, wanted one error")
+    calls = sb.calls("ssh-keyscan")
+    check(len(calls) >= 1 and calls[0]["args"][-1] == "127.0.0.1",
+          f"sshd: ssh-keyscan calls {calls}")
 
 
 def test_ubuntu_host_mode(top, port, store):
@@ -416,6 +436,7 @@ def main():
         proc, port, store = start_server(top, SECRETS_BODY)
         test_ready(top, port, store)
         test_error(top, port, store)
+        test_sshd(top, port, store)
         test_ubuntu_host_mode(top, port, store)
         test_yaml_spec(top, port, store)
         test_ami_detect(top, port, store)
