@@ -833,10 +833,15 @@ launch_in_pools(struct ec2_instance *inst, struct prov *pv,
 		const char *sub = pool_subnet(&pl, v);
 		int spot = pool_spot(&pl, v);
 
-		if (v != first && v + 1 < nvar &&
-		    pl_capacity_exhausted(p->o.capacity, aws_client_region(p->aws),
-		    spot, s->instance.type, sub, pl_now(p)))
-			continue;	/* just said "no capacity": skip it */
+		/*
+		 * A pool that just said "no capacity" is skipped, unless it is
+		 * the last or a crash replay resumes there (same ClientToken).
+		 */
+		if ((v != first || pv->start < STORE_STAGE_SG_READY) &&
+		    v + 1 < nvar && pl_capacity_exhausted(p->o.capacity,
+		    aws_client_region(p->aws), spot, s->instance.type, sub,
+		    pl_now(p)))
+			continue;
 		if (v != first) {
 			pl_row_set(pv->row, STORE_ENV_MARKET, spot ? "spot" : "on-demand");
 			pl_row_set(pv->row, STORE_ENV_SUBNET_ID, sub);
@@ -972,6 +977,39 @@ out:
  * TAGGED -> DONE once every ready check passes; PL_NOT_YET otherwise,
  * and ERR_TIMEOUT past ready_timeout, naming the check still waiting.
  */
+/*
+ * A spot instance still not running spot.timeout after its launch is
+ * given up (docs/spec.md): its pool (spot, subnet) counts as without
+ * capacity for PIPELINE_CAPACITY_TTL, the attempt rolls back, and the
+ * next attempt starts in the next pool (another subnet, then on-demand
+ * when spot.fallback allows).  1 when given up, with the message set.
+ */
+static int
+spot_given_up(struct prov *pv, time_t now)
+{
+	struct pipeline *p = pv->p;
+	const struct spec *s = pv->spec;
+
+	if (pv->row->market == NULL || strcmp(pv->row->market, "spot") != 0 ||
+	    pv->row->launched_at <= 0 || s->instance.spot.timeout_s <= 0 ||
+	    now - pv->row->launched_at <= s->instance.spot.timeout_s)
+		return 0;
+	/* its subnet's pool, and EC2's own pick (which may pick it again) */
+	pl_capacity_remember(p->o.capacity, aws_client_region(p->aws), 1,
+	    s->instance.type, pv->row->subnet_id, now);
+	if (s->instance.nsubnets == 0)
+		pl_capacity_remember(p->o.capacity, aws_client_region(p->aws), 1,
+		    s->instance.type, NULL, now);
+	err_set("spot instance %s still pending %llds after launch (spot.timeout "
+	    "%llds): given up; the next attempt tries the next pool%s",
+	    pv->row->instance_id != NULL ? pv->row->instance_id : "?",
+	    (long long)(now - pv->row->launched_at),
+	    (long long)s->instance.spot.timeout_s,
+	    s->instance.spot.fallback == SPEC_SPOT_FALLBACK_ON_DEMAND ?
+	    " (on-demand when no spot pool is left)" : "");
+	return 1;
+}
+
 static int
 step_ready(struct prov *pv)
 {
@@ -1001,7 +1039,7 @@ step_ready(struct prov *pv)
 	    ids[0])) < 0)
 		goto out;
 	if (!found || strcmp(now_inst.state, "pending") == 0) {
-		error = PL_NOT_YET;
+		error = spot_given_up(pv, now) ? ERR_UNAVAILABLE : PL_NOT_YET;
 		goto out;
 	}
 	if (strcmp(now_inst.state, "running") != 0) {

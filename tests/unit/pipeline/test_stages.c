@@ -1092,6 +1092,54 @@ test_stages__readiness_timeout(void **state)
 	assert_rolled_back("TAGGED", "is stopped", 1);
 }
 
+/*
+ * spot.timeout (5m by default): a spot instance still pending after it is
+ * given up and rolled back; its pool counts as without capacity, so the
+ * next attempt launches in the next pool.  On-demand waits on.
+ */
+static void
+test_stages__spot_timeout(void **state)
+{
+	struct pipeline_capacity *cap = NULL;
+	char id[STORE_ID_LEN], stage[24];
+
+	(void)state;
+	assert_int_equal(pipeline_capacity_new(&cap), 0);
+	F.o.capacity = cap;
+	restart();
+	assert_int_equal(job(PLAN_PROVISION, F.spot, NULL, stage), 0);
+	row(id);
+	assert_string_equal(row(NULL)->market, "spot");
+	assert_string_equal(fakeworld_instance(row(NULL)->instance_id)->state,
+	    "pending");
+	tick(300);	/* at spot.timeout: still waiting */
+	assert_int_equal(job(PLAN_ADVANCE, F.spot, id, stage), 0);
+	assert_int_equal(row(NULL)->stage, STORE_STAGE_TAGGED);
+	tick(1);
+	assert_int_equal(job(PLAN_ADVANCE, F.spot, id, stage), ERR_UNAVAILABLE);
+	assert_rolled_back("TAGGED", "still pending 301s after launch (spot.timeout "
+	    "300s): given up", 1);
+	assert_int_equal(fakeworld_live_instances(), 0);
+	/* the next attempt skips the pool that timed out, EC2's pick */
+	assert_string_equal(fakeworld.runs[fakeworld.nruns - 1].pool, "spot/-");
+	tick(BACKOFF_BASE);
+	assert_int_equal(job(PLAN_RETRY, F.spot, id, stage), 0);
+	assert_string_equal(fakeworld.runs[fakeworld.nruns - 1].pool,
+	    "spot/subnet-0a");
+	assert_int_equal(fakeworld_live_instances(), 1);
+
+	/* an on-demand instance pending as long is only waited for */
+	fresh();
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, stage), 0);
+	row(id);
+	tick(301);
+	assert_int_equal(job(PLAN_ADVANCE, F.web, id, stage), 0);
+	assert_int_equal(row(NULL)->stage, STORE_STAGE_TAGGED);
+	F.o.capacity = NULL;
+	restart();
+	pipeline_capacity_free(cap);
+}
+
 /* A bootstrap marker of id saying ready with host key fp. */
 static void
 marker_with_key(const char *id, const char *fp)
@@ -2141,6 +2189,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_stages__own_existing_group_not_changed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__own_orphan_and_duplicate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__orphan_group_left, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__spot_timeout, setup, teardown),
 		cmocka_unit_test(test_stages__failpoints_covered),
 		cmocka_unit_test_setup_teardown(test_stages__secret_sources, setup, teardown),
 	};
