@@ -161,10 +161,23 @@ view_check_protection(struct engine_view *pv, const struct config *cfg,
 		if ((a->kind != PLAN_TERMINATE && a->kind != PLAN_REPLACE &&
 		    a->kind != PLAN_ORPHAN) || ii == PLAN_NONE)
 			continue;
-		if ((error = ec2_instance_termination_protection(&prot,
-		    pv->aws[pv->inst_region[ii]]->ec2, pv->inst.v[ii].id)) < 0)
-			goto out;
+		error = ec2_instance_termination_protection(&prot,
+		    pv->aws[pv->inst_region[ii]]->ec2, pv->inst.v[ii].id);
 		pv->aws_calls++;
+		/*
+		 * Launched moments ago, not visible to this call yet (EC2 is
+		 * eventually consistent): its protection is unknown, so it is
+		 * held as protected for this pass; the next one asks again.
+		 */
+		if (error == ERR_NOTFOUND) {
+			log_warnx("instance %s: termination protection not known "
+			    "yet (%s): held this pass", pv->inst.v[ii].id,
+			    err_get());
+			prot = 1;
+			error = 0;
+		}
+		if (error < 0)
+			goto out;
 		if (prot) {
 			ids = xreallocarray(ids, n + 1, sizeof(*ids));
 			ids[n++] = pv->inst.v[ii].id;

@@ -433,7 +433,8 @@ def fleet():
     st = aws("ec2", "describe-instances", "--instance-ids",
              gamma["instance_id"])["Reservations"][0]["Instances"][0]["State"]["Name"]
     check(r.returncode == 2 and st == "running" and sc.live("gamma")[0]["status"] != "terminated",
-          "termination protection: held back, instance still running, exit 2 (%d %s)" % (r.returncode, st))
+          "termination protection: held back, instance still running, exit 2 (%d %s)%s"
+          % (r.returncode, st, "" if r.returncode == 2 else "\n" + r.stderr[-1500:]))
     aws("ec2", "modify-instance-attribute", "--instance-id", gamma["instance_id"],
         "--no-disable-api-termination")
     r = sc.reconcile()
