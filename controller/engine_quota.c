@@ -159,7 +159,8 @@ engine_quota_waits(int *found, struct engine_view *pv)
 		pv->qwait[pv->nqwait++].since = since[i];
 		*found = 1;
 	}
-	qsort(pv->qwait, pv->nqwait, sizeof(*pv->qwait), qwait_cmp);
+	if (pv->nqwait > 1)
+		qsort(pv->qwait, pv->nqwait, sizeof(*pv->qwait), qwait_cmp);
 out:
 	free(names);
 	free(since);
