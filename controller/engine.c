@@ -310,9 +310,17 @@ engine_outcomes(struct engine_result *res, const struct config *cfg,
 {
 	size_t i;
 
+	/*
+	 * A drift report changes no row, and a GC job's row is an ended
+	 * incarnation (reading the live row of its name back would count
+	 * a transition that did not happen): one query saved per such job.
+	 */
 	for (i = 0; i < res->njobs; i++) {
-		if (*res->jobs[i].name != '\0')
-			engine_outcome(res, cfg, pv, &res->jobs[i]);
+		const struct pipeline_job *j = &res->jobs[i];
+
+		if (*j->name != '\0' && j->kind != PLAN_DRIFT_REPORT &&
+		    j->kind != PLAN_GC)
+			engine_outcome(res, cfg, pv, j);
 	}
 }
 
