@@ -425,6 +425,7 @@ def fleet():
     # Termination protection is reported, never overridden.
     sc.spec("gamma")
     r = sc.reconcile()
+    time.sleep(1.5)     # strict EC2 hides a new instance for a second
     gamma = sc.live("gamma")[0]
     aws("ec2", "modify-instance-attribute", "--instance-id", gamma["instance_id"],
         "--disable-api-termination")
