@@ -2,7 +2,8 @@
  * envctl status [NAME] [-o json] - environments as the records and EC2
  * see them: status, stage, instance, its state, IP, age, cost so far
  * (pipeline_env_cost(), as the status pages), last error, and whether
- * the two agree.
+ * the two agree; with quotas configured, also the new environments a
+ * quota holds (status "held", the reason as their agreement).
  *
  * Reads the live rows (one query) and the cluster's instances (one
  * paginated DescribeInstances per region the rows and the default
@@ -29,6 +30,7 @@
 struct status_row {
 	const struct store_env		*env;	/* NULL: an instance without a row */
 	const struct ec2_instance	*inst;	/* NULL: no instance found */
+	const struct store_quota_hold	*hold;	/* a new environment a quota holds */
 	const char			*name;
 	const char			*agreement;
 	double				 per_hour;	/* 0 while stopped */
@@ -98,12 +100,13 @@ print_text(const struct status_row *rows, size_t n, time_t now)
 	for (i = 0; i < n; i++) {
 		const struct store_env *e = rows[i].env;
 		const struct ec2_instance *in = rows[i].inst;
-		time_t born = e ? e->created_at : (in ? in->launched : 0);
+		time_t born = e ? e->created_at : (in ? in->launched :
+		    (rows[i].hold ? (time_t)rows[i].hold->since : 0));
 
 		duration_format(age, sizeof(age), born ? (long long)(now - born) : 0);
 		printf("%-24s %-12s %-17s %-20s %-13s %-15s %-8s %9.2f  %s\n",
 		    log_sanitize(nm, sizeof(nm), rows[i].name),
-		    e ? store_status_str(e->status) : "-",
+		    e ? store_status_str(e->status) : (rows[i].hold ? "held" : "-"),
 		    e ? store_stage_str(e->stage) : "-",
 		    log_sanitize(id, sizeof(id), in ? in->id :
 		    (e && e->instance_id ? e->instance_id : "-")),
@@ -117,6 +120,9 @@ print_text(const struct status_row *rows, size_t n, time_t now)
 			    log_sanitize(fs, sizeof(fs),
 			    e->failed_at_stage ? e->failed_at_stage : ""),
 			    log_escape(esc, sizeof(esc), e->error));
+		if (rows[i].hold != NULL && rows[i].hold->reason != NULL)
+			printf("    held: %s\n", log_escape(esc, sizeof(esc),
+			    rows[i].hold->reason));
 		if (e != NULL && e->host_keys != NULL)
 			printf("    host keys (verified): %s\n",
 			    log_escape(esc, sizeof(esc), e->host_keys));
@@ -144,7 +150,8 @@ print_json(const struct status_row *rows, size_t n, time_t now)
 
 		json_object_set_new(o, "name", json_string(rows[i].name));
 		json_object_set_new(o, "env_id", e ? json_string(e->id) : json_null());
-		json_object_set_new(o, "status", e ? json_string(store_status_str(e->status)) : json_null());
+		json_object_set_new(o, "status", e ? json_string(store_status_str(e->status)) :
+		    (rows[i].hold ? json_string("held") : json_null()));
 		json_object_set_new(o, "stage", e ? json_string(store_stage_str(e->stage)) : json_null());
 		json_object_set_new(o, "recorded_instance_id", e ? jstr(e->instance_id) : json_null());
 		json_object_set_new(o, "instance_id", in ? json_string(in->id) : json_null());
@@ -153,6 +160,12 @@ print_json(const struct status_row *rows, size_t n, time_t now)
 		    json_string(in->public_ip) : (e ? jstr(e->public_ip) : json_null()));
 		json_object_set_new(o, "age_seconds", json_integer(e && e->created_at ?
 		    (json_int_t)(now - e->created_at) : 0));
+		if (rows[i].hold != NULL) {
+			json_object_set_new(o, "held_since", json_integer(
+			    (json_int_t)rows[i].hold->since));
+			json_object_set_new(o, "held_reason", jstr(rows[i].hold->reason));
+			json_object_set_new(o, "workspace", jstr(rows[i].hold->workspace));
+		}
 		json_object_set_new(o, "cost_usd", json_real(rows[i].cost));
 		json_object_set_new(o, "cost_usd_per_hour", json_real(rows[i].per_hour));
 		json_object_set_new(o, "stopped_seconds", json_integer(e ?
@@ -219,10 +232,11 @@ cmd_status(int argc, char **argv)
 	struct observe_tags tags;
 	struct observe_instances inst = { 0 };
 	struct status_row *rows = NULL;
+	struct store_quota_hold *holds = NULL;
 	struct pipeline_cost cost;
 	unsigned char *used = NULL;
 	const char *only = NULL;
-	size_t nlive = 0, nrows = 0, i;
+	size_t nlive = 0, nrows = 0, nholds = 0, i;
 	time_t now = time(NULL);
 	int json, code = EXIT_ERROR;
 
@@ -243,11 +257,16 @@ cmd_status(int argc, char **argv)
 		cmd_error("status", err_get());
 		goto out;
 	}
+	/* holds are recorded only while quotas are configured (§3.10) */
+	if (cfg->quota.n > 0 && store_quota_holds(&holds, &nholds, st) < 0) {
+		cmd_error("status", err_get());
+		goto out;
+	}
 	if (status_discover(&inst, cfg, &tags, live, nlive) < 0) {
 		cmd_error("status", err_get());
 		goto out;
 	}
-	rows = xcalloc(nlive + inst.n + 1, sizeof(*rows));
+	rows = xcalloc(nlive + inst.n + nholds + 1, sizeof(*rows));
 	used = xcalloc(inst.n + 1, 1);
 	for (i = 0; i < nlive; i++) {
 		rows[nrows].env = &live[i];
@@ -268,6 +287,12 @@ cmd_status(int argc, char **argv)
 		rows[nrows].inst = &inst.v[i];
 		rows[nrows].name = name ? name : "(no env tag)";
 		rows[nrows].agreement = agreement_of(NULL, &inst.v[i]);
+		nrows++;
+	}
+	for (i = 0; i < nholds; i++) {
+		rows[nrows].hold = &holds[i];
+		rows[nrows].name = holds[i].env;
+		rows[nrows].agreement = "ok (held for a quota)";
 		nrows++;
 	}
 	if (only != NULL) {
@@ -291,6 +316,7 @@ cmd_status(int argc, char **argv)
 out:
 	free(used);
 	free(rows);
+	store_quota_holds_free(holds, nholds);
 	observe_instances_dispose(&inst);
 	store_envs_free(live, nlive);
 	store_free(st);

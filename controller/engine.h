@@ -41,12 +41,6 @@ struct engine_foot {
 	double		 usd_per_hour;
 };
 
-/* Since when a held new environment has waited for a quota. */
-struct engine_qwait {
-	char		*name;
-	int64_t		 since;
-};
-
 struct engine_view {
 	struct spec_tree	*tree;
 	char			*revision;
@@ -62,11 +56,12 @@ struct engine_view {
 	struct plan		*plan;		/* borrows from tree, inst, rows */
 	int64_t			*terminated;	/* the window budget's count (store) */
 	size_t			 nterminated;
-	/* quotas (only with some): per tree entry, and the waits (by name) */
+	/* quotas (only with some): per tree entry, and the open holds (by env) */
 	struct engine_foot	*foot;
 	size_t			 nfoot;
-	struct engine_qwait	*qwait;
-	size_t			 nqwait;
+	struct store_quota_hold	*holds;
+	size_t			 nholds;
+	int			 quotas;	/* holds read: quotas configured */
 	size_t			 nspecs, ninvalid, ninstances, nlive;
 	int			 aws_calls;
 };
@@ -102,15 +97,19 @@ size_t	 engine_view_njobs(const struct engine_view *);
 int	 engine_quota_footprints(struct engine_view *pv,
 	    const struct config *cfg, time_t now);
 /*
- * After a plan: since when each environment the plan holds for a quota
- * has waited (its quota.held events after its last provision start)
- * into pv->qwait; *found 1 when any has, and the plan is worth making
- * again with that order.
+ * After a plan: the cluster's open quota holds (store_quota_holds()) into
+ * pv->holds; *found 1 when one the plan holds has waited already, and the
+ * plan is worth making again with that order.
  */
 int	 engine_quota_waits(int *found, struct engine_view *pv);
 /* Since when name has waited for a quota; 0: it has not (or no hold yet). */
 int64_t	 engine_quota_since(const struct engine_view *pv, const char *name);
-/* A quota.held event for each environment held for the first time. */
+/*
+ * With quotas configured (pv->quotas): a quota.held event for each
+ * environment held for the first time, a quota.released event for each
+ * open hold the plan no longer holds (it provisions now, or its spec is
+ * gone).
+ */
 int	 engine_quota_record(const struct engine_view *pv);
 void	 engine_quota_dispose(struct engine_view *pv);
 

@@ -4,7 +4,8 @@
  * vCPUs of its instance type from DescribeInstanceTypes, cached for the
  * process, and its on-demand-equivalent price from the price table) and,
  * for the new environments a quota holds, since when they have waited
- * (their quota.held events), so the longest-waiting goes first.
+ * (their open holds: quota.held until quota.released or a provision
+ * start), so the longest-waiting goes first.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -122,97 +123,101 @@ engine_quota_footprints(struct engine_view *pv, const struct config *cfg,
 }
 
 static int
-qwait_cmp(const void *a, const void *b)
+hold_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct engine_qwait *)a)->name,
-	    ((const struct engine_qwait *)b)->name);
+	return strcmp(((const struct store_quota_hold *)a)->env,
+	    ((const struct store_quota_hold *)b)->env);
 }
 
 int
 engine_quota_waits(int *found, struct engine_view *pv)
 {
-	const char **names = NULL;
-	int64_t *since = NULL;
-	size_t i, n = 0;
+	size_t i;
 	int error;
 
 	*found = 0;
-	for (i = 0; i < plan_count(pv->plan); i++) {
+	pv->quotas = 1;
+	if ((error = store_quota_holds(&pv->holds, &pv->nholds, pv->store)) < 0)
+		return error;
+	if (pv->nholds > 1)
+		qsort(pv->holds, pv->nholds, sizeof(*pv->holds), hold_cmp);
+	for (i = 0; i < plan_count(pv->plan) && !*found; i++) {
 		const struct plan_action *a = plan_action_at(pv->plan, i);
 
-		if (plan_action_hold(a) != PLAN_HOLD_QUOTA)
-			continue;
-		names = xreallocarray(names, n + 1, sizeof(*names));
-		names[n++] = a->name;
+		if (plan_action_hold(a) == PLAN_HOLD_QUOTA &&
+		    engine_quota_since(pv, a->name) != 0)
+			*found = 1;
 	}
-	if (n == 0)
-		return 0;
-	since = xcalloc(n, sizeof(*since));
-	if ((error = store_quota_waits(since, pv->store, names, n)) < 0)
-		goto out;
-	for (i = 0; i < n; i++) {
-		if (since[i] == 0)
-			continue;
-		pv->qwait = xreallocarray(pv->qwait, pv->nqwait + 1,
-		    sizeof(*pv->qwait));
-		pv->qwait[pv->nqwait].name = xstrdup(names[i]);
-		pv->qwait[pv->nqwait++].since = since[i];
-		*found = 1;
-	}
-	if (pv->nqwait > 1)
-		qsort(pv->qwait, pv->nqwait, sizeof(*pv->qwait), qwait_cmp);
-out:
-	free(names);
-	free(since);
-	return error;
+	return 0;
+}
+
+static const struct store_quota_hold *
+hold_find(const struct engine_view *pv, const char *name)
+{
+	struct store_quota_hold key;
+
+	if (pv->nholds == 0)
+		return NULL;
+	key.env = (char *)(uintptr_t)name;
+	return bsearch(&key, pv->holds, pv->nholds, sizeof(*pv->holds),
+	    hold_cmp);
 }
 
 int64_t
 engine_quota_since(const struct engine_view *pv, const char *name)
 {
-	struct engine_qwait key, *hit;
+	const struct store_quota_hold *h = hold_find(pv, name);
 
-	if (pv->nqwait == 0)
-		return 0;
-	key.name = (char *)(uintptr_t)name;
-	hit = bsearch(&key, pv->qwait, pv->nqwait, sizeof(*pv->qwait), qwait_cmp);
-	return hit != NULL ? hit->since : 0;
+	return h != NULL ? h->since : 0;
 }
 
 void
 engine_quota_dispose(struct engine_view *pv)
 {
-	size_t i;
-
-	for (i = 0; i < pv->nqwait; i++)
-		free(pv->qwait[i].name);
-	free(pv->qwait);
+	store_quota_holds_free(pv->holds, pv->nholds);
 	free(pv->foot);
-	pv->qwait = NULL;
+	pv->holds = NULL;
+	pv->quotas = 0;
 	pv->foot = NULL;
-	pv->nqwait = pv->nfoot = 0;
+	pv->nholds = pv->nfoot = 0;
 }
 
-/* One quota.held event for a new hold (see engine_quota_record()). */
+/*
+ * One quota event: quota.held for a new hold (with the reason), or
+ * quota.released for an open hold the plan no longer holds (why: the
+ * environment provisions now, or its spec is gone).
+ */
 static int
-quota_held_event(const struct engine_view *pv, const struct plan_action *a,
-    const char *workspace)
+quota_event(const struct engine_view *pv, const char *type, const char *env,
+    const char *workspace, const char *why)
 {
 	json_t *o = json_object();
 	char *payload;
 	int error;
 
-	json_object_set_new(o, "env", json_string(a->name));
+	json_object_set_new(o, "env", json_string(env));
 	json_object_set_new(o, "workspace", workspace != NULL ?
 	    json_string(workspace) : json_null());
-	json_object_set_new(o, "reason", json_string(plan_action_held_why(a)));
+	json_object_set_new(o, "reason", json_string(why));
 	if ((payload = json_dumps(o, JSON_COMPACT)) == NULL)
 		abort();	/* out of memory */
-	error = store_event_add(NULL, pv->store, NULL, "quota.held", payload,
+	error = store_event_add(NULL, pv->store, NULL, type, payload,
 	    strlen(payload));
 	free(payload);
 	json_decref(o);
 	return error;
+}
+
+/* The plan's action on name, or NULL. */
+static const struct plan_action *
+quota_action(const struct engine_view *pv, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < plan_count(pv->plan); i++)
+		if (strcmp(plan_action_at(pv->plan, i)->name, name) == 0)
+			return plan_action_at(pv->plan, i);
+	return NULL;
 }
 
 int
@@ -221,6 +226,8 @@ engine_quota_record(const struct engine_view *pv)
 	size_t i;
 	int error = 0, e;
 
+	if (!pv->quotas)
+		return 0;	/* no holds made, none read (engine_quota_waits) */
 	for (i = 0; i < plan_count(pv->plan); i++) {
 		const struct plan_action *a = plan_action_at(pv->plan, i);
 		const struct spec_brief *b = NULL;
@@ -231,8 +238,20 @@ engine_quota_record(const struct engine_view *pv)
 		if (a->desired_index != PLAN_NONE)
 			b = spec_entry_brief(spec_tree_entry(pv->tree,
 			    a->desired_index));
-		if ((e = quota_held_event(pv, a, b != NULL ? b->workspace :
-		    NULL)) < 0 && error == 0)
+		if ((e = quota_event(pv, "quota.held", a->name, b != NULL ?
+		    b->workspace : NULL, plan_action_held_why(a))) < 0 &&
+		    error == 0)
+			error = e;
+	}
+	for (i = 0; i < pv->nholds; i++) {
+		const struct store_quota_hold *h = &pv->holds[i];
+		const struct plan_action *a = quota_action(pv, h->env);
+
+		if (a != NULL && plan_action_hold(a) == PLAN_HOLD_QUOTA)
+			continue;	/* still held */
+		if ((e = quota_event(pv, "quota.released", h->env, h->workspace,
+		    spec_tree_find(pv->tree, h->env) == NULL ? "spec removed" :
+		    "within quota")) < 0 && error == 0)
 			error = e;
 	}
 	return error;

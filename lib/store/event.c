@@ -249,38 +249,63 @@ strings_json(const char *const *v, size_t n)
 }
 
 int
-store_quota_waits(int64_t *since, struct store *st, const char *const *names,
-    size_t n)
+store_quota_holds(struct store_quota_hold **out, size_t *n, struct store *st)
 {
-	const char *params[2];
-	char *json = strings_json(names, n);
+	const char *params[1];
+	struct store_quota_hold *v = NULL;
 	PGresult *res = NULL;
-	size_t i, k, rows;
+	size_t k, rows;
 	int error;
 
-	for (i = 0; i < n; i++)
-		since[i] = 0;
+	*out = NULL;
+	*n = 0;
 	params[0] = store_cluster(st);
-	params[1] = json;
-	if ((error = store_exec(&res, st, "read quota waits",
-	    "SELECT h.payload->>'env', " EPOCH("min(h.created_at)")
+	/*
+	 * A hold is open from its first quota.held event until a
+	 * quota.released naming it or a provision start of a row of that
+	 * name, whichever comes first; ids order events of one pass.
+	 */
+	if ((error = store_exec(&res, st, "read quota holds",
+	    "SELECT h.payload->>'env', " EPOCH("min(h.created_at)") ","
+	    " (array_agg(h.payload->>'workspace' ORDER BY h.id DESC))[1],"
+	    " (array_agg(h.payload->>'reason' ORDER BY h.id DESC))[1]"
 	    " FROM events h WHERE h.cluster_id = $1 AND h.type = 'quota.held'"
-	    " AND h.payload->>'env' IN (SELECT jsonb_array_elements_text($2::jsonb))"
 	    " AND NOT EXISTS (SELECT 1 FROM events s JOIN environments x"
 	    "  ON x.id = s.env_id WHERE s.cluster_id = $1"
 	    "  AND s.type = 'remote.provision.start' AND x.cluster_id = $1"
 	    "  AND x.name = h.payload->>'env' AND s.created_at > h.created_at)"
-	    " GROUP BY 1", 2, params, PGRES_TUPLES_OK)) != 0)
+	    " AND NOT EXISTS (SELECT 1 FROM events r WHERE r.cluster_id = $1"
+	    "  AND r.type = 'quota.released' AND r.id > h.id"
+	    "  AND r.payload->>'env' = h.payload->>'env')"
+	    " GROUP BY 1 ORDER BY 2, 1", 1, params, PGRES_TUPLES_OK)) != 0)
 		goto done;
 	rows = (size_t)PQntuples(res);
-	for (k = 0; k < rows; k++)
-		for (i = 0; i < n; i++)
-			if (strcmp(names[i], PQgetvalue(res, (int)k, 0)) == 0)
-				since[i] = store_col_int64(res, (int)k, 1);
+	if (rows > 0)
+		v = xcalloc(rows, sizeof(*v));
+	for (k = 0; k < rows; k++) {
+		v[k].env = store_col_strdup(res, (int)k, 0);
+		v[k].since = store_col_int64(res, (int)k, 1);
+		v[k].workspace = store_col_strdup(res, (int)k, 2);
+		v[k].reason = store_col_strdup(res, (int)k, 3);
+	}
+	*out = v;
+	*n = rows;
 done:
 	PQclear(res);
-	free(json);
 	return error;
+}
+
+void
+store_quota_holds_free(struct store_quota_hold *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(v[i].env);
+		free(v[i].workspace);
+		free(v[i].reason);
+	}
+	free(v);
 }
 
 int

@@ -453,16 +453,26 @@ int	 store_drift_open_ids(char (**ids)[STORE_ID_LEN], size_t *n,
 int	 store_terminations_since(int64_t **times, size_t *n, struct store *,
 	    time_t since);
 /*
+ * The quota holds open in this cluster (design §3.10): an environment is
+ * held from its first quota.held event until a quota.released event
+ * names it or a row of that name starts provisioning.  *out (NULL when
+ * *n is 0), oldest hold first, is freed with store_quota_holds_free();
+ * workspace and reason are those of its newest quota.held (NULL if the
+ * event had none).
+ */
+struct store_quota_hold {
+	char		*env;
+	char		*workspace;
+	char		*reason;
+	int64_t		 since;		/* unix seconds of the first quota.held */
+};
+int	 store_quota_holds(struct store_quota_hold **out, size_t *n,
+	    struct store *);
+void	 store_quota_holds_free(struct store_quota_hold *, size_t n);
+/*
  * Of the n instance ids, which already have an event of type naming them
  * (payload "instance_id"): seen[i] set for each such ids[i].  One query.
  */
-/*
- * Since when (unix seconds) each of the n environments names has waited
- * for a quota in this cluster: its first quota.held event after its
- * latest remote.provision.start; 0 when there is none.
- */
-int	 store_quota_waits(int64_t *since, struct store *,
-	    const char *const *names, size_t n);
 int	 store_event_instances_seen(bool *seen, struct store *, const char *type,
 	    const char *const *ids, size_t n);
 

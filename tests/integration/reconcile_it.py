@@ -1505,6 +1505,13 @@ def quota():
     sc.reconcile()
     held = [json.loads(p)["env"] for _, p in sc.events("quota.held")]
     check(sorted(held) == ["q3", "q4"], "quota: one event per hold, not per pass (psql: %s)" % held)
+    def held_in_status():
+        r = sc.envctl("status", "-o", "json")
+        return sorted((e["name"], e["held_reason"]) for e in json.loads(r.stdout)
+                      if e["status"] == "held")
+    st = held_in_status()
+    check([n for n, _ in st] == ["q3", "q4"] and all("environments 2 + 1 > 2" in w for _, w in st),
+          "quota: status lists q3 and q4 held, with the reason: %s" % st)
     sc.env["ENVCTL_QUOTA"] = "it: envs=1"
     sc.reconcile()
     check(names() == ["q1", "q2"], "quota: a shrunk quota terminates nothing (aws CLI: %s)" % names())
@@ -1512,6 +1519,18 @@ def quota():
     sc.reconcile()
     check(names() == ["q1", "q2", "q4"],
           "quota: room for one: q4, held longest, goes before q3 (aws CLI: %s)" % names())
+    check([n for n, _ in held_in_status()] == ["q3"],
+          "quota: status lists only q3 once q4 provisions: %s" % held_in_status())
+    sc.unspec("q3")
+    sc.reconcile()
+    rel = [json.loads(p) for _, p in sc.events("quota.released")]
+    check(sorted((e["env"], e["reason"]) for e in rel) == [("q3", "spec removed"),
+                                                           ("q4", "within quota")],
+          "quota: quota.released once for q4 (provisioned) and for q3 (its spec removed) "
+          "(psql: %s)" % rel)
+    check(held_in_status() == [], "quota: status lists no hold once q3's spec is gone: %s"
+          % held_in_status())
+    sc.spec("q3")                       # back: a plan holds it anew
     vcpus = aws("ec2", "describe-instance-types", "--instance-types", "t3.micro")[
         "InstanceTypes"][0]["VCpuInfo"]["DefaultVCpus"]
     sc.env["ENVCTL_QUOTA"] = "*: vcpus=%d" % (3 * vcpus + 1)
