@@ -25,6 +25,7 @@
 #include "mem.h"
 #include "observe.h"
 #include "pipeline.h"
+#include "spec.h"
 #include "store.h"
 
 struct status_row {
@@ -35,7 +36,32 @@ struct status_row {
 	const char			*agreement;
 	double				 per_hour;	/* 0 while stopped */
 	double				 cost;
+	long long			 idle_stop;	/* -1: no valid spec read */
+	int				 idle_terminate;
 };
+
+/*
+ * The idle stop a row's spec puts in force (§6.7): its own idle_stop or
+ * the idle_stop option, from the specs as they are now (which is what the
+ * next launch gets; a running instance has what its launch got).  -1
+ * when the specs cannot be read or name no valid spec of that name.
+ */
+static void
+row_idle(struct status_row *r, const struct spec_tree *tree,
+    const struct config *cfg)
+{
+	const struct spec_entry *se;
+	const struct spec_brief *b;
+
+	r->idle_stop = -1;
+	if (tree == NULL || (se = spec_tree_find(tree, r->name)) == NULL ||
+	    !spec_entry_valid(se))
+		return;
+	b = spec_entry_brief(se);
+	r->idle_stop = spec_idle_stop_effective(b->idle_stop_s, b->on_idle,
+	    b->market, cfg->idle_stop);
+	r->idle_terminate = b->on_idle == SPEC_IDLE_TERMINATE;
+}
 
 static const char *
 agreement_of(const struct store_env *e, const struct ec2_instance *inst)
@@ -171,6 +197,11 @@ print_json(const struct status_row *rows, size_t n, time_t now)
 		json_object_set_new(o, "stopped_seconds", json_integer(e ?
 		    e->stopped_seconds + (e->stopped_at > 0 && now > e->stopped_at ?
 		    (long long)(now - e->stopped_at) : 0) : 0));
+		json_object_set_new(o, "idle_stop_seconds", rows[i].idle_stop >= 0 ?
+		    json_integer(rows[i].idle_stop) : json_null());
+		json_object_set_new(o, "on_idle", rows[i].idle_stop > 0 ?
+		    json_string(rows[i].idle_terminate ? "terminate" : "stop") :
+		    json_null());
 		json_object_set_new(o, "last_error", e ? jstr(e->error) : json_null());
 		json_object_set_new(o, "failed_at_stage", e ? jstr(e->failed_at_stage) : json_null());
 		json_object_set_new(o, "host_keys", e ? jstr(e->host_keys) : json_null());
@@ -233,6 +264,8 @@ cmd_status(int argc, char **argv)
 	struct observe_instances inst = { 0 };
 	struct status_row *rows = NULL;
 	struct store_quota_hold *holds = NULL;
+	struct spec_tree *tree = NULL;
+	char *revision = NULL;
 	struct pipeline_cost cost;
 	unsigned char *used = NULL;
 	const char *only = NULL;
@@ -266,6 +299,11 @@ cmd_status(int argc, char **argv)
 		cmd_error("status", err_get());
 		goto out;
 	}
+	/* the specs only for idle_stop_seconds: status works without them */
+	if (ctl_specs_load(&tree, &revision, cfg) < 0) {
+		log_debug("status: no specs for idle_stop: %s", err_get());
+		err_clear();
+	}
 	rows = xcalloc(nlive + inst.n + nholds + 1, sizeof(*rows));
 	used = xcalloc(inst.n + 1, 1);
 	for (i = 0; i < nlive; i++) {
@@ -276,6 +314,7 @@ cmd_status(int argc, char **argv)
 		pipeline_env_cost(&cost, &live[i], now);
 		rows[nrows].cost = cost.usd;
 		rows[nrows].per_hour = cost.usd_per_hour;
+		row_idle(&rows[nrows], tree, cfg);
 		nrows++;
 	}
 	for (i = 0; i < inst.n; i++) {
@@ -287,12 +326,14 @@ cmd_status(int argc, char **argv)
 		rows[nrows].inst = &inst.v[i];
 		rows[nrows].name = name ? name : "(no env tag)";
 		rows[nrows].agreement = agreement_of(NULL, &inst.v[i]);
+		rows[nrows].idle_stop = -1;
 		nrows++;
 	}
 	for (i = 0; i < nholds; i++) {
 		rows[nrows].hold = &holds[i];
 		rows[nrows].name = holds[i].env;
 		rows[nrows].agreement = "ok (held for a quota)";
+		rows[nrows].idle_stop = -1;
 		nrows++;
 	}
 	if (only != NULL) {
@@ -317,6 +358,8 @@ out:
 	free(used);
 	free(rows);
 	store_quota_holds_free(holds, nholds);
+	spec_tree_free(tree);
+	free(revision);
 	observe_instances_dispose(&inst);
 	store_envs_free(live, nlive);
 	store_free(st);

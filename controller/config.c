@@ -17,6 +17,7 @@
 #include "log.h"
 #include "mem.h"
 #include "pipeline.h"
+#include "spec.h"
 
 struct config_option;
 
@@ -59,7 +60,7 @@ static config_parse_fn parse_tag_prefix, parse_ready_checks, parse_pace;
 static config_parse_fn parse_secret_env_prefix, parse_secret_ssm_prefix;
 static config_parse_fn parse_secrets_dir;
 static config_parse_fn parse_log_level, parse_log_format, parse_budget;
-static config_parse_fn parse_quota;
+static config_parse_fn parse_quota, parse_idle_stop;
 static config_dispose_fn dispose_string, dispose_quota;
 
 #define FIELD(f)	offsetof(struct config, f), sizeof(((struct config *)0)->f)
@@ -159,6 +160,8 @@ static const struct config_option options[] = {
 	    "readiness checks: any of status, ssh, marker, hostkey"),
 	INT(ready_ssh_port, "22", 1, 65535,
 	    "port the ssh readiness check connects to on the instance; envctl ssh and ssh-config use it too"),
+	CUSTOM(idle_stop, "0", parse_idle_stop, NULL,
+	    "fleet default of lifecycle.idle_stop for specs that do not set it: power an environment off after this long without SSH and with low load; 0: off, else 10m..7d; applies to new launches only"),
 	STR(ssh, "ssh",
 	    "the ssh program envctl ssh runs (a name on PATH or a path)"),
 	INT(aws_max_attempts, "3", 1, 20,
@@ -483,6 +486,25 @@ parse_duration(const struct config_option *opt, void *out, const char *value)
 	}
 	if (in_range(opt, n, value) < 0)
 		return ERR_INVALID;
+	*(long long *)out = n;
+	return 0;
+}
+
+/* idle_stop: 0 (off) or a duration of SPEC_IDLE_STOP_MIN..MAX, as in a spec. */
+static int
+parse_idle_stop(const struct config_option *opt, void *out, const char *value)
+{
+	long long n;
+
+	if (duration_parse(&n, value) < 0) {
+		err_prefix("%s", opt->name);
+		return ERR_INVALID;
+	}
+	if (n != 0 && (n < SPEC_IDLE_STOP_MIN || n > SPEC_IDLE_STOP_MAX)) {
+		err_set("%s: '%s' is neither 0 (off) nor between 10m and 7d",
+		    opt->name, value);
+		return ERR_INVALID;
+	}
 	*(long long *)out = n;
 	return 0;
 }

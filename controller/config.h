@@ -90,6 +90,7 @@ struct config {
 	long long		 provision_sla;	/* seconds; 0: off */
 	unsigned		 ready_checks;	/* PIPELINE_CHECK_* bits */
 	int			 ready_ssh_port;
+	long long		 idle_stop;	/* seconds; fleet default, 0: off */
 	char			*ssh;		/* the ssh program of envctl ssh */
 	int			 aws_max_attempts;
 	struct config_pace	 ec2_rate_limits;

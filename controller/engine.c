@@ -532,6 +532,7 @@ engine_opts(struct pipeline_opts *o, const struct config *cfg)
 	o->tag_prefix = cfg->tag_prefix;
 	o->ready_checks = cfg->ready_checks;
 	o->ready_ssh_port = cfg->ready_ssh_port;
+	o->idle_stop_s = cfg->idle_stop;
 	o->prices = cfg->prices;
 	o->secret_env_prefix = cfg->secret_env_prefix;
 	o->secret_ssm_prefix = cfg->secret_ssm_prefix;

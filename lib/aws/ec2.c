@@ -673,9 +673,12 @@ ec2_instance_run(struct ec2_instance *out, struct ec2_client *c,
 	}
 	if (in->disable_api_termination)
 		aws_query_add(q, "DisableApiTermination", "true");
-	/* A shutdown from inside keeps an on-demand disk; spot cannot stop. */
+	/*
+	 * A shutdown from inside keeps an on-demand disk unless asked to
+	 * terminate (on_idle: terminate); spot cannot stop.
+	 */
 	aws_query_add(q, "InstanceInitiatedShutdownBehavior",
-	    in->spot ? "terminate" : "stop");
+	    in->spot || in->shutdown_terminate ? "terminate" : "stop");
 	if ((error = ec2_call(&doc, NULL, 0, c, "RunInstances", q)) < 0)
 		goto done;
 	iset = aws_xml_child(aws_xml_root(doc), "instancesSet");

@@ -161,6 +161,8 @@ struct ec2_run_input {
 	int			 spot;			/* one-time spot, terminate;
 						   else shutdown stops */
 	const char		*spot_max_price;	/* NULL: on-demand price cap */
+	int			 shutdown_terminate;	/* on-demand too: a shutdown
+							   from inside terminates */
 	int			 disable_api_termination;
 };
 

@@ -66,6 +66,7 @@ struct pipeline_opts {
 	const char		*correlation_id; /* of the pass, on the jobs' log lines */
 	unsigned		 ready_checks;	/* PIPELINE_CHECK_* */
 	int			 ready_ssh_port; /* the ssh check's port; 0: 22 */
+	long long		 idle_stop_s;	/* idle_stop fleet default; 0: off */
 	const struct pipeline_prices *prices;	/* price_table; NULL: built-in */
 	/* The secret namespace (spec.h; NULL: the defaults, "": off). */
 	const char		*secret_env_prefix;

@@ -646,6 +646,8 @@ launch_script(char **script, struct prov *pv)
 	up.marker_url = marker_url;
 	up.secrets_url = secrets_url;
 	up.default_user = s->access.ssh.user;	/* NULL: the image's */
+	up.idle_stop_s = spec_idle_stop_effective(s->lifecycle.idle_stop_s,
+	    s->lifecycle.on_idle, s->instance.market, p->o.idle_stop_s);
 	error = userdata_render(script, NULL, s, &up);
 out:
 	free(pub);
@@ -927,6 +929,8 @@ step_launch(struct prov *pv)
 	in.ntags = nkv;
 	in.root_device_name = root;
 	in.root_size_gb = (int)s->instance.disk_size_gb;
+	/* on_idle: terminate: the idle watcher's shutdown ends the instance. */
+	in.shutdown_terminate = s->lifecycle.on_idle == SPEC_IDLE_TERMINATE;
 	FP("provision.launch.before");
 	if ((error = launch_in_pools(&inst, pv, &in)) < 0)
 		goto out;

@@ -272,8 +272,21 @@ spec_canonical(struct buf *b, const struct spec *s)
 	e |= put_bootstrap(b, s);
 	e |= buf_addstr(b, ",\"instance\":");
 	e |= put_instance(b, s);
-	e |= buf_addstr(b, ",\"lifecycle\":{\"on_drift\":");
+	e |= buf_addstr(b, ",\"lifecycle\":{");
+	/*
+	 * idle_stop and on_idle only when the spec sets them (above 0, not
+	 * stop), so that the hash of every spec without them stays what it
+	 * was; the fleet default applies to new launches only (§6.7).
+	 */
+	if (s->lifecycle.idle_stop_s > 0) {
+		e |= buf_addstr(b, "\"idle_stop\":");
+		e |= put_int(b, s->lifecycle.idle_stop_s);
+		e |= buf_addch(b, ',');
+	}
+	e |= buf_addstr(b, "\"on_drift\":");
 	e |= put_str(b, drift[s->lifecycle.on_drift]);
+	if (s->lifecycle.on_idle != SPEC_IDLE_STOP)
+		e |= buf_addstr(b, ",\"on_idle\":\"terminate\"");
 	e |= buf_addstr(b, ",\"ready_timeout\":");
 	e |= put_int(b, s->lifecycle.ready_timeout_s);
 	e |= buf_addstr(b, ",\"ttl\":");

@@ -1164,14 +1164,51 @@ do_bootstrap(struct sctx *c, const struct ynode *bs)
 
 /* ---- spec.lifecycle, spec.tags ---- */
 
+/*
+ * lifecycle.idle_stop (0 or SPEC_IDLE_STOP_MIN..MAX) and on_idle.  A
+ * one-time spot instance cannot stop, so a spot spec with an idle_stop
+ * must say on_idle: terminate.  Runs after do_instance (the market).
+ */
+static void
+do_idle(struct sctx *c, const struct ynode *lc)
+{
+	static const char *const actions[] = { "stop", "terminate", NULL };
+	const struct ynode *v = map_get(lc, "idle_stop");
+	char a[32], b[32];
+	long long secs;
+	int e;
+
+	if (as_enum(c, map_get(lc, "on_idle"), "spec.lifecycle.on_idle", actions,
+	    &e) == 0)
+		c->s->lifecycle.on_idle = (enum spec_on_idle)e;
+	if (as_duration(c, v, "spec.lifecycle.idle_stop", 0, SPEC_IDLE_STOP_MAX,
+	    &secs) < 0)
+		return;
+	if (secs > 0 && secs < SPEC_IDLE_STOP_MIN) {
+		fmt_duration(a, sizeof(a), SPEC_IDLE_STOP_MIN);
+		fmt_duration(b, sizeof(b), SPEC_IDLE_STOP_MAX);
+		err_at(c, v, "spec.lifecycle.idle_stop must be 0 (off) or between %s "
+		    "and %s", a, b);
+		return;
+	}
+	c->s->lifecycle.idle_stop_s = secs;
+	if (secs > 0 && c->s->instance.market == SPEC_MARKET_SPOT &&
+	    c->s->lifecycle.on_idle != SPEC_IDLE_TERMINATE)
+		err_at(c, v, "spec.lifecycle.idle_stop on a spot instance needs "
+		    "'on_idle: terminate': a one-time spot instance cannot stop, "
+		    "so its idle shutdown ends it and its disk");
+}
+
 static void
 do_lifecycle(struct sctx *c, const struct ynode *lc)
 {
-	static const char *const keys[] = { "ttl", "ready_timeout", "on_drift", NULL };
+	static const char *const keys[] = { "ttl", "ready_timeout", "on_drift",
+	    "idle_stop", "on_idle", NULL };
 	static const char *const drift[] = { "replace", "report", NULL };
 	int e;
 
 	c->s->lifecycle.ready_timeout_s = 300;
+	c->s->lifecycle.idle_stop_s = -1;
 	if ((lc = as_map(c, lc, "spec.lifecycle")) == NULL)
 		return;
 	map_unknown(c, lc, keys, "spec.lifecycle");
@@ -1181,6 +1218,7 @@ do_lifecycle(struct sctx *c, const struct ynode *lc)
 	    7200, &c->s->lifecycle.ready_timeout_s);
 	if (as_enum(c, map_get(lc, "on_drift"), "spec.lifecycle.on_drift", drift, &e) == 0)
 		c->s->lifecycle.on_drift = (enum spec_on_drift)e;
+	do_idle(c, lc);
 }
 
 static int

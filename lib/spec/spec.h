@@ -79,6 +79,16 @@ enum spec_on_drift {
 	SPEC_DRIFT_REPORT,
 };
 
+/* What an idle instance's own shutdown does (lifecycle.on_idle). */
+enum spec_on_idle {
+	SPEC_IDLE_STOP = 0,		/* stop, keeping the disk (on-demand) */
+	SPEC_IDLE_TERMINATE,		/* terminate (spot; or asked for) */
+};
+
+/* lifecycle.idle_stop bounds; 0 is off. */
+#define SPEC_IDLE_STOP_MIN	600
+#define SPEC_IDLE_STOP_MAX	(7LL * 86400)
+
 /* A key/value pair; the maps of a spec are sorted by key (bytewise). */
 struct spec_kv {
 	const char	*key;
@@ -179,6 +189,9 @@ struct spec {
 		long long	 ttl_s;			/* 0: no ttl */
 		long long	 ready_timeout_s;	/* default 300 */
 		enum spec_on_drift on_drift;		/* default replace */
+		long long	 idle_stop_s;		/* -1: not said (the fleet
+							   default), 0: off */
+		enum spec_on_idle on_idle;		/* default stop */
 	} lifecycle;
 
 	size_t		 ntags;
@@ -236,7 +249,19 @@ struct spec_brief {
 	const char		*instance_type;	/* quotas: its vCPUs and price */
 	long long		 ttl_s;		/* 0: no ttl */
 	enum spec_on_drift	 on_drift;
+	long long		 idle_stop_s;	/* as in struct spec: -1 not said */
+	enum spec_on_idle	 on_idle;
+	enum spec_market	 market;
 };
+
+/*
+ * The idle_stop in force for a spec, in seconds (0: no idle watcher):
+ * the spec's own lifecycle.idle_stop when it says one (0 included), else
+ * fleet_default_s (the idle_stop option), except for a spot spec that
+ * does not say on_idle: terminate (a one-time spot instance cannot stop).
+ */
+long long spec_idle_stop_effective(long long idle_stop_s, enum spec_on_idle,
+	    enum spec_market market, long long fleet_default_s);
 
 struct spec_entry;
 struct spec_tree;

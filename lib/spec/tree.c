@@ -142,6 +142,9 @@ entry_set_valid(struct spec_entry *e, const struct spec *s, struct intern *in)
 	e->valid = 1;
 	e->brief.ttl_s = s->lifecycle.ttl_s;
 	e->brief.on_drift = s->lifecycle.on_drift;
+	e->brief.idle_stop_s = s->lifecycle.idle_stop_s;
+	e->brief.on_idle = s->lifecycle.on_idle;
+	e->brief.market = s->instance.market;
 	if (in == NULL) {
 		e->spec = (struct spec *)(uintptr_t)s;
 		e->name = s->name;

@@ -158,3 +158,14 @@ quote_for_msg(char *out, size_t outsz, const char *s)
 	out[o] = '\0';
 	return out;
 }
+
+long long
+spec_idle_stop_effective(long long idle_stop_s, enum spec_on_idle on_idle,
+    enum spec_market market, long long fleet_default_s)
+{
+	if (idle_stop_s >= 0)
+		return idle_stop_s;
+	if (market == SPEC_MARKET_SPOT && on_idle != SPEC_IDLE_TERMINATE)
+		return 0;
+	return fleet_default_s > 0 ? fleet_default_s : 0;
+}

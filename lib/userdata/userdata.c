@@ -8,6 +8,7 @@
  * (setup commands are handed whole, as one argument, to sh -c: running
  * them is their purpose).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -431,8 +432,91 @@ static const char script_body[] =
 "  sleep 2\n"
 "done\n"
 "\n"
+"[ -z \"${IDLE_STOP:-}\" ] || idle_install\n"
 "log \"done\"\n"
 "marker ready 0 0\n";
+
+/*
+ * The idle watcher (lifecycle.idle_stop, §6.7): IDLE_STOP and IDLE_ACTION
+ * assigned, and idle_install(), which the body calls before the ready
+ * marker, writes /usr/local/sbin/envctl-idle and starts it as a systemd
+ * service enabled at boot.  The watcher powers the machine off once no
+ * TCP connection to port 22 has been established (ss; who where ss is
+ * missing) and the 1-minute load has stayed under ENVCTL_IDLE_LOAD
+ * hundredths per CPU (10) for IDLE_STOP seconds, after a wall warning 10
+ * minutes before; activity resets its clock.  Tests and benchmarks set
+ * ENVCTL_IDLE_INTERVAL (seconds between checks, 60), ENVCTL_IDLE_CLOCK (a
+ * file holding the epoch time) and ENVCTL_IDLE_LOADAVG (/proc/loadavg).
+ * Nothing is emitted when idle_stop_s is 0.
+ */
+static const char idle_watcher[] =
+"# idle_install: the idle watcher (lifecycle.idle_stop), a systemd service\n"
+"# so that it runs again after every boot (a stop and start included).\n"
+"idle_install() {\n"
+"  local f=\"$ENVCTL_ROOT/usr/local/sbin/envctl-idle\" u=\"$ENVCTL_ROOT/etc/systemd/system/envctl-idle.service\"\n"
+"  log \"idle watcher: $IDLE_ACTION after ${IDLE_STOP}s idle\"\n"
+"  mkdir -p \"${f%/*}\" \"${u%/*}\"\n"
+"  cat >\"$f\" <<'ENVCTL_IDLE'\n"
+"#!/bin/bash\n"
+"# envctl-idle LIMIT ACTION: power off once no SSH connection has been open\n"
+"# and the 1-min load has stayed under 0.1 per CPU for LIMIT seconds.\n"
+"LIMIT=$1 ACTION=$2 T=\"${ENVCTL_IDLE_INTERVAL:-60}\" C=\"${ENVCTL_IDLE_CLOCK:-}\"\n"
+"LA=\"${ENVCTL_IDLE_LOADAVG:-/proc/loadavg}\" F=\"${ENVCTL_ROOT:-}/run/envctl-idle.ss\"\n"
+"mkdir -p \"${F%/*}\"\n"
+"MAX=$(( $(nproc) * ${ENVCTL_IDLE_LOAD:-10} ))\n"
+"now() { if [ -n \"$C\" ]; then read -r N <\"$C\"; else printf -v N '%(%s)T' -1; fi; }\n"
+"busy() {\n"
+"  local l\n"
+"  if command -v ss >/dev/null; then ss -Htn state established '( sport = :22 )' >\"$F\"\n"
+"  else who >\"$F\"; fi\n"
+"  [ -s \"$F\" ] && return 0\n"
+"  read -r l _ <\"$LA\"; l=${l/./}; [ $((10#$l)) -ge \"$MAX\" ]\n"
+"}\n"
+"now; A=$N; W=\n"
+"echo \"envctl-idle: $ACTION after ${LIMIT}s idle\"\n"
+"while :; do\n"
+"  sleep \"$T\"; now\n"
+"  if busy; then\n"
+"    [ -z \"$W\" ] || wall \"envctl: activity again: no idle $ACTION for now\"\n"
+"    A=$N W=; continue\n"
+"  fi\n"
+"  I=$((N - A))\n"
+"  if [ \"$I\" -ge \"$LIMIT\" ]; then\n"
+"    echo \"envctl-idle: idle ${I}s: $ACTION\"\n"
+"    shutdown -h now \"envctl: idle ${I}s, $ACTION\"; exit 0\n"
+"  fi\n"
+"  if [ -z \"$W\" ] && [ \"$I\" -ge $((LIMIT - 600)) ]; then\n"
+"    W=1; wall \"envctl: idle $((I / 60)) min: this machine will $ACTION in $(((LIMIT - I + 59) / 60)) min unless an SSH session opens or the load rises\"\n"
+"  fi\n"
+"done\n"
+"ENVCTL_IDLE\n"
+"  chmod 0755 \"$f\"\n"
+"  if [ -d \"$ENVCTL_ROOT/run/systemd/system\" ]; then\n"
+"    printf '[Unit]\\nDescription=envctl idle watcher\\n[Service]\\nExecStart=/usr/local/sbin/envctl-idle %s %s\\nRestart=on-failure\\n[Install]\\nWantedBy=multi-user.target\\n' \"$IDLE_STOP\" \"$IDLE_ACTION\" >\"$u\"\n"
+"    systemctl daemon-reload\n"
+"    systemctl enable --now envctl-idle.service\n"
+"  else\n"
+"    log \"no systemd: the idle watcher runs until the next boot only\"\n"
+"    setsid \"$f\" \"$IDLE_STOP\" \"$IDLE_ACTION\" </dev/null >>\"$LOG\" 2>&1 &\n"
+"  fi\n"
+"}\n";
+
+static int
+render_idle_watcher(struct buf *b, const struct spec *spec,
+    const struct userdata_params *p)
+{
+	int error = 0;
+	char secs[32];
+
+	if (p->idle_stop_s <= 0)
+		return 0;
+	snprintf(secs, sizeof(secs), "%lld", p->idle_stop_s);
+	error |= assign(b, "IDLE_STOP", secs);
+	error |= assign(b, "IDLE_ACTION", spec->lifecycle.on_idle ==
+	    SPEC_IDLE_TERMINATE ? "terminate" : "stop");
+	error |= buf_addstr(b, idle_watcher);
+	return error;
+}
 
 static int
 render_script(struct buf *b, const struct spec *spec,
@@ -460,6 +544,7 @@ render_script(struct buf *b, const struct spec *spec,
 	    spec->bootstrap.npackages);
 	error |= assign_environment(b, spec);
 	error |= assign_array(b, "SETUP", spec->bootstrap.setup, spec->bootstrap.nsetup);
+	error |= render_idle_watcher(b, spec, p);
 	error |= buf_addstr(b, script_body);
 	return error != 0 ? ERR_LIMIT : 0;
 }

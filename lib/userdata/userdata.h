@@ -63,6 +63,12 @@ struct userdata_params {
 	const char	*marker_url;	/* presigned https PUT for the marker */
 	const char	*secrets_url;	/* presigned GET of the secrets env file, or NULL */
 	const char	*default_user;	/* NULL: the image family's user */
+	/*
+	 * Seconds without SSH and with low load before the idle watcher
+	 * powers the instance off (spec_idle_stop_effective()); 0: no watcher.
+	 * What the shutdown does (stop, terminate) is the spec's on_idle.
+	 */
+	long long	 idle_stop_s;
 };
 
 /* The family of an image alias ("al2023", "ubuntu-24.04"...); UNKNOWN otherwise. */

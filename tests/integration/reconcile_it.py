@@ -45,6 +45,7 @@ database and cluster id, so scenarios cannot see each other.
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -1938,6 +1939,65 @@ def stopstart():
           % (r.returncode, r.stderr.strip()[-600:], ran, evs))
 
 
+def idle():
+    """Idle stop (issue 15 item 3): what reaches each instance, checked with
+    the aws CLI: the watcher's idle_stop in its user-data (the spec's, else
+    the idle_stop option; never the option on spot), the shutdown
+    behaviour (terminate for on_idle: terminate); status -o json shows it;
+    an idle termination is replaced by the planner's normal path."""
+    sc = Scenario("idle", checks="status,marker")
+    sc.env["ENVCTL_IDLE_STOP"] = "2h"
+    extra = {"dft1": "", "term1": ", idle_stop: 1h, on_idle: terminate",
+             "off1": ", idle_stop: 0", "sp1": ""}
+    for name, lc in extra.items():
+        write_spec(sc, name, instance_extra="market: spot" if name == "sp1" else "")
+        path = os.path.join(sc.specs, name + ".yaml")
+        text = open(path).read().replace("ready_timeout: 10m}", "ready_timeout: 10m" + lc + "}")
+        with open(path, "w") as f:
+            f.write(text)
+    for _ in range(3):
+        sc.reconcile()
+        sc.put_markers()
+    rows = {r["name"]: r for r in sc.rows()}
+    want = {"dft1": ("7200", "stop", "stop"), "term1": ("3600", "terminate", "terminate"),
+            "off1": (None, None, "stop"), "sp1": (None, None, "terminate")}
+    for name, (secs, action, beh) in want.items():
+        iid = rows.get(name, {}).get("instance_id")
+        if not iid:
+            check(False, "idle: %s launched (%s)" % (name, rows.get(name)))
+            continue
+        ud = aws("ec2", "describe-instance-attribute", "--instance-id", iid,
+                 "--attribute", "userData").get("UserData", {}).get("Value", "")
+        ud = base64.b64decode(ud).decode() if ud else ""
+        got = (re.search(r"\nIDLE_STOP='(\d+)'\nIDLE_ACTION='(\w+)'\n", ud) or
+               re.search(r"()()$", "")).groups()
+        got = tuple(g or None for g in got)
+        b = aws("ec2", "describe-instance-attribute", "--instance-id", iid, "--attribute",
+                "instanceInitiatedShutdownBehavior")
+        b = b.get("InstanceInitiatedShutdownBehavior", {}).get("Value")
+        check(ud.startswith("#!/bin/bash") and got == (secs, action) and b == beh,
+              "idle: %s user-data IDLE_STOP/ACTION %s, shutdown behaviour %s; wanted %s"
+              % (name, got, b, (secs, action, beh)))
+    st = sc.envctl("status", "-o", "json")
+    sd = json.loads(st.stdout) if st.returncode == 0 else []
+    shown = {e["name"]: (e.get("idle_stop_seconds"), e.get("on_idle")) for e in sd}
+    check(shown == {"dft1": (7200, "stop"), "term1": (3600, "terminate"),
+                    "off1": (0, None), "sp1": (0, None)},
+          "idle: status -o json idle_stop_seconds/on_idle (%s)" % shown)
+
+    # term1's watcher shuts it down: EC2 terminates it (shutdown behaviour
+    # terminate); the spec still asks for it, so the planner replaces it
+    old = rows["term1"]["instance_id"]
+    aws("ec2", "terminate-instances", "--instance-ids", old)
+    for _ in range(3):
+        sc.reconcile()
+        sc.put_markers()
+    new = sc.live("term1")
+    check(len(new) == 1 and new[0]["instance_id"] not in (None, old) and
+          new[0]["status"] == "ready",
+          "idle: a terminated on_idle: terminate environment is replaced (%s)" % new)
+
+
 def main():
     try:
         aws("s3api", "create-bucket", "--bucket", BUCKET)
@@ -1946,7 +2006,7 @@ def main():
     part = sys.argv[1] if len(sys.argv) > 1 else "fleet"
     {"fleet": lambda: (fleet(), bootstrap()), "faults": faults, "chaos": chaos,
      "features": lambda: (network(), prices(), drift_once(), readiness()),
-     "hostile": hostile, "secrets": secrets, "own": own, "audit": audit,
+     "hostile": hostile, "idle": idle, "secrets": secrets, "own": own, "audit": audit,
      "strict": strict_pipeline, "regions": regions, "quota": quota,
      "stopstart": stopstart}[part]()
     print("%d passed, %d failed" % (len(passed), len(failures)))

@@ -11,3 +11,9 @@ endif()
 envctl_integration_test(userdata_bootstrap_runs
 	python3 ${CMAKE_CURRENT_LIST_DIR}/userdata/run_bootstrap.py
 	$<TARGET_FILE:userdata_render>)
+# The idle watcher (lifecycle.idle_stop) rendered from YAML specs, installed
+# by the bootstrap and run under a fake clock: it powers off when it should
+# and only then.
+envctl_integration_test(userdata_idle_watcher
+	python3 ${CMAKE_CURRENT_LIST_DIR}/userdata/run_idle.py
+	$<TARGET_FILE:userdata_render>)

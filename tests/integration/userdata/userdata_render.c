@@ -59,7 +59,8 @@ usage(void)
 	fprintf(stderr, "usage: userdata_render --name N --env-id ID --public-key LINE "
 	    "--marker-url URL [--secrets-url URL] [--user U] [--image ALIAS] "
 	    "[--docker-image I] [--repo URL] [--branch B] [--package P]... "
-	    "[--setup CMD]... [--env K=V]... [--secret NAME]... [--base64]\n");
+	    "[--setup CMD]... [--env K=V]... [--secret NAME]... [--idle-stop SECS] "
+	    "[--on-idle stop|terminate] [--base64]\n");
 	exit(1);
 }
 
@@ -83,6 +84,8 @@ main(int argc, char **argv)
 		{ "secret", required_argument, NULL, 'S' },
 		{ "base64", no_argument, NULL, 'B' },
 		{ "spec", required_argument, NULL, 'Y' },
+		{ "idle-stop", required_argument, NULL, 'T' },
+		{ "on-idle", required_argument, NULL, 'O' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *packages[MAXV], *setup[MAXV];
@@ -93,6 +96,7 @@ main(int argc, char **argv)
 	struct userdata_params p;
 	const char *spec_file = NULL;
 	char *script = NULL, *b64 = NULL, *eq;
+	long long idle_stop = 0;
 	int c, want_b64 = 0, rc;
 
 	if (argc == 3 && strcmp(argv[1], "--parse-marker") == 0)
@@ -114,6 +118,11 @@ main(int argc, char **argv)
 		case 'b': spec.bootstrap.repo_branch = optarg; break;
 		case 'B': want_b64 = 1; break;
 		case 'Y': spec_file = optarg; break;
+		case 'T': idle_stop = strtoll(optarg, NULL, 10); break;
+		case 'O':
+			spec.lifecycle.on_idle = strcmp(optarg, "terminate") == 0 ?
+			    SPEC_IDLE_TERMINATE : SPEC_IDLE_STOP;
+			break;
 		case 'p':
 			if (spec.bootstrap.npackages == MAXV)
 				usage();
@@ -167,6 +176,9 @@ main(int argc, char **argv)
 			return 1;
 		}
 		sp = spec_entry_spec(entry);
+		/* --idle-stop plays the fleet default for a spec file */
+		idle_stop = spec_idle_stop_effective(sp->lifecycle.idle_stop_s,
+		    sp->lifecycle.on_idle, sp->instance.market, idle_stop);
 	}
 #else
 	if (spec_file != NULL) {
@@ -174,6 +186,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 #endif
+	p.idle_stop_s = idle_stop;
 	rc = userdata_render(&script, &b64, sp, &p);
 #ifdef HAVE_SPEC_PARSER
 	spec_entry_free(entry);

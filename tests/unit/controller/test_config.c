@@ -104,6 +104,15 @@ test_config__errors_name_the_source(void **state)
 	assert_int_equal(config_load_text(c, "log_level = loud\n", "z.conf"), ERR_INVALID);
 	assert_non_null(strstr(err_get(), "error|warn|info|debug"));
 	assert_int_equal(config_load_text(c, "orphan_grace = 10 minutes\n", "z.conf"), ERR_INVALID);
+	/* idle_stop: 0 or 10m..7d, as lifecycle.idle_stop in a spec */
+	assert_int_equal(c->idle_stop, 0);
+	assert_int_equal(config_load_text(c, "idle_stop = 9m\n", "z.conf"), ERR_INVALID);
+	assert_non_null(strstr(err_get(), "neither 0 (off) nor between 10m and 7d"));
+	assert_int_equal(config_load_text(c, "idle_stop = 8d\n", "z.conf"), ERR_INVALID);
+	assert_int_equal(config_load_text(c, "idle_stop = 1h30m\n", "z.conf"), 0);
+	assert_int_equal(c->idle_stop, 5400);
+	assert_int_equal(config_load_text(c, "idle_stop = 0\n", "z.conf"), 0);
+	assert_int_equal(c->idle_stop, 0);
 	/* an explicit --config that does not exist is an error */
 	assert_true(config_load(c, &argc, argv) < 0);
 	assert_non_null(strstr(err_get(), "/nonexistent/envctl.conf"));

@@ -867,6 +867,9 @@ test_spec__hash_sensitivity(void **state)
 		{ "ttl: 8h, ", "" },
 		{ "ready_timeout: 10m", "ready_timeout: 11m" },
 		{ "on_drift: report", "on_drift: replace" },
+		{ "on_drift: report}", "on_drift: report, on_idle: terminate}" },
+		{ "on_drift: report}", "on_drift: report, on_idle: terminate, "
+		  "idle_stop: 1h}" },
 		{ "owner: alice", "owner: bob" },
 		{ "owner: alice", "Owner: alice" },
 		{ "owner: alice}", "owner: alice, x: y}" },
@@ -890,6 +893,90 @@ test_spec__hash_sensitivity(void **state)
 			if (strcmp(h[i], h[j]) == 0)
 				fail_msg("changes %zu and %zu give the same hash", i, j);
 	free(h);
+}
+
+/*
+ * lifecycle.idle_stop and on_idle: parsed, bounded, refused on spot unless
+ * on_idle: terminate; the effective value with a fleet default.
+ */
+static void
+test_spec__idle_stop(void **state)
+{
+	static const char head[] = "apiVersion: envctl/v1\nkind: Environment\n"
+	    "metadata: {name: idle}\nspec:\n";
+	static const struct {
+		const char	*body;
+		long long	 secs;		/* -2: invalid */
+		int		 terminate;
+		const char	*msg;		/* of an invalid one, on line 5 */
+	} cases[] = {
+		{ "  lifecycle: {idle_stop: 1h}\n", 3600, 0, NULL },
+		{ "  lifecycle: {idle_stop: 10m}\n", 600, 0, NULL },
+		{ "  lifecycle: {idle_stop: 7d}\n", 7 * 86400, 0, NULL },
+		{ "  lifecycle: {idle_stop: 0}\n", 0, 0, NULL },
+		{ "  lifecycle: {ttl: 8h}\n", -1, 0, NULL },
+		{ "  lifecycle: {idle_stop: 2h, on_idle: terminate}\n", 7200, 1, NULL },
+		{ "  instance: {market: spot}\n  lifecycle: {idle_stop: 1h, "
+		  "on_idle: terminate}\n", 3600, 1, NULL },
+		{ "  instance: {market: spot}\n  lifecycle: {ttl: 8h}\n", -1, 0, NULL },
+		{ "  lifecycle: {idle_stop: 9m}\n", -2, 0,
+		  "idle_stop must be 0 (off) or between 10m and 7d" },
+		{ "  lifecycle: {idle_stop: 8d}\n", -2, 0,
+		  "idle_stop must be between 0s and 7d, got 8d" },
+		{ "  lifecycle: {idle_stop: 60}\n", -2, 0, "idle_stop needs a unit" },
+		{ "  lifecycle: {on_idle: halt}\n", -2, 0, "on_idle" },
+		{ "  instance: {market: spot}\n  lifecycle: {idle_stop: 1h}\n", -2, 0,
+		  "spec.lifecycle.idle_stop on a spot instance needs 'on_idle: "
+		  "terminate'" },
+		{ "  instance: {market: spot}\n  lifecycle: {idle_stop: 1h, "
+		  "on_idle: stop}\n", -2, 0, "needs 'on_idle: terminate'" },
+	};
+	size_t i, j;
+	char text[512];
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct spec_entry *e;
+		const struct spec *s;
+		int found = 0;
+
+		snprintf(text, sizeof(text), "%s%s", head, cases[i].body);
+		e = parse_str("idle.yaml", text);
+		if (cases[i].secs == -2) {
+			for (j = 0; j < spec_entry_diag_count(e); j++)
+				if (strstr(spec_entry_diag(e, j)->message,
+				    cases[i].msg) != NULL)
+					found = 1;
+			if (spec_entry_valid(e) || !found) {
+				dump_diags(e);
+				fail_msg("case %zu: want an error '%s'", i, cases[i].msg);
+			}
+			spec_entry_free(e);
+			continue;
+		}
+		if (!spec_entry_valid(e)) {
+			dump_diags(e);
+			fail_msg("case %zu should be valid", i);
+		}
+		s = spec_entry_spec(e);
+		assert_int_equal(s->lifecycle.idle_stop_s, cases[i].secs);
+		assert_int_equal(s->lifecycle.on_idle == SPEC_IDLE_TERMINATE,
+		    cases[i].terminate);
+		spec_entry_free(e);
+	}
+	/* the fleet default fills in only what a spec does not say */
+	assert_int_equal(spec_idle_stop_effective(-1, SPEC_IDLE_STOP,
+	    SPEC_MARKET_ON_DEMAND, 3600), 3600);
+	assert_int_equal(spec_idle_stop_effective(0, SPEC_IDLE_STOP,
+	    SPEC_MARKET_ON_DEMAND, 3600), 0);
+	assert_int_equal(spec_idle_stop_effective(1800, SPEC_IDLE_STOP,
+	    SPEC_MARKET_ON_DEMAND, 3600), 1800);
+	assert_int_equal(spec_idle_stop_effective(-1, SPEC_IDLE_STOP,
+	    SPEC_MARKET_SPOT, 3600), 0);	/* spot cannot stop */
+	assert_int_equal(spec_idle_stop_effective(-1, SPEC_IDLE_TERMINATE,
+	    SPEC_MARKET_SPOT, 3600), 3600);
+	assert_int_equal(spec_idle_stop_effective(-1, SPEC_IDLE_STOP,
+	    SPEC_MARKET_ON_DEMAND, 0), 0);
 }
 
 /* A change of the canonical form must be on purpose: update docs/spec.md too. */
@@ -1525,6 +1612,7 @@ main(void)
 		cmocka_unit_test(test_spec__tree_keeps_invalid_and_duplicates),
 		cmocka_unit_test(test_spec__tree_missing_vs_empty),
 		cmocka_unit_test(test_spec__tree_files),
+		cmocka_unit_test(test_spec__idle_stop),
 		cmocka_unit_test(test_spec__examples_valid),
 		cmocka_unit_test(test_spec__lean_same_as_full),
 		cmocka_unit_test(test_spec__lean_briefs),

@@ -147,6 +147,50 @@ test_userdata__full_spec(void **state)
 	free(s);
 }
 
+/*
+ * The idle watcher: present only with an idle_stop, its values quoted,
+ * started as a systemd service before the ready marker.
+ */
+static void
+test_userdata__idle_watcher(void **state)
+{
+	struct fixture f;
+	char *s;
+	size_t off, plain;
+
+	(void)state;
+	fixture_init(&f);
+	s = render_ok(&f);
+	assert_null(strstr(s, "IDLE_STOP="));
+	assert_null(strstr(s, "envctl-idle"));
+	assert_null(strstr(s, "idle_install()"));
+	plain = strlen(s);
+	free(s);
+
+	f.p.idle_stop_s = 3600;
+	s = render_ok(&f);
+	assert_contains(s, "\nIDLE_STOP='3600'\nIDLE_ACTION='stop'\n");
+	assert_contains(s, "\nidle_install() {\n");
+	assert_contains(s, "/usr/local/sbin/envctl-idle");
+	assert_contains(s, "systemctl enable --now envctl-idle.service\n");
+	assert_contains(s, "ExecStart=/usr/local/sbin/envctl-idle %s %s\\n");
+	assert_contains(s, "ss -Htn state established '( sport = :22 )'");
+	assert_contains(s, "shutdown -h now");
+	assert_contains(s, "wall \"envctl: idle");
+	/* installed before the ready marker, and only where IDLE_STOP is set */
+	off = (size_t)(strstr(s, "[ -z \"${IDLE_STOP:-}\" ] || idle_install\n") - s);
+	assert_true(off < (size_t)(strstr(s, "\nmarker ready 0 0\n") - s));
+	/* the watcher costs the script about 2 KiB */
+	assert_true(strlen(s) - plain < 2600);
+	free(s);
+
+	f.spec.lifecycle.on_idle = SPEC_IDLE_TERMINATE;
+	f.p.idle_stop_s = 600;
+	s = render_ok(&f);
+	assert_contains(s, "\nIDLE_STOP='600'\nIDLE_ACTION='terminate'\n");
+	free(s);
+}
+
 static void
 test_userdata__image_families(void **state)
 {
@@ -678,6 +722,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_userdata__full_spec),
 		cmocka_unit_test(test_userdata__image_families),
+		cmocka_unit_test(test_userdata__idle_watcher),
 		cmocka_unit_test(test_userdata__hostile_values_quoted),
 		cmocka_unit_test(test_userdata__shell_quote),
 		cmocka_unit_test(test_userdata__size_limit),
