@@ -131,7 +131,10 @@ struct spec {
 	const char	*region;		/* default from spec_options */
 
 	struct {
-		const char	*type;		/* default "t3.medium" */
+		const char	*type;		/* default "t3.medium"; types[0] */
+		/* acceptable types, most preferred first (at least type) */
+		size_t		 ntypes;
+		const char *const *types;
 		const char	*image;		/* alias or ami id; default "al2023" */
 		int		 image_is_ami;
 		unsigned	 disk_size_gb;	/* default 20 */

@@ -467,6 +467,72 @@ test_spec__defaults(void **state)
 	spec_entry_free(e);
 }
 
+/* instance.types: a preference list; one type stays valid; not both. */
+static void
+test_spec__instance_types(void **state)
+{
+	static const char head[] = "apiVersion: envctl/v1\nkind: Environment\n"
+	    "spec:\n  instance:\n";
+	static const struct { const char *body; unsigned line, col;
+	    const char *want; } bad[] = {
+		{ "    type: t3.large\n    types: [t3.large, m5.large]\n", 6, 5,
+		  "not both" },
+		{ "    types: []\n", 5, 12, "1 to 8" },
+		{ "    types: [t3.large, t3.large]\n", 5, 23, "listed twice" },
+		{ "    types: [t3.large, 'm5 large']\n", 5, 23,
+		  "is not an EC2 instance type" },
+	};
+	struct spec_entry *e, *e1;
+	const struct spec *s;
+	char text[512];
+	size_t i;
+
+	(void)state;
+	e = parse_str("t.yaml", "apiVersion: envctl/v1\nkind: Environment\n"
+	    "spec:\n  instance:\n    types: [m5.large, m6i.large, c5.large]\n");
+	dump_diags(e);
+	assert_true(spec_entry_valid(e));
+	s = spec_entry_spec(e);
+	assert_int_equal(s->instance.ntypes, 3);
+	assert_string_equal(s->instance.type, "m5.large");
+	assert_string_equal(s->instance.types[2], "c5.large");
+	/* one type: a list of one, and the hash of before types existed */
+	e1 = parse_str("t.yaml", "apiVersion: envctl/v1\nkind: Environment\n"
+	    "spec:\n  instance:\n    type: m5.large\n");
+	s = spec_entry_spec(e1);
+	assert_int_equal(s->instance.ntypes, 1);
+	assert_string_equal(s->instance.types[0], "m5.large");
+	assert_string_not_equal(spec_entry_hash(e), spec_entry_hash(e1));
+	spec_entry_free(e1);
+	e1 = parse_str("t.yaml", "apiVersion: envctl/v1\nkind: Environment\n"
+	    "spec:\n  instance:\n    types: [m5.large]\n");
+	assert_true(spec_entry_valid(e1));
+	s = spec_entry_spec(e1);
+	assert_int_equal(s->instance.ntypes, 1);
+	spec_entry_free(e1);
+	e1 = parse_str("t.yaml", "apiVersion: envctl/v1\nkind: Environment\n");
+	assert_int_equal(spec_entry_spec(e1)->instance.ntypes, 1);
+	assert_string_equal(spec_entry_spec(e1)->instance.types[0], "t3.medium");
+	spec_entry_free(e1);
+	/* the order is a preference: another order is another spec */
+	e1 = parse_str("t.yaml", "apiVersion: envctl/v1\nkind: Environment\n"
+	    "spec:\n  instance:\n    types: [m6i.large, m5.large, c5.large]\n");
+	assert_string_not_equal(spec_entry_hash(e), spec_entry_hash(e1));
+	spec_entry_free(e1);
+	spec_entry_free(e);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s", head, bad[i].body);
+		e = parse_str("t.yaml", text);
+		assert_false(spec_entry_valid(e));
+		if (!has_diag(e, bad[i].line, bad[i].col, bad[i].want)) {
+			dump_diags(e);
+			fail_msg("case %zu: no '%s' at %u:%u", i, bad[i].want,
+			    bad[i].line, bad[i].col);
+		}
+		spec_entry_free(e);
+	}
+}
+
 static void
 test_spec__full_parse(void **state)
 {
@@ -1525,6 +1591,7 @@ main(void)
 		cmocka_unit_test(test_spec__tree_keeps_invalid_and_duplicates),
 		cmocka_unit_test(test_spec__tree_missing_vs_empty),
 		cmocka_unit_test(test_spec__tree_files),
+		cmocka_unit_test(test_spec__instance_types),
 		cmocka_unit_test(test_spec__examples_valid),
 		cmocka_unit_test(test_spec__lean_same_as_full),
 		cmocka_unit_test(test_spec__lean_briefs),
