@@ -236,7 +236,10 @@ int	 spec_secret_ssm_check(const char *s, const char *prefix, char *why,
 struct spec_brief {
 	const char		*workspace;
 	const char		*region;
-	const char		*instance_type;	/* quotas: its vCPUs and price */
+	const char		*instance_type;	/* the first of instance_types */
+	/* instance.types: quotas count the largest (vCPUs, price) */
+	const char *const	*instance_types;
+	size_t			 ninstance_types;
 	long long		 ttl_s;		/* 0: no ttl */
 	enum spec_on_drift	 on_drift;
 };

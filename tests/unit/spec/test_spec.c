@@ -496,6 +496,8 @@ test_spec__instance_types(void **state)
 	assert_int_equal(s->instance.ntypes, 3);
 	assert_string_equal(s->instance.type, "m5.large");
 	assert_string_equal(s->instance.types[2], "c5.large");
+	assert_int_equal(spec_entry_brief(e)->ninstance_types, 3);
+	assert_string_equal(spec_entry_brief(e)->instance_types[1], "m6i.large");
 	/* one type: a list of one, and the hash of before types existed */
 	e1 = parse_str("t.yaml", "apiVersion: envctl/v1\nkind: Environment\n"
 	    "spec:\n  instance:\n    type: m5.large\n");
@@ -1381,9 +1383,16 @@ test_spec__lean_briefs(void **state)
 	write_at(dir, "a.yaml", explicit_spec);
 	write_at(dir, "b.yaml", tiny);
 	write_at(dir, "c.yaml", tiny);
+	write_at(dir, "d.yaml", "apiVersion: envctl/v1\nkind: Environment\n"
+	    "spec:\n  instance: {types: [m5.large, m5.xlarge]}\n");
 	write_at(dir, "z.yaml", "apiVersion: envctl/v1\nkind: Nope\n");
 	assert_int_equal(spec_tree_load(&t, dir, &o), 0);
-	assert_int_equal(spec_tree_count(t), 4);
+	assert_int_equal(spec_tree_count(t), 5);
+	/* instance.types kept in the brief (quotas count the largest) */
+	assert_non_null(b = spec_entry_brief(spec_tree_find(t, "d")));
+	assert_int_equal(b->ninstance_types, 2);
+	assert_string_equal(b->instance_types[1], "m5.xlarge");
+	assert_string_equal(b->instance_type, "m5.large");
 	assert_non_null(a = spec_entry_brief(spec_tree_find(t, "a")));
 	assert_string_equal(a->workspace, "web");
 	assert_string_equal(a->region, "eu-central-1");
