@@ -19,7 +19,10 @@
 #             next subnet, an orphan's group left by DependencyViolation
 #   stopstart envctl stop / start: same instance and disk, a stopped
 #             environment left alone, spot refused
-foreach(scenario fleet faults chaos features hostile secrets own strict audit regions quota stopstart)
+#   placement spot placement scores (the proxy's table): the best (type,
+#             zone) pool first, the next when it has no capacity
+foreach(scenario fleet faults chaos features hostile secrets own strict audit regions quota stopstart
+	placement)
 	envctl_integration_test(it_reconcile_${scenario}
 		${CMAKE_SOURCE_DIR}/tests/harness/with-pg.sh
 		${CMAKE_SOURCE_DIR}/tests/harness/with-aws.sh
