@@ -1057,6 +1057,7 @@ test_stages__spot_placement(void **state)
 	char id[STORE_ID_LEN], stage[24];
 	struct pipeline_capacity *cap = NULL;
 	unsigned calls;
+	long i;
 
 	(void)state;
 	assert_int_equal(pipeline_capacity_new(&cap), 0);
@@ -1117,6 +1118,41 @@ test_stages__spot_placement(void **state)
 	assert_string_equal(fakeworld.runs[0].pool, "spot/subnet-0a");
 	assert_int_equal(fakestore_events(id, "remote.provision.launched", &ev), 1);
 	assert_non_null(strstr(ev->payload, "\"ranked\":false,\"score\":0"));
+
+	/*
+	 * A crash between the launch and its record, the instance not yet
+	 * visible: the next process, whose scores now rank another pool
+	 * first, resumes in the pool the row records (its type too), with
+	 * the same token: one instance.
+	 */
+	for (i = 1; i < 100; i++) {
+		fresh();
+		score("m5.large", "use1-az1", 9);
+		fakeworld.lag = true;
+		fakestore.down_after = (long)i;
+		(void)job(PLAN_PROVISION, e, NULL, NULL);
+		fakestore.down_after = -1;
+		if (fakeworld.ninst == 1 && row(id)->instance_id == NULL)
+			break;
+	}
+	assert_true(i < 100);
+	assert_string_equal(row(NULL)->instance_type, "m5.large");
+	fakeworld.nscores = 0;
+	score("t3.small", "use1-az6", 10);
+	/* a new process: a new (empty) scores cache */
+	pipeline_free(F.p);
+	F.p = NULL;
+	pipeline_capacity_free(cap);
+	assert_int_equal(pipeline_capacity_new(&cap), 0);
+	F.o.capacity = cap;
+	tick(45);
+	restart();
+	assert_int_equal(job(PLAN_ADVANCE, e, id, NULL), 0);
+	assert_int_equal(fakeworld.nruns, 2);
+	assert_string_equal(fakeworld.runs[1].token, fakeworld.runs[0].token);
+	assert_string_equal(fakeworld.runs[1].type, "m5.large");
+	assert_int_equal(fakeworld.ninst, 1);
+	assert_string_equal(row(NULL)->instance_id, fakeworld.inst[0].id);
 
 	/* two architectures in one list: refused before RunInstances */
 	fresh();
