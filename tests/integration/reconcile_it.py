@@ -1519,6 +1519,18 @@ def quota():
     want = "quota of the cluster: vCPUs %d + %d > %d" % (3 * vcpus, vcpus, 3 * vcpus + 1)
     check(want in r.stdout, "quota: the vCPUs of t3.micro from DescribeInstanceTypes (aws CLI: "
           "%d): %r in plan:\n%s" % (vcpus, want, r.stdout))
+    # instance.types: q3 counts its largest type, not its preferred one
+    xl = aws("ec2", "describe-instance-types", "--instance-types", "t3.xlarge")[
+        "InstanceTypes"][0]["VCpuInfo"]["DefaultVCpus"]
+    path = os.path.join(sc.specs, "q3.yaml")
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(text.replace("type: t3.micro", "types: [t3.micro, t3.xlarge]"))
+    r = sc.envctl("plan")
+    want = "quota of the cluster: vCPUs %d + %d > %d" % (3 * vcpus, xl, 3 * vcpus + 1)
+    check(want in r.stdout, "quota: instance.types counts the largest, t3.xlarge (aws CLI: "
+          "%d vCPUs): %r in plan:\n%s" % (xl, want, r.stdout))
     sc.env["ENVCTL_QUOTA"] = "it: envs=two"
     r = sc.envctl("plan")
     check(r.returncode == 1 and "quota" in r.stderr and "envs=N" in r.stderr,
