@@ -100,7 +100,7 @@ int
 engine_quota_footprints(struct engine_view *pv, const struct config *cfg,
     time_t now)
 {
-	size_t i, n = spec_tree_count(pv->tree);
+	size_t i, t, n = spec_tree_count(pv->tree);
 	int error, cpus = quota_counts_vcpus(cfg);
 
 	free(pv->foot);
@@ -112,12 +112,25 @@ engine_quota_footprints(struct engine_view *pv, const struct config *cfg,
 
 		if (b == NULL || b->instance_type == NULL)
 			continue;
-		pv->foot[i].usd_per_hour = pipeline_price(cfg->prices, b->region,
-		    b->instance_type);
-		if (cpus && (error = quota_vcpus(&pv->foot[i].vcpus, pv,
-		    b->region != NULL ? b->region : ctl_region(cfg),
-		    b->instance_type, now)) < 0)
-			return error;
+		/*
+		 * instance.types: the launch may get any of them, so count
+		 * the largest (vCPUs and price each), not the preferred.
+		 */
+		for (t = 0; t < b->ninstance_types || t == 0; t++) {
+			const char *type = b->ninstance_types > 0 ?
+			    b->instance_types[t] : b->instance_type;
+			double usd = pipeline_price(cfg->prices, b->region, type);
+			unsigned vcpus = 0;
+
+			if (usd > pv->foot[i].usd_per_hour)
+				pv->foot[i].usd_per_hour = usd;
+			if (cpus && (error = quota_vcpus(&vcpus, pv,
+			    b->region != NULL ? b->region : ctl_region(cfg),
+			    type, now)) < 0)
+				return error;
+			if (vcpus > pv->foot[i].vcpus)
+				pv->foot[i].vcpus = vcpus;
+		}
 	}
 	return 0;
 }

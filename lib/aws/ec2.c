@@ -1194,6 +1194,7 @@ subnet_take(void *out, const struct aws_xml_node *it)
 	child_copy(sn->id, sizeof(sn->id), it, "subnetId");
 	child_copy(sn->vpc_id, sizeof(sn->vpc_id), it, "vpcId");
 	child_copy(sn->az, sizeof(sn->az), it, "availabilityZone");
+	child_copy(sn->az_id, sizeof(sn->az_id), it, "availabilityZoneId");
 	child_copy(sn->cidr, sizeof(sn->cidr), it, "cidrBlock");
 }
 
@@ -1399,4 +1400,55 @@ ec2_spot_price_history(struct ec2_spot_price_list *out, struct ec2_client *c,
 	add_int(q, "MaxResults", max_results > 0 ? max_results : 100);
 	return ec2_describe_items(c, "DescribeSpotPriceHistory", q,
 	    "spotPriceHistorySet", spot_price_take, out);
+}
+
+/* ---- spot placement scores ---- */
+
+void
+ec2_placement_score_list_dispose(struct ec2_placement_score_list *l)
+{
+	if (l == NULL)
+		return;
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+static void
+placement_score_take(void *out, const struct aws_xml_node *it)
+{
+	struct ec2_placement_score_list *l = out;
+	struct ec2_placement_score *ps;
+	char score[16];
+	char *end;
+	long n;
+
+	child_copy(score, sizeof(score), it, "score");
+	n = strtol(score, &end, 10);
+	if (end == score || *end != '\0' || n < 1 || n > 10)
+		return;		/* not a score: as if not answered */
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	ps = &l->v[l->n++];
+	memset(ps, 0, sizeof(*ps));
+	child_copy(ps->region, sizeof(ps->region), it, "region");
+	child_copy(ps->az_id, sizeof(ps->az_id), it, "availabilityZoneId");
+	ps->score = (int)n;
+}
+
+int
+ec2_spot_placement_scores(struct ec2_placement_score_list *out,
+    struct ec2_client *c, const char *const *types, size_t ntypes,
+    const char *const *regions, size_t nregions, int single_az,
+    int target_capacity)
+{
+	struct aws_query *q;
+
+	memset(out, 0, sizeof(*out));
+	q = aws_query_new("GetSpotPlacementScores", EC2_API_VERSION);
+	add_list(q, "InstanceType", types, ntypes);
+	add_int(q, "TargetCapacity", target_capacity > 0 ? target_capacity : 1);
+	aws_query_add(q, "SingleAvailabilityZone", single_az ? "true" : "false");
+	add_list(q, "RegionName", regions, nregions);
+	add_int(q, "MaxResults", 1000);
+	return ec2_describe_items(c, "GetSpotPlacementScores", q,
+	    "spotPlacementScoreSet", placement_score_take, out);
 }

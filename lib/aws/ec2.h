@@ -361,6 +361,7 @@ struct ec2_subnet {
 	char	id[32];
 	char	vpc_id[32];
 	char	az[32];
+	char	az_id[32];		/* use1-az1: the same zone in every account */
 	char	cidr[64];
 };
 
@@ -451,5 +452,32 @@ void	 ec2_spot_price_list_dispose(struct ec2_spot_price_list *);
 int	 ec2_spot_price_history(struct ec2_spot_price_list *out,
 	    struct ec2_client *, const char *instance_type, const char *product,
 	    time_t start, int max_results);
+
+/* ---- spot placement scores ---- */
+
+struct ec2_placement_score {
+	char	region[32];
+	char	az_id[32];		/* "" unless single_az */
+	int	score;			/* 1 (unlikely) .. 10 (very likely) */
+};
+
+struct ec2_placement_score_list {
+	struct ec2_placement_score	*v;
+	size_t				 n;
+};
+
+void	 ec2_placement_score_list_dispose(struct ec2_placement_score_list *);
+
+/*
+ * GetSpotPlacementScores: how likely a spot request for target_capacity
+ * instances of any of the types would succeed, per region or (single_az)
+ * per availability zone id, in the regions named.  One page (MaxResults
+ * 1000): envctl asks about one region.  EC2 scores the set of types as a
+ * whole; ask about one type to score that type.
+ */
+int	 ec2_spot_placement_scores(struct ec2_placement_score_list *out,
+	    struct ec2_client *, const char *const *types, size_t ntypes,
+	    const char *const *regions, size_t nregions, int single_az,
+	    int target_capacity);
 
 #endif

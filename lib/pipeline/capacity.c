@@ -1,10 +1,13 @@
 /*
  * capacity.c - "no capacity" answers of EC2 and the pools (region,
  * market, instance type, subnet) that just gave one, so that the next
- * launches skip them for a while.  The cache is an object its owner (the
- * engine) creates and lends to every pipeline through pipeline_opts; it
- * is thread-safe (one mutex), bounded (CAPACITY_N pools, the oldest
- * entry replaced) and reads no clock (now is an argument).
+ * launches skip them for a while; the spot placement scores and prices
+ * of each (region, type), so that launches rank their pools without
+ * asking EC2 each time; and that ranking.  The cache is an object its
+ * owner (the engine) creates and lends to every pipeline through
+ * pipeline_opts; it is thread-safe (one mutex), bounded (CAPACITY_N
+ * pools and SCORES_N types, the oldest entry replaced) and reads no
+ * clock (now is an argument).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -34,9 +37,18 @@ struct capacity_entry {
 	time_t	until;		/* skipped while now < until */
 };
 
+#define SCORES_N	32
+
+struct scores_entry {
+	char			key[96];	/* region/type */
+	time_t			until;
+	struct pl_scores	s;
+};
+
 struct pipeline_capacity {
 	pthread_mutex_t		 lock;
 	struct capacity_entry	 v[CAPACITY_N];
+	struct scores_entry	 sc[SCORES_N];
 };
 
 int
@@ -108,4 +120,106 @@ pl_capacity_remember(struct pipeline_capacity *c, const char *region,
 	snprintf(c->v[slot].key, sizeof(c->v[slot].key), "%s", key);
 	c->v[slot].until = now + PIPELINE_CAPACITY_TTL;
 	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- spot placement scores ---- */
+
+static int
+scores_key(char out[96], const char *region, const char *type)
+{
+	int n;
+
+	n = snprintf(out, 96, "%s/%s", region != NULL ? region : "-", type);
+	return n > 0 && n < 96;
+}
+
+int
+pl_scores_cached(struct pipeline_capacity *c, const char *region,
+    const char *type, time_t now, struct pl_scores *out)
+{
+	char key[96];
+	int hit = 0;
+	size_t i;
+
+	if (c == NULL || !scores_key(key, region, type))
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < SCORES_N && !hit; i++)
+		if (c->sc[i].until > now && strcmp(c->sc[i].key, key) == 0) {
+			*out = c->sc[i].s;
+			hit = 1;
+		}
+	pthread_mutex_unlock(&c->lock);
+	return hit;
+}
+
+void
+pl_scores_remember(struct pipeline_capacity *c, const char *region,
+    const char *type, time_t now, const struct pl_scores *s)
+{
+	char key[96];
+	size_t i, slot = 0;
+
+	if (c == NULL || !scores_key(key, region, type))
+		return;
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < SCORES_N; i++) {
+		if (strcmp(c->sc[i].key, key) == 0 || c->sc[i].until <= now) {
+			slot = i;
+			break;
+		}
+		if (c->sc[i].until < c->sc[slot].until)
+			slot = i;
+	}
+	snprintf(c->sc[slot].key, sizeof(c->sc[slot].key), "%s", key);
+	c->sc[slot].until = now + PL_SCORES_TTL;
+	c->sc[slot].s = *s;
+	pthread_mutex_unlock(&c->lock);
+}
+
+int
+pl_scores_score(const struct pl_scores *s, const char *az_id)
+{
+	size_t i;
+
+	for (i = 0; az_id != NULL && *az_id != '\0' && i < s->n; i++)
+		if (strcmp(s->v[i].az_id, az_id) == 0 && s->v[i].score > 0)
+			return s->v[i].score;
+	return 0;
+}
+
+double
+pl_scores_price(const struct pl_scores *s, const char *az)
+{
+	size_t i;
+
+	for (i = 0; az != NULL && *az != '\0' && i < s->n; i++)
+		if (strcmp(s->v[i].az, az) == 0 && s->v[i].price > 0)
+			return s->v[i].price;
+	return 0;
+}
+
+static int
+pool_cmp(const void *a, const void *b)
+{
+	const struct pl_pool *x = a, *y = b;
+
+	if (x->spot != y->spot)
+		return x->spot ? -1 : 1;
+	if (x->spot) {
+		if (x->score != y->score)
+			return x->score > y->score ? -1 : 1;
+		if ((x->price > 0) != (y->price > 0))
+			return x->price > 0 ? -1 : 1;
+		if (x->price != y->price)
+			return x->price < y->price ? -1 : 1;
+	}
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+void
+pl_pools_rank(struct pl_pool *v, size_t n)
+{
+	if (n > 1)
+		qsort(v, n, sizeof(*v), pool_cmp);
 }

@@ -294,6 +294,63 @@ int	 pl_capacity_exhausted(struct pipeline_capacity *c, const char *region,
 void	 pl_capacity_remember(struct pipeline_capacity *c, const char *region,
 	    int spot, const char *type, const char *subnet, time_t now);
 
+/*
+ * Spot placement: per (region, type), the scores GetSpotPlacementScores
+ * gave each availability zone id and the recent spot price of each zone
+ * (DescribeSpotPriceHistory), kept PL_SCORES_TTL seconds in the same
+ * object (and under the same lock) as the capacity cache.  A failed call
+ * is kept too (failed set, no zones), so that it is asked and logged
+ * once per PL_SCORES_TTL, not at every launch.
+ */
+#define PL_SCORES_TTL		600
+#define PL_SCORES_AZ_MAX	16
+
+struct pl_az_score {
+	char	az_id[32];	/* use1-az1 ("" for a price of a zone name) */
+	char	az[32];		/* us-east-1a ("" for a score of a zone id) */
+	int	score;		/* 1..10; 0: none */
+	double	price;		/* USD/h; 0: none */
+};
+
+struct pl_scores {
+	int			failed;	/* the scores call failed: none */
+	size_t			n;
+	struct pl_az_score	v[PL_SCORES_AZ_MAX];
+};
+
+/* 1 and *out when (region, type) is cached at now; 0 otherwise. */
+int	 pl_scores_cached(struct pipeline_capacity *c, const char *region,
+	    const char *type, time_t now, struct pl_scores *out);
+void	 pl_scores_remember(struct pipeline_capacity *c, const char *region,
+	    const char *type, time_t now, const struct pl_scores *);
+/* The score of az_id (0: none) and the price of zone az (0: none). */
+int	 pl_scores_score(const struct pl_scores *, const char *az_id);
+double	 pl_scores_price(const struct pl_scores *, const char *az);
+
+/*
+ * A pool a launch may use: market, type and subnet.  index is its place
+ * in the spec's order (market, then type, then subnet): the launch's
+ * ClientToken is made of it, so a pool keeps its token whatever its rank.
+ */
+struct pl_pool {
+	int		 spot;
+	const char	*type;
+	const char	*subnet;	/* NULL: EC2 picks the zone */
+	const char	*az;		/* the subnet's zone name, or NULL */
+	const char	*az_id;		/* the subnet's zone id, or NULL */
+	int		 score;		/* placement score 1..10; 0: none */
+	double		 price;		/* recent spot price; 0: none */
+	size_t		 index;
+};
+
+/*
+ * Order pools for a launch: the markets as the spec lists them (spot
+ * before its on-demand fallback); spot pools by placement score (higher
+ * first), then by recent spot price (cheaper first, unknown last), then
+ * in the spec's order; on-demand pools in the spec's order.  Pure.
+ */
+void	 pl_pools_rank(struct pl_pool *v, size_t n);
+
 /* Provision pieces (provision.c). */
 int	 pl_provision_new(struct pipeline *, struct pipeline_job *);
 int	 pl_provision_resume(struct pipeline *, struct pipeline_job *,

@@ -510,6 +510,7 @@ static int
 record_instance(struct prov *pv, const struct ec2_instance *in, const char *ami)
 {
 	struct pipeline *p = pv->p;
+	const char *type;
 	double cost;
 
 	const char *hash = ec2_instance_tag(in, p->tags.spec_hash);
@@ -522,16 +523,18 @@ record_instance(struct prov *pv, const struct ec2_instance *in, const char *ami)
 	pl_row_set(pv->row, STORE_ENV_AMI_ID, ami != NULL ? ami :
 	    (in->image_id[0] ? in->image_id : NULL));
 	pl_row_set(pv->row, STORE_ENV_PUBLIC_IP, in->public_ip[0] ? in->public_ip : NULL);
-	cost = in->market == EC2_MARKET_SPOT ? spot_price(p, pv->spec->instance.type) : 0;
+	/* the type the launch chose among instance.types */
+	type = in->type[0] != '\0' ? in->type : pv->spec->instance.type;
+	pl_row_set(pv->row, STORE_ENV_INSTANCE_TYPE, type);
+	cost = in->market == EC2_MARKET_SPOT ? spot_price(p, type) : 0;
 	if (cost <= 0)
-		cost = pipeline_price(p->o.prices, aws_client_region(p->aws),
-		    pv->spec->instance.type);
+		cost = pipeline_price(p->o.prices, aws_client_region(p->aws), type);
 	pv->row->cost_per_hour_usd = cost;
 	pv->row->launched_at = in->launched > 0 ? in->launched : pl_now(p);
 	return set_stage(pv, STORE_STAGE_INSTANCE_LAUNCHED, STORE_ENV_INSTANCE_ID |
 	    STORE_ENV_MARKET | STORE_ENV_SUBNET_ID | STORE_ENV_AMI_ID |
-	    STORE_ENV_PUBLIC_IP | STORE_ENV_COST_PER_HOUR | STORE_ENV_LAUNCHED_AT,
-	    "provision.instance_launched.before", "provision.instance_launched.after");
+	    STORE_ENV_PUBLIC_IP | STORE_ENV_COST_PER_HOUR | STORE_ENV_LAUNCHED_AT |
+	    STORE_ENV_INSTANCE_TYPE, "provision.instance_launched.before", "provision.instance_launched.after");
 }
 
 /* An instance of this incarnation that exists already (crash between run and record). */
@@ -714,97 +717,247 @@ out:
 }
 
 /*
- * The pools a launch may use, in order: (market, subnet) for each market
- * (spot, then on-demand if the spec falls back) and each subnet.  With
- * no subnets listed: no subnet (EC2 picks the zone), then the default
- * VPC's subnets zone by zone (the group is made in the default VPC too).
+ * The pools a launch may use: (market, type, subnet) for each market
+ * (spot, then on-demand if the spec falls back), each type of
+ * instance.types and each subnet, in that order: a pool's index in it
+ * makes its ClientToken.  With no subnets listed: no subnet (EC2 picks
+ * the zone), then the default VPC's subnets zone by zone (the group is
+ * made in the default VPC too).  Spot pools are then ranked by placement
+ * score and price (pools_rank()), when there is a choice to make.
  */
 #define POOLS_DEFAULT_MAX	16
+#define POOLS_TYPES_MAX		8
 
 struct pools {
-	int		 markets[2];
-	size_t		 nmarkets;
-	const char	*const *subnets;
-	const char	*nosub[1 + POOLS_DEFAULT_MAX];
-	size_t		 nsub;
-	struct ec2_subnet_list defaults;	/* pools_dispose() frees */
+	struct pl_pool		*v;		/* n of them, in launch order */
+	size_t			 n;
+	int			 ranked;	/* scores known: v is ranked */
+	struct ec2_subnet_list	 defaults;	/* pools_dispose() frees */
+	struct ec2_subnet_list	 named;		/* the spec's subnets' zones */
 };
+
+/* The chosen pool, for the launch event. */
+struct pool_choice {
+	char	type[32];
+	char	subnet[32];
+	char	az_id[32];
+	int	spot;
+	int	score;
+	int	ranked;
+	double	price;
+	size_t	rank;
+};
+
+/* The zone (name and id) of subnet id in l, or NULLs. */
+static void
+subnet_zone(const struct ec2_subnet_list *l, const char *id, const char **az,
+    const char **az_id)
+{
+	size_t i;
+
+	for (i = 0; id != NULL && i < l->n; i++)
+		if (strcmp(l->v[i].id, id) == 0) {
+			*az = l->v[i].az[0] != '\0' ? l->v[i].az : NULL;
+			*az_id = l->v[i].az_id[0] != '\0' ? l->v[i].az_id : NULL;
+			return;
+		}
+}
+
+/*
+ * The scores and prices of type, from the cache or from EC2.  Neither
+ * call's failure fails the launch: without scores the pools keep the
+ * spec's order (logged once per PL_SCORES_TTL, as the failure is cached).
+ */
+static void
+type_scores(struct pl_scores *out, struct pipeline *p, const char *type)
+{
+	struct ec2_placement_score_list l;
+	struct ec2_spot_price_list pl;
+	const char *region = aws_client_region(p->aws);
+	const char *types[1] = { type }, *regions[1] = { region };
+	time_t now = pl_now(p);
+	size_t i, j;
+
+	if (pl_scores_cached(p->o.capacity, region, type, now, out))
+		return;
+	memset(out, 0, sizeof(*out));
+	if (ec2_spot_placement_scores(&l, p->ec2, types, 1, regions, 1, 1, 1) < 0) {
+		log_warnx("spot placement scores of %s in %s: %s; its pools keep "
+		    "the spec's order for %ds", type, region, err_get(),
+		    PL_SCORES_TTL);
+		err_clear();
+		out->failed = 1;
+		pl_scores_remember(p->o.capacity, region, type, now, out);
+		return;
+	}
+	for (i = 0; i < l.n && out->n < PL_SCORES_AZ_MAX; i++) {
+		snprintf(out->v[out->n].az_id, sizeof(out->v[0].az_id), "%s",
+		    l.v[i].az_id);
+		out->v[out->n++].score = l.v[i].score;
+	}
+	ec2_placement_score_list_dispose(&l);
+	/* the newest price of each zone (EC2 answers newest first) */
+	if (ec2_spot_price_history(&pl, p->ec2, type, NULL, 0, 100) < 0) {
+		log_warnx("spot prices of %s in %s: %s; ties keep the spec's "
+		    "order", type, region, err_get());
+		err_clear();
+	}
+	for (i = 0; i < pl.n && out->n < PL_SCORES_AZ_MAX; i++) {
+		for (j = 0; j < out->n; j++)
+			if (strcmp(out->v[j].az, pl.v[i].az) == 0)
+				break;
+		if (j < out->n || pl.v[i].az[0] == '\0')
+			continue;
+		snprintf(out->v[out->n].az, sizeof(out->v[0].az), "%s", pl.v[i].az);
+		out->v[out->n++].price = strtod(pl.v[i].price, NULL);
+	}
+	ec2_spot_price_list_dispose(&pl);
+	pl_scores_remember(p->o.capacity, region, type, now, out);
+}
+
+/*
+ * Rank the spot pools: each pool's zone (its subnet's; none for "EC2
+ * picks"), the score of its (type, zone) and the zone's recent price.
+ * Only when there is a choice (more than one type, or subnets listed),
+ * so that a spec of one type and no subnets launches as it always did.
+ */
+static void
+pools_rank(struct pools *pl, struct pipeline *p, const struct spec *s)
+{
+	struct pl_scores sc;
+	const struct ec2_subnet_list *zones;
+	size_t i, t;
+
+	if (s->instance.market != SPEC_MARKET_SPOT ||
+	    (s->instance.ntypes < 2 && s->instance.nsubnets < 2))
+		return;
+	zones = &pl->defaults;
+	if (s->instance.nsubnets > 0) {
+		if (ec2_subnets_describe(&pl->named, p->ec2, s->instance.subnets,
+		    s->instance.nsubnets) < 0) {
+			log_warnx("env=%s the zones of its subnets: %s; pools in "
+			    "the spec's order", s->name, err_get());
+			err_clear();
+			return;
+		}
+		zones = &pl->named;
+	}
+	for (i = 0; i < pl->n; i++)
+		subnet_zone(zones, pl->v[i].subnet, &pl->v[i].az, &pl->v[i].az_id);
+	for (t = 0; t < s->instance.ntypes && t < POOLS_TYPES_MAX; t++) {
+		type_scores(&sc, p, s->instance.types[t]);
+		if (sc.failed)
+			continue;
+		pl->ranked = 1;
+		for (i = 0; i < pl->n; i++) {
+			if (!pl->v[i].spot || pl->v[i].type != s->instance.types[t])
+				continue;
+			pl->v[i].score = pl_scores_score(&sc, pl->v[i].az_id);
+			pl->v[i].price = pl_scores_price(&sc, pl->v[i].az);
+		}
+	}
+	if (pl->ranked)
+		pl_pools_rank(pl->v, pl->n);
+}
 
 static int
 pools_init(struct pools *pl, struct pipeline *p, const struct spec *s)
 {
-	size_t i;
+	const char *subs[1 + POOLS_DEFAULT_MAX];
+	const char *const *sub = subs;
+	int markets[2];
+	size_t i, m, t, nm = 0, nt, nsub = 0;
 	int error;
 
 	memset(pl, 0, sizeof(*pl));
 	if (s->instance.market == SPEC_MARKET_SPOT) {
-		pl->markets[pl->nmarkets++] = 1;
+		markets[nm++] = 1;
 		if (s->instance.spot.fallback == SPEC_SPOT_FALLBACK_ON_DEMAND)
-			pl->markets[pl->nmarkets++] = 0;
+			markets[nm++] = 0;
 	} else
-		pl->markets[pl->nmarkets++] = 0;
+		markets[nm++] = 0;
 	if (s->instance.nsubnets > 0) {
-		pl->subnets = s->instance.subnets;
-		pl->nsub = s->instance.nsubnets;
-		return 0;
+		sub = s->instance.subnets;
+		nsub = s->instance.nsubnets;
+	} else {
+		/*
+		 * Asked at every launch, even when the first pool will do, so
+		 * that a replay after a crash numbers the pools (and the
+		 * tokens) alike.
+		 */
+		if ((error = ec2_subnets_default_describe(&pl->defaults,
+		    p->ec2)) < 0) {
+			err_prefix("listing the default VPC's subnets");
+			return error;
+		}
+		subs[nsub++] = NULL;
+		for (i = 0; i < pl->defaults.n && i < POOLS_DEFAULT_MAX; i++)
+			subs[nsub++] = pl->defaults.v[i].id;
 	}
-	/*
-	 * Asked at every launch, even when the first pool will do, so that
-	 * a replay after a crash numbers the pools (and the tokens) alike.
-	 */
-	if ((error = ec2_subnets_default_describe(&pl->defaults, p->ec2)) < 0) {
-		err_prefix("listing the default VPC's subnets");
-		return error;
-	}
-	pl->subnets = pl->nosub;
-	pl->nosub[pl->nsub++] = NULL;
-	for (i = 0; i < pl->defaults.n && i < POOLS_DEFAULT_MAX; i++)
-		pl->nosub[pl->nsub++] = pl->defaults.v[i].id;
+	nt = s->instance.ntypes < POOLS_TYPES_MAX ? s->instance.ntypes :
+	    POOLS_TYPES_MAX;
+	pl->v = xcalloc(nm * nt * nsub, sizeof(*pl->v));
+	for (m = 0; m < nm; m++)
+		for (t = 0; t < nt; t++)
+			for (i = 0; i < nsub; i++) {
+				struct pl_pool *o = &pl->v[pl->n];
+
+				o->spot = markets[m];
+				o->type = s->instance.types[t];
+				o->subnet = sub[i];
+				o->index = pl->n++;
+			}
+	pools_rank(pl, p, s);
 	return 0;
 }
 
 static void
 pools_dispose(struct pools *pl)
 {
+	free(pl->v);
 	ec2_subnet_list_dispose(&pl->defaults);
+	ec2_subnet_list_dispose(&pl->named);
+	memset(pl, 0, sizeof(*pl));
 }
 
-static size_t
-pools_count(const struct pools *pl)
-{
-	return pl->nmarkets * pl->nsub;
-}
-
+/* The type the row says its launch uses (rows of before: the first). */
 static const char *
-pool_subnet(const struct pools *pl, size_t v)
+row_type(const struct store_env *row, const struct spec *s)
 {
-	return pl->subnets[v % pl->nsub];
+	return row->instance_type != NULL ? row->instance_type : s->instance.type;
 }
 
+/* Whether the row records pool o as the pool being tried. */
 static int
-pool_spot(const struct pools *pl, size_t v)
+pool_is_row(const struct pl_pool *o, const struct store_env *row,
+    const struct spec *s)
 {
-	return pl->markets[v / pl->nsub];
+	return row->market != NULL &&
+	    strcmp(row->market, o->spot ? "spot" : "on-demand") == 0 &&
+	    strcmp(row_type(row, s), o->type) == 0 &&
+	    ((o->subnet == NULL && row->subnet_id == NULL) ||
+	    (o->subnet != NULL && row->subnet_id != NULL &&
+	    strcmp(o->subnet, row->subnet_id) == 0));
 }
 
-/* The pool the row says was being tried (a crash replay resumes there). */
+/*
+ * The pool the row says was being tried when the launch resumes (a
+ * crash replay, the row at SG_READY when the job began): there, with
+ * that pool's token, wherever this ranking puts it.  A fresh launch
+ * starts at the best pool.
+ */
 static size_t
-pools_resume(const struct pools *pl, const struct store_env *row)
+pools_resume(const struct pools *pl, const struct prov *pv)
 {
+	const struct store_env *row = pv->row;
 	size_t v;
 
-	if (row->market == NULL || row->launched_at == 0)
+	if (pv->start < STORE_STAGE_SG_READY || row->market == NULL ||
+	    row->launched_at == 0)
 		return 0;
-	for (v = 0; v < pools_count(pl); v++) {
-		const char *sub = pool_subnet(pl, v);
-		const char *mk = pool_spot(pl, v) ? "spot" : "on-demand";
-
-		if (strcmp(row->market, mk) == 0 &&
-		    ((sub == NULL && row->subnet_id == NULL) ||
-		    (sub != NULL && row->subnet_id != NULL &&
-		    strcmp(sub, row->subnet_id) == 0)))
+	for (v = 0; v < pl->n; v++)
+		if (pool_is_row(&pl->v[v], row, pv->spec))
 			return v;
-	}
 	return 0;
 }
 
@@ -814,8 +967,8 @@ pools_resume(const struct pools *pl, const struct store_env *row)
  * the last), and each pool is recorded on the row before it is tried.
  */
 static int
-launch_in_pools(struct ec2_instance *inst, struct prov *pv,
-    struct ec2_run_input *in)
+launch_in_pools(struct ec2_instance *inst, struct pool_choice *ch,
+    struct prov *pv, struct ec2_run_input *in)
 {
 	struct pipeline *p = pv->p;
 	const struct spec *s = pv->spec;
@@ -826,14 +979,14 @@ launch_in_pools(struct ec2_instance *inst, struct prov *pv,
 	int error = ERR_GENERIC;
 
 	memset(&pl, 0, sizeof(pl));
+	memset(ch, 0, sizeof(*ch));
 	if ((error = pools_init(&pl, p, s)) < 0)
 		goto out;
 	error = ERR_GENERIC;
-	nvar = pools_count(&pl);
-	first = pools_resume(&pl, pv->row);
+	nvar = pl.n;
+	first = pools_resume(&pl, pv);
 	for (v = first; v < nvar; v++) {
-		const char *sub = pool_subnet(&pl, v);
-		int spot = pool_spot(&pl, v);
+		const struct pl_pool *o = &pl.v[v];
 
 		/*
 		 * A pool that just said "no capacity" is skipped, unless it is
@@ -841,23 +994,28 @@ launch_in_pools(struct ec2_instance *inst, struct prov *pv,
 		 */
 		if ((v != first || pv->start < STORE_STAGE_SG_READY) &&
 		    v + 1 < nvar && pl_capacity_exhausted(p->o.capacity,
-		    aws_client_region(p->aws), spot, s->instance.type, sub,
+		    aws_client_region(p->aws), o->spot, o->type, o->subnet,
 		    pl_now(p)))
 			continue;
-		if (v != first) {
-			pl_row_set(pv->row, STORE_ENV_MARKET, spot ? "spot" : "on-demand");
-			pl_row_set(pv->row, STORE_ENV_SUBNET_ID, sub);
+		if (!pool_is_row(o, pv->row, s) || (pv->row->instance_type == NULL &&
+		    s->instance.ntypes > 1)) {
+			pl_row_set(pv->row, STORE_ENV_MARKET, o->spot ? "spot" :
+			    "on-demand");
+			pl_row_set(pv->row, STORE_ENV_SUBNET_ID, o->subnet);
+			pl_row_set(pv->row, STORE_ENV_INSTANCE_TYPE, o->type);
 			if ((error = pl_row_update(p, pv->row, STORE_ENV_MARKET |
-			    STORE_ENV_SUBNET_ID, "provision.launch_pool.before",
+			    STORE_ENV_SUBNET_ID | STORE_ENV_INSTANCE_TYPE,
+			    "provision.launch_pool.before",
 			    "provision.launch_pool.after")) < 0)
 				goto out;
 		}
 		pipeline_client_token(token, pv->row->id,
-		    (unsigned)pv->row->attempts, (unsigned)v);
+		    (unsigned)pv->row->attempts, (unsigned)o->index);
 		in->client_token = token;
-		in->subnet_id = sub;
-		in->spot = spot;
-		in->spot_max_price = spot ? s->instance.spot.max_price : NULL;
+		in->instance_type = o->type;
+		in->subnet_id = o->subnet;
+		in->spot = o->spot;
+		in->spot_max_price = o->spot ? s->instance.spot.max_price : NULL;
 		/*
 		 * The group and key pair made moments ago may be unknown to
 		 * RunInstances for a while; the same token is safe to send again.
@@ -869,17 +1027,56 @@ launch_in_pools(struct ec2_instance *inst, struct prov *pv,
 		    s->access.ssh.key != SPEC_KEY_NAME ?
 		    "InvalidGroup.NotFound InvalidKeyPair.NotFound" :
 		    "InvalidGroup.NotFound"));
+		if (error == 0) {
+			snprintf(ch->type, sizeof(ch->type), "%s", o->type);
+			snprintf(ch->subnet, sizeof(ch->subnet), "%s",
+			    o->subnet != NULL ? o->subnet : "");
+			snprintf(ch->az_id, sizeof(ch->az_id), "%s",
+			    o->az_id != NULL ? o->az_id : "");
+			ch->spot = o->spot;
+			ch->score = o->score;
+			ch->price = o->price;
+			ch->ranked = pl.ranked;
+			ch->rank = v + 1;
+		}
 		if (error == 0 || !pl_capacity_error(pl_aws_code(p)))
 			goto out;
 		pl_capacity_remember(p->o.capacity, aws_client_region(p->aws),
-		    spot, s->instance.type, sub, pl_now(p));
+		    o->spot, o->type, o->subnet, pl_now(p));
 		log_info("env=%s no capacity (%s) for %s%s%s%s; trying the next pool",
-		    s->name, pl_aws_code(p), spot ? "spot " : "", s->instance.type,
-		    sub ? " in " : "", sub ? sub : "");
+		    s->name, pl_aws_code(p), o->spot ? "spot " : "", o->type,
+		    o->subnet ? " in " : "", o->subnet ? o->subnet : "");
 	}
 out:
 	pools_dispose(&pl);
 	return error;
+}
+
+/*
+ * The launch event: the pool the launch went to, its placement score
+ * and the spot price seen (0: none), and whether the pools were ranked.
+ * Its failure fails nothing: the instance is recorded already.
+ */
+static void
+launch_event(struct prov *pv, const struct ec2_instance *inst,
+    const struct pool_choice *ch)
+{
+	char name[256];
+
+	pl_json_escape(name, sizeof(name), pv->spec->name);
+	if (pl_event(pv->p, pv->row->id, "remote.provision.launched",
+	    "{\"env\":\"%s\",\"instance_id\":\"%s\",\"market\":\"%s\","
+	    "\"type\":\"%s\",\"subnet\":%s%s%s,\"az\":\"%s\",\"az_id\":%s%s%s,"
+	    "\"pool\":%zu,\"ranked\":%s,\"score\":%d,\"spot_price\":%.6f}",
+	    name, inst->id, ch->spot ? "spot" : "on-demand", ch->type,
+	    ch->subnet[0] ? "\"" : "", ch->subnet[0] ? ch->subnet : "null",
+	    ch->subnet[0] ? "\"" : "", inst->az,
+	    ch->az_id[0] ? "\"" : "", ch->az_id[0] ? ch->az_id : "null",
+	    ch->az_id[0] ? "\"" : "", ch->rank, ch->ranked ? "true" : "false",
+	    ch->score, ch->price) < 0) {
+		log_warnx("env=%s the launch event: %s", pv->spec->name, err_get());
+		err_clear();
+	}
 }
 
 /* SG_READY -> INSTANCE_LAUNCHED: AMI, user-data, RunInstances, record. */
@@ -892,9 +1089,11 @@ step_launch(struct prov *pv)
 	struct ec2_run_input in;
 	struct ec2_kv kv[SPEC_TAGS_AWS_MAX + 8];
 	char ami[32], root[64], kpname[128], nametag[128];
+	char other[32], otherroot[64];
 	char *script = NULL;
 	const char *sg[1];
-	size_t nkv;
+	struct pool_choice ch;
+	size_t i, nkv;
 	int found = 0, error = 0;
 
 	memset(&inst, 0, sizeof(inst));
@@ -908,6 +1107,17 @@ step_launch(struct prov *pv)
 	if ((error = pl_ami_resolve(p, pv->row->ami_id != NULL ? pv->row->ami_id :
 	    s->instance.image, s->instance.type, ami, root)) < 0)
 		goto out;
+	/*
+	 * One image for every listed type: the others must run the first's
+	 * architecture (the image resolved for it, an AMI id now, is checked
+	 * against each; DescribeInstanceTypes is cached per pipeline).
+	 */
+	for (i = 1; i < s->instance.ntypes; i++)
+		if ((error = pl_ami_resolve(p, ami, s->instance.types[i], other,
+		    otherroot)) < 0) {
+			err_prefix("instance.types must share one architecture");
+			goto out;
+		}
 	FP("provision.ami.after");
 	if ((error = launch_intent(pv, ami)) < 0 ||
 	    (error = launch_user_data(&script, pv)) < 0)
@@ -917,7 +1127,6 @@ step_launch(struct prov *pv)
 	sg[0] = pv->row->security_group_id;
 	memset(&in, 0, sizeof(in));
 	in.image_id = ami;
-	in.instance_type = s->instance.type;
 	in.security_group_ids = sg;
 	in.nsecurity_group_ids = sg[0] != NULL;
 	in.key_name = s->access.ssh.key == SPEC_KEY_NAME ? s->access.ssh.key_name :
@@ -932,12 +1141,14 @@ step_launch(struct prov *pv)
 	/* on_idle: terminate: the idle watcher's shutdown ends the instance. */
 	in.shutdown_terminate = s->lifecycle.on_idle == SPEC_IDLE_TERMINATE;
 	FP("provision.launch.before");
-	if ((error = launch_in_pools(&inst, pv, &in)) < 0)
+	if ((error = launch_in_pools(&inst, &ch, pv, &in)) < 0)
 		goto out;
 	/* As for the group: a rollback before the record knows the id. */
 	pl_row_set(pv->row, STORE_ENV_INSTANCE_ID, inst.id);
 	FP("provision.launch.after");
-	error = record_instance(pv, &inst, ami);
+	if ((error = record_instance(pv, &inst, ami)) < 0)
+		goto out;
+	launch_event(pv, &inst, &ch);
 out:
 	ec2_instance_dispose(&inst);
 	mem_free_secret(script);	/* it holds presigned URLs */
@@ -983,7 +1194,7 @@ out:
  */
 /*
  * A spot instance still not running spot.timeout after its launch is
- * given up (docs/spec.md): its pool (spot, subnet) counts as without
+ * given up (docs/spec.md): its pool (spot, type, subnet) counts as without
  * capacity for PIPELINE_CAPACITY_TTL, the attempt rolls back, and the
  * next attempt starts in the next pool (another subnet, then on-demand
  * when spot.fallback allows).  1 when given up, with the message set.
@@ -1000,10 +1211,10 @@ spot_given_up(struct prov *pv, time_t now)
 		return 0;
 	/* its subnet's pool, and EC2's own pick (which may pick it again) */
 	pl_capacity_remember(p->o.capacity, aws_client_region(p->aws), 1,
-	    s->instance.type, pv->row->subnet_id, now);
+	    row_type(pv->row, s), pv->row->subnet_id, now);
 	if (s->instance.nsubnets == 0)
 		pl_capacity_remember(p->o.capacity, aws_client_region(p->aws), 1,
-		    s->instance.type, NULL, now);
+		    row_type(pv->row, s), NULL, now);
 	err_set("spot instance %s still pending %llds after launch (spot.timeout "
 	    "%llds): given up; the next attempt tries the next pool%s",
 	    pv->row->instance_id != NULL ? pv->row->instance_id : "?",

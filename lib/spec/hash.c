@@ -246,6 +246,16 @@ put_instance(struct buf *b, const struct spec *s)
 	e |= put_strs(b, s->instance.subnets, s->instance.nsubnets);
 	e |= buf_addstr(b, ",\"type\":");
 	e |= put_str(b, s->instance.type);
+	/*
+	 * A list of types only when there is more than one: a spec with one
+	 * type hashes as it did before instance.types existed.  The hash is
+	 * of the list, never of the type a launch chose: an instance of any
+	 * listed type is not drift.
+	 */
+	if (s->instance.ntypes > 1) {
+		e |= buf_addstr(b, ",\"types\":");
+		e |= put_strs(b, s->instance.types, s->instance.ntypes);
+	}
 	e |= buf_addch(b, '}');
 	return e ? ERR_LIMIT : 0;
 }

@@ -18,6 +18,7 @@
 
 #define LIMIT_LABELS		32
 #define LIMIT_SUBNETS		16
+#define LIMIT_TYPES		8
 #define LIMIT_CIDRS		64
 #define LIMIT_PORTS		32
 #define LIMIT_PACKAGES		200
@@ -593,6 +594,52 @@ do_subnets(struct sctx *c, const struct ynode *v)
 	c->s->instance.nsubnets = n;
 }
 
+/*
+ * instance.types: acceptable types in order of preference, at least one,
+ * each listed once.  instance.type is then the first (the most preferred).
+ */
+static void
+do_types(struct sctx *c, const struct ynode *v)
+{
+	const char **out;
+	char why[256], vq[128];
+	size_t i, j, n = 0;
+
+	if ((v = as_seq(c, v, "spec.instance.types")) == NULL)
+		return;
+	if (v->n == 0 || v->n > LIMIT_TYPES) {
+		err_at(c, v, "instance.types lists %zu types (1 to %d)", v->n,
+		    LIMIT_TYPES);
+		return;
+	}
+	out = arena_alloc(c->a, v->n * sizeof(*out));
+	for (i = 0; i < v->n; i++) {
+		const struct ynode *it = v->items[i];
+		const char *s = as_str(c, it, "an instance type");
+
+		if (s == NULL)
+			continue;
+		if (check_instance_type(s, why, sizeof(why)) < 0) {
+			err_at(c, it, "instance type '%s' %s", q(vq, sizeof(vq), s),
+			    why);
+			continue;
+		}
+		for (j = 0; j < n; j++)
+			if (strcmp(out[j], s) == 0)
+				break;
+		if (j < n) {
+			err_at(c, it, "instance type '%s' is listed twice", s);
+			continue;
+		}
+		out[n++] = dup(c, s);
+	}
+	if (n == 0)
+		return;
+	c->s->instance.types = out;
+	c->s->instance.ntypes = n;
+	c->s->instance.type = out[0];
+}
+
 static void
 do_spot(struct sctx *c, const struct ynode *spot)
 {
@@ -623,17 +670,22 @@ do_spot(struct sctx *c, const struct ynode *spot)
 static void
 do_instance(struct sctx *c, const struct ynode *in)
 {
-	static const char *const keys[] = { "type", "image", "disk", "subnets",
-	    "iam_instance_profile", "market", "spot", NULL };
+	static const char *const keys[] = { "type", "types", "image", "disk",
+	    "subnets", "iam_instance_profile", "market", "spot", NULL };
 	static const char *const disk_keys[] = { "size_gb", NULL };
 	static const char *const markets[] = { "on-demand", "spot", NULL };
 	const struct ynode *v, *disk;
+	const char **one;
 	const char *s;
 	char why[256], vq[128];
 	long long n;
 	int e;
 
 	c->s->instance.type = "t3.medium";
+	one = arena_alloc(c->a, sizeof(*one));
+	one[0] = c->s->instance.type;
+	c->s->instance.types = one;
+	c->s->instance.ntypes = 1;
 	c->s->instance.image = "al2023";
 	c->s->instance.disk_size_gb = 20;
 	c->s->instance.spot.timeout_s = 300;
@@ -644,7 +696,14 @@ do_instance(struct sctx *c, const struct ynode *in)
 		if (check_instance_type(s, why, sizeof(why)) < 0)
 			err_at(c, v, "instance type '%s' %s", q(vq, sizeof(vq), s), why);
 		else
-			c->s->instance.type = dup(c, s);
+			c->s->instance.type = one[0] = dup(c, s);
+	}
+	if ((v = map_get(in, "types")) != NULL) {
+		if (map_get(in, "type") != NULL)
+			err_at(c, user_map_key_node(in, "types"), "give either "
+			    "instance.type or instance.types, not both");
+		else
+			do_types(c, v);
 	}
 	if ((v = map_get(in, "image")) != NULL)
 		do_image(c, v);

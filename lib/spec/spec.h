@@ -141,7 +141,10 @@ struct spec {
 	const char	*region;		/* default from spec_options */
 
 	struct {
-		const char	*type;		/* default "t3.medium" */
+		const char	*type;		/* default "t3.medium"; types[0] */
+		/* acceptable types, most preferred first (at least type) */
+		size_t		 ntypes;
+		const char *const *types;
 		const char	*image;		/* alias or ami id; default "al2023" */
 		int		 image_is_ami;
 		unsigned	 disk_size_gb;	/* default 20 */
@@ -246,7 +249,10 @@ int	 spec_secret_ssm_check(const char *s, const char *prefix, char *why,
 struct spec_brief {
 	const char		*workspace;
 	const char		*region;
-	const char		*instance_type;	/* quotas: its vCPUs and price */
+	const char		*instance_type;	/* the first of instance_types */
+	/* instance.types: quotas count the largest (vCPUs, price) */
+	const char *const	*instance_types;
+	size_t			 ninstance_types;
 	long long		 ttl_s;		/* 0: no ttl */
 	enum spec_on_drift	 on_drift;
 	long long		 idle_stop_s;	/* as in struct spec: -1 not said */

@@ -139,6 +139,9 @@ entry_new(const char *path, struct arena *tree_arena)
 static void
 entry_set_valid(struct spec_entry *e, const struct spec *s, struct intern *in)
 {
+	const char **types;
+	size_t i;
+
 	e->valid = 1;
 	e->brief.ttl_s = s->lifecycle.ttl_s;
 	e->brief.on_drift = s->lifecycle.on_drift;
@@ -151,6 +154,8 @@ entry_set_valid(struct spec_entry *e, const struct spec *s, struct intern *in)
 		e->brief.workspace = s->workspace;
 		e->brief.region = s->region;
 		e->brief.instance_type = s->instance.type;
+		e->brief.instance_types = s->instance.types;
+		e->brief.ninstance_types = s->instance.ntypes;
 		return;
 	}
 	if (strcmp(e->name, s->name) != 0)
@@ -158,6 +163,11 @@ entry_set_valid(struct spec_entry *e, const struct spec *s, struct intern *in)
 	e->brief.workspace = intern(in, s->workspace);
 	e->brief.region = intern(in, s->region);
 	e->brief.instance_type = intern(in, s->instance.type);
+	types = arena_alloc(e->diags.arena, s->instance.ntypes * sizeof(*types));
+	for (i = 0; i < s->instance.ntypes; i++)
+		types[i] = intern(in, s->instance.types[i]);
+	e->brief.instance_types = types;
+	e->brief.ninstance_types = s->instance.ntypes;
 }
 
 /* What an entry holds outside its arena. */

@@ -72,7 +72,8 @@ store_stage_parse(enum store_stage *out, const char *s)
 }
 
 /* How store_env_update() writes each field. */
-enum field_kind { F_TEXT, F_STATUS, F_STAGE, F_MONEY, F_INT, F_TIME, F_ERROR };
+enum field_kind { F_TEXT, F_STATUS, F_STAGE, F_MONEY, F_INT, F_TIME, F_ERROR,
+	F_META };
 
 struct env_field {
 	unsigned	 bit;
@@ -112,6 +113,8 @@ static const struct env_field env_fields[] = {
 	  OFF(termination_reason) },
 	{ STORE_ENV_TOTAL_COST, "total_cost_usd", F_MONEY, OFF(total_cost_usd) },
 	{ STORE_ENV_ERROR, "metadata", F_ERROR, OFF(error) },
+	/* a key of metadata (no migration: jsonb takes it as it is) */
+	{ STORE_ENV_INSTANCE_TYPE, "instance_type", F_META, OFF(instance_type) },
 	/* the text fields that are not updatable, for store_env_set_text() */
 	{ STORE_ENV_NAME, "name", F_TEXT, OFF(name) },
 	{ STORE_ENV_FAILED_AT_STAGE, "failed_at_stage", F_TEXT,
@@ -146,14 +149,15 @@ env_field_find(unsigned bit)
 	"metadata->>'error', metadata->>'failed_at_stage', "		\
 	"metadata::text, "						\
 	EPOCH("created_at") ", " EPOCH("updated_at") ", row_version, "	\
-	"host_keys, " EPOCH("stopped_at") ", stopped_seconds"
+	"host_keys, " EPOCH("stopped_at") ", stopped_seconds, "		\
+	"metadata->>'instance_type'"
 enum {
 	C_ID, C_NAME, C_WORKSPACE, C_SPEC_HASH, C_SPEC_REVISION, C_STATUS,
 	C_STAGE, C_INSTANCE_ID, C_PUBLIC_IP, C_SSH_KEY, C_SG_ID, C_AMI_ID,
 	C_MARKET, C_SUBNET_ID, C_REGION, C_COST, C_ATTEMPTS, C_NEXT_ATTEMPT,
 	C_LAUNCHED, C_READY, C_TERMINATED, C_REASON, C_TOTAL_COST, C_ERROR,
 	C_FAILED_AT, C_METADATA, C_CREATED, C_UPDATED, C_ROW_VERSION,
-	C_HOST_KEYS, C_STOPPED_AT, C_STOPPED_SECONDS, C_NCOLS
+	C_HOST_KEYS, C_STOPPED_AT, C_STOPPED_SECONDS, C_INSTANCE_TYPE, C_NCOLS
 };
 
 /* The text columns of a row and where each goes. */
@@ -178,6 +182,7 @@ static const struct {
 	{ C_FAILED_AT, offsetof(struct store_env, failed_at_stage) },
 	{ C_METADATA, offsetof(struct store_env, metadata) },
 	{ C_HOST_KEYS, offsetof(struct store_env, host_keys) },
+	{ C_INSTANCE_TYPE, offsetof(struct store_env, instance_type) },
 };
 #define TEXT_SLOT(env, i)	((char **)(void *)((char *)(env) + text_cols[i].off))
 
@@ -231,7 +236,8 @@ store_env_set_text(struct store_env *env, unsigned field, const char *p,
 	char **slot;
 	int error;
 
-	if (f == NULL || (f->kind != F_TEXT && f->kind != F_ERROR)) {
+	if (f == NULL || (f->kind != F_TEXT && f->kind != F_ERROR &&
+	    f->kind != F_META)) {
 		err_set("store_env_set_text: field %#x is not text", field);
 		return ERR_INVALID;
 	}
@@ -447,6 +453,12 @@ store_env_update(struct store *st, struct store_env *env, unsigned mask)
 		error = ERR_INVALID;
 		goto done;
 	}
+	if ((mask & STORE_ENV_ERROR) && (mask & STORE_ENV_INSTANCE_TYPE)) {
+		err_set("update environment: error and instance type are both "
+		    "metadata: one update each");
+		error = ERR_INVALID;
+		goto done;
+	}
 	if ((error = store_failpoint("store.env_update", "update environment")) != 0)
 		goto done;
 	params[np++] = env->id;
@@ -499,6 +511,12 @@ store_env_update(struct store *st, struct store_env *env, unsigned mask)
 			    "jsonb_build_object('error', $%d::text,"
 			    " 'failed_at_stage', $%d::text))", np + 1, np + 2);
 			np++;
+			break;
+		case F_META:
+			params[np] = *FIELD(env, f, char *);
+			buf_printf(&sql, ", metadata = (metadata - '%s') ||"
+			    " jsonb_strip_nulls(jsonb_build_object('%s', $%d::text))",
+			    f->column, f->column, np + 1);
 			break;
 		}
 		np++;

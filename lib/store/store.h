@@ -100,6 +100,8 @@ struct store_env {
 	/* stopped since (0: running) and seconds stopped before (§6.8) */
 	time_t			 stopped_at;
 	int			 stopped_seconds;
+	/* metadata->instance_type: the type a launch chose (instance.types) */
+	char			*instance_type;
 	int			 attempts;
 	time_t			 next_attempt_at;
 	time_t			 launched_at;
@@ -158,6 +160,8 @@ enum store_env_field {
 	STORE_ENV_HOST_KEYS		= 1u << 24,
 	STORE_ENV_STOPPED_AT		= 1u << 25,
 	STORE_ENV_STOPPED_SECONDS	= 1u << 26,
+	/* metadata instance_type; not in one update with STORE_ENV_ERROR */
+	STORE_ENV_INSTANCE_TYPE		= 1u << 27,
 	/* only check row_version, see store_env_update() */
 	STORE_ENV_GUARD			= 1u << 30,
 };

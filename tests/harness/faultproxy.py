@@ -62,6 +62,8 @@ CONFIG (every key optional; a POST merges top-level keys):
    "rate_limits": {"DescribeInstances": {"burst": 5, "rate": 1},
                    "Describe*": {"burst": 50, "rate": 20}},
    "faults": [{"action": "RunInstances", "nth": 1,        # or "every": true
+               "params": {"InstanceType": "m5.large",     # only requests whose
+                          "SubnetId": "subnet-*"},        # form params match (globs)
                "probability": 0.5,                        # or a probability
                "times": 1,                                # at most this often
                "status": 503, "code": "Unavailable", "message": "...",
@@ -106,7 +108,7 @@ a knob is not given ("off" says how to switch the behaviour off).  Times
 instances seeded straight into moto count as old.  The log entry of a
 strict answer has fault "strict-<what>" (redirect, expired-token,
 presign-expired, key-format, invisible, architecture, unsupported,
-dependency, console-empty).
+dependency, console-empty, placement-scores, placement-invalid).
 
   bucket_region: true       (off: false)
       An S3 bucket has a region: its CreateBucket LocationConstraint (none:
@@ -209,6 +211,25 @@ dependency, console-empty).
       address (no <ipAddress>, no association) unless RunInstances asked
       for one (NetworkInterface.N.AssociatePublicIpAddress=true); public_ips
       gives it none either.
+
+  spot_placement_scores: {}   {"m5.large": {"use1-az1": 9, "use1-az6": 2}}
+  spot_placement_default: 5   (a score 1..10)
+      moto lacks GetSpotPlacementScores; strict mode answers it as EC2
+      does, from this table: per (type, availability zone id) a score
+      (a zone or type not in it: spot_placement_default).  The request is
+      checked as EC2 checks it (400 MissingParameter / InvalidParameterValue
+      / InvalidParameterCombination): TargetCapacity required, an integer
+      1..2000000000; InstanceType.N or InstanceRequirementsWithMetadata,
+      not both; SingleAvailabilityZone and DryRun "true" or "false";
+      TargetCapacityUnitType vcpu, memory-mib or units; at most 10
+      RegionName.N; MaxResults 10..1000.  The zones are moto's
+      (DescribeAvailabilityZones of each region asked, default the
+      caller's).  SingleAvailabilityZone=true: one item per zone (region,
+      availabilityZoneId, score); otherwise one per region (region,
+      score), its best zone's.  Several types: a zone scores the best of
+      them (EC2 scores the set).  InstanceRequirementsWithMetadata: every
+      zone scores spot_placement_default.  The log entry has fault
+      "strict-placement-scores".
 
 Rate-limit and latency keys are an action name or a glob ("Describe*",
 "*"); an exact name wins over a glob, and every action matching one glob
@@ -496,6 +517,8 @@ STRICT_DEFAULTS = {
     "reach_port": 22,
     "unreachable_ip": "127.0.0.254",
     "subnet_public_ip": True,
+    "spot_placement_scores": {},
+    "spot_placement_default": 5,
 }
 
 NOT_FOUND = {
@@ -1011,6 +1034,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         "requested Availability Zone (%s). Please retry your request by "
                         "not specifying an Availability Zone or choosing %s." %
                         (itype, az, ", ".join(ok)))
+        if action == "GetSpotPlacementScores":
+            return self.placement_scores(st, pd, scope)
         if action == "DeleteSecurityGroup" and st["sg_dependency"]:
             want = pd.get("GroupId") or pd.get("GroupName")
             root = self.moto_ec2(scope, "DescribeInstances", {}) if want else None
@@ -1035,6 +1060,74 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return 200, "strict-console-empty", [("Content-Type", "text/xml")], \
                     empty_console_body(iid)
         return None
+
+    def placement_scores(self, st, pd, scope):
+        """GetSpotPlacementScores, checked and answered as EC2 does."""
+        def refuse(code, msg):
+            return 400, "strict-placement-invalid", [("Content-Type", "text/xml")], \
+                error_body("ec2", code, msg)
+
+        def listed(prefix):
+            return [v for k, v in sorted(pd.items(), key=lambda kv: kv[0])
+                    if re.fullmatch(re.escape(prefix) + r"\.\d+", k)]
+
+        cap = pd.get("TargetCapacity")
+        if cap is None:
+            return refuse("MissingParameter", "The request must contain the parameter "
+                          "TargetCapacity")
+        if not re.fullmatch(r"\d+", cap) or not 1 <= int(cap) <= 2000000000:
+            return refuse("InvalidParameterValue", "Value (%s) for parameter "
+                          "TargetCapacity is invalid. It must be between 1 and "
+                          "2000000000." % cap)
+        types = listed("InstanceType")
+        reqs = any(k.startswith("InstanceRequirementsWithMetadata.") for k in pd)
+        if not types and not reqs:
+            return refuse("MissingParameter", "The request must contain either "
+                          "InstanceTypes or InstanceRequirementsWithMetadata")
+        if types and reqs:
+            return refuse("InvalidParameterCombination", "InstanceTypes and "
+                          "InstanceRequirementsWithMetadata cannot be specified together")
+        for k in ("SingleAvailabilityZone", "DryRun"):
+            if k in pd and pd[k] not in ("true", "false"):
+                return refuse("InvalidParameterValue", "Value (%s) for parameter %s "
+                              "is invalid. It must be true or false." % (pd[k], k))
+        unit = pd.get("TargetCapacityUnitType")
+        if unit is not None and unit not in ("vcpu", "memory-mib", "units"):
+            return refuse("InvalidParameterValue", "Value (%s) for parameter "
+                          "TargetCapacityUnitType is invalid." % unit)
+        regions = listed("RegionName")
+        if len(regions) > 10:
+            return refuse("InvalidParameterValue", "At most 10 regions may be "
+                          "specified.")
+        mr = pd.get("MaxResults")
+        if mr is not None and (not re.fullmatch(r"\d+", mr) or not 10 <= int(mr) <= 1000):
+            return refuse("InvalidParameterValue", "Value (%s) for parameter MaxResults "
+                          "is invalid. It must be between 10 and 1000." % mr)
+        table = st["spot_placement_scores"] or {}
+        default = int(st["spot_placement_default"])
+        single = pd.get("SingleAvailabilityZone") == "true"
+        items = []
+        for region in regions or [scope[1] or "us-east-1"]:
+            root = self.moto_ec2((scope[0], region, scope[2]),
+                                 "DescribeAvailabilityZones", {})
+            zones = [] if root is None else \
+                [el.text for el in root.iter(ns_of(root) + "zoneId")]
+            scores = {z: max([int(table.get(t, {}).get(z, default)) for t in types]
+                             or [default]) for z in zones}
+            if single:
+                items += ["<item><region>%s</region><availabilityZoneId>%s"
+                          "</availabilityZoneId><score>%d</score></item>" %
+                          (xml_escape(region), xml_escape(z), scores[z]) for z in zones]
+            elif zones:
+                items.append("<item><region>%s</region><score>%d</score></item>" %
+                             (xml_escape(region), max(scores.values())))
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                '<GetSpotPlacementScoresResponse '
+                'xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+                "<requestId>%s</requestId><spotPlacementScoreSet>%s"
+                "</spotPlacementScoreSet></GetSpotPlacementScoresResponse>" %
+                (uuid.uuid4(), "".join(items))).encode()
+        return 200, "strict-placement-scores", [("Content-Type", "text/xml")], body
 
     def strict_refusal(self, service, action, pd, scope):
         """What strict mode answers instead of moto, or None."""
@@ -1280,7 +1373,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         finally:
             entry["duration"] = round(time.time() - start, 6)
 
-    def pick_fault(self, action):
+    def pick_fault(self, action, pd=None):
         with STATE.lock:
             n = STATE.counts.get(action, 0) + 1
             STATE.counts[action] = n
@@ -1288,6 +1381,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             for i, f in enumerate(faults):
                 fa = f.get("action", "*")
                 if fa != action and not fnmatch.fnmatchcase(action, fa):
+                    continue
+                want = f.get("params") or {}
+                if any(not fnmatch.fnmatchcase((pd or {}).get(k, ""), str(g))
+                       for k, g in want.items()):
                     continue
                 fired = STATE.fault_fired.get(i, 0)
                 if "times" in f and fired >= f["times"]:
@@ -1341,7 +1438,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send(503, [("Content-Type", "text/xml")],
                              error_body(service, code, "Request limit exceeded."), head)
 
-        fault = self.pick_fault(action)
+        fault = self.pick_fault(action, pd)
         if fault and fault.get("drop") == "before":
             entry["fault"] = "drop-before"
             return self.drop()

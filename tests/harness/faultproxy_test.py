@@ -80,6 +80,21 @@ def test_nth_times_and_bodies():
     check([e["forwarded"] for e in entries] == [False, False, True], "forwarded flags")
 
 
+def test_fault_params_match():
+    """A fault with "params" fires only for requests whose form params
+    match (globs): one pool of RunInstances out of capacity, not the others."""
+    reset({})
+    control("config", {"faults": [{"action": "DescribeInstanceTypes", "every": True,
+                                   "params": {"InstanceType.1": "m5.*"},
+                                   "status": 500, "code": "InsufficientInstanceCapacity"}]})
+    st, body = ec2("DescribeInstanceTypes", **{"InstanceType.1": "m5.large"})
+    check(st == 500 and b"InsufficientInstanceCapacity" in body, "m5.large: %s" % st)
+    st, _ = ec2("DescribeInstanceTypes", **{"InstanceType.1": "t3.micro"})
+    check(st == 200, "t3.micro: not matched (%s)" % st)
+    st, _ = ec2("DescribeInstanceTypes")
+    check(st == 200, "param absent: not matched (%s)" % st)
+
+
 def test_probability_is_seeded():
     def run():
         reset({"moto": False})

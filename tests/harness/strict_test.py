@@ -37,7 +37,8 @@ QUIET = {"enabled": True, "bucket_region": False, "bucket_regions": {},
          "refuse_key_types": [], "invisible": {}, "sg_dependency": False,
          "status_initializing_seconds": 0, "console_seconds": 0,
          "console_buffered": True, "credential_expiry": {}, "presign_expiry": False,
-         "reachability": False, "subnet_public_ip": False}
+         "reachability": False, "subnet_public_ip": False,
+         "spot_placement_scores": {}, "spot_placement_default": 5}
 
 
 def check(cond, what):
@@ -236,6 +237,56 @@ def test_architecture():
     ok(run(ImageId=arm, InstanceType="t3.micro"), "override: t3 runs arm64")
     strict_off()
     ok(run(ImageId=arm, InstanceType="t3.micro"), "off: moto runs any image on any type")
+
+
+def test_spot_placement_scores():
+    control("reset", {})
+    strict(spot_placement_scores={"m5.large": {"use1-az1": 9, "use1-az6": 2},
+                                  "c5.large": {"use1-az6": 7}},
+           spot_placement_default=1)
+    base = {"TargetCapacity": "1", "SingleAvailabilityZone": "true",
+            "RegionName.1": "us-east-1"}
+    body = ok(ec2("GetSpotPlacementScores", **dict(base, **{"InstanceType.1": "m5.large"})),
+              "scores of m5.large")
+    root = ET.fromstring(body)
+    check(root.tag.endswith("GetSpotPlacementScoresResponse"), root.tag)
+    got = {}
+    for it in root.iter():
+        if it.tag.split("}")[-1] == "item":
+            kv = {c.tag.split("}")[-1]: c.text for c in it}
+            got[kv["availabilityZoneId"]] = (kv["region"], int(kv["score"]))
+    check(got.get("use1-az1") == ("us-east-1", 9) and got.get("use1-az6") == ("us-east-1", 2)
+          and got.get("use1-az2") == ("us-east-1", 1) and len(got) == 6, got)
+    # several types: a zone scores the best of them; per region without SingleAZ
+    body = ok(ec2("GetSpotPlacementScores", **dict(base, **{"InstanceType.1": "m5.large",
+                                                           "InstanceType.2": "c5.large"})),
+              "two types")
+    check(sorted(int(x) for x in texts(body, "score")) == [1, 1, 1, 1, 7, 9], texts(body, "score"))
+    body = ok(ec2("GetSpotPlacementScores", **{"TargetCapacity": "1", "InstanceType.1":
+                                               "c5.large", "RegionName.1": "us-east-1"}),
+              "per region")
+    check(texts(body, "score") == ["7"] and texts(body, "availabilityZoneId") == [],
+          texts(body, "score"))
+    check(log_faults("GetSpotPlacementScores")[-1] == "strict-placement-scores", "logged")
+    # checked as EC2 does
+    refused(ec2("GetSpotPlacementScores", **{"InstanceType.1": "m5.large"}), 400,
+            "MissingParameter", "no TargetCapacity")
+    for bad in ("0", "2000000001", "x"):
+        refused(ec2("GetSpotPlacementScores", **{"InstanceType.1": "m5.large",
+                                                 "TargetCapacity": bad}),
+                400, "InvalidParameterValue", "TargetCapacity %s" % bad)
+    refused(ec2("GetSpotPlacementScores", TargetCapacity="1"), 400, "MissingParameter",
+            "neither types nor requirements")
+    refused(ec2("GetSpotPlacementScores", **{"TargetCapacity": "1", "InstanceType.1": "m5.large",
+                                             "InstanceRequirementsWithMetadata."
+                                             "ArchitectureTypes.1": "x86_64"}),
+            400, "InvalidParameterCombination", "types and requirements")
+    refused(ec2("GetSpotPlacementScores", **dict(base, **{"InstanceType.1": "m5.large",
+                                                         "SingleAvailabilityZone": "yes"})),
+            400, "InvalidParameterValue", "SingleAvailabilityZone not a bool")
+    strict_off()
+    st, _ = ec2("GetSpotPlacementScores", **dict(base, **{"InstanceType.1": "m5.large"}))
+    check(st != 200, "off: moto lacks it (%s)" % st)
 
 
 def test_type_offerings():

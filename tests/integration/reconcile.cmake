@@ -21,7 +21,10 @@
 #             environment left alone, spot refused
 #   idle      idle_stop reaching each instance's user-data and shutdown
 #             behaviour (spec, fleet option, spot, terminate); status shows it
-foreach(scenario fleet faults chaos features hostile secrets own strict audit regions quota stopstart idle)
+#   placement spot placement scores (the proxy's table): the best (type,
+#             zone) pool first, the next when it has no capacity
+foreach(scenario fleet faults chaos features hostile secrets own strict audit regions quota stopstart
+	idle placement)
 	envctl_integration_test(it_reconcile_${scenario}
 		${CMAKE_SOURCE_DIR}/tests/harness/with-pg.sh
 		${CMAKE_SOURCE_DIR}/tests/harness/with-aws.sh

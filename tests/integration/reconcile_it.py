@@ -1539,6 +1539,18 @@ def quota():
     want = "quota of the cluster: vCPUs %d + %d > %d" % (3 * vcpus, vcpus, 3 * vcpus + 1)
     check(want in r.stdout, "quota: the vCPUs of t3.micro from DescribeInstanceTypes (aws CLI: "
           "%d): %r in plan:\n%s" % (vcpus, want, r.stdout))
+    # instance.types: q3 counts its largest type, not its preferred one
+    xl = aws("ec2", "describe-instance-types", "--instance-types", "t3.xlarge")[
+        "InstanceTypes"][0]["VCpuInfo"]["DefaultVCpus"]
+    path = os.path.join(sc.specs, "q3.yaml")
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(text.replace("type: t3.micro", "types: [t3.micro, t3.xlarge]"))
+    r = sc.envctl("plan")
+    want = "quota of the cluster: vCPUs %d + %d > %d" % (3 * vcpus, xl, 3 * vcpus + 1)
+    check(want in r.stdout, "quota: instance.types counts the largest, t3.xlarge (aws CLI: "
+          "%d vCPUs): %r in plan:\n%s" % (xl, want, r.stdout))
     sc.env["ENVCTL_QUOTA"] = "it: envs=two"
     r = sc.envctl("plan")
     check(r.returncode == 1 and "quota" in r.stderr and "envs=N" in r.stderr,
@@ -1998,6 +2010,90 @@ def idle():
           "idle: a terminated on_idle: terminate environment is replaced (%s)" % new)
 
 
+def placement():
+    """Spot placement (issue 15 item 5): a spec of two types in two
+    subnets; the proxy's GetSpotPlacementScores makes (t3.small, use1-az1)
+    the best pool, so the launch goes there; with that pool out of
+    capacity, to the next best (t3.micro, use1-az1).  Checked with the
+    aws CLI (type, zone, subnet) and psql (the row's type, the launch
+    event's pool and score)."""
+    proxy("/__proxy/config", {"strict": {
+        "spot_placement_scores": {"t3.small": {"use1-az1": 9, "use1-az6": 2},
+                                  "t3.micro": {"use1-az1": 6, "use1-az6": 4}},
+        "spot_placement_default": 1, "invisible": {},
+        "status_initializing_seconds": 0, "console_seconds": 0}})
+    sc = Scenario("placement")
+    vpc = aws("ec2", "describe-vpcs", "--filters", "Name=isDefault,Values=true")["Vpcs"][0]["VpcId"]
+    # us-east-1a is use1-az6, us-east-1b use1-az1 (moto's zone ids)
+    subs = [aws("ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", c,
+                "--availability-zone", z)["Subnet"]["SubnetId"]
+            for c, z in (("172.31.210.0/24", "us-east-1a"), ("172.31.211.0/24", "us-east-1b"))]
+    extra = "types: [t3.micro, t3.small], market: spot, subnets: [%s, %s]" % tuple(subs)
+
+    def launched(name):
+        row = sc.live(name)
+        inst = row and row[0]["instance_id"] and aws(
+            "ec2", "describe-instances", "--instance-ids",
+            row[0]["instance_id"])["Reservations"][0]["Instances"][0]
+        ev = row and sc.psql(
+            "SELECT payload->>'type', payload->>'subnet', payload->>'az_id', "
+            "payload->>'score', payload->>'ranked', payload->>'pool' FROM events "
+            "WHERE type = 'remote.provision.launched' AND env_id = '%s'" % row[0]["id"])
+        typ = row and sc.psql("SELECT metadata->>'instance_type' FROM environments "
+                              "WHERE id = '%s'" % row[0]["id"])
+        return inst or {}, (ev or "").split("|"), typ
+
+    def spec(name):
+        write_spec(sc, name, instance_extra=extra)
+        path = os.path.join(sc.specs, name + ".yaml")
+        with open(path) as f:
+            text = f.read().replace("type: t3.micro, ", "")
+        with open(path, "w") as f:
+            f.write(text)
+
+    spec("pl-a")
+    proxy("/__proxy/log/clear", {})
+    r = sc.reconcile()
+    inst, ev, typ = launched("pl-a")
+    check(inst.get("InstanceType") == "t3.small" and inst.get("SubnetId") == subs[1] and
+          inst.get("Placement", {}).get("AvailabilityZone") == "us-east-1b" and
+          typ == "t3.small",
+          "placement: the best pool (t3.small, use1-az1): aws CLI %s %s %s, row %s (%s)" %
+          (inst.get("InstanceType"), inst.get("SubnetId"),
+           inst.get("Placement", {}).get("AvailabilityZone"), typ, r.stderr.strip()[-300:]))
+    check(ev == ["t3.small", subs[1], "use1-az1", "9", "true", "1"],
+          "placement: remote.provision.launched names the pool and its score (psql %s)" % ev)
+    runs = proxy("/__proxy/log?action=RunInstances")["entries"]
+    scores = proxy("/__proxy/log?action=GetSpotPlacementScores")["entries"]
+    check(len(runs) == 1 and len(scores) == 2 and
+          all(e.get("fault") == "strict-placement-scores" for e in scores),
+          "placement: one RunInstances, the scores of each type asked (%d, %d)" %
+          (len(runs), len(scores)))
+
+    # the best pool out of capacity: the next best, same zone, other type
+    proxy("/__proxy/config", {"faults": [{"action": "RunInstances", "every": True,
+                                          "params": {"InstanceType": "t3.small",
+                                                     "SubnetId": subs[1]},
+                                          "status": 500, "code": "InsufficientInstanceCapacity",
+                                          "message": "no capacity (injected)"}]})
+    spec("pl-b")
+    proxy("/__proxy/log/clear", {})
+    r = sc.reconcile()
+    inst, ev, typ = launched("pl-b")
+    runs = proxy("/__proxy/log?action=RunInstances")["entries"]
+    check(inst.get("InstanceType") == "t3.micro" and inst.get("SubnetId") == subs[1] and
+          typ == "t3.micro" and len(runs) == 2 and
+          runs[0]["params"].get("InstanceType") == "t3.small" and
+          runs[0].get("fault") == "error",
+          "placement: the best pool without capacity: the next (t3.micro, use1-az1): "
+          "aws CLI %s %s, row %s, runs %s" %
+          (inst.get("InstanceType"), inst.get("SubnetId"), typ,
+           [(e["params"].get("InstanceType"), e["params"].get("SubnetId")) for e in runs]))
+    check(ev[:5] == ["t3.micro", subs[1], "use1-az1", "6", "true"] and ev[5] == "2",
+          "placement: the event names the second pool and its score (psql %s)" % ev)
+    proxy("/__proxy/config", {"faults": []})
+
+
 def main():
     try:
         aws("s3api", "create-bucket", "--bucket", BUCKET)
@@ -2008,7 +2104,7 @@ def main():
      "features": lambda: (network(), prices(), drift_once(), readiness()),
      "hostile": hostile, "idle": idle, "secrets": secrets, "own": own, "audit": audit,
      "strict": strict_pipeline, "regions": regions, "quota": quota,
-     "stopstart": stopstart}[part]()
+     "stopstart": stopstart, "placement": placement}[part]()
     print("%d passed, %d failed" % (len(passed), len(failures)))
     for f in failures:
         print("FAILED: " + f)

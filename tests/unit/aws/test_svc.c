@@ -1042,6 +1042,32 @@ test_svc__spot_price_history(void **state)
 	ec2_spot_price_list_dispose(&l);
 }
 
+static void
+test_svc__spot_placement_scores(void **state)
+{
+	struct env *e = *state;
+	struct ec2_placement_score_list l;
+	const char *types[] = { "m5.large", "m6i.large" };
+	const char *regions[] = { "us-east-1" };
+
+	fake_answer(&e->fk, 200, "get_spot_placement_scores.xml");
+	assert_int_equal(ec2_spot_placement_scores(&l, e->ec2, types, 2,
+	    regions, 1, 1, 1), 0);
+	assert_form(&e->fk.sent[0], "Action", "GetSpotPlacementScores");
+	assert_form(&e->fk.sent[0], "InstanceType.1", "m5.large");
+	assert_form(&e->fk.sent[0], "InstanceType.2", "m6i.large");
+	assert_form(&e->fk.sent[0], "TargetCapacity", "1");
+	assert_form(&e->fk.sent[0], "SingleAvailabilityZone", "true");
+	assert_form(&e->fk.sent[0], "RegionName.1", "us-east-1");
+	/* the third item's score (11) is not a score: left out */
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.v[1].region, "us-east-1");
+	assert_string_equal(l.v[1].az_id, "use1-az4");
+	assert_int_equal(l.v[1].score, 9);
+	assert_int_equal(l.v[0].score, 3);
+	ec2_placement_score_list_dispose(&l);
+}
+
 /* ---- S3 ---- */
 
 static void
@@ -1626,6 +1652,7 @@ main(void)
 		T(test_svc__subnets),
 		T(test_svc__tags_and_key_pairs),
 		T(test_svc__spot_price_history),
+		T(test_svc__spot_placement_scores),
 		T(test_svc__s3_put_get_head_delete),
 		T(test_svc__s3_get_bounded_and_missing),
 		T(test_svc__s3_list_and_bucket),

@@ -54,10 +54,11 @@ static const struct {
 	const char	*id;
 	const char	*vpc;
 	const char	*az;
+	const char	*az_id;
 } subnets[] = {
-	{ "subnet-0a", "vpc-1", "us-east-1a" },
-	{ "subnet-0b", "vpc-1", "us-east-1b" },
-	{ "subnet-0c", "vpc-2", "us-east-1c" },
+	{ "subnet-0a", "vpc-1", "us-east-1a", "use1-az6" },
+	{ "subnet-0b", "vpc-1", "us-east-1b", "use1-az1" },
+	{ "subnet-0c", "vpc-2", "us-east-1c", "use1-az2" },
 };
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
@@ -209,9 +210,23 @@ answer(struct aws_client *c, const char *action, const char *code)
 	return e->err;
 }
 
-/* Every call starts here: count it, answer a scripted fault or go on. */
+/*
+ * Every call starts here: count it, answer a scripted fault (matching
+ * detail, or alt when not NULL) or go on.
+ */
+static int
+call_alt(struct aws_client *c, const char *action, const char *detail,
+    const char *alt);
+
 static int
 call(struct aws_client *c, const char *action, const char *detail)
+{
+	return call_alt(c, action, detail, NULL);
+}
+
+static int
+call_alt(struct aws_client *c, const char *action, const char *detail,
+    const char *alt)
 {
 	struct fakeworld *w = &fakeworld;
 	size_t i;
@@ -224,7 +239,8 @@ call(struct aws_client *c, const char *action, const char *detail)
 		struct fw_fault *f = &w->faults[i];
 
 		if (strcmp(f->action, action) != 0 || (f->match[0] != '\0' &&
-		    (detail == NULL || strcmp(f->match, detail) != 0)))
+		    (detail == NULL || strcmp(f->match, detail) != 0) &&
+		    (alt == NULL || strcmp(f->match, alt) != 0)))
 			continue;
 		f->seen++;
 		if (f->nth == 0 || f->nth == f->seen)
@@ -651,7 +667,7 @@ ec2_instance_run(struct ec2_instance *out, struct ec2_client *c,
 	struct fakeworld *w = &fakeworld;
 	struct fw_instance *fi;
 	struct fw_run *r;
-	char pool[64];
+	char pool[64], typed[96];
 	size_t i;
 	int error;
 
@@ -668,8 +684,11 @@ ec2_instance_run(struct ec2_instance *out, struct ec2_client *c,
 	r = &w->runs[w->nruns++];
 	snprintf(r->token, sizeof(r->token), "%s", in->client_token);
 	snprintf(r->pool, sizeof(r->pool), "%s", pool);
+	snprintf(r->type, sizeof(r->type), "%s", in->instance_type);
 	run_params(r->params, in);
-	if ((error = call(c->aws, "RunInstances", pool)) < 0)
+	snprintf(typed, sizeof(typed), "%s/%s/%s", in->spot ? "spot" : "on-demand",
+	    in->instance_type, in->subnet_id ? in->subnet_id : "-");
+	if ((error = call_alt(c->aws, "RunInstances", pool, typed)) < 0)
 		return error;
 	for (i = 0; i < w->ninst; i++) {
 		fi = &w->inst[i];
@@ -963,6 +982,8 @@ ec2_subnets_describe(struct ec2_subnet_list *out, struct ec2_client *c,
 		snprintf(out->v[out->n].vpc_id, sizeof(out->v[0].vpc_id), "%s",
 		    subnets[i].vpc);
 		snprintf(out->v[out->n].az, sizeof(out->v[0].az), "%s", subnets[i].az);
+		snprintf(out->v[out->n].az_id, sizeof(out->v[0].az_id), "%s",
+		    subnets[i].az_id);
 		out->n++;
 	}
 	return 0;
@@ -986,6 +1007,8 @@ ec2_subnets_default_describe(struct ec2_subnet_list *out, struct ec2_client *c)
 		snprintf(out->v[out->n].vpc_id, sizeof(out->v[0].vpc_id), "%s",
 		    subnets[i].vpc);
 		snprintf(out->v[out->n].az, sizeof(out->v[0].az), "%s", subnets[i].az);
+		snprintf(out->v[out->n].az_id, sizeof(out->v[0].az_id), "%s",
+		    subnets[i].az_id);
 		out->n++;
 	}
 	return 0;
@@ -1016,6 +1039,46 @@ ec2_spot_price_history(struct ec2_spot_price_list *out, struct ec2_client *c,
 	    instance_type);
 	snprintf(out->v[0].price, sizeof(out->v[0].price), "0.006200");
 	out->n = 1;
+	return 0;
+}
+
+void
+ec2_placement_score_list_dispose(struct ec2_placement_score_list *l)
+{
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* The scores fakeworld.scores holds for the first type, one per zone. */
+int
+ec2_spot_placement_scores(struct ec2_placement_score_list *out,
+    struct ec2_client *c, const char *const *types, size_t ntypes,
+    const char *const *regions, size_t nregions, int single_az,
+    int target_capacity)
+{
+	struct fakeworld *w = &fakeworld;
+	size_t i;
+	int error;
+
+	(void)single_az;
+	(void)target_capacity;
+	memset(out, 0, sizeof(*out));
+	if (ntypes == 0 || nregions == 0) {
+		err_set("GetSpotPlacementScores: types and regions are required");
+		return ERR_INVALID;
+	}
+	if ((error = call(c->aws, "GetSpotPlacementScores", types[0])) < 0)
+		return error;
+	out->v = xcalloc(NELEM(w->scores), sizeof(*out->v));
+	for (i = 0; i < w->nscores; i++) {
+		if (strcmp(w->scores[i].type, types[0]) != 0)
+			continue;
+		snprintf(out->v[out->n].region, sizeof(out->v[0].region), "%s",
+		    regions[0]);
+		snprintf(out->v[out->n].az_id, sizeof(out->v[0].az_id), "%s",
+		    w->scores[i].az_id);
+		out->v[out->n++].score = w->scores[i].score;
+	}
 	return 0;
 }
 

@@ -53,6 +53,7 @@ static const struct {
 	{ STORE_ENV_TERMINATION_REASON, offsetof(struct store_env, termination_reason) },
 	{ STORE_ENV_ERROR, offsetof(struct store_env, error) },
 	{ STORE_ENV_FAILED_AT_STAGE, offsetof(struct store_env, failed_at_stage) },
+	{ STORE_ENV_INSTANCE_TYPE, offsetof(struct store_env, instance_type) },
 };
 
 #define SLOT(env, i)	((char **)(void *)((char *)(env) + text_fields[i].off))

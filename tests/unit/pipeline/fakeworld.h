@@ -100,6 +100,7 @@ struct fw_count {
 struct fw_run {
 	char		 token[72];
 	char		 pool[64];	/* "on-demand/subnet-0a", "spot/-" */
+	char		 type[32];	/* the instance type asked for */
 	unsigned char	 params[32];
 };
 
@@ -129,6 +130,13 @@ struct fakeworld {
 	int		 cred_epoch;	/* presigned URLs carry it: credentials rotated */
 	bool		 impaired;	/* status checks never "ok" */
 	char		 console[512];	/* GetConsoleOutput of every instance */
+	/* GetSpotPlacementScores: the score of (type, zone id); none: 0 */
+	struct {
+		char	type[32];
+		char	az_id[16];
+		int	score;
+	}		 scores[16];
+	size_t		 nscores;
 	unsigned	 next_id;
 };
 
@@ -140,7 +148,8 @@ void	 fakeworld_reset(void);
 /*
  * The nth (1-based; 0: every) call of action whose detail equals match
  * (NULL: any) answers code.  Details: RunInstances "<market>/<subnet>"
- * ("on-demand/subnet-0a", "spot/-"), PutObject the key, CreateTags and
+ * ("on-demand/subnet-0a", "spot/-") or "<market>/<type>/<subnet>"
+ * ("spot/m5.large/subnet-0b"), GetSpotPlacementScores the type, PutObject the key, CreateTags and
  * TerminateInstances the first id, the others their group, key pair or
  * object name.  The ERR_* is the one lib/aws maps code to.
  */

@@ -436,6 +436,95 @@ test_pipeline__env_cost(void **state)
 }
 
 /*
+ * Pool ranking: spot before on-demand; spot pools by placement score,
+ * ties by recent price (unknown last), then the spec's order; on-demand
+ * pools in the spec's order whatever their score.
+ */
+static void
+test_pipeline__pools_rank(void **state)
+{
+	/* index: the spec's order; score; price */
+	struct pl_pool v[] = {
+		{ 1, "a", "s1", NULL, NULL, 3, 0.020, 0 },
+		{ 1, "a", "s2", NULL, NULL, 7, 0.030, 1 },
+		{ 1, "b", "s1", NULL, NULL, 7, 0.010, 2 },
+		{ 1, "b", "s2", NULL, NULL, 3, 0,     3 },
+		{ 1, "c", "s1", NULL, NULL, 3, 0.020, 4 },
+		{ 0, "a", "s1", NULL, NULL, 9, 0,     5 },
+		{ 0, "b", "s1", NULL, NULL, 0, 0,     6 },
+		{ 1, "c", "s2", NULL, NULL, 0, 0.001, 7 },
+	};
+	static const size_t want[] = { 2, 1, 0, 4, 3, 7, 5, 6 };
+	struct pl_pool one[1] = { { 1, "a", NULL, NULL, NULL, 0, 0, 0 } };
+	size_t i;
+
+	(void)state;
+	pl_pools_rank(v, sizeof(v) / sizeof(v[0]));
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		if (v[i].index != want[i])
+			fail_msg("rank %zu: pool %zu, want %zu", i, v[i].index,
+			    want[i]);
+	pl_pools_rank(one, 1);
+	assert_int_equal(one[0].index, 0);
+	pl_pools_rank(NULL, 0);
+}
+
+/*
+ * The scores cache: per (region, type), PL_SCORES_TTL seconds of the
+ * clock given, a failure kept too, bounded; a zone's score by id, its
+ * price by name.
+ */
+static void
+test_pipeline__scores_cache(void **state)
+{
+	struct pipeline_capacity *c = NULL;
+	struct pl_scores s, got;
+	const time_t t0 = 1700000000;
+	char type[32];
+	int i;
+
+	(void)state;
+	assert_int_equal(pipeline_capacity_new(&c), 0);
+	memset(&s, 0, sizeof(s));
+	snprintf(s.v[0].az_id, sizeof(s.v[0].az_id), "use1-az1");
+	s.v[0].score = 8;
+	snprintf(s.v[1].az, sizeof(s.v[1].az), "us-east-1b");
+	s.v[1].price = 0.0123;
+	s.n = 2;
+	assert_false(pl_scores_cached(c, "us-east-1", "m5.large", t0, &got));
+	pl_scores_remember(c, "us-east-1", "m5.large", t0, &s);
+	assert_true(pl_scores_cached(c, "us-east-1", "m5.large", t0, &got));
+	assert_int_equal(pl_scores_score(&got, "use1-az1"), 8);
+	assert_int_equal(pl_scores_score(&got, "use1-az2"), 0);
+	assert_int_equal(pl_scores_score(&got, NULL), 0);
+	assert_true(pl_scores_price(&got, "us-east-1b") > 0.0122);
+	assert_true(pl_scores_price(&got, "us-east-1a") == 0);
+	/* another region or type: not cached */
+	assert_false(pl_scores_cached(c, "eu-west-1", "m5.large", t0, &got));
+	assert_false(pl_scores_cached(c, "us-east-1", "m6i.large", t0, &got));
+	/* expiry */
+	assert_true(pl_scores_cached(c, "us-east-1", "m5.large",
+	    t0 + PL_SCORES_TTL - 1, &got));
+	assert_false(pl_scores_cached(c, "us-east-1", "m5.large",
+	    t0 + PL_SCORES_TTL, &got));
+	/* a failure is kept: asked (and logged) once per TTL */
+	memset(&s, 0, sizeof(s));
+	s.failed = 1;
+	pl_scores_remember(c, "us-east-1", "c5.large", t0, &s);
+	assert_true(pl_scores_cached(c, "us-east-1", "c5.large", t0 + 1, &got));
+	assert_true(got.failed);
+	/* bounded: 100 types later, the newest are there */
+	s.failed = 0;
+	for (i = 0; i < 100; i++) {
+		snprintf(type, sizeof(type), "c%d.large", i);
+		pl_scores_remember(c, "us-east-1", type, t0 + i, &s);
+	}
+	assert_true(pl_scores_cached(c, "us-east-1", "c99.large", t0 + 100, &got));
+	assert_false(pl_scores_cached(c, "us-east-1", "c0.large", t0 + 100, &got));
+	pipeline_capacity_free(c);
+}
+
+/*
  * The capacity-pool cache: keyed by region, market, type and subnet (two
  * regions never share an entry), an entry lasts PIPELINE_CAPACITY_TTL
  * seconds of the clock the caller passes, and a full cache replaces its
@@ -613,6 +702,8 @@ main(void)
 		cmocka_unit_test(test_pipeline__job_status_instance),
 		cmocka_unit_test(test_pipeline__env_cost),
 		cmocka_unit_test(test_pipeline__capacity_cache),
+		cmocka_unit_test(test_pipeline__pools_rank),
+		cmocka_unit_test(test_pipeline__scores_cache),
 		cmocka_unit_test(test_pipeline__tag_prefix_checked),
 		cmocka_unit_test(test_pipeline__secret_file_private),
 	};

@@ -623,7 +623,12 @@ test_stages__provision_fresh(void **state)
 	assert_int_equal(fakeworld_count("DescribeInstances"), 0);
 	assert_int_equal(fakestore_events(id, "remote.provision.start", &ev), 1);
 	assert_non_null(strstr(ev->payload, "\"attempt\":1"));
-	assert_int_equal(fakestore_events(id, NULL, NULL), 1);
+	/* the launch: its pool (on-demand, one type: not ranked) */
+	assert_int_equal(fakestore_events(id, "remote.provision.launched", &ev), 1);
+	assert_non_null(strstr(ev->payload, "\"market\":\"on-demand\","
+	    "\"type\":\"t3.small\",\"subnet\":\"subnet-0a\""));
+	assert_non_null(strstr(ev->payload, "\"pool\":1,\"ranked\":false"));
+	assert_int_equal(fakestore_events(id, NULL, NULL), 2);
 	launched = r->launched_at;
 
 	/* The next pass: not booted yet, nothing changes. */
@@ -1005,6 +1010,161 @@ test_stages__capacity_next_pool(void **state)
 	assert_string_equal(fakeworld.runs[3].pool, "on-demand/-");
 	assert_int_equal(fakeworld_instance(r->instance_id)->spot, 0);
 	assert_int_equal(fakeworld_live_instances(), 1);
+}
+
+static void
+score(const char *type, const char *az_id, int v)
+{
+	size_t n = fakeworld.nscores++;
+
+	snprintf(fakeworld.scores[n].type, sizeof(fakeworld.scores[n].type),
+	    "%s", type);
+	snprintf(fakeworld.scores[n].az_id, sizeof(fakeworld.scores[n].az_id),
+	    "%s", az_id);
+	fakeworld.scores[n].score = v;
+}
+
+/*
+ * Spot placement (instance.types): the (type, zone) pools ranked by
+ * GetSpotPlacementScores; the best pool first, the next when it has no
+ * capacity; the spec's order when the scores cannot be had; the type
+ * chosen on the row and in the launch event; one architecture across
+ * the list.  The fake's zones: subnet-0a use1-az6, subnet-0b use1-az1.
+ */
+static void
+test_stages__spot_placement(void **state)
+{
+	static const char yaml[] =
+	    "apiVersion: envctl/v1\n"
+	    "kind: Environment\n"
+	    "metadata: {name: web}\n"
+	    "spec:\n"
+	    "  instance: {types: [t3.small, m5.large], market: spot,\n"
+	    "    subnets: [subnet-0a, subnet-0b]}\n"
+	    "  access:\n"
+	    "    ssh: {allow_from: [203.0.113.0/24]}\n";
+	static const char arm_yaml[] =
+	    "apiVersion: envctl/v1\n"
+	    "kind: Environment\n"
+	    "metadata: {name: web}\n"
+	    "spec:\n"
+	    "  instance: {types: [t3.small, m7g.large], market: spot}\n"
+	    "  access:\n"
+	    "    ssh: {allow_from: [203.0.113.0/24]}\n";
+	struct spec_entry *e = spec_load(yaml), *arm = spec_load(arm_yaml);
+	const struct fs_event *ev;
+	const struct store_env *r;
+	char id[STORE_ID_LEN], stage[24];
+	struct pipeline_capacity *cap = NULL;
+	unsigned calls;
+	long i;
+
+	(void)state;
+	assert_int_equal(pipeline_capacity_new(&cap), 0);
+	F.o.capacity = cap;
+	restart();
+	/* (m5.large, use1-az1) scores best: m5.large in subnet-0b */
+	score("t3.small", "use1-az6", 3);
+	score("t3.small", "use1-az1", 5);
+	score("m5.large", "use1-az6", 2);
+	score("m5.large", "use1-az1", 9);
+	assert_int_equal(job(PLAN_PROVISION, e, NULL, stage), 0);
+	r = row(id);
+	assert_int_equal(fakeworld.nruns, 1);
+	assert_string_equal(fakeworld.runs[0].type, "m5.large");
+	assert_string_equal(fakeworld.runs[0].pool, "spot/subnet-0b");
+	assert_string_equal(r->instance_type, "m5.large");
+	assert_string_equal(r->subnet_id, "subnet-0b");
+	assert_string_equal(fakeworld_instance(r->instance_id)->type, "m5.large");
+	assert_int_equal(fakestore_events(id, "remote.provision.launched", &ev), 1);
+	assert_non_null(strstr(ev->payload, "\"market\":\"spot\",\"type\":"
+	    "\"m5.large\",\"subnet\":\"subnet-0b\""));
+	assert_non_null(strstr(ev->payload, "\"az_id\":\"use1-az1\",\"pool\":1,"
+	    "\"ranked\":true,\"score\":9"));
+	assert_int_equal(fakeworld_count("GetSpotPlacementScores"), 2);
+
+	/* the best pool without capacity: the next best, (t3.small, az1) */
+	fresh();
+	score("t3.small", "use1-az6", 3);
+	score("t3.small", "use1-az1", 5);
+	score("m5.large", "use1-az6", 2);
+	score("m5.large", "use1-az1", 9);
+	fakeworld_fail("RunInstances", "spot/m5.large/subnet-0b", 0,
+	    "InsufficientInstanceCapacity");
+	assert_int_equal(job(PLAN_PROVISION, e, NULL, stage), 0);
+	r = row(id);
+	assert_int_equal(fakeworld.nruns, 2);
+	assert_string_equal(fakeworld.runs[1].type, "t3.small");
+	assert_string_equal(fakeworld.runs[1].pool, "spot/subnet-0b");
+	assert_string_equal(r->instance_type, "t3.small");
+	assert_int_equal(fakestore_events(id, "remote.provision.launched", &ev), 1);
+	assert_non_null(strstr(ev->payload, "\"pool\":2,\"ranked\":true,"
+	    "\"score\":5"));
+	/* the next launch (same process): the scores cached, the pool skipped */
+	assert_int_equal(job(PLAN_TERMINATE, e, id, NULL), 0);
+	calls = fakeworld_count("GetSpotPlacementScores");
+	assert_int_equal(job(PLAN_PROVISION, e, NULL, stage), 0);
+	assert_int_equal(fakeworld_count("GetSpotPlacementScores"), calls);
+	assert_int_equal(fakeworld.nruns, 3);
+	assert_string_equal(fakeworld.runs[2].type, "t3.small");
+
+	/* no scores (not allowed): the spec's order, and the launch goes on */
+	fresh();
+	fakeworld_fail("GetSpotPlacementScores", NULL, 0, "UnauthorizedOperation");
+	assert_int_equal(job(PLAN_PROVISION, e, NULL, stage), 0);
+	r = row(id);
+	assert_int_equal(fakeworld.nruns, 1);
+	assert_string_equal(fakeworld.runs[0].type, "t3.small");
+	assert_string_equal(fakeworld.runs[0].pool, "spot/subnet-0a");
+	assert_int_equal(fakestore_events(id, "remote.provision.launched", &ev), 1);
+	assert_non_null(strstr(ev->payload, "\"ranked\":false,\"score\":0"));
+
+	/*
+	 * A crash between the launch and its record, the instance not yet
+	 * visible: the next process, whose scores now rank another pool
+	 * first, resumes in the pool the row records (its type too), with
+	 * the same token: one instance.
+	 */
+	for (i = 1; i < 100; i++) {
+		fresh();
+		score("m5.large", "use1-az1", 9);
+		fakeworld.lag = true;
+		fakestore.down_after = (long)i;
+		(void)job(PLAN_PROVISION, e, NULL, NULL);
+		fakestore.down_after = -1;
+		if (fakeworld.ninst == 1 && row(id)->instance_id == NULL)
+			break;
+	}
+	assert_true(i < 100);
+	assert_string_equal(row(NULL)->instance_type, "m5.large");
+	fakeworld.nscores = 0;
+	score("t3.small", "use1-az6", 10);
+	/* a new process: a new (empty) scores cache */
+	pipeline_free(F.p);
+	F.p = NULL;
+	pipeline_capacity_free(cap);
+	assert_int_equal(pipeline_capacity_new(&cap), 0);
+	F.o.capacity = cap;
+	tick(45);
+	restart();
+	assert_int_equal(job(PLAN_ADVANCE, e, id, NULL), 0);
+	assert_int_equal(fakeworld.nruns, 2);
+	assert_string_equal(fakeworld.runs[1].token, fakeworld.runs[0].token);
+	assert_string_equal(fakeworld.runs[1].type, "m5.large");
+	assert_int_equal(fakeworld.ninst, 1);
+	assert_string_equal(row(NULL)->instance_id, fakeworld.inst[0].id);
+
+	/* two architectures in one list: refused before RunInstances */
+	fresh();
+	assert_int_equal(job(PLAN_PROVISION, arm, NULL, stage), ERR_INVALID);
+	assert_non_null(strstr(err_get(), "one architecture"));
+	assert_int_equal(fakeworld.nruns, 0);
+	spec_entry_free(arm);
+	spec_entry_free(e);
+	pipeline_free(F.p);
+	F.p = NULL;
+	F.o.capacity = NULL;
+	pipeline_capacity_free(cap);
 }
 
 /*
@@ -2190,6 +2350,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_stages__own_orphan_and_duplicate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__orphan_group_left, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__spot_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__spot_placement, setup, teardown),
 		cmocka_unit_test(test_stages__failpoints_covered),
 		cmocka_unit_test_setup_teardown(test_stages__secret_sources, setup, teardown),
 	};

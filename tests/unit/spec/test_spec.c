@@ -467,6 +467,74 @@ test_spec__defaults(void **state)
 	spec_entry_free(e);
 }
 
+/* instance.types: a preference list; one type stays valid; not both. */
+static void
+test_spec__instance_types(void **state)
+{
+	static const char head[] = "apiVersion: envctl/v1\nkind: Environment\n"
+	    "spec:\n  instance:\n";
+	static const struct { const char *body; unsigned line, col;
+	    const char *want; } bad[] = {
+		{ "    type: t3.large\n    types: [t3.large, m5.large]\n", 6, 5,
+		  "not both" },
+		{ "    types: []\n", 5, 12, "1 to 8" },
+		{ "    types: [t3.large, t3.large]\n", 5, 23, "listed twice" },
+		{ "    types: [t3.large, 'm5 large']\n", 5, 23,
+		  "is not an EC2 instance type" },
+	};
+	struct spec_entry *e, *e1;
+	const struct spec *s;
+	char text[512];
+	size_t i;
+
+	(void)state;
+	e = parse_str("t.yaml", "apiVersion: envctl/v1\nkind: Environment\n"
+	    "spec:\n  instance:\n    types: [m5.large, m6i.large, c5.large]\n");
+	dump_diags(e);
+	assert_true(spec_entry_valid(e));
+	s = spec_entry_spec(e);
+	assert_int_equal(s->instance.ntypes, 3);
+	assert_string_equal(s->instance.type, "m5.large");
+	assert_string_equal(s->instance.types[2], "c5.large");
+	assert_int_equal(spec_entry_brief(e)->ninstance_types, 3);
+	assert_string_equal(spec_entry_brief(e)->instance_types[1], "m6i.large");
+	/* one type: a list of one, and the hash of before types existed */
+	e1 = parse_str("t.yaml", "apiVersion: envctl/v1\nkind: Environment\n"
+	    "spec:\n  instance:\n    type: m5.large\n");
+	s = spec_entry_spec(e1);
+	assert_int_equal(s->instance.ntypes, 1);
+	assert_string_equal(s->instance.types[0], "m5.large");
+	assert_string_not_equal(spec_entry_hash(e), spec_entry_hash(e1));
+	spec_entry_free(e1);
+	e1 = parse_str("t.yaml", "apiVersion: envctl/v1\nkind: Environment\n"
+	    "spec:\n  instance:\n    types: [m5.large]\n");
+	assert_true(spec_entry_valid(e1));
+	s = spec_entry_spec(e1);
+	assert_int_equal(s->instance.ntypes, 1);
+	spec_entry_free(e1);
+	e1 = parse_str("t.yaml", "apiVersion: envctl/v1\nkind: Environment\n");
+	assert_int_equal(spec_entry_spec(e1)->instance.ntypes, 1);
+	assert_string_equal(spec_entry_spec(e1)->instance.types[0], "t3.medium");
+	spec_entry_free(e1);
+	/* the order is a preference: another order is another spec */
+	e1 = parse_str("t.yaml", "apiVersion: envctl/v1\nkind: Environment\n"
+	    "spec:\n  instance:\n    types: [m6i.large, m5.large, c5.large]\n");
+	assert_string_not_equal(spec_entry_hash(e), spec_entry_hash(e1));
+	spec_entry_free(e1);
+	spec_entry_free(e);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s", head, bad[i].body);
+		e = parse_str("t.yaml", text);
+		assert_false(spec_entry_valid(e));
+		if (!has_diag(e, bad[i].line, bad[i].col, bad[i].want)) {
+			dump_diags(e);
+			fail_msg("case %zu: no '%s' at %u:%u", i, bad[i].want,
+			    bad[i].line, bad[i].col);
+		}
+		spec_entry_free(e);
+	}
+}
+
 static void
 test_spec__full_parse(void **state)
 {
@@ -1402,9 +1470,16 @@ test_spec__lean_briefs(void **state)
 	write_at(dir, "a.yaml", explicit_spec);
 	write_at(dir, "b.yaml", tiny);
 	write_at(dir, "c.yaml", tiny);
+	write_at(dir, "d.yaml", "apiVersion: envctl/v1\nkind: Environment\n"
+	    "spec:\n  instance: {types: [m5.large, m5.xlarge]}\n");
 	write_at(dir, "z.yaml", "apiVersion: envctl/v1\nkind: Nope\n");
 	assert_int_equal(spec_tree_load(&t, dir, &o), 0);
-	assert_int_equal(spec_tree_count(t), 4);
+	assert_int_equal(spec_tree_count(t), 5);
+	/* instance.types kept in the brief (quotas count the largest) */
+	assert_non_null(b = spec_entry_brief(spec_tree_find(t, "d")));
+	assert_int_equal(b->ninstance_types, 2);
+	assert_string_equal(b->instance_types[1], "m5.xlarge");
+	assert_string_equal(b->instance_type, "m5.large");
 	assert_non_null(a = spec_entry_brief(spec_tree_find(t, "a")));
 	assert_string_equal(a->workspace, "web");
 	assert_string_equal(a->region, "eu-central-1");
@@ -1613,6 +1688,7 @@ main(void)
 		cmocka_unit_test(test_spec__tree_missing_vs_empty),
 		cmocka_unit_test(test_spec__tree_files),
 		cmocka_unit_test(test_spec__idle_stop),
+		cmocka_unit_test(test_spec__instance_types),
 		cmocka_unit_test(test_spec__examples_valid),
 		cmocka_unit_test(test_spec__lean_same_as_full),
 		cmocka_unit_test(test_spec__lean_briefs),

@@ -631,6 +631,46 @@ static const char *const hostile[] = {
 	"E'\\\\' || chr(0)",
 };
 
+/*
+ * instance_type: a key of metadata (no column), written and cleared by
+ * itself, beside the error (which rewrites metadata too), read back by
+ * every read; never in one update with the error.
+ */
+static void
+test_store__instance_type(void **state)
+{
+	struct fx *f = *state;
+	char id[STORE_ID_LEN];
+	struct store_env e, r;
+
+	migrate_ok(f->st);
+	env_fill(&e, "typed");
+	assert_int_equal(store_env_insert(id, f->st, &e), 0);
+	snprintf(e.id, sizeof(e.id), "%s", id);
+	assert_int_equal(store_env_get(&r, f->st, id), 0);
+	assert_null(r.instance_type);
+	store_env_dispose(&r);
+	assert_int_equal(store_env_set_text(&e, STORE_ENV_INSTANCE_TYPE,
+	    "m5.large", 8), 0);
+	assert_int_equal(store_env_update(f->st, &e, STORE_ENV_INSTANCE_TYPE), 0);
+	assert_int_equal(store_env_set_text(&e, STORE_ENV_ERROR, "boom", 4), 0);
+	e.failed_at_stage = xstrdup("SG_READY");
+	assert_int_equal(store_env_update(f->st, &e, STORE_ENV_ERROR), 0);
+	assert_int_equal(store_env_get(&r, f->st, id), 0);
+	assert_string_equal(r.instance_type, "m5.large");	/* kept by the error */
+	assert_string_equal(r.error, "boom");
+	store_env_dispose(&r);
+	assert_int_equal(store_env_update(f->st, &e, STORE_ENV_ERROR |
+	    STORE_ENV_INSTANCE_TYPE), ERR_INVALID);
+	assert_int_equal(store_env_set_text(&e, STORE_ENV_INSTANCE_TYPE, NULL, 0), 0);
+	assert_int_equal(store_env_update(f->st, &e, STORE_ENV_INSTANCE_TYPE), 0);
+	assert_int_equal(store_env_get(&r, f->st, id), 0);
+	assert_null(r.instance_type);
+	assert_string_equal(r.error, "boom");	/* and the error by it */
+	store_env_dispose(&r);
+	store_env_dispose(&e);
+}
+
 static void
 test_store__hostile_values(void **state)
 {
@@ -1734,6 +1774,7 @@ main(void)
 #endif
 		T(test_store__one_live_row_per_name),
 		T(test_store__rows_per_cluster),
+		T(test_store__instance_type),
 		T(test_store__hostile_values),
 		T(test_store__load_live_round_trip),
 		T(test_store__rows_streamed),
