@@ -179,6 +179,14 @@ struct spec {
 		long long	 ttl_s;			/* 0: no ttl */
 		long long	 ready_timeout_s;	/* default 300 */
 		enum spec_on_drift on_drift;		/* default replace */
+		/*
+		 * Spot only: shell commands the instance's interruption
+		 * watcher runs once on a notice, as the login user in the
+		 * workspace, within on_interruption_timeout_s (default 90).
+		 */
+		size_t		 non_interruption;
+		const char *const *on_interruption;
+		long long	 on_interruption_timeout_s;
 	} lifecycle;
 
 	size_t		 ntags;
