@@ -63,6 +63,11 @@ struct userdata_params {
 	const char	*marker_url;	/* presigned https PUT for the marker */
 	const char	*secrets_url;	/* presigned GET of the secrets env file, or NULL */
 	const char	*default_user;	/* NULL: the image family's user */
+	/*
+	 * Spot specs only (required there): presigned https PUT of the
+	 * interrupted marker the interruption watcher sends.
+	 */
+	const char	*interrupt_url;
 };
 
 /* The family of an image alias ("al2023", "ubuntu-24.04"...); UNKNOWN otherwise. */
@@ -136,5 +141,37 @@ const char	*userdata_marker_host_key_line(const struct userdata_marker *,
 /* 1 if fingerprint is one of the marker's host keys, else 0. */
 int		 userdata_marker_has_fingerprint(const struct userdata_marker *,
 		    const char *fingerprint);
+
+/*
+ * The marker the spot interruption watcher PUTs on a notice (to
+ * params.interrupt_url):
+ *   {"version":1,"env_id":"<id>","env":"<name>","status":"interrupted",
+ *    "kind":"interruption"|"rebalance","action":"terminate"|"stop"|
+ *    "hibernate"|"","notice_time":"2026-12-07T22:00:00Z"|"",
+ *    "exit_code":<the on_interruption commands' status, 124: timed out>}
+ */
+enum userdata_interrupt_kind {
+	USERDATA_INTERRUPT_INTERRUPTION = 0,	/* spot/instance-action */
+	USERDATA_INTERRUPT_REBALANCE,		/* rebalance recommendation */
+};
+
+struct userdata_interrupt {
+	char				 env_id[65];
+	enum userdata_interrupt_kind	 kind;
+	char				 action[16];	/* "" when not given */
+	char				 notice_time[41];	/* "" when not given */
+	int				 exit_code;
+};
+
+/*
+ * Parse len bytes of interrupted-marker JSON into *out.  0, or
+ * ERR_INVALID (malformed, unknown kind or action, a notice time that is
+ * not [0-9A-Za-z:.+-]) / ERR_LIMIT (over USERDATA_MARKER_MAX) with
+ * err_set(); nothing of the body is quoted in messages.
+ */
+int	 userdata_interrupt_parse(struct userdata_interrupt *out, const char *json,
+	    size_t len);
+/* "interruption" or "rebalance". */
+const char *userdata_interrupt_kind_name(enum userdata_interrupt_kind kind);
 
 #endif

@@ -11,3 +11,8 @@ endif()
 envctl_integration_test(userdata_bootstrap_runs
 	python3 ${CMAKE_CURRENT_LIST_DIR}/userdata/run_bootstrap.py
 	$<TARGET_FILE:userdata_render>)
+# The spot interruption watcher of a rendered spot spec, against a fake
+# IMDSv2 (tests/harness/imds_stub.py --spot-dir) and the marker server.
+envctl_integration_test(userdata_spot_watcher
+	python3 ${CMAKE_CURRENT_LIST_DIR}/userdata/run_spot_watcher.py
+	$<TARGET_FILE:userdata_render>)
