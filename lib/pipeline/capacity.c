@@ -109,3 +109,10 @@ pl_capacity_remember(struct pipeline_capacity *c, const char *region,
 	c->v[slot].until = now + PIPELINE_CAPACITY_TTL;
 	pthread_mutex_unlock(&c->lock);
 }
+
+void
+pipeline_capacity_spot_interrupted(struct pipeline_capacity *c,
+    const char *region, const char *type, const char *subnet, time_t now)
+{
+	pl_capacity_remember(c, region, 1, type, subnet, now);
+}

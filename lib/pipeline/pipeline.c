@@ -294,6 +294,16 @@ pl_s3_key(const struct pipeline *p, const char *env_id, const char *file)
 	return xasprintf("%s/%s/%s", p->o.s3_prefix, env_id, file);
 }
 
+char *
+pl_spot_marker_key(const struct pipeline *p, const char *env_id)
+{
+	char *file = xasprintf("%s.json", env_id), *key;
+
+	key = pl_s3_key(p, PIPELINE_SPOT_MARKER_DIR, file);
+	free(file);
+	return key;
+}
+
 void
 pl_resource_name(char *out, size_t outsz, const char *env_id)
 {
