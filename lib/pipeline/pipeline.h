@@ -103,13 +103,14 @@ void	 pipeline_free(struct pipeline *);
 int	 pipeline_capacity_new(struct pipeline_capacity **out);
 void	 pipeline_capacity_free(struct pipeline_capacity *);
 /*
- * Count the spot pool (region, type, subnet NULL: none) as without
- * capacity from now: an instance of it just got a spot interruption
- * notice, so a replacement whose spec falls back goes on-demand rather
- * than into the pool that is taking instances back (c NULL: nothing).
+ * Count every spot pool of (region, type) as without capacity from now,
+ * for PIPELINE_CAPACITY_TTL: an instance of it just got a spot
+ * interruption notice, so a replacement whose spec falls back launches
+ * on-demand rather than where EC2 is taking instances back (without a
+ * fallback the last spot pool is still tried).  c NULL: nothing.
  */
 void	 pipeline_capacity_spot_interrupted(struct pipeline_capacity *c,
-	    const char *region, const char *type, const char *subnet, time_t now);
+	    const char *region, const char *type, time_t now);
 
 /*
  * Spot interruption markers: the watcher on a spot instance PUTs
