@@ -81,6 +81,7 @@ struct engine_view {
 	/* spot notices of ready rows (their interrupted markers) */
 	struct engine_spot	*spot;
 	size_t			 nspot;
+	size_t			 nspot_instances;	/* spot instances discovered */
 	size_t			 nspecs, ninvalid, ninstances, nlive;
 	int			 aws_calls;
 };

@@ -154,8 +154,10 @@ engine_spot_load(struct engine_view *pv, const struct config *cfg)
 	int error = 0, any = 0;
 
 	memset(&l, 0, sizeof(l));
-	for (i = 0; i < pv->inst.n && !any; i++)
-		any = pv->inst.v[i].market == EC2_MARKET_SPOT;
+	for (i = 0; i < pv->inst.n; i++)
+		if (pv->inst.v[i].market == EC2_MARKET_SPOT)
+			pv->nspot_instances++;
+	any = pv->nspot_instances > 0;
 	if (!any || cfg->s3_bucket == NULL)
 		return 0;	/* no spot instance: no call */
 	if ((s3 = default_s3(pv, cfg)) == NULL)

@@ -1945,6 +1945,10 @@ def spot():
             "disk: {size_gb: 12}, market: spot, spot: {fallback: on-demand}}").replace(
             "ready_timeout: 10m}",
             "ready_timeout: 10m, on_interruption: [\"git push -q\"]}"))
+    # sp2: spot without fallback, for `envctl run` below
+    with open(os.path.join(sc.specs, "sp2.yaml"), "w") as f:
+        f.write(SPEC.format(name="sp2", on_drift="replace", disk=12, mode="dev").replace(
+            "disk: {size_gb: 12}}", "disk: {size_gb: 12}, market: spot}"))
     for _ in range(4):
         sc.reconcile()
         sc.put_markers()
@@ -2002,6 +2006,46 @@ def spot():
     check(len(sc.events("remote.spot.interrupted")) == 1, "spot: recorded once")
     listed = aws("s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix", "envctl/interrupted/")
     check(listed.get("Contents", []) == [], "spot: the ended incarnation's marker deleted (%s)" % listed)
+
+    # envctl run: with spot instances it passes every spot_resync_interval
+    # (not resync_interval, 5m here), so a marker is acted on within it
+    import signal
+    sp2 = (sc.live("sp2") or [None])[0]
+    check(sp2 is not None and sp2["status"] == "ready", "spot: sp2 ready (%s)" % sp2)
+    if sp2 is None:
+        return
+    e = dict(os.environ)
+    e.update(sc.env)
+    e.update({"ENVCTL_RESYNC_INTERVAL": "5m", "ENVCTL_SPOT_RESYNC_INTERVAL": "2s",
+              "ENVCTL_LISTEN": "", "ENVCTL_CONFIG": "/dev/null"})
+    logf = tempfile.TemporaryFile(mode="w+")
+    run = subprocess.Popen([ENVCTL, "run"], env=e, stdout=logf, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(3)
+        url = spot_interruption_url(sp2["instance_id"])
+        body = json.dumps({"version": 1, "env_id": sp2["id"], "env": "sp2", "status": "interrupted",
+                           "kind": "rebalance", "action": "", "notice_time": "", "exit_code": 0})
+        t0 = time.time()
+        subprocess.run(["curl", "-fsS", "-X", "PUT", "-H", "Content-Type: application/json",
+                        "--data-binary", body, url or "http://127.0.0.1:9/"], capture_output=True)
+        replaced = None
+        while time.time() < t0 + 20 and replaced is None:
+            time.sleep(0.5)
+            new = [i for i in sc.instances() if i["InstanceId"] != sp2["instance_id"] and
+                   {t["Key"]: t["Value"] for t in i.get("Tags", [])}.get("envctl:env") == "sp2"]
+            if new:
+                replaced = time.time() - t0
+    finally:
+        run.send_signal(signal.SIGTERM)
+        run.wait(timeout=60)
+        logf.seek(0)
+        text = logf.read()
+    check(replaced is not None and replaced < 10,
+          "spot: under envctl run (spot_resync_interval 2s) the rebalance marker is acted on "
+          "within seconds (%s s)" % replaced)
+    check(len(sc.events("remote.spot.rebalance")) == 1, "spot: remote.spot.rebalance recorded")
+    check(text.count("reason=resync") >= 2, "spot: passes every spot_resync_interval (%d)"
+          % text.count("reason=resync"))
 
 
 def main():
