@@ -1975,6 +1975,9 @@ def spot():
     key = "envctl/interrupted/%s.json" % old_env
     listed = aws("s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix", "envctl/interrupted/")
     check([o["Key"] for o in listed.get("Contents", [])] == [key], "spot: the marker in S3 (%s)" % listed)
+    plan = sc.envctl("plan")
+    check("spot interruption notice (interruption)" in plan.stdout and "sp1" in plan.stdout,
+          "spot: envctl plan shows the replacement and why (%s)" % plan.stdout.strip()[-400:])
 
     r = sc.reconcile()
     check(r.returncode in (0, 2), "spot: the pass after the marker: changes, no error (%d %s)"
