@@ -532,7 +532,7 @@ static const char watcher_install[] =
 "chmod 0700 \"$WATCHER\"\n"
 "if [ -z \"$ENVCTL_ROOT\" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then\n"
 "  printf '[Unit]\\nDescription=envctl spot interruption watcher\\nAfter=network-online.target\\n\\n"
-"[Service]\\nExecStart=%s\\nRestart=always\\nRestartSec=5\\n\\n[Install]\\nWantedBy=multi-user.target\\n' \\\n"
+"[Service]\\nExecStart=%s\\nRestart=on-failure\\nRestartSec=5\\n\\n[Install]\\nWantedBy=multi-user.target\\n' \\\n"
 "    \"$WATCHER\" >/etc/systemd/system/envctl-spot-watcher.service\n"
 "  systemctl daemon-reload\n"
 "  systemctl enable --now envctl-spot-watcher.service\n"
