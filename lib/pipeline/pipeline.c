@@ -448,8 +448,11 @@ pipeline_job_run(struct pipeline *p, struct pipeline_job *job)
 	case PLAN_REPLACE:
 		if ((error = job_row(p, job, &row)) < 0)
 			break;
+		/* the planner's reason says which replacement this is */
 		if ((error = pl_terminate(p, job, &row,
-		    job->inst ? job->inst->id : NULL, "replaced for drift")) < 0)
+		    job->inst ? job->inst->id : NULL, job->reason != NULL &&
+		    strncmp(job->reason, "spot interruption notice", 24) == 0 ?
+		    "spot interruption notice" : "replaced for drift")) < 0)
 			break;
 		error = pl_provision_new(p, job);
 		break;

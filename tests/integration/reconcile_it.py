@@ -1998,6 +1998,8 @@ def spot():
               % new[0].get("InstanceLifecycle"))
     nrow = (sc.live("sp1") or [None])[0]
     check(nrow is not None and nrow["id"] != old_env, "spot: a new incarnation (%s)" % nrow)
+    why = sc.psql("SELECT termination_reason FROM environments WHERE id = '%s'" % old_env)
+    check(why == "spot interruption notice", "spot: the old row ended for the notice (%s)" % why)
     mk = sc.psql("SELECT market FROM environments WHERE name = 'sp1' AND status <> 'terminated'")
     check(mk == "on-demand", "spot: the new row's market is on-demand (%s)" % mk)
     plan = sc.envctl("plan")
