@@ -20,6 +20,11 @@
  * reads (log, state, /etc/ssh host keys, the user's home).  Commands are
  * found on PATH, so a test can put stand-ins in front.
  *
+ * For spot specs the script also installs and starts the interruption
+ * watcher (docs/design.md §6.7.1), which reads two more such variables:
+ * ENVCTL_IMDS, the metadata service's base URL (http://169.254.169.254),
+ * and ENVCTL_WATCH_POLL, its poll interval in seconds (5).
+ *
  * The marker PUT sends "Content-Type: application/json", so its presigned
  * URL must sign only the host header (or that content type).  The secrets
  * object is docker --env-file text as userdata_secrets_render() makes it.
