@@ -146,6 +146,8 @@ static const struct config_option options[] = {
 	    "age before an unknown tagged instance counts as an orphan"),
 	DURATION(resync_interval, "5m", 1, 86400,
 	    "time between full passes when nothing changes"),
+	DURATION(spot_resync_interval, "30s", 0, 86400,
+	    "time between full passes while there are spot instances, so a spot interruption notice is acted on within it; 0: resync_interval"),
 	DURATION(leader_lease, "15s", 3, 3600,
 	    "leader lease: renewed every third of it; a standby takes over once it expired; the leader stops changing AWS a third of it before"),
 	INT(max_attempts, "5", 1, 1000,

@@ -83,6 +83,7 @@ struct config {
 	int			 allow_empty;
 	long long		 orphan_grace;
 	long long		 resync_interval;
+	long long		 spot_resync_interval;	/* 0: resync_interval */
 	long long		 leader_lease;	/* seconds */
 	int			 max_attempts;
 	long long		 backoff_base;

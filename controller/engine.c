@@ -568,6 +568,8 @@ engine_execute(struct engine_result *res, const struct config *cfg,
 		log_warnx("recording held deletions: %s", err_get());
 	if (engine_stops_record(pv, time(NULL)) < 0)
 		log_warnx("recording observed stops: %s", err_get());
+	if (engine_spot_record(pv, x->capacity, time(NULL)) < 0)
+		log_warnx("recording spot notices: %s", err_get());
 	res->jobs = engine_jobs(&res->njobs, &res->specs, pv, cfg);
 	if (store_run_begin(&res->run, pv->store, pv->revision) < 0)
 		log_warnx("recording the pass start: %s", err_get());

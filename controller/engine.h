@@ -26,6 +26,7 @@
 #include "pipeline.h"
 #include "plan.h"
 #include "store.h"
+#include "userdata.h"
 
 struct config;
 struct ctl_aws;
@@ -39,6 +40,16 @@ struct spec_tree;
 struct engine_foot {
 	unsigned	 vcpus;
 	double		 usd_per_hour;
+};
+
+/* A spot notice an instance reported (engine_spot.c). */
+struct engine_spot {
+	char				 env_id[STORE_ID_LEN];
+	struct userdata_interrupt	 in;
+	char				*name;
+	char				*instance_id;
+	char				*type;
+	char				*region;
 };
 
 struct engine_view {
@@ -62,6 +73,10 @@ struct engine_view {
 	struct store_quota_hold	*holds;
 	size_t			 nholds;
 	int			 quotas;	/* holds read: quotas configured */
+	/* spot notices of ready rows (their interrupted markers) */
+	struct engine_spot	*spot;
+	size_t			 nspot;
+	size_t			 nspot_instances;	/* spot instances discovered */
 	size_t			 nspecs, ninvalid, ninstances, nlive;
 	int			 aws_calls;
 };
@@ -112,6 +127,27 @@ int64_t	 engine_quota_since(const struct engine_view *pv, const char *name);
  */
 int	 engine_quota_record(const struct engine_view *pv);
 void	 engine_quota_dispose(struct engine_view *pv);
+
+/* ---- spot notices (engine_spot.c) ------------------------------------ */
+
+/*
+ * When the pass saw a spot instance: one ListObjectsV2 of the spot
+ * interruption markers (<s3_prefix>/interrupted/), and a GetObject of
+ * each whose row is ready, into pv->spot; markers of this cluster's
+ * ended incarnations are deleted.  S3 failing is a warning, not a
+ * failed pass (EC2 still shows the instance going).  Returns 0.
+ */
+int	 engine_spot_load(struct engine_view *pv, const struct config *cfg);
+/* "interruption" or "rebalance" when env_id has a notice, else NULL. */
+const char *engine_spot_notice(const struct engine_view *pv, const char *env_id);
+/*
+ * Before acting: remote.spot.interrupted / remote.spot.rebalance once per
+ * instance, and for an interruption the type's spot pools of its region
+ * counted as without capacity in capacity (may be NULL).
+ */
+int	 engine_spot_record(const struct engine_view *pv,
+	    struct pipeline_capacity *capacity, time_t now);
+void	 engine_spot_dispose(struct engine_view *pv);
 
 /* ---- acting (engine.c) ----------------------------------------------- */
 

@@ -117,6 +117,8 @@ view_plan(struct engine_view *pv, const struct config *cfg, int force,
 	    nprotected);
 	observe_plan_records(&precs, &nrecs, pv->rows.live, pv->rows.nlive,
 	    pv->rows.ended, pv->rows.nended);
+	for (i = 0; pv->nspot > 0 && i < nrecs; i++)
+		precs[i].spot_notice = engine_spot_notice(pv, precs[i].env_id);
 
 	memset(&in, 0, sizeof(in));
 	in.desired.v = desired;
@@ -259,6 +261,7 @@ engine_view_load(struct engine_view *pv, const struct config *cfg, int force,
 	if ((error = view_discover(pv, cfg)) < 0)
 		goto fail;
 	pv->aws_calls += pv->inst.pages;
+	(void)engine_spot_load(pv, cfg);
 	if (cfg->quota.n > 0 &&
 	    (error = engine_quota_footprints(pv, cfg, now)) < 0)
 		goto fail;
@@ -306,6 +309,7 @@ engine_view_release(struct engine_view *pv)
 	pv->terminated = NULL;
 	pv->nterminated = 0;
 	engine_quota_dispose(pv);
+	engine_spot_dispose(pv);
 	observe_instances_dispose(&pv->inst);
 	store_pass_dispose(&pv->rows);
 	spec_tree_free(pv->tree);

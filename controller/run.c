@@ -303,6 +303,21 @@ run_leader_check(struct runner *r)
 /* ---- a pass --------------------------------------------------------- */
 
 /*
+ * Seconds to the next resync after job: spot_resync_interval when the
+ * pass saw a spot instance (and it is shorter), so that an interrupted
+ * marker is acted on within it (docs/design.md §6.7.1); else
+ * resync_interval.
+ */
+static long long
+run_resync_s(const struct runner *r, const struct run_job *job)
+{
+	if (job->spot && r->cfg->spot_resync_interval > 0 &&
+	    r->cfg->spot_resync_interval < r->cfg->resync_interval)
+		return r->cfg->spot_resync_interval;
+	return r->cfg->resync_interval;
+}
+
+/*
  * Execute the plan's actions and record the run: the one place where a
  * pass changes anything, reached only after the fencing check.  The
  * pipelines record drift.detected and every other event themselves.
@@ -404,6 +419,7 @@ run_pass_work(void *arg)
 		goto out;
 	}
 	job->outcome = RUN_OK;
+	job->spot = pv.nspot_instances > 0;
 	metrics_histogram_observe(r->m.duration, NULL,
 	    (double)(duration_mono_ms() - t0) / 1000.0);
 	run_metrics_pass(r, &pv);
@@ -525,7 +541,7 @@ run_pass_finish(struct runner *r)
 		metrics_counter_inc(r->m.passes, v);
 	}
 	run_notify(r->summary);
-	r->resync_at = duration_mono_ms() + 1000 * (uint64_t)r->cfg->resync_interval;
+	r->resync_at = duration_mono_ms() + 1000 * (uint64_t)run_resync_s(r, job);
 	run_view_clear(&job->view);
 	free(job->revision);
 	free(job);

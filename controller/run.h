@@ -50,6 +50,7 @@ struct run_job {
 	size_t			 njobs, nfailed;	/* actions run, of which failed */
 	char			 fail_why[256];	/* the first failed action's error */
 	int			 fenced;	/* the lease ran out mid-pass */
+	int			 spot;		/* the pass saw a spot instance */
 	struct run_view		 view;
 };
 

@@ -86,15 +86,19 @@ int
 pl_capacity_exhausted(struct pipeline_capacity *c, const char *region,
     int spot, const char *type, const char *sub, time_t now)
 {
-	char key[160];
+	char key[160], any[160];
 	int hit = 0;
 	size_t i;
 
 	if (c == NULL || !pool_key(key, region, spot, type, sub))
 		return 0;
+	/* a spot interruption counts for every subnet of (region, type) */
+	if (!spot || !pool_key(any, region, 1, type, "*"))
+		any[0] = '\0';
 	pthread_mutex_lock(&c->lock);
 	for (i = 0; i < CAPACITY_N && !hit; i++)
-		hit = c->v[i].until > now && strcmp(c->v[i].key, key) == 0;
+		hit = c->v[i].until > now && (strcmp(c->v[i].key, key) == 0 ||
+		    strcmp(c->v[i].key, any) == 0);
 	pthread_mutex_unlock(&c->lock);
 	return hit;
 }
@@ -222,4 +226,11 @@ pl_pools_rank(struct pl_pool *v, size_t n)
 {
 	if (n > 1)
 		qsort(v, n, sizeof(*v), pool_cmp);
+}
+
+void
+pipeline_capacity_spot_interrupted(struct pipeline_capacity *c,
+    const char *region, const char *type, time_t now)
+{
+	pl_capacity_remember(c, region, 1, type, "*", now);
 }

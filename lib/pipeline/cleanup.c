@@ -205,6 +205,18 @@ pl_cleanup(struct pipeline *p, struct store_env *row, bool *sg_left,
 		err_prefix("deleting S3 objects of %s", row->id);
 		goto out;
 	}
+	/* a spot instance's interrupted marker, outside the env's prefix */
+	if (row->market != NULL && strcmp(row->market, "spot") == 0 &&
+	    pl_env_id_valid(row->id)) {
+		char *mk = pl_spot_marker_key(p, row->id);
+
+		error = s3_object_delete(p->s3, p->o.bucket, mk);
+		free(mk);
+		if (error < 0) {
+			err_prefix("deleting the spot marker of %s", row->id);
+			goto out;
+		}
+	}
 	if ((error = fp_step(pre, "s3", "after")) < 0)
 		goto out;
 	pl_row_set(row, STORE_ENV_SSH_KEY_S3_KEY, NULL);

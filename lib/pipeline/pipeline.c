@@ -294,6 +294,16 @@ pl_s3_key(const struct pipeline *p, const char *env_id, const char *file)
 	return xasprintf("%s/%s/%s", p->o.s3_prefix, env_id, file);
 }
 
+char *
+pl_spot_marker_key(const struct pipeline *p, const char *env_id)
+{
+	char *file = xasprintf("%s.json", env_id), *key;
+
+	key = pl_s3_key(p, PIPELINE_SPOT_MARKER_DIR, file);
+	free(file);
+	return key;
+}
+
 void
 pl_resource_name(char *out, size_t outsz, const char *env_id)
 {
@@ -438,8 +448,11 @@ pipeline_job_run(struct pipeline *p, struct pipeline_job *job)
 	case PLAN_REPLACE:
 		if ((error = job_row(p, job, &row)) < 0)
 			break;
+		/* the planner's reason says which replacement this is */
 		if ((error = pl_terminate(p, job, &row,
-		    job->inst ? job->inst->id : NULL, "replaced for drift")) < 0)
+		    job->inst ? job->inst->id : NULL, job->reason != NULL &&
+		    strncmp(job->reason, "spot interruption notice", 24) == 0 ?
+		    "spot interruption notice" : "replaced for drift")) < 0)
 			break;
 		error = pl_provision_new(p, job);
 		break;

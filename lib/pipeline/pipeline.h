@@ -103,6 +103,22 @@ void	 pipeline_free(struct pipeline *);
 #define PIPELINE_CAPACITY_TTL	300
 int	 pipeline_capacity_new(struct pipeline_capacity **out);
 void	 pipeline_capacity_free(struct pipeline_capacity *);
+/*
+ * Count every spot pool of (region, type) as without capacity from now,
+ * for PIPELINE_CAPACITY_TTL: an instance of it just got a spot
+ * interruption notice, so a replacement whose spec falls back launches
+ * on-demand rather than where EC2 is taking instances back (without a
+ * fallback the last spot pool is still tried).  c NULL: nothing.
+ */
+void	 pipeline_capacity_spot_interrupted(struct pipeline_capacity *c,
+	    const char *region, const char *type, time_t now);
+
+/*
+ * Spot interruption markers: the watcher on a spot instance PUTs
+ * <s3_prefix>/interrupted/<env-id>.json (docs/design.md §6.7.1), one
+ * prefix for the fleet so that a pass lists them with one call.
+ */
+#define PIPELINE_SPOT_MARKER_DIR	"interrupted"
 
 /* Parse "status,ssh,marker,hostkey" (any subset) into *out; ERR_INVALID else. */
 int	 pipeline_checks_parse(unsigned *out, const char *s);

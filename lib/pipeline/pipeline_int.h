@@ -109,6 +109,8 @@ int	 pl_event(struct pipeline *, const char *env_id, const char *type,
 
 /* "<prefix>/<env-id>/<file>" (caller frees). */
 char	*pl_s3_key(const struct pipeline *, const char *env_id, const char *file);
+/* <s3_prefix>/interrupted/<env_id>.json: the spot interruption marker's key. */
+char	*pl_spot_marker_key(const struct pipeline *, const char *env_id);
 /* "envctl-<env-id>" into out. */
 void	 pl_resource_name(char *out, size_t outsz, const char *env_id);
 

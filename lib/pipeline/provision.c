@@ -624,7 +624,7 @@ launch_script(char **script, struct prov *pv)
 	const struct spec *s = pv->spec;
 	struct userdata_params up;
 	char *pub = NULL, *marker_key = NULL, *marker_url = NULL,
-	    *secrets_url = NULL;
+	    *secrets_url = NULL, *int_key = NULL, *int_url = NULL;
 	unsigned expires;
 	int error;
 
@@ -643,6 +643,17 @@ launch_script(char **script, struct prov *pv)
 		goto out;
 	if ((error = secrets_upload(&secrets_url, pv)) < 0)
 		goto out;
+	/*
+	 * Spot: the interruption watcher's marker, under one prefix for the
+	 * fleet (the controller lists it once a pass), valid as long as S3
+	 * allows a presigned URL: 7 days (docs/design.md §6.7.1).
+	 */
+	if (s->instance.market == SPEC_MARKET_SPOT) {
+		int_key = pl_spot_marker_key(p, pv->row->id);
+		if ((error = pl_presign_at(&int_url, p, "PUT", int_key,
+		    S3_PRESIGN_MAX_EXPIRES, pv->row->launched_at)) < 0)
+			goto out;
+	}
 	memset(&up, 0, sizeof(up));
 	up.env_id = pv->row->id;
 	up.public_key = pub;
@@ -651,10 +662,13 @@ launch_script(char **script, struct prov *pv)
 	up.default_user = s->access.ssh.user;	/* NULL: the image's */
 	up.idle_stop_s = spec_idle_stop_effective(s->lifecycle.idle_stop_s,
 	    s->lifecycle.on_idle, s->instance.market, p->o.idle_stop_s);
+	up.interrupt_url = int_url;
 	error = userdata_render(script, NULL, s, &up);
 out:
 	free(pub);
 	free(marker_key);
+	free(int_key);
+	mem_free_secret(int_url);
 	mem_free_secret(marker_url);
 	mem_free_secret(secrets_url);
 	return error;

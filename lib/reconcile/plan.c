@@ -715,7 +715,9 @@ plan_desired_gone(struct ctx *c, const struct group *g)
 	case PLAN_STATUS_READY:
 		emit(c, g, PLAN_DRIFT_GONE, NULL, rec, "instance ",
 		    rec->instance_id != NULL ? rec->instance_id : "?",
-		    " gone out of band; provision again", NULL);
+		    rec->spot_notice != NULL ? " gone after a spot interruption "
+		    "notice; provision again" : " gone out of band; provision again",
+		    NULL);
 		break;
 	case PLAN_STATUS_ERROR:
 		plan_errored(c, g, NULL);
@@ -739,6 +741,17 @@ plan_desired_present(struct ctx *c, const struct group *g,
 	enum hash_cmp h = hash_compare(d->spec_hash, cur->spec_hash);
 	char reason[REASON_MAX], have[25], want[25];
 
+	/*
+	 * The instance said EC2 gave it a spot notice (its interrupted
+	 * marker): replace it now, while it may still save work, without
+	 * waiting for it to vanish (docs/design.md §6.7.1).
+	 */
+	if (rec->status == PLAN_STATUS_READY && rec->spot_notice != NULL) {
+		cat(reason, sizeof(reason), "spot interruption notice (",
+		    rec->spot_notice, ")", NULL);
+		emit_delete(c, g, PLAN_REPLACE, cur, rec, reason, false);
+		return;
+	}
 	/*
 	 * Stopped (by `envctl stop`, the idle watcher or anyone) is a state
 	 * of a live environment, not drift: left alone, never replaced while

@@ -76,6 +76,11 @@
  *    when the window has room for one more (unless force).
  *  - An invalid spec leaves its environment alone: one NOOP "invalid
  *    spec, left alone", nothing else for that name except GC.
+ *  - Spot notice: a ready row with spot_notice whose instance still
+ *    exists (any state but shutting-down) is replaced at once: REPLACE
+ *    "spot interruption notice (<kind>)", no drift or orphan timer; its
+ *    instance gone, DRIFT_GONE says the notice.  Budgets and
+ *    protection apply as to any REPLACE.
  *  - GC: one action per ended row flagged has_leftovers.
  *  - Quotas (config.quotas): what live rows use is counted per quota;
  *    then the PROVISION actions, those that have waited longest first
@@ -205,6 +210,11 @@ struct plan_record {
 	 */
 	const char		*not_ours;
 	const char		*workspace;	/* may be NULL (quotas) */
+	/*
+	 * A spot notice the instance reported through its interrupted
+	 * marker: "interruption" or "rebalance"; NULL: none.
+	 */
+	const char		*spot_notice;
 };
 
 struct plan_records {

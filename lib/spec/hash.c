@@ -297,6 +297,14 @@ spec_canonical(struct buf *b, const struct spec *s)
 	e |= put_str(b, drift[s->lifecycle.on_drift]);
 	if (s->lifecycle.on_idle != SPEC_IDLE_STOP)
 		e |= buf_addstr(b, ",\"on_idle\":\"terminate\"");
+	if (s->lifecycle.non_interruption > 0) {
+		/* only when set: hashes of specs without it do not change */
+		e |= buf_addstr(b, ",\"on_interruption\":");
+		e |= put_strs(b, s->lifecycle.on_interruption,
+		    s->lifecycle.non_interruption);
+		e |= buf_addstr(b, ",\"on_interruption_timeout\":");
+		e |= put_int(b, s->lifecycle.on_interruption_timeout_s);
+	}
 	e |= buf_addstr(b, ",\"ready_timeout\":");
 	e |= put_int(b, s->lifecycle.ready_timeout_s);
 	e |= buf_addstr(b, ",\"ttl\":");

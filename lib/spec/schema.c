@@ -24,6 +24,7 @@
 #define LIMIT_PACKAGES		200
 #define LIMIT_SETUP		100
 #define LIMIT_SETUP_LEN		4096
+#define LIMIT_ON_INTERRUPTION	20
 #define LIMIT_ENV		100
 #define LIMIT_ENV_VALUE		4096
 #define LIMIT_SECRETS		50
@@ -1258,18 +1259,45 @@ do_idle(struct sctx *c, const struct ynode *lc)
 		    "so its idle shutdown ends it and its disk");
 }
 
+/*
+ * lifecycle.on_interruption and its timeout: what the spot watcher runs
+ * on a notice.  Spot only (an on-demand instance gets no notice): an
+ * error otherwise, as spot settings are.  At most 110 s, inside EC2's
+ * two-minute notice with time left for the marker.
+ */
+static void
+do_on_interruption(struct sctx *c, const struct ynode *lc)
+{
+	const struct ynode *v = map_get(lc, "on_interruption"),
+	    *t = map_get(lc, "on_interruption_timeout");
+
+	if ((v != NULL || t != NULL) &&
+	    c->s->instance.market != SPEC_MARKET_SPOT)
+		err_at(c, user_map_key_node(lc, v != NULL ? "on_interruption" :
+		    "on_interruption_timeout"), "on_interruption needs "
+		    "'instance.market: spot' (only spot instances are interrupted)");
+	c->s->lifecycle.non_interruption = do_strlist(c, v,
+	    "spec.lifecycle.on_interruption", LIMIT_ON_INTERRUPTION,
+	    LIMIT_SETUP_LEN, 0, &c->s->lifecycle.on_interruption);
+	as_duration(c, t, "spec.lifecycle.on_interruption_timeout", 5, 110,
+	    &c->s->lifecycle.on_interruption_timeout_s);
+}
+
 static void
 do_lifecycle(struct sctx *c, const struct ynode *lc)
 {
 	static const char *const keys[] = { "ttl", "ready_timeout", "on_drift",
-	    "idle_stop", "on_idle", NULL };
+	    "idle_stop", "on_idle", "on_interruption", "on_interruption_timeout",
+	    NULL };
 	static const char *const drift[] = { "replace", "report", NULL };
 	int e;
 
 	c->s->lifecycle.ready_timeout_s = 300;
 	c->s->lifecycle.idle_stop_s = -1;
+	c->s->lifecycle.on_interruption_timeout_s = 90;
 	if ((lc = as_map(c, lc, "spec.lifecycle")) == NULL)
 		return;
+	do_on_interruption(c, lc);
 	map_unknown(c, lc, keys, "spec.lifecycle");
 	as_duration(c, map_get(lc, "ttl"), "spec.lifecycle.ttl", 600, 365LL * 86400,
 	    &c->s->lifecycle.ttl_s);

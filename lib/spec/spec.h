@@ -195,6 +195,14 @@ struct spec {
 		long long	 idle_stop_s;		/* -1: not said (the fleet
 							   default), 0: off */
 		enum spec_on_idle on_idle;		/* default stop */
+		/*
+		 * Spot only: shell commands the instance's interruption
+		 * watcher runs once on a notice, as the login user in the
+		 * workspace, within on_interruption_timeout_s (default 90).
+		 */
+		size_t		 non_interruption;
+		const char *const *on_interruption;
+		long long	 on_interruption_timeout_s;
 	} lifecycle;
 
 	size_t		 ntags;

@@ -285,3 +285,97 @@ userdata_marker_host_key_line(const struct userdata_marker *m, size_t i)
 {
 	return m->keys[i].key;
 }
+
+const char *
+userdata_interrupt_kind_name(enum userdata_interrupt_kind kind)
+{
+	return kind == USERDATA_INTERRUPT_REBALANCE ? "rebalance" : "interruption";
+}
+
+/* A string field that is absent or "" gives ""; else chars_ok() within max. */
+static int
+get_opt_str(json_t *root, const char *key, char *out, size_t outsz,
+    const char *set)
+{
+	json_t *v = json_object_get(root, key);
+
+	out[0] = '\0';
+	if (v == NULL)
+		return 0;
+	if (!json_is_string(v) || !chars_ok(json_string_value(v), 0, outsz - 1,
+	    set)) {
+		err_set("interrupted marker: \"%s\" is malformed", key);
+		return ERR_INVALID;
+	}
+	memcpy(out, json_string_value(v), strlen(json_string_value(v)) + 1);
+	return 0;
+}
+
+int
+userdata_interrupt_parse(struct userdata_interrupt *out, const char *json,
+    size_t len)
+{
+	json_error_t jerr;
+	json_t *root = NULL, *v;
+	const char *s;
+	long long n;
+	int error = ERR_INVALID;
+
+	memset(out, 0, sizeof(*out));
+	if (len > USERDATA_MARKER_MAX) {
+		err_set("interrupted marker is over %d bytes", USERDATA_MARKER_MAX);
+		return ERR_LIMIT;
+	}
+	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL || !json_is_object(root)) {
+		err_set("interrupted marker is not a JSON object");
+		goto out;
+	}
+	v = json_object_get(root, "version");
+	if (!json_is_integer(v) || json_integer_value(v) != 1) {
+		err_set("interrupted marker: \"version\" is missing or not 1");
+		goto out;
+	}
+	v = json_object_get(root, "status");
+	if (!json_is_string(v) || strcmp(json_string_value(v), "interrupted") != 0) {
+		err_set("interrupted marker: \"status\" is not interrupted");
+		goto out;
+	}
+	v = json_object_get(root, "env_id");
+	if (!json_is_string(v) || !chars_ok(json_string_value(v), 1, ENV_ID_MAX,
+	    ALNUM "-")) {
+		err_set("interrupted marker: \"env_id\" is missing or malformed");
+		goto out;
+	}
+	memcpy(out->env_id, json_string_value(v), strlen(json_string_value(v)) + 1);
+	v = json_object_get(root, "kind");
+	s = json_is_string(v) ? json_string_value(v) : "";
+	if (strcmp(s, "interruption") == 0)
+		out->kind = USERDATA_INTERRUPT_INTERRUPTION;
+	else if (strcmp(s, "rebalance") == 0)
+		out->kind = USERDATA_INTERRUPT_REBALANCE;
+	else {
+		err_set("interrupted marker: \"kind\" is not interruption/rebalance");
+		goto out;
+	}
+	if ((error = get_opt_str(root, "action", out->action, sizeof(out->action),
+	    "abcdefghijklmnopqrstuvwxyz")) != 0 ||
+	    (error = get_opt_str(root, "notice_time", out->notice_time,
+	    sizeof(out->notice_time), ALNUM ":.+-")) != 0)
+		goto out;
+	if (out->action[0] != '\0' && strcmp(out->action, "terminate") != 0 &&
+	    strcmp(out->action, "stop") != 0 && strcmp(out->action, "hibernate") != 0) {
+		err_set("interrupted marker: \"action\" is not terminate/stop/hibernate");
+		error = ERR_INVALID;
+		goto out;
+	}
+	if ((error = get_int(root, "exit_code", 0, 255, &n)) != 0)
+		goto out;
+	out->exit_code = (int)n;
+	error = 0;
+out:
+	json_decref(root);
+	if (error != 0)
+		memset(out, 0, sizeof(*out));
+	return error;
+}

@@ -241,6 +241,12 @@ check_inputs(const struct spec *spec, const struct userdata_params *p,
 		    "without blanks or control characters", spec->name);
 		return ERR_INVALID;
 	}
+	if (spec->instance.market == SPEC_MARKET_SPOT &&
+	    (p->interrupt_url == NULL || !url_ok(p->interrupt_url))) {
+		err_set("user-data for %s: a spot spec needs the presigned http(s) "
+		    "URL of its interrupted marker", spec->name);
+		return ERR_INVALID;
+	}
 	if (spec->bootstrap.nsecrets > 0 && p->secrets_url == NULL) {
 		err_set("user-data for %s: the spec has secrets but no presigned "
 		    "URL to fetch them was given", spec->name);
@@ -417,7 +423,10 @@ static const char script_body[] =
 "  )\n"
 "  rm -f \"$SECRETS_FILE\"\n"
 "fi\n"
-"\n"
+"\n";
+
+/* After the watcher block (if any): wait for sshd, then marker ready. */
+static const char script_end[] =
 "\n"
 "# marker ready means sshd answers here: ssh-keyscan of the local sshd, for\n"
 "# up to ENVCTL_SSHD_WAIT seconds (tests shorten it; 300 on an instance).\n"
@@ -518,6 +527,125 @@ render_idle_watcher(struct buf *b, const struct spec *spec,
 	return error;
 }
 
+/*
+ * The spot interruption watcher (docs/design.md §6.7.1), installed only
+ * for spot specs.  The bootstrap writes it to /usr/local/sbin with its
+ * values copied by `declare -p` (bash's own re-readable quoting), then
+ * starts it as a systemd service, or in the background where systemd is
+ * absent.  It polls IMDSv2 every ENVCTL_WATCH_POLL (5) seconds at
+ * ENVCTL_IMDS (http://169.254.169.254); on a spot instance-action or a
+ * rebalance recommendation it runs the on_interruption commands once per
+ * kind, as the login user in the workspace, under timeout(1), warns the
+ * logged-in users with wall, and PUTs the interrupted marker.  After an
+ * instance-action it exits; after a rebalance it keeps watching.
+ */
+static const char watcher_body[] =
+"set -u\n"
+"IMDS=\"${ENVCTL_IMDS:-http://169.254.169.254}\"\n"
+"POLL=\"${ENVCTL_WATCH_POLL:-5}\"\n"
+"ST=\"$ENVCTL_ROOT/var/lib/envctl\"\n"
+"exec >>\"$ENVCTL_ROOT/var/log/envctl-spot-watcher.log\" 2>&1\n"
+"echo $$ >\"$ST/spot-watcher.pid\"\n"
+"log() { printf 'envctl-spot-watcher: %s: %s\\n' \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" \"$*\"; }\n"
+"TOKEN= TOKEN_AT=0\n"
+"# imds PATH: the body on stdout when IMDS answers 200; 1 otherwise (404:\n"
+"# nothing; anything else also drops the token, e.g. a 401 for an expired one).\n"
+"imds() {\n"
+"  local code\n"
+"  if [ -z \"$TOKEN\" ] || [ $((SECONDS - TOKEN_AT)) -ge 300 ]; then\n"
+"    TOKEN=$(curl -fs --max-time 2 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 600' \"$IMDS/latest/api/token\") || { TOKEN=; return 1; }\n"
+"    TOKEN_AT=$SECONDS\n"
+"  fi\n"
+"  code=$(curl -s --max-time 2 -o \"$ST/imds.body\" -w '%{http_code}' -H \"X-aws-ec2-metadata-token: $TOKEN\" \"$IMDS/latest/meta-data/$1\") || code=000\n"
+"  if [ \"$code\" = 200 ]; then cat \"$ST/imds.body\"; return 0; fi\n"
+"  [ \"$code\" = 404 ] || TOKEN=\n"
+"  return 1\n"
+"}\n"
+"# field NAME JSON: a string field's value if it is plain ([A-Za-z0-9:.+-]).\n"
+"field() {\n"
+"  local v\n"
+"  v=$(printf '%s' \"$2\" | sed -n 's/.*\"'\"$1\"'\" *: *\"\\([A-Za-z0-9:.+-]\\{1,40\\}\\)\".*/\\1/p' | head -n 1)\n"
+"  printf '%s' \"$v\"\n"
+"}\n"
+"# act KIND ACTION TIME: save, warn, tell the controller.  Once per kind.\n"
+"act() {\n"
+"  local rc=0 home ws f=\"$ST/interrupted-$1.json\"\n"
+"  [ -e \"$ST/interrupted-$1.done\" ] && return 0\n"
+"  : >\"$ST/interrupted-$1.done\"\n"
+"  log \"$1 notice (action '$2', time '$3')\"\n"
+"  if command -v wall >/dev/null; then\n"
+"    wall \"envctl: this spot instance has a $1 notice (time $3): it will be replaced; save your work now\" || true\n"
+"  fi\n"
+"  if [ \"${#ON_INTERRUPTION[@]}\" -gt 0 ]; then\n"
+"    home=$(getent passwd \"$LOGIN_USER\" | cut -d: -f6) || home=\n"
+"    ws=\"$ENVCTL_ROOT$home\"\n"
+"    [ -d \"$ws/workspace\" ] && ws=\"$ws/workspace\"\n"
+"    timeout -k 5 \"$INTERRUPT_TIMEOUT\" runuser -u \"$LOGIN_USER\" -- bash -c \\\n"
+"      'cd \"$1\" || exit 1; shift; rc=0; for c; do bash -c \"$c\" || rc=$?; done; exit $rc' \\\n"
+"      envctl-on-interruption \"$ws\" \"${ON_INTERRUPTION[@]}\" || rc=$?\n"
+"    [ \"$rc\" -le 255 ] || rc=255\n"
+"    log \"on_interruption commands ended with status $rc\"\n"
+"  fi\n"
+"  printf '{\"version\":1,\"env_id\":\"%s\",\"env\":\"%s\",\"status\":\"interrupted\",\"kind\":\"%s\",\"action\":\"%s\",\"notice_time\":\"%s\",\"exit_code\":%d}\\n' \\\n"
+"    \"$ENV_ID\" \"$ENV_NAME\" \"$1\" \"$2\" \"$3\" \"$rc\" >\"$f\"\n"
+"  curl -fsS --globoff --retry 3 --retry-delay 1 --retry-connrefused --max-time 10 -X PUT \\\n"
+"    -H 'Content-Type: application/json' --data-binary @\"$f\" \"$INTERRUPT_URL\" || log \"marker PUT failed\"\n"
+"}\n"
+"log \"watching $IMDS every ${POLL}s\"\n"
+"while :; do\n"
+"  if body=$(imds spot/instance-action); then\n"
+"    act interruption \"$(field action \"$body\")\" \"$(field time \"$body\")\"\n"
+"    log \"done: the instance is going away\"\n"
+"    exit 0\n"
+"  fi\n"
+"  if body=$(imds events/recommendations/rebalance); then\n"
+"    act rebalance '' \"$(field noticeTime \"$body\")\"\n"
+"  fi\n"
+"  sleep \"$POLL\"\n"
+"done\n";
+
+static const char watcher_install[] =
+"log \"spot interruption watcher\"\n"
+"WATCHER=\"$ENVCTL_ROOT/usr/local/sbin/envctl-spot-watcher\"\n"
+"mkdir -p \"${WATCHER%/*}\"\n"
+"(umask 077; {\n"
+"  printf '#!/bin/bash\\n# envctl spot interruption watcher for %s; generated, do not edit.\\n' \"$ENV_NAME\"\n"
+"  declare -p ENVCTL_ROOT ENV_NAME ENV_ID LOGIN_USER INTERRUPT_URL INTERRUPT_TIMEOUT ON_INTERRUPTION\n"
+"  printf '%s' \"$WATCHER_BODY\"\n"
+"} >\"$WATCHER\")\n"
+"chmod 0700 \"$WATCHER\"\n"
+"if [ -z \"$ENVCTL_ROOT\" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then\n"
+"  printf '[Unit]\\nDescription=envctl spot interruption watcher\\nAfter=network-online.target\\n\\n"
+"[Service]\\nExecStart=%s\\nRestart=on-failure\\nRestartSec=5\\n\\n[Install]\\nWantedBy=multi-user.target\\n' \\\n"
+"    \"$WATCHER\" >/etc/systemd/system/envctl-spot-watcher.service\n"
+"  systemctl daemon-reload\n"
+"  systemctl enable --now envctl-spot-watcher.service\n"
+"else\n"
+"  # no systemd (or a test's sandbox): a background process; not restarted after a reboot\n"
+"  ENVCTL_ROOT=\"$ENVCTL_ROOT\" setsid \"$WATCHER\" </dev/null >/dev/null 2>&1 &\n"
+"fi\n";
+
+/* The watcher's values and its installation; nothing for on-demand specs. */
+static int
+render_interruption_watcher(struct buf *b, const struct spec *spec,
+    const struct userdata_params *p)
+{
+	int error = 0;
+
+	if (spec->instance.market != SPEC_MARKET_SPOT)
+		return 0;
+	error |= buf_addstr(b, "\n# interruption watcher (spot)\n");
+	error |= assign(b, "INTERRUPT_URL", p->interrupt_url);
+	error |= buf_printf(b, "INTERRUPT_TIMEOUT=%lld\n",
+	    spec->lifecycle.on_interruption_timeout_s > 0 ?
+	    spec->lifecycle.on_interruption_timeout_s : 90);
+	error |= assign_array(b, "ON_INTERRUPTION", spec->lifecycle.on_interruption,
+	    spec->lifecycle.non_interruption);
+	error |= assign(b, "WATCHER_BODY", watcher_body);
+	error |= buf_addstr(b, watcher_install);
+	return error;
+}
+
 static int
 render_script(struct buf *b, const struct spec *spec,
     const struct userdata_params *p, const char *user, const char *pkg)
@@ -546,6 +674,8 @@ render_script(struct buf *b, const struct spec *spec,
 	error |= assign_array(b, "SETUP", spec->bootstrap.setup, spec->bootstrap.nsetup);
 	error |= render_idle_watcher(b, spec, p);
 	error |= buf_addstr(b, script_body);
+	error |= render_interruption_watcher(b, spec, p);
+	error |= buf_addstr(b, script_end);
 	return error != 0 ? ERR_LIMIT : 0;
 }
 

@@ -20,6 +20,11 @@
  * reads (log, state, /etc/ssh host keys, the user's home).  Commands are
  * found on PATH, so a test can put stand-ins in front.
  *
+ * For spot specs the script also installs and starts the interruption
+ * watcher (docs/design.md §6.7.1), which reads two more such variables:
+ * ENVCTL_IMDS, the metadata service's base URL (http://169.254.169.254),
+ * and ENVCTL_WATCH_POLL, its poll interval in seconds (5).
+ *
  * The marker PUT sends "Content-Type: application/json", so its presigned
  * URL must sign only the host header (or that content type).  The secrets
  * object is docker --env-file text as userdata_secrets_render() makes it.
@@ -69,6 +74,11 @@ struct userdata_params {
 	 * What the shutdown does (stop, terminate) is the spec's on_idle.
 	 */
 	long long	 idle_stop_s;
+	/*
+	 * Spot specs only (required there): presigned https PUT of the
+	 * interrupted marker the interruption watcher sends.
+	 */
+	const char	*interrupt_url;
 };
 
 /* The family of an image alias ("al2023", "ubuntu-24.04"...); UNKNOWN otherwise. */
@@ -142,5 +152,37 @@ const char	*userdata_marker_host_key_line(const struct userdata_marker *,
 /* 1 if fingerprint is one of the marker's host keys, else 0. */
 int		 userdata_marker_has_fingerprint(const struct userdata_marker *,
 		    const char *fingerprint);
+
+/*
+ * The marker the spot interruption watcher PUTs on a notice (to
+ * params.interrupt_url):
+ *   {"version":1,"env_id":"<id>","env":"<name>","status":"interrupted",
+ *    "kind":"interruption"|"rebalance","action":"terminate"|"stop"|
+ *    "hibernate"|"","notice_time":"2026-12-07T22:00:00Z"|"",
+ *    "exit_code":<the on_interruption commands' status, 124: timed out>}
+ */
+enum userdata_interrupt_kind {
+	USERDATA_INTERRUPT_INTERRUPTION = 0,	/* spot/instance-action */
+	USERDATA_INTERRUPT_REBALANCE,		/* rebalance recommendation */
+};
+
+struct userdata_interrupt {
+	char				 env_id[65];
+	enum userdata_interrupt_kind	 kind;
+	char				 action[16];	/* "" when not given */
+	char				 notice_time[41];	/* "" when not given */
+	int				 exit_code;
+};
+
+/*
+ * Parse len bytes of interrupted-marker JSON into *out.  0, or
+ * ERR_INVALID (malformed, unknown kind or action, a notice time that is
+ * not [0-9A-Za-z:.+-]) / ERR_LIMIT (over USERDATA_MARKER_MAX) with
+ * err_set(); nothing of the body is quoted in messages.
+ */
+int	 userdata_interrupt_parse(struct userdata_interrupt *out, const char *json,
+	    size_t len);
+/* "interruption" or "rebalance". */
+const char *userdata_interrupt_kind_name(enum userdata_interrupt_kind kind);
 
 #endif

@@ -11,6 +11,10 @@ once it accepts connections.  The test stops it by pid.
   --mode MODE          normal | hang-token (token PUT never answers) |
                        forbid-token (token PUT answers 403) | bad-json
   --log FILE           one line per request: "METHOD PATH token=yes|no ttl=..."
+  --spot-dir DIR       spot notices: GET meta-data/spot/instance-action and
+                       meta-data/events/recommendations/rebalance answer
+                       200 with the file DIR/instance-action (DIR/rebalance)
+                       while it exists, else 404 (a test creates them)
 
 IMDSv2 rules enforced: the token PUT needs X-aws-ec2-metadata-token-ttl-seconds
 (1..21600), and every GET needs a token this stub issued (else 401).
@@ -36,6 +40,7 @@ def main():
     ap.add_argument("--expiration", type=int, default=0)
     ap.add_argument("--mode", default="normal")
     ap.add_argument("--log", default="")
+    ap.add_argument("--spot-dir", default="")
     args = ap.parse_args()
 
     tokens = set()
@@ -110,6 +115,14 @@ def main():
                         exp, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 }
                 return self.send(200, json.dumps(doc).encode(), "application/json")
+            spot = {"/latest/meta-data/spot/instance-action": "instance-action",
+                    "/latest/meta-data/events/recommendations/rebalance": "rebalance"}
+            if args.spot_dir and self.path in spot:
+                try:
+                    with open("%s/%s" % (args.spot_dir, spot[self.path]), "rb") as f:
+                        return self.send(200, f.read(), "application/json")
+                except FileNotFoundError:
+                    pass
             self.send(404, b"not found")
 
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)

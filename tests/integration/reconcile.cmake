@@ -23,8 +23,10 @@
 #             behaviour (spec, fleet option, spot, terminate); status shows it
 #   placement spot placement scores (the proxy's table): the best (type,
 #             zone) pool first, the next when it has no capacity
+#   spot      a spot interruption marker: replaced in the next pass,
+#             on-demand with spot.fallback: on-demand
 foreach(scenario fleet faults chaos features hostile secrets own strict audit regions quota stopstart
-	idle placement)
+	idle placement spot)
 	envctl_integration_test(it_reconcile_${scenario}
 		${CMAKE_SOURCE_DIR}/tests/harness/with-pg.sh
 		${CMAKE_SOURCE_DIR}/tests/harness/with-aws.sh

@@ -2094,6 +2094,140 @@ def placement():
     proxy("/__proxy/config", {"faults": []})
 
 
+def spot_interruption_url(instance_id):
+    """The interrupted marker's presigned PUT from the user-data envctl gave
+    instance_id (aws CLI), as the watcher on the instance would use it."""
+    ud = aws("ec2", "describe-instance-attribute", "--instance-id", instance_id,
+             "--attribute", "userData")["UserData"]["Value"]
+    for line in base64.b64decode(ud).decode().splitlines():
+        if line.startswith("INTERRUPT_URL='") and line.endswith("'"):
+            return line[len("INTERRUPT_URL='"):-1]
+    return None
+
+
+def spot():
+    """Spot interruptions (issue 15 item 4): a ready spot environment whose
+    instance PUTs its interrupted marker (to the presigned URL of its
+    user-data, as the watcher does) is replaced by the very next pass:
+    remote.spot.interrupted once (psql), the old instance terminated and a
+    new one launched (aws CLI) on-demand (spot.fallback: on-demand, the
+    interrupted spot pools counted as without capacity); the marker goes
+    with the ended incarnation."""
+    sc = Scenario("spot", checks="status,marker")
+    with open(os.path.join(sc.specs, "sp1.yaml"), "w") as f:
+        f.write(SPEC.format(name="sp1", on_drift="replace", disk=12, mode="dev").replace(
+            "disk: {size_gb: 12}}",
+            "disk: {size_gb: 12}, market: spot, spot: {fallback: on-demand}}").replace(
+            "ready_timeout: 10m}",
+            "ready_timeout: 10m, on_interruption: [\"git push -q\"]}"))
+    # sp2: spot without fallback, for `envctl run` below
+    with open(os.path.join(sc.specs, "sp2.yaml"), "w") as f:
+        f.write(SPEC.format(name="sp2", on_drift="replace", disk=12, mode="dev").replace(
+            "disk: {size_gb: 12}}", "disk: {size_gb: 12}, market: spot}"))
+    for _ in range(4):
+        sc.reconcile()
+        sc.put_markers()
+    row = (sc.live("sp1") or [None])[0]
+    check(row is not None and row["status"] == "ready", "spot: sp1 ready (%s)" % row)
+    if row is None or row["status"] != "ready":
+        return
+    old_id, old_env = row["instance_id"], row["id"]
+    old = aws("ec2", "describe-instances", "--instance-ids", old_id)["Reservations"][0]["Instances"][0]
+    check(old.get("InstanceLifecycle") == "spot", "spot: sp1 launched spot (%s)"
+          % old.get("InstanceLifecycle"))
+    url = spot_interruption_url(old_id)
+    check(url is not None and "interrupted/%s.json" % old_env in url and "X-Amz-Expires=604800" in url,
+          "spot: the user-data carries the interrupted marker's 7-day presigned PUT (%s)" % url)
+    check(sc.reconcile().returncode == 0 and sc.live("sp1")[0]["instance_id"] == old_id,
+          "spot: no notice, no change")
+    body = json.dumps({"version": 1, "env_id": old_env, "env": "sp1", "status": "interrupted",
+                       "kind": "interruption", "action": "terminate",
+                       "notice_time": "2026-12-07T22:10:00Z", "exit_code": 0})
+    r = subprocess.run(["curl", "-fsS", "-X", "PUT", "-H", "Content-Type: application/json",
+                        "--data-binary", body, url or "http://127.0.0.1:9/"],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, "spot: marker PUT through the presigned URL (%s)" % r.stderr.strip())
+    key = "envctl/interrupted/%s.json" % old_env
+    listed = aws("s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix", "envctl/interrupted/")
+    check([o["Key"] for o in listed.get("Contents", [])] == [key], "spot: the marker in S3 (%s)" % listed)
+    plan = sc.envctl("plan")
+    check("spot interruption notice (interruption)" in plan.stdout and "sp1" in plan.stdout,
+          "spot: envctl plan shows the replacement and why (%s)" % plan.stdout.strip()[-400:])
+
+    r = sc.reconcile()
+    check(r.returncode in (0, 2), "spot: the pass after the marker: changes, no error (%d %s)"
+          % (r.returncode, r.stderr.strip()[-300:]))
+    ev = [json.loads(p) for t, p in sc.events("remote.spot.interrupted")]
+    check(len(ev) == 1 and ev[0].get("instance_id") == old_id and ev[0].get("kind") == "interruption"
+          and ev[0].get("notice_time") == "2026-12-07T22:10:00Z" and ev[0].get("exit_code") == 0,
+          "spot: remote.spot.interrupted recorded with the notice (%s)" % ev)
+    state = aws("ec2", "describe-instances", "--instance-ids", old_id)["Reservations"][0]["Instances"][0]["State"]["Name"]
+    check(state in ("shutting-down", "terminated"), "spot: the old instance terminated (%s)" % state)
+    new = [i for i in sc.instances() if i["InstanceId"] != old_id and
+           {t["Key"]: t["Value"] for t in i.get("Tags", [])}.get("envctl:env") == "sp1"]
+    check(len(new) == 1, "spot: one new instance for sp1 in the same pass (%s)"
+          % [i["InstanceId"] for i in new])
+    if new:
+        check(new[0].get("InstanceLifecycle") != "spot",
+              "spot: the replacement is on-demand (spot.fallback: on-demand) (%s)"
+              % new[0].get("InstanceLifecycle"))
+    nrow = (sc.live("sp1") or [None])[0]
+    check(nrow is not None and nrow["id"] != old_env, "spot: a new incarnation (%s)" % nrow)
+    why = sc.psql("SELECT termination_reason FROM environments WHERE id = '%s'" % old_env)
+    check(why == "spot interruption notice", "spot: the old row ended for the notice (%s)" % why)
+    mk = sc.psql("SELECT market FROM environments WHERE name = 'sp1' AND status <> 'terminated'")
+    check(mk == "on-demand", "spot: the new row's market is on-demand (%s)" % mk)
+    plan = sc.envctl("plan")
+    check("spot interruption notice" not in plan.stdout, "spot: nothing left to replace")
+
+    sc.reconcile()
+    sc.put_markers()
+    sc.reconcile()
+    check(len(sc.events("remote.spot.interrupted")) == 1, "spot: recorded once")
+    listed = aws("s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix", "envctl/interrupted/")
+    check(listed.get("Contents", []) == [], "spot: the ended incarnation's marker deleted (%s)" % listed)
+
+    # envctl run: with spot instances it passes every spot_resync_interval
+    # (not resync_interval, 5m here), so a marker is acted on within it
+    import signal
+    sp2 = (sc.live("sp2") or [None])[0]
+    check(sp2 is not None and sp2["status"] == "ready", "spot: sp2 ready (%s)" % sp2)
+    if sp2 is None:
+        return
+    e = dict(os.environ)
+    e.update(sc.env)
+    e.update({"ENVCTL_RESYNC_INTERVAL": "5m", "ENVCTL_SPOT_RESYNC_INTERVAL": "2s",
+              "ENVCTL_LISTEN": "", "ENVCTL_CONFIG": "/dev/null"})
+    logf = tempfile.TemporaryFile(mode="w+")
+    run = subprocess.Popen([ENVCTL, "run"], env=e, stdout=logf, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(3)
+        url = spot_interruption_url(sp2["instance_id"])
+        body = json.dumps({"version": 1, "env_id": sp2["id"], "env": "sp2", "status": "interrupted",
+                           "kind": "rebalance", "action": "", "notice_time": "", "exit_code": 0})
+        t0 = time.time()
+        subprocess.run(["curl", "-fsS", "-X", "PUT", "-H", "Content-Type: application/json",
+                        "--data-binary", body, url or "http://127.0.0.1:9/"], capture_output=True)
+        replaced = None
+        while time.time() < t0 + 20 and replaced is None:
+            time.sleep(0.5)
+            new = [i for i in sc.instances() if i["InstanceId"] != sp2["instance_id"] and
+                   {t["Key"]: t["Value"] for t in i.get("Tags", [])}.get("envctl:env") == "sp2"]
+            if new:
+                replaced = time.time() - t0
+    finally:
+        run.send_signal(signal.SIGTERM)
+        run.wait(timeout=60)
+        logf.seek(0)
+        text = logf.read()
+    check(replaced is not None and replaced < 10,
+          "spot: under envctl run (spot_resync_interval 2s) the rebalance marker is acted on "
+          "within seconds (%s s)" % replaced)
+    check(len(sc.events("remote.spot.rebalance")) == 1, "spot: remote.spot.rebalance recorded")
+    check(text.count("reason=resync") >= 2, "spot: passes every spot_resync_interval (%d)"
+          % text.count("reason=resync"))
+
+
 def main():
     try:
         aws("s3api", "create-bucket", "--bucket", BUCKET)
@@ -2104,7 +2238,7 @@ def main():
      "features": lambda: (network(), prices(), drift_once(), readiness()),
      "hostile": hostile, "idle": idle, "secrets": secrets, "own": own, "audit": audit,
      "strict": strict_pipeline, "regions": regions, "quota": quota,
-     "stopstart": stopstart, "placement": placement}[part]()
+     "stopstart": stopstart, "placement": placement, "spot": spot}[part]()
     print("%d passed, %d failed" % (len(passed), len(failures)))
     for f in failures:
         print("FAILED: " + f)

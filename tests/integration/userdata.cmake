@@ -17,3 +17,8 @@ envctl_integration_test(userdata_bootstrap_runs
 envctl_integration_test(userdata_idle_watcher
 	python3 ${CMAKE_CURRENT_LIST_DIR}/userdata/run_idle.py
 	$<TARGET_FILE:userdata_render>)
+# The spot interruption watcher of a rendered spot spec, against a fake
+# IMDSv2 (tests/harness/imds_stub.py --spot-dir) and the marker server.
+envctl_integration_test(userdata_spot_watcher
+	python3 ${CMAKE_CURRENT_LIST_DIR}/userdata/run_spot_watcher.py
+	$<TARGET_FILE:userdata_render>)

@@ -47,6 +47,8 @@ def render_spec(top, name, lifecycle="", market="", fleet=None, port=9, expect=0
         f.write(SPEC.format(lifecycle=lifecycle, market=market))
     args = ["--spec", path, "--env-id", ENV_ID, "--public-key", PUBKEY,
             "--marker-url", f"http://127.0.0.1:{port}/envctl/{ENV_ID}/m.json"]
+    if market:      # a spot spec's user-data carries its interrupted marker's URL
+        args += ["--interrupt-url", f"http://127.0.0.1:{port}/envctl/{ENV_ID}/i.json"]
     if fleet is not None:
         args += ["--idle-stop", str(fleet)]
     return rb.render(*args, expect=expect).stdout

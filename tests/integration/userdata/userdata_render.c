@@ -7,7 +7,10 @@
  * (2 for ERR_LIMIT).  With --spec FILE (built when lib/spec is), the spec
  * is parsed from a YAML file by lib/spec instead, and only the launch
  * parameters come from the command line.  "userdata_render --parse-marker FILE" parses a
- * marker body with userdata_marker_parse() and prints its fields.
+ * marker body with userdata_marker_parse() and prints its fields;
+ * "--parse-interrupt FILE" an interrupted marker (userdata_interrupt_parse()).
+ * --spot makes the spec a spot one (--interrupt-url, --on-interruption
+ * CMD..., --on-interruption-timeout SECONDS).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -53,6 +56,31 @@ parse_marker(const char *path)
 	return 0;
 }
 
+/* --parse-interrupt FILE: print "env_id kind action notice_time exit_code". */
+static int
+parse_interrupt(const char *path)
+{
+	struct userdata_interrupt in;
+	char buf[USERDATA_MARKER_MAX + 1];
+	size_t n;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		perror(path);
+		return 1;
+	}
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	if (userdata_interrupt_parse(&in, buf, n) != 0) {
+		fprintf(stderr, "userdata_render: %s\n", err_get());
+		return 1;
+	}
+	printf("%s %s %s %s %d\n", in.env_id, userdata_interrupt_kind_name(in.kind),
+	    in.action[0] != '\0' ? in.action : "-",
+	    in.notice_time[0] != '\0' ? in.notice_time : "-", in.exit_code);
+	return 0;
+}
+
 static void
 usage(void)
 {
@@ -84,11 +112,15 @@ main(int argc, char **argv)
 		{ "secret", required_argument, NULL, 'S' },
 		{ "base64", no_argument, NULL, 'B' },
 		{ "spec", required_argument, NULL, 'Y' },
-		{ "idle-stop", required_argument, NULL, 'T' },
-		{ "on-idle", required_argument, NULL, 'O' },
+		{ "idle-stop", required_argument, NULL, 'L' },
+		{ "on-idle", required_argument, NULL, 'A' },
+		{ "spot", no_argument, NULL, 'P' },
+		{ "interrupt-url", required_argument, NULL, 'U' },
+		{ "on-interruption", required_argument, NULL, 'O' },
+		{ "on-interruption-timeout", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *packages[MAXV], *setup[MAXV];
+	static const char *packages[MAXV], *setup[MAXV], *onint[MAXV];
 	static struct spec_kv env[MAXV];
 	static struct spec_secret secrets[MAXV];
 	struct spec spec;
@@ -101,6 +133,8 @@ main(int argc, char **argv)
 
 	if (argc == 3 && strcmp(argv[1], "--parse-marker") == 0)
 		return parse_marker(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "--parse-interrupt") == 0)
+		return parse_interrupt(argv[2]);
 	memset(&spec, 0, sizeof(spec));
 	memset(&p, 0, sizeof(p));
 	spec.instance.image = "al2023";
@@ -118,10 +152,20 @@ main(int argc, char **argv)
 		case 'b': spec.bootstrap.repo_branch = optarg; break;
 		case 'B': want_b64 = 1; break;
 		case 'Y': spec_file = optarg; break;
-		case 'T': idle_stop = strtoll(optarg, NULL, 10); break;
-		case 'O':
+		case 'L': idle_stop = strtoll(optarg, NULL, 10); break;
+		case 'A':
 			spec.lifecycle.on_idle = strcmp(optarg, "terminate") == 0 ?
 			    SPEC_IDLE_TERMINATE : SPEC_IDLE_STOP;
+			break;
+		case 'P': spec.instance.market = SPEC_MARKET_SPOT; break;
+		case 'U': p.interrupt_url = optarg; break;
+		case 'T':
+			spec.lifecycle.on_interruption_timeout_s = strtoll(optarg, NULL, 10);
+			break;
+		case 'O':
+			if (spec.lifecycle.non_interruption == MAXV)
+				usage();
+			onint[spec.lifecycle.non_interruption++] = optarg;
 			break;
 		case 'p':
 			if (spec.bootstrap.npackages == MAXV)
@@ -155,6 +199,7 @@ main(int argc, char **argv)
 		usage();
 	spec.bootstrap.system_packages = packages;
 	spec.bootstrap.setup = setup;
+	spec.lifecycle.on_interruption = onint;
 	spec.bootstrap.environment = env;
 	spec.bootstrap.secrets = secrets;
 

@@ -22,6 +22,8 @@ test_config__defaults(void **state)
 	assert_string_equal(c->cluster_id, "default");
 	assert_int_equal(c->max_terminations_per_pass, 10);
 	assert_int_equal(c->orphan_grace, 600);
+	assert_int_equal(c->resync_interval, 300);
+	assert_int_equal(c->spot_resync_interval, 30);
 	assert_int_equal(c->allow_empty, 0);
 	assert_int_equal(c->ready_checks, PIPELINE_CHECK_STATUS |
 	    PIPELINE_CHECK_MARKER | PIPELINE_CHECK_HOSTKEY);

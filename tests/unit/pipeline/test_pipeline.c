@@ -581,6 +581,19 @@ test_pipeline__capacity_cache(void **state)
 	    t0 + 600));
 	pipeline_capacity_free(c);
 
+	/* a spot interruption: every spot pool of the type, not on-demand */
+	assert_int_equal(pipeline_capacity_new(&c), 0);
+	pipeline_capacity_spot_interrupted(c, "us-east-1", "t3.micro", t0);
+	assert_true(pl_capacity_exhausted(c, "us-east-1", 1, "t3.micro", NULL, t0));
+	assert_true(pl_capacity_exhausted(c, "us-east-1", 1, "t3.micro",
+	    "subnet-9", t0 + PIPELINE_CAPACITY_TTL - 1));
+	assert_false(pl_capacity_exhausted(c, "us-east-1", 0, "t3.micro", NULL, t0));
+	assert_false(pl_capacity_exhausted(c, "us-east-1", 1, "t3.small", NULL, t0));
+	assert_false(pl_capacity_exhausted(c, "eu-west-1", 1, "t3.micro", NULL, t0));
+	assert_false(pl_capacity_exhausted(c, "us-east-1", 1, "t3.micro", NULL,
+	    t0 + PIPELINE_CAPACITY_TTL));
+	pipeline_capacity_free(c);
+
 	/* no cache: every pool is tried */
 	pl_capacity_remember(NULL, "us-east-1", 1, "t3.micro", NULL, t0);
 	assert_false(pl_capacity_exhausted(NULL, "us-east-1", 1, "t3.micro",

@@ -852,6 +852,47 @@ CASE(stopped_ttl_and_removal_terminate,
 	      WANT_I(TERMINATE, "web-b", "i-2", "spec removed") },
     .changes = 1)
 
+#define ROW_SPOT(eid, n, st, h, inst, notice) \
+	{ .env_id = eid, .name = n, .status = PLAN_STATUS_##st, \
+	  .stage = PLAN_STAGE_DONE, .spec_hash = h, .instance_id = inst, \
+	  .created_at = OLD, .launched_at = OLD, .spot_notice = notice }
+
+/*
+ * A spot notice (the interrupted marker): a ready environment is
+ * replaced at once, running or not; gone, DRIFT_GONE names the notice;
+ * a provisioning row ignores it; no notice, nothing.
+ */
+CASE(spot_notice_replaces,
+    .d = { SPEC("sp-a", H1), SPEC("sp-b", H1), SPEC("sp-c", H1),
+	   SPEC("sp-d", H1), SPEC("sp-e", H1) },
+    .i = { INST("i-1", RUNNING, "sp-a", "e-1", H1, OLD),
+	   INST("i-2", STOPPED, "sp-b", "e-2", H1, OLD),
+	   INST("i-4", PENDING, "sp-d", "e-4", H1, YOUNG),
+	   INST("i-5", RUNNING, "sp-e", "e-5", H1, OLD) },
+    .r = { ROW_SPOT("e-1", "sp-a", READY, H1, "i-1", "interruption"),
+	   ROW_SPOT("e-2", "sp-b", READY, H1, "i-2", "rebalance"),
+	   ROW_SPOT("e-3", "sp-c", READY, H1, "i-3", "interruption"),
+	   ROW_SPOT("e-4", "sp-d", PROVISIONING, H1, "i-4", "interruption"),
+	   ROW_SPOT("e-5", "sp-e", READY, H1, "i-5", NULL) },
+    .want = { WANT_I(REPLACE, "sp-a", "i-1", "spot interruption notice (interruption)"),
+	      WANT_I(REPLACE, "sp-b", "i-2", "spot interruption notice (rebalance)"),
+	      WANT(DRIFT_GONE, "sp-c", "gone after a spot interruption notice"),
+	      WANT_I(ADVANCE, "sp-d", "i-4", "provisioning"),
+	      WANT_I(NOOP, "sp-e", "i-5", "up to date") },
+    .changes = 1)
+
+/* a spot replacement is a deletion: protection and the budget hold it */
+CASE(spot_notice_budget,
+    .d = { SPEC("sp-a", H1), SPEC("sp-b", H1) },
+    .i = { INST_PROTECTED("i-1", RUNNING, "sp-a", "e-1", H1, OLD),
+	   INST("i-2", RUNNING, "sp-b", "e-2", H1, OLD) },
+    .r = { ROW_SPOT("e-1", "sp-a", READY, H1, "i-1", "interruption"),
+	   ROW_SPOT("e-2", "sp-b", READY, H1, "i-2", "interruption") },
+    .budget = 0,
+    .want = { WANT_HELD(REPLACE, "sp-a", "protection"),
+	      WANT_I(REPLACE, "sp-b", "i-2", "spot interruption notice") },
+    .changes = 1)
+
 /* two instances of one incarnation: keep the row's, terminate the other */
 CASE(duplicate_instance,
     .d = { SPEC("web-a", H1) },
@@ -1736,6 +1777,8 @@ main(void)
 		cmocka_unit_test(test_plan__stopped_is_not_drift),
 		cmocka_unit_test(test_plan__stopped_spec_changed_waits),
 		cmocka_unit_test(test_plan__stopped_ttl_and_removal_terminate),
+		cmocka_unit_test(test_plan__spot_notice_replaces),
+		cmocka_unit_test(test_plan__spot_notice_budget),
 		cmocka_unit_test(test_plan__duplicate_instance),
 		cmocka_unit_test(test_plan__stray_instance_beside_row),
 		cmocka_unit_test(test_plan__terminating_row_continues),

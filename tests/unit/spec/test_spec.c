@@ -884,6 +884,63 @@ test_spec__ssh_user(void **state)
 	}
 }
 
+/* lifecycle.on_interruption: spot only, a list of commands, timeout 5s..110s */
+static void
+test_spec__on_interruption(void **state)
+{
+	static const char head[] =
+"apiVersion: envctl/v1\n"
+"kind: Environment\n"
+"metadata: {name: sp}\n"
+"spec:\n"
+"  instance: {type: t3.small, image: al2023, market: %s}\n"
+"  lifecycle:\n"
+"    %s\n";
+	static const struct {
+		const char	*market, *lc, *diag;	/* diag NULL: valid */
+		long long	 timeout;
+		size_t		 n;
+	} cases[] = {
+		{ "spot", "on_interruption: [\"git push -q\", \"sync 'a b'\"]", NULL, 90, 2 },
+		{ "spot", "on_interruption: [x]\n    on_interruption_timeout: 110s", NULL, 110, 1 },
+		{ "spot", "ttl: 8h", NULL, 90, 0 },
+		{ "on-demand", "on_interruption: [x]", "needs 'instance.market: spot'", 0, 0 },
+		{ "on-demand", "on_interruption_timeout: 30s", "needs 'instance.market: spot'", 0, 0 },
+		{ "spot", "on_interruption: [x]\n    on_interruption_timeout: 111s",
+		    "between 5s and 1m50s", 0, 0 },
+		{ "spot", "on_interruption: x", "on_interruption", 0, 0 },
+		{ "spot", "on_interruption: [\"\"]", "1 to 4096 bytes", 0, 0 },
+	};
+	char text[1024];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct spec_entry *e;
+		const struct spec *s;
+
+		snprintf(text, sizeof(text), head, cases[i].market, cases[i].lc);
+		e = parse_str("sp.yaml", text);
+		if (cases[i].diag == NULL) {
+			if (!spec_entry_valid(e))
+				dump_diags(e);
+			assert_true(spec_entry_valid(e));
+			s = spec_entry_spec(e);
+			assert_int_equal(s->lifecycle.on_interruption_timeout_s,
+			    cases[i].timeout);
+			assert_int_equal(s->lifecycle.non_interruption, cases[i].n);
+			if (i == 0)
+				assert_string_equal(s->lifecycle.on_interruption[1],
+				    "sync 'a b'");
+		} else {
+			assert_false(spec_entry_valid(e));
+			assert_non_null(strstr(spec_entry_diag(e, 0)->message,
+			    cases[i].diag));
+		}
+		spec_entry_free(e);
+	}
+}
+
 static void
 test_spec__hash_sensitivity(void **state)
 {
@@ -938,6 +995,7 @@ test_spec__hash_sensitivity(void **state)
 		{ "on_drift: report}", "on_drift: report, on_idle: terminate}" },
 		{ "on_drift: report}", "on_drift: report, on_idle: terminate, "
 		  "idle_stop: 1h}" },
+		{ "on_drift: report}", "on_drift: report, on_interruption: [\"git push\"]}" },
 		{ "owner: alice", "owner: bob" },
 		{ "owner: alice", "Owner: alice" },
 		{ "owner: alice}", "owner: alice, x: y}" },
@@ -1680,6 +1738,7 @@ main(void)
 		cmocka_unit_test(test_spec__hash_invariance),
 		cmocka_unit_test(test_spec__ssh_user),
 		cmocka_unit_test(test_spec__hash_sensitivity),
+		cmocka_unit_test(test_spec__on_interruption),
 		cmocka_unit_test(test_spec__hash_golden),
 		cmocka_unit_test(test_spec__canonical_form),
 		cmocka_unit_test(test_spec__hash_form_version),

@@ -716,6 +716,107 @@ test_userdata__marker_invalid(void **state)
 	buf_dispose(&b);
 }
 
+/* The interruption watcher: only for spot specs, its commands quoted. */
+static void
+test_userdata__spot_watcher(void **state)
+{
+	static const char *cmds[] = { "git push -q origin HEAD",
+	    "echo '$(touch /tmp/pwned)' `id` \"$HOME\"; x" };
+	struct fixture f;
+	struct buf q;
+	char *s = NULL;
+	size_t i;
+
+	(void)state;
+	fixture_init(&f);
+	s = render_ok(&f);
+	assert_null(strstr(s, "envctl-spot-watcher"));
+	assert_null(strstr(s, "ON_INTERRUPTION"));
+	free(s);
+
+	f.spec.instance.market = SPEC_MARKET_SPOT;
+	assert_int_equal(userdata_render(&s, NULL, &f.spec, &f.p), ERR_INVALID);
+	assert_non_null(strstr(err_get(), "interrupted marker"));
+	f.p.interrupt_url = "https://b.s3.amazonaws.com/x y";
+	assert_int_equal(userdata_render(&s, NULL, &f.spec, &f.p), ERR_INVALID);
+	f.p.interrupt_url = MARKER "&i=1";
+
+	/* no commands: the watcher still warns and tells the controller */
+	s = render_ok(&f);
+	assert_contains(s, "INTERRUPT_URL='" MARKER "&i=1'\n");
+	assert_contains(s, "INTERRUPT_TIMEOUT=90\n");
+	assert_contains(s, "ON_INTERRUPTION=()\n");
+	assert_contains(s, "envctl-spot-watcher");
+	assert_contains(s, "/latest/meta-data/$1");
+	/* installed before the script waits for sshd and says ready */
+	assert_true(strstr(s, "envctl-spot-watcher") < strstr(s, "marker ready 0 0"));
+	free(s);
+
+	f.spec.lifecycle.on_interruption = cmds;
+	f.spec.lifecycle.non_interruption = 2;
+	f.spec.lifecycle.on_interruption_timeout_s = 45;
+	s = render_ok(&f);
+	assert_contains(s, "INTERRUPT_TIMEOUT=45\n");
+	buf_init(&q, 4096);
+	for (i = 0; i < 2; i++) {
+		buf_reset(&q);
+		assert_int_equal(buf_addstr(&q, "\n  "), 0);
+		assert_int_equal(userdata_shell_quote(&q, cmds[i]), 0);
+		assert_int_equal(buf_addch(&q, '\n'), 0);
+		assert_contains(s, buf_cstr(&q));
+	}
+	buf_dispose(&q);
+	free(s);
+}
+
+static void
+test_userdata__interrupt_marker(void **state)
+{
+	static const char ok[] = "{\"version\":1,\"env_id\":\"5f0c2a9e-1d2b\","
+	    "\"env\":\"web\",\"status\":\"interrupted\",\"kind\":\"interruption\","
+	    "\"action\":\"terminate\",\"notice_time\":\"2026-12-07T22:10:00Z\","
+	    "\"exit_code\":124}";
+	static const char reb[] = "{\"version\":1,\"env_id\":\"e-2\",\"status\":"
+	    "\"interrupted\",\"kind\":\"rebalance\",\"action\":\"\",\"exit_code\":0}";
+	static const char *const bad[] = {
+		"{\"version\":1,\"env_id\":\"e\",\"status\":\"ready\",\"kind\":\"rebalance\"}",
+		"{\"version\":2,\"env_id\":\"e\",\"status\":\"interrupted\",\"kind\":\"rebalance\"}",
+		"{\"version\":1,\"env_id\":\"e/../x\",\"status\":\"interrupted\",\"kind\":\"rebalance\"}",
+		"{\"version\":1,\"env_id\":\"e\",\"status\":\"interrupted\",\"kind\":\"stop\"}",
+		"{\"version\":1,\"env_id\":\"e\",\"status\":\"interrupted\",\"kind\":\"rebalance\","
+		    "\"action\":\"reboot\"}",
+		"{\"version\":1,\"env_id\":\"e\",\"status\":\"interrupted\",\"kind\":\"rebalance\","
+		    "\"notice_time\":\"2026 12\"}",
+		"{\"version\":1,\"env_id\":\"e\",\"status\":\"interrupted\",\"kind\":\"rebalance\","
+		    "\"exit_code\":256}",
+		"{\"version\":1,\"env_id\":\"e\",\"env_id\":\"f\",\"status\":\"interrupted\","
+		    "\"kind\":\"rebalance\"}",
+		"[]", "{",
+	};
+	struct userdata_interrupt in;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(userdata_interrupt_parse(&in, ok, strlen(ok)), 0);
+	assert_string_equal(in.env_id, "5f0c2a9e-1d2b");
+	assert_int_equal(in.kind, USERDATA_INTERRUPT_INTERRUPTION);
+	assert_string_equal(in.action, "terminate");
+	assert_string_equal(in.notice_time, "2026-12-07T22:10:00Z");
+	assert_int_equal(in.exit_code, 124);
+	assert_string_equal(userdata_interrupt_kind_name(in.kind), "interruption");
+	assert_int_equal(userdata_interrupt_parse(&in, reb, strlen(reb)), 0);
+	assert_int_equal(in.kind, USERDATA_INTERRUPT_REBALANCE);
+	assert_string_equal(in.action, "");
+	assert_string_equal(in.notice_time, "");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (userdata_interrupt_parse(&in, bad[i], strlen(bad[i])) != ERR_INVALID)
+			fail_msg("accepted bad interrupted marker %zu", i);
+		assert_string_equal(in.env_id, "");
+	}
+	assert_int_equal(userdata_interrupt_parse(&in, ok, USERDATA_MARKER_MAX + 1),
+	    ERR_LIMIT);
+}
+
 int
 main(void)
 {
@@ -732,6 +833,8 @@ main(void)
 		cmocka_unit_test(test_userdata__marker_valid),
 		cmocka_unit_test(test_userdata__marker_host_key_line),
 		cmocka_unit_test(test_userdata__marker_invalid),
+		cmocka_unit_test(test_userdata__spot_watcher),
+		cmocka_unit_test(test_userdata__interrupt_marker),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
