@@ -440,6 +440,8 @@ struct view_build {
 	char			(*ids)[STORE_ID_LEN];	/* env id of each entry */
 	time_t			 now;
 	int			 full;	/* strs reached VIEW_STRS_MAX */
+	struct store_cost_seg	*segs;	/* the live rows' ledger */
+	size_t			 nsegs;
 };
 
 /* Append s to the view's strings if it is set; its bit in *has then. */
@@ -531,7 +533,7 @@ view_env_add(void *arg, const struct store_env *e)
 	view_str(b, &s->has, RUN_VIEW_ERROR, e->error);
 	view_str(b, &s->has, RUN_VIEW_HOST_KEYS, e->host_keys);
 	s->age = since ? (int64_t)(b->now - since) : -1;
-	pipeline_env_cost(&cost, e, b->now);
+	pipeline_env_cost(&cost, b->segs, b->nsegs, e->id, b->now);
 	s->cost = cost.usd;
 	s->rate = cost.usd_per_hour;
 	s->provision_s = e->status == STORE_STATUS_READY && e->ready_at != 0 &&
@@ -578,6 +580,8 @@ run_view_build(struct run_view *v, struct store *st,
 	b.states = states;
 	b.now = time(NULL);
 	buf_init(&b.strs, VIEW_STRS_MAX);
+	if (store_cost_list(&b.segs, &b.nsegs, st, NULL, 0, true) < 0)
+		log_warnx("status page: cost ledger: %s", err_get());
 	if (store_envs_live_each(st, view_env_add, &b) < 0) {
 		log_warnx("status page: environments: %s", err_get());
 		v->nrows = 0;
@@ -607,6 +611,7 @@ run_view_build(struct run_view *v, struct store *st,
 	}
 	free(byid);
 	free(b.ids);
+	store_cost_list_free(b.segs, b.nsegs);
 	if (b.full) {
 		log_warnx("status page: more than %u bytes of text, nothing shown",
 		    VIEW_STRS_MAX);
