@@ -19,7 +19,9 @@
 #             next subnet, an orphan's group left by DependencyViolation
 #   stopstart envctl stop / start: same instance and disk, a stopped
 #             environment left alone, spot refused
-foreach(scenario fleet faults chaos features hostile secrets own strict audit regions quota stopstart)
+#   cost      the cost check: envctl cost within 1 % of the proxy's record
+#             over a failed attempt, stop, start, spot replacement, ends
+foreach(scenario fleet faults chaos features hostile secrets own strict audit regions quota stopstart cost)
 	envctl_integration_test(it_reconcile_${scenario}
 		${CMAKE_SOURCE_DIR}/tests/harness/with-pg.sh
 		${CMAKE_SOURCE_DIR}/tests/harness/with-aws.sh

@@ -445,6 +445,19 @@ test_pipeline__env_cost(void **state)
 	/* Storage: gp3 per GB-month, the table's ebs.gp3 entry first. */
 	assert_true(fabs(pipeline_price_storage(NULL, "us-east-1", 730) -
 	    PIPELINE_GP3_USD_GB_MONTH) < 1e-9);
+	{
+		static const char tab[] = "* ebs.gp3 0.16\n"
+		    "eu-west-1 ebs.gp3 0.088\n";
+		struct pipeline_prices *t = NULL;
+
+		assert_int_equal(pipeline_prices_parse(&t, tab, sizeof(tab) - 1,
+		    "t"), 0);
+		assert_true(fabs(pipeline_price_storage(t, "us-east-1", 730) -
+		    0.16) < 1e-9);
+		assert_true(fabs(pipeline_price_storage(t, "eu-west-1", 730) -
+		    0.088) < 1e-9);
+		pipeline_prices_free(t);
+	}
 }
 
 /*
