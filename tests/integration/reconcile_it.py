@@ -1850,7 +1850,7 @@ def stopstart():
           "knows the stop (psql %s; %s)" % (stopped_at, sd[0]))
     seg = sc.psql("SELECT string_agg(kind || ':' || (ended_at IS NULL), ',' ORDER BY kind)"
                   " FROM cost_segments WHERE instance_id = '%s'" % iid)
-    check(seg == "compute:f,storage:t", "stopstart: the ledger closed compute, storage runs (%s)" % seg)
+    check(seg == "compute:false,storage:true", "stopstart: the ledger closed compute, storage runs (%s)" % seg)
     cost1 = sd[0].get("cost_usd")
     time.sleep(1.5)
     sd2 = json.loads(sc.envctl("status", "dev1", "-o", "json").stdout)
