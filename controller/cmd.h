@@ -22,6 +22,7 @@ struct cmd {
 };
 
 int	cmd_help(int, char **);
+int	cmd_cost(int, char **);
 int	cmd_events(int, char **);
 int	cmd_version(int, char **);
 int	cmd_plan(int, char **);

@@ -33,8 +33,57 @@
 #include "spec.h"
 #include "store.h"
 
+/*
+ * What the plan does to the fleet's cost per hour (docs/design.md §6.9):
+ * an action that adds an instance (plan_kind_info().cost) adds the
+ * on-demand price of its spec's type, as quotas price a provision; one
+ * that ends an instance (or an incarnation without one) takes away what
+ * its open segments cost now (the ledger, by the cost rule).
+ */
+struct plan_cost {
+	double	now, add, remove, after;
+};
+
 static void
-plan_print_text(const struct engine_view *pv, int verbose)
+plan_cost_of(struct plan_cost *out, const struct engine_view *pv,
+    const struct config *cfg, const struct store_cost_seg *v, size_t n,
+    time_t now)
+{
+	struct pipeline_cost fleet, c;
+	const struct spec_entry *e;
+	const struct spec_brief *b;
+	size_t i, k;
+
+	memset(out, 0, sizeof(*out));
+	pipeline_cost_sum(&fleet, v, n, now, now);
+	out->now = fleet.usd_per_hour;
+	for (i = 0; i < plan_count(pv->plan); i++) {
+		const struct plan_action *a = plan_action_at(pv->plan, i);
+		unsigned how = plan_kind_info(a->kind)->cost;
+
+		if ((how & PLAN_COST_ADDS) &&
+		    (e = spec_tree_find(pv->tree, a->name)) != NULL &&
+		    (b = spec_entry_brief(e)) != NULL && b->instance_type != NULL)
+			out->add += pipeline_price(cfg->prices, b->region,
+			    b->instance_type);
+		if (!(how & PLAN_COST_ENDS))
+			continue;
+		memset(&c, 0, sizeof(c));
+		for (k = 0; k < n; k++)
+			if (a->instance_id != NULL ? strcmp(v[k].instance_id,
+			    a->instance_id) == 0 : a->env_id != NULL &&
+			    strcmp(v[k].env_id, a->env_id) == 0)
+				pipeline_cost_add(&c, &v[k], now, now);
+		out->remove += c.usd_per_hour;
+	}
+	out->after = out->now + out->add - out->remove;
+	if (out->after < 0)
+		out->after = 0;
+}
+
+static void
+plan_print_text(const struct engine_view *pv, const struct plan_cost *pc,
+    int verbose)
 {
 	const struct plan *p = pv->plan;
 	size_t i, shown = 0;
@@ -72,10 +121,13 @@ plan_print_text(const struct engine_view *pv, int verbose)
 	    plan_count_kind(p, PLAN_BLOCKED) + plan_count_kind(p, PLAN_BACKOFF) +
 	    plan_count_kind(p, PLAN_GAVE_UP),
 	    plan_count_kind(p, PLAN_ADVANCE));
+	printf("Cost: +$%.4f/h to add, -$%.4f/h to remove; the fleet "
+	    "$%.4f/h now, $%.4f/h after.\n", pc->add, pc->remove, pc->now,
+	    pc->after);
 }
 
 static void
-plan_print_json(const struct engine_view *pv)
+plan_print_json(const struct engine_view *pv, const struct plan_cost *pc)
 {
 	const struct plan *p = pv->plan;
 	json_t *doc = json_object(), *actions = json_array(), *counts = json_object();
@@ -112,6 +164,10 @@ plan_print_json(const struct engine_view *pv)
 	json_object_set_new(doc, "aws_calls", json_integer(pv->aws_calls));
 	json_object_set_new(doc, "changes", json_boolean(plan_has_changes(p)));
 	json_object_set_new(doc, "counts", counts);
+	json_object_set_new(doc, "cost", json_pack("{s:f, s:f, s:f, s:f}",
+	    "add_usd_per_hour", pc->add, "remove_usd_per_hour", pc->remove,
+	    "fleet_usd_per_hour_now", pc->now,
+	    "fleet_usd_per_hour_after", pc->after));
 	json_object_set_new(doc, "actions", actions);
 	json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', stdout);
@@ -123,6 +179,10 @@ cmd_plan(int argc, char **argv)
 {
 	struct config *cfg = NULL;
 	struct engine_view pv;
+	struct store_cost_seg *segs = NULL;
+	struct plan_cost pc;
+	size_t nsegs = 0;
+	time_t now = time(NULL);
 	int json, verbose, check_protection, force, code = EXIT_ERROR;
 
 	if (ctl_config_load(&cfg, &argc, argv) < 0) {
@@ -138,14 +198,20 @@ cmd_plan(int argc, char **argv)
 		    "[--force] [--allow-empty] [--check-protection]\n");
 		goto out;
 	}
-	if (engine_view_load(&pv, cfg, force, check_protection, time(NULL)) < 0) {
+	if (engine_view_load(&pv, cfg, force, check_protection, now) < 0) {
 		cmd_error("plan", err_get());
 		goto out;
 	}
+	if (store_cost_list(&segs, &nsegs, pv.store, NULL, now, false) < 0) {
+		cmd_error("plan: cost", err_get());
+		engine_view_dispose(&pv);
+		goto out;
+	}
+	plan_cost_of(&pc, &pv, cfg, segs, nsegs, now);
 	if (json)
-		plan_print_json(&pv);
+		plan_print_json(&pv, &pc);
 	else
-		plan_print_text(&pv, verbose);
+		plan_print_text(&pv, &pc, verbose);
 	if (plan_halted(pv.plan)) {
 		const struct plan_action *a = plan_action_at(pv.plan, 0);
 
@@ -155,6 +221,7 @@ cmd_plan(int argc, char **argv)
 		code = plan_has_changes(pv.plan) ? EXIT_CHANGES : EXIT_OK;
 	engine_view_dispose(&pv);
 out:
+	store_cost_list_free(segs, nsegs);
 	config_free(cfg);
 	return code;
 }

@@ -267,9 +267,10 @@ cmd_status(int argc, char **argv)
 	struct spec_tree *tree = NULL;
 	char *revision = NULL;
 	struct pipeline_cost cost;
+	struct store_cost_seg *segs = NULL;
 	unsigned char *used = NULL;
 	const char *only = NULL;
-	size_t nlive = 0, nrows = 0, nholds = 0, i;
+	size_t nlive = 0, nrows = 0, nholds = 0, nsegs = 0, i;
 	time_t now = time(NULL);
 	int json, code = EXIT_ERROR;
 
@@ -286,7 +287,8 @@ cmd_status(int argc, char **argv)
 		only = argv[1];
 	if (observe_tags_init(&tags, cfg->tag_prefix) < 0 ||
 	    ctl_store_open(&st, cfg) < 0 ||
-	    store_envs_load_live(&live, &nlive, st) < 0) {
+	    store_envs_load_live(&live, &nlive, st) < 0 ||
+	    store_cost_list(&segs, &nsegs, st, NULL, 0, true) < 0) {
 		cmd_error("status", err_get());
 		goto out;
 	}
@@ -311,7 +313,7 @@ cmd_status(int argc, char **argv)
 		rows[nrows].name = live[i].name;
 		rows[nrows].inst = instance_for(&inst, &tags, &live[i], used);
 		rows[nrows].agreement = agreement_of(&live[i], rows[nrows].inst);
-		pipeline_env_cost(&cost, &live[i], now);
+		pipeline_env_cost(&cost, segs, nsegs, live[i].id, now);
 		rows[nrows].cost = cost.usd;
 		rows[nrows].per_hour = cost.usd_per_hour;
 		row_idle(&rows[nrows], tree, cfg);
@@ -362,6 +364,7 @@ out:
 	free(revision);
 	observe_instances_dispose(&inst);
 	store_envs_free(live, nlive);
+	store_cost_list_free(segs, nsegs);
 	store_free(st);
 	config_free(cfg);
 	return code;

@@ -375,7 +375,9 @@ stop_observed(const struct engine_view *pv, const struct store_brief *b,
 		type = "remote.start";
 	}
 	if ((error = store_env_update(pv->store, &row, STORE_ENV_STOPPED_AT |
-	    STORE_ENV_STOPPED_SECONDS)) < 0)
+	    STORE_ENV_STOPPED_SECONDS)) < 0 ||
+	    (error = pipeline_cost_power(pv->store, instance_id, !stopped,
+	    now)) < 0)
 		goto out;
 	o = json_pack("{s:s, s:s, s:b}", "env", row.name, "instance_id",
 	    instance_id, "observed", 1);

@@ -17,6 +17,7 @@ static const struct cmd commands[] = {
 	{ "run",	cmd_run,	"the controller: a pass on every spec change and resync, one leader per cluster" },
 	{ "drift",	cmd_drift,	"record drift between specs, records and EC2; exit 0 none, 2 drift, 1 error" },
 	{ "status",	cmd_status,	"environments as the records and EC2 see them" },
+	{ "cost",	cmd_cost,	"what the fleet cost (booked) and costs now, by workspace or environment, with the spot saving" },
 	{ "events",	cmd_events,	"the audit trail: events by environment, type, time and correlation id" },
 	{ "version",	cmd_version,	"print the version" },
 	{ "migrate",	cmd_migrate,	"apply database schema migrations (--check to compare)" },

@@ -429,6 +429,7 @@ run_pass_work(void *arg)
 	run_held_take(&held, &pv);
 	engine_view_release(&pv);
 	run_view_build(&job->view, pv.store, &states);
+	run_metrics_cost(r, pv.store);
 	job->view.held = held;	/* the view's now */
 	run_states_free(&states);
 	job->revision = xstrdup(pv.revision);

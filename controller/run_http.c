@@ -39,6 +39,7 @@ run_metrics_new(struct runner *r)
 	static const char *const sa_l[] = { "service", "action", NULL };
 	static const char *const rc_l[] = { "region", "class", NULL };
 	static const char *const reason_l[] = { "reason", NULL };
+	static const char *const ws_l[] = { "workspace", NULL };
 	static const char *const rs_l[] = { "region", "stage", NULL };
 	static const double dur_b[] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300 };
 	struct metrics_registry *g;
@@ -116,6 +117,12 @@ run_metrics_new(struct runner *r)
 	    "envctl_provision_sla_misses_total",
 	    "Environments whose provision (row to ready) took longer than "
 	    "provision_sla; each has a provision.sla.missed event", NULL);
+	e |= metrics_counter_new(&r->m.cost_total, g, "envctl_cost_usd_total",
+	    "USD booked by the cost ledger, by workspace: every billed second "
+	    "of every instance, failed attempts included", ws_l);
+	e |= metrics_gauge_new(&r->m.cost_rate, g, "envctl_cost_usd_per_hour",
+	    "USD per hour of what runs now (compute and disks), by workspace",
+	    ws_l);
 	e |= metrics_counter_new(&r->m.http_dropped, g,
 	    "envctl_http_connections_dropped_total",
 	    "Status server connections dropped for a newer one when all slots "
@@ -245,6 +252,42 @@ counter_sync(struct metrics_metric *m, const char *const *v, double to)
 		metrics_counter_add(m, v, to - cur);
 	else if (to == 0 && cur == 0)
 		metrics_counter_add(m, v, 0);
+}
+
+void
+run_metrics_cost(struct runner *r, struct store *st)
+{
+	struct store_cost_seg *v = NULL;
+	struct {
+		const char		*ws;
+		struct pipeline_cost	 c;
+	} *g = NULL;
+	time_t now = time(NULL);
+	size_t n = 0, ng = 0, i, k;
+
+	if (store_cost_list(&v, &n, st, NULL, 0, false) < 0) {
+		log_warnx("metrics: cost ledger: %s", err_get());
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < ng && strcmp(g[k].ws, v[i].workspace) != 0; k++)
+			;
+		if (k == ng) {
+			g = xreallocarray(g, ng + 1, sizeof(*g));
+			memset(&g[ng], 0, sizeof(*g));
+			g[ng++].ws = v[i].workspace;
+		}
+		pipeline_cost_add(&g[k].c, &v[i], 0, now);
+	}
+	metrics_metric_clear(r->m.cost_rate);
+	for (k = 0; k < ng; k++) {
+		const char *lv[] = { g[k].ws };
+
+		counter_sync(r->m.cost_total, lv, g[k].c.usd);
+		metrics_gauge_set(r->m.cost_rate, lv, g[k].c.usd_per_hour);
+	}
+	free(g);
+	store_cost_list_free(v, n);
 }
 
 static void
@@ -440,6 +483,8 @@ struct view_build {
 	char			(*ids)[STORE_ID_LEN];	/* env id of each entry */
 	time_t			 now;
 	int			 full;	/* strs reached VIEW_STRS_MAX */
+	struct store_cost_seg	*segs;	/* the live rows' ledger */
+	size_t			 nsegs;
 };
 
 /* Append s to the view's strings if it is set; its bit in *has then. */
@@ -531,7 +576,7 @@ view_env_add(void *arg, const struct store_env *e)
 	view_str(b, &s->has, RUN_VIEW_ERROR, e->error);
 	view_str(b, &s->has, RUN_VIEW_HOST_KEYS, e->host_keys);
 	s->age = since ? (int64_t)(b->now - since) : -1;
-	pipeline_env_cost(&cost, e, b->now);
+	pipeline_env_cost(&cost, b->segs, b->nsegs, e->id, b->now);
 	s->cost = cost.usd;
 	s->rate = cost.usd_per_hour;
 	s->provision_s = e->status == STORE_STATUS_READY && e->ready_at != 0 &&
@@ -578,6 +623,8 @@ run_view_build(struct run_view *v, struct store *st,
 	b.states = states;
 	b.now = time(NULL);
 	buf_init(&b.strs, VIEW_STRS_MAX);
+	if (store_cost_list(&b.segs, &b.nsegs, st, NULL, 0, true) < 0)
+		log_warnx("status page: cost ledger: %s", err_get());
 	if (store_envs_live_each(st, view_env_add, &b) < 0) {
 		log_warnx("status page: environments: %s", err_get());
 		v->nrows = 0;
@@ -607,6 +654,7 @@ run_view_build(struct run_view *v, struct store *st,
 	}
 	free(byid);
 	free(b.ids);
+	store_cost_list_free(b.segs, b.nsegs);
 	if (b.full) {
 		log_warnx("status page: more than %u bytes of text, nothing shown",
 		    VIEW_STRS_MAX);

@@ -32,6 +32,8 @@ struct run_metrics {
 	struct metrics_metric	*sla_misses;	/* provisions over provision_sla */
 	struct metrics_metric	*instances;	/* the last pass's, by EC2 state */
 	struct metrics_metric	*http_dropped;	/* lib/httpd's limits, at each scrape */
+	struct metrics_metric	*cost_total;	/* booked USD by workspace (ledger) */
+	struct metrics_metric	*cost_rate;	/* USD per hour now by workspace */
 };
 
 /*
@@ -86,6 +88,12 @@ struct run_states {
 int	 run_metrics_new(struct runner *r);
 /* Fold a finished pass into the metrics (thread-safe: called by the pass). */
 void	 run_metrics_pass(struct runner *r, const struct engine_view *pv);
+/*
+ * The cost ledger by workspace after a pass: booked so far (counter-like:
+ * it only grows) and the rate now, by the cost rule.  A ledger that
+ * cannot be read leaves the last figures (and logs why).
+ */
+void	 run_metrics_cost(struct runner *r, struct store *st);
 /* What a pass's actions did (engine_execute() with outcomes), counted. */
 void	 run_metrics_outcomes(struct runner *r, const struct engine_result *res);
 /*

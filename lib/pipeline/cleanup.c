@@ -175,6 +175,9 @@ pl_cleanup(struct pipeline *p, struct store_env *row, bool *sg_left,
 				goto out;
 			if (!gone)
 				idp[k++] = row->instance_id;
+			else if ((error = pl_cost_end(p,
+			    (const char *const *)&row->instance_id, 1)) < 0)
+				goto out;	/* gone: billed no more */
 		}
 		if (k > 0) {
 			if ((error = fp_step(pre, "instance", "before")) < 0)
@@ -195,6 +198,8 @@ pl_cleanup(struct pipeline *p, struct store_env *row, bool *sg_left,
 				err_prefix("terminating %s", idp[0]);
 				goto out;
 			}
+			if ((error = pl_cost_end(p, idp, k)) < 0)
+				goto out;
 			if ((error = fp_step(pre, "instance", "after")) < 0)
 				goto out;
 		}

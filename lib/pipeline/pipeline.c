@@ -404,6 +404,8 @@ job_terminate_duplicate(struct pipeline *p, struct pipeline_job *job)
 	if ((error = ec2_instances_terminate(p->ec2, &id, 1)) < 0 &&
 	    error != ERR_NOTFOUND)
 		return error;
+	if ((error = pl_cost_end(p, &id, 1)) < 0)
+		return error;
 	pl_json_escape(esc, sizeof(esc), id);
 	snprintf(job->stage, sizeof(job->stage), "terminated");
 	return pl_event(p, job->row != NULL ? job->row->id : NULL,

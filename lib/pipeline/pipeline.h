@@ -221,7 +221,8 @@ void	 pipeline_client_token(char out[65], const char *env_id,
 
 /*
  * The built-in on-demand price per hour of an instance type (us-east-1
- * Linux prices, used for every region), 0 when unknown.
+ * on-demand Linux prices as of 2024-06-01, used for every region), 0
+ * when unknown.
  */
 double	 pipeline_price_on_demand(const char *instance_type);
 
@@ -256,33 +257,63 @@ double	 pipeline_price(const struct pipeline_prices *table, const char *region,
 	    const char *instance_type);
 
 /*
- * What an incarnation has cost so far, and the rate it costs at now.
- * The one rule used by `envctl status`, the status pages and the
- * terminate pipeline (which books usd as total_cost_usd):
+ * The cost rule (docs/design.md §6.9), the one formula every report of
+ * cost uses (status, the status pages, /api, /metrics, `envctl cost`,
+ * quota's dollars per hour, the total booked at termination), over the
+ * ledger's segments (store_cost_list()):
  *
- *  - Billing starts at launch: an incarnation accrues cost_per_hour_usd
- *    from launched_at (EC2's launch time once the instance is recorded;
- *    adopt records it too), not from ready_at, so the minutes an
- *    instance boots are counted.  A row without launched_at (0) accrues
- *    from ready_at instead; without either it accrues nothing.
- *  - Only while its instance may run: status provisioning, ready or
- *    terminating with an instance recorded.  A row with no instance yet
- *    (the launch intent also sets launched_at), an errored row (its
- *    attempt was rolled back, the instance terminated) and an ended row
- *    accrue nothing; an ended row costs what its termination booked.
- *  - usd = total_cost_usd (booked before) + hours since the start x
- *    cost_per_hour_usd; a start at or after now accrues nothing.
- *
- * seconds is the billed time (now - start, or 0), usd_per_hour the rate
- * (0 when nothing accrues).
+ *  - a segment bills usd_per_hour from started_at to ended_at, or to
+ *    now while it is open (a start after now bills nothing yet);
+ *  - EC2 Linux bills per second with a 60-second minimum each time an
+ *    instance starts running: a compute segment bills at least
+ *    PIPELINE_BILL_MIN_S seconds (an open one too, from its start);
+ *    storage bills per second;
+ *  - only the part inside [since, now] counts (since 0: all of it);
+ *  - booked usd = the sum over the segments; usd_per_hour = the sum of
+ *    the open segments' rates; saved_usd = what the same seconds cost at
+ *    od_usd_per_hour minus usd (the spot saving, 0 for on-demand);
+ *    seconds = the compute seconds billed.
  */
+#define PIPELINE_BILL_MIN_S	60
+struct store_cost_seg;
 struct pipeline_cost {
-	double		 usd;		/* so far */
-	double		 usd_per_hour;	/* now; 0 when not accruing */
-	long long	 seconds;	/* billed seconds of this incarnation */
+	double		 usd;		/* booked in the window */
+	double		 usd_per_hour;	/* now; 0 when nothing is open */
+	double		 saved_usd;	/* on-demand equivalent - usd */
+	long long	 seconds;	/* billed compute seconds */
 };
-void	 pipeline_env_cost(struct pipeline_cost *out, const struct store_env *e,
+void	 pipeline_cost_sum(struct pipeline_cost *out,
+	    const struct store_cost_seg *v, size_t n, time_t since, time_t now);
+/*
+ * What environment env_id has cost so far and costs now: the rule over
+ * its segments in v (n of them, sorted by env_id as store_cost_list()
+ * returns them).
+ */
+void	 pipeline_env_cost(struct pipeline_cost *out,
+	    const struct store_cost_seg *v, size_t n, const char *env_id,
 	    time_t now);
+/* One segment's share of the rule: added to *out. */
+void	 pipeline_cost_add(struct pipeline_cost *out,
+	    const struct store_cost_seg *s, time_t since, time_t now);
+
+/*
+ * Storage: gp3 at PIPELINE_GP3_USD_GB_MONTH per GB-month (us-east-1 as
+ * of 2024-06-01; the price table's "ebs.gp3" entry overrides it, in USD
+ * per GB-month), a month being PIPELINE_HOURS_MONTH hours as AWS
+ * prices it.  The price per hour of gb GB in region.
+ */
+#define PIPELINE_GP3_USD_GB_MONTH	0.08
+#define PIPELINE_HOURS_MONTH		730.0
+double	 pipeline_price_storage(const struct pipeline_prices *table,
+	    const char *region, unsigned gb);
+
+/*
+ * The instance instance_id stopped (running 0) or started running again
+ * (running 1) at `at`, seen by the engine or done by the pipeline:
+ * close its compute segment, or reopen it.  Idempotent.
+ */
+int	 pipeline_cost_power(struct store *store, const char *instance_id,
+	    int running, time_t at);
 
 /*
  * Drift de-duplication: drift.detected is recorded once per fact, not on

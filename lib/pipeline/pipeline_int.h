@@ -371,4 +371,22 @@ int	 pl_drift_gone(struct pipeline *, struct pipeline_job *,
 /* JSON string escaping for event payloads (no quotes added). */
 void	 pl_json_escape(char *out, size_t outsz, const char *s);
 
+/* ---- prices.c: the cost ledger's writers (docs/design.md §6.9) ---- */
+
+/*
+ * The instance in (of row, type, root volume disk_gb) answered
+ * RunInstances or was found after a crash: its price per hour to *usd
+ * (the spot price of its zone for a spot instance, else the table's
+ * on-demand price) and its compute and storage segments opened from its
+ * launch time (idempotent).
+ */
+int	 pl_cost_launch(double *usd, struct pipeline *p,
+	    const struct store_env *row, const struct ec2_instance *in,
+	    const char *type, unsigned disk_gb);
+/* What env_id's segments have billed up to now (pipeline_env_cost()). */
+int	 pl_env_booked(struct pipeline_cost *out, struct pipeline *p,
+	    const char *env_id);
+/* The instances ids[0..n) are terminated: close all their segments now. */
+int	 pl_cost_end(struct pipeline *p, const char *const *ids, size_t n);
+
 #endif

@@ -167,6 +167,9 @@ pipeline_env_stop(struct pipeline *p, struct store_env *row)
 		power_undo(p, row, 0, 0);
 		goto out;
 	}
+	if ((error = pipeline_cost_power(p->store, row->instance_id, 0,
+	    pl_now(p))) < 0)
+		goto out;
 	if ((error = power_event(p, row, "remote.stop", NULL)) < 0)
 		goto out;
 	log_info("env=%s env_id=%s stopping instance %s", row->name, row->id,
@@ -280,6 +283,10 @@ pipeline_env_start(struct pipeline *p, struct store_env *row,
 		if ((error = power_event(p, row, "remote.start", extra)) < 0)
 			goto out;
 	}
+	/* Running (again): its compute segment is open (idempotent). */
+	if ((error = pipeline_cost_power(p->store, row->instance_id, 1,
+	    pl_now(p))) < 0)
+		goto out;
 	while ((error = power_ready(p, row, &waiting)) == PL_NOT_YET) {
 		if (pl_now(p) - begun >= (time_t)wait_s) {
 			err_set("%s: not ready %us after start: the %s check "

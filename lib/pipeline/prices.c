@@ -8,13 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws.h"
+#include "ec2.h"
 #include "mem.h"
 #include "pipeline_int.h"
 
 double
 pipeline_price_on_demand(const char *type)
 {
-	/* us-east-1 Linux on-demand USD/hour; price_table overrides it. */
+	/*
+	 * us-east-1 on-demand Linux prices as of 2024-06-01, USD/hour;
+	 * price_table overrides them.
+	 */
 	static const struct { const char *type; double usd; } prices[] = {
 		{ "t2.micro", 0.0116 }, { "t2.small", 0.023 }, { "t2.medium", 0.0464 },
 		{ "t3.nano", 0.0052 }, { "t3.micro", 0.0104 }, { "t3.small", 0.0208 },
@@ -248,28 +253,183 @@ pipeline_price(const struct pipeline_prices *t, const char *region,
 	return any != NULL ? any->usd : pipeline_price_on_demand(type);
 }
 
-void
-pipeline_env_cost(struct pipeline_cost *out, const struct store_env *e,
-    time_t now)
+double
+pipeline_price_storage(const struct pipeline_prices *t, const char *region,
+    unsigned gb)
 {
-	time_t start = e->launched_at > 0 ? e->launched_at : e->ready_at;
-	int accrues;
+	const struct price_entry *any = NULL;
+	double month = PIPELINE_GP3_USD_GB_MONTH;
+	size_t i;
+
+	for (i = 0; t != NULL && i < t->n; i++) {
+		if (strcmp(t->v[i].type, "ebs.gp3") != 0)
+			continue;
+		if (region != NULL && strcmp(t->v[i].region, region) == 0) {
+			any = &t->v[i];
+			break;
+		}
+		if (strcmp(t->v[i].region, "*") == 0)
+			any = &t->v[i];
+	}
+	if (any != NULL)
+		month = any->usd;
+	return (double)gb * month / PIPELINE_HOURS_MONTH;
+}
+
+/* ---- the cost rule ---------------------------------------------------- */
+
+void
+pipeline_cost_add(struct pipeline_cost *out, const struct store_cost_seg *s,
+    time_t since, time_t now)
+{
+	time_t a = s->started_at, b = s->ended_at > 0 ? s->ended_at : now;
+	long long secs;
+
+	if (s->ended_at == 0 && now >= a)
+		out->usd_per_hour += s->usd_per_hour;
+	if (b < a || (s->ended_at == 0 && now < a))
+		return;
+	/* EC2 Linux: per second, 60 s minimum each time it starts running. */
+	if (s->kind == STORE_COST_COMPUTE && b - a < PIPELINE_BILL_MIN_S)
+		b = a + PIPELINE_BILL_MIN_S;
+	if (a < since)
+		a = since;
+	if (b <= a)
+		return;
+	secs = (long long)(b - a);
+	out->usd += (double)secs / 3600.0 * s->usd_per_hour;
+	out->saved_usd += (double)secs / 3600.0 *
+	    (s->od_usd_per_hour - s->usd_per_hour);
+	if (s->kind == STORE_COST_COMPUTE)
+		out->seconds += secs;
+}
+
+void
+pipeline_cost_sum(struct pipeline_cost *out, const struct store_cost_seg *v,
+    size_t n, time_t since, time_t now)
+{
+	size_t i;
 
 	memset(out, 0, sizeof(*out));
-	out->usd = e->total_cost_usd;
-	accrues = e->instance_id != NULL && start > 0 && now > start &&
-	    (e->status == STORE_STATUS_PROVISIONING ||
-	    e->status == STORE_STATUS_READY ||
-	    e->status == STORE_STATUS_TERMINATING);
-	if (!accrues)
-		return;
-	/* Stopped time accrues no compute cost (§6.8). */
-	out->seconds = (long long)(now - start) - e->stopped_seconds;
-	if (e->stopped_at > 0 && now > e->stopped_at)
-		out->seconds -= (long long)(now - (e->stopped_at > start ?
-		    e->stopped_at : start));
-	if (out->seconds < 0)
-		out->seconds = 0;
-	out->usd_per_hour = e->stopped_at > 0 ? 0.0 : e->cost_per_hour_usd;
-	out->usd += (double)out->seconds / 3600.0 * e->cost_per_hour_usd;
+	for (i = 0; i < n; i++)
+		pipeline_cost_add(out, &v[i], since, now);
+}
+
+void
+pipeline_env_cost(struct pipeline_cost *out, const struct store_cost_seg *v,
+    size_t n, const char *env_id, time_t now)
+{
+	size_t lo = 0, hi = n;
+
+	memset(out, 0, sizeof(*out));
+	/* The first segment of env_id (v is sorted by env_id). */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(v[mid].env_id, env_id) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < n && strcmp(v[lo].env_id, env_id) == 0; lo++)
+		pipeline_cost_add(out, &v[lo], 0, now);
+}
+
+int
+pl_env_booked(struct pipeline_cost *out, struct pipeline *p, const char *env_id)
+{
+	struct store_cost_seg *v = NULL;
+	size_t n = 0;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	if ((error = store_cost_list(&v, &n, p->store, env_id, 0, false)) < 0)
+		return error;
+	pipeline_env_cost(out, v, n, env_id, pl_now(p));
+	store_cost_list_free(v, n);
+	return 0;
+}
+
+/* ---- the ledger's writers ------------------------------------------------ */
+
+int
+pipeline_cost_power(struct store *st, const char *instance_id, int running,
+    time_t at)
+{
+	if (instance_id == NULL || *instance_id == '\0')
+		return 0;
+	if (running)
+		return store_cost_reopen(st, instance_id, at);
+	return store_cost_close(st, instance_id, STORE_COST_COMPUTE, at);
+}
+
+/* The newest spot price of type in zone az (any zone when none is its), 0 if none. */
+static double
+spot_price(struct pipeline *p, const char *type, const char *az)
+{
+	struct ec2_spot_price_list l;
+	double v = 0.0;
+	size_t i;
+
+	memset(&l, 0, sizeof(l));
+	if (ec2_spot_price_history(&l, p->ec2, type, NULL, 0, 20) == 0 &&
+	    l.n > 0) {
+		for (i = 0; i < l.n; i++)
+			if (az != NULL && strcmp(l.v[i].az, az) == 0)
+				break;
+		v = strtod(l.v[i < l.n ? i : 0].price, NULL);
+	}
+	ec2_spot_price_list_dispose(&l);
+	return v;
+}
+
+int
+pl_cost_launch(double *usd, struct pipeline *p, const struct store_env *row,
+    const struct ec2_instance *in, const char *type, unsigned disk_gb)
+{
+	const char *region = aws_client_region(p->aws);
+	struct store_cost_seg seg;
+	double od;
+	int error;
+
+	if (in->type != NULL && in->type[0] != '\0')
+		type = in->type;	/* what EC2 launched */
+	od = pipeline_price(p->o.prices, region, type);
+
+	*usd = in->market == EC2_MARKET_SPOT ? spot_price(p, type, in->az) : 0;
+	if (*usd <= 0)
+		*usd = od;
+	memset(&seg, 0, sizeof(seg));
+	snprintf(seg.env_id, sizeof(seg.env_id), "%s", row->id);
+	seg.env_name = row->name;
+	seg.workspace = row->workspace;
+	seg.instance_id = in->id;
+	seg.market = in->market == EC2_MARKET_SPOT ? "spot" : "on-demand";
+	seg.region = region;
+	seg.az = in->az;
+	seg.instance_type = type;
+	seg.kind = STORE_COST_COMPUTE;
+	seg.usd_per_hour = *usd;
+	seg.od_usd_per_hour = od;
+	seg.started_at = in->launched > 0 ? in->launched : pl_now(p);
+	if ((error = store_cost_open(p->store, &seg)) < 0)
+		return error;
+	seg.kind = STORE_COST_STORAGE;
+	seg.usd_per_hour = seg.od_usd_per_hour =
+	    pipeline_price_storage(p->o.prices, region, disk_gb);
+	return store_cost_open(p->store, &seg);
+}
+
+int
+pl_cost_end(struct pipeline *p, const char *const *ids, size_t n)
+{
+	time_t now = pl_now(p);
+	size_t i;
+	int error;
+
+	for (i = 0; i < n; i++)
+		if ((error = store_cost_close(p->store, ids[i],
+		    STORE_COST_COMPUTE | STORE_COST_STORAGE, now)) < 0)
+			return error;
+	return 0;
 }

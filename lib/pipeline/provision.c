@@ -492,27 +492,15 @@ out:
 	return error;
 }
 
-static double
-spot_price(struct pipeline *p, const char *type)
-{
-	struct ec2_spot_price_list l;
-	double v = 0.0;
-
-	memset(&l, 0, sizeof(l));
-	if (ec2_spot_price_history(&l, p->ec2, type, NULL, 0, 5) == 0 && l.n > 0)
-		v = strtod(l.v[0].price, NULL);
-	ec2_spot_price_list_dispose(&l);
-	return v;
-}
-
-/* Record the instance the launch made (or the one a crash left). */
+/*
+ * Record the instance the launch made (or the one a crash left), its
+ * price per hour set by pl_cost_launch() before.
+ */
 static int
 record_instance(struct prov *pv, const struct ec2_instance *in, const char *ami)
 {
 	struct pipeline *p = pv->p;
 	const char *type;
-	double cost;
-
 	const char *hash = ec2_instance_tag(in, p->tags.spec_hash);
 
 	pv->tags_seen = hash != NULL && strcmp(hash, pv->job->spec_hash) == 0;
@@ -526,10 +514,6 @@ record_instance(struct prov *pv, const struct ec2_instance *in, const char *ami)
 	/* the type the launch chose among instance.types */
 	type = in->type[0] != '\0' ? in->type : pv->spec->instance.type;
 	pl_row_set(pv->row, STORE_ENV_INSTANCE_TYPE, type);
-	cost = in->market == EC2_MARKET_SPOT ? spot_price(p, type) : 0;
-	if (cost <= 0)
-		cost = pipeline_price(p->o.prices, aws_client_region(p->aws), type);
-	pv->row->cost_per_hour_usd = cost;
 	pv->row->launched_at = in->launched > 0 ? in->launched : pl_now(p);
 	return set_stage(pv, STORE_STAGE_INSTANCE_LAUNCHED, STORE_ENV_INSTANCE_ID |
 	    STORE_ENV_MARKET | STORE_ENV_SUBNET_ID | STORE_ENV_AMI_ID |
@@ -1114,6 +1098,10 @@ step_launch(struct prov *pv)
 	if ((error = find_launched(pv, &inst, &found)) < 0)
 		goto out;
 	if (found) {
+		if ((error = pl_cost_launch(&pv->row->cost_per_hour_usd, p,
+		    pv->row, &inst, s->instance.type,
+		    s->instance.disk_size_gb)) < 0)
+			goto out;
 		error = record_instance(pv, &inst, NULL);
 		goto out;
 	}
@@ -1159,6 +1147,10 @@ step_launch(struct prov *pv)
 		goto out;
 	/* As for the group: a rollback before the record knows the id. */
 	pl_row_set(pv->row, STORE_ENV_INSTANCE_ID, inst.id);
+	/* Billed from here, even if this attempt is rolled back. */
+	if ((error = pl_cost_launch(&pv->row->cost_per_hour_usd, p, pv->row,
+	    &inst, s->instance.type, s->instance.disk_size_gb)) < 0)
+		goto out;
 	FP("provision.launch.after");
 	if ((error = record_instance(pv, &inst, ami)) < 0)
 		goto out;
@@ -1581,6 +1573,7 @@ pl_adopt(struct pipeline *p, struct pipeline_job *job)
 	const char *env_id, *hash, *ws;
 	char id[STORE_ID_LEN], *key = NULL, name[256];
 	struct s3_object_info info;
+	double rate;
 	int error, running;
 
 	memset(&row, 0, sizeof(row));
@@ -1629,6 +1622,11 @@ pl_adopt(struct pipeline *p, struct pipeline_job *job)
 	if (s3_object_head(&info, p->s3, p->o.bucket, key) == 0)
 		pl_row_set(&row, STORE_ENV_SSH_KEY_S3_KEY, key);
 	row.launched_at = in->launched > 0 ? in->launched : pl_now(p);
+	/* Billed from its launch, as ours now (not while stopped). */
+	if (strcmp(in->state, "stopped") != 0 && (error = pl_cost_launch(&rate,
+	    p, &row, in, in->type, job->spec != NULL ?
+	    job->spec->instance.disk_size_gb : 0)) < 0)
+		goto out;
 	row.status = running ? STORE_STATUS_READY : STORE_STATUS_PROVISIONING;
 	row.stage = running ? STORE_STAGE_DONE : STORE_STAGE_TAGGED;
 	row.ready_at = running ? pl_now(p) : 0;

@@ -68,7 +68,9 @@ pl_terminate(struct pipeline *p, struct pipeline_job *job,
 	}
 	if ((error = pl_cleanup(p, row, &sg_left, PL_CLEANUP_INSTANCE, "terminate")) < 0)
 		goto out;
-	pipeline_env_cost(&cost, row, now);
+	/* Its segments closed by the cleanup: what the ledger billed. */
+	if ((error = pl_env_booked(&cost, p, row->id)) < 0)
+		goto out;
 	row->status = STORE_STATUS_TERMINATED;
 	row->terminated_at = now;
 	row->total_cost_usd = cost.usd;
@@ -158,7 +160,8 @@ pl_orphan(struct pipeline *p, struct pipeline_job *job)
 		err_prefix("terminating orphan %s", id);
 		goto out;
 	}
-	error = 0;
+	if ((error = pl_cost_end(p, &id, 1)) < 0)
+		goto out;
 	FP("orphan.instance.after");
 	pl_json_escape(esc_env, sizeof(esc_env), job->name);
 	pl_json_escape(esc_eid, sizeof(esc_eid), env_id);
@@ -199,6 +202,9 @@ pl_gc(struct pipeline *p, struct pipeline_job *job)
 		snprintf(sg, sizeof(sg), "%s", row.security_group_id);
 	if ((error = pl_cleanup(p, &row, &sg_left, 0, "gc")) < 0)
 		goto out;
+	if (row.instance_id != NULL && (error = pl_cost_end(p,
+	    (const char *const *)&row.instance_id, 1)) < 0)
+		goto out;	/* ended: whatever is still open closes */
 	if ((error = pl_row_update(p, &row, STORE_ENV_SSH_KEY_S3_KEY |
 	    STORE_ENV_SECURITY_GROUP_ID, "gc.done.before", "gc.done.after")) < 0)
 		goto out;

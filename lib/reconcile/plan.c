@@ -91,32 +91,36 @@ enum hash_cmp {
  * drift (counted as such by reconcile_runs, `envctl drift` and the
  * summaries) and what it waits on (see enum plan_wait).
  */
-#define KIND(k, nm, sym, run, prov, drift, wait) \
-	[k] = { nm, sym, run, prov, drift, wait }
+#define KIND(k, nm, sym, run, prov, drift, wait, cost) \
+	[k] = { nm, sym, run, prov, drift, wait, cost }
+#define ADDS	PLAN_COST_ADDS
+#define ENDS	PLAN_COST_ENDS
 static const struct plan_kind_info kinds[PLAN_KIND_COUNT] = {
-	/*    kind		name		sym  runs prov drift waits */
-	KIND(PLAN_NOOP,		"noop",		'=', 0, 0, 0, PLAN_WAIT_NEVER),
-	KIND(PLAN_PROVISION,	"provision",	'+', 1, 1, 0, PLAN_WAIT_UNTIL_DONE),
-	KIND(PLAN_RETRY,	"retry",	'+', 1, 1, 0, PLAN_WAIT_UNTIL_DONE),
-	KIND(PLAN_ADVANCE,	"advance",	'>', 1, 1, 0, PLAN_WAIT_UNTIL_DONE),
-	KIND(PLAN_REPLACE,	"replace",	'~', 1, 1, 1, PLAN_WAIT_UNTIL_DONE),
-	KIND(PLAN_DRIFT_REPORT,	"drift-report",	'!', 1, 0, 1, PLAN_WAIT_ALWAYS),
-	KIND(PLAN_DRIFT_GONE,	"drift-gone",	'!', 1, 1, 1, PLAN_WAIT_UNTIL_DONE),
-	KIND(PLAN_ADOPT,	"adopt",	'&', 1, 0, 0, PLAN_WAIT_NEVER),
-	KIND(PLAN_TERMINATE,	"terminate",	'-', 1, 0, 0, PLAN_WAIT_NEVER),
-	KIND(PLAN_CLOSE,	"close",	'-', 1, 0, 0, PLAN_WAIT_NEVER),
-	KIND(PLAN_ORPHAN,	"orphan",	'?', 1, 0, 0, PLAN_WAIT_NEVER),
-	KIND(PLAN_GC,		"gc",		'*', 1, 0, 0, PLAN_WAIT_WHILE_LEFT),
-	KIND(PLAN_BLOCKED,	"blocked",	'#', 0, 0, 0, PLAN_WAIT_NEVER),
-	KIND(PLAN_BACKOFF,	"backoff",	'#', 0, 0, 0, PLAN_WAIT_NEVER),
-	KIND(PLAN_GAVE_UP,	"gave-up",	'#', 0, 0, 0, PLAN_WAIT_NEVER),
-	KIND(PLAN_HALT,		"halt",		'#', 0, 0, 0, PLAN_WAIT_NEVER),
+	/*    kind		name		sym  runs prov drift waits  cost */
+	KIND(PLAN_NOOP,		"noop",		'=', 0, 0, 0, PLAN_WAIT_NEVER, 0),
+	KIND(PLAN_PROVISION,	"provision",	'+', 1, 1, 0, PLAN_WAIT_UNTIL_DONE, ADDS),
+	KIND(PLAN_RETRY,	"retry",	'+', 1, 1, 0, PLAN_WAIT_UNTIL_DONE, ADDS),
+	KIND(PLAN_ADVANCE,	"advance",	'>', 1, 1, 0, PLAN_WAIT_UNTIL_DONE, 0),
+	KIND(PLAN_REPLACE,	"replace",	'~', 1, 1, 1, PLAN_WAIT_UNTIL_DONE, ADDS | ENDS),
+	KIND(PLAN_DRIFT_REPORT,	"drift-report",	'!', 1, 0, 1, PLAN_WAIT_ALWAYS, 0),
+	KIND(PLAN_DRIFT_GONE,	"drift-gone",	'!', 1, 1, 1, PLAN_WAIT_UNTIL_DONE, ADDS | ENDS),
+	KIND(PLAN_ADOPT,	"adopt",	'&', 1, 0, 0, PLAN_WAIT_NEVER, 0),
+	KIND(PLAN_TERMINATE,	"terminate",	'-', 1, 0, 0, PLAN_WAIT_NEVER, ENDS),
+	KIND(PLAN_CLOSE,	"close",	'-', 1, 0, 0, PLAN_WAIT_NEVER, ENDS),
+	KIND(PLAN_ORPHAN,	"orphan",	'?', 1, 0, 0, PLAN_WAIT_NEVER, ENDS),
+	KIND(PLAN_GC,		"gc",		'*', 1, 0, 0, PLAN_WAIT_WHILE_LEFT, 0),
+	KIND(PLAN_BLOCKED,	"blocked",	'#', 0, 0, 0, PLAN_WAIT_NEVER, 0),
+	KIND(PLAN_BACKOFF,	"backoff",	'#', 0, 0, 0, PLAN_WAIT_NEVER, 0),
+	KIND(PLAN_GAVE_UP,	"gave-up",	'#', 0, 0, 0, PLAN_WAIT_NEVER, 0),
+	KIND(PLAN_HALT,		"halt",		'#', 0, 0, 0, PLAN_WAIT_NEVER, 0),
 };
+#undef ADDS
+#undef ENDS
 #undef KIND
 
 /* Answers for a kind out of range: nothing runs, waits or is drift. */
 static const struct plan_kind_info kind_unknown = {
-	"unknown", '?', false, false, false, PLAN_WAIT_NEVER
+	"unknown", '?', false, false, false, PLAN_WAIT_NEVER, 0
 };
 
 static const char *const stage_names[] = {

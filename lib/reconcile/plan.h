@@ -372,7 +372,13 @@ struct plan_kind_info {
 	bool		 provisions;	/* runs the provision pipeline (DONE = ready) */
 	bool		 is_drift;	/* drift found: REPLACE, DRIFT_REPORT, DRIFT_GONE */
 	enum plan_wait	 waits;
+	/* what it does to the fleet's cost per hour: PLAN_COST_* bits */
+	unsigned	 cost;
 };
+
+/* plan_kind_info().cost: adds an instance's rate, ends one (or both). */
+#define PLAN_COST_ADDS	0x1u
+#define PLAN_COST_ENDS	0x2u
 
 /* The safety rule that made an action BLOCKED (docs/design.md §3.2-§3.5). */
 enum plan_hold {

@@ -182,6 +182,62 @@ static const struct migration migrations[] = {
 	"ALTER TABLE environments ADD COLUMN stopped_at timestamptz,"
 	"  ADD COLUMN stopped_seconds integer NOT NULL DEFAULT 0"
 	"  CHECK (stopped_seconds >= 0);", NULL, NULL },
+	/*
+	 * 8: the cost ledger (docs/design.md §6.9): one row per billed
+	 * interval of an instance ("segment"): compute while it runs,
+	 * storage (its root volume) from launch to termination.  ended_at
+	 * is NULL while the segment is open; at most one open segment per
+	 * (instance, kind), so a replayed launch opens nothing twice.
+	 * Written under the lease's fence like environments and events.
+	 */
+	{ "cost ledger",
+	"CREATE TABLE cost_segments ("
+	"  id bigserial PRIMARY KEY,"
+	"  cluster_id text NOT NULL CHECK (cluster_id <> ''),"
+	"  env_id uuid,"
+	"  env_name text NOT NULL DEFAULT '',"
+	"  workspace text NOT NULL DEFAULT '',"
+	"  instance_id text NOT NULL CHECK (instance_id <> ''),"
+	"  kind text NOT NULL CHECK (kind IN ('compute', 'storage')),"
+	"  market text NOT NULL DEFAULT 'on-demand'"
+	"    CHECK (market IN ('on-demand', 'spot')),"
+	"  region text NOT NULL DEFAULT '',"
+	"  az text NOT NULL DEFAULT '',"
+	"  instance_type text NOT NULL DEFAULT '',"
+	"  usd_per_hour numeric(14,8) NOT NULL CHECK (usd_per_hour >= 0),"
+	"  od_usd_per_hour numeric(14,8) NOT NULL CHECK (od_usd_per_hour >= 0),"
+	"  started_at timestamptz NOT NULL,"
+	"  ended_at timestamptz CHECK (ended_at >= started_at),"
+	"  UNIQUE (instance_id, kind, started_at)"
+	");"
+	"CREATE UNIQUE INDEX cost_segments_one_open"
+	"  ON cost_segments (instance_id, kind) WHERE ended_at IS NULL;"
+	"CREATE INDEX cost_segments_cluster_time"
+	"  ON cost_segments (cluster_id, coalesce(ended_at, 'infinity'));"
+	"CREATE INDEX cost_segments_env ON cost_segments (env_id);"
+	"CREATE TRIGGER cost_segments_fence BEFORE INSERT OR UPDATE OR DELETE"
+	"  ON cost_segments FOR EACH STATEMENT EXECUTE FUNCTION envctl_fence();"
+	/*
+	 * Live rows launched before the ledger: one compute segment at the
+	 * row's rate, its start moved on by the seconds already stopped so
+	 * that it bills what pipeline_env_cost() billed before; closed at
+	 * stopped_at when stopped.  No storage (the disk size is the spec's,
+	 * not the row's) and nothing for ended rows (total_cost_usd stays).
+	 */
+	"INSERT INTO cost_segments (cluster_id, env_id, env_name, workspace,"
+	"  instance_id, kind, market, region, usd_per_hour, od_usd_per_hour,"
+	"  started_at, ended_at)"
+	"  SELECT cluster_id, id, name, coalesce(workspace, ''), instance_id,"
+	"    'compute', CASE WHEN market = 'spot' THEN 'spot'"
+	"    ELSE 'on-demand' END, coalesce(region, ''),"
+	"    coalesce(cost_per_hour_usd, 0), coalesce(cost_per_hour_usd, 0),"
+	"    launched_at + make_interval(secs => stopped_seconds),"
+	"    CASE WHEN stopped_at IS NULL THEN NULL ELSE greatest(stopped_at,"
+	"    launched_at + make_interval(secs => stopped_seconds)) END"
+	"  FROM environments WHERE status IN ('provisioning', 'ready',"
+	"    'terminating') AND instance_id IS NOT NULL"
+	"    AND launched_at IS NOT NULL;",
+	NULL, NULL },
 };
 
 #define NMIGRATIONS	((int)(sizeof(migrations) / sizeof(migrations[0])))

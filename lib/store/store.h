@@ -480,6 +480,63 @@ void	 store_quota_holds_free(struct store_quota_hold *, size_t n);
 int	 store_event_instances_seen(bool *seen, struct store *, const char *type,
 	    const char *const *ids, size_t n);
 
+/*
+ * The cost ledger (migration 8, docs/design.md §6.9): billed intervals
+ * of instances.  Strings are borrowed by store_cost_open(); in a list
+ * they point into block, which the segment owns.
+ */
+enum store_cost_kind {
+	STORE_COST_COMPUTE = 1u << 0,	/* the instance while it runs */
+	STORE_COST_STORAGE = 1u << 1,	/* its root volume until termination */
+};
+
+struct store_cost_seg {
+	int64_t		 id;		/* 0 until stored */
+	char		 env_id[STORE_ID_LEN];	/* "" when unknown */
+	const char	*env_name;
+	const char	*workspace;
+	const char	*instance_id;
+	const char	*market;	/* "on-demand" | "spot" */
+	const char	*region;
+	const char	*az;
+	const char	*instance_type;
+	unsigned	 kind;		/* one STORE_COST_* */
+	double		 usd_per_hour;	/* the price paid */
+	double		 od_usd_per_hour; /* the on-demand price of the same */
+	time_t		 started_at;
+	time_t		 ended_at;	/* 0: open */
+	char		*block;		/* owned (lists only) */
+};
+
+/*
+ * Open seg (kind, instance, started_at; NULL strings stored as "") for
+ * this store's cluster.  Idempotent: when the instance already has an
+ * open segment of that kind, or one with that start, nothing changes.
+ */
+int	 store_cost_open(struct store *, const struct store_cost_seg *seg);
+/*
+ * Close the open segments of instance_id whose kind is in kinds at
+ * `at` (a segment never ends before it started); none open: 0.
+ */
+int	 store_cost_close(struct store *, const char *instance_id,
+	    unsigned kinds, time_t at);
+/*
+ * Reopen the compute segment of instance_id at `at` (it started again):
+ * a copy of its latest compute segment (prices, type, zone) from at.
+ * Nothing when it has none or one is open.
+ */
+int	 store_cost_reopen(struct store *, const char *instance_id, time_t at);
+/*
+ * The segments of this cluster that may bill at or after since (0: all;
+ * ended less than a minute before counts, for the minimum), of one
+ * environment when env_id is not NULL, of live environments only (not
+ * terminated, and not of no environment) when live is set; by env_id,
+ * then oldest first.  Free the list with store_cost_list_free().
+ */
+int	 store_cost_list(struct store_cost_seg **out, size_t *n,
+	    struct store *, const char *env_id, time_t since, bool live);
+void	 store_cost_list_free(struct store_cost_seg *, size_t n);
+
 /* A count by action name, for store_run_finish(). */
 struct store_count {
 	const char	*action;

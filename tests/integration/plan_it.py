@@ -83,6 +83,18 @@ def main():
     orphan = launch("ghost", str(uuid.uuid4()), old)
     launch("other", str(uuid.uuid4()), old, cluster="someone-else")
 
+    # The ledger (docs/design.md §6.9): open compute segments at made-up
+    # rates, so the plan's cost lines can be checked by hand.
+    def seg(env_id, instance_id, usd):
+        psql("INSERT INTO cost_segments (cluster_id, env_id, instance_id, kind,"
+             " usd_per_hour, od_usd_per_hour, started_at) VALUES ('%s', %s, '%s',"
+             " 'compute', %s, %s, now() - interval '1 hour')" %
+             (CLUSTER, "'%s'" % env_id if env_id else "NULL", instance_id, usd, usd))
+    for name, usd in (("b-same", 1.0), ("c-drift", 0.5), ("e-removed", 0.25)):
+        iid = psql("SELECT instance_id FROM environments WHERE name = '%s'" % name).strip()
+        seg(ids[name], iid, usd)
+    seg(None, orphan, 0.125)
+
     rows_before = psql("SELECT id, status, stage, updated_at FROM environments ORDER BY id")
     check(len(rows_before.splitlines()) == 7, "seven rows seeded")
     proxy("/__proxy/log/clear", {})
@@ -100,6 +112,15 @@ def main():
     orphan_actions = [a for a in doc["actions"] if a["kind"] == "orphan"]
     check(len(orphan_actions) == 1 and orphan_actions[0]["instance_id"] == orphan,
           "the orphan is the ghost instance")
+    # + a-new, c-drift's replacement, h-gone's: three t3.micro on demand
+    # (0.0104 $/h); - c-drift 0.5, e-removed 0.25, the ghost 0.125.
+    cost = doc["cost"]
+    near = lambda a, b: abs(a - b) < 1e-6
+    check(near(cost["add_usd_per_hour"], 3 * 0.0104) and
+          near(cost["remove_usd_per_hour"], 0.875) and
+          near(cost["fleet_usd_per_hour_now"], 1.875) and
+          near(cost["fleet_usd_per_hour_after"], 1.875 + 3 * 0.0104 - 0.875),
+          "plan prices what it adds and removes (got %s)" % cost)
     log = proxy("/__proxy/log")["entries"]
     actions = [e["action"] for e in log]
     check(actions == ["DescribeInstances"], "one AWS call, DescribeInstances (got %s)" % actions)
@@ -109,6 +130,8 @@ def main():
     r = envctl("plan", "--specs", specs, "--cluster-id", CLUSTER, "--orphan-grace", "0")
     check(r.returncode == 2 and "+ a-new" in r.stdout and "? ghost" in r.stdout,
           "text plan shows + and ? lines")
+    check("Cost: +$0.0312/h to add, -$0.8750/h to remove; the fleet $1.8750/h "
+          "now, $1.0312/h after." in r.stdout, "text plan shows the cost line")
 
     # Nothing was changed: rows and instances as before.
     rows_after = psql("SELECT id, status, stage, updated_at FROM environments ORDER BY id")

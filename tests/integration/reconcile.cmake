@@ -25,8 +25,10 @@
 #             zone) pool first, the next when it has no capacity
 #   spot      a spot interruption marker: replaced in the next pass,
 #             on-demand with spot.fallback: on-demand
+#   cost      the cost check: envctl cost within 1 % of the proxy's record
+#             over a failed attempt, stop, start, spot replacement, ends
 foreach(scenario fleet faults chaos features hostile secrets own strict audit regions quota stopstart
-	idle placement spot)
+	idle placement spot cost)
 	envctl_integration_test(it_reconcile_${scenario}
 		${CMAKE_SOURCE_DIR}/tests/harness/with-pg.sh
 		${CMAKE_SOURCE_DIR}/tests/harness/with-aws.sh

@@ -43,6 +43,7 @@ database and cluster id, so scenarios cannot see each other.
 """
 
 import base64
+import datetime
 import json
 import os
 import re
@@ -57,6 +58,9 @@ import uuid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
 from itlib import ENVCTL, MOTO, PROXY, Checks, aws, free_port, proxy  # noqa: E402,F401
 BUCKET = "envctl-it-reconcile"
+# The 12 GB gp3 root volume of Scenario.spec() per hour (docs/design.md §6.9:
+# $0.08 per GB-month, 730 h a month).
+GP3_12GB = 12 * 0.08 / 730
 CANARY = "canary-" + uuid.uuid4().hex
 AWS_SECRET = os.environ["AWS_SECRET_ACCESS_KEY"]
 
@@ -326,17 +330,20 @@ def fleet():
 
     # A removed spec: terminated, everything it owned gone, cost booked.
     alpha_id = rows["alpha"]["id"]
-    # Billing starts at launch (pipeline_env_cost): 2 h launched, 1 h ready.
+    # Billing starts at launch (the ledger, docs/design.md §6.9): its
+    # segments moved 2 h back; ready 1 h ago.
     sc.psql("UPDATE environments SET launched_at = now() - interval '2 hours', "
             "ready_at = now() - interval '1 hour' WHERE id = '%s'" % alpha_id)
+    sc.psql("UPDATE cost_segments SET started_at = now() - interval '2 hours' "
+            "WHERE env_id = '%s'" % alpha_id)
     sc.unspec("alpha")
     r = sc.reconcile("--wait", "20s")
     check(r.returncode == 0, "removed spec: converged (%d %s)" % (r.returncode, r.stderr.strip()))
     a = sc.rows("alpha")[0]
     check(a["status"] == "terminated" and a["reason"] == "spec removed",
           "removed spec: row terminated, reason 'spec removed'")
-    check(a["cost"] != "" and abs(float(a["cost"]) - 2 * 0.0104) < 0.001,
-          "removed spec: cost booked = 2 h x 0.0104 (%s)" % a["cost"])
+    check(a["cost"] != "" and abs(float(a["cost"]) - 2 * (0.0104 + GP3_12GB)) < 0.001,
+          "removed spec: cost booked = 2 h x (0.0104 + 12 GB gp3) (%s)" % a["cost"])
     check(leftovers(alpha_id) == [], "removed spec: nothing left (%s)" % leftovers(alpha_id))
     term = [json.loads(p) for t, p in sc.events("remote.terminate")]
     check(len(term) == 1 and term[0]["reason"] == "spec removed" and term[0]["uptime_seconds"] >= 7200,
@@ -1065,13 +1072,16 @@ def prices():
           "price_table: cost_per_hour_usd is the table's 0.5, not the built-in 0.0104 (%s)" % cost)
     sc.psql("UPDATE environments SET launched_at = now() - interval '3 hours', "
             "ready_at = now() - interval '2 hours' WHERE name = 'pr'")
+    sc.psql("UPDATE cost_segments SET started_at = now() - interval '3 hours' "
+            "WHERE env_name = 'pr'")
     sc.unspec("pr")
     r = sc.reconcile("--allow-empty", "--wait", "30s")
     a = sc.rows("pr")[0]
     term = [json.loads(p) for t, p in sc.events("remote.terminate")]
-    check(a["status"] == "terminated" and abs(float(a["cost"]) - 1.5) < 0.01 and
-          len(term) == 1 and abs(term[0]["cost_usd"] - 1.5) < 0.01,
-          "terminate books 3 h x 0.5 = 1.5 (row %s, event %s)" %
+    want = 3 * (0.5 + GP3_12GB)
+    check(a["status"] == "terminated" and abs(float(a["cost"]) - want) < 0.001 and
+          len(term) == 1 and abs(term[0]["cost_usd"] - want) < 0.001,
+          "terminate books 3 h x (0.5 + 12 GB gp3) (row %s, event %s)" %
           (a["cost"], term and term[0]["cost_usd"]))
 
 
@@ -1867,15 +1877,19 @@ def stopstart():
     sd = (sd.get("environments") if isinstance(sd, dict) else sd) or [{}]
     stopped_at = sc.psql("SELECT stopped_at IS NOT NULL FROM environments WHERE id = '%s'" % env_id)
     check(sd[0].get("instance_state") == "stopped" and sd[0].get("agree") is True and
-          sd[0].get("cost_usd_per_hour") == 0 and stopped_at == "t",
-          "stopstart: status says stopped, agreeing, no cost per hour; the row knows the "
-          "stop (psql %s; %s)" % (stopped_at, sd[0]))
+          abs((sd[0].get("cost_usd_per_hour") or 0) - GP3_12GB) < 1e-4 and stopped_at == "t",
+          "stopstart: status says stopped, agreeing, its disk's cost per hour only; the row "
+          "knows the stop (psql %s; %s)" % (stopped_at, sd[0]))
+    seg = sc.psql("SELECT string_agg(kind || ':' || (ended_at IS NULL), ',' ORDER BY kind)"
+                  " FROM cost_segments WHERE instance_id = '%s'" % iid)
+    check(seg == "compute:false,storage:true", "stopstart: the ledger closed compute, storage runs (%s)" % seg)
     cost1 = sd[0].get("cost_usd")
     time.sleep(1.5)
     sd2 = json.loads(sc.envctl("status", "dev1", "-o", "json").stdout)
     sd2 = (sd2.get("environments") if isinstance(sd2, dict) else sd2) or [{}]
-    check(cost1 is not None and sd2[0].get("cost_usd") == cost1,
-          "stopstart: the cost does not grow while stopped (%s, %s)" % (cost1, sd2[0].get("cost_usd")))
+    check(cost1 is not None and sd2[0].get("cost_usd") is not None and
+          0 <= sd2[0]["cost_usd"] - cost1 < 0.0001,
+          "stopstart: only the disk bills while stopped (%s, %s)" % (cost1, sd2[0].get("cost_usd")))
 
     # start: the same instance and disk, ready again
     r = sc.envctl("start", "dev1", "--wait", "60s")
@@ -2228,6 +2242,108 @@ def spot():
           % text.count("reason=resync"))
 
 
+def cost():
+    """The cost check (issue 16 item 2): over a scripted scenario - a
+    failed attempt rolled back after RunInstances answered, a launch, a
+    stop, a start, a spot instance terminated by hand and replaced by the
+    planner, the terminations - `envctl cost -o json` is within 1 % of a
+    computation made here from the proxy's record of StopInstances,
+    StartInstances and TerminateInstances, EC2's launch times (aws CLI),
+    the hand termination's time and the same prices (t3.micro 0.0104 $/h
+    on demand, the zone's spot price from the aws CLI, 12 GB gp3 at
+    0.08 $/GB-month), EC2's 60 s minimum per run applied."""
+    import time
+    sc = Scenario("cost", checks="status,marker")
+    proxy("/__proxy/log/clear", {})
+    hand = {}
+
+    def converge(n=4):
+        for _ in range(n):
+            sc.reconcile()
+            sc.put_markers()
+
+    sc.spec("c1")
+    r = sc.reconcile(fail="provision.launch.after=error")
+    check(r.returncode == 1 and sc.rows("c1")[0]["status"] == "error",
+          "cost: the first attempt fails after RunInstances (%s)" % r.stderr.strip()[:200])
+    time.sleep(1.2)     # past the 1 s backoff
+    with open(os.path.join(sc.specs, "s1.yaml"), "w") as f:
+        f.write(SPEC.format(name="s1", on_drift="replace", disk=12, mode="dev").replace(
+            "disk: {size_gb: 12}}", "disk: {size_gb: 12}, market: spot}"))
+    converge()
+    rows = {r["name"]: r for r in sc.live("c1") + sc.live("s1")}
+    check(all(rows.get(n, {}).get("status") == "ready" for n in ("c1", "s1")),
+          "cost: c1 and s1 ready (%s)" % {n: r["status"] for n, r in rows.items()})
+    c1 = rows["c1"]["instance_id"]
+    r = sc.envctl("stop", "c1")
+    check(r.returncode == 0, "cost: envctl stop (%s)" % r.stderr.strip())
+    time.sleep(2)
+    r = sc.envctl("start", "c1", "--wait", "60s")
+    check(r.returncode == 0, "cost: envctl start (%s)" % r.stderr.strip())
+    sp = rows["s1"]["instance_id"]
+    hand[sp] = time.time()
+    aws("ec2", "terminate-instances", "--instance-ids", sp)
+    converge()
+    check(len(sc.live("s1")) == 1 and sc.live("s1")[0]["instance_id"] not in ("", sp),
+          "cost: the spot instance terminated by hand is replaced")
+    sc.unspec("c1")
+    sc.unspec("s1")
+    r = sc.reconcile("--allow-empty", "--wait", "30s")
+    check(r.returncode == 0 and sc.instances() == [],
+          "cost: all terminated (%d %s)" % (r.returncode, r.stderr.strip()[:200]))
+    check(sc.psql("SELECT count(*) FROM cost_segments WHERE ended_at IS NULL") == "0",
+          "cost: no segment left open (psql)")
+
+    # The independent computation.
+    doc = aws("ec2", "describe-instances", "--filters",
+              "Name=tag:envctl:cluster,Values=" + sc.cluster)
+    insts = [x for res in doc["Reservations"] for x in res["Instances"]]
+    log = proxy("/__proxy/log")["entries"]
+    calls = {}
+    for e in log:
+        if e["action"] in ("StopInstances", "StartInstances", "TerminateInstances") and \
+                e.get("status") == 200:
+            for k, v in e["params"].items():
+                if k.startswith("InstanceId."):
+                    calls.setdefault(v, []).append((e["time"], e["action"]))
+    gp3 = 12 * 0.08 / 730
+    want = 0.0
+    for x in insts:
+        iid = x["InstanceId"]
+        t0 = datetime.datetime.fromisoformat(x["LaunchTime"].replace("Z", "+00:00")).timestamp()
+        if x.get("InstanceLifecycle") == "spot":
+            hist = aws("ec2", "describe-spot-price-history", "--instance-types", "t3.micro",
+                       "--product-descriptions", "Linux/UNIX", "--max-results", "20")
+            zone = [h for h in hist["SpotPriceHistory"]
+                    if h["AvailabilityZone"] == x["Placement"]["AvailabilityZone"]]
+            price = float((zone or hist["SpotPriceHistory"])[0]["SpotPrice"])
+        else:
+            price = 0.0104
+        ev = sorted(calls.get(iid, []))
+        if iid in hand:
+            ev.append((hand[iid], "TerminateInstances"))
+        running, start, end = True, t0, None
+        for t, a in ev:
+            if a == "StopInstances" and running:
+                want += max(60, t - start) / 3600 * price
+                running = False
+            elif a == "StartInstances" and not running:
+                running, start = True, t
+            elif a == "TerminateInstances" and end is None:
+                if running:
+                    want += max(60, t - start) / 3600 * price
+                end = t
+        check(end is not None, "cost: %s has a termination in the record" % iid)
+        want += ((end or t0) - t0) / 3600 * gp3
+    r = sc.envctl("cost", "--since", "1d", "-o", "json")
+    got = json.loads(r.stdout)["total"]["booked_usd"] if r.returncode == 0 else -1
+    print("figure: cost check: envctl %.6f $, proxy record %.6f $ over %d instances"
+          % (got, want, len(insts)))
+    check(len(insts) == 4 and want > 0 and abs(got - want) <= 0.01 * want,
+          "cost: envctl cost %.6f within 1 %% of the proxy record's %.6f (%d instances)"
+          % (got, want, len(insts)))
+
+
 def main():
     try:
         aws("s3api", "create-bucket", "--bucket", BUCKET)
@@ -2238,7 +2354,7 @@ def main():
      "features": lambda: (network(), prices(), drift_once(), readiness()),
      "hostile": hostile, "idle": idle, "secrets": secrets, "own": own, "audit": audit,
      "strict": strict_pipeline, "regions": regions, "quota": quota,
-     "stopstart": stopstart, "placement": placement, "spot": spot}[part]()
+     "stopstart": stopstart, "placement": placement, "spot": spot, "cost": cost}[part]()
     print("%d passed, %d failed" % (len(passed), len(failures)))
     for f in failures:
         print("FAILED: " + f)

@@ -230,6 +230,15 @@ def loop():
     psql("INSERT INTO environments (id, name, workspace, spec_hash, status, stage, attempts, "
          "created_at, updated_at, cluster_id) VALUES ('%s', 'alpha', 'it', 'v1:%s', 'provisioning', "
          "'KEYS_UPLOADED', 0, now(), now(), 'it-loop')" % (alpha_id, "0" * 64))
+    # The cost ledger: workspace it ran 1 h at 0.5 $/h and runs at 0.25 $/h
+    # since 1 h; workspace ops ran 20 s (billed 60 s) at 0.36 $/h.
+    psql("INSERT INTO cost_segments (cluster_id, env_id, workspace, instance_id, kind,"
+         " usd_per_hour, od_usd_per_hour, started_at, ended_at) VALUES"
+         " ('it-loop', '%s', 'it', 'i-a1', 'compute', 0.5, 0.5, now() - interval '3 hours',"
+         "  now() - interval '2 hours'),"
+         " ('it-loop', '%s', 'it', 'i-a2', 'compute', 0.25, 0.25, now() - interval '1 hour', NULL),"
+         " ('it-loop', NULL, 'ops', 'i-o1', 'compute', 0.36, 0.36, now() - interval '1 hour',"
+         "  now() - interval '1 hour' + interval '20 seconds')" % (alpha_id, alpha_id))
     n = Notify()
     c = Controller("loop", "--config", conf, "--specs", specs, notify=n, port=port)
     try:
@@ -265,6 +274,19 @@ def loop():
         check("envctl_pass_duration_seconds" in fam and fam["envctl_pass_duration_seconds"]["type"]
               == "histogram", "metrics: pass duration histogram")
 
+        # cost by workspace, against psql's own sums of the same rows
+        def booked(ws):
+            return float(psql("SELECT sum(usd_per_hour * greatest(60, extract(epoch FROM"
+                              " coalesce(ended_at, now()) - started_at)) / 3600) FROM"
+                              " cost_segments WHERE workspace = '%s'" % ws).strip())
+        for ws, rate in (("it", 0.25), ("ops", 0.0)):
+            got, want = sample("envctl_cost_usd_total", {"workspace": ws}), booked(ws)
+            check(abs(got - want) <= 0.01 * want, "metrics: cost booked of %s %.6f, psql %.6f"
+                  % (ws, got, want))
+            check(sample("envctl_cost_usd_per_hour", {"workspace": ws}) == rate,
+                  "metrics: cost per hour of %s is %s" % (ws, rate))
+        check(fam.get("envctl_cost_usd_total", {}).get("type") == "counter",
+              "metrics: envctl_cost_usd_total is a counter")
         check(sample("envctl_environments", {"status": "provisioning"}) == 1 and
               sample("envctl_environments", {"status": "ready"}) == 0,
               "metrics: environments by status (1 provisioning, 0 ready)")
@@ -318,8 +340,9 @@ def loop():
         else:
             print("skip chromium: not installed")
 
-        # Cost so far: the pages and `envctl status` bill alike, from launch
-        # (2 h at $0.50/h), not from ready_at (1 h).  The passes below refresh
+        # Cost so far: the pages and `envctl status` bill alike, from the
+        # ledger (alpha's segments above: 1 h at $0.50/h, and $0.25/h for
+        # 1 h so far), not from the row's rate.  The passes below refresh
         # the pages' view.
         psql("UPDATE environments SET instance_id = 'i-0c0570000000000a1', "
              "launched_at = now() - interval '2 hours', ready_at = now() - interval '1 hour', "
@@ -354,10 +377,11 @@ def loop():
                                             if st == 200 else []) if e["name"] == "alpha"]
         r = envctl("status", "alpha", "-o", "json", "--config", conf)
         cli = [e.get("cost_usd") for e in (json.loads(r.stdout) if r.returncode == 0 else [])]
+        want = booked("it")
         check(len(page) == 1 and len(cli) == 1 and page[0] is not None and
-              abs(page[0] - 1.0) < 0.01 and abs(cli[0] - page[0]) < 0.01,
-              "cost so far: the page's %s = envctl status's %s = 2 h x $0.50 from launch (%s)"
-              % (page and page[0], cli and cli[0], r.stderr.strip()))
+              abs(page[0] - want) < 0.01 and abs(cli[0] - page[0]) < 0.01,
+              "cost so far: the page's %s = envctl status's %s = the ledger's %.4f (psql) (%s)"
+              % (page and page[0], cli and cli[0], want, r.stderr.strip()))
 
         # SIGHUP with a broken configuration keeps the old one.
         with open(conf, "w") as f:

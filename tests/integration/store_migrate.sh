@@ -41,8 +41,9 @@ has_out '^schema version before: 0$'
 has_out "^schema version after: $latest\$"
 [ "$(sql -c 'SELECT max(version) FROM schema_version')" = "$latest" ] ||
 	fail "schema_version in the database"
-# environments, events, reconcile_runs, schema_version, leader_lease
-[ "$(sql -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" = 5 ] ||
+# environments, events, reconcile_runs, schema_version, leader_lease,
+# cost_segments
+[ "$(sql -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" = 6 ] ||
 	fail "tables"
 ok "migrate from empty to $latest"
 

@@ -470,3 +470,154 @@ store_events_free(struct store_event *ev, size_t n)
 	}
 	free(ev);
 }
+
+/* ---- the cost ledger ---- */
+
+int
+store_cost_open(struct store *st, const struct store_cost_seg *seg)
+{
+	struct fs_cost *c;
+	size_t i;
+	int error;
+
+	(void)st;
+	if ((error = up("open cost segment")) < 0)
+		return error;
+	for (i = 0; i < fakestore.ncost; i++) {
+		c = &fakestore.cost[i];
+		if (strcmp(c->instance_id, seg->instance_id) == 0 &&
+		    c->kind == seg->kind && (c->end == 0 ||
+		    c->start == seg->started_at))
+			return 0;	/* ON CONFLICT DO NOTHING */
+	}
+	if (fakestore.ncost == NELEM(fakestore.cost)) {
+		err_set("open cost segment: fake ledger full");
+		return ERR_LIMIT;
+	}
+	c = &fakestore.cost[fakestore.ncost++];
+	memset(c, 0, sizeof(*c));
+	snprintf(c->env_id, sizeof(c->env_id), "%s", seg->env_id);
+	snprintf(c->instance_id, sizeof(c->instance_id), "%s", seg->instance_id);
+	snprintf(c->type, sizeof(c->type), "%s",
+	    seg->instance_type ? seg->instance_type : "");
+	snprintf(c->az, sizeof(c->az), "%s", seg->az ? seg->az : "");
+	snprintf(c->market, sizeof(c->market), "%s",
+	    seg->market ? seg->market : "on-demand");
+	c->kind = seg->kind;
+	c->usd = seg->usd_per_hour;
+	c->od = seg->od_usd_per_hour;
+	c->start = seg->started_at;
+	return 0;
+}
+
+int
+store_cost_close(struct store *st, const char *instance_id, unsigned kinds,
+    time_t at)
+{
+	struct fs_cost *c;
+	size_t i;
+	int error;
+
+	(void)st;
+	if ((error = up("close cost segment")) < 0)
+		return error;
+	for (i = 0; i < fakestore.ncost; i++) {
+		c = &fakestore.cost[i];
+		if (c->end == 0 && (c->kind & kinds) &&
+		    strcmp(c->instance_id, instance_id) == 0)
+			c->end = at > c->start ? at : c->start;
+	}
+	return 0;
+}
+
+int
+store_cost_reopen(struct store *st, const char *instance_id, time_t at)
+{
+	struct store_cost_seg seg;
+	const struct fs_cost *last = NULL;
+	size_t i;
+
+	for (i = 0; i < fakestore.ncost; i++)
+		if (fakestore.cost[i].kind == STORE_COST_COMPUTE &&
+		    strcmp(fakestore.cost[i].instance_id, instance_id) == 0)
+			last = &fakestore.cost[i];
+	if (last == NULL)
+		return up("open cost segment");
+	memset(&seg, 0, sizeof(seg));
+	snprintf(seg.env_id, sizeof(seg.env_id), "%s", last->env_id);
+	seg.instance_id = last->instance_id;
+	seg.instance_type = last->type;
+	seg.az = last->az;
+	seg.market = last->market;
+	seg.kind = STORE_COST_COMPUTE;
+	seg.usd_per_hour = last->usd;
+	seg.od_usd_per_hour = last->od;
+	seg.started_at = last->end != 0 && last->end > at ? last->end : at;
+	return store_cost_open(st, &seg);
+}
+
+static int
+cost_cmp(const void *a, const void *b)
+{
+	const struct store_cost_seg *x = a, *y = b;
+	int c = strcmp(x->env_id, y->env_id);
+
+	if (c != 0)
+		return c;
+	return x->started_at < y->started_at ? -1 : x->started_at > y->started_at;
+}
+
+int
+store_cost_list(struct store_cost_seg **out, size_t *n, struct store *st,
+    const char *env_id, time_t since, bool live)
+{
+	const struct fs_cost *c;
+	const struct store_env *r;
+	struct store_cost_seg *s;
+	size_t i;
+	int error;
+
+	(void)st;
+	*out = NULL;
+	*n = 0;
+	if ((error = up("list cost segments")) < 0)
+		return error;
+	*out = xcalloc(fakestore.ncost + 1, sizeof(**out));
+	for (i = 0; i < fakestore.ncost; i++) {
+		c = &fakestore.cost[i];
+		if (env_id != NULL && strcmp(c->env_id, env_id) != 0)
+			continue;
+		if (c->end != 0 && c->end + 60 < since)
+			continue;
+		if (live && ((r = row_find(c->env_id)) == NULL ||
+		    r->status == STORE_STATUS_TERMINATED))
+			continue;
+		s = &(*out)[(*n)++];
+		snprintf(s->env_id, sizeof(s->env_id), "%s", c->env_id);
+		s->block = xstrdup(c->instance_id);
+		s->instance_id = s->block;
+		s->env_name = s->workspace = s->region = "";
+		s->market = c->market;
+		s->az = c->az;
+		s->instance_type = c->type;
+		s->kind = c->kind;
+		s->usd_per_hour = c->usd;
+		s->od_usd_per_hour = c->od;
+		s->started_at = c->start;
+		s->ended_at = c->end;
+	}
+	qsort(*out, *n, sizeof(**out), cost_cmp);
+	return 0;
+}
+
+void
+store_cost_list_free(struct store_cost_seg *v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(v[i].block);
+	free(v);
+}

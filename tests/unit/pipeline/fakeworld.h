@@ -190,8 +190,22 @@ struct fs_stage {
 	enum store_stage stage;
 };
 
+/* A segment of the cost ledger (store_cost_open()); end 0: open. */
+struct fs_cost {
+	char		 env_id[STORE_ID_LEN];
+	char		 instance_id[32];
+	char		 type[32];
+	char		 az[32];
+	char		 market[16];
+	unsigned	 kind;
+	double		 usd, od;
+	time_t		 start, end;
+};
+
 struct fakestore {
 	struct store_env rows[FW_MAX];
+	struct fs_cost	 cost[256];	/* not counted in writes */
+	size_t		 ncost;
 	size_t		 nrows;
 	struct fs_event	 ev[256];
 	size_t		 nev;

@@ -363,75 +363,100 @@ test_pipeline__job_status_instance(void **state)
 }
 
 /*
- * pipeline_env_cost(), one row per case of its rule: billed from launch
- * (ready_at only without launched_at), only while the instance may run,
- * never for stopped time (stopped_seconds, and since stopped_at).
+ * The cost rule (pipeline_cost_sum(), pipeline_env_cost()), one row per
+ * case: a segment bills from its start to its end (now while open), a
+ * compute segment at least 60 s, only inside the window; the rate now
+ * is the open segments'; the saving is on-demand minus paid.
  */
 static void
 test_pipeline__env_cost(void **state)
 {
+	/* One segment each; rate 0.5 $/h (on-demand 0.8 $/h), now 17200. */
 	static const struct {
-		const char		*what;
-		enum store_status	 status;
-		const char		*instance_id;
-		time_t			 launched_at, ready_at;
-		double			 booked, usd, per_hour;
-		long long		 seconds;
-		time_t			 stopped_at;
-		int			 stopped_seconds;
+		const char	*what;
+		unsigned	 kind;
+		time_t		 started, ended, since;
+		double		 usd, per_hour, saved;
+		long long	 seconds;
 	} cases[] = {
-		{ "ready: from launch, not from ready", STORE_STATUS_READY, "i-1",
-		    10000, 10600, 0, 1.0, 0.5, 7200, 0, 0 },
-		{ "booked before is added", STORE_STATUS_READY, "i-1",
-		    10000, 10600, 0.25, 1.25, 0.5, 7200, 0, 0 },
-		{ "provisioning, instance launched", STORE_STATUS_PROVISIONING,
-		    "i-1", 10000, 0, 0, 1.0, 0.5, 7200, 0, 0 },
-		{ "terminating", STORE_STATUS_TERMINATING, "i-1", 10000, 10600, 0,
-		    1.0, 0.5, 7200, 0, 0 },
-		{ "no launched_at: from ready_at", STORE_STATUS_READY, "i-1", 0,
-		    13600, 0, 0.5, 0.5, 3600, 0, 0 },
-		{ "neither time", STORE_STATUS_READY, "i-1", 0, 0, 0, 0, 0, 0, 0, 0 },
-		{ "launch intent, no instance yet", STORE_STATUS_PROVISIONING,
-		    NULL, 10000, 0, 0, 0, 0, 0, 0, 0 },
-		{ "errored: rolled back", STORE_STATUS_ERROR, "i-1", 10000, 0, 0,
-		    0, 0, 0, 0, 0 },
-		{ "ended: what was booked", STORE_STATUS_TERMINATED, "i-1", 10000,
-		    10600, 1.75, 1.75, 0, 0, 0, 0 },
-		{ "launched in the future", STORE_STATUS_READY, "i-1", 20000, 0,
-		    0, 0, 0, 0, 0, 0 },
-		{ "stopped now: no cost per hour, the stopped hour unbilled",
-		    STORE_STATUS_READY, "i-1", 10000, 10600, 0, 0.5, 0, 3600,
-		    13600, 0 },
-		{ "stopped before: those seconds unbilled", STORE_STATUS_READY,
-		    "i-1", 10000, 10600, 0, 0.75, 0.5, 5400, 0, 1800 },
-		{ "both", STORE_STATUS_READY, "i-1", 10000, 10600, 0, 0.25, 0,
-		    1800, 13600, 1800 },
-		{ "stopped more than billed: never negative", STORE_STATUS_READY,
-		    "i-1", 10000, 10600, 0, 0, 0, 0, 13600, 99999 },
+		{ "open compute: from its start", STORE_COST_COMPUTE, 10000, 0,
+		    0, 1.0, 0.5, 0.6, 7200 },
+		{ "closed compute: start to end, no rate now",
+		    STORE_COST_COMPUTE, 10000, 13600, 0, 0.5, 0, 0.3, 3600 },
+		{ "a 10 s run bills the 60 s minimum", STORE_COST_COMPUTE,
+		    10000, 10010, 0, 60 * 0.5 / 3600, 0, 60 * 0.3 / 3600, 60 },
+		{ "storage: no minimum", STORE_COST_STORAGE, 10000, 10010, 0,
+		    10 * 0.5 / 3600, 0, 10 * 0.3 / 3600, 0 },
+		{ "open, started 10 s ago: the minimum already",
+		    STORE_COST_COMPUTE, 17190, 0, 0, 60 * 0.5 / 3600, 0.5,
+		    60 * 0.3 / 3600, 60 },
+		{ "started in the future: nothing yet", STORE_COST_COMPUTE,
+		    20000, 0, 0, 0, 0, 0, 0 },
+		{ "window: only the part after since", STORE_COST_COMPUTE,
+		    10000, 13600, 12800, 0.5 * 800 / 3600, 0, 0.3 * 800 / 3600,
+		    800 },
+		{ "window: ended before since", STORE_COST_COMPUTE, 10000,
+		    13600, 14000, 0, 0, 0, 0 },
+		{ "window: the minimum reaches into it", STORE_COST_COMPUTE,
+		    13580, 13590, 13600, 40 * 0.5 / 3600, 0, 40 * 0.3 / 3600,
+		    40 },
 	};
 	const time_t now = 17200;
+	struct store_cost_seg v[3];
 	struct pipeline_cost c;
-	struct store_env e;
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		memset(&e, 0, sizeof(e));
-		e.status = cases[i].status;
-		e.instance_id = (char *)(uintptr_t)cases[i].instance_id;
-		e.launched_at = cases[i].launched_at;
-		e.ready_at = cases[i].ready_at;
-		e.total_cost_usd = cases[i].booked;
-		e.cost_per_hour_usd = 0.5;
-		e.stopped_at = cases[i].stopped_at;
-		e.stopped_seconds = cases[i].stopped_seconds;
-		pipeline_env_cost(&c, &e, now);
+		memset(v, 0, sizeof(v));
+		v[0].kind = cases[i].kind;
+		v[0].usd_per_hour = 0.5;
+		v[0].od_usd_per_hour = 0.8;
+		v[0].started_at = cases[i].started;
+		v[0].ended_at = cases[i].ended;
+		pipeline_cost_sum(&c, v, 1, cases[i].since, now);
 		if (fabs(c.usd - cases[i].usd) > 1e-9 ||
-		    c.usd_per_hour != cases[i].per_hour ||
+		    fabs(c.usd_per_hour - cases[i].per_hour) > 1e-9 ||
+		    fabs(c.saved_usd - cases[i].saved) > 1e-9 ||
 		    c.seconds != cases[i].seconds)
-			fail_msg("%s: usd %.6f/h %.4f/%llds, want %.6f/h %.4f/%llds",
-			    cases[i].what, c.usd, c.usd_per_hour, c.seconds,
-			    cases[i].usd, cases[i].per_hour, cases[i].seconds);
+			fail_msg("%s: usd %.6f/h %.4f/saved %.6f/%llds, want "
+			    "%.6f/h %.4f/saved %.6f/%llds", cases[i].what,
+			    c.usd, c.usd_per_hour, c.saved_usd, c.seconds,
+			    cases[i].usd, cases[i].per_hour, cases[i].saved,
+			    cases[i].seconds);
+	}
+	/* By environment: only its own segments, sorted by env id. */
+	memset(v, 0, sizeof(v));
+	snprintf(v[0].env_id, sizeof(v[0].env_id), "a");
+	snprintf(v[1].env_id, sizeof(v[1].env_id), "b");
+	snprintf(v[2].env_id, sizeof(v[2].env_id), "b");
+	for (i = 0; i < 3; i++) {
+		v[i].kind = i == 2 ? STORE_COST_STORAGE : STORE_COST_COMPUTE;
+		v[i].usd_per_hour = v[i].od_usd_per_hour = 1.0 + (double)i;
+		v[i].started_at = 10000;
+	}
+	v[1].ended_at = 13600;
+	pipeline_env_cost(&c, v, 3, "b", now);
+	assert_true(fabs(c.usd - (2.0 + 3.0 * 2)) < 1e-9);
+	assert_true(fabs(c.usd_per_hour - 3.0) < 1e-9);
+	assert_true(fabs(c.saved_usd) < 1e-9);
+	pipeline_env_cost(&c, v, 3, "c", now);
+	assert_true(c.usd == 0 && c.usd_per_hour == 0);
+	/* Storage: gp3 per GB-month, the table's ebs.gp3 entry first. */
+	assert_true(fabs(pipeline_price_storage(NULL, "us-east-1", 730) -
+	    PIPELINE_GP3_USD_GB_MONTH) < 1e-9);
+	{
+		static const char tab[] = "* ebs.gp3 0.16\n"
+		    "eu-west-1 ebs.gp3 0.088\n";
+		struct pipeline_prices *t = NULL;
+
+		assert_int_equal(pipeline_prices_parse(&t, tab, sizeof(tab) - 1,
+		    "t"), 0);
+		assert_true(fabs(pipeline_price_storage(t, "us-east-1", 730) -
+		    0.16) < 1e-9);
+		assert_true(fabs(pipeline_price_storage(t, "eu-west-1", 730) -
+		    0.088) < 1e-9);
+		pipeline_prices_free(t);
 	}
 }
 

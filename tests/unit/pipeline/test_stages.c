@@ -7,6 +7,7 @@
  * (docs/failpoints.md) and from AWS errors scripted in the fake; every
  * case asserts what the fake world and the row hold afterwards.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -252,6 +253,26 @@ assert_world_clean(void)
 		fail_msg("S3 still holds %s", fakeworld.obj[0].key);
 }
 
+/* Every instance launched was billed, and none is billed any more. */
+static void
+assert_ledger_closed(void)
+{
+	size_t i, k, n;
+
+	for (i = 0; i < fakestore.ncost; i++)
+		if (fakestore.cost[i].end == 0)
+			fail_msg("segment of %s still open",
+			    fakestore.cost[i].instance_id);
+	for (k = 0; k < fakeworld.ninst; k++) {
+		for (i = n = 0; i < fakestore.ncost; i++)
+			n += strcmp(fakestore.cost[i].instance_id,
+			    fakeworld.inst[k].id) == 0;
+		if (n != 2)
+			fail_msg("instance %s: %zu segments, want 2",
+			    fakeworld.inst[k].id, n);
+	}
+}
+
 /*
  * The row was rolled back from failed_at after attempts failed attempts
  * because of why (a substring); the world holds nothing of it.
@@ -282,6 +303,7 @@ assert_rolled_back(const char *failed_at, const char *why, int attempts)
 	snprintf(want, sizeof(want), "\"attempt\":%d", attempts);
 	assert_non_null(strstr(ev->payload, want));
 	assert_world_clean();
+	assert_ledger_closed();
 }
 
 /*
@@ -1313,6 +1335,18 @@ marker_with_key(const char *id, const char *fp)
 	fakeworld_put(key(id, "bootstrap-done.json"), body);
 }
 
+/* What the ledger says env id costs now (pipeline_env_cost()). */
+static void
+ledger_cost(struct pipeline_cost *out, const char *id)
+{
+	struct store_cost_seg *v = NULL;
+	size_t n = 0;
+
+	assert_int_equal(store_cost_list(&v, &n, F.st, id, 0, false), 0);
+	pipeline_env_cost(out, v, n, id, now);
+	store_cost_list_free(v, n);
+}
+
 /*
  * Stop and start (power.c): the same instance, the stopped hour booked
  * and unbilled, readiness checked again; host keys other than the
@@ -1351,8 +1385,10 @@ test_stages__stop_start(void **state)
 	assert_int_equal(row(NULL)->stopped_at, now);
 	assert_int_equal(fakestore_events(id, "remote.stop", NULL), 1);
 	tick(3600);
-	pipeline_env_cost(&cost, row(NULL), now);
-	assert_true(cost.usd_per_hour == 0.0);
+	/* stopped: its disk only */
+	ledger_cost(&cost, id);
+	assert_true(fabs(cost.usd_per_hour -
+	    pipeline_price_storage(NULL, "us-east-1", 20)) < 1e-12);
 	store_env_dispose(&r);
 
 	/* start with other host keys (a new marker and console): refused */
@@ -1783,7 +1819,9 @@ test_stages__terminate(void **state)
 	assert_string_equal(r->termination_reason, "spec removed");
 	/* billed from launch, not from ready (pipeline_env_cost) */
 	assert_true(r->launched_at > 0 && r->launched_at < r->ready_at);
-	want_cost = (double)(now - r->launched_at) / 3600.0 * cost;
+	/* compute and its 20 GB of gp3 storage (the ledger) */
+	want_cost = (double)(now - r->launched_at) / 3600.0 * (cost +
+	    pipeline_price_storage(NULL, "us-east-1", 20));
 	assert_true(r->total_cost_usd > want_cost - 1e-9 &&
 	    r->total_cost_usd < want_cost + 1e-9);
 	assert_null(r->ssh_key_s3_key);
@@ -1796,6 +1834,52 @@ test_stages__terminate(void **state)
 	assert_non_null(strstr(ev->payload, want));
 	snprintf(want, sizeof(want), "\"instance_id\":\"%s\"", r->instance_id);
 	assert_non_null(strstr(ev->payload, want));
+}
+
+/*
+ * The ledger over a failed attempt and a termination: the attempt
+ * rolled back after RunInstances is billed (60 s minimum, its disk for
+ * the seconds it existed), the replayed launch of a crash opens nothing
+ * twice, the termination closes everything and books what the rule
+ * says.
+ */
+static void
+test_stages__cost_ledger(void **state)
+{
+	struct pipeline_cost c;
+	char id[STORE_ID_LEN], stage[24];
+	double rate, disk = pipeline_price_storage(NULL, "us-east-1", 20);
+
+	(void)state;
+	fresh();
+	fp("provision.launch.after=error");
+	assert_int_equal(job(PLAN_PROVISION, F.web, NULL, NULL), ERR_FAILPOINT);
+	fp("");
+	row(id);
+	assert_int_equal(fakeworld.ninst, 1);
+	assert_int_equal(fakestore.ncost, 2);
+	rate = fakestore.cost[0].usd;
+	assert_true(rate > 0);
+	ledger_cost(&c, id);
+	assert_true(fabs(c.usd - 60 * rate / 3600) < 1e-12);
+	assert_true(c.usd_per_hour == 0);
+	assert_int_equal(c.seconds, 60);
+
+	fresh();
+	provision_ready(id);
+	assert_int_equal(fakestore.ncost, 2);
+	rate = row(NULL)->cost_per_hour_usd;
+	assert_true(fabs(fakestore.cost[0].usd - rate) < 1e-12);
+	tick(3600);
+	ledger_cost(&c, id);
+	assert_true(fabs(c.usd_per_hour - (rate + disk)) < 1e-12);
+	assert_int_equal(job(PLAN_TERMINATE, NULL, id, stage), 0);
+	assert_ledger_closed();
+	ledger_cost(&c, id);
+	assert_true(c.usd_per_hour == 0);
+	assert_true(fabs(row(NULL)->total_cost_usd - c.usd) < 1e-6);
+	assert_true(fabs(c.usd - (double)(now - fakestore.cost[0].start) /
+	    3600 * (rate + disk)) < 1e-9);
 }
 
 static void
@@ -2340,6 +2424,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_stages__rollback_interrupted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__rollback_group_in_use, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__terminate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stages__cost_ledger, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__terminate_instance_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__terminate_group_in_use, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stages__terminate_protected, setup, teardown),

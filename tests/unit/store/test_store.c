@@ -259,7 +259,7 @@ test_store__migrate_from_empty(void **state)
 
 	assert_psql(f->db, "SELECT string_agg(tablename, ',' ORDER BY tablename)"
 	    " FROM pg_tables WHERE schemaname = 'public'",
-	    "environments,events,leader_lease,reconcile_runs,schema_version");
+	    "cost_segments,environments,events,leader_lease,reconcile_runs,schema_version");
 	snprintf(want, sizeof(want), "%d", store_schema_latest());
 	assert_psql(f->db, "SELECT max(version) FROM schema_version", want);
 	assert_psql(f->db, "SELECT count(*) FROM pg_indexes WHERE indexname ="
@@ -522,7 +522,7 @@ test_store__migrate_concurrent(void **state)
 		}
 		assert_psql(g.db, "SELECT count(*) FROM schema_version", want);
 		assert_psql(g.db, "SELECT count(*) FROM pg_tables WHERE"
-		    " schemaname = 'public'", "5");
+		    " schemaname = 'public'", "6");
 		db_drop(&g);
 	}
 }
@@ -1640,6 +1640,18 @@ test_store__lease(void **state)
 	    " count(*) FILTER (WHERE type = 't.a2') FROM events", "1/0");
 	assert_psql(f->db, "SELECT count(*) FROM environments WHERE name = 'fx'",
 	    "0");
+	{
+		struct store_cost_seg seg;
+
+		memset(&seg, 0, sizeof(seg));
+		seg.instance_id = "i-fenced";
+		seg.kind = STORE_COST_COMPUTE;
+		seg.started_at = 1000;
+		assert_int_equal(store_cost_open(f->st, &seg), ERR_FENCED);
+		assert_int_equal(store_cost_close(f->st, "i-fenced",
+		    STORE_COST_COMPUTE, 2000), ERR_FENCED);
+	}
+	assert_psql(f->db, "SELECT count(*) FROM cost_segments", "0");
 	/* B's pass under epoch 2; epoch 1 under B's name is stale too */
 	assert_int_equal(store_fence_set(b, "c1", "B", 1), 0);
 	assert_int_equal(store_event_add(NULL, b, NULL, "t.b1", NULL, 0),
@@ -1717,6 +1729,105 @@ test_store__call_bounded(void **state)
 	store_free(b);
 }
 
+/* Run sql in db with psql, its output dropped. */
+static void
+psql_run(const char *db, const char *sql)
+{
+	free(psql(db, sql));
+}
+
+/*
+ * The cost ledger (migration 8): the backfill of live rows, an open that
+ * a replay repeats opens nothing twice, a stop closes compute only, a
+ * start reopens it at the same prices, a termination closes everything;
+ * the list is by env id and start; checked against psql.
+ */
+static void
+test_store__cost_ledger(void **state)
+{
+	struct fx *f = *state;
+	struct store_cost_seg seg, *v = NULL;
+	char id[STORE_ID_LEN], old[STORE_ID_LEN], sql[512];
+	size_t n = 0;
+
+	assert_int_equal(store_migrate_to(f->st, 7, NULL, NULL), 0);
+	env_insert_ok(f->st, "old", old);
+	snprintf(sql, sizeof(sql), "UPDATE environments SET status = 'ready',"
+	    " instance_id = 'i-old', launched_at = to_timestamp(1000),"
+	    " stopped_seconds = 100, cost_per_hour_usd = 0.5 WHERE id = '%s'",
+	    old);
+	psql_run(f->db, sql);
+	assert_int_equal(store_migrate_to(f->st, 8, NULL, NULL), 0);
+	assert_psql(f->db, "SELECT instance_id || ':' || kind || ':' ||"
+	    " extract(epoch FROM started_at)::bigint || ':' ||"
+	    " (ended_at IS NULL) || ':' || usd_per_hour FROM cost_segments",
+	    "i-old:compute:1100:true:0.50000000");
+
+	env_insert_ok(f->st, "web", id);
+	memset(&seg, 0, sizeof(seg));
+	snprintf(seg.env_id, sizeof(seg.env_id), "%s", id);
+	seg.env_name = "web";
+	seg.workspace = "team";
+	seg.instance_id = "i-1";
+	seg.market = "spot";
+	seg.region = "us-east-1";
+	seg.az = "us-east-1b";
+	seg.instance_type = "t3.micro";
+	seg.kind = STORE_COST_COMPUTE;
+	seg.usd_per_hour = 0.0031;
+	seg.od_usd_per_hour = 0.0104;
+	seg.started_at = 2000;
+	assert_int_equal(store_cost_open(f->st, &seg), 0);
+	seg.kind = STORE_COST_STORAGE;
+	seg.usd_per_hour = seg.od_usd_per_hour = 0.002;
+	assert_int_equal(store_cost_open(f->st, &seg), 0);
+	/* a replay (even with another start) opens nothing */
+	assert_int_equal(store_cost_open(f->st, &seg), 0);
+	seg.kind = STORE_COST_COMPUTE;
+	seg.started_at = 2005;
+	assert_int_equal(store_cost_open(f->st, &seg), 0);
+	assert_psql(f->db, "SELECT count(*) FROM cost_segments WHERE"
+	    " instance_id = 'i-1'", "2");
+	/* stop at 3000, start at 4000, terminate at 5000 */
+	assert_int_equal(store_cost_close(f->st, "i-1", STORE_COST_COMPUTE,
+	    3000), 0);
+	assert_int_equal(store_cost_reopen(f->st, "i-1", 4000), 0);
+	assert_int_equal(store_cost_reopen(f->st, "i-1", 4001), 0);
+	assert_int_equal(store_cost_close(f->st, "i-1", STORE_COST_COMPUTE |
+	    STORE_COST_STORAGE, 5000), 0);
+	/* closing again changes nothing */
+	assert_int_equal(store_cost_close(f->st, "i-1", STORE_COST_COMPUTE |
+	    STORE_COST_STORAGE, 6000), 0);
+	assert_psql(f->db, "SELECT string_agg(kind || ':' || market || ':' ||"
+	    " az || ':' || usd_per_hour || ':' || extract(epoch FROM started_at)::bigint"
+	    " || '-' || extract(epoch FROM ended_at)::bigint, ',' ORDER BY started_at,"
+	    " kind) FROM cost_segments WHERE instance_id = 'i-1'",
+	    "compute:spot:us-east-1b:0.00310000:2000-3000,"
+	    "storage:spot:us-east-1b:0.00200000:2000-5000,"
+	    "compute:spot:us-east-1b:0.00310000:4000-5000");
+	/* the list: one env, by start; since drops what ended before */
+	assert_int_equal(store_cost_list(&v, &n, f->st, id, 0, false), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(v[0].instance_id, "i-1");
+	assert_string_equal(v[0].workspace, "team");
+	assert_string_equal(v[0].instance_type, "t3.micro");
+	assert_int_equal(v[0].started_at, 2000);
+	assert_int_equal(v[2].started_at, 4000);
+	assert_int_equal(v[2].ended_at, 5000);
+	assert_true(v[0].od_usd_per_hour > 0.0103 && v[0].od_usd_per_hour < 0.0105);
+	store_cost_list_free(v, n);
+	assert_int_equal(store_cost_list(&v, &n, f->st, NULL, 4500, false), 0);
+	assert_int_equal(n, 3);	/* i-old (open), storage and compute to 5000 */
+	store_cost_list_free(v, n);
+	assert_int_equal(store_cost_list(&v, &n, f->st, NULL, 0, true), 0);
+	assert_int_equal(n, 4);
+	store_cost_list_free(v, n);
+	psql_run(f->db, "UPDATE environments SET status = 'terminated'");
+	assert_int_equal(store_cost_list(&v, &n, f->st, NULL, 0, true), 0);
+	assert_int_equal(n, 0);
+	store_cost_list_free(v, n);
+}
+
 /* Which live rows may have an open drift: one query, checked against psql. */
 static void
 test_store__drift_open_ids(void **state)
@@ -1786,6 +1897,7 @@ main(void)
 		T(test_store__lease),
 		T(test_store__call_bounded),
 		T(test_store__drift_open_ids),
+		T(test_store__cost_ledger),
 		cmocka_unit_test(test_store__unreachable),
 		cmocka_unit_test(test_store__server_never_answers),
 #undef T
