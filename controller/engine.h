@@ -56,6 +56,9 @@ struct engine_view {
 	struct plan		*plan;		/* borrows from tree, inst, rows */
 	int64_t			*terminated;	/* the window budget's count (store) */
 	size_t			 nterminated;
+	/* instances EC2 reports shut down idle from inside (plan_input) */
+	char			**idle_down;
+	size_t			 nidle_down;
 	/* quotas (only with some): per tree entry, and the open holds (by env) */
 	struct engine_foot	*foot;
 	size_t			 nfoot;
