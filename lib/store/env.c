@@ -696,6 +696,21 @@ store_env_history(struct store_env **out, size_t *n, struct store *st,
 	    params, 1);
 }
 
+int
+store_envs_parked(struct store_env **out, size_t *n, struct store *st)
+{
+	const char *params[1];
+
+	params[0] = store_cluster(st);
+	return env_query(out, n, st, "parked environments",
+	    "SELECT " ENV_COLUMNS " FROM environments e WHERE cluster_id = $1"
+	    " AND status = 'terminated' AND metadata ? 'parked'"
+	    " AND NOT EXISTS (SELECT 1 FROM environments l"
+	    " WHERE l.cluster_id = e.cluster_id AND l.name = e.name"
+	    " AND (l.created_at, l.id) > (e.created_at, e.id))"
+	    " ORDER BY name", 1, params, 1);
+}
+
 /*
  * The rows of a pass: brief rows (struct store_brief) whose strings go
  * into an arena the store_pass owns: 10,000 rows are a few dozen chunks

@@ -350,6 +350,13 @@ int	 store_env_history(struct store_env **out, size_t *n, struct store *,
 	    const char *name, size_t limit);
 
 /*
+ * The parked environments: per name whose newest incarnation ended
+ * parked (metadata parked), that row, by name (status, status pages).
+ * Free with store_envs_free(*out, *n).
+ */
+int	 store_envs_parked(struct store_env **out, size_t *n, struct store *);
+
+/*
  * A row as a reconcile pass reads it: what planning and the actions'
  * routing use, nothing more (80 bytes; a whole struct store_env is 264
  * plus its strings).  The strings belong to the struct store_pass that
