@@ -168,6 +168,7 @@ cell(struct buf *out, const char *cls, const char *s)
 	return error;
 }
 
+/* The page's header: the cluster's facts, and nenvs unless SIZE_MAX. */
 static int
 render_header(struct buf *out, const struct httpd_status_facts *f,
     size_t nenvs)
@@ -186,8 +187,9 @@ render_header(struct buf *out, const struct httpd_status_facts *f,
 	httpd_duration_format(age, sizeof(age), f->last_pass_age);
 	error |= buf_printf(out, "</b></span><span class=\"fact\">last pass <b>%s%s</b></span>",
 	    f->last_pass_age < 0 ? "never" : age, f->last_pass_age < 0 ? "" : " ago");
-	error |= buf_printf(out, "<span class=\"fact\">environments <b>%zu</b></span>",
-	    nenvs);
+	if (nenvs != SIZE_MAX)	/* SIZE_MAX: a page of one environment */
+		error |= buf_printf(out, "<span class=\"fact\">environments "
+		    "<b>%zu</b></span>", nenvs);
 	error |= buf_addstr(out, "</header>\n");
 	return error;
 }

@@ -438,8 +438,12 @@ def sc_chromium(demo, tmp):
         p = run(base + ["--user-data-dir=" + tempfile.mkdtemp(dir=tmp),
                         "--dump-dom", url], timeout=120)
         d = Dom()
-        d.feed(p.stdout.decode())
+        html = p.stdout.decode()
+        d.feed(html)
         check(d.ids.get("env-name") == "api-dev", "the page names it: %r" % d.ids.get("env-name"))
+        hdr = html[html.find("<header"):html.find("</header>")]
+        check("cluster" in hdr and "environments" not in hdr,
+              "its header has no fleet count (it once said SIZE_MAX): %r" % hdr[-120:])
         check(d.checks == {"status": "waiting", "marker": "waiting", "hostkey": "waiting"},
               "its readiness checklist, each check's state: %s" % d.checks)
         check(d.ids.get("connect") == "envctl ssh api-dev", "the line to connect: %r"
