@@ -187,8 +187,9 @@ engine_price_refresh(const struct engine_view *pv, const struct config *cfg,
 			    s->usd_per_hour, err_get());
 			continue;
 		}
-		if (e == 0)
-			continue;	/* EC2 has no price for the zone: keep it */
+		if (e == 0 || (usd - s->usd_per_hour < 1e-6 &&
+		    s->usd_per_hour - usd < 1e-6))
+			continue;	/* no price for the zone, or unchanged */
 		if ((e = store_cost_reprice(&changed, pv->store, s->instance_id,
 		    now, usd)) < 0) {
 			log_warnx("env=%s instance_id=%s: booking its new spot "
