@@ -51,6 +51,19 @@ audit_os_user(char *out, size_t outsz)
 		snprintf(out, outsz, "uid %u", (unsigned)geteuid());
 }
 
+void
+audit_who(char *out, size_t outsz)
+{
+	const char *sudo = getenv("SUDO_USER");
+	char user[128];
+
+	audit_os_user(user, sizeof(user));
+	if (sudo != NULL && *sudo != '\0')
+		snprintf(out, outsz, "%s (sudo from %s)", user, sudo);
+	else
+		snprintf(out, outsz, "%s", user);
+}
+
 int
 audit_command_record(struct store *st, struct ctl_aws *aws,
     const char *command, const char *flags)

@@ -22,6 +22,12 @@ void	 audit_flags(char *out, size_t outsz, int argc, char **argv);
  * It carries the store's correlation id, like every event the command
  * makes after it.  Also logged.  0 or the store's error.
  */
+/*
+ * Who is asking, in words for an event: the OS user, with
+ * " (sudo from X)" when SUDO_USER is set.
+ */
+void	 audit_who(char *out, size_t outsz);
+
 int	 audit_command_record(struct store *, struct ctl_aws *aws,
 	    const char *command, const char *flags);
 

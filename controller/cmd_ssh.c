@@ -36,12 +36,15 @@
 
 #define SSH_START_WAIT	600	/* seconds --start waits for readiness */
 
-/* --start: start name if it is stopped and wait for it (engine_power_*). */
+/*
+ * --start: start name if it is stopped and wait for it (engine_power_*);
+ * un-park it if it is parked and wait for a pass to provision it.
+ */
 static int
 ssh_start(const struct config *cfg, const char *name, const char *flags)
 {
 	struct engine_power ep;
-	char cid[LOG_CID_LEN];
+	char cid[LOG_CID_LEN], who[256];
 	int error;
 
 	ctl_cid_begin(cid);
@@ -49,7 +52,12 @@ ssh_start(const struct config *cfg, const char *name, const char *flags)
 		return error;
 	if (audit_command_record(ep.store, ep.aws, "ssh --start", flags) < 0)
 		log_warnx("recording the command: %s", err_get());
+	audit_who(who, sizeof(who));
+	ep.who = who;
 	error = engine_power_run(&ep, 1, SSH_START_WAIT);
+	/* parked: un-parked now; a pass provisions it, then ssh goes on */
+	if (error == 0 && ep.parked)
+		error = engine_power_wait_ready(&ep, SSH_START_WAIT);
 	engine_power_close(&ep);
 	return error;
 }

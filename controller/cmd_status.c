@@ -3,7 +3,9 @@
  * see them: status, stage, instance, its state, IP, age, cost so far
  * (pipeline_env_cost(), as the status pages), last error, and whether
  * the two agree; with quotas configured, also the new environments a
- * quota holds (status "held", the reason as their agreement).
+ * quota holds (status "held", the reason as their agreement), and the
+ * parked environments (status "parked": shut down idle, no instance,
+ * waiting for `envctl start`; §6.8).
  *
  * Reads the live rows (one query) and the cluster's instances (one
  * paginated DescribeInstances per region the rows and the default
@@ -37,6 +39,7 @@ struct status_row {
 	double				 per_hour;	/* 0 while stopped */
 	double				 cost;
 	long long			 idle_stop;	/* -1: no valid spec read */
+	int				 parked;	/* env is its parked ended row */
 	int				 idle_terminate;
 };
 
@@ -132,7 +135,8 @@ print_text(const struct status_row *rows, size_t n, time_t now)
 		duration_format(age, sizeof(age), born ? (long long)(now - born) : 0);
 		printf("%-24s %-12s %-17s %-20s %-13s %-15s %-8s %9.2f  %s\n",
 		    log_sanitize(nm, sizeof(nm), rows[i].name),
-		    e ? store_status_str(e->status) : (rows[i].hold ? "held" : "-"),
+		    rows[i].parked ? "parked" : e ? store_status_str(e->status) :
+		    (rows[i].hold ? "held" : "-"),
 		    e ? store_stage_str(e->stage) : "-",
 		    log_sanitize(id, sizeof(id), in ? in->id :
 		    (e && e->instance_id ? e->instance_id : "-")),
@@ -176,7 +180,8 @@ print_json(const struct status_row *rows, size_t n, time_t now)
 
 		json_object_set_new(o, "name", json_string(rows[i].name));
 		json_object_set_new(o, "env_id", e ? json_string(e->id) : json_null());
-		json_object_set_new(o, "status", e ? json_string(store_status_str(e->status)) :
+		json_object_set_new(o, "status", rows[i].parked ?
+		    json_string("parked") : e ? json_string(store_status_str(e->status)) :
 		    (rows[i].hold ? json_string("held") : json_null()));
 		json_object_set_new(o, "stage", e ? json_string(store_stage_str(e->stage)) : json_null());
 		json_object_set_new(o, "recorded_instance_id", e ? jstr(e->instance_id) : json_null());
@@ -259,7 +264,7 @@ cmd_status(int argc, char **argv)
 {
 	struct config *cfg = NULL;
 	struct store *st = NULL;
-	struct store_env *live = NULL;
+	struct store_env *live = NULL, *parked = NULL;
 	struct observe_tags tags;
 	struct observe_instances inst = { 0 };
 	struct status_row *rows = NULL;
@@ -270,7 +275,7 @@ cmd_status(int argc, char **argv)
 	struct store_cost_seg *segs = NULL;
 	unsigned char *used = NULL;
 	const char *only = NULL;
-	size_t nlive = 0, nrows = 0, nholds = 0, nsegs = 0, i;
+	size_t nlive = 0, nrows = 0, nholds = 0, nsegs = 0, nparked = 0, i;
 	time_t now = time(NULL);
 	int json, code = EXIT_ERROR;
 
@@ -288,7 +293,8 @@ cmd_status(int argc, char **argv)
 	if (observe_tags_init(&tags, cfg->tag_prefix) < 0 ||
 	    ctl_store_open(&st, cfg) < 0 ||
 	    store_envs_load_live(&live, &nlive, st) < 0 ||
-	    store_cost_list(&segs, &nsegs, st, NULL, 0, true) < 0) {
+	    store_cost_list(&segs, &nsegs, st, NULL, 0, true) < 0 ||
+	    store_envs_parked(&parked, &nparked, st) < 0) {
 		cmd_error("status", err_get());
 		goto out;
 	}
@@ -306,7 +312,7 @@ cmd_status(int argc, char **argv)
 		log_debug("status: no specs for idle_stop: %s", err_get());
 		err_clear();
 	}
-	rows = xcalloc(nlive + inst.n + nholds + 1, sizeof(*rows));
+	rows = xcalloc(nlive + inst.n + nholds + nparked + 1, sizeof(*rows));
 	used = xcalloc(inst.n + 1, 1);
 	for (i = 0; i < nlive; i++) {
 		rows[nrows].env = &live[i];
@@ -329,6 +335,20 @@ cmd_status(int argc, char **argv)
 		rows[nrows].name = name ? name : "(no env tag)";
 		rows[nrows].agreement = agreement_of(NULL, &inst.v[i]);
 		rows[nrows].idle_stop = -1;
+		nrows++;
+	}
+	for (i = 0; i < nparked; i++) {
+		/* its spec removed: the mark is moot, nothing is parked */
+		if (tree != NULL && spec_tree_find(tree, parked[i].name) == NULL)
+			continue;
+		rows[nrows].env = &parked[i];
+		rows[nrows].name = parked[i].name;
+		rows[nrows].parked = 1;
+		rows[nrows].agreement = "ok (parked: shut down idle; "
+		    "`envctl start` brings it back)";
+		/* ended: what its termination booked from the ledger (§6.9) */
+		rows[nrows].cost = parked[i].total_cost_usd;
+		row_idle(&rows[nrows], tree, cfg);
 		nrows++;
 	}
 	for (i = 0; i < nholds; i++) {
@@ -365,6 +385,7 @@ out:
 	observe_instances_dispose(&inst);
 	store_envs_free(live, nlive);
 	store_cost_list_free(segs, nsegs);
+	store_envs_free(parked, nparked);
 	store_free(st);
 	config_free(cfg);
 	return code;

@@ -9,7 +9,9 @@
  * Each records who asked (a `command` event, audit.c) before anything it
  * causes, under the command's correlation id; the work is the
  * pipeline's (pipeline_env_stop/start, through engine_power_*).  start
- * waits for readiness again (default 10m).  Exit 0, 1 on any error or
+ * waits for readiness again (default 10m).  start of a parked
+ * environment (shut down idle, on_idle: terminate) un-parks it and
+ * returns: the next pass provisions a new instance.  Exit 0, 1 on any error or
  * refusal (a spot environment, a row that is not ready, an instance not
  * provably ours, host keys that changed, readiness not reached in time).
  */
@@ -35,6 +37,11 @@ power_print(const struct engine_power *ep, const char *verb, int json)
 	json_t *o;
 	char *s;
 
+	if (!json && ep->parked) {
+		printf("%s %s: the next pass provisions it (a new instance)\n",
+		    verb, ep->row.name);
+		return;
+	}
 	if (!json) {
 		printf("%s %s: instance %s%s%s\n", verb, ep->row.name,
 		    ep->row.instance_id, ep->row.public_ip != NULL ?
@@ -42,9 +49,13 @@ power_print(const struct engine_power *ep, const char *verb, int json)
 		    ep->row.public_ip : "");
 		return;
 	}
-	o = json_pack("{s:s, s:s, s:s, s:s?}", "action", verb, "env",
-	    ep->row.name, "instance_id", ep->row.instance_id, "public_ip",
-	    ep->row.public_ip);
+	if (ep->parked)
+		o = json_pack("{s:s, s:s, s:n}", "action", verb, "env",
+		    ep->row.name, "instance_id");
+	else
+		o = json_pack("{s:s, s:s, s:s, s:s?}", "action", verb, "env",
+		    ep->row.name, "instance_id", ep->row.instance_id,
+		    "public_ip", ep->row.public_ip);
 	if (o == NULL)
 		return;
 	if ((s = json_dumps(o, JSON_COMPACT)) != NULL) {
@@ -61,7 +72,7 @@ power_cmd(int argc, char **argv, int start)
 	struct config *cfg = NULL;
 	struct engine_power ep;
 	const char *name = NULL, *waitarg = NULL;
-	char cid[LOG_CID_LEN], flags[256], what[64];
+	char cid[LOG_CID_LEN], flags[256], what[64], who[256];
 	long long wait_s = POWER_WAIT_DEFAULT;
 	int json, code = EXIT_ERROR, i, bad = 0;
 
@@ -100,11 +111,14 @@ power_cmd(int argc, char **argv, int start)
 	/* who asked, before anything it causes (same correlation id) */
 	if (audit_command_record(ep.store, ep.aws, verb, flags) < 0)
 		log_warnx("recording the command: %s", err_get());
+	audit_who(who, sizeof(who));
+	ep.who = who;
 	if (engine_power_run(&ep, start, (unsigned)wait_s) < 0) {
 		cmd_error(what, err_get());
 		goto out;
 	}
-	power_print(&ep, start ? "started" : "stopping", json);
+	power_print(&ep, ep.parked ? "unparked" : start ? "started" :
+	    "stopping", json);
 	code = EXIT_OK;
 out:
 	engine_power_close(&ep);

@@ -8,6 +8,7 @@
  * a job whose environment still waits says so (pipeline_job_waits()),
  * and the caller looks again a little later.
  */
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -621,6 +622,61 @@ engine_result_dispose(struct engine_result *res)
 	memset(res, 0, sizeof(*res));
 }
 
+/* The newest incarnation of name into ep->row if it is parked; else ERR_NOTFOUND. */
+static int
+power_parked(struct engine_power *ep, const char *name)
+{
+	struct store_env *v = NULL;
+	size_t n = 0;
+	int error;
+
+	if ((error = store_env_history(&v, &n, ep->store, name, 1)) < 0)
+		return error;
+	if (n == 1 && v[0].status == STORE_STATUS_TERMINATED &&
+	    v[0].parked != NULL &&
+	    (error = store_env_get(&ep->row, ep->store, v[0].id)) == 0) {
+		ep->parked = 1;
+		store_envs_free(v, n);
+		return 0;
+	}
+	store_envs_free(v, n);
+	return error < 0 ? error : ERR_NOTFOUND;
+}
+
+/*
+ * Un-park ep's parked row: the mark goes (so the planner provisions the
+ * environment on its next pass), then remote.unpark.  Guarded by the
+ * row's version: a second start at the same time un-parks once.
+ */
+static int
+power_unpark(struct engine_power *ep)
+{
+	json_t *o;
+	char *payload = NULL, esc[256];
+	int error;
+
+	if ((error = store_env_set_text(&ep->row, STORE_ENV_PARKED, NULL, 0)) < 0 ||
+	    (error = store_env_update(ep->store, &ep->row, STORE_ENV_PARKED |
+	    STORE_ENV_GUARD)) < 0)
+		return error;
+	o = json_pack("{s:s, s:s, s:s?, s:s}", "env", ep->row.name, "env_id",
+	    ep->row.id, "instance_id", ep->row.instance_id, "who",
+	    ep->who != NULL ? ep->who : "");
+	if (o == NULL || (payload = json_dumps(o, JSON_COMPACT)) == NULL) {
+		json_decref(o);
+		err_set("remote.unpark: cannot encode");
+		return ERR_GENERIC;
+	}
+	json_decref(o);
+	error = store_event_add(NULL, ep->store, ep->row.id, "remote.unpark",
+	    payload, strlen(payload));
+	free(payload);
+	if (error == 0)
+		log_info("env=%s env_id=%s un-parked: the next pass provisions it",
+		    log_escape(esc, sizeof(esc), ep->row.name), ep->row.id);
+	return error;
+}
+
 int
 engine_power_open(struct engine_power *ep, const struct config *cfg,
     const char *name, const char *cid)
@@ -633,11 +689,11 @@ engine_power_open(struct engine_power *ep, const struct config *cfg,
 	if ((error = ctl_store_open(&ep->store, cfg)) < 0)
 		goto fail;
 	store_context_set(ep->store, cid, NULL);
-	if ((error = store_env_get_by_name(&ep->row, ep->store, name)) < 0) {
-		if (error == ERR_NOTFOUND)
-			err_set("no live environment named %s", name);
+	if ((error = store_env_get_by_name(&ep->row, ep->store, name)) ==
+	    ERR_NOTFOUND && (error = power_parked(ep, name)) == ERR_NOTFOUND)
+		err_set("no live environment named %s", name);
+	if (error < 0)
 		goto fail;
-	}
 	ep->have_row = 1;
 	if ((error = ctl_aws_open(&ep->aws, cfg, ep->row.region != NULL ?
 	    ep->row.region : ctl_region(cfg))) < 0)
@@ -656,8 +712,47 @@ fail:
 int
 engine_power_run(struct engine_power *ep, int start, unsigned wait_s)
 {
+	if (ep->parked && !start) {
+		err_set("%s is parked (shut down idle; no instance): nothing to "
+		    "stop", ep->row.name);
+		return ERR_CONFLICT;
+	}
+	if (ep->parked)
+		return power_unpark(ep);
 	return start ? pipeline_env_start(ep->pl, &ep->row, wait_s) :
 	    pipeline_env_stop(ep->pl, &ep->row);
+}
+
+int
+engine_power_wait_ready(struct engine_power *ep, unsigned wait_s)
+{
+	struct store_env row;
+	time_t until = time(NULL) + (time_t)wait_s;
+	struct timespec ts = { 2, 0 };
+	int error;
+
+	for (;;) {
+		memset(&row, 0, sizeof(row));
+		error = store_env_get_by_name(&row, ep->store, ep->row.name);
+		if (error == 0 && row.status == STORE_STATUS_READY &&
+		    row.stopped_at == 0) {
+			store_env_dispose(&ep->row);
+			ep->row = row;
+			ep->parked = 0;
+			return 0;
+		}
+		if (error == 0)
+			store_env_dispose(&row);
+		else if (error != ERR_NOTFOUND)
+			return error;
+		if (time(NULL) >= until)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	err_set("%s: un-parked, but no pass provisioned it within %us (is "
+	    "`envctl run` running?  `envctl reconcile --once` makes one)",
+	    ep->row.name, wait_s);
+	return ERR_TIMEOUT;
 }
 
 void

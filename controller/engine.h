@@ -67,6 +67,9 @@ struct engine_view {
 	struct plan		*plan;		/* borrows from tree, inst, rows */
 	int64_t			*terminated;	/* the window budget's count (store) */
 	size_t			 nterminated;
+	/* instances EC2 reports shut down idle from inside (plan_input) */
+	char			**idle_down;
+	size_t			 nidle_down;
 	/* quotas (only with some): per tree entry, and the open holds (by env) */
 	struct engine_foot	*foot;
 	size_t			 nfoot;
@@ -300,6 +303,12 @@ int	 engine_run_record(long long *run_id, const struct engine_view *pv,
  * the audit record); engine_power_run() stops or starts (waiting up to
  * wait_s for readiness); engine_power_close() frees (also after a
  * failed open).
+ *
+ * Without a live row, an environment whose newest incarnation is parked
+ * (it shut itself down idle, on_idle: terminate) opens with parked set
+ * and row that ended row: start un-parks it (clears the mark, event
+ * remote.unpark with who, the caller's words for the person asking) and
+ * the next pass provisions it; stop refuses (nothing runs).
  */
 struct engine_power {
 	struct store		*store;
@@ -308,10 +317,19 @@ struct engine_power {
 	struct pipeline_opts	 opts;
 	struct store_env	 row;
 	int			 have_row;
+	int			 parked;	/* row is the parked ended row */
+	const char		*who;		/* for remote.unpark; NULL: "" */
 };
 int	 engine_power_open(struct engine_power *, const struct config *,
 	    const char *name, const char *cid);
 int	 engine_power_run(struct engine_power *, int start, unsigned wait_s);
+/*
+ * After un-parking: wait up to wait_s for a pass (the controller's, or
+ * a `reconcile`) to provision the environment again (a live row, ready
+ * and running), polling the store; then ep->row is that row.
+ * ERR_TIMEOUT when no pass did.
+ */
+int	 engine_power_wait_ready(struct engine_power *, unsigned wait_s);
 void	 engine_power_close(struct engine_power *);
 
 #endif

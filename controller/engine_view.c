@@ -135,6 +135,8 @@ view_plan(struct engine_view *pv, const struct config *cfg, int force,
 	in.now = (int64_t)now;
 	in.terminated = pv->terminated;
 	in.nterminated = pv->nterminated;
+	in.idle_shutdown = (const char *const *)pv->idle_down;
+	in.nidle_shutdown = pv->nidle_down;
 	error = plan_build(&pv->plan, &in);
 	/*
 	 * The plan keeps indexes into these arrays, which are those of the
@@ -190,6 +192,83 @@ view_check_protection(struct engine_view *pv, const struct config *cfg,
 out:
 	free(ids);
 	return error;
+}
+
+/* Whether the valid spec of name parks when idle: on_idle terminate, idle_stop. */
+static bool
+view_idle_terminates(const struct engine_view *pv, const struct config *cfg,
+    const char *name)
+{
+	const struct spec_entry *e = spec_tree_find(pv->tree, name);
+	const struct spec_brief *b;
+
+	if (e == NULL || !spec_entry_valid(e) ||
+	    (b = spec_entry_brief(e)) == NULL || b->on_idle != SPEC_IDLE_TERMINATE)
+		return false;
+	return spec_idle_stop_effective(b->idle_stop_s, b->on_idle, b->market,
+	    cfg->idle_stop) > 0;
+}
+
+/*
+ * A ready row whose instance is gone (DRIFT_GONE) of a spec that
+ * terminates when idle: ask EC2 about that instance (discovery leaves
+ * terminated ones out; EC2 lists them about an hour).  Shut down from
+ * inside (observe_idle_shutdown()), it is parked rather than replaced,
+ * and the plan is made again.  Not found, or any other reason, and the
+ * row takes the gone path.  One DescribeInstances per such row: rare.
+ */
+static int
+view_check_idle_shutdown(struct engine_view *pv, const struct config *cfg,
+    int force, time_t now)
+{
+	struct ec2_describe_instances_input in;
+	struct ec2_instance_page page;
+	size_t i, r, k;
+	int error;
+
+	for (i = 0; i < plan_count(pv->plan); i++) {
+		const struct plan_action *a = plan_action_at(pv->plan, i);
+		const struct store_brief *b;
+		const char *region;
+		struct ec2_client *ec2 = NULL;
+
+		if (a->kind != PLAN_DRIFT_GONE || a->record_index >= pv->rows.nlive)
+			continue;
+		b = &pv->rows.live[a->record_index];
+		if (b->instance_id == NULL ||
+		    !view_idle_terminates(pv, cfg, b->name))
+			continue;
+		region = b->region != NULL ? b->region : ctl_region(cfg);
+		for (r = 0; r < pv->naws && ec2 == NULL; r++)
+			if (strcmp(pv->aws[r]->region, region) == 0)
+				ec2 = pv->aws[r]->ec2;
+		if (ec2 == NULL)
+			continue;
+		memset(&in, 0, sizeof(in));
+		in.instance_ids = &b->instance_id;
+		in.ninstance_ids = 1;
+		memset(&page, 0, sizeof(page));
+		error = ec2_instances_describe_page(&page, ec2, &in, NULL);
+		pv->aws_calls++;
+		if (error == ERR_NOTFOUND)
+			continue;	/* long gone: the gone path */
+		if (error < 0)
+			return error;
+		for (k = 0; k < page.n; k++)
+			if (strcmp(page.v[k].id, b->instance_id) == 0 &&
+			    observe_idle_shutdown(page.v[k].state,
+			    page.v[k].state_reason)) {
+				pv->idle_down = xreallocarray(pv->idle_down,
+				    pv->nidle_down + 1, sizeof(*pv->idle_down));
+				pv->idle_down[pv->nidle_down++] =
+				    xstrdup(b->instance_id);
+				break;
+			}
+		ec2_instance_page_dispose(&page);
+	}
+	if (pv->nidle_down == 0)
+		return 0;
+	return view_plan(pv, cfg, force, now, NULL, 0);
 }
 
 /*
@@ -265,7 +344,8 @@ engine_view_load(struct engine_view *pv, const struct config *cfg, int force,
 	if (cfg->quota.n > 0 &&
 	    (error = engine_quota_footprints(pv, cfg, now)) < 0)
 		goto fail;
-	if ((error = view_plan(pv, cfg, force, now, NULL, 0)) < 0)
+	if ((error = view_plan(pv, cfg, force, now, NULL, 0)) < 0 ||
+	    (error = view_check_idle_shutdown(pv, cfg, force, now)) < 0)
 		goto fail;
 	/* quotas: the held that waited longest go first; plan again for that */
 	if (cfg->quota.n > 0 && ((error = engine_quota_waits(&waited, pv)) < 0 ||
@@ -301,6 +381,8 @@ engine_view_dispose(struct engine_view *pv)
 void
 engine_view_release(struct engine_view *pv)
 {
+	size_t i;
+
 	plan_free(pv->plan);
 	pv->plan = NULL;
 	free(pv->inst_region);
@@ -308,6 +390,11 @@ engine_view_release(struct engine_view *pv)
 	free(pv->terminated);
 	pv->terminated = NULL;
 	pv->nterminated = 0;
+	for (i = 0; i < pv->nidle_down; i++)
+		free(pv->idle_down[i]);
+	free(pv->idle_down);
+	pv->idle_down = NULL;
+	pv->nidle_down = 0;
 	engine_quota_dispose(pv);
 	engine_spot_dispose(pv);
 	observe_instances_dispose(&pv->inst);

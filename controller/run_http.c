@@ -472,6 +472,7 @@ static const char *const ec2_states[] = {
 #define RUN_VIEW_IP		0x08
 #define RUN_VIEW_ERROR		0x10
 #define RUN_VIEW_HOST_KEYS	0x20
+#define RUN_VIEW_PARKED		0x40	/* no string: a parked ended row (§6.8) */
 
 #define VIEW_STRS_MAX	(256u << 20)	/* the view's strings, at most */
 
@@ -519,7 +520,8 @@ view_env_at(const void *arg, size_t i, struct httpd_status_env *out)
 		}
 	if (e->state > 0)
 		out->state = ec2_states[e->state - 1];
-	out->status = store_status_str((enum store_status)e->status);
+	out->status = (e->has & RUN_VIEW_PARKED) ? "parked" :
+	    store_status_str((enum store_status)e->status);
 	out->stage = store_stage_str((enum store_stage)e->stage);
 	out->age_seconds = e->age;
 	out->cost = e->cost;
@@ -613,9 +615,10 @@ run_view_build(struct run_view *v, struct store *st,
 	struct view_id *byid = NULL, *hit;
 	struct view_build b;
 	struct store_event *ev = NULL;
+	struct store_env *parked = NULL;
 	uint32_t *evoff;
 	uint8_t unused = 0;
-	size_t i, nev = 0;
+	size_t i, nev = 0, nparked = 0;
 
 	memset(v, 0, sizeof(*v));
 	memset(&b, 0, sizeof(b));
@@ -629,6 +632,14 @@ run_view_build(struct run_view *v, struct store *st,
 		log_warnx("status page: environments: %s", err_get());
 		v->nrows = 0;
 	}
+	/* parked: shut down idle, waiting for `envctl start` (§6.8) */
+	if (store_envs_parked(&parked, &nparked, st) < 0)
+		log_warnx("status page: parked environments: %s", err_get());
+	for (i = 0; i < nparked; i++) {
+		view_env_add(&b, &parked[i]);
+		v->envs[v->nrows - 1].has |= RUN_VIEW_PARKED;
+	}
+	store_envs_free(parked, nparked);
 	if (store_events_recent(&ev, &nev, st, NULL, EVENTS_SHOWN) < 0) {
 		log_warnx("status page: events: %s", err_get());
 		ev = NULL;

@@ -477,6 +477,11 @@ pipeline_job_run(struct pipeline *p, struct pipeline_job *job)
 		}
 		if ((error = job_row(p, job, &row)) < 0)
 			break;
+		if (job->kind == PLAN_CLOSE &&
+		    strcmp(job->reason, PLAN_REASON_PARK) == 0) {
+			error = pl_park(p, job, &row);
+			break;
+		}
 		error = pl_terminate(p, job, &row,
 		    job->inst != NULL ? job->inst->id : NULL,
 		    terminate_reason(job, &row));

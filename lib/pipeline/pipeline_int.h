@@ -367,6 +367,8 @@ int	 pl_gc(struct pipeline *, struct pipeline_job *);
 int	 pl_drift_report(struct pipeline *, struct pipeline_job *);
 int	 pl_drift_gone(struct pipeline *, struct pipeline_job *,
 	    struct store_env *row);
+int	 pl_park(struct pipeline *, struct pipeline_job *,
+	    struct store_env *row);
 
 /* JSON string escaping for event payloads (no quotes added). */
 void	 pl_json_escape(char *out, size_t outsz, const char *s);

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "mem.h"
 #include "pipeline_int.h"
+#include "spec.h"
 
 /*
  * End incarnation row: status terminating (with the reason) first, then
@@ -334,4 +335,47 @@ pl_drift_gone(struct pipeline *p, struct pipeline_job *job, struct store_env *ro
 	    "out of band\",\"action\":\"replace\"}", name, iid)) < 0)
 		return error;
 	return pl_terminate(p, job, row, NULL, "replaced for drift");
+}
+
+/*
+ * The instance of a ready row shut itself down idle and EC2 terminated
+ * it (on_idle: terminate; plan reason PLAN_REASON_PARK): the row is
+ * marked parked first (a crash before the close leaves a live row the
+ * next pass parks again while EC2 still lists the instance), then ended
+ * as any gone instance's row is (pl_terminate: cost booked the same
+ * way), then remote.idle.parked.  The planner provisions nothing for a
+ * parked environment until `envctl start` or a spec change (§6.8).
+ */
+int
+pl_park(struct pipeline *p, struct pipeline_job *job, struct store_env *row)
+{
+	char name[256], iid[64];
+	long long idle = 0;
+	int error = 0;
+
+	if (row->parked == NULL) {
+		pl_row_set(row, STORE_ENV_PARKED, "idle");
+		if ((error = pl_row_update(p, row, STORE_ENV_PARKED,
+		    "park.mark.before", "park.mark.after")) < 0)
+			goto out;
+	}
+	if ((error = pl_terminate(p, job, row, NULL, "idle shutdown")) < 0)
+		goto out;
+	if (job->spec != NULL)
+		idle = spec_idle_stop_effective(job->spec->lifecycle.idle_stop_s,
+		    job->spec->lifecycle.on_idle, job->spec->instance.market,
+		    p->o.idle_stop_s);
+	pl_json_escape(name, sizeof(name), row->name);
+	pl_json_escape(iid, sizeof(iid), row->instance_id);
+	snprintf(job->stage, sizeof(job->stage), "parked");
+	FP("park.event.before");
+	if ((error = pl_event(p, row->id, "remote.idle.parked",
+	    "{\"env\":\"%s\",\"instance_id\":\"%s\",\"idle_stop\":%lld}",
+	    name, iid, idle)) < 0)
+		goto out;
+	log_info("env=%s env_id=%s parked: instance %s shut down idle; "
+	    "`envctl start` brings it back", row->name, row->id,
+	    row->instance_id != NULL ? row->instance_id : "?");
+out:
+	return error;
 }

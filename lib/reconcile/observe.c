@@ -330,6 +330,7 @@ record_from_row(struct plan_record *r, const struct store_brief *e)
 	r->created_at = (int64_t)e->created_at;
 	r->ttl_expired = e->ttl_expired;
 	r->has_leftovers = e->has_leftovers;
+	r->parked = e->parked;
 	r->not_ours = e->not_ours;
 }
 
@@ -348,4 +349,18 @@ observe_plan_records(struct plan_record **out, size_t *n,
 		record_from_row(&v[nlive + i], &ended[i]);
 	*out = v;
 	*n = nlive + nended;
+}
+
+bool
+observe_idle_shutdown(const char *state, const char *state_reason)
+{
+	static const char code[] = "Client.InstanceInitiatedShutdown";
+	const size_t len = sizeof(code) - 1;
+
+	if (state == NULL || state_reason == NULL ||
+	    (strcmp(state, "shutting-down") != 0 &&
+	    strcmp(state, "terminated") != 0))
+		return false;
+	return strncmp(state_reason, code, len) == 0 &&
+	    (state_reason[len] == '\0' || state_reason[len] == ':');
 }

@@ -107,4 +107,15 @@ int	 observe_plan_stage(enum plan_record_stage *out, unsigned stored);
 /* "running" -> PLAN_INSTANCE_RUNNING; unknown states map to running. */
 enum plan_instance_state observe_instance_state(const char *state);
 
+/*
+ * Whether EC2 reports an instance (its state's name, its stateReason
+ * message as DescribeInstances gives it) shut down from inside: going
+ * away (shutting-down or terminated) with the reason code
+ * Client.InstanceInitiatedShutdown ("Client.InstanceInitiatedShutdown:
+ * Instance initiated shutdown").  A user's terminate
+ * (Client.UserInitiatedShutdown), a spot interruption
+ * (Server.SpotInstanceTermination) or no reason is not.
+ */
+bool	 observe_idle_shutdown(const char *state, const char *state_reason);
+
 #endif

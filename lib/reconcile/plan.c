@@ -698,6 +698,15 @@ plan_desired_norow(struct ctx *c, const struct group *g,
 		    " (", state_name(cur->state), ")", NULL);
 		return;
 	}
+	if (last != NULL && last->parked) {
+		h = hash_compare(g->d->spec_hash, last->spec_hash);
+		if (h == HASH_EQUAL || h == HASH_OTHER_VERSION) {
+			emit(c, g, PLAN_NOOP, NULL, last,
+			    "parked (idle; `envctl start ", g->d->name, "`)",
+			    NULL);
+			return;
+		}
+	}
 	if (last != NULL && last->ttl_expired) {
 		h = hash_compare(g->d->spec_hash, last->spec_hash);
 		if (h == HASH_EQUAL || h == HASH_OTHER_VERSION) {
@@ -709,6 +718,21 @@ plan_desired_norow(struct ctx *c, const struct group *g,
 	EMIT_LIT(c, g, PLAN_PROVISION, NULL, NULL, "new environment");
 }
 
+/* Whether EC2 reported instance id shut down from inside (idle). */
+static bool
+idle_shutdown(const struct ctx *c, const char *id)
+{
+	size_t i;
+
+	if (id == NULL)
+		return false;
+	for (i = 0; i < c->in->nidle_shutdown; i++)
+		if (c->in->idle_shutdown[i] != NULL &&
+		    strcmp(c->in->idle_shutdown[i], id) == 0)
+			return true;
+	return false;
+}
+
 /* A desired environment whose live row has no instance (yet, or any more). */
 static void
 plan_desired_gone(struct ctx *c, const struct group *g)
@@ -717,6 +741,10 @@ plan_desired_gone(struct ctx *c, const struct group *g)
 
 	switch (rec->status) {
 	case PLAN_STATUS_READY:
+		if (idle_shutdown(c, rec->instance_id)) {
+			EMIT_LIT(c, g, PLAN_CLOSE, NULL, rec, PLAN_REASON_PARK);
+			break;
+		}
 		emit(c, g, PLAN_DRIFT_GONE, NULL, rec, "instance ",
 		    rec->instance_id != NULL ? rec->instance_id : "?",
 		    rec->spot_notice != NULL ? " gone after a spot interruption "

@@ -58,6 +58,13 @@
  *    If the latest ended row of that name was ended by TTL (ttl_expired)
  *    with the same spec hash, nothing is provisioned again until the spec
  *    changes (NOOP "ttl expired").
+ *  - Parked (§6.8): a ready row whose instance is listed in
+ *    in->idle_shutdown gives CLOSE with reason PLAN_REASON_PARK (not
+ *    DRIFT_GONE: nothing is provisioned); the close marks the ended row
+ *    parked.  If the latest ended row of a name is parked, its spec hash
+ *    the spec's (or an older canonical form of it), nothing is
+ *    provisioned: NOOP "parked (idle; `envctl start NAME`)".  A spec
+ *    change, or `envctl start` clearing the mark, provisions again.
  *  - Errored rows: a spec hash different from the row's (same version)
  *    retries at once with attempts reset; otherwise attempts >=
  *    max_attempts gives GAVE_UP, now < next_attempt_at gives BACKOFF, and
@@ -203,6 +210,7 @@ struct plan_record {
 	int64_t			 created_at;
 	bool			 ttl_expired;	/* ended rows: ended by TTL */
 	bool			 has_leftovers;	/* ended rows: keys/rules remain */
+	bool			 parked;	/* ended rows: parked when idle (§6.8) */
 	/*
 	 * Set when the pipeline refused to touch a resource of this row
 	 * that is not envctl's (docs/design.md §3.9): why.  Every action on
@@ -273,7 +281,19 @@ struct plan_input {
 	 */
 	const int64_t		*terminated;
 	size_t			 nterminated;
+	/*
+	 * Instances EC2 reports shut down from inside (shutting-down or
+	 * terminated, stateReason Client.InstanceInitiatedShutdown) that
+	 * belong to ready rows of specs with on_idle: terminate and an
+	 * idle_stop in force: the caller looks them up (they are no longer
+	 * discovered) and lists their ids here, any order.
+	 */
+	const char *const	*idle_shutdown;
+	size_t			 nidle_shutdown;
 };
+
+/* The reason of a CLOSE that parks an idle-terminated environment. */
+#define PLAN_REASON_PARK	"idle shutdown (on_idle: terminate): parked"
 
 /* ---- output ---------------------------------------------------------- */
 

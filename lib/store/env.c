@@ -115,6 +115,7 @@ static const struct env_field env_fields[] = {
 	{ STORE_ENV_ERROR, "metadata", F_ERROR, OFF(error) },
 	/* a key of metadata (no migration: jsonb takes it as it is) */
 	{ STORE_ENV_INSTANCE_TYPE, "instance_type", F_META, OFF(instance_type) },
+	{ STORE_ENV_PARKED, "parked", F_META, OFF(parked) },
 	/* the text fields that are not updatable, for store_env_set_text() */
 	{ STORE_ENV_NAME, "name", F_TEXT, OFF(name) },
 	{ STORE_ENV_FAILED_AT_STAGE, "failed_at_stage", F_TEXT,
@@ -150,14 +151,15 @@ env_field_find(unsigned bit)
 	"metadata::text, "						\
 	EPOCH("created_at") ", " EPOCH("updated_at") ", row_version, "	\
 	"host_keys, " EPOCH("stopped_at") ", stopped_seconds, "		\
-	"metadata->>'instance_type'"
+	"metadata->>'instance_type', metadata->>'parked'"
 enum {
 	C_ID, C_NAME, C_WORKSPACE, C_SPEC_HASH, C_SPEC_REVISION, C_STATUS,
 	C_STAGE, C_INSTANCE_ID, C_PUBLIC_IP, C_SSH_KEY, C_SG_ID, C_AMI_ID,
 	C_MARKET, C_SUBNET_ID, C_REGION, C_COST, C_ATTEMPTS, C_NEXT_ATTEMPT,
 	C_LAUNCHED, C_READY, C_TERMINATED, C_REASON, C_TOTAL_COST, C_ERROR,
 	C_FAILED_AT, C_METADATA, C_CREATED, C_UPDATED, C_ROW_VERSION,
-	C_HOST_KEYS, C_STOPPED_AT, C_STOPPED_SECONDS, C_INSTANCE_TYPE, C_NCOLS
+	C_HOST_KEYS, C_STOPPED_AT, C_STOPPED_SECONDS, C_INSTANCE_TYPE, C_PARKED,
+	C_NCOLS
 };
 
 /* The text columns of a row and where each goes. */
@@ -183,6 +185,7 @@ static const struct {
 	{ C_METADATA, offsetof(struct store_env, metadata) },
 	{ C_HOST_KEYS, offsetof(struct store_env, host_keys) },
 	{ C_INSTANCE_TYPE, offsetof(struct store_env, instance_type) },
+	{ C_PARKED, offsetof(struct store_env, parked) },
 };
 #define TEXT_SLOT(env, i)	((char **)(void *)((char *)(env) + text_cols[i].off))
 
@@ -453,9 +456,10 @@ store_env_update(struct store *st, struct store_env *env, unsigned mask)
 		error = ERR_INVALID;
 		goto done;
 	}
-	if ((mask & STORE_ENV_ERROR) && (mask & STORE_ENV_INSTANCE_TYPE)) {
-		err_set("update environment: error and instance type are both "
-		    "metadata: one update each");
+	if ((mask & STORE_ENV_ERROR) &&
+	    (mask & (STORE_ENV_INSTANCE_TYPE | STORE_ENV_PARKED))) {
+		err_set("update environment: error and a metadata key (instance "
+		    "type, parked) are both metadata: one update each");
 		error = ERR_INVALID;
 		goto done;
 	}
@@ -692,6 +696,21 @@ store_env_history(struct store_env **out, size_t *n, struct store *st,
 	    params, 1);
 }
 
+int
+store_envs_parked(struct store_env **out, size_t *n, struct store *st)
+{
+	const char *params[1];
+
+	params[0] = store_cluster(st);
+	return env_query(out, n, st, "parked environments",
+	    "SELECT " ENV_COLUMNS " FROM environments e WHERE cluster_id = $1"
+	    " AND status = 'terminated' AND metadata ? 'parked'"
+	    " AND NOT EXISTS (SELECT 1 FROM environments l"
+	    " WHERE l.cluster_id = e.cluster_id AND l.name = e.name"
+	    " AND (l.created_at, l.id) > (e.created_at, e.id))"
+	    " ORDER BY name", 1, params, 1);
+}
+
 /*
  * The rows of a pass: brief rows (struct store_brief) whose strings go
  * into an arena the store_pass owns: 10,000 rows are a few dozen chunks
@@ -712,11 +731,11 @@ store_env_history(struct store_env **out, size_t *n, struct store *st,
 	" OR security_group_id IS NOT NULL),"				\
 	" CASE WHEN metadata->>'failed_at_stage' = '"			\
 	STORE_FAILED_OWNERSHIP "' THEN metadata->>'error' END,"		\
-	" stopped_at IS NOT NULL"
+	" stopped_at IS NOT NULL, metadata ? 'parked'"
 enum {
 	B_ID, B_NAME, B_SPEC_HASH, B_INSTANCE_ID, B_REGION, B_STATUS, B_STAGE,
 	B_ATTEMPTS, B_NEXT_ATTEMPT, B_LAUNCHED, B_READY, B_CREATED,
-	B_TTL_EXPIRED, B_HAS_LEFTOVERS, B_NOT_OURS, B_STOPPED,
+	B_TTL_EXPIRED, B_HAS_LEFTOVERS, B_NOT_OURS, B_STOPPED, B_PARKED,
 	B_NCOLS
 };
 
@@ -799,6 +818,7 @@ brief_row_add(void *arg, const PGresult *res, int row)
 	b->ttl_expired = *PQgetvalue(res, row, B_TTL_EXPIRED) == 't';
 	b->has_leftovers = *PQgetvalue(res, row, B_HAS_LEFTOVERS) == 't';
 	b->stopped = *PQgetvalue(res, row, B_STOPPED) == 't';
+	b->parked = *PQgetvalue(res, row, B_PARKED) == 't';
 	b->not_ours = brief_str(l, res, row, B_NOT_OURS);
 	return 0;
 }
@@ -859,7 +879,8 @@ store_pass_load(struct store_pass *out, struct store *st, time_t ended_since)
 	    "load ended environments",
 	    "SELECT " BRIEF_COLUMNS " FROM environments"
 	    " WHERE cluster_id = $1 AND status = 'terminated'"
-	    " AND terminated_at >= to_timestamp($2::bigint)"
+	    " AND (terminated_at >= to_timestamp($2::bigint)"
+	    " OR metadata ? 'parked')"
 	    " ORDER BY terminated_at, name", 2, params)) != 0)
 		goto done;
 	error = store_tx_commit(st);

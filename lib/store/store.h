@@ -102,6 +102,12 @@ struct store_env {
 	int			 stopped_seconds;
 	/* metadata->instance_type: the type a launch chose (instance.types) */
 	char			*instance_type;
+	/*
+	 * metadata->parked: the incarnation ended because its instance shut
+	 * itself down idle (on_idle: terminate) and its environment waits,
+	 * parked, for `envctl start` (§6.8); NULL: not parked.
+	 */
+	char			*parked;
 	int			 attempts;
 	time_t			 next_attempt_at;
 	time_t			 launched_at;
@@ -162,6 +168,8 @@ enum store_env_field {
 	STORE_ENV_STOPPED_SECONDS	= 1u << 26,
 	/* metadata instance_type; not in one update with STORE_ENV_ERROR */
 	STORE_ENV_INSTANCE_TYPE		= 1u << 27,
+	/* metadata parked (NULL clears it); not with STORE_ENV_ERROR */
+	STORE_ENV_PARKED		= 1u << 28,
 	/* only check row_version, see store_env_update() */
 	STORE_ENV_GUARD			= 1u << 30,
 };
@@ -342,6 +350,13 @@ int	 store_env_history(struct store_env **out, size_t *n, struct store *,
 	    const char *name, size_t limit);
 
 /*
+ * The parked environments: per name whose newest incarnation ended
+ * parked (metadata parked), that row, by name (status, status pages).
+ * Free with store_envs_free(*out, *n).
+ */
+int	 store_envs_parked(struct store_env **out, size_t *n, struct store *);
+
+/*
  * A row as a reconcile pass reads it: what planning and the actions'
  * routing use, nothing more (80 bytes; a whole struct store_env is 264
  * plus its strings).  The strings belong to the struct store_pass that
@@ -370,6 +385,7 @@ struct store_brief {
 	bool		 ttl_expired;
 	bool		 has_leftovers;
 	bool		 stopped;	/* stopped_at is set (a stop is known) */
+	bool		 parked;	/* metadata has the parked mark (§6.8) */
 };
 
 /*
@@ -377,7 +393,8 @@ struct store_brief {
  * read-only repeatable-read transaction (one consistent snapshot): the
  * schema check, the live rows ordered by name, and the incarnations that
  * ended at or after ended_since (their leftovers may need garbage
- * collection), ordered by terminated_at then name.  Rows arrive one at a
+ * collection) or carry the parked mark however old (the planner keeps
+ * a parked environment parked), ordered by terminated_at then name.  Rows arrive one at a
  * time (single-row mode) into brief rows whose strings are packed into a
  * few large chunks the store_pass owns.  store_pass_dispose() frees
  * everything; on failure *out is left empty.

@@ -446,14 +446,41 @@ static const char script_end[] =
 "marker ready 0 0\n";
 
 /*
+ * service_start(), emitted once when a watcher is in force (idle, spot):
+ * the watcher as a systemd service enabled at boot, so that it runs again
+ * after a stop and start or a reboot; where there is no systemd (or in a
+ * test's sandbox, without $ENVCTL_ROOT/run/systemd/system) a background
+ * process until the next boot.  The unit names the watcher's path on the
+ * instance (without the test's ENVCTL_ROOT).
+ */
+static const char service_fn[] =
+"# service_start NAME DESCRIPTION PATH [ARG...]: a watcher as a service.\n"
+"service_start() {\n"
+"  local name=$1 desc=$2 u=\"$ENVCTL_ROOT/etc/systemd/system/$1.service\"\n"
+"  shift 2\n"
+"  if [ -d \"$ENVCTL_ROOT/run/systemd/system\" ] && command -v systemctl >/dev/null; then\n"
+"    mkdir -p \"${u%/*}\"\n"
+"    printf '[Unit]\\nDescription=%s\\nAfter=network-online.target\\n[Service]\\nExecStart=%s\\n"
+"Restart=on-failure\\nRestartSec=5\\n[Install]\\nWantedBy=multi-user.target\\n' \\\n"
+"      \"$desc\" \"${*#\"$ENVCTL_ROOT\"}\" >\"$u\"\n"
+"    systemctl daemon-reload\n"
+"    systemctl enable --now \"$name.service\"\n"
+"  else\n"
+"    log \"no systemd: $name runs until the next boot only\"\n"
+"    ENVCTL_ROOT=\"$ENVCTL_ROOT\" setsid \"$@\" </dev/null >>\"$LOG\" 2>&1 &\n"
+"  fi\n"
+"}\n";
+
+/*
  * The idle watcher (lifecycle.idle_stop, §6.7): IDLE_STOP and IDLE_ACTION
  * assigned, and idle_install(), which the body calls before the ready
- * marker, writes /usr/local/sbin/envctl-idle and starts it as a systemd
- * service enabled at boot.  The watcher powers the machine off once no
- * TCP connection to port 22 has been established (ss; who where ss is
- * missing) and the 1-minute load has stayed under ENVCTL_IDLE_LOAD
- * hundredths per CPU (10) for IDLE_STOP seconds, after a wall warning 10
- * minutes before; activity resets its clock.  Tests and benchmarks set
+ * marker, writes /usr/local/sbin/envctl-idle and starts it with
+ * service_start() (a systemd service enabled at boot).  The watcher
+ * powers the machine off once no TCP connection to port 22 has been
+ * established (ss; who where ss is missing) and the 1-minute load has
+ * stayed under ENVCTL_IDLE_LOAD hundredths per CPU (10) for IDLE_STOP
+ * seconds, after a wall warning 10 minutes before; activity resets its
+ * clock.  Tests and benchmarks set
  * ENVCTL_IDLE_INTERVAL (seconds between checks, 60), ENVCTL_IDLE_CLOCK (a
  * file holding the epoch time) and ENVCTL_IDLE_LOADAVG (/proc/loadavg).
  * Nothing is emitted when idle_stop_s is 0.
@@ -462,9 +489,9 @@ static const char idle_watcher[] =
 "# idle_install: the idle watcher (lifecycle.idle_stop), a systemd service\n"
 "# so that it runs again after every boot (a stop and start included).\n"
 "idle_install() {\n"
-"  local f=\"$ENVCTL_ROOT/usr/local/sbin/envctl-idle\" u=\"$ENVCTL_ROOT/etc/systemd/system/envctl-idle.service\"\n"
+"  local f=\"$ENVCTL_ROOT/usr/local/sbin/envctl-idle\"\n"
 "  log \"idle watcher: $IDLE_ACTION after ${IDLE_STOP}s idle\"\n"
-"  mkdir -p \"${f%/*}\" \"${u%/*}\"\n"
+"  mkdir -p \"${f%/*}\"\n"
 "  cat >\"$f\" <<'ENVCTL_IDLE'\n"
 "#!/bin/bash\n"
 "# envctl-idle LIMIT ACTION: power off once no SSH connection has been open\n"
@@ -500,14 +527,7 @@ static const char idle_watcher[] =
 "done\n"
 "ENVCTL_IDLE\n"
 "  chmod 0755 \"$f\"\n"
-"  if [ -d \"$ENVCTL_ROOT/run/systemd/system\" ]; then\n"
-"    printf '[Unit]\\nDescription=envctl idle watcher\\n[Service]\\nExecStart=/usr/local/sbin/envctl-idle %s %s\\nRestart=on-failure\\n[Install]\\nWantedBy=multi-user.target\\n' \"$IDLE_STOP\" \"$IDLE_ACTION\" >\"$u\"\n"
-"    systemctl daemon-reload\n"
-"    systemctl enable --now envctl-idle.service\n"
-"  else\n"
-"    log \"no systemd: the idle watcher runs until the next boot only\"\n"
-"    setsid \"$f\" \"$IDLE_STOP\" \"$IDLE_ACTION\" </dev/null >>\"$LOG\" 2>&1 &\n"
-"  fi\n"
+"  service_start envctl-idle \"envctl idle watcher\" \"$f\" \"$IDLE_STOP\" \"$IDLE_ACTION\"\n"
 "}\n";
 
 static int
@@ -531,9 +551,9 @@ render_idle_watcher(struct buf *b, const struct spec *spec,
  * The spot interruption watcher (docs/design.md §6.7.1), installed only
  * for spot specs.  The bootstrap writes it to /usr/local/sbin with its
  * values copied by `declare -p` (bash's own re-readable quoting), then
- * starts it as a systemd service, or in the background where systemd is
- * absent.  It polls IMDSv2 every ENVCTL_WATCH_POLL (5) seconds at
- * ENVCTL_IMDS (http://169.254.169.254); on a spot instance-action or a
+ * starts it with service_start() (a systemd service, or in the
+ * background where systemd is absent).  It polls IMDSv2 every
+ * ENVCTL_WATCH_POLL (5) seconds at ENVCTL_IMDS (http://169.254.169.254); on a spot instance-action or a
  * rebalance recommendation it runs the on_interruption commands once per
  * kind, as the login user in the workspace, under timeout(1), warns the
  * logged-in users with wall, and PUTs the interrupted marker.  After an
@@ -614,16 +634,7 @@ static const char watcher_install[] =
 "  printf '%s' \"$WATCHER_BODY\"\n"
 "} >\"$WATCHER\")\n"
 "chmod 0700 \"$WATCHER\"\n"
-"if [ -z \"$ENVCTL_ROOT\" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then\n"
-"  printf '[Unit]\\nDescription=envctl spot interruption watcher\\nAfter=network-online.target\\n\\n"
-"[Service]\\nExecStart=%s\\nRestart=on-failure\\nRestartSec=5\\n\\n[Install]\\nWantedBy=multi-user.target\\n' \\\n"
-"    \"$WATCHER\" >/etc/systemd/system/envctl-spot-watcher.service\n"
-"  systemctl daemon-reload\n"
-"  systemctl enable --now envctl-spot-watcher.service\n"
-"else\n"
-"  # no systemd (or a test's sandbox): a background process; not restarted after a reboot\n"
-"  ENVCTL_ROOT=\"$ENVCTL_ROOT\" setsid \"$WATCHER\" </dev/null >/dev/null 2>&1 &\n"
-"fi\n";
+"service_start envctl-spot-watcher \"envctl spot interruption watcher\" \"$WATCHER\"\n";
 
 /* The watcher's values and its installation; nothing for on-demand specs. */
 static int
@@ -672,6 +683,8 @@ render_script(struct buf *b, const struct spec *spec,
 	    spec->bootstrap.npackages);
 	error |= assign_environment(b, spec);
 	error |= assign_array(b, "SETUP", spec->bootstrap.setup, spec->bootstrap.nsetup);
+	if (p->idle_stop_s > 0 || spec->instance.market == SPEC_MARKET_SPOT)
+		error |= buf_addstr(b, service_fn);
 	error |= render_idle_watcher(b, spec, p);
 	error |= buf_addstr(b, script_body);
 	error |= render_interruption_watcher(b, spec, p);

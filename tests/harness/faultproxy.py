@@ -241,6 +241,17 @@ dependency, console-empty, placement-scores, placement-invalid).
       order; types not in it are left out.  A request naming no type of
       the table gets moto's answer.  The log entry has fault
       "strict-spot-prices".
+  os_shutdown: []            ["i-..."]
+      moto has no operating system to run `shutdown -h now`: these
+      instances shut down from inside, as one whose
+      InstanceInitiatedShutdownBehavior is terminate does.  At the next
+      EC2 call through the proxy, the proxy terminates each (once) through
+      moto, and from then on DescribeInstances answers give that
+      instance's stateReason as EC2 does for a shutdown from inside: code
+      Client.InstanceInitiatedShutdown, message
+      "Client.InstanceInitiatedShutdown: Instance initiated shutdown"
+      (moto says Client.UserInitiatedShutdown).  The TerminateInstances
+      goes straight to moto: it is not in the request log.
 
 Rate-limit and latency keys are an action name or a glob ("Describe*",
 "*"); an exact name wins over a glob, and every action matching one glob
@@ -306,6 +317,7 @@ class State:
         self.bucket_region = {}   # bucket -> region (CreateBucket, or asked of moto)
         self.public_ip = {}       # instance id -> True/False: AssociatePublicIpAddress
         self.image_arch = {}      # image id -> architecture (asked of moto)
+        self.os_shut = set()      # instance ids shut down from inside (os_shutdown)
 
     def merge(self, doc):
         doc = dict(doc)
@@ -531,7 +543,12 @@ STRICT_DEFAULTS = {
     "spot_placement_scores": {},
     "spot_placement_default": 5,
     "spot_prices": {},
+    "os_shutdown": [],
 }
+
+# EC2's stateReason of an instance its own OS shut down (API_StateReason).
+OS_SHUTDOWN_REASON = ("Client.InstanceInitiatedShutdown",
+                      "Client.InstanceInitiatedShutdown: Instance initiated shutdown")
 
 NOT_FOUND = {
     "security_group": ("InvalidGroup.NotFound", "The security group '%s' does not exist"),
@@ -1176,8 +1193,44 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if service == "s3":
             return self.strict_s3(st, action, query, scope)
         if service == "ec2":
+            self.os_shutdown(st, scope)
             return self.strict_ec2(st, action, pd, scope)
         return None
+
+    def os_shutdown(self, st, scope):
+        """Terminate (through moto, once) the instances os_shutdown names."""
+        with STATE.lock:
+            todo = [i for i in st["os_shutdown"] or [] if i not in STATE.os_shut]
+            STATE.os_shut.update(todo)
+        for iid in todo:
+            self.moto_ec2(scope, "TerminateInstances", {"InstanceId.1": iid})
+
+    def os_shutdown_view(self, data):
+        """DescribeInstances: the stateReason of a shutdown from inside."""
+        with STATE.lock:
+            shut = set(STATE.os_shut)
+        if not shut:
+            return data
+        try:
+            root = ET.fromstring(data)
+        except ET.ParseError:
+            return data
+        ns = ns_of(root)
+        changed = False
+        for iset in root.iter(ns + "instancesSet"):
+            for inst in iset.findall(ns + "item"):
+                if inst.findtext(ns + "instanceId") not in shut:
+                    continue
+                sr = inst.find(ns + "stateReason")
+                if sr is None:
+                    sr = ET.SubElement(inst, ns + "stateReason")
+                for tag, text in zip(("code", "message"), OS_SHUTDOWN_REASON):
+                    el = sr.find(ns + tag)
+                    if el is None:
+                        el = ET.SubElement(sr, ns + tag)
+                    el.text = text
+                changed = True
+        return xml_out(root, ns) if changed else data
 
     def strict_record(self, action, pd, reqbody, data):
         """Remember what a successful call created (strict mode needs it)."""
@@ -1237,6 +1290,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.hide_items(data, st, "securityGroupInfo", "groupId", "security_group")
         if action == "DescribeKeyPairs" and hides:
             return self.hide_items(data, st, "keySet", "keyName", "key_pair")
+        if action == "DescribeInstances":
+            data = self.os_shutdown_view(data)
         if action == "DescribeInstanceStatus":
             if hides:
                 data = self.hide_items(data, st, "instanceStatusSet", "instanceId", "instance")

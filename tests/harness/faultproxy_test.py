@@ -211,6 +211,40 @@ def test_public_ips_and_console_output():
           e[0]["fault"] == "console-output", "console answers logged %r" % e)
 
 
+def test_os_shutdown():
+    """strict os_shutdown: the named instance shut down from inside (EC2's
+    stateReason), the other one untouched."""
+    reset({})
+    st, body = ec2("DescribeImages")
+    image = xml_texts(body, "imageId")[0]
+    st, body = ec2("RunInstances", ImageId=image, MinCount="2", MaxCount="2",
+                   InstanceType="t3.micro")
+    ids = xml_texts(body, "instanceId")
+    check(st == 200 and len(ids) == 2, "run instances %s" % st)
+    control("config", {"strict": {"os_shutdown": [ids[0]], "invisible": {},
+                                  "reachability": False,
+                                  "subnet_public_ip": False}})
+    st, body = ec2("DescribeInstances", **{"InstanceId.1": ids[0],
+                                           "InstanceId.2": ids[1]})
+    check(st == 200, "describe %s" % st)
+    got = dict(zip(xml_texts(body, "instanceId"), xml_texts(body, "name")))
+    check(got.get(ids[0]) in ("shutting-down", "terminated") and
+          got.get(ids[1]) == "running", "states %r" % got)
+    codes = xml_texts(body, "code")
+    check("Client.InstanceInitiatedShutdown" in codes and
+          b"Client.InstanceInitiatedShutdown: Instance initiated shutdown" in body,
+          "stateReason of a shutdown from inside %r" % body)
+    check(body.count(b"Client.InstanceInitiatedShutdown:") == 1,
+          "only the named instance's reason rewritten")
+    # a user's terminate keeps moto's reason
+    check(ec2("TerminateInstances", **{"InstanceId.1": ids[1]})[0] == 200, "terminate")
+    st, body = ec2("DescribeInstances", **{"InstanceId.1": ids[1]})
+    check(b"Client.InstanceInitiatedShutdown" not in body and
+          b"Client.UserInitiatedShutdown" in body, "user terminate %r" % body)
+    check([e["action"] for e in log()].count("TerminateInstances") == 1,
+          "the proxy's own terminate is not logged")
+
+
 def test_reset_clears_moto():
     reset({})
     check(ec2("CreateKeyPair", KeyName="gone-after-reset")[0] == 200, "create")

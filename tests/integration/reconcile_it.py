@@ -1970,7 +1970,10 @@ def idle():
     the aws CLI: the watcher's idle_stop in its user-data (the spec's, else
     the idle_stop option; never the option on spot), the shutdown
     behaviour (terminate for on_idle: terminate); status -o json shows it;
-    an idle termination is replaced by the planner's normal path."""
+    a termination by anyone else is replaced by the planner's normal path;
+    one the instance's own OS made (the proxy's os_shutdown) parks it: the
+    row ends (psql), no instance over two more passes (aws CLI), plan and
+    status say parked, and `envctl start` brings it back on the next pass."""
     sc = Scenario("idle", checks="status,marker")
     sc.env["ENVCTL_IDLE_STOP"] = "2h"
     extra = {"dft1": "", "term1": ", idle_stop: 1h, on_idle: terminate",
@@ -2015,13 +2018,62 @@ def idle():
     # terminate); the spec still asks for it, so the planner replaces it
     old = rows["term1"]["instance_id"]
     aws("ec2", "terminate-instances", "--instance-ids", old)
-    for _ in range(3):
+    for _ in range(6):     # (a loaded machine may need a pass more)
         sc.reconcile()
         sc.put_markers()
-    new = sc.live("term1")
+        new = sc.live("term1")
+        if new and new[0]["status"] == "ready":
+            break
+        sc.settle()
     check(len(new) == 1 and new[0]["instance_id"] not in (None, old) and
           new[0]["status"] == "ready",
           "idle: a terminated on_idle: terminate environment is replaced (%s)" % new)
+
+    # ... but one its own OS shut down (EC2's stateReason
+    # Client.InstanceInitiatedShutdown, the proxy playing the OS) is parked:
+    # the row ends, nothing is launched until `envctl start`
+    if not new or not new[0]["instance_id"]:
+        return
+    nid = new[0]["instance_id"]
+
+    def term1_instances():
+        return [i["InstanceId"] for i in sc.instances()
+                if {t["Key"]: t["Value"] for t in i.get("Tags", [])}.get("envctl:env") == "term1"]
+
+    proxy("/__proxy/config", {"strict": {"os_shutdown": [nid]}})
+    r = sc.reconcile()
+    ec2 = aws("ec2", "describe-instances", "--instance-ids", nid)["Reservations"][0]["Instances"][0]
+    row = sc.psql("SELECT status, metadata->>'parked', termination_reason, total_cost_usd IS NOT "
+                  "NULL, terminated_at IS NOT NULL FROM environments WHERE instance_id = '%s'" % nid)
+    ev = sc.psql("SELECT payload->>'instance_id', payload->>'idle_stop' FROM events "
+                 "WHERE type = 'remote.idle.parked'")
+    # (the aws CLI talks to moto: terminated; the reason is the proxy's)
+    check(ec2["State"]["Name"] == "terminated" and
+          row == "terminated|idle|idle shutdown|t|t" and ev == nid + "|3600",
+          "idle: a shutdown from inside parks the row (aws %s; psql %s; event %s; rc %d %s)"
+          % (ec2["StateReason"], row, ev, r.returncode, r.stderr.strip()[-300:]))
+    codes = [sc.reconcile().returncode for _ in range(2)]
+    left = term1_instances()
+    live = sc.live("term1")
+    check(codes == [0, 0] and left == [] and live == [],
+          "idle: parked over two passes: no instance (aws %s), no live row (%s), rc %s"
+          % (left, live, codes))
+    p = sc.envctl("plan", "-v")
+    st = json.loads(sc.envctl("status", "-o", "json").stdout or "[]")
+    shown = [e.get("status") for e in st if e.get("name") == "term1"]
+    check("parked (idle; `envctl start term1`)" in p.stdout and shown == ["parked"],
+          "idle: plan and status show term1 parked (%s; %s)" % (shown, p.stdout[-400:]))
+
+    # envctl start un-parks it (who asked); the next pass launches anew
+    r = sc.envctl("start", "term1")
+    who = sc.psql("SELECT payload->>'who' <> '', (SELECT count(*) FROM environments WHERE "
+                  "metadata ? 'parked') FROM events WHERE type = 'remote.unpark'")
+    check(r.returncode == 0 and who == "t|0",
+          "idle: envctl start un-parks (rc %d %s; psql %s)" % (r.returncode, r.stderr.strip(), who))
+    sc.reconcile()
+    after = term1_instances()
+    check(len(after) == 1 and after[0] not in (old, nid),
+          "idle: after start the next pass launches a new instance (aws %s)" % after)
 
 
 def placement():

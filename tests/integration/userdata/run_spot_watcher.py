@@ -29,6 +29,8 @@ import sys
 import tempfile
 import time
 
+from run_bootstrap import puts   # the marker server's PUTs, in order
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 RENDER = sys.argv[1]
@@ -61,17 +63,6 @@ def start(argv, portfile=None):
     check(wait_for(lambda: os.path.exists(portfile)), "server did not start")
     with open(portfile, encoding="utf-8") as f:
         return p, int(f.read())
-
-
-def puts(store):
-    out, n = [], 1
-    while os.path.exists(os.path.join(store, f"{n}.json")):
-        with open(os.path.join(store, f"{n}.path"), encoding="utf-8") as f:
-            path = f.read()
-        with open(os.path.join(store, f"{n}.json"), encoding="utf-8") as f:
-            out.append((path, f.read()))
-        n += 1
-    return out
 
 
 def interrupted(store):

@@ -321,6 +321,31 @@ test_observe__stage_map(void **state)
 	assert_int_equal(observe_plan_stage(&ps, 255), ERR_INVALID);
 }
 
+/* A shutdown from inside, by EC2's documented stateReason values. */
+static void
+test_observe__idle_shutdown(void **state)
+{
+	static const char in[] = "Client.InstanceInitiatedShutdown: Instance "
+	    "initiated shutdown";
+
+	(void)state;
+	assert_true(observe_idle_shutdown("terminated", in));
+	assert_true(observe_idle_shutdown("shutting-down", in));
+	assert_true(observe_idle_shutdown("terminated",
+	    "Client.InstanceInitiatedShutdown"));
+	/* not going away: a stop from inside keeps the disk (§6.8) */
+	assert_false(observe_idle_shutdown("stopped", in));
+	assert_false(observe_idle_shutdown("running", in));
+	assert_false(observe_idle_shutdown("terminated",
+	    "Client.UserInitiatedShutdown: User initiated shutdown"));
+	assert_false(observe_idle_shutdown("terminated",
+	    "Server.SpotInstanceTermination: Spot instance termination"));
+	assert_false(observe_idle_shutdown("terminated",
+	    "Client.InstanceInitiatedShutdownX"));
+	assert_false(observe_idle_shutdown("terminated", ""));
+	assert_false(observe_idle_shutdown("terminated", NULL));
+}
+
 int
 main(void)
 {
@@ -331,6 +356,7 @@ main(void)
 		    test_observe__prefix_and_plan_instances, setup, teardown),
 		cmocka_unit_test(test_observe__plan_records),
 		cmocka_unit_test(test_observe__stage_map),
+		cmocka_unit_test(test_observe__idle_shutdown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

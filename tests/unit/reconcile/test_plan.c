@@ -61,6 +61,11 @@
 	  .stage = PLAN_STAGE_DONE, .spec_hash = h, .created_at = OLD, \
 	  .ttl_expired = ttl, .has_leftovers = left }
 
+#define ROW_PARKED(eid, n, h, created) \
+	{ .env_id = eid, .name = n, .status = PLAN_STATUS_TERMINATED, \
+	  .stage = PLAN_STAGE_DONE, .spec_hash = h, .instance_id = "i-old", \
+	  .created_at = created, .parked = true }
+
 #define WANT(k, n, r)		{ .kind = PLAN_##k, .name = n, .reason = r }
 #define WANT_I(k, n, i, r)	{ .kind = PLAN_##k, .name = n, .reason = r, .instance_id = i }
 #define WANT_HELD(h, n, r)	{ .kind = PLAN_BLOCKED, .name = n, .reason = r, .held = PLAN_##h }
@@ -94,6 +99,7 @@ struct plan_case {
 	int64_t			 done[8];	/* terminations made (0 ends) */
 	struct plan_quota	 quota[4];	/* max_envs etc. 0 and no
 						   workspace: the list ends */
+	const char		*idle_down[4];	/* idle_shutdown ids (NULL ends) */
 	size_t			 ignored;
 	int			 changes;	/* expected plan_has_changes() */
 };
@@ -160,6 +166,9 @@ case_input(struct plan_input *in, const struct plan_case *c)
 	in->terminated = c->done;
 	while (in->nterminated < 8 && c->done[in->nterminated] != 0)
 		in->nterminated++;
+	in->idle_shutdown = c->idle_down;
+	while (in->nidle_shutdown < 4 && c->idle_down[in->nidle_shutdown] != NULL)
+		in->nidle_shutdown++;
 	in->now = NOW;
 }
 
@@ -840,6 +849,47 @@ CASE(stopped_spec_changed_waits,
     .want = { WANT_I(NOOP, "web-a", "i-1", "stopped; spec changed, acted on once started"),
 	      WANT_I(NOOP, "web-b", "i-2", "stopped; spec changed") },
     .changes = 0)
+
+/*
+ * Parked (§6.8): a ready row whose instance shut itself down idle
+ * (listed by the caller) is closed as parked, not replaced; one gone for
+ * any other reason (web-b: user terminate, spot interruption) is.
+ */
+CASE(idle_shutdown_parks,
+    .d = { SPEC("web-a", H1), SPEC("web-b", H1), SPEC("web-c", H1) },
+    .i = { INST("i-1", SHUTTING_DOWN, "web-a", "e-1", H1, OLD) },
+    .r = { ROW("e-1", "web-a", READY, DONE, H1, "i-1"),
+	   ROW("e-2", "web-b", READY, DONE, H1, "i-2"),
+	   ROW("e-3", "web-c", PROVISIONING, INSTANCE_LAUNCHED, H1, "i-3") },
+    .idle_down = { "i-2x", "i-1", "i-3" },
+    .want = { WANT(CLOSE, "web-a", PLAN_REASON_PARK),
+	      WANT(DRIFT_GONE, "web-b", "gone out of band; provision again"),
+	      WANT(ADVANCE, "web-c", "instance not visible yet") },
+    .changes = 1)
+
+/* parked, the same spec (or an older canonical form of it): nothing */
+CASE(parked_not_reprovisioned,
+    .d = { SPEC("web-a", H1), SPEC("web-b", H1) },
+    .r = { ROW_PARKED("e-1", "web-a", H1, OLD),
+	   ROW_PARKED("e-2", "web-b", H0, OLD) },
+    .want = { WANT(NOOP, "web-a", "parked (idle; `envctl start web-a`)"),
+	      WANT(NOOP, "web-b", "parked (idle; `envctl start web-b`)") },
+    .changes = 0)
+
+/*
+ * A changed spec un-parks (web-a); so does a newer incarnation that
+ * ended without the mark (web-b); a removed spec leaves nothing to do
+ * (web-c).
+ */
+CASE(parked_spec_changed_or_newer,
+    .d = { SPEC("web-a", H2), SPEC("web-b", H1) },
+    .r = { ROW_PARKED("e-1", "web-a", H1, OLD),
+	   ROW_PARKED("e-2", "web-b", H1, OLD - 10),
+	   ROW_ENDED("e-3", "web-b", H1, false, false),
+	   ROW_PARKED("e-4", "web-c", H1, OLD) },
+    .want = { WANT(PROVISION, "web-a", "new environment"),
+	      WANT(PROVISION, "web-b", "new environment") },
+    .changes = 1)
 
 /* TTL and spec removal still end a stopped environment */
 CASE(stopped_ttl_and_removal_terminate,
@@ -1779,6 +1829,9 @@ main(void)
 		cmocka_unit_test(test_plan__stopped_ttl_and_removal_terminate),
 		cmocka_unit_test(test_plan__spot_notice_replaces),
 		cmocka_unit_test(test_plan__spot_notice_budget),
+		cmocka_unit_test(test_plan__idle_shutdown_parks),
+		cmocka_unit_test(test_plan__parked_not_reprovisioned),
+		cmocka_unit_test(test_plan__parked_spec_changed_or_newer),
 		cmocka_unit_test(test_plan__duplicate_instance),
 		cmocka_unit_test(test_plan__stray_instance_beside_row),
 		cmocka_unit_test(test_plan__terminating_row_continues),

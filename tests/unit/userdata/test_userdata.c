@@ -164,6 +164,7 @@ test_userdata__idle_watcher(void **state)
 	assert_null(strstr(s, "IDLE_STOP="));
 	assert_null(strstr(s, "envctl-idle"));
 	assert_null(strstr(s, "idle_install()"));
+	assert_null(strstr(s, "service_start"));	/* no watcher, no service */
 	plain = strlen(s);
 	free(s);
 
@@ -172,8 +173,9 @@ test_userdata__idle_watcher(void **state)
 	assert_contains(s, "\nIDLE_STOP='3600'\nIDLE_ACTION='stop'\n");
 	assert_contains(s, "\nidle_install() {\n");
 	assert_contains(s, "/usr/local/sbin/envctl-idle");
-	assert_contains(s, "systemctl enable --now envctl-idle.service\n");
-	assert_contains(s, "ExecStart=/usr/local/sbin/envctl-idle %s %s\\n");
+	assert_contains(s, "\nservice_start() {\n");
+	assert_contains(s, "service_start envctl-idle \"envctl idle watcher\" \"$f\" "
+	    "\"$IDLE_STOP\" \"$IDLE_ACTION\"\n");
 	assert_contains(s, "ss -Htn state established '( sport = :22 )'");
 	assert_contains(s, "shutdown -h now");
 	assert_contains(s, "wall \"envctl: idle");
