@@ -222,6 +222,8 @@ rc_pass(struct rc *rc, int pass, int force, int dry_run, int *changes,
 			log_warnx("recording observed stops: %s", err_get());
 		if (engine_spot_record(&pv, rc->capacity, time(NULL)) < 0)
 			log_warnx("recording spot notices: %s", err_get());
+		if (engine_price_refresh(&pv, rc->cfg, time(NULL)) < 0)
+			log_warnx("refreshing spot prices: %s", err_get());
 		goto out;
 	}
 	rc->pass = pass;

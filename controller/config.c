@@ -148,6 +148,8 @@ static const struct config_option options[] = {
 	    "time between full passes when nothing changes"),
 	DURATION(spot_resync_interval, "30s", 0, 86400,
 	    "time between full passes while there are spot instances, so a spot interruption notice is acted on within it; 0: resync_interval"),
+	DURATION(spot_price_refresh, "1h", 0, 86400 * 7,
+	    "how old a running spot instance's booked price may get before a pass reads its zone's spot price again (one DescribeSpotPriceHistory per region and type) and books the new one from then on; 0: off"),
 	DURATION(leader_lease, "15s", 3, 3600,
 	    "leader lease: renewed every third of it; a standby takes over once it expired; the leader stops changing AWS a third of it before"),
 	INT(max_attempts, "5", 1, 1000,

@@ -84,6 +84,7 @@ struct config {
 	long long		 orphan_grace;
 	long long		 resync_interval;
 	long long		 spot_resync_interval;	/* 0: resync_interval */
+	long long		 spot_price_refresh;	/* seconds; 0: off */
 	long long		 leader_lease;	/* seconds */
 	int			 max_attempts;
 	long long		 backoff_base;

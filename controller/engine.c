@@ -571,6 +571,8 @@ engine_execute(struct engine_result *res, const struct config *cfg,
 		log_warnx("recording observed stops: %s", err_get());
 	if (engine_spot_record(pv, x->capacity, time(NULL)) < 0)
 		log_warnx("recording spot notices: %s", err_get());
+	if (engine_price_refresh(pv, cfg, time(NULL)) < 0)
+		log_warnx("refreshing spot prices: %s", err_get());
 	res->jobs = engine_jobs(&res->njobs, &res->specs, pv, cfg);
 	if (store_run_begin(&res->run, pv->store, pv->revision) < 0)
 		log_warnx("recording the pass start: %s", err_get());

@@ -152,6 +152,21 @@ int	 engine_spot_record(const struct engine_view *pv,
 	    struct pipeline_capacity *capacity, time_t now);
 void	 engine_spot_dispose(struct engine_view *pv);
 
+/* ---- spot prices of running instances (engine_price.c) -------------- */
+
+/*
+ * With spot_price_refresh set and a spot instance in the pass (else no
+ * query and no call): each open spot compute segment of the cluster whose
+ * price was set at least spot_price_refresh ago is continued at its
+ * zone's newest spot price when that changed (store_cost_reprice()).
+ * Prices are read with one DescribeSpotPriceHistory per (region, type),
+ * cached for the process for spot_price_refresh.  A read that fails is
+ * a warning (the segment keeps its price).  Returns 0 or the first
+ * store error (the other segments are still tried).
+ */
+int	 engine_price_refresh(const struct engine_view *pv,
+	    const struct config *cfg, time_t now);
+
 /* ---- acting (engine.c) ----------------------------------------------- */
 
 /* Called after each job, one call at a time (see pipeline_done_fn). */

@@ -289,8 +289,12 @@ pipeline_cost_add(struct pipeline_cost *out, const struct store_cost_seg *s,
 		out->usd_per_hour += s->usd_per_hour;
 	if (b < a || (s->ended_at == 0 && now < a))
 		return;
-	/* EC2 Linux: per second, 60 s minimum each time it starts running. */
-	if (s->kind == STORE_COST_COMPUTE && b - a < PIPELINE_BILL_MIN_S)
+	/*
+	 * EC2 Linux: per second, 60 s minimum each time it starts running;
+	 * a continuation (a new spot price) is not a start.
+	 */
+	if (s->kind == STORE_COST_COMPUTE && !s->continues &&
+	    b - a < PIPELINE_BILL_MIN_S)
 		b = a + PIPELINE_BILL_MIN_S;
 	if (a < since)
 		a = since;

@@ -115,9 +115,59 @@ done:
 	return error;
 }
 
+int
+store_cost_reprice(int *changed, struct store *st, const char *instance_id,
+    time_t at, double usd_per_hour)
+{
+	const char *params[4];
+	char ab[32], usd[32];
+	PGresult *res = NULL;
+	int error = -1;
+
+	if (changed != NULL)
+		*changed = 0;
+	if (instance_id == NULL || *instance_id == '\0' ||
+	    !(usd_per_hour >= 0.0)) {
+		err_set("reprice cost segment: no instance id or a bad price");
+		error = ERR_INVALID;
+		goto done;
+	}
+	if ((error = store_failpoint("store.cost_open", "reprice cost segment")) != 0)
+		goto done;
+	snprintf(ab, sizeof(ab), "%lld", (long long)at);
+	snprintf(usd, sizeof(usd), "%.8f", usd_per_hour);
+	params[0] = store_cluster(st);
+	params[1] = instance_id;
+	params[2] = ab;
+	params[3] = usd;
+	/*
+	 * One statement: the closed row leaves the partial unique index of
+	 * open segments before its continuation enters it.
+	 */
+	if ((error = store_exec(&res, st, "reprice cost segment",
+	    "WITH old AS (UPDATE cost_segments SET ended_at ="
+	    " to_timestamp($3::bigint) WHERE cluster_id = $1"
+	    " AND instance_id = $2 AND kind = 'compute' AND ended_at IS NULL"
+	    " AND started_at < to_timestamp($3::bigint)"
+	    " AND abs(usd_per_hour - $4::numeric) >= 0.000001"
+	    " RETURNING *)"
+	    " INSERT INTO cost_segments (cluster_id, env_id, env_name, workspace,"
+	    " instance_id, kind, market, region, az, instance_type,"
+	    " usd_per_hour, od_usd_per_hour, started_at, continues)"
+	    " SELECT cluster_id, env_id, env_name, workspace, instance_id, kind,"
+	    " market, region, az, instance_type, $4::numeric, od_usd_per_hour,"
+	    " ended_at, true FROM old", 4, params, PGRES_COMMAND_OK)) != 0)
+		goto done;
+	if (changed != NULL)
+		*changed = strcmp(PQcmdTuples(res), "1") == 0;
+done:
+	PQclear(res);
+	return error;
+}
+
 /* The text columns of a listed segment, in the SELECT's order from 2. */
 enum { C_ID, C_ENV_ID, C_NAME, C_WS, C_INST, C_KIND, C_MARKET, C_REGION,
-    C_AZ, C_TYPE, C_USD, C_OD, C_START, C_END };
+    C_AZ, C_TYPE, C_USD, C_OD, C_START, C_END, C_CONT };
 
 static void
 cost_row(struct store_cost_seg *s, const PGresult *res, int r)
@@ -151,6 +201,7 @@ cost_row(struct store_cost_seg *s, const PGresult *res, int r)
 	s->started_at = (time_t)store_col_int64(res, r, C_START);
 	s->ended_at = PQgetisnull(res, r, C_END) ? 0 :
 	    (time_t)store_col_int64(res, r, C_END);
+	s->continues = PQgetvalue(res, r, C_CONT)[0] == 't';
 }
 
 int
@@ -174,8 +225,8 @@ store_cost_list(struct store_cost_seg **out, size_t *n, struct store *st,
 	    "SELECT id, env_id, env_name, workspace, instance_id, kind, market,"
 	    " region, az, instance_type, usd_per_hour::text,"
 	    " od_usd_per_hour::text, " EPOCH("started_at") ", "
-	    EPOCH("ended_at") " FROM cost_segments WHERE cluster_id = $1"
-	    " AND ($2::uuid IS NULL OR env_id = $2::uuid)"
+	    EPOCH("ended_at") ", continues FROM cost_segments"
+	    " WHERE cluster_id = $1 AND ($2::uuid IS NULL OR env_id = $2::uuid)"
 	    " AND coalesce(ended_at, 'infinity') + interval '1 minute'"
 	    " >= to_timestamp($3::bigint)"
 	    " AND (NOT $4::boolean OR env_id IN (SELECT id FROM environments"

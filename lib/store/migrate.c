@@ -188,6 +188,9 @@ static const struct migration migrations[] = {
 	 * storage (its root volume) from launch to termination.  ended_at
 	 * is NULL while the segment is open; at most one open segment per
 	 * (instance, kind), so a replayed launch opens nothing twice.
+	 * continues: a compute segment that carries on the previous one of
+	 * its instance at a new spot price (store_cost_reprice()), not a
+	 * start, so EC2's 60-second minimum does not apply to it.
 	 * Written under the lease's fence like environments and events.
 	 */
 	{ "cost ledger",
@@ -208,6 +211,7 @@ static const struct migration migrations[] = {
 	"  od_usd_per_hour numeric(14,8) NOT NULL CHECK (od_usd_per_hour >= 0),"
 	"  started_at timestamptz NOT NULL,"
 	"  ended_at timestamptz CHECK (ended_at >= started_at),"
+	"  continues boolean NOT NULL DEFAULT false,"
 	"  UNIQUE (instance_id, kind, started_at)"
 	");"
 	"CREATE UNIQUE INDEX cost_segments_one_open"

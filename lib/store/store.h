@@ -522,6 +522,8 @@ struct store_cost_seg {
 	double		 od_usd_per_hour; /* the on-demand price of the same */
 	time_t		 started_at;
 	time_t		 ended_at;	/* 0: open */
+	bool		 continues;	/* carries on the previous compute
+					   segment at a new price: no minimum */
 	char		*block;		/* owned (lists only) */
 };
 
@@ -543,6 +545,16 @@ int	 store_cost_close(struct store *, const char *instance_id,
  * Nothing when it has none or one is open.
  */
 int	 store_cost_reopen(struct store *, const char *instance_id, time_t at);
+/*
+ * A spot price change of a running instance: in one statement, close its
+ * open compute segment at `at` and open its continuation from `at`
+ * (same type, zone, market and on-demand price, continues set) at
+ * usd_per_hour.  Nothing when no compute segment is open, it started at
+ * or after `at`, or its price differs by less than 1e-6; so a replay
+ * changes nothing.  *changed (may be NULL) is 1 when it repriced.
+ */
+int	 store_cost_reprice(int *changed, struct store *,
+	    const char *instance_id, time_t at, double usd_per_hour);
 /*
  * The segments of this cluster that may bill at or after since (0: all;
  * ended less than a minute before counts, for the minimum), of one

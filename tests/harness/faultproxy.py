@@ -231,6 +231,16 @@ dependency, console-empty, placement-scores, placement-invalid).
       zone scores spot_placement_default.  The log entry has fault
       "strict-placement-scores".
 
+  spot_prices: {}   {"t3.micro": {"us-east-1a": 0.0042, "us-east-1b": 0.004}}
+      moto answers DescribeSpotPriceHistory from its own fixed prices, so
+      a price never changes.  For an InstanceType.N in this table strict
+      mode answers it as EC2 does when no StartTime is given: one item per
+      zone of the table (instanceType, productDescription (the request's
+      ProductDescription.1, else Linux/UNIX), spotPrice with six decimals,
+      timestamp (the answer's time), availabilityZone), the zones in
+      order; types not in it are left out.  A request naming no type of
+      the table gets moto's answer.  The log entry has fault
+      "strict-spot-prices".
   os_shutdown: []            ["i-..."]
       moto has no operating system to run `shutdown -h now`: these
       instances shut down from inside, as one whose
@@ -532,6 +542,7 @@ STRICT_DEFAULTS = {
     "subnet_public_ip": True,
     "spot_placement_scores": {},
     "spot_placement_default": 5,
+    "spot_prices": {},
     "os_shutdown": [],
 }
 
@@ -1054,6 +1065,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         (itype, az, ", ".join(ok)))
         if action == "GetSpotPlacementScores":
             return self.placement_scores(st, pd, scope)
+        if action == "DescribeSpotPriceHistory" and st["spot_prices"]:
+            return self.spot_prices(st, pd)
         if action == "DeleteSecurityGroup" and st["sg_dependency"]:
             want = pd.get("GroupId") or pd.get("GroupName")
             root = self.moto_ec2(scope, "DescribeInstances", {}) if want else None
@@ -1078,6 +1091,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return 200, "strict-console-empty", [("Content-Type", "text/xml")], \
                     empty_console_body(iid)
         return None
+
+    def spot_prices(self, st, pd):
+        """DescribeSpotPriceHistory from the spot_prices table, or None."""
+        table = st["spot_prices"] or {}
+        types = [v for k, v in sorted(pd.items(), key=lambda kv: kv[0])
+                 if re.fullmatch(r"InstanceType\.\d+", k) and v in table]
+        if not types:
+            return None
+        product = pd.get("ProductDescription.1", "Linux/UNIX")
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        items = ["<item><instanceType>%s</instanceType><productDescription>%s"
+                 "</productDescription><spotPrice>%.6f</spotPrice><timestamp>%s"
+                 "</timestamp><availabilityZone>%s</availabilityZone></item>" %
+                 (xml_escape(t), xml_escape(product), float(price), now, xml_escape(az))
+                 for t in types for az, price in sorted(table[t].items())]
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                '<DescribeSpotPriceHistoryResponse '
+                'xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+                "<requestId>%s</requestId><spotPriceHistorySet>%s"
+                "</spotPriceHistorySet><nextToken/></DescribeSpotPriceHistoryResponse>" %
+                (uuid.uuid4(), "".join(items))).encode()
+        return 200, "strict-spot-prices", [("Content-Type", "text/xml")], body
 
     def placement_scores(self, st, pd, scope):
         """GetSpotPlacementScores, checked and answered as EC2 does."""

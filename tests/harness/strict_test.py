@@ -38,7 +38,8 @@ QUIET = {"enabled": True, "bucket_region": False, "bucket_regions": {},
          "status_initializing_seconds": 0, "console_seconds": 0,
          "console_buffered": True, "credential_expiry": {}, "presign_expiry": False,
          "reachability": False, "subnet_public_ip": False,
-         "spot_placement_scores": {}, "spot_placement_default": 5}
+         "spot_placement_scores": {}, "spot_placement_default": 5,
+         "spot_prices": {}}
 
 
 def check(cond, what):
@@ -287,6 +288,29 @@ def test_spot_placement_scores():
     strict_off()
     st, _ = ec2("GetSpotPlacementScores", **dict(base, **{"InstanceType.1": "m5.large"}))
     check(st != 200, "off: moto lacks it (%s)" % st)
+
+
+def test_spot_prices():
+    control("reset", {})
+    strict(spot_prices={"t3.micro": {"us-east-1b": 0.0042, "us-east-1a": "0.004"}})
+    body = ok(ec2("DescribeSpotPriceHistory", **{"InstanceType.1": "t3.micro",
+                                                 "ProductDescription.1": "Linux/UNIX",
+                                                 "MaxResults": "100"}), "spot prices")
+    root = ET.fromstring(body)
+    check(root.tag.endswith("DescribeSpotPriceHistoryResponse"), root.tag)
+    check(texts(body, "availabilityZone") == ["us-east-1a", "us-east-1b"] and
+          texts(body, "spotPrice") == ["0.004000", "0.004200"] and
+          texts(body, "instanceType") == ["t3.micro"] * 2 and
+          texts(body, "productDescription") == ["Linux/UNIX"] * 2 and
+          all(t.endswith("Z") for t in texts(body, "timestamp")), body[:400])
+    check(log_faults("DescribeSpotPriceHistory")[-1] == "strict-spot-prices", "logged")
+    # a type not in the table: moto's answer (its own prices)
+    body = ok(ec2("DescribeSpotPriceHistory", **{"InstanceType.1": "m5.large"}), "moto's")
+    check("0.004200" not in texts(body, "spotPrice") and
+          log_faults("DescribeSpotPriceHistory")[-1] != "strict-spot-prices", "moto answers")
+    strict_off()
+    body = ok(ec2("DescribeSpotPriceHistory", **{"InstanceType.1": "t3.micro"}), "off")
+    check("0.004200" not in texts(body, "spotPrice"), "off: moto's prices")
 
 
 def test_type_offerings():

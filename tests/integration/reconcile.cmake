@@ -27,8 +27,11 @@
 #             on-demand with spot.fallback: on-demand
 #   cost      the cost check: envctl cost within 1 % of the proxy's record
 #             over a failed attempt, stop, start, spot replacement, ends
+#   reprice   a running spot instance's zone price changes: one pass
+#             continues its compute segment at the new price (one
+#             DescribeSpotPriceHistory per type), envctl cost = psql's rows
 foreach(scenario fleet faults chaos features hostile secrets own strict audit regions quota stopstart
-	idle placement spot cost)
+	idle placement spot cost reprice)
 	envctl_integration_test(it_reconcile_${scenario}
 		${CMAKE_SOURCE_DIR}/tests/harness/with-pg.sh
 		${CMAKE_SOURCE_DIR}/tests/harness/with-aws.sh

@@ -2396,6 +2396,107 @@ def cost():
           % (got, want, len(insts)))
 
 
+def reprice():
+    """The spot price of a running instance, refreshed (issue 16 item 2,
+    design §6.9): two spot environments of one type run at the proxy's
+    spot price; the zone's price changes (the strict proxy's spot_prices
+    table, as the aws CLI reads it through the proxy); with
+    spot_price_refresh 1s one pass makes ONE DescribeSpotPriceHistory
+    (proxy log) and continues each compute segment at the new price
+    (psql: two compute segments, the second continues, no 60 s minimum);
+    a pass at an unchanged price adds nothing; `envctl cost -o json`
+    equals a sum computed here from psql's rows."""
+    zones = ["us-east-1%s" % z for z in "abcdef"]
+
+    def prices(usd):
+        proxy("/__proxy/config", {"strict": {"spot_prices": {"t3.micro": {z: usd for z in zones}}}})
+
+    def proxy_price(az):
+        r = subprocess.run(["aws", "--endpoint-url", PROXY, "--region", "us-east-1",
+                            "--output", "json", "ec2", "describe-spot-price-history",
+                            "--instance-types", "t3.micro", "--product-descriptions",
+                            "Linux/UNIX"], capture_output=True, text=True)
+        hist = json.loads(r.stdout or "{}").get("SpotPriceHistory", [])
+        return [float(h["SpotPrice"]) for h in hist if h["AvailabilityZone"] == az]
+
+    def segments():
+        out = sc.psql("SELECT instance_id, kind, usd_per_hour, continues, "
+                      "extract(epoch FROM started_at)::bigint, "
+                      "coalesce(extract(epoch FROM ended_at)::bigint, -1), az "
+                      "FROM cost_segments ORDER BY instance_id, kind, started_at")
+        return [line.split("|") for line in out.splitlines() if line]
+
+    def booked(now):
+        """The design's rule over psql's rows, by hand."""
+        usd = 0.0
+        for iid, kind, price, cont, a, b, az in segments():
+            a, b = int(a), int(b) if int(b) >= 0 else int(now)
+            secs = b - a
+            if kind == "compute" and cont == "f":
+                secs = max(secs, 60)
+            usd += max(secs, 0) / 3600 * float(price)
+        return usd
+
+    sc = Scenario("reprice", checks="status,marker")
+    prices(0.0031)
+    for n in ("r1", "r2"):
+        with open(os.path.join(sc.specs, n + ".yaml"), "w") as f:
+            f.write(SPEC.format(name=n, on_drift="replace", disk=12, mode="dev").replace(
+                "disk: {size_gb: 12}}", "disk: {size_gb: 12}, market: spot}"))
+    for _ in range(4):
+        sc.reconcile()
+        sc.put_markers()
+    ids = [(sc.live(n) or [{}])[0].get("instance_id", "") for n in ("r1", "r2")]
+    check(all(ids), "reprice: r1 and r2 launched (%s)" % ids)
+    segs = segments()
+    check(sorted((x[0], x[1], x[2], x[3]) for x in segs) ==
+          sorted((i, k, p, "f") for i in ids for k, p in
+                 (("compute", "0.00310000"), ("storage", "%.8f" % GP3_12GB))),
+          "reprice: each instance booked at the proxy's spot price 0.0031 (psql %s)" % segs)
+    for iid in ids:
+        x = aws("ec2", "describe-instances", "--instance-ids", iid)["Reservations"][0]["Instances"][0]
+        az = x["Placement"]["AvailabilityZone"]
+        check(x.get("InstanceLifecycle") == "spot" and
+              [s[6] for s in segs if s[0] == iid] == [az, az],
+              "reprice: %s is spot in %s, the ledger's zone (aws CLI)" % (iid, az))
+
+    # the zone's price changes; a pass with spot_price_refresh 1s books it
+    prices(0.0052)
+    check(proxy_price(az) == [0.0052], "reprice: the aws CLI reads 0.0052 in %s through the proxy"
+          % az)
+    sc.env["ENVCTL_SPOT_PRICE_REFRESH"] = "1s"
+    time.sleep(1.1)
+    proxy("/__proxy/log/clear", {})
+    r = sc.reconcile()
+    check(r.returncode == 0, "reprice: the pass (%d %s)" % (r.returncode, r.stderr.strip()[-300:]))
+    log = proxy("/__proxy/log")["entries"]
+    calls = [e for e in log if e["action"] == "DescribeSpotPriceHistory"]
+    check(len(calls) == 1, "reprice: one DescribeSpotPriceHistory for two instances of one "
+          "type (%d)" % len(calls))
+    for iid in ids:
+        c = [x for x in segments() if x[0] == iid and x[1] == "compute"]
+        check(len(c) == 2 and c[0][2:4] == ["0.00310000", "f"] and
+              c[1][2:4] == ["0.00520000", "t"] and c[0][5] == c[1][4] and c[1][5] == "-1",
+              "reprice: %s: closed at 0.0031 and continued at 0.0052 from then (psql %s)"
+              % (iid, c))
+    r = sc.reconcile()
+    check(r.returncode == 0 and len(segments()) == 6,
+          "reprice: a pass at an unchanged price adds nothing (%d segments)" % len(segments()))
+
+    # envctl cost equals the rule over psql's rows (bracketing envctl's now)
+    t0 = time.time()
+    r = sc.envctl("cost", "--since", "1d", "-o", "json")
+    t1 = time.time()
+    got = json.loads(r.stdout)["total"]["booked_usd"] if r.returncode == 0 else -1
+    lo, hi = booked(int(t0)), booked(int(t1) + 1)
+    print("figure: reprice: envctl cost %.8f $, psql rows %.8f..%.8f $" % (got, lo, hi))
+    check(lo - 1e-9 <= got <= hi + 1e-9,
+          "reprice: envctl cost %.8f = the rule over psql's rows (%.8f..%.8f)" % (got, lo, hi))
+    sc.unspec("r1")
+    sc.unspec("r2")
+    sc.reconcile("--allow-empty", "--wait", "30s")
+
+
 def main():
     try:
         aws("s3api", "create-bucket", "--bucket", BUCKET)
@@ -2406,7 +2507,8 @@ def main():
      "features": lambda: (network(), prices(), drift_once(), readiness()),
      "hostile": hostile, "idle": idle, "secrets": secrets, "own": own, "audit": audit,
      "strict": strict_pipeline, "regions": regions, "quota": quota,
-     "stopstart": stopstart, "placement": placement, "spot": spot, "cost": cost}[part]()
+     "stopstart": stopstart, "placement": placement, "spot": spot, "cost": cost,
+     "reprice": reprice}[part]()
     print("%d passed, %d failed" % (len(passed), len(failures)))
     for f in failures:
         print("FAILED: " + f)

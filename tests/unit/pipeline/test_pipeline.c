@@ -425,6 +425,30 @@ test_pipeline__env_cost(void **state)
 			    cases[i].usd, cases[i].per_hour, cases[i].saved,
 			    cases[i].seconds);
 	}
+	/*
+	 * A spot price change 10 s after the start: the first segment keeps
+	 * the 60 s minimum, its continuation (20 s at 0.7, then open at 0.9
+	 * for 10 s) has none: a price change is not a start.
+	 */
+	memset(v, 0, sizeof(v));
+	for (i = 0; i < 3; i++) {
+		v[i].kind = STORE_COST_COMPUTE;
+		v[i].od_usd_per_hour = 0.8;
+		v[i].continues = i > 0;
+	}
+	v[0].usd_per_hour = 0.5;
+	v[0].started_at = 17100;
+	v[0].ended_at = 17110;
+	v[1].usd_per_hour = 0.7;
+	v[1].started_at = 17110;
+	v[1].ended_at = 17130;
+	v[2].usd_per_hour = 0.9;
+	v[2].started_at = 17190;
+	pipeline_cost_sum(&c, v, 3, 0, now);
+	assert_true(fabs(c.usd - (60 * 0.5 + 20 * 0.7 + 10 * 0.9) / 3600) <
+	    1e-9);
+	assert_true(fabs(c.usd_per_hour - 0.9) < 1e-9);
+	assert_int_equal(c.seconds, 60 + 20 + 10);
 	/* By environment: only its own segments, sorted by env id. */
 	memset(v, 0, sizeof(v));
 	snprintf(v[0].env_id, sizeof(v[0].env_id), "a");

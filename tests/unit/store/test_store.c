@@ -1650,6 +1650,8 @@ test_store__lease(void **state)
 		assert_int_equal(store_cost_open(f->st, &seg), ERR_FENCED);
 		assert_int_equal(store_cost_close(f->st, "i-fenced",
 		    STORE_COST_COMPUTE, 2000), ERR_FENCED);
+		assert_int_equal(store_cost_reprice(NULL, f->st, "i-fenced",
+		    2000, 0.5), ERR_FENCED);
 	}
 	assert_psql(f->db, "SELECT count(*) FROM cost_segments", "0");
 	/* B's pass under epoch 2; epoch 1 under B's name is stale too */
@@ -1828,6 +1830,85 @@ test_store__cost_ledger(void **state)
 	store_cost_list_free(v, n);
 }
 
+/*
+ * A spot price change: store_cost_reprice() closes the open compute
+ * segment and opens its continuation (continues, same zone and type,
+ * the on-demand price kept) in one go; an unchanged price, no open
+ * segment, and a replay change nothing; a start after a stop is a
+ * start again (continues false); checked against psql.
+ */
+static void
+test_store__cost_reprice(void **state)
+{
+	struct fx *f = *state;
+	struct store_cost_seg seg, *v = NULL;
+	char id[STORE_ID_LEN];
+	size_t n = 0;
+	int changed = -1;
+
+	migrate_ok(f->st);
+	env_insert_ok(f->st, "web", id);
+	memset(&seg, 0, sizeof(seg));
+	snprintf(seg.env_id, sizeof(seg.env_id), "%s", id);
+	seg.env_name = "web";
+	seg.instance_id = "i-1";
+	seg.market = "spot";
+	seg.region = "us-east-1";
+	seg.az = "us-east-1b";
+	seg.instance_type = "t3.micro";
+	seg.kind = STORE_COST_COMPUTE;
+	seg.usd_per_hour = 0.0031;
+	seg.od_usd_per_hour = 0.0104;
+	seg.started_at = 2000;
+	assert_int_equal(store_cost_open(f->st, &seg), 0);
+	seg.kind = STORE_COST_STORAGE;
+	seg.usd_per_hour = seg.od_usd_per_hour = 0.002;
+	assert_int_equal(store_cost_open(f->st, &seg), 0);
+	/* unchanged (within 1e-6), and not after the segment's start: nothing */
+	assert_int_equal(store_cost_reprice(&changed, f->st, "i-1", 2500,
+	    0.0031004), 0);
+	assert_int_equal(changed, 0);
+	assert_int_equal(store_cost_reprice(&changed, f->st, "i-1", 2000,
+	    0.004), 0);
+	assert_int_equal(changed, 0);
+	assert_int_equal(store_cost_reprice(&changed, f->st, "i-none", 2500,
+	    0.004), 0);
+	assert_int_equal(changed, 0);
+	assert_psql(f->db, "SELECT count(*) FROM cost_segments", "2");
+	/* a new price at 2600; its replay (same or other price) changes nothing */
+	assert_int_equal(store_cost_reprice(&changed, f->st, "i-1", 2600,
+	    0.0042), 0);
+	assert_int_equal(changed, 1);
+	assert_int_equal(store_cost_reprice(&changed, f->st, "i-1", 2600,
+	    0.0042), 0);
+	assert_int_equal(changed, 0);
+	assert_int_equal(store_cost_reprice(&changed, f->st, "i-1", 2600,
+	    0.0050), 0);
+	assert_int_equal(changed, 0);
+	/* stop at 3000, start at 4000: a start, not a continuation */
+	assert_int_equal(store_cost_close(f->st, "i-1", STORE_COST_COMPUTE,
+	    3000), 0);
+	assert_int_equal(store_cost_reprice(&changed, f->st, "i-1", 3500,
+	    0.006), 0);
+	assert_int_equal(changed, 0);
+	assert_int_equal(store_cost_reopen(f->st, "i-1", 4000), 0);
+	assert_psql(f->db, "SELECT string_agg(kind || ':' || az || ':' ||"
+	    " instance_type || ':' || usd_per_hour || ':' || od_usd_per_hour"
+	    " || ':' || continues || ':' || extract(epoch FROM started_at)::bigint"
+	    " || '-' || coalesce(extract(epoch FROM ended_at)::bigint::text, ''),"
+	    " ',' ORDER BY started_at, kind) FROM cost_segments",
+	    "compute:us-east-1b:t3.micro:0.00310000:0.01040000:false:2000-2600,"
+	    "storage:us-east-1b:t3.micro:0.00200000:0.00200000:false:2000-,"
+	    "compute:us-east-1b:t3.micro:0.00420000:0.01040000:true:2600-3000,"
+	    "compute:us-east-1b:t3.micro:0.00420000:0.01040000:false:4000-");
+	assert_int_equal(store_cost_list(&v, &n, f->st, id, 0, false), 0);
+	assert_int_equal(n, 4);
+	assert_false(v[0].continues);
+	assert_true(v[2].continues);
+	assert_false(v[3].continues);
+	store_cost_list_free(v, n);
+}
+
 /* Which live rows may have an open drift: one query, checked against psql. */
 static void
 test_store__drift_open_ids(void **state)
@@ -1898,6 +1979,7 @@ main(void)
 		T(test_store__call_bounded),
 		T(test_store__drift_open_ids),
 		T(test_store__cost_ledger),
+		T(test_store__cost_reprice),
 		cmocka_unit_test(test_store__unreachable),
 		cmocka_unit_test(test_store__server_never_answers),
 #undef T
