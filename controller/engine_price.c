@@ -30,6 +30,7 @@
 #define PRICE_CACHE_MAX		512
 #define PRICE_FAIL_TTL		60	/* a failed read is not retried sooner */
 #define PRICE_MAX_RESULTS	100
+#define PRICE_ZONES_MAX		32	/* a region has fewer zones */
 
 /*
  * One zone's newest price of a (region, type); az "" marks when the
@@ -117,8 +118,9 @@ price_get(double *usd, const struct engine_view *pv, const char *region,
     const char *type, const char *az, time_t now, long long ttl)
 {
 	struct ec2_spot_price_list l;
+	const struct ec2_spot_price *z[PRICE_ZONES_MAX];
 	struct ctl_aws *aws = NULL;
-	size_t i, j;
+	size_t i, nz;
 	int found, error;
 
 	if ((found = price_cached(usd, region, type, az, now, ttl)) >= 0)
@@ -137,16 +139,10 @@ price_get(double *usd, const struct engine_view *pv, const char *region,
 	if (error < 0)
 		price_put(region, type, "", -1.0, now);
 	else {
-		/* each zone's newest entry (EC2 sends newest first) */
-		for (i = 0; i < l.n; i++) {
-			for (j = 0; j < i; j++)
-				if (strcmp(l.v[j].az, l.v[i].az) == 0 &&
-				    l.v[j].when >= l.v[i].when)
-					break;
-			if (j == i && l.v[i].az[0] != '\0')
-				price_put(region, type, l.v[i].az,
-				    strtod(l.v[i].price, NULL), now);
-		}
+		nz = pipeline_spot_newest(z, PRICE_ZONES_MAX, &l);
+		for (i = 0; i < nz; i++)
+			price_put(region, type, z[i]->az,
+			    strtod(z[i]->price, NULL), now);
 		price_put(region, type, "", 0.0, now);
 	}
 	pthread_mutex_unlock(&price_mu);

@@ -39,6 +39,8 @@
 struct aws_client;
 struct aws_creds_provider;
 struct ec2_client;
+struct ec2_spot_price;
+struct ec2_spot_price_list;
 struct ec2_instance;
 struct spec;
 struct store;
@@ -255,6 +257,16 @@ size_t	 pipeline_prices_count(const struct pipeline_prices *);
  */
 double	 pipeline_price(const struct pipeline_prices *table, const char *region,
 	    const char *instance_type);
+
+/*
+ * Each zone's newest entry of a DescribeSpotPriceHistory answer (entries
+ * without a zone skipped), in the order the zones first appear: up to
+ * max pointers into l in out.  Returns how many.  The one reading of
+ * spot prices by zone: the launch's price, the placement's tie-break and
+ * the engine's refresh.
+ */
+size_t	 pipeline_spot_newest(const struct ec2_spot_price **out, size_t max,
+	    const struct ec2_spot_price_list *l);
 
 /*
  * The cost rule (docs/design.md §6.9), the one formula every report of

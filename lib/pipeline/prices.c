@@ -367,21 +367,46 @@ pipeline_cost_power(struct store *st, const char *instance_id, int running,
 	return store_cost_close(st, instance_id, STORE_COST_COMPUTE, at);
 }
 
+size_t
+pipeline_spot_newest(const struct ec2_spot_price **out, size_t max,
+    const struct ec2_spot_price_list *l)
+{
+	size_t i, j, n = 0;
+
+	for (i = 0; i < l->n; i++) {
+		if (l->v[i].az[0] == '\0')
+			continue;
+		for (j = 0; j < n; j++)
+			if (strcmp(out[j]->az, l->v[i].az) == 0)
+				break;
+		if (j < n) {
+			if (l->v[i].when > out[j]->when)
+				out[j] = &l->v[i];
+		} else if (n < max)
+			out[n++] = &l->v[i];
+	}
+	return n;
+}
+
+#define SPOT_ZONES_MAX	32
+
 /* The newest spot price of type in zone az (any zone when none is its), 0 if none. */
 static double
 spot_price(struct pipeline *p, const char *type, const char *az)
 {
 	struct ec2_spot_price_list l;
+	const struct ec2_spot_price *z[SPOT_ZONES_MAX];
 	double v = 0.0;
-	size_t i;
+	size_t i, n;
 
 	memset(&l, 0, sizeof(l));
 	if (ec2_spot_price_history(&l, p->ec2, type, NULL, 0, 20) == 0 &&
 	    l.n > 0) {
-		for (i = 0; i < l.n; i++)
-			if (az != NULL && strcmp(l.v[i].az, az) == 0)
+		n = pipeline_spot_newest(z, SPOT_ZONES_MAX, &l);
+		for (i = 0; i < n; i++)
+			if (az != NULL && strcmp(z[i]->az, az) == 0)
 				break;
-		v = strtod(l.v[i < l.n ? i : 0].price, NULL);
+		v = strtod(i < n ? z[i]->price : l.v[0].price, NULL);
 	}
 	ec2_spot_price_list_dispose(&l);
 	return v;

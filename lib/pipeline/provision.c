@@ -771,10 +771,11 @@ type_scores(struct pl_scores *out, struct pipeline *p, const char *type)
 {
 	struct ec2_placement_score_list l;
 	struct ec2_spot_price_list pl;
+	const struct ec2_spot_price *z[PL_SCORES_AZ_MAX];
 	const char *region = aws_client_region(p->aws);
 	const char *types[1] = { type }, *regions[1] = { region };
 	time_t now = pl_now(p);
-	size_t i, j;
+	size_t i, nz;
 
 	if (pl_scores_cached(p->o.capacity, region, type, now, out))
 		return;
@@ -794,20 +795,16 @@ type_scores(struct pl_scores *out, struct pipeline *p, const char *type)
 		out->v[out->n++].score = l.v[i].score;
 	}
 	ec2_placement_score_list_dispose(&l);
-	/* the newest price of each zone (EC2 answers newest first) */
+	/* the newest price of each zone */
 	if (ec2_spot_price_history(&pl, p->ec2, type, NULL, 0, 100) < 0) {
 		log_warnx("spot prices of %s in %s: %s; ties keep the spec's "
 		    "order", type, region, err_get());
 		err_clear();
 	}
-	for (i = 0; i < pl.n && out->n < PL_SCORES_AZ_MAX; i++) {
-		for (j = 0; j < out->n; j++)
-			if (strcmp(out->v[j].az, pl.v[i].az) == 0)
-				break;
-		if (j < out->n || pl.v[i].az[0] == '\0')
-			continue;
-		snprintf(out->v[out->n].az, sizeof(out->v[0].az), "%s", pl.v[i].az);
-		out->v[out->n++].price = strtod(pl.v[i].price, NULL);
+	nz = pipeline_spot_newest(z, PL_SCORES_AZ_MAX - out->n, &pl);
+	for (i = 0; i < nz; i++) {
+		snprintf(out->v[out->n].az, sizeof(out->v[0].az), "%s", z[i]->az);
+		out->v[out->n++].price = strtod(z[i]->price, NULL);
 	}
 	ec2_spot_price_list_dispose(&pl);
 	pl_scores_remember(p->o.capacity, region, type, now, out);
