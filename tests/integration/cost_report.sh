@@ -3,27 +3,8 @@
 # tests/harness/with-pg.sh.  The expected figures are computed here, in
 # Python, from the rows psql reads back (not from envctl's view).
 set -u
-bin=${ENVCTL_BIN:?ENVCTL_BIN not set}
-: "${ENVCTL_DATABASE_URL:?run under tests/harness/with-pg.sh}"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/envctl-it-cost.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-n=0
-
-fail() {
-	echo "FAIL: $*" >&2
-	echo "--- stdout" >&2; cat "$tmp/out" >&2 2>/dev/null
-	echo "--- stderr" >&2; cat "$tmp/err" >&2 2>/dev/null
-	exit 1
-}
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-run() {
-	want=$1
-	shift
-	"$bin" "$@" >"$tmp/out" 2>"$tmp/err"
-	rc=$?
-	[ "$rc" -eq "$want" ] || fail "envctl $*: exit $rc, want $want"
-}
-sql() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
+LABEL=cost
+. "${ENVCTL_SRC:?ENVCTL_SRC not set}/tests/harness/envctl_sh.sh"
 
 run 0 migrate
 # Two workspaces; times relative to the database's now (seconds ago).

@@ -1,31 +1,11 @@
 #!/bin/sh
 # envctl migrate against a real PostgreSQL; run under tests/harness/with-pg.sh.
 set -u
-bin=${ENVCTL_BIN:?ENVCTL_BIN not set}
-: "${ENVCTL_DATABASE_URL:?run under tests/harness/with-pg.sh}"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/envctl-it-store.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-n=0
+LABEL=store
+. "${ENVCTL_SRC:?ENVCTL_SRC not set}/tests/harness/envctl_sh.sh"
 
-fail() {
-	echo "FAIL: $*" >&2
-	echo "--- stdout" >&2; cat "$tmp/out" >&2 2>/dev/null
-	echo "--- stderr" >&2; cat "$tmp/err" >&2 2>/dev/null
-	exit 1
-}
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-
-# run EXPECTED_RC envctl-args...: output in $tmp/out, $tmp/err
-run() {
-	want=$1
-	shift
-	"$bin" "$@" >"$tmp/out" 2>"$tmp/err"
-	rc=$?
-	[ "$rc" -eq "$want" ] || fail "envctl $*: exit $rc, want $want"
-}
 has_out() { grep -q -- "$1" "$tmp/out" || fail "stdout lacks '$1'"; }
 has_err() { grep -q -- "$1" "$tmp/err" || fail "stderr lacks '$1'"; }
-sql() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
 
 # --check on an empty database: versions printed, exit 1
 run 1 migrate --check
