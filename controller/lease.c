@@ -160,8 +160,14 @@ lease_try(struct lease *l)
 		    "another controller holds it");
 	else if (error < 0 && (old.db_ok || !old.tried))
 		log_warnx("cluster=%s lease: %s", l->cluster, why);
+	/*
+	 * Wake the loop on a change it reports: the role, the database, and a
+	 * renewal that starts or stops failing (/healthz says
+	 * lease-not-renewed only until the next renewal, a second later).
+	 */
 	if (old.leader != l->s.leader || old.epoch != l->s.epoch ||
-	    old.db_ok != l->s.db_ok || !old.tried)
+	    old.db_ok != l->s.db_ok || !old.tried ||
+	    (old.failures > 0) != (l->s.failures > 0))
 		lease_wake(l);
 }
 
