@@ -248,6 +248,25 @@ strings_json(const char *const *v, size_t n)
 	return json;
 }
 
+/*
+ * A hold is open from its first quota.held event until a quota.released
+ * naming it or a provision start of a row of that name, whichever comes
+ * first; ids order events of one pass.  $1 is the cluster.
+ */
+const char store_quota_holds_sql[] =
+	"SELECT h.payload->>'env', " EPOCH("min(h.created_at)") ","
+	" (array_agg(h.payload->>'workspace' ORDER BY h.id DESC))[1],"
+	" (array_agg(h.payload->>'reason' ORDER BY h.id DESC))[1]"
+	" FROM events h WHERE h.cluster_id = $1 AND h.type = 'quota.held'"
+	" AND NOT EXISTS (SELECT 1 FROM events s JOIN environments x"
+	"  ON x.id = s.env_id WHERE s.cluster_id = $1"
+	"  AND s.type = 'remote.provision.start' AND x.cluster_id = $1"
+	"  AND x.name = h.payload->>'env' AND s.created_at > h.created_at)"
+	" AND NOT EXISTS (SELECT 1 FROM events r WHERE r.cluster_id = $1"
+	"  AND r.type = 'quota.released' AND r.id > h.id"
+	"  AND r.payload->>'env' = h.payload->>'env')"
+	" GROUP BY 1 ORDER BY 2, 1";
+
 int
 store_quota_holds(struct store_quota_hold **out, size_t *n, struct store *st)
 {
@@ -260,24 +279,8 @@ store_quota_holds(struct store_quota_hold **out, size_t *n, struct store *st)
 	*out = NULL;
 	*n = 0;
 	params[0] = store_cluster(st);
-	/*
-	 * A hold is open from its first quota.held event until a
-	 * quota.released naming it or a provision start of a row of that
-	 * name, whichever comes first; ids order events of one pass.
-	 */
 	if ((error = store_exec(&res, st, "read quota holds",
-	    "SELECT h.payload->>'env', " EPOCH("min(h.created_at)") ","
-	    " (array_agg(h.payload->>'workspace' ORDER BY h.id DESC))[1],"
-	    " (array_agg(h.payload->>'reason' ORDER BY h.id DESC))[1]"
-	    " FROM events h WHERE h.cluster_id = $1 AND h.type = 'quota.held'"
-	    " AND NOT EXISTS (SELECT 1 FROM events s JOIN environments x"
-	    "  ON x.id = s.env_id WHERE s.cluster_id = $1"
-	    "  AND s.type = 'remote.provision.start' AND x.cluster_id = $1"
-	    "  AND x.name = h.payload->>'env' AND s.created_at > h.created_at)"
-	    " AND NOT EXISTS (SELECT 1 FROM events r WHERE r.cluster_id = $1"
-	    "  AND r.type = 'quota.released' AND r.id > h.id"
-	    "  AND r.payload->>'env' = h.payload->>'env')"
-	    " GROUP BY 1 ORDER BY 2, 1", 1, params, PGRES_TUPLES_OK)) != 0)
+	    store_quota_holds_sql, 1, params, PGRES_TUPLES_OK)) != 0)
 		goto done;
 	rows = (size_t)PQntuples(res);
 	if (rows > 0)

@@ -68,6 +68,9 @@ int	 store_failpoint(const char *name, const char *what);
 /* Migrate to version target (tests walk the versions one by one). */
 int	 store_migrate_to(struct store *, int target, int *from, int *to);
 
+/* store_quota_holds()'s query, $1 the cluster (benchmarks EXPLAIN it). */
+extern const char store_quota_holds_sql[];
+
 /* Column helpers for result rows: NULL for SQL NULL, xstrdup'ed copies. */
 char	*store_col_strdup(const PGresult *, int row, int col);
 int64_t	 store_col_int64(const PGresult *, int row, int col);

@@ -1951,6 +1951,134 @@ test_store__drift_open_ids(void **state)
 	free(got);
 }
 
+/*
+ * An event of type with payload, on row env_id (or none), recorded
+ * minutes ago by the database's clock (set with psql).
+ */
+static void
+event_at(struct fx *f, struct store *st, const char *env_id,
+    const char *type, const char *payload, int minutes)
+{
+	char sql[160];
+	int64_t id = 0;
+
+	if (store_event_add(&id, st, env_id, type, payload, strlen(payload)) != 0)
+		fail_msg("event %s: %s", type, err_get());
+	snprintf(sql, sizeof(sql), "UPDATE events SET created_at = date_trunc("
+	    "'second', now()) - interval '%d minutes' WHERE id = %lld", minutes,
+	    (long long)id);
+	free(psql(f->db, sql));
+}
+
+/*
+ * The open quota holds (design §3.10): a quota.held is open until a
+ * later quota.released naming it or a later provision start of a row of
+ * that name (later: by time; within one second of the clock, by id).
+ * One hold per name, since its oldest open quota.held, with the
+ * workspace and reason of its newest; oldest first, then by name.
+ * Another cluster's events neither open nor close ours.
+ */
+static void
+test_store__quota_holds(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		const char	*env;
+		int		 minutes;	/* ago */
+		const char	*workspace, *reason;
+	} want[] = {
+		{ "open", 300, "api", "r2" },
+		{ "startedbefore", 240, "web", "r" },
+		{ "otherstart", 100, "web", "r" },
+		{ "relother", 80, "web", "r" },
+		{ "again", 60, "web", "r-again" },
+		{ "nows", 50, NULL, NULL },
+		{ "relfirst", 20, "web", "r" },
+		{ "tie-a", 10, "web", "r" },
+		{ "tie-b", 10, "web", "r" },
+	};
+	struct store *other = NULL;
+	struct store_quota_hold *v = NULL;
+	char started[STORE_ID_LEN], before[STORE_ID_LEN], x[STORE_ID_LEN];
+	char oid[STORE_ID_LEN];
+	time_t now;
+	size_t i, n = 99;
+
+	migrate_ok(f->st);
+	assert_int_equal(store_quota_holds(&v, &n, f->st), 0);
+	assert_int_equal(n, 0);
+	assert_null(v);
+	env_insert_ok(f->st, "started", started);
+	env_insert_ok(f->st, "startedbefore", before);
+	env_insert_ok(f->st, "x", x);
+#define HELD(env, ws, why, m) event_at(f, f->st, NULL, "quota.held", \
+	"{\"env\": \"" env "\", \"workspace\": \"" ws "\", \"reason\": \"" \
+	why "\"}", m)
+#define RELEASED(env, m) event_at(f, f->st, NULL, "quota.released", \
+	"{\"env\": \"" env "\", \"workspace\": \"web\", \"reason\": " \
+	"\"within quota\"}", m)
+	HELD("open", "web", "r1", 300);
+	HELD("open", "api", "r2", 120);		/* the newest says api, r2 */
+	event_at(f, f->st, before, "remote.provision.start", "{}", 250);
+	HELD("startedbefore", "web", "r", 240);	/* a start before: open */
+	HELD("again", "web", "r-first", 200);
+	RELEASED("again", 190);
+	HELD("again", "web", "r-again", 60);	/* released, held again */
+	HELD("released", "web", "r", 150);
+	RELEASED("released", 140);
+	HELD("started", "web", "r", 130);
+	event_at(f, f->st, started, "remote.provision.start", "{}", 125);
+	HELD("otherstart", "web", "r", 100);
+	event_at(f, f->st, x, "remote.provision.start", "{}", 90);
+	HELD("relother", "web", "r", 80);
+	RELEASED("relx", 70);
+	event_at(f, f->st, NULL, "quota.held", "{\"env\": \"nows\"}", 50);
+	HELD("samepass", "web", "r", 30);	/* the same second: by id */
+	RELEASED("samepass", 30);
+	RELEASED("relfirst", 20);
+	HELD("relfirst", "web", "r", 20);
+	HELD("tie-b", "web", "r", 10);
+	HELD("tie-a", "web", "r", 10);
+
+	/* another cluster: its hold is not ours, its release and start close nothing of ours */
+	assert_int_equal(store_open(&other, f->conninfo), 0);
+	store_cluster_set(other, "green");
+	env_insert_ok(other, "otherstart", oid);
+	event_at(f, other, NULL, "quota.held", "{\"env\": \"foreign\"}", 5);
+	event_at(f, other, NULL, "quota.released", "{\"env\": \"again\"}", 5);
+	event_at(f, other, oid, "remote.provision.start", "{}", 5);
+#undef HELD
+#undef RELEASED
+	assert_psql(f->db, "SELECT count(*) FROM events WHERE type = 'quota.held'",
+	    "15");
+
+	now = time(NULL);
+	assert_int_equal(store_quota_holds(&v, &n, f->st), 0);
+	assert_int_equal(n, sizeof(want) / sizeof(want[0]));
+	for (i = 0; i < n; i++) {
+		int64_t at = (int64_t)now - want[i].minutes * 60;
+
+		assert_string_equal(v[i].env, want[i].env);
+		if (v[i].since < at - 65 || v[i].since > at + 5)
+			fail_msg("%s: since %lld, want about %lld", v[i].env,
+			    (long long)v[i].since, (long long)at);
+		if (want[i].workspace == NULL) {
+			assert_null(v[i].workspace);
+			assert_null(v[i].reason);
+		} else {
+			assert_string_equal(v[i].workspace, want[i].workspace);
+			assert_string_equal(v[i].reason, want[i].reason);
+		}
+	}
+	assert_int_equal(v[7].since, v[8].since);
+	store_quota_holds_free(v, n);
+	assert_int_equal(store_quota_holds(&v, &n, other), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].env, "foreign");
+	store_quota_holds_free(v, n);
+	store_free(other);
+}
+
 int
 main(void)
 {
@@ -1978,6 +2106,7 @@ main(void)
 		T(test_store__lease),
 		T(test_store__call_bounded),
 		T(test_store__drift_open_ids),
+		T(test_store__quota_holds),
 		T(test_store__cost_ledger),
 		T(test_store__cost_reprice),
 		cmocka_unit_test(test_store__unreachable),
