@@ -12,10 +12,10 @@
  * it finds exactly the OPEN holds, and prints the EXPLAIN (ANALYZE) of
  * its query.
  *
- * The events are written at schema version BEFORE_VERSION, the schema
- * before the quota indexes; when this envctl knows later migrations it
- * then migrates (timing that too) and measures again, and the holds
- * read must be the same.  Prints figures; asserts nothing but counts.
+ * The events are written at schema version BEFORE_VERSION; when this
+ * envctl knows later migrations (say, a candidate index) it then
+ * migrates, timing that too, and measures again, and the holds read
+ * must be the same.  Prints figures; asserts nothing but counts.
  *
  *   tests/harness/with-pg.sh build/tests/bench/quota/bench_quota \
  *       [-n ENVS] [-e EVENTS] [-p PAIRS] [-o OPEN] [-r CALLS] [-q]
@@ -36,7 +36,7 @@
 #include "store_int.h"
 
 #define CLUSTER		"bench"
-#define BEFORE_VERSION	8	/* the last schema without the quota indexes */
+#define BEFORE_VERSION	8	/* the schema the events are written at */
 #define DAY_US		(86400LL * 1000000)
 #define SPAN_DAYS	180
 
