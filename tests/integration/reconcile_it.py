@@ -2180,8 +2180,9 @@ def spot():
     interrupted spot pools counted as without capacity); the marker goes
     with the ended incarnation.  The marker is on the second ListObjectsV2
     page (the proxy's s3_max_keys at 1, another cluster's marker first):
-    the pass follows the continuation token (proxy log: 2 pages); with 51
-    keys a pass stops at 50 pages and warns."""
+    the pass follows the continuation token (proxy log: 2 pages); a
+    refused second page keeps the first page's notice; with 51 keys a pass
+    stops at 50 pages and warns."""
     sc = Scenario("spot", checks="status,marker")
     with open(os.path.join(sc.specs, "sp1.yaml"), "w") as f:
         f.write(SPEC.format(name="sp1", on_drift="replace", disk=12, mode="dev").replace(
@@ -2233,6 +2234,20 @@ def spot():
 
     foreign = "envctl/interrupted/00000000-0000-0000-0000-000000000000.json"
     moto_s3("PUT", foreign)
+    # A page that fails keeps what the pages before it found: pages of 2,
+    # the live marker on the first, the second refused.
+    last = "envctl/interrupted/ffffffff-ffff-ffff-ffff-ffffffffffff.json"
+    moto_s3("PUT", last)
+    proxy("/__proxy/config", {"strict": {"s3_max_keys": {"envctl/interrupted/*": 2}},
+                              "faults": [{"action": "ListObjectsV2", "every": True,
+                                          "params": {"continuation-token": "?*"},
+                                          "status": 403, "code": "AccessDenied"}]})
+    plan = sc.envctl("plan")
+    check("spot interruption notice (interruption)" in plan.stdout and
+          "from listing page 2 on not read this pass" in plan.stderr,
+          "spot: page 2 refused, the notice of page 1 kept (%s)" % plan.stderr.strip()[-300:])
+    proxy("/__proxy/config", {"faults": []})
+    moto_s3("DELETE", last)
     proxy("/__proxy/config", {"strict": {"s3_max_keys": {"envctl/interrupted/*": 1}}})
     plan = sc.envctl("plan")
     check("spot interruption notice (interruption)" in plan.stdout and "sp1" in plan.stdout,
