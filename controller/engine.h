@@ -134,11 +134,12 @@ void	 engine_quota_dispose(struct engine_view *pv);
 /* ---- spot notices (engine_spot.c) ------------------------------------ */
 
 /*
- * When the pass saw a spot instance: one ListObjectsV2 of the spot
- * interruption markers (<s3_prefix>/interrupted/), and a GetObject of
- * each whose row is ready, into pv->spot; markers of this cluster's
- * ended incarnations are deleted.  S3 failing is a warning, not a
- * failed pass (EC2 still shows the instance going).  Returns 0.
+ * When the pass saw a spot instance: ListObjectsV2 of the spot
+ * interruption markers (<s3_prefix>/interrupted/, page by page, at most
+ * 50 pages), and a GetObject of each whose row is ready, into pv->spot;
+ * markers of this cluster's ended incarnations are deleted.  S3 failing
+ * is a warning, not a failed pass (EC2 still shows the instance going);
+ * what earlier pages found is kept.  Returns 0.
  */
 int	 engine_spot_load(struct engine_view *pv, const struct config *cfg);
 /* "interruption" or "rebalance" when env_id has a notice, else NULL. */

@@ -3,16 +3,16 @@
  *
  * The watcher on a spot instance PUTs <s3_prefix>/interrupted/<env-id>.json
  * when IMDS gives it an interruption notice or a rebalance recommendation.
- * Each pass that sees a spot instance lists that prefix once (one
- * ListObjectsV2 for the whole fleet: it holds only the markers of
- * interrupted environments, usually none), reads the marker of each
- * ready live row listed, and hands the planner the notice
- * (plan_record.spot_notice), which replaces the environment in that
- * same pass.  A pass that acts records remote.spot.interrupted or
- * remote.spot.rebalance once per instance and counts the type's spot
- * pools of the region as without capacity for a while, so a replacement
- * whose spec falls back to on-demand launches on-demand.  Markers of
- * this cluster's ended incarnations are deleted.
+ * Each pass that sees a spot instance lists that prefix (ListObjectsV2
+ * for the whole fleet, page by page up to SPOT_LIST_PAGES: it holds
+ * only the markers of interrupted environments, usually none, so one
+ * page), reads the marker of each ready live row listed, and hands the
+ * planner the notice (plan_record.spot_notice), which replaces the
+ * environment in that same pass.  A pass that acts records
+ * remote.spot.interrupted or remote.spot.rebalance once per instance and
+ * counts the type's spot pools of the region as without capacity for a
+ * while, so a replacement whose spec falls back to on-demand launches
+ * on-demand.  Markers of this cluster's ended incarnations are deleted.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +31,8 @@
 
 /* A marker is a few hundred bytes; anything much bigger is not one. */
 #define SPOT_MARKER_MAX	4096
+/* ListObjectsV2 pages of markers per pass: 50,000 keys. */
+#define SPOT_LIST_PAGES	50
 
 static char *
 marker_prefix(const struct config *cfg)
@@ -143,59 +145,100 @@ out:
 	return 0;
 }
 
-int
-engine_spot_load(struct engine_view *pv, const struct config *cfg)
+/*
+ * One listed page: read the marker of each ready live row, delete the
+ * markers of this cluster's ended incarnations.
+ */
+static int
+spot_page(struct engine_view *pv, struct s3_client *s3,
+    const struct config *cfg, const char *prefix,
+    const struct s3_object_list *l)
 {
-	struct s3_object_list l;
-	struct s3_client *s3 = NULL;
 	const struct store_brief *b;
-	char *prefix = NULL, id[STORE_ID_LEN];
+	char id[STORE_ID_LEN];
 	size_t i, k;
-	int error = 0, any = 0;
+	int error;
 
-	memset(&l, 0, sizeof(l));
-	for (i = 0; i < pv->inst.n; i++)
-		if (pv->inst.v[i].market == EC2_MARKET_SPOT)
-			pv->nspot_instances++;
-	any = pv->nspot_instances > 0;
-	if (!any || cfg->s3_bucket == NULL)
-		return 0;	/* no spot instance: no call */
-	if ((s3 = default_s3(pv, cfg)) == NULL)
-		return 0;
-	prefix = marker_prefix(cfg);
-	/* one page (1000): markers go with their incarnations */
-	error = s3_objects_list(&l, s3, cfg->s3_bucket, prefix, NULL, 0);
-	pv->aws_calls++;
-	if (error < 0)
-		goto out;
-	for (i = 0; i < l.n; i++) {
-		key_env_id(id, l.v[i].key, prefix);
+	for (i = 0; i < l->n; i++) {
+		key_env_id(id, l->v[i].key, prefix);
 		if (id[0] == '\0')
 			continue;
 		b = find_row(pv->rows.live, pv->rows.nlive, id);
 		if (b == NULL) {
 			/* an ended incarnation of ours: its marker goes */
-			if (find_row(pv->rows.ended, pv->rows.nended, id) != NULL &&
-			    s3_object_delete(s3, cfg->s3_bucket, l.v[i].key) < 0)
-				log_warnx("deleting %s: %s", l.v[i].key, err_get());
+			if (find_row(pv->rows.ended, pv->rows.nended, id) == NULL)
+				continue;
+			error = s3_object_delete(s3, cfg->s3_bucket, l->v[i].key);
+			pv->aws_calls++;
+			if (error < 0)
+				log_warnx("deleting %s: %s", l->v[i].key, err_get());
 			continue;
 		}
 		if (b->status != STORE_STATUS_READY ||
 		    (k = find_instance(pv, b->instance_id)) == PLAN_NONE)
 			continue;
-		if ((error = spot_read(pv, s3, cfg, b, k, l.v[i].key)) < 0)
+		if ((error = spot_read(pv, s3, cfg, b, k, l->v[i].key)) < 0)
+			return error;
+	}
+	return 0;
+}
+
+int
+engine_spot_load(struct engine_view *pv, const struct config *cfg)
+{
+	struct s3_object_list l;
+	struct s3_client *s3 = NULL;
+	char *prefix = NULL, *token = NULL;
+	size_t i, nkeys = 0;
+	int error = 0, page = 0;
+
+	memset(&l, 0, sizeof(l));
+	for (i = 0; i < pv->inst.n; i++)
+		if (pv->inst.v[i].market == EC2_MARKET_SPOT)
+			pv->nspot_instances++;
+	if (pv->nspot_instances == 0 || cfg->s3_bucket == NULL)
+		return 0;	/* no spot instance: no call */
+	if ((s3 = default_s3(pv, cfg)) == NULL)
+		return 0;
+	prefix = marker_prefix(cfg);
+	/*
+	 * Page by page (1,000 keys each), each page handled and disposed
+	 * before the next; what earlier pages found stays when a later
+	 * one fails.
+	 */
+	for (page = 0; page < SPOT_LIST_PAGES; page++) {
+		error = s3_objects_list(&l, s3, cfg->s3_bucket, prefix, token, 0);
+		pv->aws_calls++;
+		free(token);
+		token = NULL;
+		if (error < 0)
+			goto out;
+		nkeys += l.n;
+		error = spot_page(pv, s3, cfg, prefix, &l);
+		token = l.next_token;
+		l.next_token = NULL;
+		s3_object_list_dispose(&l);
+		if (error < 0 || token == NULL)
 			goto out;
 	}
+	/*
+	 * S3 does not say how many are left.  Later passes list from the
+	 * start again; ended markers go as they are listed and replaced
+	 * ones with their incarnations, so the backlog shrinks.
+	 */
+	log_warnx("spot interruption markers: %zu keys under %s in %d pages "
+	    "read, more left for a later pass", nkeys, prefix, page);
 out:
 	/*
 	 * Not fatal: EC2 still shows an interrupted instance going away
 	 * (DRIFT_GONE replaces it); the notice only makes that earlier.
 	 */
 	if (error < 0)
-		log_warnx("spot interruption markers not read this pass: %s",
-		    err_get());
+		log_warnx("spot interruption markers from listing page %d on "
+		    "not read this pass: %s", page + 1, err_get());
 	s3_object_list_dispose(&l);
 	s3_client_free(s3);
+	free(token);
 	free(prefix);
 	return 0;
 }

@@ -108,7 +108,8 @@ a knob is not given ("off" says how to switch the behaviour off).  Times
 instances seeded straight into moto count as old.  The log entry of a
 strict answer has fault "strict-<what>" (redirect, expired-token,
 presign-expired, key-format, invisible, architecture, unsupported,
-dependency, console-empty, placement-scores, placement-invalid).
+dependency, console-empty, placement-scores, placement-invalid,
+max-keys).
 
   bucket_region: true       (off: false)
       An S3 bucket has a region: its CreateBucket LocationConstraint (none:
@@ -252,6 +253,20 @@ dependency, console-empty, placement-scores, placement-invalid).
       "Client.InstanceInitiatedShutdown: Instance initiated shutdown"
       (moto says Client.UserInitiatedShutdown).  The TerminateInstances
       goes straight to moto: it is not in the request log.
+  s3_max_keys: 0             (a number, or {"<prefix glob>": number})
+      S3 answers ListObjectsV2 in pages of up to 1,000 keys, more than a
+      test can afford to create.  A cap (for every listing, or by the
+      request's prefix, matched as a name or a glob: {"envctl/interrupted/*":
+      1}) makes the pages that small: the proxy forwards the request to
+      moto with max-keys lowered to min(asked, cap) (asked: 1000 when the
+      request names none), and moto answers IsTruncated and a
+      NextContinuationToken it honours on the next request (capped the
+      same way), as S3 does past 1,000 keys.  The forwarded query then
+      differs from the one the client signed: moto checks no signature,
+      real S3 would answer SignatureDoesNotMatch, so this emulates S3's
+      paging, not a proxy S3 would accept.  The answer's MaxKeys is the
+      cap.  The log entry has fault "strict-max-keys" and the params the
+      client sent (its max-keys); the record keeps the client's request.
 
 Rate-limit and latency keys are an action name or a glob ("Describe*",
 "*"); an exact name wins over a glob, and every action matching one glob
@@ -544,6 +559,7 @@ STRICT_DEFAULTS = {
     "spot_placement_default": 5,
     "spot_prices": {},
     "os_shutdown": [],
+    "s3_max_keys": 0,
 }
 
 # EC2's stateReason of an instance its own OS shut down (API_StateReason).
@@ -794,7 +810,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def forward(self, body):
+    def forward(self, body, path=None):
         u = STATE.upstream
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
         try:
@@ -805,7 +821,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 headers[k] = v
             if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
                 headers["Content-Length"] = str(len(body))
-            conn.putrequest(self.command, self.path, skip_host=True,
+            conn.putrequest(self.command, path or self.path, skip_host=True,
                             skip_accept_encoding=True)
             for k, v in headers.items():
                 conn.putheader(k, v)
@@ -1197,6 +1213,33 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.strict_ec2(st, action, pd, scope)
         return None
 
+    def s3_max_keys(self, entry):
+        """strict s3_max_keys: the path to forward a ListObjectsV2 with,
+        its max-keys lowered to the cap of its prefix (None: unchanged)."""
+        with STATE.lock:
+            st = strict_settings(STATE.config)
+        table = st["s3_max_keys"] if st is not None else None
+        if not table:
+            return None
+        path, _, qs = self.path.partition("?")
+        q = dict(urllib.parse.parse_qsl(qs, keep_blank_values=True))
+        if isinstance(table, dict):
+            cap, _ = lookup(table, q.get("prefix", ""))
+        else:
+            cap = table
+        try:
+            cap, asked = int(cap or 0), int(q.get("max-keys") or 1000)
+        except ValueError:
+            return None
+        if cap <= 0 or asked <= cap:
+            return None
+        entry["fault"] = "strict-max-keys"
+        if "max-keys" in q:
+            qs = re.sub(r"(^|&)max-keys=[^&]*", r"\g<1>max-keys=%d" % cap, qs)
+        else:
+            qs += "&max-keys=%d" % cap
+        return path + "?" + qs
+
     def os_shutdown(self, st, scope):
         """Terminate (through moto, once) the instances os_shutdown names."""
         with STATE.lock:
@@ -1563,7 +1606,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 STATE.config.get("idempotency", True):
             return self.run_idempotent(entry, service, params, pd, body, fault, scope)
 
-        status, headers, data = self.forward(body)
+        path = self.s3_max_keys(entry) if action == "ListObjectsV2" else None
+        status, headers, data = self.forward(body, path)
         entry["forwarded"] = True
         entry["status"] = status
         if 200 <= status < 300:

@@ -245,6 +245,54 @@ def test_os_shutdown():
           "the proxy's own terminate is not logged")
 
 
+def test_s3_max_keys():
+    """strict s3_max_keys: ListObjectsV2 pages of at most the cap, by the
+    request's prefix; the continuation tokens lead through every key once."""
+    reset({})
+    h = {"Authorization": auth("s3")}
+    check(request("PUT", "/mkbucket", b"", h)[0] == 200, "create bucket")
+    keys = ["m/a", "m/b", "m/c", "n/a", "n/b"]
+    for k in keys:
+        check(request("PUT", "/mkbucket/" + k, b"x",
+                      dict(h, **{"Content-Type": "application/octet-stream"}))[0] == 200,
+              "put " + k)
+
+    def pages(prefix, max_keys=None):
+        out, token = [], None
+        for _ in range(10):
+            q = {"list-type": "2", "prefix": prefix}
+            if max_keys is not None:
+                q["max-keys"] = str(max_keys)
+            if token is not None:
+                q["continuation-token"] = token
+            st, body = request("GET", "/mkbucket?" + urllib.parse.urlencode(sorted(q.items())),
+                               b"", h)
+            check(st == 200, "list %s: %s %r" % (prefix, st, body))
+            out.append(xml_texts(body, "Key"))
+            trunc = xml_texts(body, "IsTruncated") == ["true"]
+            token = (xml_texts(body, "NextContinuationToken") or [None])[0]
+            check(trunc == (token is not None), "IsTruncated with a token %r" % body)
+            if token is None:
+                return out
+        return out
+
+    control("config", {"strict": {"s3_max_keys": {"m/*": 1}}})
+    control("log/clear", {})
+    check(pages("m/", 1000) == [["m/a"], ["m/b"], ["m/c"]], "m/: pages of 1")
+    e = log("ListObjectsV2")
+    check(len(e) == 3 and all(x["fault"] == "strict-max-keys" and
+                              x["params"].get("max-keys") == "1000" for x in e) and
+          "continuation-token" in e[1]["params"], "logged as sent, marked %r" % e)
+    check(pages("m/") == [["m/a"], ["m/b"], ["m/c"]], "no max-keys: 1000 asked, capped")
+    check(pages("n/") == [["n/a", "n/b"]], "another prefix: one page")
+    control("config", {"strict": {"s3_max_keys": 2}})
+    check(pages("m/") == [["m/a", "m/b"], ["m/c"]], "a number: every listing, pages of 2")
+    check(pages("m/", 1) == [["m/a"], ["m/b"], ["m/c"]], "asked below the cap: as asked")
+    check(log("ListObjectsV2")[-1]["fault"] is None, "asked below the cap: not marked")
+    control("config", {"strict": {"s3_max_keys": 0}})
+    check(pages("m/") == [["m/a", "m/b", "m/c"]], "0: off")
+
+
 def test_reset_clears_moto():
     reset({})
     check(ec2("CreateKeyPair", KeyName="gone-after-reset")[0] == 200, "create")

@@ -2178,7 +2178,11 @@ def spot():
     remote.spot.interrupted once (psql), the old instance terminated and a
     new one launched (aws CLI) on-demand (spot.fallback: on-demand, the
     interrupted spot pools counted as without capacity); the marker goes
-    with the ended incarnation."""
+    with the ended incarnation.  The marker is on the second ListObjectsV2
+    page (the proxy's s3_max_keys at 1, another cluster's marker first):
+    the pass follows the continuation token (proxy log: 2 pages); a
+    refused second page keeps the first page's notice; with 51 keys a pass
+    stops at 50 pages and warns."""
     sc = Scenario("spot", checks="status,marker")
     with open(os.path.join(sc.specs, "sp1.yaml"), "w") as f:
         f.write(SPEC.format(name="sp1", on_drift="replace", disk=12, mode="dev").replace(
@@ -2216,13 +2220,70 @@ def spot():
     key = "envctl/interrupted/%s.json" % old_env
     listed = aws("s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix", "envctl/interrupted/")
     check([o["Key"] for o in listed.get("Contents", [])] == [key], "spot: the marker in S3 (%s)" % listed)
+    # The marker past the first ListObjectsV2 page: another cluster's
+    # marker sorts first, and the proxy pages the prefix 1 key at a time
+    # (S3 pages at 1,000), so the pass must follow the continuation token.
+    # Keys go straight to moto, as the aws CLI's do (raw HTTP: 51 below).
+    def moto_s3(method, k):
+        auth = ("AWS4-HMAC-SHA256 Credential=%s/20260101/us-east-1/s3/aws4_request, "
+                "SignedHeaders=host, Signature=00" % os.environ["AWS_ACCESS_KEY_ID"])
+        req = urllib.request.Request("%s/%s/%s" % (MOTO, BUCKET, k), method=method,
+                                     data=b"" if method == "PUT" else None,
+                                     headers={"Authorization": auth})
+        urllib.request.urlopen(req, timeout=30).read()
+
+    foreign = "envctl/interrupted/00000000-0000-0000-0000-000000000000.json"
+    moto_s3("PUT", foreign)
+    # A page that fails keeps what the pages before it found: pages of 2,
+    # the live marker on the first, the second refused.
+    last = "envctl/interrupted/ffffffff-ffff-ffff-ffff-ffffffffffff.json"
+    moto_s3("PUT", last)
+    proxy("/__proxy/config", {"strict": {"s3_max_keys": {"envctl/interrupted/*": 2}},
+                              "faults": [{"action": "ListObjectsV2", "every": True,
+                                          "params": {"continuation-token": "?*"},
+                                          "status": 403, "code": "AccessDenied"}]})
+    plan = sc.envctl("plan")
+    check("spot interruption notice (interruption)" in plan.stdout and
+          "from listing page 2 on not read this pass" in plan.stderr,
+          "spot: page 2 refused, the notice of page 1 kept (%s)" % plan.stderr.strip()[-300:])
+    proxy("/__proxy/config", {"faults": []})
+    moto_s3("DELETE", last)
+    proxy("/__proxy/config", {"strict": {"s3_max_keys": {"envctl/interrupted/*": 1}}})
     plan = sc.envctl("plan")
     check("spot interruption notice (interruption)" in plan.stdout and "sp1" in plan.stdout,
           "spot: envctl plan shows the replacement and why (%s)" % plan.stdout.strip()[-400:])
 
+    seq0 = max([e["seq"] for e in proxy("/__proxy/log")["entries"]] or [0])
     r = sc.reconcile()
     check(r.returncode in (0, 2), "spot: the pass after the marker: changes, no error (%d %s)"
           % (r.returncode, r.stderr.strip()[-300:]))
+    log = [e for e in proxy("/__proxy/log")["entries"] if e["seq"] > seq0]
+    pages = [e for e in log if e["action"] == "ListObjectsV2" and
+             e["params"].get("prefix") == "envctl/interrupted/"]
+    check(len(pages) == 2 and all(e["status"] == 200 for e in pages) and
+          "continuation-token" in pages[1]["params"],
+          "spot: the pass listed the markers in 2 pages of 1 (%s)"
+          % [(e["status"], e["fault"], sorted(e["params"])) for e in pages])
+    check(any(e["action"] == "RunInstances" and e["status"] == 200 for e in log),
+          "spot: the pass launched the replacement (proxy log)")
+
+    # The cap: 51 keys at 1 a page (sp2 is spot, so a plan lists them):
+    # 50 pages read, a warning, the rest left for a later pass.
+    more = ["envctl/interrupted/00000000-0000-0000-0000-0000000001%02d.json" % i
+            for i in range(50)]
+    for k in more:
+        moto_s3("PUT", k)
+    seq0 = max([e["seq"] for e in proxy("/__proxy/log")["entries"]] or [0])
+    plan = sc.envctl("plan")
+    pages = [e for e in proxy("/__proxy/log")["entries"] if e["seq"] > seq0 and
+             e["action"] == "ListObjectsV2" and e["params"].get("prefix") == "envctl/interrupted/"]
+    check(len(pages) == 50 and "50 keys under envctl/interrupted/ in 50 pages read, more left "
+          "for a later pass" in plan.stderr,
+          "spot: at most 50 pages a pass, then a warning (%d pages; %s)"
+          % (len(pages), plan.stderr.strip()[-300:]))
+    for k in more + [foreign]:
+        moto_s3("DELETE", k)
+    proxy("/__proxy/config", {"strict": "base"})
     ev = [json.loads(p) for t, p in sc.events("remote.spot.interrupted")]
     check(len(ev) == 1 and ev[0].get("instance_id") == old_id and ev[0].get("kind") == "interruption"
           and ev[0].get("notice_time") == "2026-12-07T22:10:00Z" and ev[0].get("exit_code") == 0,
