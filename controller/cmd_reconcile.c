@@ -220,7 +220,7 @@ rc_pass(struct rc *rc, int pass, int force, int dry_run, int *changes,
 			log_warnx("recording held deletions: %s", err_get());
 		if (engine_stops_record(&pv, time(NULL)) < 0)
 			log_warnx("recording observed stops: %s", err_get());
-		if (engine_spot_record(&pv, rc->capacity, time(NULL)) < 0)
+		if (engine_spot_record(&pv, rc->cfg, rc->capacity, time(NULL)) < 0)
 			log_warnx("recording spot notices: %s", err_get());
 		if (engine_price_refresh(&pv, rc->cfg, time(NULL)) < 0)
 			log_warnx("refreshing spot prices: %s", err_get());

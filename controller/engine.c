@@ -569,7 +569,7 @@ engine_execute(struct engine_result *res, const struct config *cfg,
 		log_warnx("recording held deletions: %s", err_get());
 	if (engine_stops_record(pv, time(NULL)) < 0)
 		log_warnx("recording observed stops: %s", err_get());
-	if (engine_spot_record(pv, x->capacity, time(NULL)) < 0)
+	if (engine_spot_record(pv, cfg, x->capacity, time(NULL)) < 0)
 		log_warnx("recording spot notices: %s", err_get());
 	if (engine_price_refresh(pv, cfg, time(NULL)) < 0)
 		log_warnx("refreshing spot prices: %s", err_get());

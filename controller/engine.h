@@ -78,6 +78,9 @@ struct engine_view {
 	int			 quotas;	/* holds read: quotas configured */
 	/* spot notices of ready rows (their interrupted markers) */
 	struct engine_spot	*spot;
+	/* markers of this cluster's ended incarnations: an acting pass deletes them */
+	char			**spot_stale;
+	size_t			 nspot_stale;
 	size_t			 nspot;
 	size_t			 nspot_instances;	/* spot instances discovered */
 	size_t			 nspecs, ninvalid, ninstances, nlive;
@@ -137,7 +140,8 @@ void	 engine_quota_dispose(struct engine_view *pv);
  * When the pass saw a spot instance: ListObjectsV2 of the spot
  * interruption markers (<s3_prefix>/interrupted/, page by page, at most
  * 50 pages), and a GetObject of each whose row is ready, into pv->spot;
- * markers of this cluster's ended incarnations are deleted.  S3 failing
+ * the keys of markers of this cluster's ended incarnations into
+ * pv->spot_stale (nothing is changed: `envctl plan` loads too).  S3 failing
  * is a warning, not a failed pass (EC2 still shows the instance going);
  * what earlier pages found is kept.  Returns 0.
  */
@@ -147,9 +151,11 @@ const char *engine_spot_notice(const struct engine_view *pv, const char *env_id)
 /*
  * Before acting: remote.spot.interrupted / remote.spot.rebalance once per
  * instance, and for an interruption the type's spot pools of its region
- * counted as without capacity in capacity (may be NULL).
+ * counted as without capacity in capacity (may be NULL); the markers of
+ * ended incarnations the load found are deleted (a failure is a warning:
+ * a later pass lists them again).
  */
-int	 engine_spot_record(const struct engine_view *pv,
+int	 engine_spot_record(const struct engine_view *pv, const struct config *cfg,
 	    struct pipeline_capacity *capacity, time_t now);
 void	 engine_spot_dispose(struct engine_view *pv);
 

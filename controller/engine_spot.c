@@ -146,8 +146,8 @@ out:
 }
 
 /*
- * One listed page: read the marker of each ready live row, delete the
- * markers of this cluster's ended incarnations.
+ * One listed page: read the marker of each ready live row; keep the keys
+ * of this cluster's ended incarnations' markers for engine_spot_record().
  */
 static int
 spot_page(struct engine_view *pv, struct s3_client *s3,
@@ -168,10 +168,9 @@ spot_page(struct engine_view *pv, struct s3_client *s3,
 			/* an ended incarnation of ours: its marker goes */
 			if (find_row(pv->rows.ended, pv->rows.nended, id) == NULL)
 				continue;
-			error = s3_object_delete(s3, cfg->s3_bucket, l->v[i].key);
-			pv->aws_calls++;
-			if (error < 0)
-				log_warnx("deleting %s: %s", l->v[i].key, err_get());
+			pv->spot_stale = xreallocarray(pv->spot_stale,
+			    pv->nspot_stale + 1, sizeof(*pv->spot_stale));
+			pv->spot_stale[pv->nspot_stale++] = xstrdup(l->v[i].key);
 			continue;
 		}
 		if (b->status != STORE_STATUS_READY ||
@@ -287,8 +286,24 @@ spot_event(const struct engine_view *pv, const struct engine_spot *sp)
 	return error;
 }
 
+/* Delete the markers of ended incarnations the load found. */
+static void
+spot_stale_delete(const struct engine_view *pv, const struct config *cfg)
+{
+	struct s3_client *s3;
+	size_t i;
+
+	if (pv->nspot_stale == 0 || (s3 = default_s3(pv, cfg)) == NULL)
+		return;
+	for (i = 0; i < pv->nspot_stale; i++)
+		if (s3_object_delete(s3, cfg->s3_bucket, pv->spot_stale[i]) < 0)
+			log_warnx("deleting %s: %s", pv->spot_stale[i],
+			    err_get());
+	s3_client_free(s3);
+}
+
 int
-engine_spot_record(const struct engine_view *pv,
+engine_spot_record(const struct engine_view *pv, const struct config *cfg,
     struct pipeline_capacity *capacity, time_t now)
 {
 	const char *ids[1];
@@ -296,6 +311,7 @@ engine_spot_record(const struct engine_view *pv,
 	bool seen;
 	int error = 0, e;
 
+	spot_stale_delete(pv, cfg);
 	for (i = 0; i < pv->nspot; i++) {
 		const struct engine_spot *sp = &pv->spot[i];
 
@@ -328,4 +344,9 @@ engine_spot_dispose(struct engine_view *pv)
 	free(pv->spot);
 	pv->spot = NULL;
 	pv->nspot = 0;
+	for (i = 0; i < pv->nspot_stale; i++)
+		free(pv->spot_stale[i]);
+	free(pv->spot_stale);
+	pv->spot_stale = NULL;
+	pv->nspot_stale = 0;
 }

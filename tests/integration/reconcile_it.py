@@ -2306,6 +2306,13 @@ def spot():
     check(mk == "on-demand", "spot: the new row's market is on-demand (%s)" % mk)
     plan = sc.envctl("plan")
     check("spot interruption notice" not in plan.stdout, "spot: nothing left to replace")
+    # A marker of the ended incarnation that came late (after its cleanup):
+    # plan changes nothing, so it stays; the next reconcile deletes it
+    moto_s3("PUT", key)
+    sc.envctl("plan")
+    listed = aws("s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix", "envctl/interrupted/")
+    check([o["Key"] for o in listed.get("Contents", [])] == [key],
+          "spot: envctl plan leaves the ended incarnation's marker (%s)" % listed.get("Contents"))
 
     sc.reconcile()
     sc.put_markers()
