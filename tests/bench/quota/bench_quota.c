@@ -29,6 +29,7 @@
 
 #include <libpq-fe.h>
 
+#include "duration.h"
 #include "err.h"
 #include "log.h"
 #include "mem.h"
@@ -87,13 +88,11 @@ struct world {
 	uint64_t	 seed;
 };
 
+/* Seconds on the monotonic clock (lib/base's, to the millisecond). */
 static double
 now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)duration_mono_ms() / 1e3;
 }
 
 static void
