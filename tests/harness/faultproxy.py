@@ -488,8 +488,10 @@ def rewrite_instances(body, now, pending_s, invisible_s, launched, hide):
         ET.tostring(root, default_namespace=ns[1:-1] or None)
 
 
-def rewrite_public_ips(body, ips):
-    """Set <ipAddress> of the instances ips names ("*": all) in an answer."""
+def edit_instances(body, edit):
+    """Apply edit(ns, item) to every instance item of an EC2 answer
+    (DescribeInstances, RunInstances, ...); edit says whether it changed
+    the item.  The answer unchanged when none did or it is not XML."""
     try:
         root = ET.fromstring(body)
     except ET.ParseError:
@@ -498,19 +500,29 @@ def rewrite_public_ips(body, ips):
     changed = False
     for iset in root.iter(ns + "instancesSet"):
         for inst in iset.findall(ns + "item"):
-            iid = inst.findtext(ns + "instanceId")
-            ip = ips.get(iid, ips.get("*"))
-            if not iid or ip is None:
-                continue
-            el = inst.find(ns + "ipAddress")
-            if el is None:
-                el = ET.SubElement(inst, ns + "ipAddress")
-            el.text = ip
-            changed = True
-    if not changed:
-        return body
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + \
-        ET.tostring(root, default_namespace=ns[1:-1] or None)
+            changed = edit(ns, inst) or changed
+    return xml_out(root, ns) if changed else body
+
+
+def set_child(parent, ns, tag, text):
+    """parent's <tag> (made when missing) holds text."""
+    el = parent.find(ns + tag)
+    if el is None:
+        el = ET.SubElement(parent, ns + tag)
+    el.text = text
+
+
+def rewrite_public_ips(body, ips):
+    """Set <ipAddress> of the instances ips names ("*": all) in an answer."""
+    def edit(ns, inst):
+        iid = inst.findtext(ns + "instanceId")
+        ip = ips.get(iid, ips.get("*"))
+        if not iid or ip is None:
+            return False
+        set_child(inst, ns, "ipAddress", ip)
+        return True
+
+    return edit_instances(body, edit)
 
 
 def console_output_body(instance_id, text):
@@ -1254,26 +1266,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             shut = set(STATE.os_shut)
         if not shut:
             return data
-        try:
-            root = ET.fromstring(data)
-        except ET.ParseError:
-            return data
-        ns = ns_of(root)
-        changed = False
-        for iset in root.iter(ns + "instancesSet"):
-            for inst in iset.findall(ns + "item"):
-                if inst.findtext(ns + "instanceId") not in shut:
-                    continue
-                sr = inst.find(ns + "stateReason")
-                if sr is None:
-                    sr = ET.SubElement(inst, ns + "stateReason")
-                for tag, text in zip(("code", "message"), OS_SHUTDOWN_REASON):
-                    el = sr.find(ns + tag)
-                    if el is None:
-                        el = ET.SubElement(sr, ns + tag)
-                    el.text = text
-                changed = True
-        return xml_out(root, ns) if changed else data
+
+        def edit(ns, inst):
+            if inst.findtext(ns + "instanceId") not in shut:
+                return False
+            sr = inst.find(ns + "stateReason")
+            if sr is None:
+                sr = ET.SubElement(inst, ns + "stateReason")
+            for tag, text in zip(("code", "message"), OS_SHUTDOWN_REASON):
+                set_child(sr, ns, tag, text)
+            return True
+
+        return edit_instances(data, edit)
 
     def strict_record(self, action, pd, reqbody, data):
         """Remember what a successful call created (strict mode needs it)."""
