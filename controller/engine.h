@@ -108,6 +108,9 @@ void	 engine_view_release(struct engine_view *);
 
 /* The AWS clients of the region an instance of pv->inst was found in. */
 struct ctl_aws *engine_view_instance_aws(const struct engine_view *, size_t i);
+/* The view's AWS clients of region; NULL when it has none there. */
+struct ctl_aws *engine_view_region_aws(const struct engine_view *,
+	    const char *region);
 
 /* The number of the plan's actions a pass runs as jobs. */
 size_t	 engine_view_njobs(const struct engine_view *);

@@ -125,10 +125,7 @@ price_get(double *usd, const struct engine_view *pv, const char *region,
 
 	if ((found = price_cached(usd, region, type, az, now, ttl)) >= 0)
 		return found;
-	for (i = 0; i < pv->naws; i++)
-		if (strcmp(pv->aws[i]->region, region) == 0)
-			aws = pv->aws[i];
-	if (aws == NULL) {
+	if ((aws = engine_view_region_aws(pv, region)) == NULL) {
 		log_debug("spot price: no AWS client for region %s", region);
 		return 0;
 	}

@@ -61,10 +61,7 @@ quota_vcpus(unsigned *out, struct engine_view *pv, const char *region,
 			return 0;
 		}
 	pthread_mutex_unlock(&vcpu_mu);
-	for (i = 0; i < pv->naws; i++)
-		if (strcmp(pv->aws[i]->region, region) == 0)
-			aws = pv->aws[i];
-	if (aws == NULL) {
+	if ((aws = engine_view_region_aws(pv, region)) == NULL) {
 		err_set("quota: no AWS client for region %s", region);
 		return ERR_INVALID;
 	}

@@ -86,14 +86,11 @@ static struct s3_client *
 default_s3(const struct engine_view *pv, const struct config *cfg)
 {
 	struct s3_client *s3 = NULL;
-	size_t i;
+	struct ctl_aws *aws = engine_view_region_aws(pv, ctl_region(cfg));
 
-	for (i = 0; i < pv->naws; i++)
-		if (strcmp(pv->aws[i]->region, ctl_region(cfg)) == 0)
-			break;
-	if (i == pv->naws)
+	if (aws == NULL)
 		return NULL;
-	(void)s3_client_new(&s3, pv->aws[i]->aws);
+	(void)s3_client_new(&s3, aws->aws);
 	return s3;
 }
 

@@ -223,14 +223,13 @@ view_check_idle_shutdown(struct engine_view *pv, const struct config *cfg,
 {
 	struct ec2_describe_instances_input in;
 	struct ec2_instance_page page;
-	size_t i, r, k;
+	size_t i, k;
 	int error;
 
 	for (i = 0; i < plan_count(pv->plan); i++) {
 		const struct plan_action *a = plan_action_at(pv->plan, i);
 		const struct store_brief *b;
-		const char *region;
-		struct ec2_client *ec2 = NULL;
+		struct ctl_aws *aws;
 
 		if (a->kind != PLAN_DRIFT_GONE || a->record_index >= pv->rows.nlive)
 			continue;
@@ -238,17 +237,15 @@ view_check_idle_shutdown(struct engine_view *pv, const struct config *cfg,
 		if (b->instance_id == NULL ||
 		    !view_idle_terminates(pv, cfg, b->name))
 			continue;
-		region = b->region != NULL ? b->region : ctl_region(cfg);
-		for (r = 0; r < pv->naws && ec2 == NULL; r++)
-			if (strcmp(pv->aws[r]->region, region) == 0)
-				ec2 = pv->aws[r]->ec2;
-		if (ec2 == NULL)
+		aws = engine_view_region_aws(pv, b->region != NULL ?
+		    b->region : ctl_region(cfg));
+		if (aws == NULL)
 			continue;
 		memset(&in, 0, sizeof(in));
 		in.instance_ids = &b->instance_id;
 		in.ninstance_ids = 1;
 		memset(&page, 0, sizeof(page));
-		error = ec2_instances_describe_page(&page, ec2, &in, NULL);
+		error = ec2_instances_describe_page(&page, aws->ec2, &in, NULL);
 		pv->aws_calls++;
 		if (error == ERR_NOTFOUND)
 			continue;	/* long gone: the gone path */
@@ -407,4 +404,15 @@ struct ctl_aws *
 engine_view_instance_aws(const struct engine_view *pv, size_t i)
 {
 	return pv->aws[pv->inst_region[i]];
+}
+
+struct ctl_aws *
+engine_view_region_aws(const struct engine_view *pv, const char *region)
+{
+	size_t i;
+
+	for (i = 0; i < pv->naws; i++)
+		if (strcmp(pv->aws[i]->region, region) == 0)
+			return pv->aws[i];
+	return NULL;
 }
